@@ -1,0 +1,240 @@
+// Package proto is the wire protocol between the in-function agent and the
+// control plane's agent hub. It is the only package both sides import.
+//
+// One WebSocket carries everything for one container. Every WebSocket message
+// is one binary Frame: a fixed 21-byte header followed by a payload. Control
+// frames carry JSON payloads; data frames carry raw bytes.
+//
+// Flow control is credit based and per stream: the agent keeps at most Window
+// bytes of a stream in flight (sent but not acknowledged). The hub acknowledges
+// a data frame only after the bytes are stored, so an acknowledgement means
+// both "persisted" and "send more". A slow control plane therefore slows the
+// process's writes; nothing is ever dropped.
+package proto
+
+import (
+	"encoding/binary"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"time"
+)
+
+// Type says what a frame is.
+type Type uint8
+
+// Frame types. Direction is noted as agent→hub or hub→agent.
+const (
+	// TypeHello (agent→hub, JSON Hello) is the first frame after connecting.
+	TypeHello Type = 1
+	// TypeStart (hub→agent, JSON Start) runs the container's process.
+	TypeStart Type = 2
+	// TypeStarted (agent→hub, JSON Started) says the process is running.
+	TypeStarted Type = 3
+	// TypeData (agent→hub, raw bytes) is output of Stream with Seq and Time.
+	TypeData Type = 4
+	// TypeAck (hub→agent, no payload) acknowledges Stream up to and including Seq.
+	TypeAck Type = 5
+	// TypeExit (agent→hub, JSON Exit) reports the end of a run; re-sent until ExitAck.
+	TypeExit Type = 6
+	// TypeExitAck (hub→agent, JSON ExitAck) says the exit status is stored.
+	TypeExitAck Type = 7
+	// TypeSignal (hub→agent, JSON Signal) delivers a signal to the process.
+	TypeSignal Type = 8
+	// TypeStdin (hub→agent, raw bytes) is input for the process's stdin.
+	TypeStdin Type = 9
+	// TypeStdinClose (hub→agent, no payload) closes the process's stdin.
+	TypeStdinClose Type = 10
+	// TypeShutdown (hub→agent, no payload): the container was removed; kill the
+	// process if it still runs and end the function instance.
+	TypeShutdown Type = 11
+)
+
+func (t Type) String() string {
+	switch t {
+	case TypeHello:
+		return "hello"
+	case TypeStart:
+		return "start"
+	case TypeStarted:
+		return "started"
+	case TypeData:
+		return "data"
+	case TypeAck:
+		return "ack"
+	case TypeExit:
+		return "exit"
+	case TypeExitAck:
+		return "exit-ack"
+	case TypeSignal:
+		return "signal"
+	case TypeStdin:
+		return "stdin"
+	case TypeStdinClose:
+		return "stdin-close"
+	case TypeShutdown:
+		return "shutdown"
+	}
+	return fmt.Sprintf("type(%d)", uint8(t))
+}
+
+// Stream numbers of the container's main process.
+const (
+	StreamControl uint32 = 0
+	StreamStdout  uint32 = 1
+	StreamStderr  uint32 = 2
+)
+
+// Window is the most bytes of one stream the agent keeps unacknowledged.
+const Window = 1 << 20
+
+// MaxPayload is the largest payload of a data frame.
+const MaxPayload = 32 << 10
+
+// HeaderSize is the size of the fixed frame header.
+const HeaderSize = 1 + 4 + 8 + 8
+
+// Frame is one WebSocket message.
+type Frame struct {
+	Type   Type
+	Stream uint32
+	// Seq numbers data frames of a stream from 1, increasing by one per frame,
+	// across runs of the same container on one instance.
+	Seq uint64
+	// Time is when the agent read the bytes (data frames).
+	Time    time.Time
+	Payload []byte
+}
+
+// Marshal encodes f as one WebSocket binary message.
+func (f Frame) Marshal() []byte {
+	b := make([]byte, HeaderSize+len(f.Payload))
+	b[0] = byte(f.Type)
+	binary.BigEndian.PutUint32(b[1:5], f.Stream)
+	binary.BigEndian.PutUint64(b[5:13], f.Seq)
+	var ts int64
+	if !f.Time.IsZero() {
+		ts = f.Time.UnixNano()
+	}
+	binary.BigEndian.PutUint64(b[13:21], uint64(ts))
+	copy(b[HeaderSize:], f.Payload)
+	return b
+}
+
+// ErrShortFrame is returned by Unmarshal for a message shorter than a header.
+var ErrShortFrame = errors.New("proto: frame shorter than header")
+
+// Unmarshal decodes one WebSocket binary message. The payload aliases b.
+func Unmarshal(b []byte) (Frame, error) {
+	if len(b) < HeaderSize {
+		return Frame{}, ErrShortFrame
+	}
+	f := Frame{
+		Type:    Type(b[0]),
+		Stream:  binary.BigEndian.Uint32(b[1:5]),
+		Seq:     binary.BigEndian.Uint64(b[5:13]),
+		Payload: b[HeaderSize:],
+	}
+	if ts := int64(binary.BigEndian.Uint64(b[13:21])); ts != 0 {
+		f.Time = time.Unix(0, ts).UTC()
+	}
+	return f, nil
+}
+
+// Control builds a control frame of type t with v encoded as JSON.
+func Control(t Type, v any) (Frame, error) {
+	f := Frame{Type: t, Stream: StreamControl}
+	if v == nil {
+		return f, nil
+	}
+	p, err := json.Marshal(v)
+	if err != nil {
+		return Frame{}, fmt.Errorf("encode %s: %w", t, err)
+	}
+	f.Payload = p
+	return f, nil
+}
+
+// Decode reads a control frame's JSON payload into v.
+func (f Frame) Decode(v any) error {
+	if err := json.Unmarshal(f.Payload, v); err != nil {
+		return fmt.Errorf("decode %s: %w", f.Type, err)
+	}
+	return nil
+}
+
+// Hello is the agent's first frame on every connection.
+type Hello struct {
+	ContainerID string `json:"containerId"`
+	// Acked is, per stream, the highest sequence number the agent has seen
+	// acknowledged; the hub uses it to drop duplicates after a reconnect.
+	Acked map[uint32]uint64 `json:"acked,omitempty"`
+	// Running is the run currently executing, 0 if none.
+	Running uint32 `json:"running,omitempty"`
+}
+
+// Process is what to run: already merged from image and container config.
+type Process struct {
+	Args      []string `json:"args"`
+	Env       []string `json:"env,omitempty"`
+	Dir       string   `json:"dir,omitempty"`
+	User      string   `json:"user,omitempty"`
+	Tty       bool     `json:"tty,omitempty"`
+	OpenStdin bool     `json:"openStdin,omitempty"`
+}
+
+// Start asks the agent to run the container's process as run number Run.
+type Start struct {
+	Run     uint32  `json:"run"`
+	Process Process `json:"process"`
+}
+
+// Started says run Run is executing as Pid.
+type Started struct {
+	Run uint32 `json:"run"`
+	Pid int    `json:"pid"`
+}
+
+// Exit reports the end of run Run. A process that could not be started at all
+// has Error set and Code 126 (not executable) or 127 (not found), as docker.
+type Exit struct {
+	Run   uint32 `json:"run"`
+	Code  int    `json:"code"`
+	Error string `json:"error,omitempty"`
+	// Signal is the signal that killed the process, 0 if it exited.
+	Signal int `json:"signal,omitempty"`
+}
+
+// ExitAck acknowledges the Exit of run Run.
+type ExitAck struct {
+	Run uint32 `json:"run"`
+}
+
+// Signal asks the agent to deliver signal number Signal to the process.
+type Signal struct {
+	Signal int `json:"signal"`
+}
+
+// Invocation is the JSON body of the HTTP POST that starts a container on a
+// function instance. The POST stays open for the container's life; the agent
+// answers it when the instance may end (container removed or linger over).
+type Invocation struct {
+	ContainerID string `json:"containerId"`
+	// Secret authenticates the agent's WebSocket to the hub.
+	Secret string `json:"secret"`
+	// CallbackURL is the hub's WebSocket URL (ws:// or wss://).
+	CallbackURL string `json:"callbackUrl"`
+	// LingerSeconds is how long the instance stays after the process exits,
+	// so docker start/cp/exec of the exited container see its filesystem.
+	LingerSeconds int `json:"lingerSeconds"`
+}
+
+// Header names of the agent's WebSocket upgrade request.
+const (
+	HeaderContainer = "X-Sockerless-Container"
+	// The secret travels as "Authorization: Bearer <secret>".
+	HeaderAuthorization = "Authorization"
+)
+
+// ConnectPath is the hub's WebSocket path, relative to the callback base URL.
+const ConnectPath = "/agent/v1/connect"

@@ -1,0 +1,61 @@
+package engine
+
+import (
+	"errors"
+	"fmt"
+)
+
+// Kind classifies an error the way the Docker API reports it.
+type Kind int
+
+// Error kinds; dockerapi maps each to an HTTP status.
+const (
+	KindInternal       Kind = iota // 500
+	KindNotFound                   // 404
+	KindInvalid                    // 400
+	KindConflict                   // 409
+	KindNotModified                // 304
+	KindNotImplemented             // 501
+	KindUnauthorized               // 401
+	KindUnavailable                // 503
+)
+
+// Error is an error with a kind and a message safe to show a client.
+type Error struct {
+	Kind    Kind
+	Message string
+	Err     error // the cause, logged but not sent
+}
+
+func (e *Error) Error() string {
+	if e.Err != nil {
+		return e.Message + ": " + e.Err.Error()
+	}
+	return e.Message
+}
+
+func (e *Error) Unwrap() error { return e.Err }
+
+// Errorf returns an *Error of kind k with a formatted public message.
+func Errorf(k Kind, format string, args ...any) error {
+	return &Error{Kind: k, Message: fmt.Sprintf(format, args...)}
+}
+
+// KindOf returns the kind of the first *Error in err's chain, KindInternal if none.
+func KindOf(err error) Kind {
+	var e *Error
+	if errors.As(err, &e) {
+		return e.Kind
+	}
+	return KindInternal
+}
+
+// Sentinel errors stores return; callers wrap them with docker's wording.
+var (
+	// ErrNotFound: no such record.
+	ErrNotFound = &Error{Kind: KindNotFound, Message: "not found"}
+	// ErrConflict: a unique key (container name) is taken, or a precondition failed.
+	ErrConflict = &Error{Kind: KindConflict, Message: "conflict"}
+	// ErrAmbiguous: an ID prefix matches more than one record.
+	ErrAmbiguous = &Error{Kind: KindInvalid, Message: "ambiguous reference"}
+)

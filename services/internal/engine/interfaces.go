@@ -1,0 +1,105 @@
+package engine
+
+import (
+	"context"
+
+	"github.com/sockerless/sockerless/agent/proto"
+)
+
+// Store keeps all state. Every method is atomic; implementations map each to
+// one transaction, so two control planes on one store stay consistent.
+type Store interface {
+	// CreateContainer stores a new container and reserves its name in its
+	// namespace. Returns ErrConflict if the name or ID is taken.
+	CreateContainer(ctx context.Context, c *Container) error
+	// GetContainer finds a container of namespace ns by full ID, name, or
+	// unique ID prefix (in that order, as docker). Returns ErrNotFound, or
+	// ErrAmbiguous for a prefix that matches several.
+	GetContainer(ctx context.Context, ns, ref string) (*Container, error)
+	// ListContainers returns the namespace's containers, newest first.
+	ListContainers(ctx context.Context, ns string) ([]*Container, error)
+	// UpdateContainer reads the container with full ID id, calls fn on it and
+	// writes the result, all in one transaction (fn may run more than once).
+	// An error from fn aborts and is returned as is. A changed Name is
+	// re-reserved (ErrConflict if taken). Returns ErrNotFound.
+	UpdateContainer(ctx context.Context, ns, id string, fn func(*Container) error) (*Container, error)
+	// DeleteContainer removes the container, frees its name and drops its
+	// logs. Returns ErrNotFound.
+	DeleteContainer(ctx context.Context, ns, id string) error
+
+	// PutImage stores or replaces an image's metadata (keyed by ID). A repo
+	// tag moves to this image from any other image that had it.
+	PutImage(ctx context.Context, img *Image) error
+	// GetImage finds an image by full ID ("sha256:…"), ID without the
+	// algorithm, unique ID prefix (≥ 1 hex char), exact repo tag or exact repo
+	// digest ("name@sha256:…"). Returns ErrNotFound or ErrAmbiguous.
+	GetImage(ctx context.Context, ref string) (*Image, error)
+	// ListImages returns every image.
+	ListImages(ctx context.Context) ([]*Image, error)
+	// DeleteImage removes an image by full ID. Returns ErrNotFound.
+	DeleteImage(ctx context.Context, id string) error
+
+	// GetFunction returns the function with key. Returns ErrNotFound.
+	GetFunction(ctx context.Context, key string) (*Function, error)
+	// UpdateFunction reads the function with key (nil if absent), calls fn
+	// and stores what fn returns (nothing if nil), in one transaction.
+	UpdateFunction(ctx context.Context, key string, fn func(*Function) (*Function, error)) (*Function, error)
+	// ListFunctions returns every function.
+	ListFunctions(ctx context.Context) ([]*Function, error)
+
+	// AppendLogs stores entries after the container's last entry, assigning
+	// their Seq (the container's LogSeq advances in the same transaction), and
+	// records acked[stream] = seq for the agent streams given. Returns the
+	// stored entries with Seq set. Returns ErrNotFound if the container is gone.
+	AppendLogs(ctx context.Context, ns, id string, entries []LogEntry, acked map[uint32]uint64) ([]LogEntry, error)
+	// ReadLogs returns up to limit entries with Seq > after, in order
+	// (limit ≤ 0: all).
+	ReadLogs(ctx context.Context, ns, id string, after uint64, limit int) ([]LogEntry, error)
+
+	// Close releases the store.
+	Close() error
+}
+
+// ImageSource resolves and reads images from registries.
+type ImageSource interface {
+	// Pull resolves ref (through the mirror map) and returns its metadata.
+	// Returns a KindNotFound *Error if the registry has no such image.
+	Pull(ctx context.Context, ref string) (*Image, error)
+	// Wrap makes (or finds, by content hash) the wrapped image: img plus
+	// the agent layer, with the agent as entrypoint, pushed to the functions
+	// registry. Returns its reference pinned by digest.
+	Wrap(ctx context.Context, img *Image) (string, error)
+}
+
+// Functions creates and invokes Cloud Functions.
+type Functions interface {
+	// Create makes function name running image (the wrapped image) and
+	// returns its invocation URL once it is ready.
+	Create(ctx context.Context, name, image string) (url string, err error)
+	// Invoke POSTs inv to the function at url and returns when the POST
+	// ends: when the agent answers (container removed, linger over), or the
+	// instance failed or timed out (error).
+	Invoke(ctx context.Context, url string, inv proto.Invocation) error
+	// Delete removes function name.
+	Delete(ctx context.Context, name string) error
+}
+
+// Agents is the hub that function agents dial into.
+type Agents interface {
+	// Session waits until the agent of container id is connected and
+	// returns its session; it returns ctx's error if it never connects.
+	Session(ctx context.Context, id string) (AgentSession, error)
+}
+
+// AgentSession drives one connected agent.
+type AgentSession interface {
+	// Start runs the container's process as run number run and returns its
+	// pid once it runs. If the process cannot start, the agent reports an
+	// Exit, and Start returns a KindInvalid *Error with the agent's message.
+	Start(ctx context.Context, run uint32, p proto.Process) (pid int, err error)
+	// Signal delivers sig to the running process.
+	Signal(ctx context.Context, sig int) error
+	// Shutdown tells the agent the container is removed: kill the process,
+	// end the instance.
+	Shutdown(ctx context.Context) error
+}

@@ -1,0 +1,116 @@
+package engine
+
+import (
+	"time"
+
+	"github.com/moby/moby/api/types/container"
+)
+
+// DefaultNamespace is the namespace of requests that carry no team identity
+// (the dev socket and the single admin token).
+const DefaultNamespace = "default"
+
+// Container is the stored record of one container. Config is the merged
+// configuration (image defaults filled in), as docker inspect shows it.
+type Container struct {
+	ID         string                `json:"id"`
+	Namespace  string                `json:"namespace"`
+	Name       string                `json:"name"` // without the leading "/"
+	Created    time.Time             `json:"created"`
+	ImageRef   string                `json:"imageRef"` // as the user wrote it
+	ImageID    string                `json:"imageId"`  // "sha256:…" of the image config
+	Config     *container.Config     `json:"config"`
+	HostConfig *container.HostConfig `json:"hostConfig"`
+	State      State                 `json:"state"`
+
+	// Function is the key of the function the container runs on.
+	Function string `json:"function,omitempty"`
+	// SecretHash is the hex SHA-256 of the per-container agent secret.
+	SecretHash string `json:"secretHash,omitempty"`
+	// Run counts starts of this container; the agent tags exits with it.
+	Run uint32 `json:"run,omitempty"`
+	// Instance is "up" while a function instance serves the container,
+	// "gone" once it has ended.
+	Instance string `json:"instance,omitempty"`
+	// LogSeq is the sequence number of the last stored log entry.
+	LogSeq uint64 `json:"logSeq,omitempty"`
+	// Acked is, per agent stream, the last data sequence number stored; it
+	// lets the hub drop frames re-sent after a reconnect.
+	Acked map[uint32]uint64 `json:"acked,omitempty"`
+	// RestartCount counts restarts made by the restart policy.
+	RestartCount int `json:"restartCount,omitempty"`
+}
+
+// Container states, as docker names them.
+const (
+	StatusCreated    = "created"
+	StatusRunning    = "running"
+	StatusPaused     = "paused"
+	StatusRestarting = "restarting"
+	StatusRemoving   = "removing"
+	StatusExited     = "exited"
+	StatusDead       = "dead"
+)
+
+// State is a container's run state.
+type State struct {
+	Status     string    `json:"status"`
+	Pid        int       `json:"pid,omitempty"`
+	ExitCode   int       `json:"exitCode"`
+	Error      string    `json:"error,omitempty"`
+	StartedAt  time.Time `json:"startedAt,omitempty"`
+	FinishedAt time.Time `json:"finishedAt,omitempty"`
+	OOMKilled  bool      `json:"oomKilled,omitempty"`
+}
+
+// Image is the stored metadata of a pulled image.
+type Image struct {
+	ID          string            `json:"id"` // "sha256:…" of the config blob
+	RepoTags    []string          `json:"repoTags,omitempty"`
+	RepoDigests []string          `json:"repoDigests,omitempty"`
+	Created     time.Time         `json:"created"`
+	Size        int64             `json:"size"`
+	OS          string            `json:"os"`
+	Arch        string            `json:"arch"`
+	Config      *container.Config `json:"config"`
+	// Source is the resolved remote reference it was pulled from (after the
+	// mirror map), pinned by digest.
+	Source string `json:"source"`
+}
+
+// Function is a Cloud Function made for one image (+ resource shape), shared
+// by every container of that image.
+type Function struct {
+	Key string `json:"key"`
+	// Name is the function's short name in the project and region.
+	Name string `json:"name"`
+	// Image is the wrapped image (user image + agent layer), by digest.
+	Image string `json:"image"`
+	// URL is where invocations are POSTed.
+	URL string `json:"url,omitempty"`
+	// Status is "creating", "ready" or "failed".
+	Status  string    `json:"status"`
+	Error   string    `json:"error,omitempty"`
+	Created time.Time `json:"created"`
+}
+
+// Function statuses.
+const (
+	FunctionCreating = "creating"
+	FunctionReady    = "ready"
+	FunctionFailed   = "failed"
+)
+
+// Log streams of a container's output, as in docker's multiplexed stream.
+const (
+	Stdout = 1
+	Stderr = 2
+)
+
+// LogEntry is a piece of a container's output.
+type LogEntry struct {
+	Seq    uint64    `json:"seq"` // assigned by the store, from 1
+	Stream int       `json:"stream"`
+	Time   time.Time `json:"time"`
+	Data   []byte    `json:"data"`
+}

@@ -1,0 +1,315 @@
+package instance
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"sync"
+	"syscall"
+	"time"
+
+	"github.com/sockerless/sockerless/agent/internal/process"
+	"github.com/sockerless/sockerless/agent/internal/session"
+	"github.com/sockerless/sockerless/agent/proto"
+)
+
+// killWait bounds how long ending the instance waits for a killed process
+// and its output.
+const killWait = 10 * time.Second
+
+// Config configures an Instance.
+type Config struct {
+	Invocation proto.Invocation
+	// Supervisor starts the container's processes; its Run must be active.
+	Supervisor *process.Supervisor
+	// Session holds the connection timings; the URL, container, secret and
+	// handler are taken from the Invocation and the Instance.
+	Session session.Config
+	// Stdout and Stderr receive a copy of the process's output (default
+	// io.Discard).
+	Stdout, Stderr io.Writer
+	Logger         *slog.Logger
+}
+
+// Instance serves one invocation.
+type Instance struct {
+	cfg    Config
+	log    *slog.Logger
+	sess   *session.Session
+	events chan event
+	done   chan struct{} // closed when Run's loop ends
+}
+
+// New returns an Instance for cfg.Invocation; Run serves it.
+func New(cfg Config) *Instance {
+	if cfg.Stdout == nil {
+		cfg.Stdout = io.Discard
+	}
+	if cfg.Stderr == nil {
+		cfg.Stderr = io.Discard
+	}
+	if cfg.Logger == nil {
+		cfg.Logger = slog.New(slog.DiscardHandler)
+	}
+	in := &Instance{
+		cfg:    cfg,
+		log:    cfg.Logger.With("container", cfg.Invocation.ContainerID),
+		events: make(chan event, 64),
+		done:   make(chan struct{}),
+	}
+	sc := cfg.Session
+	sc.CallbackURL = cfg.Invocation.CallbackURL
+	sc.ContainerID = cfg.Invocation.ContainerID
+	sc.Secret = cfg.Invocation.Secret
+	sc.Handler = handler{in}
+	sc.Logger = in.log
+	in.sess = session.New(sc)
+	return in
+}
+
+// event is something the loop must act on.
+type event struct {
+	kind   eventKind
+	start  proto.Start
+	sig    int
+	data   []byte
+	run    uint32
+	sessEr error
+}
+
+type eventKind int
+
+const (
+	evStart eventKind = iota
+	evSignal
+	evStdin
+	evStdinClose
+	evShutdown
+	evTerminate
+	evRunDone // the run's Exit is acknowledged
+	evSessionEnded
+)
+
+// post hands e to the loop; it never blocks past the loop's end.
+func (in *Instance) post(e event) {
+	select {
+	case in.events <- e:
+	case <-in.done:
+	}
+}
+
+// Terminate handles a SIGTERM to the agent (the platform stopping the
+// instance): the running process gets SIGTERM; an idle instance ends.
+func (in *Instance) Terminate() { in.post(event{kind: evTerminate}) }
+
+// run is one execution of the container's process.
+type run struct {
+	n    uint32
+	proc *process.Proc // nil if it could not start
+	done chan struct{} // closed when its goroutine has ended
+}
+
+func (r *run) running() bool {
+	if r == nil || r.proc == nil {
+		return false
+	}
+	select {
+	case <-r.proc.Done():
+		return false
+	default:
+		return true
+	}
+}
+
+// Run serves the invocation until the container is removed (Shutdown), the
+// linger time after the last exit passes, an idle instance is terminated,
+// or ctx ends: then it returns nil. If the hub stays unreachable it returns
+// an error wrapping session.ErrUnreachable. Either way the process is
+// killed and the connection closed before it returns.
+func (in *Instance) Run(ctx context.Context) error {
+	sessCtx, stopSess := context.WithCancel(context.Background())
+	sessDone := make(chan struct{})
+	go func() {
+		defer close(sessDone)
+		if err := in.sess.Run(sessCtx); err != nil {
+			in.post(event{kind: evSessionEnded, sessEr: err})
+		}
+	}()
+	runCtx, stopRuns := context.WithCancel(context.Background())
+	var runs sync.WaitGroup
+
+	err := in.loop(ctx, runCtx, &runs)
+
+	close(in.done)
+	stopRuns()
+	waitTimeout(&runs, killWait, in.log)
+	stopSess()
+	<-sessDone
+	return err
+}
+
+func waitTimeout(wg *sync.WaitGroup, d time.Duration, log *slog.Logger) {
+	ch := make(chan struct{})
+	go func() { wg.Wait(); close(ch) }()
+	select {
+	case <-ch:
+	case <-time.After(d):
+		log.Warn("runs did not finish in time", "waited", d)
+	}
+}
+
+// loop is the owner of the instance's state.
+func (in *Instance) loop(ctx, runCtx context.Context, runs *sync.WaitGroup) error {
+	var (
+		cur    *run
+		linger <-chan time.Time
+		timer  *time.Timer
+	)
+	stopLinger := func() {
+		if timer != nil {
+			timer.Stop()
+			timer, linger = nil, nil
+		}
+	}
+	defer stopLinger()
+	end := func(err error) error {
+		if cur.running() {
+			cur.proc.Kill()
+			select {
+			case <-cur.proc.Done():
+			case <-time.After(killWait):
+				in.log.Warn("process did not die after SIGKILL", "pid", cur.proc.Pid())
+			}
+		}
+		return err
+	}
+	for {
+		select {
+		case <-ctx.Done():
+			return end(nil)
+		case <-linger:
+			in.log.Info("linger time over; ending instance")
+			return end(nil)
+		case e := <-in.events:
+			switch e.kind {
+			case evStart:
+				if cur.running() {
+					in.log.Warn("start while a run is running; ignored", "run", e.start.Run, "running", cur.n)
+					continue
+				}
+				stopLinger()
+				cur = in.startRun(runCtx, runs, e.start)
+			case evSignal:
+				if cur.running() {
+					if err := cur.proc.Signal(syscall.Signal(e.sig)); err != nil && !errors.Is(err, process.ErrExited) {
+						in.log.Warn("deliver signal", "signal", e.sig, "err", err)
+					}
+				}
+			case evStdin:
+				if cur.running() {
+					cur.proc.WriteStdin(e.data)
+				}
+			case evStdinClose:
+				if cur.running() {
+					cur.proc.CloseStdin()
+				}
+			case evShutdown:
+				in.log.Info("container removed; ending instance")
+				return end(nil)
+			case evTerminate:
+				if !cur.running() {
+					in.log.Info("terminated while idle; ending instance")
+					return end(nil)
+				}
+				in.log.Info("forwarding SIGTERM to the process")
+				if err := cur.proc.Signal(syscall.SIGTERM); err != nil && !errors.Is(err, process.ErrExited) {
+					in.log.Warn("forward SIGTERM", "err", err)
+				}
+			case evRunDone:
+				if cur == nil || cur.n != e.run {
+					continue // a newer run has started meanwhile
+				}
+				cur = nil
+				d := time.Duration(in.cfg.Invocation.LingerSeconds) * time.Second
+				if d <= 0 {
+					in.log.Info("run exited; no linger, ending instance", "run", e.run)
+					return end(nil)
+				}
+				in.log.Info("run exited; lingering", "run", e.run, "linger", d.String())
+				timer = time.NewTimer(d)
+				linger = timer.C
+			case evSessionEnded:
+				in.log.Error("giving up on the hub", "err", e.sessEr)
+				return end(fmt.Errorf("end instance: %w", e.sessEr))
+			}
+		}
+	}
+}
+
+// startRun starts the process of s and the goroutine that streams its output
+// and reports its exit.
+func (in *Instance) startRun(ctx context.Context, runs *sync.WaitGroup, s proto.Start) *run {
+	r := &run{n: s.Run, done: make(chan struct{})}
+	log := in.log.With("run", s.Run)
+	proc, err := in.cfg.Supervisor.Start(s.Process)
+	if err != nil {
+		exit := proto.Exit{Run: s.Run, Code: process.CodeCannotExecute, Error: err.Error()}
+		var se *process.StartError
+		if errors.As(err, &se) {
+			exit.Code = se.Code
+		}
+		log.Warn("process did not start", "err", err, "code", exit.Code)
+		runs.Add(1)
+		go func() {
+			defer runs.Done()
+			defer close(r.done)
+			in.reportExit(ctx, exit)
+		}()
+		return r
+	}
+	r.proc = proc
+	log.Info("process started", "pid", proc.Pid())
+	in.sess.Started(s.Run, proc.Pid())
+	runs.Add(1)
+	go func() {
+		defer runs.Done()
+		defer close(r.done)
+		var pumps sync.WaitGroup
+		start := func(stream uint32, rd io.Reader, copyTo io.Writer) {
+			pumps.Add(1)
+			go func() {
+				defer pumps.Done()
+				pump(ctx, in.sess, stream, rd, copyTo, log)
+			}()
+		}
+		start(proto.StreamStdout, proc.Stdout(), in.cfg.Stdout)
+		if rd := proc.Stderr(); rd != nil {
+			start(proto.StreamStderr, rd, in.cfg.Stderr)
+		}
+		pumps.Wait()
+		st := proc.Status()
+		proc.Close()
+		log.Info("process exited", "code", st.Code, "signal", st.Signal)
+		in.reportExit(ctx, proto.Exit{Run: s.Run, Code: st.Code, Signal: st.Signal})
+	}()
+	return r
+}
+
+// reportExit sends e until the hub acknowledges it, then tells the loop.
+func (in *Instance) reportExit(ctx context.Context, e proto.Exit) {
+	if err := in.sess.Exit(ctx, e); err != nil {
+		return
+	}
+	in.post(event{kind: evRunDone, run: e.Run})
+}
+
+// handler turns the hub's commands into events for the loop.
+type handler struct{ in *Instance }
+
+func (h handler) Start(s proto.Start) { h.in.post(event{kind: evStart, start: s}) }
+func (h handler) Signal(sig int)      { h.in.post(event{kind: evSignal, sig: sig}) }
+func (h handler) Stdin(p []byte)      { h.in.post(event{kind: evStdin, data: p}) }
+func (h handler) StdinClose()         { h.in.post(event{kind: evStdinClose}) }
+func (h handler) Shutdown()           { h.in.post(event{kind: evShutdown}) }

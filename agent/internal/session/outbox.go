@@ -1,0 +1,259 @@
+package session
+
+import (
+	"context"
+	"time"
+
+	"github.com/sockerless/sockerless/agent/proto"
+)
+
+// item is a frame waiting to go out, stamped with its place in the overall
+// order, so frames re-sent after a reconnect keep their original order.
+type item struct {
+	order uint64
+	frame proto.Frame
+}
+
+// stream is the unacknowledged tail of one output stream.
+type stream struct {
+	nextSeq uint64 // seq of the next frame; the first is 1
+	acked   uint64 // highest seq acknowledged
+	frames  []item // unacknowledged, seq acked+1, acked+2, …
+	bytes   int    // payload bytes in frames
+	sentSeq uint64 // highest seq written on the current connection
+	changed chan struct{}
+}
+
+// pendingExit is an Exit waiting for its ExitAck.
+type pendingExit struct {
+	item
+	run   uint32
+	sent  bool // written on the current connection since the last resend tick
+	acked chan struct{}
+}
+
+func (s *Session) streamLocked(id uint32) *stream {
+	st := s.streams[id]
+	if st == nil {
+		st = &stream{nextSeq: 1, changed: make(chan struct{})}
+		s.streams[id] = st
+	}
+	return st
+}
+
+func (s *Session) nextOrderLocked() uint64 {
+	s.order++
+	return s.order
+}
+
+func (s *Session) wakeWriter() {
+	select {
+	case s.wake <- struct{}{}:
+	default:
+	}
+}
+
+// WaitWindow blocks until stream has room for one more full frame without
+// exceeding proto.Window unacknowledged bytes, or ctx ends.
+func (s *Session) WaitWindow(ctx context.Context, id uint32) error {
+	for {
+		s.mu.Lock()
+		st := s.streamLocked(id)
+		if proto.Window-st.bytes >= proto.MaxPayload {
+			s.mu.Unlock()
+			return nil
+		}
+		ch := st.changed
+		s.mu.Unlock()
+		select {
+		case <-ch:
+		case <-ctx.Done():
+			return ctx.Err()
+		}
+	}
+}
+
+// Data queues output p of stream read at t, split into frames of at most
+// proto.MaxPayload bytes. The Session takes ownership of p. It never blocks;
+// callers keep the window by calling WaitWindow before reading.
+func (s *Session) Data(id uint32, p []byte, t time.Time) {
+	if len(p) == 0 {
+		return
+	}
+	s.mu.Lock()
+	st := s.streamLocked(id)
+	for len(p) > 0 {
+		n := min(len(p), proto.MaxPayload)
+		f := proto.Frame{Type: proto.TypeData, Stream: id, Seq: st.nextSeq, Time: t, Payload: p[:n:n]}
+		st.nextSeq++
+		st.frames = append(st.frames, item{order: s.nextOrderLocked(), frame: f})
+		st.bytes += n
+		p = p[n:]
+	}
+	s.mu.Unlock()
+	s.wakeWriter()
+}
+
+// Unacked returns the bytes of stream sent or queued but not acknowledged.
+func (s *Session) Unacked(id uint32) int {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.streamLocked(id).bytes
+}
+
+// Started tells the hub that run runs as pid.
+func (s *Session) Started(run uint32, pid int) {
+	f, err := proto.Control(proto.TypeStarted, proto.Started{Run: run, Pid: pid})
+	if err != nil {
+		s.cfg.Logger.Error("encode started", "err", err)
+		return
+	}
+	s.mu.Lock()
+	s.running = run
+	s.ctrl = append(s.ctrl, item{order: s.nextOrderLocked(), frame: f})
+	s.mu.Unlock()
+	s.wakeWriter()
+}
+
+// Exit reports the end of a run and blocks until the hub acknowledges it
+// (re-sending it meanwhile) or ctx ends. Call it after the run's output has
+// been passed to Data: the Exit goes out after those frames.
+func (s *Session) Exit(ctx context.Context, e proto.Exit) error {
+	f, err := proto.Control(proto.TypeExit, e)
+	if err != nil {
+		return err
+	}
+	s.mu.Lock()
+	if s.running == e.Run {
+		s.running = 0
+	}
+	pe := &pendingExit{item: item{order: s.nextOrderLocked(), frame: f}, run: e.Run, acked: make(chan struct{})}
+	s.exits = append(s.exits, pe)
+	s.mu.Unlock()
+	s.wakeWriter()
+	select {
+	case <-pe.acked:
+		return nil
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+}
+
+// ack drops the frames of stream up to and including seq.
+func (s *Session) ack(id uint32, seq uint64) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	st := s.streamLocked(id)
+	if seq >= st.nextSeq {
+		s.cfg.Logger.Warn("hub acknowledged data never sent", "stream", id, "seq", seq, "last", st.nextSeq-1)
+		seq = st.nextSeq - 1
+	}
+	if seq <= st.acked {
+		return
+	}
+	k := 0
+	for k < len(st.frames) && st.frames[k].frame.Seq <= seq {
+		st.bytes -= len(st.frames[k].frame.Payload)
+		k++
+	}
+	clear(st.frames[:k])
+	st.frames = st.frames[k:]
+	if len(st.frames) == 0 {
+		st.frames = nil
+	}
+	st.acked = seq
+	st.sentSeq = max(st.sentSeq, seq)
+	close(st.changed)
+	st.changed = make(chan struct{})
+}
+
+// exitAck settles the Exit of run.
+func (s *Session) exitAck(run uint32) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	for i, pe := range s.exits {
+		if pe.run == run {
+			close(pe.acked)
+			s.exits = append(s.exits[:i], s.exits[i+1:]...)
+			return
+		}
+	}
+}
+
+// resetLocked prepares a new connection: everything unacknowledged is unsent.
+func (s *Session) resetLocked() proto.Hello {
+	h := proto.Hello{ContainerID: s.cfg.ContainerID, Running: s.running}
+	for id, st := range s.streams {
+		st.sentSeq = st.acked
+		if st.acked > 0 {
+			if h.Acked == nil {
+				h.Acked = map[uint32]uint64{}
+			}
+			h.Acked[id] = st.acked
+		}
+	}
+	for _, pe := range s.exits {
+		pe.sent = false
+	}
+	return h
+}
+
+// resendExitsLocked makes Exits already written go out again.
+func (s *Session) resendExitsLocked() bool {
+	resent := false
+	for _, pe := range s.exits {
+		if pe.sent {
+			pe.sent = false
+			resent = true
+		}
+	}
+	return resent
+}
+
+// nextLocked picks the unsent frame first in order and returns it with a
+// function recording that it was written (called with mu held).
+func (s *Session) nextLocked() (proto.Frame, func(), bool) {
+	var (
+		best   *item
+		commit func()
+	)
+	consider := func(it *item, c func()) {
+		if best == nil || it.order < best.order {
+			best, commit = it, c
+		}
+	}
+	for _, st := range s.streams {
+		if len(st.frames) == 0 {
+			continue
+		}
+		i := int(st.sentSeq + 1 - st.frames[0].frame.Seq)
+		if i < 0 {
+			i = 0
+		}
+		if i < len(st.frames) {
+			st, it := st, &st.frames[i]
+			seq := it.frame.Seq
+			consider(it, func() { st.sentSeq = max(st.sentSeq, seq) })
+		}
+	}
+	if len(s.ctrl) > 0 {
+		it := &s.ctrl[0]
+		order := it.order
+		consider(it, func() {
+			if len(s.ctrl) > 0 && s.ctrl[0].order == order {
+				s.ctrl[0] = item{}
+				s.ctrl = s.ctrl[1:]
+			}
+		})
+	}
+	for _, pe := range s.exits {
+		if !pe.sent {
+			pe := pe
+			consider(&pe.item, func() { pe.sent = true })
+		}
+	}
+	if best == nil {
+		return proto.Frame{}, nil, false
+	}
+	return best.frame, commit, true
+}

@@ -1,0 +1,302 @@
+package session
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net/http"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/coder/websocket"
+
+	"github.com/sockerless/sockerless/agent/proto"
+)
+
+// Handler receives the hub's commands. The Session calls its methods one at a
+// time from its read loop; they must return quickly.
+type Handler interface {
+	// Start runs the container's process.
+	Start(s proto.Start)
+	// Signal delivers a signal to the running process, if any.
+	Signal(sig int)
+	// Stdin is input for the running process; the handler owns p.
+	Stdin(p []byte)
+	// StdinClose closes the running process's stdin.
+	StdinClose()
+	// Shutdown ends the instance: the container was removed.
+	Shutdown()
+}
+
+// Config configures a Session. Zero durations take the defaults noted.
+type Config struct {
+	// CallbackURL is the hub's base URL (ws:// or wss://); the Session dials
+	// CallbackURL + proto.ConnectPath.
+	CallbackURL string
+	ContainerID string
+	// Secret authenticates the agent; it is sent as a bearer token and
+	// never logged.
+	Secret  string
+	Handler Handler
+	Logger  *slog.Logger
+
+	PingInterval time.Duration // keepalive period, default 15s
+	PingTimeout  time.Duration // a pong later than this drops the connection, default 15s
+	DialTimeout  time.Duration // one dial attempt, default 10s
+	GiveUpAfter  time.Duration // failing dials for this long end Run, default 60s
+	ExitResend   time.Duration // re-send an unacked Exit this often, default 2s
+	MinBackoff   time.Duration // first redial delay, default 100ms
+	MaxBackoff   time.Duration // longest redial delay, default 2s
+}
+
+// ErrUnreachable is returned by Run when the hub could not be reached for
+// longer than GiveUpAfter.
+var ErrUnreachable = errors.New("hub unreachable")
+
+// Session is the agent's side of its hub connection, across reconnects.
+type Session struct {
+	cfg Config
+	url string
+
+	mu      sync.Mutex
+	order   uint64
+	streams map[uint32]*stream
+	ctrl    []item // control frames not yet written
+	exits   []*pendingExit
+	running uint32
+	wake    chan struct{} // wakes the writer; buffered 1
+}
+
+// New returns a Session; Run connects it.
+func New(cfg Config) *Session {
+	def := func(d *time.Duration, v time.Duration) {
+		if *d <= 0 {
+			*d = v
+		}
+	}
+	def(&cfg.PingInterval, 15*time.Second)
+	def(&cfg.PingTimeout, 15*time.Second)
+	def(&cfg.DialTimeout, 10*time.Second)
+	def(&cfg.GiveUpAfter, 60*time.Second)
+	def(&cfg.ExitResend, 2*time.Second)
+	def(&cfg.MinBackoff, 100*time.Millisecond)
+	def(&cfg.MaxBackoff, 2*time.Second)
+	if cfg.Logger == nil {
+		cfg.Logger = slog.New(slog.DiscardHandler)
+	}
+	return &Session{
+		cfg:     cfg,
+		url:     strings.TrimSuffix(cfg.CallbackURL, "/") + proto.ConnectPath,
+		streams: map[uint32]*stream{},
+		wake:    make(chan struct{}, 1),
+	}
+}
+
+// Run keeps the Session connected until ctx ends (it then closes the
+// connection and returns nil) or the hub stays unreachable for GiveUpAfter
+// (it returns an error wrapping ErrUnreachable). A refused dial (401/403)
+// counts as unreachable: the hub may be restarting.
+func (s *Session) Run(ctx context.Context) error {
+	log := s.cfg.Logger
+	backoff := s.cfg.MinBackoff
+	var failingSince time.Time
+	for {
+		c, err := s.dial(ctx)
+		if err != nil {
+			if ctx.Err() != nil {
+				return nil
+			}
+			if failingSince.IsZero() {
+				failingSince = time.Now()
+			}
+			if d := time.Since(failingSince); d >= s.cfg.GiveUpAfter {
+				return fmt.Errorf("%w for %s: %v", ErrUnreachable, d.Round(time.Second), err)
+			}
+			log.Warn("dial hub", "err", err, "retryIn", backoff)
+		} else {
+			failingSince = time.Time{}
+			began := time.Now()
+			err := s.serveConn(ctx, c)
+			if ctx.Err() != nil {
+				return nil
+			}
+			log.Warn("hub connection lost", "err", err)
+			if time.Since(began) > s.cfg.MaxBackoff {
+				backoff = s.cfg.MinBackoff
+			}
+			failingSince = time.Now()
+		}
+		select {
+		case <-ctx.Done():
+			return nil
+		case <-time.After(backoff):
+		}
+		backoff = min(2*backoff, s.cfg.MaxBackoff)
+	}
+}
+
+// dial opens one connection to the hub.
+func (s *Session) dial(ctx context.Context) (*websocket.Conn, error) {
+	h := http.Header{}
+	h.Set(proto.HeaderContainer, s.cfg.ContainerID)
+	h.Set(proto.HeaderAuthorization, "Bearer "+s.cfg.Secret)
+	dctx, cancel := context.WithTimeout(ctx, s.cfg.DialTimeout)
+	defer cancel()
+	c, resp, err := websocket.Dial(dctx, s.url, &websocket.DialOptions{HTTPHeader: h})
+	if err != nil {
+		if resp != nil {
+			return nil, fmt.Errorf("dial %s: status %d: %w", s.url, resp.StatusCode, err)
+		}
+		return nil, fmt.Errorf("dial %s: %w", s.url, err)
+	}
+	c.SetReadLimit(proto.HeaderSize + 2*proto.MaxPayload)
+	return c, nil
+}
+
+// serveConn says Hello on c, then reads, writes and pings until c fails or
+// ctx ends.
+func (s *Session) serveConn(ctx context.Context, c *websocket.Conn) error {
+	connCtx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	defer c.CloseNow()
+
+	s.mu.Lock()
+	hello := s.resetLocked()
+	s.mu.Unlock()
+	hf, err := proto.Control(proto.TypeHello, hello)
+	if err != nil {
+		return err
+	}
+	wctx, wcancel := context.WithTimeout(ctx, s.cfg.DialTimeout)
+	err = c.Write(wctx, websocket.MessageBinary, hf.Marshal())
+	wcancel()
+	if err != nil {
+		return fmt.Errorf("send hello: %w", err)
+	}
+	s.cfg.Logger.Info("connected to hub", "acked", hello.Acked, "running", hello.Running)
+
+	errc := make(chan error, 3)
+	var wg sync.WaitGroup
+	for _, loop := range []func(context.Context, *websocket.Conn) error{s.readLoop, s.writeLoop, s.pingLoop} {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			errc <- loop(connCtx, c)
+		}()
+	}
+	select {
+	case err = <-errc:
+	case <-ctx.Done():
+		// Say goodbye; the reader is still running to receive the answer.
+		_ = c.Close(websocket.StatusNormalClosure, "instance ending")
+	}
+	cancel()
+	_ = c.CloseNow()
+	wg.Wait()
+	return err
+}
+
+func (s *Session) readLoop(ctx context.Context, c *websocket.Conn) error {
+	for {
+		typ, b, err := c.Read(ctx)
+		if err != nil {
+			return fmt.Errorf("read: %w", err)
+		}
+		if typ != websocket.MessageBinary {
+			s.cfg.Logger.Warn("ignoring non-binary message from hub")
+			continue
+		}
+		f, err := proto.Unmarshal(b)
+		if err != nil {
+			s.cfg.Logger.Warn("ignoring bad frame from hub", "err", err)
+			continue
+		}
+		s.dispatch(f)
+	}
+}
+
+// dispatch acts on one frame from the hub.
+func (s *Session) dispatch(f proto.Frame) {
+	h, log := s.cfg.Handler, s.cfg.Logger
+	switch f.Type {
+	case proto.TypeAck:
+		s.ack(f.Stream, f.Seq)
+	case proto.TypeExitAck:
+		var a proto.ExitAck
+		if err := f.Decode(&a); err != nil {
+			log.Warn("bad exit-ack", "err", err)
+			return
+		}
+		s.exitAck(a.Run)
+	case proto.TypeStart:
+		var st proto.Start
+		if err := f.Decode(&st); err != nil {
+			log.Warn("bad start", "err", err)
+			return
+		}
+		h.Start(st)
+	case proto.TypeSignal:
+		var sig proto.Signal
+		if err := f.Decode(&sig); err != nil {
+			log.Warn("bad signal", "err", err)
+			return
+		}
+		h.Signal(sig.Signal)
+	case proto.TypeStdin:
+		h.Stdin(f.Payload)
+	case proto.TypeStdinClose:
+		h.StdinClose()
+	case proto.TypeShutdown:
+		h.Shutdown()
+	default:
+		log.Warn("ignoring unexpected frame from hub", "type", f.Type.String())
+	}
+}
+
+func (s *Session) writeLoop(ctx context.Context, c *websocket.Conn) error {
+	tick := time.NewTicker(s.cfg.ExitResend)
+	defer tick.Stop()
+	for {
+		s.mu.Lock()
+		f, commit, ok := s.nextLocked()
+		s.mu.Unlock()
+		if !ok {
+			select {
+			case <-s.wake:
+			case <-tick.C:
+				s.mu.Lock()
+				s.resendExitsLocked()
+				s.mu.Unlock()
+			case <-ctx.Done():
+				return ctx.Err()
+			}
+			continue
+		}
+		if err := c.Write(ctx, websocket.MessageBinary, f.Marshal()); err != nil {
+			return fmt.Errorf("write %s: %w", f.Type, err)
+		}
+		s.mu.Lock()
+		commit()
+		s.mu.Unlock()
+	}
+}
+
+func (s *Session) pingLoop(ctx context.Context, c *websocket.Conn) error {
+	tick := time.NewTicker(s.cfg.PingInterval)
+	defer tick.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-tick.C:
+		}
+		pctx, cancel := context.WithTimeout(ctx, s.cfg.PingTimeout)
+		err := c.Ping(pctx)
+		cancel()
+		if err != nil {
+			return fmt.Errorf("ping: %w", err)
+		}
+	}
+}

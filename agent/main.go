@@ -1,0 +1,55 @@
+// Command agent is the entrypoint of every function instance: it is added as
+// a layer to the user's image (at /.sockerless/agent) and runs as PID 1. It
+// listens on $PORT (default 8080) for the invocation that carries a
+// container, dials the control plane's hub back, runs the container's
+// process and streams its output, and exits when the container is removed
+// or its linger time is over, which ends the instance.
+package main
+
+import (
+	"context"
+	"log/slog"
+	"net"
+	"os"
+	"os/signal"
+	"syscall"
+
+	"github.com/sockerless/sockerless/agent/internal/applog"
+	"github.com/sockerless/sockerless/agent/internal/server"
+)
+
+func main() {
+	os.Exit(run())
+}
+
+func run() int {
+	level := slog.LevelInfo
+	if os.Getenv("SOCKERLESS_AGENT_DEBUG") != "" {
+		level = slog.LevelDebug
+	}
+	log := applog.New(os.Stderr, level)
+	port := os.Getenv("PORT")
+	if port == "" {
+		port = "8080"
+	}
+	ln, err := net.Listen("tcp", net.JoinHostPort("0.0.0.0", port))
+	if err != nil {
+		log.Error("listen", "port", port, "err", err)
+		return 1
+	}
+	sigs := make(chan os.Signal, 4)
+	signal.Notify(sigs, syscall.SIGTERM, syscall.SIGINT)
+	defer signal.Stop(sigs)
+	srv := server.New(server.Config{
+		Stdout:  os.Stdout,
+		Stderr:  os.Stderr,
+		Signals: sigs,
+		Logger:  log,
+	})
+	if err := srv.Serve(context.Background(), ln); err != nil {
+		log.Error("agent ended", "err", err)
+		return 1
+	}
+	log.Info("agent done")
+	return 0
+}

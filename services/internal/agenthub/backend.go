@@ -1,0 +1,35 @@
+package agenthub
+
+import (
+	"context"
+
+	"github.com/sockerless/sockerless/agent/proto"
+	"github.com/sockerless/sockerless/services/internal/engine"
+)
+
+// Backend is what the hub needs from the engine. Errors it returns are
+// logged, so they must never contain an agent secret.
+type Backend interface {
+	// AuthorizeAgent returns nil if secret is container id's agent secret
+	// (compared in constant time by the implementation). Any error refuses
+	// the dial: a KindUnavailable *engine.Error with 503, anything else with
+	// 401.
+	AuthorizeAgent(ctx context.Context, id, secret string) error
+	// AgentAcked returns, per stream, the highest data seq already stored for
+	// container id (used to drop re-sent frames after a reconnect).
+	AgentAcked(ctx context.Context, id string) (map[uint32]uint64, error)
+	// StoreOutput persists output entries (Stream = proto stream number,
+	// Time, Data; Seq is assigned by the store) together with acked (per
+	// stream, the last agent seq in this batch), atomically. The hub
+	// acknowledges to the agent only after it returns nil.
+	StoreOutput(ctx context.Context, id string, entries []engine.LogEntry, acked map[uint32]uint64) error
+	// StoreExit persists the exit of a run; the hub sends ExitAck only after
+	// it returns nil. It must be idempotent for the same run: the agent
+	// re-sends an Exit until it is acknowledged.
+	StoreExit(ctx context.Context, id string, e proto.Exit) error
+	// AgentGone tells the engine that the connection of container id ended
+	// (the agent may come back). It is called once per authenticated
+	// connection, after Connected(id) turned false and before a connection
+	// that replaces it is registered. It must not block for long.
+	AgentGone(id string)
+}

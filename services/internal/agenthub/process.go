@@ -1,0 +1,155 @@
+package agenthub
+
+import (
+	"fmt"
+	"time"
+
+	"github.com/sockerless/sockerless/agent/proto"
+	"github.com/sockerless/sockerless/services/internal/engine"
+)
+
+// Batch limits: a batch holds only frames already read, at most these many.
+const (
+	maxBatchFrames = 64
+	maxBatchBytes  = 1 << 20
+)
+
+// process handles read frames in order until the connection ends (nil) or a
+// frame cannot be handled (the error; the caller closes the connection).
+func (c *conn) process() error {
+	var held *proto.Frame // a control frame that ended the previous batch
+	for {
+		var f proto.Frame
+		if held != nil {
+			f, held = *held, nil
+		} else {
+			var ok bool
+			select {
+			case f, ok = <-c.in:
+				if !ok {
+					return nil
+				}
+			case <-c.ctx.Done():
+				return nil
+			}
+		}
+		if f.Type != proto.TypeData {
+			if err := c.handleControl(f); err != nil {
+				return err
+			}
+			continue
+		}
+		batch := []proto.Frame{f}
+		size := len(f.Payload)
+	fill:
+		for len(batch) < maxBatchFrames && size < maxBatchBytes {
+			select {
+			case g, ok := <-c.in:
+				if !ok {
+					break fill
+				}
+				if g.Type != proto.TypeData {
+					held = &g
+					break fill
+				}
+				batch = append(batch, g)
+				size += len(g.Payload)
+			default:
+				break fill
+			}
+		}
+		if err := c.storeBatch(batch); err != nil {
+			return err
+		}
+	}
+}
+
+// storeBatch stores the new frames of batch in one StoreOutput call, then
+// acknowledges every stream the batch touched. Frames at or below the
+// stream's acked seq are duplicates (re-sent after a reconnect) and dropped.
+func (c *conn) storeBatch(batch []proto.Frame) error {
+	var (
+		entries []engine.LogEntry
+		last    = make(map[uint32]uint64)
+		order   []uint32 // streams in order of first appearance
+		seen    = make(map[uint32]bool)
+	)
+	for _, f := range batch {
+		if !seen[f.Stream] {
+			seen[f.Stream] = true
+			order = append(order, f.Stream)
+		}
+		prev := c.acked[f.Stream]
+		if l, ok := last[f.Stream]; ok {
+			prev = l
+		}
+		if f.Seq <= prev {
+			continue
+		}
+		if f.Seq != prev+1 {
+			c.log.Warn("agent data sequence gap", "stream", f.Stream, "after", prev, "seq", f.Seq)
+		}
+		last[f.Stream] = f.Seq
+		if len(f.Payload) == 0 {
+			continue
+		}
+		t := f.Time
+		if t.IsZero() {
+			t = time.Now().UTC()
+		}
+		entries = append(entries, engine.LogEntry{Stream: int(f.Stream), Time: t, Data: f.Payload})
+	}
+	if len(last) > 0 {
+		if err := c.hub.backend.StoreOutput(c.ctx, c.id, entries, last); err != nil {
+			return fmt.Errorf("store output of %s: %w", c.id, err)
+		}
+		for s, seq := range last {
+			c.acked[s] = seq
+		}
+	}
+	for _, s := range order {
+		// A stream with duplicates only is acked again, so the agent drops them.
+		if c.acked[s] == 0 {
+			continue
+		}
+		if err := c.send(c.ctx, proto.Frame{Type: proto.TypeAck, Stream: s, Seq: c.acked[s]}); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// handleControl handles one agent→hub control frame.
+func (c *conn) handleControl(f proto.Frame) error {
+	switch f.Type {
+	case proto.TypeStarted:
+		var st proto.Started
+		if err := f.Decode(&st); err != nil {
+			return fmt.Errorf("%w: %w", errProtocol, err)
+		}
+		c.log.Debug("agent started run", "run", st.Run, "pid", st.Pid)
+		c.hub.deliver(c.id, st.Run, startResult{pid: st.Pid})
+		return nil
+	case proto.TypeExit:
+		var e proto.Exit
+		if err := f.Decode(&e); err != nil {
+			return fmt.Errorf("%w: %w", errProtocol, err)
+		}
+		if err := c.hub.backend.StoreExit(c.ctx, c.id, e); err != nil {
+			return fmt.Errorf("store exit of %s run %d: %w", c.id, e.Run, err)
+		}
+		c.log.Info("agent run exited", "run", e.Run, "code", e.Code, "signal", e.Signal, "error", e.Error)
+		res := startResult{}
+		if e.Error != "" {
+			res.err = engine.Errorf(engine.KindInvalid, "%s", e.Error)
+		}
+		c.hub.deliver(c.id, e.Run, res)
+		return c.sendControl(c.ctx, proto.TypeExitAck, proto.ExitAck{Run: e.Run})
+	case proto.TypeHello:
+		c.log.Warn("agent sent a second hello; ignored")
+		return nil
+	default:
+		c.log.Warn("agent sent an unexpected frame; ignored", "type", f.Type.String())
+		return nil
+	}
+}

@@ -1,0 +1,258 @@
+// Command forwarder turns a local unix socket into authenticated HTTPS to a
+// Sockerless control plane, so that the docker CLI and SDKs work unchanged:
+//
+//	forwarder --listen unix:///tmp/sockerless.sock --upstream https://CONTROL-PLANE --token T
+//	DOCKER_HOST=unix:///tmp/sockerless.sock docker run --rm busybox echo hello
+//
+// Every flag has an environment twin (SOCKERLESS_LISTEN, SOCKERLESS_UPSTREAM,
+// SOCKERLESS_TOKEN); a flag wins over its variable. Streams docker hijacks
+// (attach, exec) travel as WebSocket tunnels; see package forward.
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"io/fs"
+	"log/slog"
+	"net"
+	"net/http"
+	"net/url"
+	"os"
+	"os/signal"
+	"path/filepath"
+	"strings"
+	"sync"
+	"syscall"
+	"time"
+
+	"github.com/sockerless/sockerless/services/internal/forward"
+)
+
+const (
+	// drainTimeout is how long in-flight requests and streams may finish
+	// after SIGTERM before they are cut.
+	drainTimeout = 10 * time.Second
+	socketMode   = 0o660
+)
+
+func main() {
+	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGTERM, syscall.SIGINT)
+	code := run(ctx, os.Args[1:], os.Getenv, os.Stderr)
+	stop()
+	os.Exit(code)
+}
+
+// config is the forwarder's settings after flags and environment.
+type config struct {
+	listen   string
+	upstream *url.URL
+	token    string
+}
+
+// errUsage marks a configuration error: exit status 2.
+var errUsage = errors.New("usage")
+
+// parseConfig reads flags, falling back to their SOCKERLESS_* twins.
+func parseConfig(args []string, getenv func(string) string, stderr io.Writer) (config, error) {
+	fset := flag.NewFlagSet("forwarder", flag.ContinueOnError)
+	fset.SetOutput(stderr)
+	// Defaults stay out of the flag definitions so that usage text never
+	// shows a token taken from the environment.
+	listen := fset.String("listen", "",
+		"where docker connects: unix:///PATH, a bare PATH, or tcp://HOST:PORT (env SOCKERLESS_LISTEN; default "+defaultListen(getenv)+")")
+	upstream := fset.String("upstream", "",
+		"the control plane's URL, http(s)://HOST[:PORT] (env SOCKERLESS_UPSTREAM)")
+	token := fset.String("token", "",
+		"bearer token sent to the control plane (env SOCKERLESS_TOKEN)")
+	if err := fset.Parse(args); err != nil {
+		return config{}, fmt.Errorf("%w: %w", errUsage, err)
+	}
+	if fset.NArg() > 0 {
+		return config{}, fmt.Errorf("%w: unexpected arguments %q", errUsage, fset.Args())
+	}
+	set := map[string]bool{}
+	fset.Visit(func(f *flag.Flag) { set[f.Name] = true })
+	for name, v := range map[string]*string{"listen": listen, "upstream": upstream, "token": token} {
+		if !set[name] {
+			*v = getenv("SOCKERLESS_" + strings.ToUpper(name))
+		}
+	}
+	if *listen == "" {
+		*listen = defaultListen(getenv)
+	}
+	if *upstream == "" {
+		return config{}, fmt.Errorf("%w: no control plane URL: set --upstream or SOCKERLESS_UPSTREAM", errUsage)
+	}
+	u, err := url.Parse(*upstream)
+	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+		return config{}, fmt.Errorf("%w: --upstream/SOCKERLESS_UPSTREAM must be an http(s) URL with a host, got %q", errUsage, redactURL(*upstream))
+	}
+	return config{listen: *listen, upstream: u, token: *token}, nil
+}
+
+// defaultListen is a per-user socket: $XDG_RUNTIME_DIR/sockerless.sock, else
+// in the temporary directory.
+func defaultListen(getenv func(string) string) string {
+	dir := getenv("XDG_RUNTIME_DIR")
+	if dir == "" {
+		dir = os.TempDir()
+	}
+	return "unix://" + filepath.Join(dir, "sockerless.sock")
+}
+
+// redactURL hides credentials in a URL that may not parse.
+func redactURL(s string) string {
+	if u, err := url.Parse(s); err == nil {
+		return u.Redacted()
+	}
+	return "(unparsable URL)"
+}
+
+// parseListen splits a listen address into network and address.
+func parseListen(s string) (network, addr string, err error) {
+	switch {
+	case strings.HasPrefix(s, "unix://"):
+		network, addr = "unix", strings.TrimPrefix(s, "unix://")
+	case strings.HasPrefix(s, "tcp://"):
+		network, addr = "tcp", strings.TrimPrefix(s, "tcp://")
+	case strings.Contains(s, "://"):
+		return "", "", fmt.Errorf("%w: --listen %q: only unix:// and tcp:// are supported", errUsage, s)
+	default:
+		network, addr = "unix", s
+	}
+	if addr == "" {
+		return "", "", fmt.Errorf("%w: --listen %q: empty address", errUsage, s)
+	}
+	return network, addr, nil
+}
+
+// listen opens the listener. A unix socket left behind by a dead process is
+// removed first; one a live process answers on is not touched.
+func listen(network, addr string) (net.Listener, error) {
+	if network == "tcp" {
+		return net.Listen("tcp", addr)
+	}
+	if fi, err := os.Lstat(addr); err == nil {
+		if fi.Mode().Type() != fs.ModeSocket {
+			return nil, fmt.Errorf("listen %s: exists and is not a socket", addr)
+		}
+		if c, err := net.DialTimeout("unix", addr, time.Second); err == nil {
+			_ = c.Close()
+			return nil, fmt.Errorf("listen %s: another process is serving this socket", addr)
+		}
+		if err := os.Remove(addr); err != nil {
+			return nil, fmt.Errorf("remove stale socket %s: %w", addr, err)
+		}
+	}
+	if err := os.MkdirAll(filepath.Dir(addr), 0o755); err != nil {
+		return nil, fmt.Errorf("listen %s: %w", addr, err)
+	}
+	l, err := net.Listen("unix", addr)
+	if err != nil {
+		return nil, err
+	}
+	if err := os.Chmod(addr, socketMode); err != nil {
+		_ = l.Close()
+		return nil, fmt.Errorf("chmod %s: %w", addr, err)
+	}
+	return l, nil
+}
+
+// newLogger logs JSON with Cloud Logging's severity and message keys.
+func newLogger(w io.Writer) *slog.Logger {
+	return slog.New(slog.NewJSONHandler(w, &slog.HandlerOptions{
+		ReplaceAttr: func(groups []string, a slog.Attr) slog.Attr {
+			if len(groups) > 0 {
+				return a
+			}
+			switch a.Key {
+			case slog.MessageKey:
+				a.Key = "message"
+			case slog.LevelKey:
+				a.Key = "severity"
+			}
+			return a
+		},
+	}))
+}
+
+// run is the forwarder: it serves until ctx ends, then drains and returns
+// the exit status.
+func run(ctx context.Context, args []string, getenv func(string) string, stderr io.Writer) int {
+	cfg, err := parseConfig(args, getenv, stderr)
+	if errors.Is(err, flag.ErrHelp) {
+		return 0
+	}
+	if err != nil {
+		fmt.Fprintf(stderr, "forwarder: %v\n", err)
+		return 2
+	}
+	log := newLogger(stderr)
+	network, addr, err := parseListen(cfg.listen)
+	if err != nil {
+		fmt.Fprintf(stderr, "forwarder: %v\n", err)
+		return 2
+	}
+	fwd, err := forward.New(forward.Config{Upstream: cfg.upstream, Token: cfg.token, Logger: log})
+	if err != nil {
+		fmt.Fprintf(stderr, "forwarder: %v\n", err)
+		return 2
+	}
+	l, err := listen(network, addr)
+	if err != nil {
+		log.Error("cannot listen", "err", err)
+		return 1
+	}
+	srv := &http.Server{
+		Handler:           fwd,
+		ReadHeaderTimeout: 30 * time.Second,
+		ErrorLog:          slog.NewLogLogger(log.Handler(), slog.LevelWarn),
+	}
+	served := make(chan error, 1)
+	go func() { served <- srv.Serve(l) }()
+	log.Info("ready", "network", network, "listen", addr, "upstream", cfg.upstream.Redacted(),
+		"token_set", cfg.token != "")
+
+	code := 0
+	select {
+	case <-ctx.Done():
+		log.Info("shutting down", "grace", drainTimeout.String())
+	case err := <-served:
+		log.Error("serve failed", "err", err)
+		code = 1
+	}
+	drain(srv, fwd, log)
+	if network == "unix" {
+		if err := os.Remove(addr); err != nil && !errors.Is(err, fs.ErrNotExist) {
+			log.Warn("cannot remove socket", "path", addr, "err", err)
+		}
+	}
+	log.Info("stopped")
+	return code
+}
+
+// drain stops accepting, lets requests and streams finish for drainTimeout,
+// then cuts what is left.
+func drain(srv *http.Server, fwd *forward.Forwarder, log *slog.Logger) {
+	ctx, cancel := context.WithTimeout(context.Background(), drainTimeout)
+	defer cancel()
+	var wg sync.WaitGroup
+	wg.Add(2)
+	go func() {
+		defer wg.Done()
+		if err := srv.Shutdown(ctx); err != nil {
+			log.Warn("requests still open after grace period; closing them", "err", err)
+		}
+	}()
+	go func() {
+		defer wg.Done()
+		if err := fwd.Shutdown(ctx); err != nil {
+			log.Warn("streams still open after grace period; closed them", "err", err)
+		}
+	}()
+	wg.Wait()
+	_ = srv.Close()
+}

@@ -1,0 +1,226 @@
+package forward
+
+import (
+	"context"
+	"crypto/tls"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/http"
+	"net/http/httputil"
+	"net/url"
+	"regexp"
+	"strings"
+	"sync"
+	"time"
+)
+
+// TunnelPath is where the control plane accepts stream tunnels.
+const TunnelPath = "/sockerless/v1/tunnel"
+
+const (
+	dialTimeout      = 10 * time.Second // TCP connect to the control plane
+	handshakeTimeout = 30 * time.Second // TLS + WebSocket handshake of a tunnel
+)
+
+// Config configures a Forwarder.
+type Config struct {
+	// Upstream is the control plane's base URL (http or https).
+	Upstream *url.URL
+	// Token is sent as `Authorization: Bearer <Token>` on every request,
+	// replacing the client's; empty leaves the client's header alone.
+	Token string
+	// Logger receives diagnostics; nil discards them. The token is never logged.
+	Logger *slog.Logger
+}
+
+// Forwarder is an http.Handler that forwards Docker API requests to the
+// control plane. Create it with New; stop it with Shutdown together with the
+// http.Server that serves it.
+type Forwarder struct {
+	upstream  *url.URL
+	tunnelURL string
+	token     string
+	log       *slog.Logger
+	transport *http.Transport
+	client    *http.Client // dials tunnels
+	proxy     *httputil.ReverseProxy
+
+	mu       sync.Mutex
+	streams  map[*stream]struct{} // bridged tunnels, closed by a forced Shutdown
+	active   sync.WaitGroup       // one per tunnel request being served
+	shutdown bool                 // Shutdown was called: refuse new tunnels
+
+	// stop is cancelled when Shutdown gives up waiting; it aborts tunnel
+	// handshakes still in progress.
+	stop   context.Context
+	cancel context.CancelFunc
+}
+
+// New checks cfg and returns a Forwarder.
+func New(cfg Config) (*Forwarder, error) {
+	u := cfg.Upstream
+	if u == nil {
+		return nil, errors.New("forward: no upstream URL")
+	}
+	if u.Scheme != "http" && u.Scheme != "https" {
+		return nil, fmt.Errorf("forward: upstream %s: scheme must be http or https", u.Redacted())
+	}
+	if u.Host == "" {
+		return nil, fmt.Errorf("forward: upstream %s: no host", u.Redacted())
+	}
+	log := cfg.Logger
+	if log == nil {
+		log = slog.New(slog.DiscardHandler)
+	}
+	f := &Forwarder{
+		upstream:  u,
+		tunnelURL: tunnelURL(u),
+		token:     cfg.Token,
+		log:       log,
+		transport: newTransport(),
+		streams:   map[*stream]struct{}{},
+	}
+	f.stop, f.cancel = context.WithCancel(context.Background())
+	f.client = &http.Client{Transport: f.transport}
+	f.proxy = &httputil.ReverseProxy{
+		Rewrite:       f.rewrite,
+		Transport:     f.transport,
+		FlushInterval: -1, // logs -f, events and pull progress must stream
+		ErrorHandler:  f.proxyError,
+		ErrorLog:      slog.NewLogLogger(log.Handler(), slog.LevelWarn),
+	}
+	return f, nil
+}
+
+// newTransport returns an HTTP/1.1 transport with timeouts on connecting and
+// none on responses: streams last as long as the container does.
+func newTransport() *http.Transport {
+	d := &net.Dialer{Timeout: dialTimeout, KeepAlive: 30 * time.Second}
+	return &http.Transport{
+		Proxy:                 http.ProxyFromEnvironment,
+		DialContext:           d.DialContext,
+		TLSHandshakeTimeout:   dialTimeout,
+		ExpectContinueTimeout: time.Second,
+		MaxIdleConns:          32,
+		MaxIdleConnsPerHost:   32,
+		IdleConnTimeout:       90 * time.Second,
+		DisableCompression:    true, // pass the client's encoding through untouched
+		// HTTP/1.1 only: WebSocket upgrades (tunnels, attach/ws) need it.
+		TLSNextProto: map[string]func(string, *tls.Conn) http.RoundTripper{},
+	}
+}
+
+// tunnelURL returns the ws(s) URL of the control plane's tunnel endpoint.
+func tunnelURL(u *url.URL) string {
+	t := *u
+	t.Scheme = "ws"
+	if u.Scheme == "https" {
+		t.Scheme = "wss"
+	}
+	t.Path = strings.TrimSuffix(u.Path, "/") + TunnelPath
+	t.RawPath = ""
+	t.RawQuery = ""
+	t.Fragment = ""
+	return t.String()
+}
+
+// ServeHTTP forwards one request: hijacked ones through a tunnel, the rest
+// through the reverse proxy.
+func (f *Forwarder) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	if needsTunnel(r) {
+		f.serveTunnel(w, r)
+		return
+	}
+	f.proxy.ServeHTTP(w, r)
+}
+
+var (
+	versionPrefix = regexp.MustCompile(`^/v[0-9]+(\.[0-9]+)?/`)
+	hijackPath    = regexp.MustCompile(`^/(containers/[^/]+/attach|exec/[^/]+/start)$`)
+)
+
+// needsTunnel reports whether docker hijacks r's connection: an upgrade to
+// anything but WebSocket, or a POST to attach or exec start.
+func needsTunnel(r *http.Request) bool {
+	if up := r.Header.Get("Upgrade"); up != "" {
+		return !strings.EqualFold(strings.TrimSpace(up), "websocket")
+	}
+	if r.Method != http.MethodPost {
+		return false
+	}
+	p := r.URL.Path
+	if loc := versionPrefix.FindStringIndex(p); loc != nil {
+		p = p[loc[1]-1:]
+	}
+	return hijackPath.MatchString(p)
+}
+
+// rewrite points a proxied request at the upstream, path kept as is.
+func (f *Forwarder) rewrite(pr *httputil.ProxyRequest) {
+	pr.SetURL(f.upstream)
+	f.authorize(pr.Out.Header)
+}
+
+func (f *Forwarder) authorize(h http.Header) {
+	if f.token != "" {
+		h.Set("Authorization", "Bearer "+f.token)
+	}
+}
+
+// proxyError answers a request the upstream did not answer.
+func (f *Forwarder) proxyError(w http.ResponseWriter, r *http.Request, err error) {
+	if r.Context().Err() != nil {
+		return // the client went away
+	}
+	f.log.Warn("upstream request failed", "method", r.Method, "path", r.URL.Path, "err", err)
+	writeError(w, http.StatusBadGateway, f.unreachable(err))
+}
+
+func (f *Forwarder) unreachable(err error) string {
+	return fmt.Sprintf("cannot reach control plane at %s: %v", f.upstream.Redacted(), err)
+}
+
+// writeError writes Docker's error body {"message": msg}.
+func writeError(w http.ResponseWriter, status int, msg string) {
+	b, _ := json.Marshal(struct {
+		Message string `json:"message"`
+	}{msg})
+	w.Header().Set("Content-Type", "application/json")
+	w.Header().Set("Content-Length", fmt.Sprint(len(b)+1))
+	w.WriteHeader(status)
+	_, _ = w.Write(append(b, '\n'))
+}
+
+// Shutdown waits for open tunnels to end; when ctx ends first it closes them
+// and returns ctx's error. Call it alongside http.Server.Shutdown, which
+// neither tracks nor closes hijacked connections. New tunnels are refused
+// from now on.
+func (f *Forwarder) Shutdown(ctx context.Context) error {
+	f.mu.Lock()
+	f.shutdown = true
+	f.mu.Unlock()
+	idle := make(chan struct{})
+	go func() {
+		f.active.Wait()
+		close(idle)
+	}()
+	var err error
+	select {
+	case <-idle:
+	case <-ctx.Done():
+		err = ctx.Err()
+		f.cancel()
+		f.mu.Lock()
+		for s := range f.streams {
+			s.close()
+		}
+		f.mu.Unlock()
+		<-idle
+	}
+	f.cancel()
+	f.transport.CloseIdleConnections()
+	return err
+}

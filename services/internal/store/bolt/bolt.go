@@ -1,0 +1,303 @@
+package bolt
+
+import (
+	"bytes"
+	"context"
+	"encoding/binary"
+	"encoding/json"
+	"fmt"
+	"sort"
+	"strings"
+	"time"
+
+	"github.com/sockerless/sockerless/services/internal/engine"
+	bbolt "go.etcd.io/bbolt"
+)
+
+var (
+	bContainers = []byte("containers")
+	bNames      = []byte("names")
+	bImages     = []byte("images")
+	bRefs       = []byte("refs")
+	bFunctions  = []byte("functions")
+	bLogs       = []byte("logs")
+)
+
+// Options tune the store.
+type Options struct {
+	// NoSync skips fsync on commit: for benchmarks and throwaway tests only.
+	NoSync bool
+}
+
+// Store is engine.Store on a bbolt file.
+type Store struct{ db *bbolt.DB }
+
+var _ engine.Store = (*Store)(nil)
+
+// Open opens (creating if needed) the store at path. A second process
+// opening the same file fails after 2 s instead of waiting forever.
+func Open(path string, opts ...Options) (*Store, error) {
+	db, err := bbolt.Open(path, 0o600, &bbolt.Options{Timeout: 2 * time.Second})
+	if err != nil {
+		return nil, fmt.Errorf("open bolt store %s: %w", path, err)
+	}
+	for _, o := range opts {
+		db.NoSync = db.NoSync || o.NoSync
+	}
+	err = db.Update(func(tx *bbolt.Tx) error {
+		for _, b := range [][]byte{bContainers, bNames, bImages, bRefs, bFunctions, bLogs} {
+			if _, err := tx.CreateBucketIfNotExists(b); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		db.Close()
+		return nil, fmt.Errorf("init bolt store %s: %w", path, err)
+	}
+	return &Store{db: db}, nil
+}
+
+// Close closes the file.
+func (s *Store) Close() error { return s.db.Close() }
+
+func nameKey(ns, name string) []byte { return []byte(ns + "\x00" + strings.TrimPrefix(name, "/")) }
+
+func getJSON[T any](b *bbolt.Bucket, key []byte) (*T, error) {
+	v := b.Get(key)
+	if v == nil {
+		return nil, engine.ErrNotFound
+	}
+	var out T
+	if err := json.Unmarshal(v, &out); err != nil {
+		return nil, fmt.Errorf("decode %s: %w", key, err)
+	}
+	return &out, nil
+}
+
+func putJSON(b *bbolt.Bucket, key []byte, v any) error {
+	data, err := json.Marshal(v)
+	if err != nil {
+		return fmt.Errorf("encode %s: %w", key, err)
+	}
+	return b.Put(key, data)
+}
+
+// CreateContainer stores c and reserves its name.
+func (s *Store) CreateContainer(ctx context.Context, c *engine.Container) error {
+	return s.db.Update(func(tx *bbolt.Tx) error {
+		cs, names := tx.Bucket(bContainers), tx.Bucket(bNames)
+		if cs.Get([]byte(c.ID)) != nil {
+			return fmt.Errorf("container id %s: %w", c.ID, engine.ErrConflict)
+		}
+		nk := nameKey(c.Namespace, c.Name)
+		if names.Get(nk) != nil {
+			return fmt.Errorf("name %q: %w", c.Name, engine.ErrConflict)
+		}
+		if err := names.Put(nk, []byte(c.ID)); err != nil {
+			return err
+		}
+		return putJSON(cs, []byte(c.ID), c)
+	})
+}
+
+// getContainer resolves ref inside a transaction.
+func getContainer(tx *bbolt.Tx, ns, ref string) (*engine.Container, error) {
+	cs := tx.Bucket(bContainers)
+	if c, err := getJSON[engine.Container](cs, []byte(ref)); err == nil && c.Namespace == ns {
+		return c, nil
+	}
+	if id := tx.Bucket(bNames).Get(nameKey(ns, ref)); id != nil {
+		return getJSON[engine.Container](cs, id)
+	}
+	if ref == "" {
+		return nil, engine.ErrNotFound
+	}
+	var found *engine.Container
+	cur := cs.Cursor()
+	for k, v := cur.Seek([]byte(ref)); k != nil && bytes.HasPrefix(k, []byte(ref)); k, v = cur.Next() {
+		var c engine.Container
+		if err := json.Unmarshal(v, &c); err != nil {
+			return nil, fmt.Errorf("decode %s: %w", k, err)
+		}
+		if c.Namespace != ns {
+			continue
+		}
+		if found != nil {
+			return nil, engine.ErrAmbiguous
+		}
+		found = &c
+	}
+	if found == nil {
+		return nil, engine.ErrNotFound
+	}
+	return found, nil
+}
+
+// GetContainer finds a container by ID, name or unique ID prefix.
+func (s *Store) GetContainer(ctx context.Context, ns, ref string) (*engine.Container, error) {
+	var c *engine.Container
+	err := s.db.View(func(tx *bbolt.Tx) error {
+		var err error
+		c, err = getContainer(tx, ns, ref)
+		return err
+	})
+	return c, err
+}
+
+// ListContainers returns the namespace's containers, newest first.
+func (s *Store) ListContainers(ctx context.Context, ns string) ([]*engine.Container, error) {
+	var out []*engine.Container
+	err := s.db.View(func(tx *bbolt.Tx) error {
+		return tx.Bucket(bContainers).ForEach(func(k, v []byte) error {
+			var c engine.Container
+			if err := json.Unmarshal(v, &c); err != nil {
+				return fmt.Errorf("decode %s: %w", k, err)
+			}
+			if c.Namespace == ns {
+				out = append(out, &c)
+			}
+			return nil
+		})
+	})
+	sort.SliceStable(out, func(i, j int) bool { return out[i].Created.After(out[j].Created) })
+	return out, err
+}
+
+// UpdateContainer is a read-modify-write of one container.
+func (s *Store) UpdateContainer(ctx context.Context, ns, id string, fn func(*engine.Container) error) (*engine.Container, error) {
+	var out *engine.Container
+	err := s.db.Update(func(tx *bbolt.Tx) error {
+		cs := tx.Bucket(bContainers)
+		c, err := getJSON[engine.Container](cs, []byte(id))
+		if err != nil {
+			return err
+		}
+		if c.Namespace != ns {
+			return engine.ErrNotFound
+		}
+		oldName := c.Name
+		if err := fn(c); err != nil {
+			return err
+		}
+		if c.Name != oldName {
+			names := tx.Bucket(bNames)
+			nk := nameKey(ns, c.Name)
+			if names.Get(nk) != nil {
+				return fmt.Errorf("name %q: %w", c.Name, engine.ErrConflict)
+			}
+			if err := names.Delete(nameKey(ns, oldName)); err != nil {
+				return err
+			}
+			if err := names.Put(nk, []byte(c.ID)); err != nil {
+				return err
+			}
+		}
+		c.ID, c.Namespace = id, ns
+		out = c
+		return putJSON(cs, []byte(id), c)
+	})
+	return out, err
+}
+
+// DeleteContainer removes a container, its name and its logs.
+func (s *Store) DeleteContainer(ctx context.Context, ns, id string) error {
+	return s.db.Update(func(tx *bbolt.Tx) error {
+		cs := tx.Bucket(bContainers)
+		c, err := getJSON[engine.Container](cs, []byte(id))
+		if err != nil {
+			return err
+		}
+		if c.Namespace != ns {
+			return engine.ErrNotFound
+		}
+		if err := tx.Bucket(bNames).Delete(nameKey(ns, c.Name)); err != nil {
+			return err
+		}
+		logs := tx.Bucket(bLogs)
+		if logs.Bucket([]byte(id)) != nil {
+			if err := logs.DeleteBucket([]byte(id)); err != nil {
+				return err
+			}
+		}
+		return cs.Delete([]byte(id))
+	})
+}
+
+func seqKey(seq uint64) []byte {
+	var k [8]byte
+	binary.BigEndian.PutUint64(k[:], seq)
+	return k[:]
+}
+
+// AppendLogs stores entries after the last one, assigning Seq.
+func (s *Store) AppendLogs(ctx context.Context, ns, id string, entries []engine.LogEntry, acked map[uint32]uint64) ([]engine.LogEntry, error) {
+	out := make([]engine.LogEntry, len(entries))
+	err := s.db.Update(func(tx *bbolt.Tx) error {
+		cs := tx.Bucket(bContainers)
+		c, err := getJSON[engine.Container](cs, []byte(id))
+		if err != nil {
+			return err
+		}
+		if c.Namespace != ns {
+			return engine.ErrNotFound
+		}
+		lb, err := tx.Bucket(bLogs).CreateBucketIfNotExists([]byte(id))
+		if err != nil {
+			return err
+		}
+		for i, e := range entries {
+			c.LogSeq++
+			e.Seq = c.LogSeq
+			if err := putJSON(lb, seqKey(e.Seq), e); err != nil {
+				return err
+			}
+			out[i] = e
+		}
+		for stream, seq := range acked {
+			if c.Acked == nil {
+				c.Acked = map[uint32]uint64{}
+			}
+			if seq > c.Acked[stream] {
+				c.Acked[stream] = seq
+			}
+		}
+		return putJSON(cs, []byte(id), c)
+	})
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+// ReadLogs returns up to limit entries after seq after.
+func (s *Store) ReadLogs(ctx context.Context, ns, id string, after uint64, limit int) ([]engine.LogEntry, error) {
+	var out []engine.LogEntry
+	err := s.db.View(func(tx *bbolt.Tx) error {
+		c, err := getJSON[engine.Container](tx.Bucket(bContainers), []byte(id))
+		if err != nil {
+			return err
+		}
+		if c.Namespace != ns {
+			return engine.ErrNotFound
+		}
+		lb := tx.Bucket(bLogs).Bucket([]byte(id))
+		if lb == nil {
+			return nil
+		}
+		cur := lb.Cursor()
+		for k, v := cur.Seek(seqKey(after + 1)); k != nil; k, v = cur.Next() {
+			var e engine.LogEntry
+			if err := json.Unmarshal(v, &e); err != nil {
+				return fmt.Errorf("decode log %d: %w", binary.BigEndian.Uint64(k), err)
+			}
+			out = append(out, e)
+			if limit > 0 && len(out) == limit {
+				break
+			}
+		}
+		return nil
+	})
+	return out, err
+}

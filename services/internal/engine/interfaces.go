@@ -89,6 +89,8 @@ type Agents interface {
 	// Session waits until the agent of container id is connected and
 	// returns its session; it returns ctx's error if it never connects.
 	Session(ctx context.Context, id string) (AgentSession, error)
+	// Connected reports whether the agent of container id is connected now.
+	Connected(id string) bool
 }
 
 // AgentSession drives one connected agent.

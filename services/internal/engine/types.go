@@ -29,6 +29,9 @@ type Container struct {
 	SecretHash string `json:"secretHash,omitempty"`
 	// Run counts starts of this container; the agent tags exits with it.
 	Run uint32 `json:"run,omitempty"`
+	// ExitedRun is the last run whose exit is stored; Run > ExitedRun while
+	// a run is starting or running.
+	ExitedRun uint32 `json:"exitedRun,omitempty"`
 	// Instance is "up" while a function instance serves the container,
 	// "gone" once it has ended.
 	Instance string `json:"instance,omitempty"`

@@ -1,0 +1,115 @@
+package engine
+
+import (
+	"context"
+	"crypto/subtle"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/sockerless/sockerless/agent/proto"
+)
+
+// AgentBackend is the engine's side of the agent hub: it authorizes agents
+// and stores what they report. The hub acknowledges only after these return.
+type AgentBackend struct{ e *Engine }
+
+// AgentBackend returns the hub's view of the engine.
+func (e *Engine) AgentBackend() *AgentBackend { return &AgentBackend{e: e} }
+
+func (b *AgentBackend) container(ctx context.Context, aid string) (*Container, error) {
+	ns, id, ok := splitAgentID(aid)
+	if !ok {
+		return nil, Errorf(KindUnauthorized, "unknown agent")
+	}
+	c, err := b.e.cfg.Store.GetContainer(ctx, ns, id)
+	if err != nil {
+		return nil, err
+	}
+	if c.ID != id {
+		return nil, ErrNotFound // a name or prefix is no agent identity
+	}
+	return c, nil
+}
+
+// AuthorizeAgent checks the secret of the agent of container aid.
+func (b *AgentBackend) AuthorizeAgent(ctx context.Context, aid, secret string) error {
+	c, err := b.container(ctx, aid)
+	if err != nil {
+		return Errorf(KindUnauthorized, "unknown container")
+	}
+	if c.SecretHash == "" || subtle.ConstantTimeCompare([]byte(c.SecretHash), []byte(hashSecret(secret))) != 1 {
+		return Errorf(KindUnauthorized, "wrong agent secret")
+	}
+	return nil
+}
+
+// AgentAcked returns the last stored data seq per agent stream.
+func (b *AgentBackend) AgentAcked(ctx context.Context, aid string) (map[uint32]uint64, error) {
+	c, err := b.container(ctx, aid)
+	if err != nil {
+		return nil, err
+	}
+	return c.Acked, nil
+}
+
+// StoreOutput appends output to the container's log.
+func (b *AgentBackend) StoreOutput(ctx context.Context, aid string, entries []LogEntry, acked map[uint32]uint64) error {
+	ns, id, ok := splitAgentID(aid)
+	if !ok {
+		return fmt.Errorf("bad agent id %q", aid)
+	}
+	if _, err := b.e.cfg.Store.AppendLogs(ctx, ns, id, entries, acked); err != nil {
+		if errors.Is(err, ErrNotFound) {
+			return nil // removed: nothing to keep
+		}
+		return fmt.Errorf("store output of %s: %w", id, err)
+	}
+	b.e.notify.notify(id)
+	return nil
+}
+
+// StoreExit records the end of a run; with AutoRemove it removes the container.
+func (b *AgentBackend) StoreExit(ctx context.Context, aid string, ex proto.Exit) error {
+	ns, id, ok := splitAgentID(aid)
+	if !ok {
+		return fmt.Errorf("bad agent id %q", aid)
+	}
+	stored := false
+	c, err := b.e.cfg.Store.UpdateContainer(ctx, ns, id, func(c *Container) error {
+		stored = false
+		if ex.Run <= c.ExitedRun || ex.Run > c.Run {
+			return nil // already stored, or not a run we started
+		}
+		stored = true
+		c.ExitedRun = ex.Run
+		if ex.Run == c.Run {
+			c.State.Status = StatusExited
+			c.State.ExitCode = ex.Code
+			c.State.Error = ex.Error
+			c.State.Pid = 0
+			c.State.FinishedAt = time.Now().UTC()
+		}
+		return nil
+	})
+	if errors.Is(err, ErrNotFound) {
+		return nil
+	}
+	if err != nil {
+		return fmt.Errorf("store exit of %s: %w", id, err)
+	}
+	b.e.notify.notify(id)
+	if stored && c.HostConfig != nil && c.HostConfig.AutoRemove && c.ExitedRun == c.Run {
+		b.e.goBackground(func(ctx context.Context) {
+			if err := b.e.remove(ctx, c); err != nil {
+				b.e.log.Error("auto-remove", "container", id, "err", err)
+			}
+		})
+	}
+	return nil
+}
+
+// AgentGone notes that an agent's connection ended; it may reconnect.
+func (b *AgentBackend) AgentGone(aid string) {
+	b.e.log.Debug("agent disconnected", "agent", aid)
+}

@@ -1,0 +1,276 @@
+package engine
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"strconv"
+	"strings"
+	"time"
+
+	"golang.org/x/sys/unix"
+)
+
+// ParseSignal accepts docker's forms: "SIGTERM", "TERM", "term", "15".
+func ParseSignal(s string) (int, error) {
+	if n, err := strconv.Atoi(s); err == nil {
+		if n <= 0 || n > 64 {
+			return 0, Errorf(KindInvalid, "Invalid signal: %s", s)
+		}
+		return n, nil
+	}
+	name := strings.ToUpper(s)
+	if !strings.HasPrefix(name, "SIG") {
+		name = "SIG" + name
+	}
+	if sig := unix.SignalNum(name); sig != 0 {
+		return int(sig), nil
+	}
+	return 0, Errorf(KindInvalid, "Invalid signal: %s", s)
+}
+
+// Kill delivers a signal (default SIGKILL) to the running container.
+func (e *Engine) Kill(ctx context.Context, ns, ref, signal string) error {
+	if signal == "" {
+		signal = "SIGKILL"
+	}
+	sig, err := ParseSignal(signal)
+	if err != nil {
+		return err
+	}
+	c, err := e.Container(ctx, ns, ref)
+	if err != nil {
+		return err
+	}
+	if !running(c) {
+		return Errorf(KindConflict, "Cannot kill container: %s: Container %s is not running", ref, c.ID)
+	}
+	return e.signal(ctx, c, sig)
+}
+
+func (e *Engine) signal(ctx context.Context, c *Container, sig int) error {
+	sctx, cancel := context.WithTimeout(ctx, 10*time.Second)
+	defer cancel()
+	sess, err := e.cfg.Agents.Session(sctx, agentID(c))
+	if err != nil {
+		return fmt.Errorf("signal %s: agent not connected: %w", c.ID, err)
+	}
+	if err := sess.Signal(ctx, sig); err != nil {
+		return fmt.Errorf("signal %s: %w", c.ID, err)
+	}
+	return nil
+}
+
+// Stop sends the stop signal, waits the grace period (seconds; nil means
+// the container's StopTimeout or 10, -1 forever), then SIGKILL.
+func (e *Engine) Stop(ctx context.Context, ns, ref string, timeout *int, signal string) error {
+	c, err := e.Container(ctx, ns, ref)
+	if err != nil {
+		return err
+	}
+	if !running(c) {
+		return Errorf(KindNotModified, "container already stopped")
+	}
+	if signal == "" {
+		signal = c.Config.StopSignal
+	}
+	if signal == "" {
+		signal = "SIGTERM"
+	}
+	sig, err := ParseSignal(signal)
+	if err != nil {
+		return err
+	}
+	grace := 10
+	if c.Config.StopTimeout != nil {
+		grace = *c.Config.StopTimeout
+	}
+	if timeout != nil {
+		grace = *timeout
+	}
+	run := c.Run
+	if err := e.signal(ctx, c, sig); err != nil {
+		e.log.Warn("stop signal", "container", c.ID, "err", err)
+	}
+	var wait time.Duration = -1
+	if grace >= 0 {
+		wait = time.Duration(grace) * time.Second
+	}
+	if e.waitRunExit(ctx, ns, c.ID, run, wait) {
+		return nil
+	}
+	if ctx.Err() != nil {
+		return ctx.Err()
+	}
+	if err := e.signal(ctx, c, int(unix.SIGKILL)); err != nil {
+		e.log.Warn("stop kill", "container", c.ID, "err", err)
+	}
+	if e.waitRunExit(ctx, ns, c.ID, run, 30*time.Second) {
+		return nil
+	}
+	e.failRun(ns, c.ID, run, "container did not exit after SIGKILL")
+	return nil
+}
+
+// waitRunExit waits up to d (d < 0: forever) for the exit of run to be stored
+// (or the container to be gone). It reports whether that happened.
+func (e *Engine) waitRunExit(ctx context.Context, ns, id string, run uint32, d time.Duration) bool {
+	var timer <-chan time.Time
+	if d >= 0 {
+		t := time.NewTimer(d)
+		defer t.Stop()
+		timer = t.C
+	}
+	for {
+		ch := e.notify.changed(id)
+		c, err := e.cfg.Store.GetContainer(ctx, ns, id)
+		if err != nil || c.ExitedRun >= run {
+			return true
+		}
+		select {
+		case <-ch:
+		case <-timer:
+			return false
+		case <-ctx.Done():
+			return false
+		}
+	}
+}
+
+// Wait conditions of POST /containers/{id}/wait.
+const (
+	WaitNotRunning = "not-running"
+	WaitNextExit   = "next-exit"
+	WaitRemoved    = "removed"
+)
+
+// WaitResult is the exit status Wait returns.
+type WaitResult struct {
+	StatusCode int
+	Error      string
+}
+
+// Wait blocks until the condition holds. ready is called once the wait is
+// registered (so the API can send headers before blocking).
+func (e *Engine) Wait(ctx context.Context, ns, ref, condition string, ready func()) (WaitResult, error) {
+	c, err := e.Container(ctx, ns, ref)
+	if err != nil {
+		return WaitResult{}, err
+	}
+	switch condition {
+	case "", WaitNotRunning, WaitNextExit, WaitRemoved:
+	default:
+		return WaitResult{}, Errorf(KindInvalid, "invalid condition: %q", condition)
+	}
+	id, startExited := c.ID, c.ExitedRun
+	if ready != nil {
+		ready()
+	}
+	last := c
+	for {
+		ch := e.notify.changed(id)
+		c, err := e.cfg.Store.GetContainer(ctx, ns, id)
+		if errors.Is(err, ErrNotFound) {
+			if code, ok := e.removedCode(id); ok {
+				return code, nil
+			}
+			return result(last), nil
+		}
+		if err != nil {
+			return WaitResult{}, fmt.Errorf("wait %s: %w", id, err)
+		}
+		last = c
+		switch condition {
+		case "", WaitNotRunning:
+			if !running(c) && c.Run == c.ExitedRun {
+				return result(c), nil
+			}
+		case WaitNextExit:
+			if c.ExitedRun > startExited {
+				return result(c), nil
+			}
+		}
+		select {
+		case <-ch:
+		case <-ctx.Done():
+			return WaitResult{}, ctx.Err()
+		}
+	}
+}
+
+func result(c *Container) WaitResult {
+	return WaitResult{StatusCode: c.State.ExitCode, Error: c.State.Error}
+}
+
+// removedCode returns the exit status a removed container had, for waiters
+// that were woken only after the record was gone.
+func (e *Engine) removedCode(id string) (WaitResult, bool) {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	r, ok := e.removed[id]
+	return r, ok
+}
+
+// Remove deletes a container; force kills it first if it runs.
+func (e *Engine) Remove(ctx context.Context, ns, ref string, force bool) error {
+	c, err := e.Container(ctx, ns, ref)
+	if err != nil {
+		return err
+	}
+	if running(c) && !force {
+		return Errorf(KindConflict, "cannot remove container \"/%s\": container is running: stop the container before removing or force remove", c.Name)
+	}
+	return e.remove(ctx, c)
+}
+
+func (e *Engine) remove(ctx context.Context, c *Container) error {
+	aid := agentID(c)
+	if e.cfg.Agents.Connected(aid) {
+		sctx, cancel := context.WithTimeout(ctx, 5*time.Second)
+		if sess, err := e.cfg.Agents.Session(sctx, aid); err == nil {
+			if err := sess.Shutdown(sctx); err != nil {
+				e.log.Warn("shutdown agent", "container", c.ID, "err", err)
+			}
+		}
+		cancel()
+	}
+	final := result(c)
+	if running(c) {
+		final = WaitResult{StatusCode: 137}
+	}
+	e.mu.Lock()
+	e.removed[c.ID] = final
+	e.mu.Unlock()
+	time.AfterFunc(time.Minute, func() {
+		e.mu.Lock()
+		delete(e.removed, c.ID)
+		e.mu.Unlock()
+	})
+	if err := e.cfg.Store.DeleteContainer(ctx, c.Namespace, c.ID); err != nil && !errors.Is(err, ErrNotFound) {
+		return fmt.Errorf("remove %s: %w", c.ID, err)
+	}
+	e.notify.notify(c.ID)
+	// The agent ends its instance on Shutdown; cancelling the POST covers an
+	// agent that never connected.
+	time.AfterFunc(5*time.Second, func() { e.cancelInvocation(c.ID) })
+	return nil
+}
+
+// Prune removes every stopped container matching f; it returns their IDs.
+func (e *Engine) Prune(ctx context.Context, ns string, f Filters) ([]string, error) {
+	cs, err := e.cfg.Store.ListContainers(ctx, ns)
+	if err != nil {
+		return nil, fmt.Errorf("prune: %w", err)
+	}
+	var deleted []string
+	for _, c := range cs {
+		if running(c) || !f.matchPrune(c) {
+			continue
+		}
+		if err := e.remove(ctx, c); err != nil {
+			return deleted, err
+		}
+		deleted = append(deleted, c.ID)
+	}
+	return deleted, nil
+}

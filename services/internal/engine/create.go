@@ -1,0 +1,165 @@
+package engine
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"math/rand/v2"
+	"regexp"
+	"strings"
+	"time"
+
+	"github.com/moby/moby/api/types/container"
+)
+
+// validName is docker's rule for container names.
+var validName = regexp.MustCompile(`^/?[a-zA-Z0-9][a-zA-Z0-9_.-]+$`)
+
+// CreateRequest is a container to create, as the API decoded it.
+type CreateRequest struct {
+	Namespace  string
+	Name       string // "" picks a random name
+	Config     *container.Config
+	HostConfig *container.HostConfig
+}
+
+// Create stores a new container. It never calls the cloud for an image
+// whose function exists; for a new image it starts making the function in
+// the background so that start finds it ready sooner.
+func (e *Engine) Create(ctx context.Context, req CreateRequest) (*Container, error) {
+	if req.Config == nil || req.Config.Image == "" {
+		return nil, Errorf(KindInvalid, "config cannot be empty in order to create a container")
+	}
+	img, err := e.Image(ctx, req.Config.Image)
+	if err != nil {
+		return nil, err
+	}
+	hc := req.HostConfig
+	if hc == nil {
+		hc = &container.HostConfig{}
+	}
+	if hc.NetworkMode == "" {
+		hc.NetworkMode = "default"
+	}
+	c := &Container{
+		ID:         randomHex(32),
+		Namespace:  req.Namespace,
+		Created:    time.Now().UTC(),
+		ImageRef:   req.Config.Image,
+		ImageID:    img.ID,
+		Config:     mergeConfig(req.Config, img.Config),
+		HostConfig: hc,
+		State:      State{Status: StatusCreated},
+		Function:   e.functionKey(img),
+	}
+	auto := req.Name == ""
+	for attempt := 0; ; attempt++ {
+		if auto {
+			c.Name = randomName(attempt)
+		} else {
+			if !validName.MatchString(req.Name) {
+				return nil, Errorf(KindInvalid, "Invalid container name (%s), only [a-zA-Z0-9][a-zA-Z0-9_.-] are allowed", req.Name)
+			}
+			c.Name = strings.TrimPrefix(req.Name, "/")
+		}
+		c.Config.Hostname = c.ID[:12]
+		err = e.cfg.Store.CreateContainer(ctx, c)
+		if err == nil {
+			break
+		}
+		if !errors.Is(err, ErrConflict) {
+			return nil, fmt.Errorf("create container: %w", err)
+		}
+		if auto && attempt < 10 {
+			continue
+		}
+		other, gerr := e.cfg.Store.GetContainer(ctx, c.Namespace, c.Name)
+		otherID := ""
+		if gerr == nil {
+			otherID = other.ID
+		}
+		return nil, &Error{Kind: KindConflict, Err: err, Message: fmt.Sprintf(
+			"Conflict. The container name \"/%s\" is already in use by container %q. You have to remove (or rename) that container to be able to reuse that name.", c.Name, otherID)}
+	}
+	e.prewarm(img)
+	return c, nil
+}
+
+// mergeConfig fills the container's config with the image's defaults the way
+// docker does: env by key, entrypoint and cmd together, workdir, user, labels.
+func mergeConfig(in, img *container.Config) *container.Config {
+	out := *in
+	if img == nil {
+		img = &container.Config{}
+	}
+	out.Env = mergeEnv(img.Env, in.Env)
+	if len(in.Entrypoint) == 0 {
+		out.Entrypoint = img.Entrypoint
+		if len(in.Cmd) == 0 {
+			out.Cmd = img.Cmd
+		}
+	}
+	if out.WorkingDir == "" {
+		out.WorkingDir = img.WorkingDir
+	}
+	if out.User == "" {
+		out.User = img.User
+	}
+	if out.StopSignal == "" {
+		out.StopSignal = img.StopSignal
+	}
+	if out.Healthcheck == nil {
+		out.Healthcheck = img.Healthcheck
+	}
+	labels := map[string]string{}
+	for k, v := range img.Labels {
+		labels[k] = v
+	}
+	for k, v := range in.Labels {
+		labels[k] = v
+	}
+	out.Labels = labels
+	if len(img.ExposedPorts) > 0 && out.ExposedPorts == nil {
+		out.ExposedPorts = img.ExposedPorts
+	}
+	return &out
+}
+
+// mergeEnv overlays "K=V" entries of over on base, by key, keeping order.
+func mergeEnv(base, over []string) []string {
+	out := make([]string, 0, len(base)+len(over))
+	idx := map[string]int{}
+	add := func(kv string) {
+		k, _, _ := strings.Cut(kv, "=")
+		if i, ok := idx[k]; ok {
+			out[i] = kv
+			return
+		}
+		idx[k] = len(out)
+		out = append(out, kv)
+	}
+	for _, kv := range base {
+		add(kv)
+	}
+	for _, kv := range over {
+		add(kv)
+	}
+	if _, ok := idx["PATH"]; !ok {
+		out = append(out, "PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin")
+	}
+	return out
+}
+
+var (
+	nameLeft  = []string{"admiring", "bold", "brave", "clever", "eager", "elated", "focused", "gifted", "happy", "jolly", "keen", "loving", "modest", "nifty", "quirky", "serene", "sharp", "stoic", "vibrant", "zen"}
+	nameRight = []string{"babbage", "curie", "darwin", "einstein", "feynman", "galileo", "hopper", "kepler", "lovelace", "meitner", "newton", "noether", "pasteur", "ritchie", "shannon", "thompson", "turing", "wozniak", "yalow", "zuse"}
+)
+
+// randomName returns a docker-style name; later attempts add a digit as docker does.
+func randomName(attempt int) string {
+	n := nameLeft[rand.IntN(len(nameLeft))] + "_" + nameRight[rand.IntN(len(nameRight))]
+	if attempt > 0 {
+		n += fmt.Sprint(rand.IntN(10))
+	}
+	return n
+}

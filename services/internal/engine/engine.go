@@ -1,0 +1,108 @@
+package engine
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"log/slog"
+	"sync"
+	"time"
+)
+
+// Config wires the engine to its adapters.
+type Config struct {
+	Store     Store
+	Images    ImageSource
+	Functions Functions
+	Agents    Agents
+	// CallbackURL is the hub's base URL as function instances reach it
+	// (ws:// or wss://).
+	CallbackURL string
+	// Linger is how long an instance stays after its process exited.
+	Linger time.Duration
+	// BootTimeout bounds the time from invocation to the agent's call back.
+	BootTimeout time.Duration
+	// FunctionPrefix starts every function name this control plane makes.
+	FunctionPrefix string
+	// FunctionScope names the functions backend (project/region, or one
+	// run of an in-process gcpsim); function records of another scope are
+	// not reused.
+	FunctionScope string
+	Logger         *slog.Logger
+}
+
+// Engine carries out the Docker container lifecycle on functions.
+type Engine struct {
+	cfg    Config
+	log    *slog.Logger
+	notify *notifier
+
+	mu      sync.Mutex
+	invokes map[string]*invocation // by container ID
+	fnWait  map[string]chan struct{}
+	removed map[string]WaitResult // exit status of recently removed containers
+	wg      sync.WaitGroup
+	ctx     context.Context // lives until Close; owns background work
+	cancel  context.CancelFunc
+}
+
+// invocation is one open POST to a function instance serving a container.
+type invocation struct {
+	cancel context.CancelFunc
+	done   chan struct{}
+	err    error // set before done closes
+}
+
+// New returns an engine. Close stops its background work.
+func New(cfg Config) *Engine {
+	if cfg.Logger == nil {
+		cfg.Logger = slog.Default()
+	}
+	if cfg.BootTimeout <= 0 {
+		cfg.BootTimeout = 2 * time.Minute
+	}
+	if cfg.FunctionPrefix == "" {
+		cfg.FunctionPrefix = "sockerless"
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	return &Engine{
+		cfg:     cfg,
+		log:     cfg.Logger,
+		notify:  newNotifier(),
+		invokes: map[string]*invocation{},
+		fnWait:  map[string]chan struct{}{},
+		removed: map[string]WaitResult{},
+		ctx:     ctx,
+		cancel:  cancel,
+	}
+}
+
+// Close ends background work: open invocations are cancelled (their
+// instances end when their agents notice), then waits for it to finish.
+func (e *Engine) Close() error {
+	e.cancel()
+	e.wg.Wait()
+	return nil
+}
+
+// go runs f as background work owned by the engine.
+func (e *Engine) goBackground(f func(ctx context.Context)) {
+	e.wg.Add(1)
+	go func() {
+		defer e.wg.Done()
+		f(e.ctx)
+	}()
+}
+
+// randomHex returns n random bytes as hex.
+func randomHex(n int) string {
+	b := make([]byte, n)
+	if _, err := rand.Read(b); err != nil {
+		panic("crypto/rand failed: " + err.Error()) // cannot happen on Linux
+	}
+	return hex.EncodeToString(b)
+}
+
+// SetAgents connects the hub; the hub needs the engine's AgentBackend, so
+// it is made after the engine. Call before serving.
+func (e *Engine) SetAgents(a Agents) { e.cfg.Agents = a }

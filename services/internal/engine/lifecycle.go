@@ -1,0 +1,261 @@
+package engine
+
+import (
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"strings"
+	"time"
+
+	"github.com/sockerless/sockerless/agent/proto"
+)
+
+// agentID is the identity a container's agent presents to the hub.
+func agentID(c *Container) string { return c.Namespace + "/" + c.ID }
+
+// splitAgentID undoes agentID.
+func splitAgentID(aid string) (ns, id string, ok bool) {
+	i := strings.LastIndexByte(aid, '/')
+	if i <= 0 || i == len(aid)-1 {
+		return "", "", false
+	}
+	return aid[:i], aid[i+1:], true
+}
+
+func hashSecret(s string) string {
+	h := sha256.Sum256([]byte(s))
+	return hex.EncodeToString(h[:])
+}
+
+// Container finds a container by ID, name or ID prefix: docker's 404
+// "No such container: x" when there is none.
+func (e *Engine) Container(ctx context.Context, ns, ref string) (*Container, error) {
+	c, err := e.cfg.Store.GetContainer(ctx, ns, ref)
+	switch {
+	case err == nil:
+		return c, nil
+	case errors.Is(err, ErrNotFound):
+		return nil, &Error{Kind: KindNotFound, Message: "No such container: " + ref, Err: err}
+	case errors.Is(err, ErrAmbiguous):
+		return nil, &Error{Kind: KindInvalid, Message: "Multiple IDs found with provided prefix: " + ref, Err: err}
+	}
+	return nil, fmt.Errorf("get container %s: %w", ref, err)
+}
+
+func running(c *Container) bool {
+	return c.State.Status == StatusRunning || c.State.Status == StatusPaused
+}
+
+// process is what the agent runs for c.
+func process(c *Container) proto.Process {
+	args := append(append([]string{}, c.Config.Entrypoint...), c.Config.Cmd...)
+	return proto.Process{
+		Args:      args,
+		Env:       c.Config.Env,
+		Dir:       c.Config.WorkingDir,
+		User:      c.Config.User,
+		Tty:       c.Config.Tty,
+		OpenStdin: c.Config.OpenStdin,
+	}
+}
+
+// Start runs the container: on its lingering instance if it has one, else
+// as a new invocation of its image's function. It returns once the process
+// runs (or failed to start).
+func (e *Engine) Start(ctx context.Context, ns, ref string) error {
+	c, err := e.Container(ctx, ns, ref)
+	if err != nil {
+		return err
+	}
+	if running(c) {
+		return Errorf(KindNotModified, "container already started")
+	}
+	if c.State.Status == StatusRemoving {
+		return Errorf(KindConflict, "container %s is marked for removal and cannot be started", c.ID)
+	}
+	if len(process(c).Args) == 0 {
+		return Errorf(KindInvalid, "no command specified")
+	}
+	aid := agentID(c)
+	reuse := c.Instance == "up" && e.cfg.Agents.Connected(aid)
+	var secret string
+	var fn *Function
+	if !reuse {
+		img, err := e.cfg.Store.GetImage(ctx, c.ImageID)
+		if err != nil {
+			return fmt.Errorf("start %s: image %s: %w", c.ID, c.ImageID, err)
+		}
+		if fn, err = e.ensureFunction(ctx, img); err != nil {
+			return fmt.Errorf("start %s: %w", c.ID, err)
+		}
+		secret = randomHex(32)
+	}
+	c, err = e.cfg.Store.UpdateContainer(ctx, ns, c.ID, func(c *Container) error {
+		if running(c) || c.Run > c.ExitedRun {
+			return Errorf(KindNotModified, "container already started")
+		}
+		c.Run++
+		c.State.StartedAt = time.Now().UTC()
+		c.State.Error = ""
+		if !reuse {
+			c.SecretHash = hashSecret(secret)
+			c.Instance = "up"
+			c.Acked = nil // a new instance's agent numbers its frames from 1
+		}
+		return nil
+	})
+	if err != nil {
+		return fmt.Errorf("start %s: %w", ref, err)
+	}
+	run := c.Run
+	var inv *invocation
+	if !reuse {
+		inv = e.invoke(c, fn.URL, secret)
+	}
+	sess, err := e.session(ctx, aid, inv)
+	if err != nil {
+		e.failRun(ns, c.ID, run, err.Error())
+		e.cancelInvocation(c.ID)
+		return &Error{Kind: KindInternal, Message: err.Error(), Err: err}
+	}
+	pid, err := sess.Start(ctx, run, process(c))
+	if err != nil {
+		if KindOf(err) != KindInvalid { // a start failure the agent reported is stored already
+			e.failRun(ns, c.ID, run, err.Error())
+		}
+		return fmt.Errorf("start %s: %w", c.ID, err)
+	}
+	_, err = e.cfg.Store.UpdateContainer(ctx, ns, c.ID, func(c *Container) error {
+		if c.ExitedRun >= run || c.Run != run {
+			return nil // it already exited; the exit is stored
+		}
+		c.State.Status = StatusRunning
+		c.State.Pid = pid
+		c.State.ExitCode = 0
+		c.State.FinishedAt = time.Time{}
+		return nil
+	})
+	if err != nil && !errors.Is(err, ErrNotFound) {
+		return fmt.Errorf("start %s: record running: %w", c.ID, err)
+	}
+	e.notify.notify(c.ID)
+	return nil
+}
+
+// invoke opens the invocation that runs c on a new function instance.
+func (e *Engine) invoke(c *Container, url, secret string) *invocation {
+	ctx, cancel := context.WithCancel(e.ctx)
+	inv := &invocation{cancel: cancel, done: make(chan struct{})}
+	e.mu.Lock()
+	e.invokes[c.ID] = inv
+	e.mu.Unlock()
+	ns, id, sh := c.Namespace, c.ID, c.SecretHash
+	req := proto.Invocation{
+		ContainerID:   agentID(c),
+		Secret:        secret,
+		CallbackURL:   e.cfg.CallbackURL,
+		LingerSeconds: int(e.cfg.Linger / time.Second),
+	}
+	e.goBackground(func(context.Context) {
+		err := e.cfg.Functions.Invoke(ctx, url, req)
+		inv.err = err
+		close(inv.done)
+		e.mu.Lock()
+		if e.invokes[id] == inv {
+			delete(e.invokes, id)
+		}
+		e.mu.Unlock()
+		cancel()
+		e.instanceEnded(ns, id, sh, err)
+	})
+	return inv
+}
+
+// cancelInvocation ends the open invocation of container id, if any.
+func (e *Engine) cancelInvocation(id string) {
+	e.mu.Lock()
+	inv := e.invokes[id]
+	e.mu.Unlock()
+	if inv != nil {
+		inv.cancel()
+	}
+}
+
+// session waits for the agent to call back, at most BootTimeout, and gives
+// up early if the invocation ends first (the instance failed to boot).
+func (e *Engine) session(ctx context.Context, aid string, inv *invocation) (AgentSession, error) {
+	sctx, cancel := context.WithTimeout(ctx, e.cfg.BootTimeout)
+	defer cancel()
+	if inv != nil {
+		go func() {
+			select {
+			case <-inv.done:
+				cancel()
+			case <-sctx.Done():
+			}
+		}()
+	}
+	sess, err := e.cfg.Agents.Session(sctx, aid)
+	if err == nil {
+		return sess, nil
+	}
+	if inv != nil {
+		select {
+		case <-inv.done:
+			if inv.err != nil {
+				return nil, fmt.Errorf("function instance failed before its agent called back: %w", inv.err)
+			}
+			return nil, errors.New("function instance ended before its agent called back")
+		default:
+		}
+	}
+	if ctx.Err() != nil {
+		return nil, ctx.Err()
+	}
+	return nil, fmt.Errorf("agent did not call back within %s", e.cfg.BootTimeout)
+}
+
+// failRun records that run ended without an exit from the agent.
+func (e *Engine) failRun(ns, id string, run uint32, msg string) {
+	_, err := e.cfg.Store.UpdateContainer(context.WithoutCancel(e.ctx), ns, id, func(c *Container) error {
+		if c.ExitedRun >= run {
+			return nil
+		}
+		c.ExitedRun = run
+		c.State.Status = StatusExited
+		c.State.ExitCode = 255
+		c.State.Error = msg
+		c.State.Pid = 0
+		c.State.FinishedAt = time.Now().UTC()
+		return nil
+	})
+	if err != nil && !errors.Is(err, ErrNotFound) {
+		e.log.Error("record failed run", "container", id, "err", err)
+	}
+	e.notify.notify(id)
+}
+
+// instanceEnded is called when an invocation POST ends; secretHash names
+// the instance (each invocation has its own secret).
+func (e *Engine) instanceEnded(ns, id, secretHash string, err error) {
+	current := false
+	c, uerr := e.cfg.Store.UpdateContainer(context.WithoutCancel(e.ctx), ns, id, func(c *Container) error {
+		current = c.SecretHash == secretHash
+		if current {
+			c.Instance = "gone"
+		}
+		return nil
+	})
+	if uerr != nil || !current {
+		return // removed meanwhile, or an older instance
+	}
+	if c.ExitedRun < c.Run {
+		msg := "function instance ended"
+		if err != nil {
+			msg += ": " + err.Error()
+		}
+		e.failRun(ns, id, c.Run, msg)
+	}
+}

@@ -1,0 +1,169 @@
+package engine
+
+import (
+	"bytes"
+	"context"
+	"fmt"
+	"time"
+)
+
+// LogOptions select output for docker logs.
+type LogOptions struct {
+	Stdout, Stderr bool
+	Follow         bool
+	Since, Until   time.Time // zero: unbounded
+	Tail           int       // < 0: all lines
+}
+
+// readBatch is how many entries one store read returns.
+const readBatch = 256
+
+// Logs emits the container's output line by line (docker's log lines, each
+// with the time the agent read it). With Follow it keeps emitting until the
+// container stops running and its output is drained.
+func (e *Engine) Logs(ctx context.Context, ns, ref string, o LogOptions, emit func(LogEntry) error) error {
+	c, err := e.Container(ctx, ns, ref)
+	if err != nil {
+		return err
+	}
+	want := func(le LogEntry) bool {
+		if (le.Stream == Stdout && !o.Stdout) || (le.Stream == Stderr && !o.Stderr) {
+			return false
+		}
+		if !o.Since.IsZero() && le.Time.Before(o.Since) {
+			return false
+		}
+		return o.Until.IsZero() || !le.Time.After(o.Until)
+	}
+	var cursor uint64
+	if o.Tail >= 0 {
+		all, err := e.cfg.Store.ReadLogs(ctx, ns, c.ID, 0, 0)
+		if err != nil {
+			return fmt.Errorf("logs %s: %w", c.ID, err)
+		}
+		var lines []LogEntry
+		for _, le := range all {
+			cursor = le.Seq
+			if want(le) {
+				lines = append(lines, splitLines(le)...)
+			}
+		}
+		if len(lines) > o.Tail {
+			lines = lines[len(lines)-o.Tail:]
+		}
+		for _, l := range lines {
+			if err := emit(l); err != nil {
+				return err
+			}
+		}
+		if !o.Follow {
+			return nil
+		}
+	}
+	done := func(c *Container) bool { return !o.Follow || !running(c) && c.Run == c.ExitedRun }
+	return e.follow(ctx, ns, c.ID, cursor, done, func(le LogEntry) error {
+		if !o.Until.IsZero() && le.Time.After(o.Until) {
+			return errStop
+		}
+		if !want(le) {
+			return nil
+		}
+		for _, l := range splitLines(le) {
+			if err := emit(l); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+}
+
+// errStop ends a follow early without an error.
+var errStop = fmt.Errorf("stop following")
+
+// AttachOptions select output for attach.
+type AttachOptions struct {
+	Stdout, Stderr bool
+	Logs           bool // replay stored output first
+}
+
+// Attach emits the container's output as it is produced, until the current
+// run ends; for a container that is not running, until the next run (the
+// one about to be started) ends. Chunks are emitted as the agent read them.
+func (e *Engine) Attach(ctx context.Context, ns, ref string, o AttachOptions, emit func(LogEntry) error) error {
+	c, err := e.Container(ctx, ns, ref)
+	if err != nil {
+		return err
+	}
+	cursor := c.LogSeq
+	if o.Logs {
+		cursor = 0
+	}
+	endRun := c.Run
+	if !running(c) && c.Run == c.ExitedRun {
+		endRun = c.Run + 1
+	}
+	done := func(c *Container) bool { return c.ExitedRun >= endRun }
+	return e.follow(ctx, ns, c.ID, cursor, done, func(le LogEntry) error {
+		if (le.Stream == Stdout && !o.Stdout) || (le.Stream == Stderr && !o.Stderr) {
+			return nil
+		}
+		return emit(le)
+	})
+}
+
+// follow emits entries after cursor until done holds and everything stored
+// before that moment is emitted, or the container is removed.
+func (e *Engine) follow(ctx context.Context, ns, id string, cursor uint64, done func(*Container) bool, emit func(LogEntry) error) error {
+	for {
+		ch := e.notify.changed(id)
+		c, err := e.cfg.Store.GetContainer(ctx, ns, id)
+		finished := err != nil || done(c) // removed, or done: drain then stop
+		for {
+			batch, err := e.cfg.Store.ReadLogs(ctx, ns, id, cursor, readBatch)
+			if err != nil {
+				return nil // removed meanwhile
+			}
+			for _, le := range batch {
+				cursor = le.Seq
+				if err := emit(le); err != nil {
+					if err == errStop {
+						return nil
+					}
+					return err
+				}
+			}
+			if len(batch) < readBatch {
+				break
+			}
+		}
+		if finished {
+			return nil
+		}
+		select {
+		case <-ch:
+		case <-ctx.Done():
+			return ctx.Err()
+		}
+	}
+}
+
+// splitLines cuts an output chunk into lines, each keeping its newline.
+func splitLines(le LogEntry) []LogEntry {
+	if bytes.IndexByte(le.Data, '\n') == len(le.Data)-1 {
+		return []LogEntry{le}
+	}
+	var out []LogEntry
+	data := le.Data
+	for len(data) > 0 {
+		i := bytes.IndexByte(data, '\n')
+		n := len(data)
+		if i >= 0 {
+			n = i + 1
+		}
+		l := le
+		l.Data = data[:n]
+		out = append(out, l)
+		data = data[n:]
+	}
+	return out
+}

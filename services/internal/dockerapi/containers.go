@@ -1,0 +1,237 @@
+package dockerapi
+
+import (
+	"fmt"
+	"net/http"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/docker/go-units"
+	"github.com/go-chi/chi/v5"
+	"github.com/moby/moby/api/types/container"
+	"github.com/moby/moby/api/types/network"
+	"github.com/sockerless/sockerless/services/internal/engine"
+)
+
+// postContainersCreate: POST /containers/create?name= (docker create).
+func (s *Server) postContainersCreate(w http.ResponseWriter, r *http.Request) error {
+	var req container.CreateRequest
+	if err := decodeJSON(r, &req); err != nil {
+		return err
+	}
+	c, err := s.e.Create(r.Context(), engine.CreateRequest{
+		Namespace:  s.ns(r),
+		Name:       r.URL.Query().Get("name"),
+		Config:     req.Config,
+		HostConfig: req.HostConfig,
+	})
+	if err != nil {
+		return err
+	}
+	return writeJSON(w, http.StatusCreated, container.CreateResponse{ID: c.ID, Warnings: []string{}})
+}
+
+// getContainersJSON: GET /containers/json (docker ps).
+func (s *Server) getContainersJSON(w http.ResponseWriter, r *http.Request) error {
+	f, err := filtersParam(r)
+	if err != nil {
+		return err
+	}
+	limit, _ := strconv.Atoi(r.URL.Query().Get("limit"))
+	cs, err := s.e.List(r.Context(), s.ns(r), engine.ListOptions{All: boolParam(r, "all"), Limit: limit, Filters: f})
+	if err != nil {
+		return err
+	}
+	out := make([]container.Summary, 0, len(cs))
+	for _, c := range cs {
+		out = append(out, summary(c))
+	}
+	return writeJSON(w, http.StatusOK, out)
+}
+
+func summary(c *engine.Container) container.Summary {
+	sm := container.Summary{
+		ID:              c.ID,
+		Names:           []string{"/" + c.Name},
+		Image:           c.ImageRef,
+		ImageID:         c.ImageID,
+		Command:         command(c),
+		Created:         c.Created.Unix(),
+		Ports:           []container.PortSummary{},
+		Labels:          c.Config.Labels,
+		State:           container.ContainerState(c.State.Status),
+		Status:          statusText(c, time.Now()),
+		NetworkSettings: &container.NetworkSettingsSummary{Networks: map[string]*network.EndpointSettings{}},
+		Mounts:          []container.MountPoint{},
+	}
+	sm.HostConfig.NetworkMode = string(c.HostConfig.NetworkMode)
+	return sm
+}
+
+func command(c *engine.Container) string {
+	return strings.Join(append(append([]string{}, c.Config.Entrypoint...), c.Config.Cmd...), " ")
+}
+
+// statusText is docker ps's STATUS column.
+func statusText(c *engine.Container, now time.Time) string {
+	st := c.State
+	switch st.Status {
+	case engine.StatusRunning:
+		return "Up " + units.HumanDuration(now.Sub(st.StartedAt))
+	case engine.StatusPaused:
+		return "Up " + units.HumanDuration(now.Sub(st.StartedAt)) + " (Paused)"
+	case engine.StatusExited:
+		if st.FinishedAt.IsZero() {
+			return fmt.Sprintf("Exited (%d)", st.ExitCode)
+		}
+		return fmt.Sprintf("Exited (%d) %s ago", st.ExitCode, units.HumanDuration(now.Sub(st.FinishedAt)))
+	case engine.StatusCreated:
+		return "Created"
+	case engine.StatusRemoving:
+		return "Removal In Progress"
+	case engine.StatusDead:
+		return "Dead"
+	}
+	return st.Status
+}
+
+func timeString(t time.Time) string {
+	if t.IsZero() {
+		return "0001-01-01T00:00:00Z"
+	}
+	return t.UTC().Format(time.RFC3339Nano)
+}
+
+// getContainersJSONByID: GET /containers/{id}/json (docker inspect).
+func (s *Server) getContainersJSONByID(w http.ResponseWriter, r *http.Request) error {
+	c, err := s.e.Container(r.Context(), s.ns(r), chi.URLParam(r, "id"))
+	if err != nil {
+		return err
+	}
+	return writeJSON(w, http.StatusOK, inspect(c))
+}
+
+func inspect(c *engine.Container) container.InspectResponse {
+	st := c.State
+	args := append(append([]string{}, c.Config.Entrypoint...), c.Config.Cmd...)
+	path := ""
+	if len(args) > 0 {
+		path, args = args[0], args[1:]
+	}
+	return container.InspectResponse{
+		ID:      c.ID,
+		Created: timeString(c.Created),
+		Path:    path,
+		Args:    args,
+		State: &container.State{
+			Status:     container.ContainerState(st.Status),
+			Running:    st.Status == engine.StatusRunning || st.Status == engine.StatusPaused,
+			Paused:     st.Status == engine.StatusPaused,
+			Restarting: st.Status == engine.StatusRestarting,
+			OOMKilled:  st.OOMKilled,
+			Dead:       st.Status == engine.StatusDead,
+			Pid:        st.Pid,
+			ExitCode:   st.ExitCode,
+			Error:      st.Error,
+			StartedAt:  timeString(st.StartedAt),
+			FinishedAt: timeString(st.FinishedAt),
+		},
+		Image:        c.ImageID,
+		Name:         "/" + c.Name,
+		RestartCount: c.RestartCount,
+		Driver:       "cloud-run-functions",
+		Platform:     "linux",
+		ExecIDs:      nil,
+		HostConfig:   c.HostConfig,
+		Mounts:       []container.MountPoint{},
+		Config:       c.Config,
+		NetworkSettings: &container.NetworkSettings{
+			Networks: map[string]*network.EndpointSettings{},
+		},
+	}
+}
+
+// postContainersStart: POST /containers/{id}/start.
+func (s *Server) postContainersStart(w http.ResponseWriter, r *http.Request) error {
+	if err := s.e.Start(r.Context(), s.ns(r), chi.URLParam(r, "id")); err != nil {
+		return err
+	}
+	w.WriteHeader(http.StatusNoContent)
+	return nil
+}
+
+// postContainersStop: POST /containers/{id}/stop?t=&signal=.
+func (s *Server) postContainersStop(w http.ResponseWriter, r *http.Request) error {
+	var timeout *int
+	if t := r.URL.Query().Get("t"); t != "" {
+		n, err := strconv.Atoi(t)
+		if err != nil {
+			return engine.Errorf(engine.KindInvalid, "invalid value for t: %s", t)
+		}
+		timeout = &n
+	}
+	if err := s.e.Stop(r.Context(), s.ns(r), chi.URLParam(r, "id"), timeout, r.URL.Query().Get("signal")); err != nil {
+		return err
+	}
+	w.WriteHeader(http.StatusNoContent)
+	return nil
+}
+
+// postContainersKill: POST /containers/{id}/kill?signal=.
+func (s *Server) postContainersKill(w http.ResponseWriter, r *http.Request) error {
+	if err := s.e.Kill(r.Context(), s.ns(r), chi.URLParam(r, "id"), r.URL.Query().Get("signal")); err != nil {
+		return err
+	}
+	w.WriteHeader(http.StatusNoContent)
+	return nil
+}
+
+// postContainersWait: POST /containers/{id}/wait?condition=. Headers go out
+// at once (clients know the wait is registered), the body at the end.
+func (s *Server) postContainersWait(w http.ResponseWriter, r *http.Request) error {
+	headersSent := false
+	res, err := s.e.Wait(r.Context(), s.ns(r), chi.URLParam(r, "id"), r.URL.Query().Get("condition"), func() {
+		w.Header().Set("Content-Type", "application/json")
+		w.WriteHeader(http.StatusOK)
+		if f, ok := w.(http.Flusher); ok {
+			f.Flush()
+		}
+		headersSent = true
+	})
+	resp := container.WaitResponse{StatusCode: int64(res.StatusCode)}
+	if err != nil {
+		if !headersSent {
+			return err
+		}
+		resp.Error = &container.WaitExitError{Message: err.Error()}
+	} else if res.Error != "" {
+		resp.Error = &container.WaitExitError{Message: res.Error}
+	}
+	return jsonEncode(w, resp)
+}
+
+// deleteContainers: DELETE /containers/{id}?force= (docker rm).
+func (s *Server) deleteContainers(w http.ResponseWriter, r *http.Request) error {
+	if err := s.e.Remove(r.Context(), s.ns(r), chi.URLParam(r, "id"), boolParam(r, "force")); err != nil {
+		return err
+	}
+	w.WriteHeader(http.StatusNoContent)
+	return nil
+}
+
+// postContainersPrune: POST /containers/prune.
+func (s *Server) postContainersPrune(w http.ResponseWriter, r *http.Request) error {
+	f, err := filtersParam(r)
+	if err != nil {
+		return err
+	}
+	ids, err := s.e.Prune(r.Context(), s.ns(r), f)
+	if err != nil {
+		return err
+	}
+	if ids == nil {
+		ids = []string{}
+	}
+	return writeJSON(w, http.StatusOK, container.PruneReport{ContainersDeleted: ids})
+}

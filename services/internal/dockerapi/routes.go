@@ -1,0 +1,114 @@
+package dockerapi
+
+import (
+	"net/http"
+	"strings"
+
+	"github.com/go-chi/chi/v5"
+)
+
+// routes is the table of every Docker API route: served ones with their
+// handler, unsupported ones explicitly 501.
+func (s *Server) routes() chi.Router {
+	r := chi.NewRouter()
+	r.NotFound(func(w http.ResponseWriter, r *http.Request) {
+		WriteJSONError(w, http.StatusNotFound, "page not found")
+	})
+	r.MethodNotAllowed(func(w http.ResponseWriter, r *http.Request) {
+		WriteJSONError(w, http.StatusNotFound, "page not found")
+	})
+
+	// System
+	r.Get("/_ping", s.getPing)
+	r.Head("/_ping", s.getPing)
+	r.Get("/version", s.h(s.getVersion))
+	r.Get("/info", s.h(s.getInfo))
+
+	// Images (names contain "/": the suffix is split by hand)
+	r.Post("/images/create", s.h(s.postImagesCreate))
+	r.Get("/images/json", s.h(s.getImagesJSON))
+	r.Get("/images/*", s.h(s.getImagesByName))
+	r.Delete("/images/*", s.h(s.deleteImages))
+
+	// Containers
+	r.Post("/containers/create", s.h(s.postContainersCreate))
+	r.Get("/containers/json", s.h(s.getContainersJSON))
+	r.Post("/containers/prune", s.h(s.postContainersPrune))
+	r.Get("/containers/{id}/json", s.h(s.getContainersJSONByID))
+	r.Post("/containers/{id}/start", s.h(s.postContainersStart))
+	r.Post("/containers/{id}/stop", s.h(s.postContainersStop))
+	r.Post("/containers/{id}/kill", s.h(s.postContainersKill))
+	r.Post("/containers/{id}/wait", s.h(s.postContainersWait))
+	r.Post("/containers/{id}/attach", s.h(s.postContainersAttach))
+	r.Get("/containers/{id}/logs", s.h(s.getContainersLogs))
+	r.Delete("/containers/{id}", s.h(s.deleteContainers))
+
+	// Known Docker routes not supported yet: 501, not 404.
+	for _, rt := range []struct{ method, path string }{
+		{"POST", "/containers/{id}/restart"},
+		{"POST", "/containers/{id}/pause"},
+		{"POST", "/containers/{id}/unpause"},
+		{"POST", "/containers/{id}/rename"},
+		{"POST", "/containers/{id}/update"},
+		{"POST", "/containers/{id}/resize"},
+		{"POST", "/containers/{id}/exec"},
+		{"GET", "/containers/{id}/top"},
+		{"GET", "/containers/{id}/stats"},
+		{"GET", "/containers/{id}/changes"},
+		{"GET", "/containers/{id}/export"},
+		{"GET", "/containers/{id}/archive"},
+		{"HEAD", "/containers/{id}/archive"},
+		{"PUT", "/containers/{id}/archive"},
+		{"GET", "/containers/{id}/attach/ws"},
+		{"POST", "/exec/{id}/start"},
+		{"POST", "/exec/{id}/resize"},
+		{"GET", "/exec/{id}/json"},
+		{"GET", "/events"},
+		{"GET", "/system/df"},
+		{"POST", "/auth"},
+		{"POST", "/build"},
+		{"POST", "/build/prune"},
+		{"POST", "/commit"},
+		{"GET", "/images/search"},
+		{"POST", "/images/load"},
+		{"GET", "/images/get"},
+		{"POST", "/images/prune"},
+		{"GET", "/networks"},
+		{"POST", "/networks/create"},
+		{"GET", "/networks/{id}"},
+		{"DELETE", "/networks/{id}"},
+		{"POST", "/networks/{id}/connect"},
+		{"POST", "/networks/{id}/disconnect"},
+		{"POST", "/networks/prune"},
+		{"GET", "/volumes"},
+		{"POST", "/volumes/create"},
+		{"GET", "/volumes/{name}"},
+		{"DELETE", "/volumes/{name}"},
+		{"POST", "/volumes/prune"},
+		{"GET", "/swarm"},
+		{"GET", "/nodes"},
+		{"GET", "/services"},
+		{"GET", "/tasks"},
+		{"GET", "/secrets"},
+		{"GET", "/configs"},
+		{"GET", "/plugins"},
+		{"GET", "/session"},
+		{"POST", "/session"},
+		{"GET", "/distribution/{name}/json"},
+	} {
+		r.Method(rt.method, rt.path, http.HandlerFunc(notImplemented))
+	}
+	return r
+}
+
+// imageSuffix splits "/images/<name>/<op>" where name may contain "/".
+// Known ops: json, history, push, tag, get. No op: the name alone.
+func imageSuffix(r *http.Request) (name, op string) {
+	rest := chi.URLParam(r, "*")
+	for _, o := range []string{"json", "history", "push", "tag", "get"} {
+		if strings.HasSuffix(rest, "/"+o) {
+			return strings.TrimSuffix(rest, "/"+o), o
+		}
+	}
+	return rest, ""
+}

@@ -1,0 +1,173 @@
+package dockerapi
+
+import (
+	"bufio"
+	"context"
+	"encoding/binary"
+	"io"
+	"net"
+	"net/http"
+	"strconv"
+	"time"
+
+	"github.com/go-chi/chi/v5"
+	"github.com/sockerless/sockerless/services/internal/engine"
+)
+
+// Stream content types (API ≥ 1.42 tells them apart).
+const (
+	rawStream         = "application/vnd.docker.raw-stream"
+	multiplexedStream = "application/vnd.docker.multiplexed-stream"
+)
+
+// timestampFormat is docker's fixed-width RFC 3339 with nanoseconds.
+const timestampFormat = "2006-01-02T15:04:05.000000000Z07:00"
+
+// frameWriter writes output the way docker does: raw for TTY containers,
+// else each chunk behind an 8-byte header naming its stream.
+type frameWriter struct {
+	w          io.Writer
+	flush      func()
+	raw        bool
+	timestamps bool
+	hdr        [8]byte
+}
+
+func (f *frameWriter) write(le engine.LogEntry) error {
+	data := le.Data
+	if f.timestamps {
+		data = append([]byte(le.Time.UTC().Format(timestampFormat)+" "), data...)
+	}
+	if !f.raw {
+		f.hdr = [8]byte{byte(le.Stream)}
+		binary.BigEndian.PutUint32(f.hdr[4:], uint32(len(data)))
+		if _, err := f.w.Write(f.hdr[:]); err != nil {
+			return err
+		}
+	}
+	if _, err := f.w.Write(data); err != nil {
+		return err
+	}
+	if f.flush != nil {
+		f.flush()
+	}
+	return nil
+}
+
+// getContainersLogs: GET /containers/{id}/logs (docker logs).
+func (s *Server) getContainersLogs(w http.ResponseWriter, r *http.Request) error {
+	q := r.URL.Query()
+	o := engine.LogOptions{Stdout: boolParam(r, "stdout"), Stderr: boolParam(r, "stderr"), Follow: boolParam(r, "follow"), Tail: -1}
+	if !o.Stdout && !o.Stderr {
+		return engine.Errorf(engine.KindInvalid, "Bad parameters: you must choose at least one stream")
+	}
+	if t := q.Get("tail"); t != "" && t != "all" {
+		n, err := strconv.Atoi(t)
+		if err != nil || n < 0 {
+			return engine.Errorf(engine.KindInvalid, "invalid value for tail: %s", t)
+		}
+		o.Tail = n
+	}
+	for _, p := range []struct {
+		name string
+		t    *time.Time
+	}{{"since", &o.Since}, {"until", &o.Until}} {
+		if v := q.Get(p.name); v != "" && v != "0" {
+			t, err := engine.ParseTime(v)
+			if err != nil {
+				return err
+			}
+			*p.t = t
+		}
+	}
+	c, err := s.e.Container(r.Context(), s.ns(r), chi.URLParam(r, "id"))
+	if err != nil {
+		return err
+	}
+	fw := &frameWriter{w: w, raw: c.Config.Tty, timestamps: boolParam(r, "timestamps")}
+	if f, ok := w.(http.Flusher); ok {
+		fw.flush = f.Flush
+	}
+	ct := multiplexedStream
+	if fw.raw {
+		ct = rawStream
+	}
+	w.Header().Set("Content-Type", ct)
+	w.WriteHeader(http.StatusOK)
+	if fw.flush != nil {
+		fw.flush()
+	}
+	if err := s.e.Logs(r.Context(), s.ns(r), c.ID, o, fw.write); err != nil {
+		s.log.Debug("logs ended", "container", c.ID, "err", err)
+	}
+	return nil
+}
+
+// postContainersAttach: POST /containers/{id}/attach (hijacked).
+func (s *Server) postContainersAttach(w http.ResponseWriter, r *http.Request) error {
+	c, err := s.e.Container(r.Context(), s.ns(r), chi.URLParam(r, "id"))
+	if err != nil {
+		return err
+	}
+	o := engine.AttachOptions{Stdout: boolParam(r, "stdout"), Stderr: boolParam(r, "stderr"), Logs: boolParam(r, "logs")}
+	stream := boolParam(r, "stream")
+	conn, buf, err := hijack(w, r, c.Config.Tty)
+	if err != nil {
+		return err
+	}
+	defer conn.Close()
+	ctx, cancel := context.WithCancel(context.WithoutCancel(r.Context()))
+	defer cancel()
+	go drainInput(conn, buf.Reader, cancel)
+	fw := &frameWriter{w: conn, raw: c.Config.Tty}
+	if !stream {
+		if o.Logs {
+			err = s.e.Logs(ctx, s.ns(r), c.ID, engine.LogOptions{Stdout: o.Stdout, Stderr: o.Stderr, Tail: -1}, fw.write)
+		}
+	} else {
+		err = s.e.Attach(ctx, s.ns(r), c.ID, o, fw.write)
+	}
+	if err != nil {
+		s.log.Debug("attach ended", "container", c.ID, "err", err)
+	}
+	if cw, ok := conn.(interface{ CloseWrite() error }); ok {
+		_ = cw.CloseWrite()
+	}
+	return nil
+}
+
+// hijack takes over the connection and sends docker's upgrade answer.
+func hijack(w http.ResponseWriter, r *http.Request, tty bool) (net.Conn, *bufio.ReadWriter, error) {
+	hj, ok := w.(http.Hijacker)
+	if !ok {
+		return nil, nil, engine.Errorf(engine.KindInternal, "connection cannot be hijacked")
+	}
+	conn, buf, err := hj.Hijack()
+	if err != nil {
+		return nil, nil, err
+	}
+	ct := multiplexedStream
+	if tty {
+		ct = rawStream
+	}
+	resp := "HTTP/1.1 200 OK\r\nContent-Type: " + ct + "\r\n\r\n"
+	if r.Header.Get("Upgrade") != "" {
+		resp = "HTTP/1.1 101 UPGRADED\r\nContent-Type: " + ct + "\r\nConnection: Upgrade\r\nUpgrade: tcp\r\n\r\n"
+	}
+	_ = conn.SetDeadline(time.Time{})
+	if _, err := conn.Write([]byte(resp)); err != nil {
+		conn.Close()
+		return nil, nil, err
+	}
+	return conn, buf, nil
+}
+
+// drainInput reads and discards client input (stdin is not carried yet)
+// and cancels when the connection fails. A half-close (EOF) is not an end:
+// output keeps flowing.
+func drainInput(conn net.Conn, br *bufio.Reader, cancel context.CancelFunc) {
+	_, err := io.Copy(io.Discard, br)
+	if err != nil {
+		cancel()
+	}
+}

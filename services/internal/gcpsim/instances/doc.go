@@ -1,0 +1,15 @@
+// Package instances runs Cloud Run revision instances as real containers
+// with runc, the way gcpsim serves function URLs. An instance is started per
+// request when no idle one of the revision exists (at most MaxInstances,
+// each serving at most Concurrency requests), from a fresh root filesystem
+// (overlayfs over a per-image-digest unpacked cache, or a full copy), with
+// PORT set and the host's network. Requests are proxied to it with the
+// revision's timeout; an idle instance is reused, and stopped after an idle
+// timeout or when its revision is retired. Instance stdout/stderr lines
+// become log entries.
+//
+// Files: manager.go (the Manager and request serving), pool.go (instances of
+// one revision), instance.go (one runc container), spec.go (its OCI
+// config), images.go and extract.go (pull and unpack), rootfs.go (fresh
+// per-instance root filesystems), users.go (resolving the image's User).
+package instances

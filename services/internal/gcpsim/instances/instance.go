@@ -1,0 +1,404 @@
+package instances
+
+import (
+	"bufio"
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"sync"
+	"syscall"
+	"time"
+
+	"github.com/sockerless/sockerless/services/internal/gcpsim/logging"
+	"github.com/sockerless/sockerless/services/internal/gcpsim/run"
+)
+
+// maxLogLine is the longest log entry; longer lines are split.
+const maxLogLine = 256 << 10
+
+// instance is one runc container serving requests of a revision. Fields
+// after "guarded by pool.mu" belong to its pool's lock.
+type instance struct {
+	id   string
+	rev  *run.Revision
+	m    *Manager
+	pool *pool
+
+	port      int
+	dir       string
+	bundle    string
+	cmd       *exec.Cmd
+	transport *http.Transport
+
+	launched chan struct{} // closed when launch has returned (cmd is set if it succeeded)
+	ready    chan struct{} // closed once listening, or when start failed
+	startErr error         // set before ready is closed
+	exited   chan struct{} // closed when the container's process has ended
+	gone     chan struct{} // closed after cleanup
+	exitCode int           // set before exited is closed
+	stopOnce sync.Once
+	readers  sync.WaitGroup
+
+	tailMu sync.Mutex
+	tail   []string // the last lines of output, for start failure reports
+
+	// guarded by pool.mu
+	active    int
+	listening bool
+	stopping  bool
+	removed   bool
+	idleTimer *time.Timer
+}
+
+// run is the instance's lifecycle goroutine: start the container, wait for
+// it to listen on PORT, wait for it to end, clean up. The Manager owns it.
+func (i *instance) run(ctx context.Context) {
+	defer i.m.wg.Done()
+	defer close(i.gone)
+	defer i.pool.removeInstance(i)
+
+	err := i.launch(ctx)
+	close(i.launched)
+	if err != nil {
+		i.failStart(err)
+		i.cleanup()
+		return
+	}
+	go func() {
+		err := i.cmd.Wait()
+		var ee *exec.ExitError
+		switch {
+		case err == nil:
+		case errors.As(err, &ee):
+			i.exitCode = ee.ExitCode()
+		default:
+			i.exitCode = -1
+		}
+		close(i.exited)
+	}()
+
+	if err := i.awaitListening(ctx); err != nil {
+		i.awaitOutput(time.Second)
+		i.failStart(err)
+		i.stop()
+	} else {
+		i.pool.markListening(i)
+		close(i.ready)
+		i.m.logger.Debug("instance listening", "instance", i.id, "revision", i.rev.Name, "port", i.port)
+	}
+	<-i.exited
+	i.m.logger.Debug("instance exited", "instance", i.id, "revision", i.rev.Name, "code", i.exitCode)
+	i.cleanup()
+}
+
+// awaitOutput waits up to d for the container's output to be read to its end.
+func (i *instance) awaitOutput(d time.Duration) {
+	done := make(chan struct{})
+	go func() { i.readers.Wait(); close(done) }()
+	select {
+	case <-done:
+	case <-time.After(d):
+	}
+}
+
+func (i *instance) failStart(err error) {
+	i.startErr = err
+	i.tailMu.Lock()
+	tail := strings.Join(i.tail, "\n")
+	i.tailMu.Unlock()
+	i.m.logger.Warn("instance failed to start", "instance", i.id, "revision", i.rev.Name, "err", err, "output", tail)
+	close(i.ready)
+}
+
+// launch pulls the image, prepares the bundle and starts `runc run`.
+func (i *instance) launch(ctx context.Context) error {
+	if _, err := exec.LookPath(i.m.cfg.RuncPath); err != nil {
+		return fmt.Errorf("runc unavailable: %w", err)
+	}
+	img, err := i.pool.image(ctx)
+	if err != nil {
+		return err
+	}
+	i.bundle = filepath.Join(i.dir, "bundle")
+	rootfs := filepath.Join(i.bundle, "rootfs")
+	if err := os.MkdirAll(i.bundle, 0o700); err != nil {
+		return fmt.Errorf("bundle dir: %w", err)
+	}
+	if err := makeRootfs(img.Rootfs, i.dir, rootfs, i.m.overlay); err != nil {
+		return fmt.Errorf("instance rootfs: %w", err)
+	}
+	port, err := freePort()
+	if err != nil {
+		return err
+	}
+	i.port = port
+	p, err := i.process(img, rootfs)
+	if err != nil {
+		return err
+	}
+	if err := writeSpec(i.bundle, newSpec(p)); err != nil {
+		return err
+	}
+
+	outR, outW, err := os.Pipe()
+	if err != nil {
+		return err
+	}
+	errR, errW, err := os.Pipe()
+	if err != nil {
+		outR.Close()
+		outW.Close()
+		return err
+	}
+	cmd := exec.Command(i.m.cfg.RuncPath, "--root", i.m.runcRoot, "run", "--bundle", i.bundle, i.id)
+	cmd.Stdin = nil
+	cmd.Stdout, cmd.Stderr = outW, errW
+	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
+	err = cmd.Start()
+	outW.Close()
+	errW.Close()
+	if err != nil {
+		outR.Close()
+		errR.Close()
+		return fmt.Errorf("start runc: %w", err)
+	}
+	i.cmd = cmd
+	i.readers.Add(2)
+	go i.readLog(outR, "stdout")
+	go i.readLog(errR, "stderr")
+	i.transport = &http.Transport{
+		DialContext: func(ctx context.Context, _, _ string) (net.Conn, error) {
+			var d net.Dialer
+			return d.DialContext(ctx, "tcp", net.JoinHostPort("127.0.0.1", strconv.Itoa(i.port)))
+		},
+		DisableCompression:  true,
+		MaxIdleConnsPerHost: max(i.rev.Concurrency, 2),
+		IdleConnTimeout:     90 * time.Second,
+	}
+	i.m.started.Add(1)
+	return nil
+}
+
+// process merges the image config with the revision: Command/Args override
+// Entrypoint/Cmd as in Kubernetes; the revision's env overrides the
+// image's; PORT and Cloud Run's K_* variables are set.
+func (i *instance) process(img *image, rootfs string) (processSpec, error) {
+	cfg := img.Config
+	var args []string
+	switch {
+	case len(i.rev.Command) > 0:
+		args = append(append(args, i.rev.Command...), i.rev.Args...)
+	case len(i.rev.Args) > 0:
+		args = append(append(args, cfg.Entrypoint...), i.rev.Args...)
+	default:
+		args = append(append(args, cfg.Entrypoint...), cfg.Cmd...)
+	}
+	if len(args) == 0 {
+		return processSpec{}, errors.New("the image has no entrypoint or command and the revision sets none")
+	}
+	user, home, err := resolveUser(rootfs, cfg.User)
+	if err != nil {
+		return processSpec{}, err
+	}
+	env := newEnv()
+	env.set("PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin")
+	env.set("HOME=" + home)
+	for _, e := range cfg.Env {
+		env.set(e)
+	}
+	for _, e := range i.rev.Env {
+		env.set(e)
+	}
+	env.set("PORT=" + strconv.Itoa(i.port))
+	env.set("K_SERVICE=" + i.rev.ServiceID)
+	env.set("K_REVISION=" + i.rev.Name)
+	env.set("K_CONFIGURATION=" + i.rev.ServiceID)
+	cwd := i.rev.WorkingDir
+	if cwd == "" {
+		cwd = cfg.WorkingDir
+	}
+	if cwd == "" {
+		cwd = "/"
+	}
+	if p, err := securePath(rootfs, cwd); err == nil {
+		_ = os.MkdirAll(p, 0o755)
+	}
+	return processSpec{Args: args, Env: env.list(), Cwd: cwd, User: user, Hostname: i.id}, nil
+}
+
+// awaitListening polls the instance's port until it accepts a connection
+// (a TCP startup probe), the process exits, or the startup timeout passes.
+func (i *instance) awaitListening(ctx context.Context) error {
+	deadline := time.NewTimer(i.m.cfg.StartupTimeout)
+	defer deadline.Stop()
+	tick := time.NewTicker(10 * time.Millisecond)
+	defer tick.Stop()
+	addr := net.JoinHostPort("127.0.0.1", strconv.Itoa(i.port))
+	for {
+		c, err := net.DialTimeout("tcp", addr, time.Second)
+		if err == nil {
+			c.Close()
+			return nil
+		}
+		select {
+		case <-i.exited:
+			return fmt.Errorf("container exited with code %d before listening on PORT %d", i.exitCode, i.port)
+		case <-deadline.C:
+			return fmt.Errorf("container did not listen on PORT %d within %s", i.port, i.m.cfg.StartupTimeout)
+		case <-ctx.Done():
+			return fmt.Errorf("gcpsim shutting down: %w", ctx.Err())
+		case <-tick.C:
+		}
+	}
+}
+
+// readLog turns each line of the container's stream into a log entry.
+func (i *instance) readLog(r io.ReadCloser, stream string) {
+	defer i.readers.Done()
+	defer r.Close()
+	br := bufio.NewReaderSize(r, 64<<10)
+	var line []byte
+	emit := func() {
+		text := strings.TrimSuffix(string(line), "\n")
+		i.m.cfg.Logs.Append(logging.InstanceEntry(i.rev.Project, i.rev.Location, i.rev.ServiceID,
+			i.rev.Name, i.id, stream, text))
+		i.tailMu.Lock()
+		i.tail = append(i.tail, text)
+		if len(i.tail) > 5 {
+			i.tail = i.tail[1:]
+		}
+		i.tailMu.Unlock()
+		line = line[:0]
+	}
+	for {
+		chunk, err := br.ReadSlice('\n')
+		line = append(line, chunk...)
+		if errors.Is(err, bufio.ErrBufferFull) {
+			if len(line) >= maxLogLine {
+				emit()
+			}
+			continue
+		}
+		if len(line) > 0 {
+			emit()
+		}
+		if err != nil {
+			return
+		}
+	}
+}
+
+// stop ends the instance once: SIGTERM, a grace period, SIGKILL. It
+// returns at once; the lifecycle goroutine cleans up after the exit.
+func (i *instance) stop() {
+	i.stopOnce.Do(func() {
+		if !i.m.track() {
+			// Closing: Close waits for the lifecycle goroutine, which
+			// ends only after this kill has made the process exit.
+			go i.kill()
+			return
+		}
+		go func() {
+			defer i.m.wg.Done()
+			i.kill()
+		}()
+	})
+}
+
+func (i *instance) kill() {
+	<-i.launched
+	if i.cmd == nil {
+		return
+	}
+	select {
+	case <-i.exited:
+		return
+	default:
+	}
+	i.runc("kill", i.id, "TERM")
+	grace := time.NewTimer(i.m.cfg.StopGrace)
+	defer grace.Stop()
+	select {
+	case <-i.exited:
+		return
+	case <-grace.C:
+	}
+	i.runc("kill", "--all", i.id, "KILL")
+	select {
+	case <-i.exited:
+		return
+	case <-time.After(5 * time.Second):
+	}
+	_ = i.cmd.Process.Kill()
+}
+
+// runc runs a runc subcommand on this manager's state root; failures are
+// logged at debug level (the container may already be gone).
+func (i *instance) runc(args ...string) {
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	out, err := exec.CommandContext(ctx, i.m.cfg.RuncPath, append([]string{"--root", i.m.runcRoot}, args...)...).CombinedOutput()
+	if err != nil {
+		i.m.logger.Debug("runc", "args", strings.Join(args, " "), "err", err, "output", strings.TrimSpace(string(out)))
+	}
+}
+
+// cleanup removes the container, waits for its output, unmounts and
+// deletes the instance's directory.
+func (i *instance) cleanup() {
+	if i.cmd != nil {
+		i.runc("delete", "--force", i.id)
+		i.awaitOutput(5 * time.Second)
+	}
+	if i.transport != nil {
+		i.transport.CloseIdleConnections()
+	}
+	if err := unmountUnder(i.dir); err != nil {
+		i.m.logger.Warn("unmount instance rootfs", "instance", i.id, "err", err)
+	}
+	if err := os.RemoveAll(i.dir); err != nil {
+		i.m.logger.Warn("remove instance dir", "instance", i.id, "err", err)
+	}
+}
+
+// freePort returns a TCP port free on the host right now.
+func freePort() (int, error) {
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		return 0, fmt.Errorf("find a free port: %w", err)
+	}
+	defer l.Close()
+	return l.Addr().(*net.TCPAddr).Port, nil
+}
+
+// envList is an ordered environment where a later KEY=… replaces an earlier.
+type envList struct {
+	keys []string
+	vals map[string]string
+}
+
+func newEnv() *envList { return &envList{vals: map[string]string{}} }
+
+func (e *envList) set(kv string) {
+	k, v, _ := strings.Cut(kv, "=")
+	if _, ok := e.vals[k]; !ok {
+		e.keys = append(e.keys, k)
+	}
+	e.vals[k] = v
+}
+
+func (e *envList) list() []string {
+	out := make([]string, 0, len(e.keys))
+	for _, k := range e.keys {
+		out = append(out, k+"="+e.vals[k])
+	}
+	return out
+}

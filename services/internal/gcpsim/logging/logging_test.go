@@ -1,0 +1,132 @@
+package logging
+
+import (
+	"context"
+	"testing"
+	"time"
+
+	"cloud.google.com/go/logging/apiv2/loggingpb"
+	"google.golang.org/genproto/googleapis/api/monitoredres"
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/status"
+	"google.golang.org/protobuf/types/known/timestamppb"
+)
+
+func TestFilter(t *testing.T) {
+	e := InstanceEntry("p", "r", "web", "web-00001-abc", "inst-1", "stderr", "Hello World")
+	e.Time = time.Date(2030, 1, 2, 3, 4, 5, 0, time.UTC)
+	tests := []struct {
+		filter string
+		want   bool
+	}{
+		{``, true},
+		{`resource.type="cloud_run_revision"`, true},
+		{`resource.type = "cloud_run_revision" AND resource.labels.service_name="web"`, true},
+		{`resource.labels.service_name="api"`, false},
+		{"resource.labels.revision_name=\"web-00001-abc\"\nlabels.\"instanceId\"=\"inst-1\"", true},
+		{`labels.instanceId!="inst-1"`, false},
+		{`labels.missing!="x"`, true},
+		{`labels.missing="x"`, false},
+		{`severity>=ERROR`, true},
+		{`severity<WARNING`, false},
+		{`textPayload:"hello"`, true},
+		{`textPayload:"bye"`, false},
+		{`logName="projects/p/logs/run.googleapis.com%2Fstderr"`, true},
+		{`timestamp>="2030-01-01T00:00:00Z"`, true},
+		{`timestamp<"2030-01-01T00:00:00Z"`, false},
+	}
+	for _, tc := range tests {
+		t.Run(tc.filter, func(t *testing.T) {
+			f, err := ParseFilter(tc.filter)
+			if err != nil {
+				t.Fatalf("parse: %v", err)
+			}
+			if got := f.Match(e); got != tc.want {
+				t.Errorf("match = %v, want %v", got, tc.want)
+			}
+		})
+	}
+	for _, bad := range []string{`a="b" OR c="d"`, `NOT a="b"`, `(a="b")`, `severity>=LOUD`, `timestamp>"yesterday"`, `resource.type`, `unknown.field="x"`, `textPayload:"open`} {
+		t.Run("rejects "+bad, func(t *testing.T) {
+			if _, err := ParseFilter(bad); err == nil {
+				t.Errorf("ParseFilter(%q) succeeded", bad)
+			}
+		})
+	}
+}
+
+func TestStoreKeepsTheNewest(t *testing.T) {
+	s := NewStore(3)
+	for _, txt := range []string{"1", "2", "3", "4", "5"} {
+		s.Append(Entry{Text: txt})
+	}
+	got := s.Entries(nil)
+	if len(got) != 3 || got[0].Text != "3" || got[2].Text != "5" || got[2].InsertID != "5" {
+		t.Errorf("entries = %+v, want 3..5", got)
+	}
+}
+
+func TestServer(t *testing.T) {
+	ctx := context.Background()
+	store := NewStore(0)
+	srv := NewServer(store)
+	base := time.Now()
+	for i, txt := range []string{"a", "b", "c"} {
+		e := InstanceEntry("p", "r", "web", "web-1", "i", "stdout", txt)
+		e.Time = base.Add(time.Duration(i) * time.Second)
+		store.Append(e)
+	}
+	store.Append(InstanceEntry("other", "r", "web", "web-1", "i", "stdout", "elsewhere"))
+
+	t.Run("lists a project's entries in pages, newest first on request", func(t *testing.T) {
+		var texts []string
+		token := ""
+		for {
+			resp, err := srv.ListLogEntries(ctx, &loggingpb.ListLogEntriesRequest{
+				ResourceNames: []string{"projects/p"}, Filter: `resource.type="cloud_run_revision"`,
+				OrderBy: "timestamp desc", PageSize: 2, PageToken: token,
+			})
+			if err != nil {
+				t.Fatal(err)
+			}
+			for _, e := range resp.GetEntries() {
+				texts = append(texts, e.GetTextPayload())
+				if e.GetResource().GetLabels()["service_name"] != "web" || e.GetLabels()["instanceId"] != "i" {
+					t.Errorf("entry %v lacks its labels", e)
+				}
+			}
+			if token = resp.GetNextPageToken(); token == "" {
+				break
+			}
+		}
+		if len(texts) != 3 || texts[0] != "c" || texts[2] != "a" {
+			t.Errorf("texts = %v, want [c b a]", texts)
+		}
+	})
+	t.Run("written entries are listed", func(t *testing.T) {
+		_, err := srv.WriteLogEntries(ctx, &loggingpb.WriteLogEntriesRequest{
+			LogName:  "projects/p/logs/app",
+			Resource: &monitoredres.MonitoredResource{Type: "global"},
+			Entries:  []*loggingpb.LogEntry{{Payload: &loggingpb.LogEntry_TextPayload{TextPayload: "written"}, Timestamp: timestamppb.Now()}},
+		})
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp, err := srv.ListLogEntries(ctx, &loggingpb.ListLogEntriesRequest{ResourceNames: []string{"projects/p"}, Filter: `resource.type="global"`})
+		if err != nil || len(resp.GetEntries()) != 1 || resp.GetEntries()[0].GetTextPayload() != "written" {
+			t.Errorf("list = %v, %v", resp, err)
+		}
+	})
+	t.Run("a bad request is invalid", func(t *testing.T) {
+		for _, req := range []*loggingpb.ListLogEntriesRequest{
+			{},
+			{ResourceNames: []string{"organizations/1"}},
+			{ResourceNames: []string{"projects/p"}, Filter: "a OR b"},
+			{ResourceNames: []string{"projects/p"}, OrderBy: "severity"},
+		} {
+			if _, err := srv.ListLogEntries(ctx, req); status.Code(err) != codes.InvalidArgument {
+				t.Errorf("ListLogEntries(%v) = %v, want InvalidArgument", req, err)
+			}
+		}
+	})
+}

@@ -1,0 +1,107 @@
+// Package logging is gcpsim's stand-in for Cloud Logging: it keeps the
+// stdout/stderr lines of function instances in memory as entries of
+// resource.type="cloud_run_revision", and serves them through the Cloud
+// Logging v2 API (ListLogEntries with a subset of the filter language,
+// WriteLogEntries) over gRPC.
+//
+// Files: store.go (entries in memory), filter.go (the filter language),
+// server.go (the gRPC server).
+package logging
+
+import (
+	"strconv"
+	"sync"
+	"time"
+)
+
+// ResourceType is the monitored resource type of instance log entries.
+const ResourceType = "cloud_run_revision"
+
+// Entry is one log entry, as Cloud Logging models it.
+type Entry struct {
+	// InsertID is unique per entry and increases with insertion.
+	InsertID string    `json:"insertId"`
+	Time     time.Time `json:"timestamp"`
+	// LogName is "projects/P/logs/ID" (the ID URL-escaped).
+	LogName string `json:"logName"`
+	// ResourceType and Resource are the monitored resource and its labels.
+	ResourceType string            `json:"resourceType"`
+	Resource     map[string]string `json:"resource,omitempty"`
+	// Labels are the entry's own labels (instanceId for instance output).
+	Labels map[string]string `json:"labels,omitempty"`
+	// Severity is a LogSeverity name: DEFAULT, INFO, ERROR, …
+	Severity string `json:"severity"`
+	Text     string `json:"textPayload"`
+}
+
+// InstanceEntry is a line an instance wrote on stream ("stdout" or
+// "stderr"), as Cloud Run logs it: resource cloud_run_revision, log
+// run.googleapis.com/stdout|stderr, label instanceId; stderr is ERROR.
+func InstanceEntry(project, location, service, revision, instance, stream, text string) Entry {
+	sev := "DEFAULT"
+	if stream == "stderr" {
+		sev = "ERROR"
+	}
+	return Entry{
+		Time:         time.Now(),
+		LogName:      "projects/" + project + "/logs/run.googleapis.com%2F" + stream,
+		ResourceType: ResourceType,
+		Resource: map[string]string{
+			"project_id": project, "location": location, "service_name": service,
+			"revision_name": revision, "configuration_name": service,
+		},
+		Labels:   map[string]string{"instanceId": instance},
+		Severity: sev,
+		Text:     text,
+	}
+}
+
+// DefaultMaxEntries is how many entries a Store keeps unless told otherwise.
+const DefaultMaxEntries = 200_000
+
+// Store keeps the most recent entries in memory. It is safe for concurrent use.
+type Store struct {
+	mu      sync.Mutex
+	entries []Entry
+	max     int
+	next    uint64
+}
+
+// NewStore returns a store keeping at most max entries (≤ 0: DefaultMaxEntries);
+// the oldest are dropped first.
+func NewStore(max int) *Store {
+	if max <= 0 {
+		max = DefaultMaxEntries
+	}
+	return &Store{max: max}
+}
+
+// Append stores e, assigning its InsertID (and Time, if zero).
+func (s *Store) Append(e Entry) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.next++
+	e.InsertID = strconv.FormatUint(s.next, 10)
+	if e.Time.IsZero() {
+		e.Time = time.Now()
+	}
+	if len(s.entries) >= s.max {
+		drop := len(s.entries) - s.max + 1
+		s.entries = append(s.entries[:0], s.entries[drop:]...)
+	}
+	s.entries = append(s.entries, e)
+}
+
+// Entries returns the entries for which keep returns true (all if keep is
+// nil), in insertion order.
+func (s *Store) Entries(keep func(Entry) bool) []Entry {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	var out []Entry
+	for _, e := range s.entries {
+		if keep == nil || keep(e) {
+			out = append(out, e)
+		}
+	}
+	return out
+}

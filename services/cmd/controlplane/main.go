@@ -1,0 +1,47 @@
+// Command controlplane is the Sockerless control plane: the Docker Engine
+// API, the agent hub and the container engine. With --dev it runs the whole
+// local stack (embedded store, in-process gcpsim and registry).
+package main
+
+import (
+	"context"
+	"fmt"
+	"log/slog"
+	"os"
+	"os/signal"
+	"syscall"
+
+	"github.com/sockerless/sockerless/services/internal/controlplane"
+)
+
+func main() {
+	cfg, log, err := parse(os.Args[1:], os.Getenv)
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "controlplane:", err)
+		os.Exit(2)
+	}
+	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGTERM, syscall.SIGINT)
+	defer stop()
+	if err := controlplane.Run(ctx, cfg); err != nil {
+		log.Error("control plane failed", "err", err)
+		os.Exit(1)
+	}
+}
+
+// newLogger logs JSON with Cloud Logging's severity key.
+func newLogger(level slog.Level) *slog.Logger {
+	return slog.New(slog.NewJSONHandler(os.Stderr, &slog.HandlerOptions{
+		Level: level,
+		ReplaceAttr: func(groups []string, a slog.Attr) slog.Attr {
+			if len(groups) == 0 {
+				switch a.Key {
+				case slog.LevelKey:
+					a.Key = "severity"
+				case slog.MessageKey:
+					a.Key = "message"
+				}
+			}
+			return a
+		},
+	}))
+}

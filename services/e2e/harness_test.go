@@ -1,0 +1,382 @@
+package e2e
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"encoding/json"
+	"fmt"
+	"net"
+	"net/http"
+	"net/http/httptest"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"sync"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/google/go-containerregistry/pkg/name"
+	"github.com/google/go-containerregistry/pkg/registry"
+	v1 "github.com/google/go-containerregistry/pkg/v1"
+	"github.com/google/go-containerregistry/pkg/v1/remote"
+	"github.com/sockerless/sockerless/services/internal/testimage"
+)
+
+// token is the admin token of the test stack.
+const token = "e2e-secret-token"
+
+// stack is a running dev control plane, its forwarder and the registry.
+type stack struct {
+	dir      string
+	bin      string
+	registry string // host:port of the docker.io mirror
+	direct   string // DOCKER_HOST for the dev socket
+	fwd      string // DOCKER_HOST for the forwarder
+	tcp      string // control plane TCP address
+	cp       *proc
+	fw       *proc
+}
+
+var (
+	shared     *stack
+	sharedErr  error
+	sharedOnce sync.Once
+)
+
+// requireStack starts (once) the shared stack, or skips with the reason.
+func requireStack(t testing.TB) *stack {
+	t.Helper()
+	if why := missing(); why != "" {
+		t.Skip(why)
+	}
+	sharedOnce.Do(func() { shared, sharedErr = startStack() })
+	if sharedErr != nil {
+		t.Fatalf("start stack: %v", sharedErr)
+	}
+	return shared
+}
+
+// missing says what this machine lacks for end-to-end tests.
+func missing() string {
+	if os.Geteuid() != 0 {
+		return "end-to-end tests need root (function instances run under runc)"
+	}
+	if _, err := exec.LookPath("runc"); err != nil {
+		return "end-to-end tests need runc (apt-get install runc)"
+	}
+	if ok, why := testimage.Available(); !ok {
+		return why
+	}
+	if _, err := exec.LookPath("docker"); err != nil {
+		return "end-to-end tests need the docker CLI"
+	}
+	return ""
+}
+
+func TestMain(m *testing.M) {
+	code := m.Run()
+	if shared != nil {
+		shared.stop()
+		os.RemoveAll(shared.dir)
+	}
+	os.Exit(code)
+}
+
+func repoRoot() string {
+	wd, _ := os.Getwd()
+	return filepath.Join(wd, "..", "..")
+}
+
+// build compiles the four binaries into dir/bin as the README says.
+func build(dir string) (string, error) {
+	bin := filepath.Join(dir, "bin")
+	cmd := exec.Command("go", "build", "-o", bin+"/", "./services/...", "./agent/...")
+	cmd.Dir = repoRoot()
+	cmd.Env = append(os.Environ(), "CGO_ENABLED=0")
+	if out, err := cmd.CombinedOutput(); err != nil {
+		return "", fmt.Errorf("go build: %v\n%s", err, out)
+	}
+	return bin, nil
+}
+
+// seedRegistry serves a registry with the test images on 127.0.0.1.
+func seedRegistry() (string, error) {
+	srv := httptest.NewServer(registry.New(registry.Logger(nopLogger())))
+	host := strings.TrimPrefix(srv.URL, "http://")
+	imgs := map[string]v1.Image{}
+	bb, err := testimage.Busybox(testimage.Options{})
+	if err != nil {
+		return "", err
+	}
+	imgs["library/busybox:latest"] = bb
+	imgs["library/busybox:1.36"] = bb
+	// reuse differs from busybox (another layer), so it gets its own function.
+	reuse, err := testimage.Busybox(testimage.Options{Files: map[string]string{"/reuse": "reuse\n"}})
+	if err != nil {
+		return "", err
+	}
+	imgs["library/reuse:latest"] = reuse
+	for ref, img := range imgs {
+		r, err := name.ParseReference(host+"/"+ref, name.Insecure)
+		if err != nil {
+			return "", err
+		}
+		if err := remote.Write(r, img); err != nil {
+			return "", fmt.Errorf("push %s: %w", ref, err)
+		}
+	}
+	return host, nil
+}
+
+func startStack() (*stack, error) {
+	dir, err := os.MkdirTemp("", "sockerless-e2e-")
+	if err != nil {
+		return nil, err
+	}
+	s := &stack{dir: dir}
+	if s.bin, err = build(dir); err != nil {
+		return nil, err
+	}
+	if s.registry, err = seedRegistry(); err != nil {
+		return nil, err
+	}
+	port, err := freePort()
+	if err != nil {
+		return nil, err
+	}
+	s.tcp = fmt.Sprintf("127.0.0.1:%d", port)
+	s.direct = "unix://" + filepath.Join(dir, "docker.sock")
+	s.fwd = "unix://" + filepath.Join(dir, "fwd.sock")
+	if err := s.startControlPlane(); err != nil {
+		return nil, err
+	}
+	s.fw, err = startProc(filepath.Join(dir, "forwarder.log"), filepath.Join(s.bin, "forwarder"),
+		"--listen", s.fwd, "--upstream", "http://"+s.tcp, "--token", token)
+	if err != nil {
+		return nil, fmt.Errorf("forwarder: %w", err)
+	}
+	return s, nil
+}
+
+// startControlPlane starts (or restarts) the dev control plane on the
+// stack's state dir.
+func (s *stack) startControlPlane() error {
+	p, err := startProc(filepath.Join(s.dir, "controlplane.log"), filepath.Join(s.bin, "controlplane"),
+		"--dev", "--state-dir", filepath.Join(s.dir, "state"),
+		"--listen", s.direct, "--listen", "tcp://"+s.tcp,
+		"--registry-mirror", "docker.io=http://"+s.registry,
+		"--token", token, "--linger", "2s", "--operation-delay", "200ms")
+	if err != nil {
+		return fmt.Errorf("controlplane: %w", err)
+	}
+	s.cp = p
+	return nil
+}
+
+func (s *stack) stop() {
+	for _, p := range []*proc{s.fw, s.cp} {
+		if p != nil {
+			p.stop()
+		}
+	}
+}
+
+// proc is a started binary whose log is scanned for "ready".
+type proc struct {
+	cmd   *exec.Cmd
+	log   string
+	done  chan struct{}
+	ready map[string]any // the JSON "ready" log line
+}
+
+func startProc(logPath, bin string, args ...string) (*proc, error) {
+	f, err := os.OpenFile(logPath, os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o644)
+	if err != nil {
+		return nil, err
+	}
+	cmd := exec.Command(bin, args...)
+	cmd.Env = os.Environ()
+	pr, pw, err := os.Pipe()
+	if err != nil {
+		return nil, err
+	}
+	cmd.Stdout, cmd.Stderr = pw, pw
+	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
+	if err := cmd.Start(); err != nil {
+		return nil, err
+	}
+	pw.Close()
+	p := &proc{cmd: cmd, log: logPath, done: make(chan struct{})}
+	ready := make(chan struct{})
+	go func() {
+		defer f.Close()
+		sc := bufio.NewScanner(pr)
+		sc.Buffer(make([]byte, 1<<20), 1<<20)
+		once := sync.Once{}
+		for sc.Scan() {
+			line := sc.Text()
+			fmt.Fprintln(f, line)
+			if strings.Contains(line, "ready") {
+				once.Do(func() {
+					_ = json.Unmarshal([]byte(line), &p.ready)
+					close(ready)
+				})
+			}
+		}
+	}()
+	go func() { cmd.Wait(); close(p.done) }()
+	select {
+	case <-ready:
+		return p, nil
+	case <-p.done:
+		return nil, fmt.Errorf("%s exited before ready; log %s:\n%s", filepath.Base(bin), logPath, tail(logPath))
+	case <-time.After(60 * time.Second):
+		p.stop()
+		return nil, fmt.Errorf("%s not ready in 60s; log:\n%s", filepath.Base(bin), tail(logPath))
+	}
+}
+
+// stop sends SIGTERM and waits (SIGKILL after 15 s).
+func (p *proc) stop() {
+	_ = p.cmd.Process.Signal(syscall.SIGTERM)
+	select {
+	case <-p.done:
+	case <-time.After(15 * time.Second):
+		_ = syscall.Kill(-p.cmd.Process.Pid, syscall.SIGKILL)
+		<-p.done
+	}
+}
+
+func tail(path string) string {
+	b, _ := os.ReadFile(path)
+	if len(b) > 4000 {
+		b = b[len(b)-4000:]
+	}
+	return string(b)
+}
+
+func freePort() (int, error) {
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		return 0, err
+	}
+	defer l.Close()
+	return l.Addr().(*net.TCPAddr).Port, nil
+}
+
+// result of one docker CLI run.
+type result struct {
+	stdout, stderr string
+	code           int
+}
+
+// docker runs the docker CLI against host with a private config dir.
+func docker(t testing.TB, host string, args ...string) result {
+	t.Helper()
+	return dockerIn(t, host, nil, args...)
+}
+
+func dockerIn(t testing.TB, host string, stdin []byte, args ...string) result {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
+	defer cancel()
+	cmd := exec.CommandContext(ctx, "docker", args...)
+	cmd.Env = append(os.Environ(), "DOCKER_HOST="+host, "DOCKER_CONFIG="+dockerConfigDir(t), "DOCKER_CLI_HINTS=false")
+	var out, errb bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &out, &errb
+	if stdin != nil {
+		cmd.Stdin = bytes.NewReader(stdin)
+	}
+	err := cmd.Run()
+	code := 0
+	if ee, ok := err.(*exec.ExitError); ok {
+		code = ee.ExitCode()
+	} else if err != nil {
+		t.Fatalf("docker %v: %v", args, err)
+	}
+	return result{stdout: out.String(), stderr: errb.String(), code: code}
+}
+
+var (
+	cfgOnce sync.Once
+	cfgDir  string
+)
+
+func dockerConfigDir(t testing.TB) string {
+	cfgOnce.Do(func() {
+		cfgDir, _ = os.MkdirTemp("", "docker-config-")
+		_ = os.WriteFile(filepath.Join(cfgDir, "config.json"), []byte(`{}`), 0o600)
+	})
+	return cfgDir
+}
+
+// mustDocker runs docker and fails the test on a non-zero exit.
+func mustDocker(t testing.TB, host string, args ...string) string {
+	t.Helper()
+	r := docker(t, host, args...)
+	if r.code != 0 {
+		t.Fatalf("docker %s: exit %d\nstdout: %s\nstderr: %s", strings.Join(args, " "), r.code, r.stdout, r.stderr)
+	}
+	return r.stdout
+}
+
+// inspect decodes docker inspect output of one object.
+func inspect(t testing.TB, host, ref string) map[string]any {
+	t.Helper()
+	var out []map[string]any
+	if err := json.Unmarshal([]byte(mustDocker(t, host, "inspect", ref)), &out); err != nil || len(out) != 1 {
+		t.Fatalf("inspect %s: %v (%d objects)", ref, err, len(out))
+	}
+	return out[0]
+}
+
+// apiRequest makes a raw Engine API request to the control plane's TCP
+// listener with the token.
+func (s *stack) apiRequest(t testing.TB, method, path string, body []byte, withToken bool) (*http.Response, []byte) {
+	t.Helper()
+	req, err := http.NewRequest(method, "http://"+s.tcp+path, bytes.NewReader(body))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if withToken {
+		req.Header.Set("Authorization", "Bearer "+token)
+	}
+	if body != nil {
+		req.Header.Set("Content-Type", "application/json")
+	}
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	var b bytes.Buffer
+	_, _ = b.ReadFrom(resp.Body)
+	return resp, b.Bytes()
+}
+
+// hosts are the two ways a user reaches Sockerless.
+func (s *stack) hosts() []struct{ name, host string } {
+	return []struct{ name, host string }{{"direct", s.direct}, {"forwarder", s.fwd}}
+}
+
+// simStats reads the in-process gcpsim's counters.
+func (s *stack) simStats(t testing.TB) map[string]float64 {
+	t.Helper()
+	url, _ := s.cp.ready["gcpsim"].(string)
+	if url == "" {
+		t.Fatalf("control plane ready line names no gcpsim: %v", s.cp.ready)
+	}
+	resp, err := http.Get(url + "/sim/v1/stats")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	var st map[string]float64
+	if err := json.NewDecoder(resp.Body).Decode(&st); err != nil {
+		t.Fatal(err)
+	}
+	return st
+}

@@ -1,0 +1,208 @@
+package controlplane
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/http"
+	"os"
+	"path/filepath"
+	"sync"
+	"time"
+
+	"github.com/sockerless/sockerless/agent/proto"
+	"github.com/sockerless/sockerless/services/internal/agenthub"
+	"github.com/sockerless/sockerless/services/internal/dockerapi"
+	"github.com/sockerless/sockerless/services/internal/engine"
+	"github.com/sockerless/sockerless/services/internal/wsconn"
+)
+
+// TunnelPath is where the forwarder opens WebSocket tunnels for hijacked
+// streams (see package wsconn).
+const TunnelPath = "/sockerless/v1/tunnel"
+
+// Config is everything the control plane needs; cmd/controlplane fills it
+// from flags and SOCKERLESS_* variables.
+type Config struct {
+	Dev             bool
+	StateDir        string
+	Listen          []string
+	Token           string
+	RegistryMirrors map[string]string
+	AgentBinary     string
+	CallbackURL     string
+	Linger          time.Duration
+	BootTimeout     time.Duration
+	OperationDelay  time.Duration
+	Project         string
+	Region          string
+	ServiceAccount  string
+	// GCPEndpoint points the Google clients at a running gcpsim (gRPC
+	// host:port); empty with Dev starts one in-process.
+	GCPEndpoint string
+	// TargetRepo is where wrapped images are pushed.
+	TargetRepo string
+	Version    string
+	Logger     *slog.Logger
+}
+
+// Run serves until ctx ends, then drains and returns.
+func Run(ctx context.Context, cfg Config) error {
+	log := cfg.Logger
+	if log == nil {
+		log = slog.Default()
+	}
+	if err := cfg.validate(); err != nil {
+		return err
+	}
+	if err := os.MkdirAll(cfg.StateDir, 0o700); err != nil {
+		return fmt.Errorf("state dir: %w", err)
+	}
+	var closers closeStack
+	defer closers.close(log)
+
+	addrs := make([]listenAddr, 0, len(cfg.Listen))
+	for _, l := range cfg.Listen {
+		a, err := parseListen(l)
+		if err != nil {
+			return err
+		}
+		addrs = append(addrs, a)
+	}
+	// Listen first: the callback URL is the TCP listener's address.
+	var lns []net.Listener
+	var tcpAddr string
+	for _, a := range addrs {
+		ln, err := a.listen()
+		if err != nil {
+			return err
+		}
+		closers.add(func() error { return ln.Close() })
+		lns = append(lns, ln)
+		if a.network == "tcp" && tcpAddr == "" {
+			tcpAddr = ln.Addr().String()
+		}
+	}
+	var hubOnly net.Listener
+	if cfg.CallbackURL == "" {
+		if tcpAddr == "" {
+			ln, err := net.Listen("tcp", "127.0.0.1:0")
+			if err != nil {
+				return fmt.Errorf("hub listener: %w", err)
+			}
+			hubOnly = ln
+			closers.add(func() error { return ln.Close() })
+			tcpAddr = ln.Addr().String()
+		}
+		cfg.CallbackURL = "ws://" + tcpAddr
+	}
+
+	deps, err := cfg.dependencies(ctx, log, &closers)
+	if err != nil {
+		return err
+	}
+	eng := engine.New(engine.Config{
+		Store:       deps.store,
+		Images:      deps.images,
+		Functions:   deps.functions,
+		CallbackURL: cfg.CallbackURL,
+		Linger:      cfg.Linger,
+		BootTimeout: cfg.BootTimeout,
+		Logger:      log,
+
+		FunctionScope: deps.scope,
+	})
+	hub := agenthub.New(eng.AgentBackend(), log)
+	eng.SetAgents(hub)
+	api := dockerapi.New(eng, dockerapi.Config{Version: cfg.Version, Logger: log})
+	tunnel := wsconn.NewListener(&net.TCPAddr{IP: net.IPv4(127, 0, 0, 1)})
+
+	open := http.NewServeMux()
+	open.Handle(proto.ConnectPath, hub)
+	open.Handle(TunnelPath, tunnel)
+	open.Handle("/", api)
+	guarded := requireToken(cfg.Token, open)
+
+	var servers []*http.Server
+	var wg sync.WaitGroup
+	serve := func(ln net.Listener, h http.Handler) {
+		srv := &http.Server{Handler: h, ReadHeaderTimeout: 30 * time.Second}
+		servers = append(servers, srv)
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			if err := srv.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) && !errors.Is(err, net.ErrClosed) {
+				log.Error("serve", "addr", ln.Addr().String(), "err", err)
+			}
+		}()
+	}
+	for i, ln := range lns {
+		if addrs[i].network == "unix" {
+			serve(ln, open)
+		} else {
+			serve(ln, guarded)
+		}
+	}
+	if hubOnly != nil {
+		hubMux := http.NewServeMux()
+		hubMux.Handle(proto.ConnectPath, hub)
+		serve(hubOnly, hubMux)
+	}
+	serve(tunnel, guarded)
+
+	log.Info("sockerless control plane ready", "listen", cfg.Listen, "callback", cfg.CallbackURL, "gcpsim", deps.simURL, "dev", cfg.Dev)
+	<-ctx.Done()
+	log.Info("shutting down")
+
+	sctx, cancel := context.WithTimeout(context.Background(), 8*time.Second)
+	defer cancel()
+	_ = hub.Close()
+	for _, srv := range servers {
+		srv.RegisterOnShutdown(func() {})
+		_ = srv.Shutdown(sctx)
+	}
+	for _, srv := range servers {
+		_ = srv.Close() // hijacked streams
+	}
+	wg.Wait()
+	_ = eng.Close()
+	return nil
+}
+
+func (cfg *Config) validate() error {
+	if cfg.StateDir == "" {
+		return errors.New("--state-dir (SOCKERLESS_STATE_DIR) is required")
+	}
+	if len(cfg.Listen) == 0 {
+		return errors.New("--listen (SOCKERLESS_LISTEN) is required")
+	}
+	if !cfg.Dev && cfg.Project == "" {
+		return errors.New("--gcp-project (SOCKERLESS_GCF_PROJECT) is required outside --dev")
+	}
+	if cfg.AgentBinary == "" {
+		exe, err := os.Executable()
+		if err != nil {
+			return fmt.Errorf("find agent binary: %w", err)
+		}
+		cfg.AgentBinary = filepath.Join(filepath.Dir(exe), "agent")
+	}
+	if _, err := os.Stat(cfg.AgentBinary); err != nil {
+		return fmt.Errorf("agent binary (--agent-binary, SOCKERLESS_AGENT_BINARY): %w", err)
+	}
+	return nil
+}
+
+// closeStack closes what was opened, last first.
+type closeStack struct{ fns []func() error }
+
+func (c *closeStack) add(f func() error) { c.fns = append(c.fns, f) }
+
+func (c *closeStack) close(log *slog.Logger) {
+	for i := len(c.fns) - 1; i >= 0; i-- {
+		if err := c.fns[i](); err != nil && !errors.Is(err, net.ErrClosed) {
+			log.Debug("close", "err", err)
+		}
+	}
+}

@@ -1,0 +1,100 @@
+package controlplane
+
+import (
+	"context"
+	"fmt"
+	"log/slog"
+	"path/filepath"
+	"time"
+
+	"github.com/sockerless/sockerless/services/internal/engine"
+	"github.com/sockerless/sockerless/services/internal/functions/gcf"
+	"github.com/sockerless/sockerless/services/internal/gcpsim"
+	"github.com/sockerless/sockerless/services/internal/images"
+	"github.com/sockerless/sockerless/services/internal/store/bolt"
+)
+
+// dependencies are the engine's adapters.
+type dependencies struct {
+	store     engine.Store
+	images    engine.ImageSource
+	functions engine.Functions
+	simURL    string // dev: gcpsim's HTTP base URL
+	// scope names the functions backend: an in-process gcpsim is new on
+	// every start, so its functions are never reused from an earlier run.
+	scope string
+}
+
+// dependencies opens the store and the Google-facing adapters; in dev mode
+// without --gcp-endpoint it starts gcpsim in-process first.
+func (cfg *Config) dependencies(ctx context.Context, log *slog.Logger, closers *closeStack) (*dependencies, error) {
+	d := &dependencies{}
+	st, err := bolt.Open(filepath.Join(cfg.StateDir, "store.db"))
+	if err != nil {
+		return nil, fmt.Errorf("open store: %w", err)
+	}
+	closers.add(st.Close)
+	d.store = st
+
+	project, region, endpoint, repo := cfg.Project, cfg.Region, cfg.GCPEndpoint, cfg.TargetRepo
+	insecure := false
+	if cfg.Dev && endpoint == "" {
+		sim, err := gcpsim.Start(context.WithoutCancel(ctx), gcpsim.Config{
+			StateDir:       filepath.Join(cfg.StateDir, "gcpsim"),
+			OperationDelay: cfg.OperationDelay,
+			Logger:         log.With("component", "gcpsim"),
+		})
+		if err != nil {
+			return nil, fmt.Errorf("start gcpsim: %w", err)
+		}
+		closers.add(sim.Close)
+		endpoint = sim.GRPCAddr()
+		d.simURL = sim.HTTPURL()
+		if repo == "" {
+			repo = sim.RegistryHost() + "/sockerless/wrapped"
+		}
+	}
+	if cfg.Dev {
+		insecure = true
+		if project == "" {
+			project = "sockerless-dev"
+		}
+		if region == "" {
+			region = "local"
+		}
+	}
+	if repo == "" {
+		return nil, fmt.Errorf("--image-repo (SOCKERLESS_IMAGE_REPO) is required")
+	}
+	src, err := images.New(images.Config{
+		Mirrors:     cfg.RegistryMirrors,
+		TargetRepo:  repo,
+		AgentBinary: cfg.AgentBinary,
+		Insecure:    insecure,
+	})
+	if err != nil {
+		return nil, fmt.Errorf("images: %w", err)
+	}
+	d.images = src
+	gcfCfg := gcf.Config{
+		Project:        project,
+		Region:         region,
+		ServiceAccount: cfg.ServiceAccount,
+		Endpoint:       endpoint,
+		Logger:         log.With("component", "functions"),
+	}
+	if cfg.Dev {
+		gcfCfg.PollInterval = 100 * time.Millisecond // gcpsim's operations are short
+	}
+	fns, err := gcf.New(ctx, gcfCfg)
+	if err != nil {
+		return nil, fmt.Errorf("functions: %w", err)
+	}
+	closers.add(fns.Close)
+	d.functions = fns
+	d.scope = project + "/" + region
+	if endpoint != "" {
+		d.scope += "/" + endpoint
+	}
+	return d, nil
+}

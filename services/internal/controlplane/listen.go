@@ -1,0 +1,80 @@
+package controlplane
+
+import (
+	"crypto/subtle"
+	"fmt"
+	"net"
+	"net/http"
+	"net/url"
+	"os"
+	"strings"
+
+	"github.com/sockerless/sockerless/agent/proto"
+	"github.com/sockerless/sockerless/services/internal/dockerapi"
+)
+
+// listenAddr is a parsed --listen value.
+type listenAddr struct {
+	network string // "unix" or "tcp"
+	addr    string
+}
+
+// parseListen reads unix:///path, tcp://host:port, or a bare path.
+func parseListen(s string) (listenAddr, error) {
+	if strings.HasPrefix(s, "/") {
+		return listenAddr{"unix", s}, nil
+	}
+	u, err := url.Parse(s)
+	if err != nil {
+		return listenAddr{}, fmt.Errorf("listen %q: %w", s, err)
+	}
+	switch u.Scheme {
+	case "unix":
+		return listenAddr{"unix", u.Path}, nil
+	case "tcp", "http":
+		return listenAddr{"tcp", u.Host}, nil
+	}
+	return listenAddr{}, fmt.Errorf("listen %q: scheme must be unix:// or tcp://", s)
+}
+
+// listen opens the listener; a unix socket replaces a stale file and is
+// guarded by its mode like dockerd's (root and the socket's group).
+func (l listenAddr) listen() (net.Listener, error) {
+	if l.network == "unix" {
+		if err := os.Remove(l.addr); err != nil && !os.IsNotExist(err) {
+			return nil, fmt.Errorf("remove stale socket %s: %w", l.addr, err)
+		}
+		ln, err := net.Listen("unix", l.addr)
+		if err != nil {
+			return nil, fmt.Errorf("listen on %s: %w", l.addr, err)
+		}
+		if err := os.Chmod(l.addr, 0o660); err != nil {
+			ln.Close()
+			return nil, fmt.Errorf("chmod %s: %w", l.addr, err)
+		}
+		return ln, nil
+	}
+	ln, err := net.Listen("tcp", l.addr)
+	if err != nil {
+		return nil, fmt.Errorf("listen on %s: %w", l.addr, err)
+	}
+	return ln, nil
+}
+
+// requireToken refuses requests without the bearer token, except agent
+// dials, which carry their own per-container secret.
+func requireToken(token string, next http.Handler) http.Handler {
+	want := []byte("Bearer " + token)
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.URL.Path == proto.ConnectPath {
+			next.ServeHTTP(w, r)
+			return
+		}
+		got := []byte(r.Header.Get("Authorization"))
+		if token == "" || subtle.ConstantTimeCompare(got, want) != 1 {
+			dockerapi.WriteJSONError(w, http.StatusUnauthorized, "Unauthorized: this endpoint requires a bearer token (forwarder --token or SOCKERLESS_TOKEN)")
+			return
+		}
+		next.ServeHTTP(w, r)
+	})
+}

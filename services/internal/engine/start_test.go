@@ -1,0 +1,127 @@
+package engine_test
+
+import (
+	"context"
+	"errors"
+	"path/filepath"
+	"strings"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/moby/moby/api/types/container"
+	"github.com/sockerless/sockerless/agent/proto"
+	"github.com/sockerless/sockerless/services/internal/engine"
+	"github.com/sockerless/sockerless/services/internal/store/bolt"
+)
+
+// Hand-written fakes of the engine's small cloud-facing interfaces; the
+// store is the real embedded one.
+type fakeImages struct{}
+
+func (fakeImages) Pull(context.Context, string) (*engine.Image, error) { return nil, errors.New("unused") }
+func (fakeImages) Wrap(context.Context, *engine.Image) (string, error) { return "reg/wrapped@sha256:1", nil }
+
+type fakeFunctions struct {
+	creates   atomic.Int64
+	invokeErr error // returned at once by Invoke; nil blocks until ctx ends
+}
+
+func (f *fakeFunctions) Create(context.Context, string, string) (string, error) {
+	f.creates.Add(1)
+	return "http://fn", nil
+}
+func (f *fakeFunctions) Invoke(ctx context.Context, _ string, _ proto.Invocation) error {
+	if f.invokeErr != nil {
+		return f.invokeErr
+	}
+	<-ctx.Done()
+	return ctx.Err()
+}
+func (f *fakeFunctions) Delete(context.Context, string) error { return nil }
+
+type silentAgents struct{}
+
+func (silentAgents) Session(ctx context.Context, _ string) (engine.AgentSession, error) {
+	<-ctx.Done()
+	return nil, ctx.Err()
+}
+func (silentAgents) Connected(string) bool { return false }
+
+func newEngine(t *testing.T, fns *fakeFunctions) (*engine.Engine, engine.Store) {
+	t.Helper()
+	st, err := bolt.Open(filepath.Join(t.TempDir(), "s.db"), bolt.Options{NoSync: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { st.Close() })
+	if err := st.PutImage(context.Background(), &engine.Image{ID: "sha256:" + strings.Repeat("cd", 32), RepoTags: []string{"busybox:latest"}, Config: &container.Config{Cmd: []string{"sh"}}}); err != nil {
+		t.Fatal(err)
+	}
+	e := engine.New(engine.Config{Store: st, Images: fakeImages{}, Functions: fns, Agents: silentAgents{}, BootTimeout: 300 * time.Millisecond, CallbackURL: "ws://hub"})
+	t.Cleanup(func() { e.Close() })
+	return e, st
+}
+
+func TestStartThatNeverRunsEndsExitedWithError(t *testing.T) {
+	tests := []struct {
+		name      string
+		invokeErr error
+		wantError string
+		wantState string // in State.Error
+	}{
+		{"agent never calls back", nil, "agent did not call back within 300ms", "agent did not call back within 300ms"},
+		{"instance fails to boot", errors.New("503 instance failed to start"), "function instance failed before its agent called back: 503 instance failed to start", "503 instance failed to start"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			fns := &fakeFunctions{invokeErr: tt.invokeErr}
+			e, _ := newEngine(t, fns)
+			ctx := context.Background()
+			c, err := e.Create(ctx, engine.CreateRequest{Namespace: "default", Name: "cc", Config: &container.Config{Image: "busybox"}})
+			if err != nil {
+				t.Fatal(err)
+			}
+			err = e.Start(ctx, "default", "cc")
+			if err == nil || !strings.Contains(err.Error(), tt.wantError) {
+				t.Fatalf("start err = %v, want %q", err, tt.wantError)
+			}
+			got, err := e.Container(ctx, "default", c.ID)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if got.State.Status != engine.StatusExited || !strings.Contains(got.State.Error, tt.wantState) || got.State.FinishedAt.IsZero() {
+				t.Fatalf("state = %+v, want exited with the error", got.State)
+			}
+			res, err := e.Wait(ctx, "default", "cc", engine.WaitNotRunning, nil)
+			if err != nil || res.StatusCode == 0 || res.Error == "" {
+				t.Fatalf("wait = %+v, %v", res, err)
+			}
+		})
+	}
+}
+
+func TestCreateOfKnownImageMakesTheFunctionOnce(t *testing.T) {
+	fns := &fakeFunctions{}
+	e, st := newEngine(t, fns)
+	ctx := context.Background()
+	for i := 0; i < 5; i++ {
+		if _, err := e.Create(ctx, engine.CreateRequest{Namespace: "default", Config: &container.Config{Image: "busybox"}}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	deadline := time.Now().Add(5 * time.Second)
+	for {
+		fs, _ := st.ListFunctions(ctx)
+		if len(fs) == 1 && fs[0].Status == engine.FunctionReady {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("functions = %v", fs)
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	if n := fns.creates.Load(); n != 1 {
+		t.Fatalf("Create called %d times for one image, want 1", n)
+	}
+}

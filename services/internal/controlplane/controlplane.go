@@ -75,6 +75,11 @@ func Run(ctx context.Context, cfg Config) error {
 	var lns []net.Listener
 	var tcpAddr string
 	for _, a := range addrs {
+		if a.network == "tcp" && cfg.Token == "" {
+			return fmt.Errorf("--token (SOCKERLESS_TOKEN) is required for the TCP listener %s", a.addr)
+		}
+	}
+	for _, a := range addrs {
 		ln, err := a.listen()
 		if err != nil {
 			return err

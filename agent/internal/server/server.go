@@ -62,6 +62,8 @@ type Server struct {
 	active   *instance.Instance // the invocation being served
 	runCtx   context.Context    // Serve's context, for the instance
 	finished chan struct{}      // closed once the invocation's response is written
+	ln       net.Listener       // closed before the final answer (see stopListening)
+	lnClosed bool
 }
 
 // New returns a Server.
@@ -93,6 +95,7 @@ func (s *Server) Serve(ctx context.Context, ln net.Listener) error {
 	defer cancel()
 	s.mu.Lock()
 	s.runCtx = ctx
+	s.ln = ln
 	s.mu.Unlock()
 
 	supCtx, stopSup := context.WithCancel(context.Background())
@@ -112,6 +115,14 @@ func (s *Server) Serve(ctx context.Context, ln net.Listener) error {
 		case <-ctx.Done():
 			loop = false
 		case e := <-served:
+			s.mu.Lock()
+			closing := s.lnClosed
+			s.mu.Unlock()
+			if closing { // stopListening: the answer is being written
+				<-s.finished
+				loop = false
+				continue
+			}
 			err = fmt.Errorf("serve http: %w", e)
 			loop = false
 		case sig := <-s.cfg.Signals:
@@ -179,6 +190,7 @@ func (s *Server) postInvocation(w http.ResponseWriter, r *http.Request) {
 	s.mu.Lock()
 	s.active = nil
 	s.mu.Unlock()
+	s.stopListening()
 	if err != nil {
 		writeJSON(w, http.StatusBadGateway, map[string]string{"message": err.Error()})
 	} else {
@@ -188,6 +200,19 @@ func (s *Server) postInvocation(w http.ResponseWriter, r *http.Request) {
 		f.Flush()
 	}
 	close(s.finished)
+}
+
+// stopListening closes the listener before the final answer: the platform
+// sees an instance that answered as idle and may route the next request to
+// it, and a refused connection (not a 429 from an agent on its way out) is
+// what makes it pick a fresh instance.
+func (s *Server) stopListening() {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.ln != nil && !s.lnClosed {
+		s.lnClosed = true
+		_ = s.ln.Close()
+	}
 }
 
 func writeJSON(w http.ResponseWriter, status int, v any) {

@@ -20,6 +20,7 @@ import (
 	"google.golang.org/protobuf/types/known/durationpb"
 
 	"github.com/sockerless/sockerless/services/internal/gcpsim"
+	"github.com/sockerless/sockerless/services/internal/gcpsim/logging"
 	"github.com/sockerless/sockerless/services/internal/testimage"
 )
 
@@ -47,6 +48,8 @@ var cgi = map[string]string{
 		"if [ -e /tmp/mark ]; then m=old; else m=new; fi\ntouch /tmp/mark\necho \"$(hostname) $m $FOO\"\n",
 	"/www/cgi-bin/exit": "#!/bin/sh\necho 'Content-Type: text/plain'\necho\necho bye\n" +
 		"(sleep 0.3; kill $(cat /tmp/httpd.pid)) >/dev/null 2>&1 </dev/null &\n",
+	"/www/cgi-bin/close": "#!/bin/sh\necho 'Content-Type: text/plain'\necho\necho closing\n" +
+		"(kill $(cat /tmp/httpd.pid); sleep 2) >/dev/null 2>&1 </dev/null &\n",
 	"/www/cgi-bin/crash": "#!/bin/sh\nkill -9 -1\n", // everything but pid 1, which then exits
 	"/www/cgi-bin/sleep": "#!/bin/sh\nsleep 30\necho 'Content-Type: text/plain'\necho\necho late\n",
 }
@@ -151,15 +154,15 @@ func TestInstancesAreRuncContainers(t *testing.T) {
 		if code != 200 || body != "hello from v1" {
 			t.Fatalf("GET index = %d %q", code, body)
 		}
-		logs := srv.Logs().Entries(nil)
-		var out, errs bool
-		for _, e := range logs {
-			out = out || (e.Text == "instance starting on "+portOf(t, srv) && e.Severity == "DEFAULT")
-			errs = errs || (e.Text == "to-stderr" && e.Severity == "ERROR" && e.Resource["service_name"] == "web")
-		}
-		if !out || !errs {
-			t.Errorf("instance output not logged as expected: %+v", logs)
-		}
+		port := portOf(t, srv)
+		waitFor(t, "the instance's stdout and stderr in the logs", func() bool {
+			var out, errs bool
+			for _, e := range srv.Logs().Entries(nil) {
+				out = out || (e.Text == "instance starting on "+port && e.Severity == "DEFAULT")
+				errs = errs || (e.Text == "to-stderr" && e.Severity == "ERROR" && e.Resource["service_name"] == "web")
+			}
+			return out && errs
+		})
 	})
 
 	var first string
@@ -189,6 +192,29 @@ func TestInstancesAreRuncContainers(t *testing.T) {
 		if len(f) != 3 || f[0] == first || f[1] != "new" {
 			t.Errorf("after exit got %q, want a new instance (not %s) on a fresh rootfs", b, first)
 		}
+	})
+
+	t.Run("the platform logs the instance's exit", func(t *testing.T) {
+		waitFor(t, "an exit entry in the system log", func() bool {
+			return len(srv.Logs().Entries(func(e logging.Entry) bool {
+				return strings.HasSuffix(e.LogName, "varlog%2Fsystem") && strings.HasPrefix(e.Text, "Container called exit(")
+			})) > 0
+		})
+	})
+
+	t.Run("a request to an instance that stopped listening goes to a new one", func(t *testing.T) {
+		if code, body := get(t, url+"/cgi-bin/close"); code != 200 || body != "closing" {
+			t.Fatalf("close = %d %q", code, body)
+		}
+		started := srv.Stats().InstancesStarted
+		time.Sleep(300 * time.Millisecond) // httpd is gone; the instance lingers 2s
+		if code, body := get(t, url+"/index.html"); code != 200 || body != "hello from v1" {
+			t.Errorf("GET = %d %q, want it served by a new instance", code, body)
+		}
+		if got := srv.Stats().InstancesStarted; got != started+1 {
+			t.Errorf("instances started %d, want %d", got, started+1)
+		}
+		waitFor(t, "the old instance to end", func() bool { return len(srv.Instances()) == 1 })
 	})
 
 	t.Run("a busy revision at max instances answers 429", func(t *testing.T) {

@@ -24,6 +24,7 @@ type StatusError struct {
 	Body string
 }
 
+// Error says the status and the start of the body.
 func (e *StatusError) Error() string {
 	return fmt.Sprintf("status %d: %s", e.Code, e.Body)
 }

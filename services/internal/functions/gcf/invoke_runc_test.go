@@ -71,10 +71,19 @@ func pushImage(t *testing.T, srv *gcpsim.Server) string {
 	return ref
 }
 
-func linesOf(srv *gcpsim.Server, service, prefix string) []logging.Entry {
-	return srv.Logs().Entries(func(e logging.Entry) bool {
-		return e.Resource["service_name"] == service && strings.HasPrefix(e.Text, prefix)
-	})
+// linesOf returns the service's log lines starting with prefix, waiting a
+// moment for at least want of them (output is read asynchronously).
+func linesOf(srv *gcpsim.Server, service, prefix string, want int) []logging.Entry {
+	deadline := time.Now().Add(5 * time.Second)
+	for {
+		got := srv.Logs().Entries(func(e logging.Entry) bool {
+			return e.Resource["service_name"] == service && strings.HasPrefix(e.Text, prefix)
+		})
+		if len(got) >= want || time.Now().After(deadline) {
+			return got
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
 }
 
 func TestInvokeRunsTheImageUnderRunc(t *testing.T) {
@@ -93,7 +102,7 @@ func TestInvokeRunsTheImageUnderRunc(t *testing.T) {
 		if err := d.Invoke(ctx, url+"/cgi-bin/invoke", inv); err != nil {
 			t.Fatalf("Invoke: %v", err)
 		}
-		got := linesOf(srv, "fn-httpd", "invoked ")
+		got := linesOf(srv, "fn-httpd", "invoked ", 1)
 		if len(got) != 1 || !strings.Contains(got[0].Text, `POST {"containerId":"c-one"`) {
 			t.Fatalf("instance logs = %+v, want the POSTed invocation", got)
 		}
@@ -110,8 +119,8 @@ func TestInvokeRunsTheImageUnderRunc(t *testing.T) {
 		if err := d.Invoke(ctx, url+"/cgi-bin/invoke", inv); err != nil {
 			t.Fatalf("Invoke: %v", err)
 		}
-		invoked := linesOf(srv, "fn-httpd", "invoked ")
-		fresh := linesOf(srv, "fn-httpd", "rootfs=")
+		invoked := linesOf(srv, "fn-httpd", "invoked ", 2)
+		fresh := linesOf(srv, "fn-httpd", "rootfs=", 2)
 		if len(invoked) != 2 || invoked[0].Labels["instanceId"] == invoked[1].Labels["instanceId"] {
 			t.Errorf("invocations ran on instances %+v, want two different ones", invoked)
 		}

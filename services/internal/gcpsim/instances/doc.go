@@ -8,8 +8,10 @@
 // timeout or when its revision is retired. Instance stdout/stderr lines
 // become log entries.
 //
-// Files: manager.go (the Manager and request serving), pool.go (instances of
-// one revision), instance.go (one runc container), spec.go (its OCI
-// config), images.go and extract.go (pull and unpack), rootfs.go (fresh
-// per-instance root filesystems), users.go (resolving the image's User).
+// Files: manager.go (the Manager), proxy.go (forwarding a request),
+// pool.go (instances of one revision), instance.go (one runc container),
+// output.go (its stdout/stderr as log entries), spec.go and env.go (its OCI
+// config and environment), users.go (resolving the image's User),
+// images.go and extract.go (pull and unpack), rootfs.go (fresh per-instance
+// root filesystems).
 package instances

@@ -1,11 +1,9 @@
 package instances
 
 import (
-	"bufio"
 	"context"
 	"errors"
 	"fmt"
-	"io"
 	"net"
 	"net/http"
 	"os"
@@ -17,7 +15,6 @@ import (
 	"syscall"
 	"time"
 
-	"github.com/sockerless/sockerless/services/internal/gcpsim/logging"
 	"github.com/sockerless/sockerless/services/internal/gcpsim/run"
 )
 
@@ -96,7 +93,25 @@ func (i *instance) run(ctx context.Context) {
 	}
 	<-i.exited
 	i.m.logger.Debug("instance exited", "instance", i.id, "revision", i.rev.Name, "code", i.exitCode)
+	switch code := i.exitCode; {
+	case code > 128:
+		i.system("WARNING", fmt.Sprintf("Container terminated on signal %d.", code-128))
+	case code > 0:
+		i.system("WARNING", fmt.Sprintf("Container called exit(%d).", code))
+	case code == 0:
+		i.system("INFO", "Container called exit(0).")
+	}
 	i.cleanup()
+}
+
+// hasExited reports whether the container's process has ended.
+func (i *instance) hasExited() bool {
+	select {
+	case <-i.exited:
+		return true
+	default:
+		return false
+	}
 }
 
 // awaitOutput waits up to d for the container's output to be read to its end.
@@ -115,6 +130,7 @@ func (i *instance) failStart(err error) {
 	tail := strings.Join(i.tail, "\n")
 	i.tailMu.Unlock()
 	i.m.logger.Warn("instance failed to start", "instance", i.id, "revision", i.rev.Name, "err", err, "output", tail)
+	i.system("ERROR", "The instance failed to start: "+err.Error())
 	close(i.ready)
 }
 
@@ -260,42 +276,6 @@ func (i *instance) awaitListening(ctx context.Context) error {
 	}
 }
 
-// readLog turns each line of the container's stream into a log entry.
-func (i *instance) readLog(r io.ReadCloser, stream string) {
-	defer i.readers.Done()
-	defer r.Close()
-	br := bufio.NewReaderSize(r, 64<<10)
-	var line []byte
-	emit := func() {
-		text := strings.TrimSuffix(string(line), "\n")
-		i.m.cfg.Logs.Append(logging.InstanceEntry(i.rev.Project, i.rev.Location, i.rev.ServiceID,
-			i.rev.Name, i.id, stream, text))
-		i.tailMu.Lock()
-		i.tail = append(i.tail, text)
-		if len(i.tail) > 5 {
-			i.tail = i.tail[1:]
-		}
-		i.tailMu.Unlock()
-		line = line[:0]
-	}
-	for {
-		chunk, err := br.ReadSlice('\n')
-		line = append(line, chunk...)
-		if errors.Is(err, bufio.ErrBufferFull) {
-			if len(line) >= maxLogLine {
-				emit()
-			}
-			continue
-		}
-		if len(line) > 0 {
-			emit()
-		}
-		if err != nil {
-			return
-		}
-	}
-}
-
 // stop ends the instance once: SIGTERM, a grace period, SIGKILL. It
 // returns at once; the lifecycle goroutine cleans up after the exit.
 func (i *instance) stop() {
@@ -367,38 +347,4 @@ func (i *instance) cleanup() {
 	if err := os.RemoveAll(i.dir); err != nil {
 		i.m.logger.Warn("remove instance dir", "instance", i.id, "err", err)
 	}
-}
-
-// freePort returns a TCP port free on the host right now.
-func freePort() (int, error) {
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		return 0, fmt.Errorf("find a free port: %w", err)
-	}
-	defer l.Close()
-	return l.Addr().(*net.TCPAddr).Port, nil
-}
-
-// envList is an ordered environment where a later KEY=… replaces an earlier.
-type envList struct {
-	keys []string
-	vals map[string]string
-}
-
-func newEnv() *envList { return &envList{vals: map[string]string{}} }
-
-func (e *envList) set(kv string) {
-	k, v, _ := strings.Cut(kv, "=")
-	if _, ok := e.vals[k]; !ok {
-		e.keys = append(e.keys, k)
-	}
-	e.vals[k] = v
-}
-
-func (e *envList) list() []string {
-	out := make([]string, 0, len(e.keys))
-	for _, k := range e.keys {
-		out = append(out, k+"="+e.vals[k])
-	}
-	return out
 }

@@ -81,7 +81,7 @@ func (p *pool) acquire(ctx context.Context, rev *run.Revision) (*instance, error
 		}
 		p.rev = rev
 		for _, in := range p.instances {
-			if in.listening && !in.stopping && in.active < rev.Concurrency {
+			if in.listening && !in.stopping && !in.hasExited() && in.active < rev.Concurrency {
 				in.active++
 				if in.idleTimer != nil {
 					in.idleTimer.Stop()
@@ -91,7 +91,7 @@ func (p *pool) acquire(ctx context.Context, rev *run.Revision) (*instance, error
 				return in, nil
 			}
 		}
-		if len(p.instances) < rev.MaxInstances {
+		if p.liveLocked() < rev.MaxInstances {
 			in := p.m.newInstance(p, rev)
 			if in == nil {
 				p.mu.Unlock()
@@ -122,6 +122,18 @@ func (p *pool) acquire(ctx context.Context, rev *run.Revision) (*instance, error
 			return nil, errNoInstance
 		}
 	}
+}
+
+// liveLocked counts the instances that are not stopping: those count
+// toward max instances.
+func (p *pool) liveLocked() int {
+	n := 0
+	for _, in := range p.instances {
+		if !in.stopping {
+			n++
+		}
+	}
+	return n
 }
 
 // release returns a request slot of in. An instance left without requests

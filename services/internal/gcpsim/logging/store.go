@@ -56,6 +56,15 @@ func InstanceEntry(project, location, service, revision, instance, stream, text 
 	}
 }
 
+// SystemEntry is a message of the platform about an instance, as Cloud Run
+// writes to run.googleapis.com/varlog/system (exits, failed probes).
+func SystemEntry(project, location, service, revision, instance, severity, text string) Entry {
+	e := InstanceEntry(project, location, service, revision, instance, "stdout", text)
+	e.LogName = "projects/" + project + "/logs/run.googleapis.com%2Fvarlog%2Fsystem"
+	e.Severity = severity
+	return e
+}
+
 // DefaultMaxEntries is how many entries a Store keeps unless told otherwise.
 const DefaultMaxEntries = 200_000
 

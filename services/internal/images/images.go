@@ -1,20 +1,15 @@
 package images
 
 import (
-	"archive/tar"
-	"bytes"
 	"context"
 	"crypto/sha256"
 	"encoding/hex"
 	"errors"
 	"fmt"
-	"io"
 	"net/http"
 	"net/url"
-	"os"
 	"strings"
 	"sync"
-	"time"
 
 	"github.com/distribution/reference"
 	"github.com/google/go-containerregistry/pkg/authn"
@@ -23,7 +18,6 @@ import (
 	"github.com/google/go-containerregistry/pkg/v1/mutate"
 	"github.com/google/go-containerregistry/pkg/v1/remote"
 	"github.com/google/go-containerregistry/pkg/v1/remote/transport"
-	"github.com/google/go-containerregistry/pkg/v1/tarball"
 	"github.com/moby/moby/api/types/container"
 	"github.com/moby/moby/api/types/network"
 	"github.com/sockerless/sockerless/services/internal/engine"
@@ -53,10 +47,9 @@ type Source struct {
 	mirrors  map[string]*url.URL
 	insecure map[string]bool // registry hosts reached in plain HTTP
 
-	agentOnce  sync.Once
-	agentLayer v1.Layer
-	agentSum   string
-	agentErr   error
+	agentOnce sync.Once
+	agent     *agentLayer
+	agentErr  error
 }
 
 var _ engine.ImageSource = (*Source)(nil)
@@ -244,42 +237,20 @@ func convertConfig(c v1.Config) *container.Config {
 	return out
 }
 
-// agent returns the agent layer and the binary's hash, made once.
-func (s *Source) agent() (v1.Layer, string, error) {
-	s.agentOnce.Do(func() {
-		bin, err := os.ReadFile(s.cfg.AgentBinary)
-		if err != nil {
-			s.agentErr = fmt.Errorf("read agent binary: %w", err)
-			return
-		}
-		sum := sha256.Sum256(bin)
-		s.agentSum = hex.EncodeToString(sum[:])
-		var buf bytes.Buffer
-		tw := tar.NewWriter(&buf)
-		mt := time.Unix(0, 0)
-		_ = tw.WriteHeader(&tar.Header{Typeflag: tar.TypeDir, Name: ".sockerless/", Mode: 0o755, ModTime: mt})
-		_ = tw.WriteHeader(&tar.Header{Typeflag: tar.TypeReg, Name: strings.TrimPrefix(AgentPath, "/"), Mode: 0o755, Size: int64(len(bin)), ModTime: mt})
-		_, _ = tw.Write(bin)
-		if err := tw.Close(); err != nil {
-			s.agentErr = err
-			return
-		}
-		data := buf.Bytes()
-		s.agentLayer, s.agentErr = tarball.LayerFromOpener(func() (io.ReadCloser, error) {
-			return io.NopCloser(bytes.NewReader(data)), nil
-		})
-	})
-	return s.agentLayer, s.agentSum, s.agentErr
+// agentLayer returns the agent layer, made once per process.
+func (s *Source) agentLayer() (*agentLayer, error) {
+	s.agentOnce.Do(func() { s.agent, s.agentErr = buildAgentLayer(s.cfg.AgentBinary) })
+	return s.agent, s.agentErr
 }
 
 // Wrap pushes img + the agent layer (agent as entrypoint) to TargetRepo,
 // unless an earlier Wrap of the same image and agent already did.
 func (s *Source) Wrap(ctx context.Context, img *engine.Image) (string, error) {
-	layer, agentSum, err := s.agent()
+	agent, err := s.agentLayer()
 	if err != nil {
 		return "", err
 	}
-	key := sha256.Sum256([]byte(img.Source + "\n" + agentSum))
+	key := sha256.Sum256([]byte(img.Source + "\n" + agent.sum))
 	repo, err := name.NewRepository(s.cfg.TargetRepo, s.nameOpts(registryOf(s.cfg.TargetRepo))...)
 	if err != nil {
 		return "", fmt.Errorf("target repo %s: %w", s.cfg.TargetRepo, err)
@@ -296,7 +267,7 @@ func (s *Source) Wrap(ctx context.Context, img *engine.Image) (string, error) {
 	if err != nil {
 		return "", fmt.Errorf("read %s: %w", img.Source, err)
 	}
-	wrapped, err := mutate.AppendLayers(base, layer)
+	wrapped, err := mutate.AppendLayers(base, agent.layer)
 	if err != nil {
 		return "", fmt.Errorf("append agent layer: %w", err)
 	}
@@ -305,7 +276,7 @@ func (s *Source) Wrap(ctx context.Context, img *engine.Image) (string, error) {
 		return "", err
 	}
 	cf = cf.DeepCopy()
-	cf.Config.Entrypoint = []string{AgentPath}
+	cf.Config.Entrypoint = agent.entrypoint
 	cf.Config.Cmd = nil
 	cf.Config.Healthcheck = nil
 	if wrapped, err = mutate.ConfigFile(wrapped, cf); err != nil {

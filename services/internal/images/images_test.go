@@ -62,10 +62,7 @@ func newFixture(t *testing.T) *fixture {
 	if err := remote.WriteIndex(ref, idx); err != nil {
 		t.Fatal(err)
 	}
-	f.agent = filepath.Join(t.TempDir(), "agent")
-	if err := os.WriteFile(f.agent, []byte("#!agent v1"), 0o755); err != nil {
-		t.Fatal(err)
-	}
+	f.agent = copyAgent(t, "")
 	return f
 }
 
@@ -158,18 +155,16 @@ func TestWrapAddsAgentLayerOnceAndCaches(t *testing.T) {
 		t.Fatalf("wrapped config entrypoint %v cmd %v", cf.Config.Entrypoint, cf.Config.Cmd)
 	}
 	layers, _ := w.Layers()
-	if got := fileIn(t, layers[len(layers)-1], strings.TrimPrefix(AgentPath, "/")); got != "#!agent v1" {
-		t.Fatalf("agent in last layer = %q", got)
+	want, _ := os.ReadFile(f.agent)
+	if got := fileIn(t, layers[len(layers)-1], strings.TrimPrefix(AgentPath, "/")); got != string(want) {
+		t.Fatalf("agent in last layer: %d bytes, want the binary's %d", len(got), len(want))
 	}
 	writes := f.writes.Load()
 	ref2, err := s.Wrap(ctx, img)
 	if err != nil || ref2 != ref1 || f.writes.Load() != writes {
 		t.Fatalf("second wrap: %s %v, writes %d→%d; want a cache hit", ref2, err, writes, f.writes.Load())
 	}
-	other := filepath.Join(t.TempDir(), "agent2")
-	if err := os.WriteFile(other, []byte("#!agent v2"), 0o755); err != nil {
-		t.Fatal(err)
-	}
+	other := copyAgent(t, "v2")
 	ref3, err := f.source(t, other).Wrap(ctx, img)
 	if err != nil || ref3 == ref1 {
 		t.Fatalf("a new agent binary must make a new wrapped image: %s %v", ref3, err)
@@ -202,4 +197,65 @@ func TestNewRejectsBadMirror(t *testing.T) {
 			t.Errorf("mirror %q accepted", m)
 		}
 	}
+}
+
+func TestDynamicAgentBringsItsLoader(t *testing.T) {
+	self, err := os.Executable() // this test binary: dynamic where cgo is on
+	if err != nil {
+		t.Fatal(err)
+	}
+	interp, libs, err := dynamicDeps(self)
+	if err != nil {
+		t.Fatal(err)
+	}
+	al, err := buildAgentLayer(self)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if interp == "" {
+		if len(al.entrypoint) != 1 || al.entrypoint[0] != AgentPath {
+			t.Fatalf("static agent entrypoint %v", al.entrypoint)
+		}
+		return
+	}
+	if len(libs) == 0 || al.entrypoint[0] != libDir+"/"+filepath.Base(interp) || al.entrypoint[len(al.entrypoint)-1] != AgentPath {
+		t.Fatalf("dynamic agent: libs %v entrypoint %v", libs, al.entrypoint)
+	}
+	for _, l := range append([]string{interp}, libs...) {
+		if fileIn(t, al.layer, strings.TrimPrefix(libDir, "/")+"/"+filepath.Base(l)) == "" {
+			t.Fatalf("layer lacks %s", l)
+		}
+	}
+}
+
+func TestStaticAgentGoesInAlone(t *testing.T) {
+	interp, _, err := dynamicDeps(testimage.BusyboxPath) // busybox-static
+	if err != nil {
+		t.Skip(err)
+	}
+	if interp != "" {
+		t.Fatalf("busybox-static has interpreter %q", interp)
+	}
+	al, err := buildAgentLayer(testimage.BusyboxPath)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(al.entrypoint) != 1 || al.entrypoint[0] != AgentPath {
+		t.Fatalf("entrypoint %v", al.entrypoint)
+	}
+}
+
+// copyAgent makes a stand-in agent binary: the static busybox, plus suffix
+// bytes so two versions differ.
+func copyAgent(t *testing.T, suffix string) string {
+	t.Helper()
+	bin, err := os.ReadFile(testimage.BusyboxPath)
+	if err != nil {
+		t.Skip(err)
+	}
+	p := filepath.Join(t.TempDir(), "agent")
+	if err := os.WriteFile(p, append(bin, suffix...), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	return p
 }

@@ -28,7 +28,7 @@ type Config struct {
 	// run of an in-process gcpsim); function records of another scope are
 	// not reused.
 	FunctionScope string
-	Logger         *slog.Logger
+	Logger        *slog.Logger
 }
 
 // Engine carries out the Docker container lifecycle on functions.

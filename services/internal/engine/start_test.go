@@ -19,8 +19,12 @@ import (
 // store is the real embedded one.
 type fakeImages struct{}
 
-func (fakeImages) Pull(context.Context, string) (*engine.Image, error) { return nil, errors.New("unused") }
-func (fakeImages) Wrap(context.Context, *engine.Image) (string, error) { return "reg/wrapped@sha256:1", nil }
+func (fakeImages) Pull(context.Context, string) (*engine.Image, error) {
+	return nil, errors.New("unused")
+}
+func (fakeImages) Wrap(context.Context, *engine.Image) (string, error) {
+	return "reg/wrapped@sha256:1", nil
+}
 
 type fakeFunctions struct {
 	creates   atomic.Int64

@@ -4,7 +4,6 @@ import (
 	"context"
 	"log/slog"
 	"sort"
-	"strconv"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -193,24 +192,11 @@ func (s *Server) ListFunctions(_ context.Context, req *functionspb.ListFunctions
 	}
 	s.mu.Unlock()
 	sort.Slice(all, func(i, j int) bool { return all[i].GetName() < all[j].GetName() })
-	start := 0
-	if tok := req.GetPageToken(); tok != "" {
-		n, err := strconv.Atoi(tok)
-		if err != nil || n < 0 || n > len(all) {
-			return nil, status.Errorf(codes.InvalidArgument, "invalid page token %q", tok)
-		}
-		start = n
+	page, next, err := resname.Page(all, req.GetPageSize(), req.GetPageToken())
+	if err != nil {
+		return nil, err
 	}
-	size := int(req.GetPageSize())
-	if size <= 0 || size > 1000 {
-		size = 1000
-	}
-	end := min(start+size, len(all))
-	resp := &functionspb.ListFunctionsResponse{Functions: all[start:end]}
-	if end < len(all) {
-		resp.NextPageToken = strconv.Itoa(end)
-	}
-	return resp, nil
+	return &functionspb.ListFunctionsResponse{Functions: page, NextPageToken: next}, nil
 }
 
 // DeleteFunction deletes a function and its service when the returned

@@ -3,11 +3,11 @@ package logging
 import (
 	"context"
 	"sort"
-	"strconv"
 	"strings"
 	"time"
 
 	"cloud.google.com/go/logging/apiv2/loggingpb"
+	"github.com/sockerless/sockerless/services/internal/gcpsim/resname"
 	"google.golang.org/genproto/googleapis/api/monitoredres"
 	ltype "google.golang.org/genproto/googleapis/logging/type"
 	"google.golang.org/grpc/codes"
@@ -63,25 +63,13 @@ func (s *Server) ListLogEntries(_ context.Context, req *loggingpb.ListLogEntries
 			entries[i], entries[j] = entries[j], entries[i]
 		}
 	}
-	start := 0
-	if tok := req.GetPageToken(); tok != "" {
-		n, err := strconv.Atoi(tok)
-		if err != nil || n < 0 || n > len(entries) {
-			return nil, status.Errorf(codes.InvalidArgument, "invalid page token %q", tok)
-		}
-		start = n
+	page, next, err := resname.Page(entries, req.GetPageSize(), req.GetPageToken())
+	if err != nil {
+		return nil, err
 	}
-	size := int(req.GetPageSize())
-	if size <= 0 || size > 1000 {
-		size = 1000
-	}
-	end := min(start+size, len(entries))
-	resp := &loggingpb.ListLogEntriesResponse{}
-	for _, e := range entries[start:end] {
+	resp := &loggingpb.ListLogEntriesResponse{NextPageToken: next}
+	for _, e := range page {
 		resp.Entries = append(resp.Entries, toProto(e))
-	}
-	if end < len(entries) {
-		resp.NextPageToken = strconv.Itoa(end)
 	}
 	return resp, nil
 }

@@ -2,12 +2,10 @@ package lro
 
 import (
 	"context"
-	"strconv"
 	"time"
 
 	"cloud.google.com/go/longrunning/autogen/longrunningpb"
-	"google.golang.org/grpc/codes"
-	"google.golang.org/grpc/status"
+	"github.com/sockerless/sockerless/services/internal/gcpsim/resname"
 	"google.golang.org/protobuf/types/known/emptypb"
 )
 
@@ -31,24 +29,11 @@ func (s *Server) GetOperation(_ context.Context, req *longrunningpb.GetOperation
 func (s *Server) ListOperations(_ context.Context, req *longrunningpb.ListOperationsRequest) (*longrunningpb.ListOperationsResponse, error) {
 	prefix := req.GetName()
 	all := s.table.List(prefix)
-	start := 0
-	if tok := req.GetPageToken(); tok != "" {
-		n, err := strconv.Atoi(tok)
-		if err != nil || n < 0 || n > len(all) {
-			return nil, status.Errorf(codes.InvalidArgument, "invalid page token %q", tok)
-		}
-		start = n
+	page, next, err := resname.Page(all, req.GetPageSize(), req.GetPageToken())
+	if err != nil {
+		return nil, err
 	}
-	size := int(req.GetPageSize())
-	if size <= 0 || size > 1000 {
-		size = 1000
-	}
-	end := min(start+size, len(all))
-	resp := &longrunningpb.ListOperationsResponse{Operations: all[start:end]}
-	if end < len(all) {
-		resp.NextPageToken = strconv.Itoa(end)
-	}
-	return resp, nil
+	return &longrunningpb.ListOperationsResponse{Operations: page, NextPageToken: next}, nil
 }
 
 // DeleteOperation forgets an operation.

@@ -125,11 +125,11 @@ func (s *Server) ListServices(_ context.Context, req *runpb.ListServicesRequest)
 		}
 		return ti.After(tj)
 	})
-	page, next, err := paginate(len(all), req.GetPageSize(), req.GetPageToken())
+	page, next, err := resname.Page(all, req.GetPageSize(), req.GetPageToken())
 	if err != nil {
 		return nil, err
 	}
-	return &runpb.ListServicesResponse{Services: all[page[0]:page[1]], NextPageToken: next}, nil
+	return &runpb.ListServicesResponse{Services: page, NextPageToken: next}, nil
 }
 
 // CreateService creates a service; its first revision takes traffic when
@@ -329,25 +329,4 @@ func partAt(name string, i int) string {
 		return p[i]
 	}
 	return ""
-}
-
-// paginate returns the [start,end) of a page and the next page token.
-func paginate(n int, size int32, token string) ([2]int, string, error) {
-	start := 0
-	if token != "" {
-		v, err := strconv.Atoi(token)
-		if err != nil || v < 0 || v > n {
-			return [2]int{}, "", status.Errorf(codes.InvalidArgument, "invalid page token %q", token)
-		}
-		start = v
-	}
-	if size <= 0 || size > 1000 {
-		size = 1000
-	}
-	end := min(start+int(size), n)
-	next := ""
-	if end < n {
-		next = strconv.Itoa(end)
-	}
-	return [2]int{start, end}, next, nil
 }

@@ -45,6 +45,13 @@ func settings(c *controlplane.Config, dev *bool, level *slog.Level) []setting {
 			*dev = v == "" || v == "true" || v == "1"
 			return nil
 		}},
+		{flag: "store", def: "bolt", usage: "where state lives: bolt (embedded, one machine) or firestore", apply: func(c *controlplane.Config, v string) error {
+			if v != "bolt" && v != "firestore" {
+				return fmt.Errorf("want bolt or firestore, got %q", v)
+			}
+			c.Store = v
+			return nil
+		}},
 		{flag: "state-dir", usage: "directory for the embedded store and local state", apply: func(c *controlplane.Config, v string) error { c.StateDir = v; return nil }},
 		{flag: "listen", repeat: true, usage: "unix:///path (no token, guarded by file mode) or tcp://host:port (token required); repeatable; env: comma-separated", apply: func(c *controlplane.Config, v string) error {
 			for _, p := range strings.Split(v, ",") {

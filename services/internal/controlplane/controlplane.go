@@ -26,8 +26,10 @@ const TunnelPath = "/sockerless/v1/tunnel"
 // Config is everything the control plane needs; cmd/controlplane fills it
 // from flags and SOCKERLESS_* variables.
 type Config struct {
-	Dev             bool
-	StateDir        string
+	Dev      bool
+	StateDir string
+	// Store is "bolt" (embedded, one machine) or "firestore".
+	Store           string
 	Listen          []string
 	Token           string
 	RegistryMirrors map[string]string

@@ -29,6 +29,9 @@ type dependencies struct {
 // without --gcp-endpoint it starts gcpsim in-process first.
 func (cfg *Config) dependencies(ctx context.Context, log *slog.Logger, closers *closeStack) (*dependencies, error) {
 	d := &dependencies{}
+	if cfg.Store != "" && cfg.Store != "bolt" {
+		return nil, fmt.Errorf("--store %s (SOCKERLESS_STORE) is not available yet", cfg.Store)
+	}
 	st, err := bolt.Open(filepath.Join(cfg.StateDir, "store.db"))
 	if err != nil {
 		return nil, fmt.Errorf("open store: %w", err)

@@ -48,6 +48,19 @@ const (
 	// TypeShutdown (hub→agent, no payload): the container was removed; kill the
 	// process if it still runs and end the function instance.
 	TypeShutdown Type = 11
+	// TypeExecStart (hub→agent, JSON ExecStart) runs an extra process in the
+	// container (docker exec); its output flows on the streams it names.
+	TypeExecStart Type = 12
+	// TypeExecStarted (agent→hub, JSON ExecStarted) says the exec runs.
+	TypeExecStarted Type = 13
+	// TypeExecExit (agent→hub, JSON ExecExit) reports the end of an exec,
+	// sent after all its output frames; re-sent until ExecExitAck.
+	TypeExecExit Type = 14
+	// TypeExecExitAck (hub→agent, JSON ExecExitAck) says the exec's exit is stored.
+	TypeExecExitAck Type = 15
+	// TypeResize (hub→agent, JSON Resize) sets the terminal size of the main
+	// process (Exec "") or of an exec.
+	TypeResize Type = 16
 )
 
 func (t Type) String() string {
@@ -74,15 +87,30 @@ func (t Type) String() string {
 		return "stdin-close"
 	case TypeShutdown:
 		return "shutdown"
+	case TypeExecStart:
+		return "exec-start"
+	case TypeExecStarted:
+		return "exec-started"
+	case TypeExecExit:
+		return "exec-exit"
+	case TypeExecExitAck:
+		return "exec-exit-ack"
+	case TypeResize:
+		return "resize"
 	}
 	return fmt.Sprintf("type(%d)", uint8(t))
 }
 
-// Stream numbers of the container's main process.
+// Stream numbers of the container's main process. TypeStdin and
+// TypeStdinClose name the stdin stream: StreamStdin for the main process,
+// ExecStart.Stdin for an exec. Execs get stream numbers from FirstExecStream
+// on, allocated by the control plane.
 const (
-	StreamControl uint32 = 0
-	StreamStdout  uint32 = 1
-	StreamStderr  uint32 = 2
+	StreamControl   uint32 = 0
+	StreamStdout    uint32 = 1
+	StreamStderr    uint32 = 2
+	StreamStdin     uint32 = 3
+	FirstExecStream uint32 = 4
 )
 
 // Window is the most bytes of one stream the agent keeps unacknowledged.
@@ -213,6 +241,47 @@ type ExitAck struct {
 // Signal asks the agent to deliver signal number Signal to the process.
 type Signal struct {
 	Signal int `json:"signal"`
+}
+
+// ExecStart runs Process as exec ID. Its stdout and stderr go out as data
+// frames on streams Stdout and Stderr (with a TTY: everything on Stdout);
+// with Process.OpenStdin, TypeStdin frames on stream Stdin feed it.
+type ExecStart struct {
+	ID      string  `json:"id"`
+	Stdout  uint32  `json:"stdout"`
+	Stderr  uint32  `json:"stderr"`
+	Stdin   uint32  `json:"stdin"`
+	Process Process `json:"process"`
+	// Rows and Cols are the initial terminal size of a TTY exec.
+	Rows uint16 `json:"rows,omitempty"`
+	Cols uint16 `json:"cols,omitempty"`
+}
+
+// ExecStarted says exec ID runs as Pid.
+type ExecStarted struct {
+	ID  string `json:"id"`
+	Pid int    `json:"pid"`
+}
+
+// ExecExit reports the end of exec ID; like Exit, Error is set (and Code is
+// 126 or 127) when the process could not be started.
+type ExecExit struct {
+	ID     string `json:"id"`
+	Code   int    `json:"code"`
+	Error  string `json:"error,omitempty"`
+	Signal int    `json:"signal,omitempty"`
+}
+
+// ExecExitAck acknowledges the ExecExit of exec ID.
+type ExecExitAck struct {
+	ID string `json:"id"`
+}
+
+// Resize sets a terminal's size; Exec "" is the main process.
+type Resize struct {
+	Exec string `json:"exec,omitempty"`
+	Rows uint16 `json:"rows"`
+	Cols uint16 `json:"cols"`
 }
 
 // Invocation is the JSON body of the HTTP POST that starts a container on a

@@ -114,23 +114,37 @@ func unixClient(path string) *http.Client {
 // dockerAnswers reports whether the reference engine runs, loading the
 // busybox test image into it.
 func dockerAnswers(b *testing.B) bool {
-	if r := docker(b, referenceDocker, "info", "--format", "{{.ServerVersion}}"); r.code != 0 {
-		b.Logf("no Docker engine at %s: benchmarks without ratios", referenceDocker)
+	if err := loadReference(b); err != nil {
+		b.Logf("%v: benchmarks without ratios", err)
 		return false
+	}
+	return true
+}
+
+// loadReference checks that the machine's Docker engine answers and loads
+// the busybox test image into it.
+func loadReference(t testing.TB) error {
+	if r := docker(t, referenceDocker, "info", "--format", "{{.ServerVersion}}"); r.code != 0 {
+		return fmt.Errorf("no Docker engine at %s", referenceDocker)
 	}
 	img, err := testimage.Busybox(testimage.Options{})
 	if err != nil {
-		b.Fatal(err)
+		return err
 	}
 	tag, _ := name.NewTag("busybox:latest")
-	path := filepath.Join(b.TempDir(), "busybox.tar")
+	dir, err := os.MkdirTemp("", "reference-")
+	if err != nil {
+		return err
+	}
+	defer os.RemoveAll(dir)
+	path := filepath.Join(dir, "busybox.tar")
 	if err := tarball.WriteToFile(path, tag, img); err != nil {
-		b.Fatal(err)
+		return err
 	}
 	cmd := exec.Command("docker", "load", "-i", path)
 	cmd.Env = append(os.Environ(), "DOCKER_HOST="+referenceDocker)
 	if out, err := cmd.CombinedOutput(); err != nil {
-		b.Fatalf("docker load: %v %s", err, out)
+		return fmt.Errorf("docker load: %v %s", err, out)
 	}
-	return true
+	return nil
 }

@@ -3,6 +3,7 @@ package dockerapi
 import (
 	"fmt"
 	"net/http"
+	"sort"
 	"strconv"
 	"strings"
 	"time"
@@ -86,6 +87,8 @@ func statusText(c *engine.Container, now time.Time) string {
 			return fmt.Sprintf("Exited (%d)", st.ExitCode)
 		}
 		return fmt.Sprintf("Exited (%d) %s ago", st.ExitCode, units.HumanDuration(now.Sub(st.FinishedAt)))
+	case engine.StatusRestarting:
+		return fmt.Sprintf("Restarting (%d) %s ago", st.ExitCode, units.HumanDuration(now.Sub(st.FinishedAt)))
 	case engine.StatusCreated:
 		return "Created"
 	case engine.StatusRemoving:
@@ -142,7 +145,7 @@ func inspect(c *engine.Container) container.InspectResponse {
 		RestartCount: c.RestartCount,
 		Driver:       "cloud-run-functions",
 		Platform:     "linux",
-		ExecIDs:      nil,
+		ExecIDs:      runningExecs(c),
 		HostConfig:   c.HostConfig,
 		Mounts:       []container.MountPoint{},
 		Config:       c.Config,
@@ -163,13 +166,9 @@ func (s *Server) postContainersStart(w http.ResponseWriter, r *http.Request) err
 
 // postContainersStop: POST /containers/{id}/stop?t=&signal=.
 func (s *Server) postContainersStop(w http.ResponseWriter, r *http.Request) error {
-	var timeout *int
-	if t := r.URL.Query().Get("t"); t != "" {
-		n, err := strconv.Atoi(t)
-		if err != nil {
-			return engine.Errorf(engine.KindInvalid, "invalid value for t: %s", t)
-		}
-		timeout = &n
+	timeout, err := timeoutParam(r)
+	if err != nil {
+		return err
 	}
 	if err := s.e.Stop(r.Context(), s.ns(r), chi.URLParam(r, "id"), timeout, r.URL.Query().Get("signal")); err != nil {
 		return err
@@ -234,4 +233,17 @@ func (s *Server) postContainersPrune(w http.ResponseWriter, r *http.Request) err
 		ids = []string{}
 	}
 	return writeJSON(w, http.StatusOK, container.PruneReport{ContainersDeleted: ids})
+}
+
+// runningExecs lists the IDs of a container's running execs, as docker
+// inspect shows them (null when none).
+func runningExecs(c *engine.Container) []string {
+	var ids []string
+	for id, x := range c.Execs {
+		if x.Running {
+			ids = append(ids, id)
+		}
+	}
+	sort.Strings(ids)
+	return ids
 }

@@ -42,16 +42,22 @@ func (s *Server) routes() chi.Router {
 	r.Post("/containers/{id}/attach", s.h(s.postContainersAttach))
 	r.Get("/containers/{id}/logs", s.h(s.getContainersLogs))
 	r.Delete("/containers/{id}", s.h(s.deleteContainers))
+	r.Post("/containers/{id}/resize", s.h(s.postContainersResize))
+	r.Post("/containers/{id}/restart", s.h(s.postContainersRestart))
+	r.Post("/containers/{id}/pause", s.h(s.postContainersPause))
+	r.Post("/containers/{id}/unpause", s.h(s.postContainersUnpause))
+	r.Post("/containers/{id}/rename", s.h(s.postContainersRename))
+	r.Post("/containers/{id}/update", s.h(s.postContainersUpdate))
+	r.Get("/events", s.h(s.getEvents))
+
+	// Exec
+	r.Post("/containers/{id}/exec", s.h(s.postContainersExec))
+	r.Post("/exec/{id}/start", s.h(s.postExecStart))
+	r.Post("/exec/{id}/resize", s.h(s.postExecResize))
+	r.Get("/exec/{id}/json", s.h(s.getExecJSON))
 
 	// Known Docker routes not supported yet: 501, not 404.
 	for _, rt := range []struct{ method, path string }{
-		{"POST", "/containers/{id}/restart"},
-		{"POST", "/containers/{id}/pause"},
-		{"POST", "/containers/{id}/unpause"},
-		{"POST", "/containers/{id}/rename"},
-		{"POST", "/containers/{id}/update"},
-		{"POST", "/containers/{id}/resize"},
-		{"POST", "/containers/{id}/exec"},
 		{"GET", "/containers/{id}/top"},
 		{"GET", "/containers/{id}/stats"},
 		{"GET", "/containers/{id}/changes"},
@@ -60,10 +66,6 @@ func (s *Server) routes() chi.Router {
 		{"HEAD", "/containers/{id}/archive"},
 		{"PUT", "/containers/{id}/archive"},
 		{"GET", "/containers/{id}/attach/ws"},
-		{"POST", "/exec/{id}/start"},
-		{"POST", "/exec/{id}/resize"},
-		{"GET", "/exec/{id}/json"},
-		{"GET", "/events"},
 		{"GET", "/system/df"},
 		{"POST", "/auth"},
 		{"POST", "/build"},

@@ -118,7 +118,11 @@ func (s *Server) postContainersAttach(w http.ResponseWriter, r *http.Request) er
 	defer conn.Close()
 	ctx, cancel := context.WithCancel(context.WithoutCancel(r.Context()))
 	defer cancel()
-	go drainInput(conn, buf.Reader, cancel)
+	if boolParam(r, "stdin") && c.Config.OpenStdin {
+		o.Stdin = buf.Reader
+	} else {
+		go drainInput(conn, buf.Reader, cancel)
+	}
 	fw := &frameWriter{w: conn, raw: c.Config.Tty}
 	if !stream {
 		if o.Logs {
@@ -162,7 +166,7 @@ func hijack(w http.ResponseWriter, r *http.Request, tty bool) (net.Conn, *bufio.
 	return conn, buf, nil
 }
 
-// drainInput reads and discards client input (stdin is not carried yet)
+// drainInput reads and discards input of a client that attached no stdin,
 // and cancels when the connection fails. A half-close (EOF) is not an end:
 // output keeps flowing.
 func drainInput(conn net.Conn, br *bufio.Reader, cancel context.CancelFunc) {

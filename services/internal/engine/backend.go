@@ -5,6 +5,7 @@ import (
 	"crypto/subtle"
 	"errors"
 	"fmt"
+	"strconv"
 	"time"
 
 	"github.com/sockerless/sockerless/agent/proto"
@@ -89,6 +90,10 @@ func (b *AgentBackend) StoreExit(ctx context.Context, aid string, ex proto.Exit)
 			c.State.Error = ex.Error
 			c.State.Pid = 0
 			c.State.FinishedAt = time.Now().UTC()
+			if shouldRestart(c) {
+				c.State.Status = StatusRestarting
+				c.RestartCount++
+			}
 		}
 		return nil
 	})
@@ -99,6 +104,12 @@ func (b *AgentBackend) StoreExit(ctx context.Context, aid string, ex proto.Exit)
 		return fmt.Errorf("store exit of %s: %w", id, err)
 	}
 	b.e.notify.notify(id)
+	if stored {
+		b.e.publish(c, "die", map[string]string{"exitCode": strconv.Itoa(ex.Code)})
+	}
+	if stored && c.State.Status == StatusRestarting {
+		b.e.scheduleRestart(c)
+	}
 	if stored && c.HostConfig != nil && c.HostConfig.AutoRemove && c.ExitedRun == c.Run {
 		b.e.goBackground(func(ctx context.Context) {
 			if err := b.e.remove(ctx, c); err != nil {
@@ -112,4 +123,35 @@ func (b *AgentBackend) StoreExit(ctx context.Context, aid string, ex proto.Exit)
 // AgentGone notes that an agent's connection ended; it may reconnect.
 func (b *AgentBackend) AgentGone(aid string) {
 	b.e.log.Debug("agent disconnected", "agent", aid)
+}
+
+// StoreExecExit records the end of an exec.
+func (b *AgentBackend) StoreExecExit(ctx context.Context, aid string, ex proto.ExecExit) error {
+	ns, id, ok := splitAgentID(aid)
+	if !ok {
+		return fmt.Errorf("bad agent id %q", aid)
+	}
+	c, err := b.e.cfg.Store.UpdateContainer(ctx, ns, id, func(c *Container) error {
+		x := c.Execs[ex.ID]
+		if x == nil || x.ExitCode != nil {
+			return nil
+		}
+		code := ex.Code
+		if ex.Error != "" {
+			code = 126 // docker reports every exec that could not start as 126
+		}
+		x.ExitCode, x.Running, x.Pid, x.Error = &code, false, 0, ex.Error
+		return nil
+	})
+	if errors.Is(err, ErrNotFound) {
+		return nil
+	}
+	if err != nil {
+		return fmt.Errorf("store exec exit of %s: %w", ex.ID, err)
+	}
+	b.e.notify.notify(id)
+	if x := c.Execs[ex.ID]; x != nil && x.ExitCode != nil {
+		b.e.publish(c, "exec_die", map[string]string{"execID": ex.ID, "exitCode": strconv.Itoa(*x.ExitCode)})
+	}
+	return nil
 }

@@ -45,7 +45,24 @@ func (e *Engine) Kill(ctx context.Context, ns, ref, signal string) error {
 	if !running(c) {
 		return Errorf(KindConflict, "Cannot kill container: %s: Container %s is not running", ref, c.ID)
 	}
+	if err := e.markStopped(ctx, c); err != nil {
+		return err
+	}
+	// Published before the signal goes out, so it precedes the "die" it causes.
+	e.publish(c, "kill", map[string]string{"signal": strconv.Itoa(sig)})
 	return e.signal(ctx, c, sig)
+}
+
+// markStopped records a user's stop, which the restart policy respects.
+func (e *Engine) markStopped(ctx context.Context, c *Container) error {
+	_, err := e.cfg.Store.UpdateContainer(ctx, c.Namespace, c.ID, func(c *Container) error {
+		c.ManuallyStopped = true
+		return nil
+	})
+	if err != nil {
+		return fmt.Errorf("stop %s: %w", c.ID, err)
+	}
+	return nil
 }
 
 func (e *Engine) signal(ctx context.Context, c *Container, sig int) error {
@@ -89,9 +106,13 @@ func (e *Engine) Stop(ctx context.Context, ns, ref string, timeout *int, signal 
 		grace = *timeout
 	}
 	run := c.Run
+	if err := e.markStopped(ctx, c); err != nil {
+		return err
+	}
 	if err := e.signal(ctx, c, sig); err != nil {
 		e.log.Warn("stop signal", "container", c.ID, "err", err)
 	}
+	defer e.publish(c, "stop", nil)
 	var wait time.Duration = -1
 	if grace >= 0 {
 		wait = time.Duration(grace) * time.Second
@@ -250,6 +271,7 @@ func (e *Engine) remove(ctx context.Context, c *Container) error {
 		return fmt.Errorf("remove %s: %w", c.ID, err)
 	}
 	e.notify.notify(c.ID)
+	e.publish(c, "destroy", nil)
 	// The agent ends its instance on Shutdown; cancelling the POST covers an
 	// agent that never connected.
 	time.AfterFunc(5*time.Second, func() { e.cancelInvocation(c.ID) })

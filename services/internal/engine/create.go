@@ -82,6 +82,7 @@ func (e *Engine) Create(ctx context.Context, req CreateRequest) (*Container, err
 			"Conflict. The container name \"/%s\" is already in use by container %q. You have to remove (or rename) that container to be able to reuse that name.", c.Name, otherID)}
 	}
 	e.prewarm(img)
+	e.publish(c, "create", nil)
 	return c, nil
 }
 

@@ -36,6 +36,7 @@ type Engine struct {
 	cfg    Config
 	log    *slog.Logger
 	notify *notifier
+	events *eventBus
 
 	mu      sync.Mutex
 	invokes map[string]*invocation // by container ID
@@ -69,6 +70,7 @@ func New(cfg Config) *Engine {
 		cfg:     cfg,
 		log:     cfg.Logger,
 		notify:  newNotifier(),
+		events:  newEventBus(),
 		invokes: map[string]*invocation{},
 		fnWait:  map[string]chan struct{}{},
 		removed: map[string]WaitResult{},

@@ -105,3 +105,20 @@ type AgentSession interface {
 	// end the instance.
 	Shutdown(ctx context.Context) error
 }
+
+// StreamSession is the part of an agent session that carries execs, stdin
+// and terminal sizes. A hub that lacks it makes those operations 501.
+type StreamSession interface {
+	AgentSession
+	// Exec runs an extra process (docker exec) and returns its pid once it
+	// runs. If it cannot start, the agent reports an ExecExit, which is
+	// stored first, and Exec returns a KindInvalid *Error with its message.
+	Exec(ctx context.Context, e proto.ExecStart) (pid int, err error)
+	// Stdin sends input to a stdin stream (proto.StreamStdin for the main
+	// process, ExecStart.Stdin for an exec).
+	Stdin(ctx context.Context, stream uint32, p []byte) error
+	// CloseStdin closes a stdin stream.
+	CloseStdin(ctx context.Context, stream uint32) error
+	// Resize sets the terminal size of the main process or an exec.
+	Resize(ctx context.Context, r proto.Resize) error
+}

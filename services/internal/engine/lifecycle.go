@@ -99,6 +99,7 @@ func (e *Engine) Start(ctx context.Context, ns, ref string) error {
 		c.Run++
 		c.State.StartedAt = time.Now().UTC()
 		c.State.Error = ""
+		c.ManuallyStopped = false
 		if !reuse {
 			c.SecretHash = hashSecret(secret)
 			c.Instance = "up"
@@ -141,6 +142,7 @@ func (e *Engine) Start(ctx context.Context, ns, ref string) error {
 		return fmt.Errorf("start %s: record running: %w", c.ID, err)
 	}
 	e.notify.notify(c.ID)
+	e.publish(c, "start", nil)
 	return nil
 }
 
@@ -229,12 +231,21 @@ func (e *Engine) failRun(ns, id string, run uint32, msg string) {
 		c.State.Error = msg
 		c.State.Pid = 0
 		c.State.FinishedAt = time.Now().UTC()
+		for _, x := range c.Execs { // their processes went with the instance
+			if x.ExitCode == nil {
+				code := 255
+				x.ExitCode, x.Running, x.Pid, x.Error = &code, false, 0, msg
+			}
+		}
 		return nil
 	})
 	if err != nil && !errors.Is(err, ErrNotFound) {
 		e.log.Error("record failed run", "container", id, "err", err)
 	}
 	e.notify.notify(id)
+	if c, err := e.cfg.Store.GetContainer(context.WithoutCancel(e.ctx), ns, id); err == nil && c.ExitedRun == run {
+		e.publish(c, "die", map[string]string{"exitCode": "255"})
+	}
 }
 
 // instanceEnded is called when an invocation POST ends; secretHash names

@@ -4,7 +4,10 @@ import (
 	"bytes"
 	"context"
 	"fmt"
+	"io"
 	"time"
+
+	"github.com/sockerless/sockerless/agent/proto"
 )
 
 // LogOptions select output for docker logs.
@@ -27,7 +30,7 @@ func (e *Engine) Logs(ctx context.Context, ns, ref string, o LogOptions, emit fu
 		return err
 	}
 	want := func(le LogEntry) bool {
-		if (le.Stream == Stdout && !o.Stdout) || (le.Stream == Stderr && !o.Stderr) {
+		if !wantStream(le.Stream, o.Stdout, o.Stderr) {
 			return false
 		}
 		if !o.Since.IsZero() && le.Time.Before(o.Since) {
@@ -77,6 +80,31 @@ func (e *Engine) Logs(ctx context.Context, ns, ref string, o LogOptions, emit fu
 	})
 }
 
+// attachStdin waits for run to be running, then feeds it the client's input.
+func (e *Engine) attachStdin(ctx context.Context, c *Container, run uint32, r io.Reader) {
+	for {
+		ch := e.notify.changed(c.ID)
+		cur, err := e.cfg.Store.GetContainer(ctx, c.Namespace, c.ID)
+		if err != nil || cur.ExitedRun >= run {
+			return
+		}
+		if cur.Run >= run && cur.State.Status == StatusRunning {
+			break
+		}
+		select {
+		case <-ch:
+		case <-ctx.Done():
+			return
+		}
+	}
+	sess, err := e.streamSession(ctx, c)
+	if err != nil {
+		e.log.Warn("attach stdin", "container", c.ID, "err", err)
+		return
+	}
+	e.pumpStdin(ctx, sess, proto.StreamStdin, r, c.Config.StdinOnce)
+}
+
 // errStop ends a follow early without an error.
 var errStop = fmt.Errorf("stop following")
 
@@ -84,6 +112,10 @@ var errStop = fmt.Errorf("stop following")
 type AttachOptions struct {
 	Stdout, Stderr bool
 	Logs           bool // replay stored output first
+	// Stdin is the client's input for a container with OpenStdin (nil:
+	// not attached). It flows once the run has started; its EOF closes the
+	// container's stdin if the container has StdinOnce (docker run -i).
+	Stdin io.Reader
 }
 
 // Attach emits the container's output as it is produced, until the current
@@ -103,8 +135,11 @@ func (e *Engine) Attach(ctx context.Context, ns, ref string, o AttachOptions, em
 		endRun = c.Run + 1
 	}
 	done := func(c *Container) bool { return c.ExitedRun >= endRun }
+	if o.Stdin != nil && c.Config.OpenStdin {
+		go e.attachStdin(ctx, c, endRun, o.Stdin)
+	}
 	return e.follow(ctx, ns, c.ID, cursor, done, func(le LogEntry) error {
-		if (le.Stream == Stdout && !o.Stdout) || (le.Stream == Stderr && !o.Stderr) {
+		if !wantStream(le.Stream, o.Stdout, o.Stderr) {
 			return nil
 		}
 		return emit(le)
@@ -145,6 +180,12 @@ func (e *Engine) follow(ctx context.Context, ns, id string, cursor uint64, done 
 			return ctx.Err()
 		}
 	}
+}
+
+// wantStream selects the main process's streams; exec output, stored under
+// other stream numbers, is never part of logs or attach.
+func wantStream(stream int, stdout, stderr bool) bool {
+	return stream == Stdout && stdout || stream == Stderr && stderr
 }
 
 // splitLines cuts an output chunk into lines, each keeping its newline.

@@ -42,6 +42,39 @@ type Container struct {
 	Acked map[uint32]uint64 `json:"acked,omitempty"`
 	// RestartCount counts restarts made by the restart policy.
 	RestartCount int `json:"restartCount,omitempty"`
+	// ManuallyStopped is set by docker stop (and kill with SIGKILL): the
+	// restart policy leaves the container alone until it is started again.
+	ManuallyStopped bool `json:"manuallyStopped,omitempty"`
+	// Execs are the container's exec sessions, by ID.
+	Execs map[string]*Exec `json:"execs,omitempty"`
+	// NextStream is the next agent stream number free for an exec.
+	NextStream uint32 `json:"nextStream,omitempty"`
+}
+
+// Exec is one docker exec session of a container. Its output is stored in
+// the container's log under its own stream numbers, which docker logs and
+// attach never show.
+type Exec struct {
+	ID           string    `json:"id"`
+	Cmd          []string  `json:"cmd"`
+	Env          []string  `json:"env,omitempty"`
+	WorkingDir   string    `json:"workingDir,omitempty"`
+	User         string    `json:"user,omitempty"`
+	Privileged   bool      `json:"privileged,omitempty"`
+	Tty          bool      `json:"tty,omitempty"`
+	AttachStdin  bool      `json:"attachStdin,omitempty"`
+	AttachStdout bool      `json:"attachStdout,omitempty"`
+	AttachStderr bool      `json:"attachStderr,omitempty"`
+	DetachKeys   string    `json:"detachKeys,omitempty"`
+	Stdout       uint32    `json:"stdout"`
+	Stderr       uint32    `json:"stderr"`
+	Stdin        uint32    `json:"stdin"`
+	Started      bool      `json:"started,omitempty"`
+	Running      bool      `json:"running,omitempty"`
+	Pid          int       `json:"pid,omitempty"`
+	ExitCode     *int      `json:"exitCode,omitempty"`
+	Error        string    `json:"error,omitempty"`
+	Created      time.Time `json:"created"`
 }
 
 // Container states, as docker names them.

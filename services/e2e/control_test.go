@@ -1,0 +1,109 @@
+package e2e
+
+import (
+	"bufio"
+	"context"
+	"encoding/json"
+	"os/exec"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+)
+
+func TestRestartKeepsIDAndStartsANewRun(t *testing.T) {
+	s := requireStack(t)
+	for _, h := range s.hosts() {
+		t.Run(h.name, func(t *testing.T) {
+			name := "restart-" + h.name
+			id := strings.TrimSpace(mustDocker(t, h.host, "run", "-d", "--name", name, "busybox", "sh", "-c", "echo run; exec sleep 300"))
+			first := inspect(t, h.host, name)["State"].(map[string]any)["StartedAt"].(string)
+			mustDocker(t, h.host, "restart", "-t", "1", name)
+			in := inspect(t, h.host, name)
+			st := in["State"].(map[string]any)
+			if in["Id"] != id || st["Running"] != true || st["StartedAt"] == first || in["RestartCount"] != float64(0) {
+				t.Fatalf("after restart: Id %v Running %v StartedAt %v (was %s) RestartCount %v", in["Id"], st["Running"], st["StartedAt"], first, in["RestartCount"])
+			}
+			waitFor(t, func() bool { return docker(t, h.host, "logs", name).stdout == "run\nrun\n" })
+			mustDocker(t, h.host, "rm", "-f", name)
+		})
+	}
+}
+
+func TestRestartPolicyOnFailureCountsRestarts(t *testing.T) {
+	s := requireStack(t)
+	name := "policy"
+	mustDocker(t, s.direct, "run", "-d", "--name", name, "--restart", "on-failure:2", "busybox", "sh", "-c", "echo try; exit 3")
+	waitFor(t, func() bool {
+		in := inspect(t, s.direct, name)
+		return in["RestartCount"] == float64(2) && in["State"].(map[string]any)["Status"] == "exited"
+	})
+	if out := mustDocker(t, s.direct, "logs", name); out != "try\ntry\ntry\n" {
+		t.Fatalf("logs = %q, want three runs", out)
+	}
+	if code := strings.TrimSpace(mustDocker(t, s.direct, "wait", name)); code != "3" {
+		t.Fatalf("wait = %s", code)
+	}
+	mustDocker(t, s.direct, "rm", name)
+}
+
+func TestPauseStopsTheProcess(t *testing.T) {
+	s := requireStack(t)
+	name := "pauser"
+	mustDocker(t, s.direct, "run", "-d", "--name", name, "busybox", "sh", "-c", "i=0; while true; do i=$((i+1)); echo $i; sleep 0.05; done")
+	last := func() int {
+		f := strings.Fields(docker(t, s.direct, "logs", "--tail", "1", name).stdout)
+		if len(f) == 0 {
+			return 0
+		}
+		n, _ := strconv.Atoi(f[0])
+		return n
+	}
+	waitFor(t, func() bool { return last() > 3 })
+	mustDocker(t, s.direct, "pause", name)
+	if st := inspect(t, s.direct, name)["State"].(map[string]any); st["Paused"] != true || st["Status"] != "paused" {
+		t.Fatalf("state after pause: %v", st)
+	}
+	time.Sleep(300 * time.Millisecond)
+	n := last()
+	time.Sleep(time.Second)
+	if m := last(); m != n {
+		t.Fatalf("counter went from %d to %d while paused", n, m)
+	}
+	mustDocker(t, s.direct, "unpause", name)
+	waitFor(t, func() bool { return last() > n+3 })
+	mustDocker(t, s.direct, "rm", "-f", name)
+}
+
+func TestRenameAndEvents(t *testing.T) {
+	s := requireStack(t)
+	since := strconv.FormatInt(time.Now().Add(-time.Second).Unix(), 10)
+	mustDocker(t, s.direct, "run", "-d", "--name", "before", "-l", "ev=1", "busybox", "sleep", "300")
+	mustDocker(t, s.direct, "rename", "before", "after")
+	if r := docker(t, s.direct, "inspect", "before"); r.code == 0 {
+		t.Fatal("old name still resolves")
+	}
+	mustDocker(t, s.direct, "kill", "after")
+	mustDocker(t, s.direct, "rm", "after")
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	cmd := exec.CommandContext(ctx, "docker", "events", "--since", since, "--until", strconv.FormatInt(time.Now().Add(time.Second).Unix(), 10),
+		"--filter", "label=ev=1", "--format", "{{json .}}")
+	cmd.Env = append(cmd.Environ(), "DOCKER_HOST="+s.fwd, "DOCKER_CONFIG="+dockerConfigDir(t))
+	out, err := cmd.Output()
+	if err != nil {
+		t.Fatalf("docker events: %v", err)
+	}
+	var actions []string
+	sc := bufio.NewScanner(strings.NewReader(string(out)))
+	for sc.Scan() {
+		var m struct{ Action string }
+		if json.Unmarshal(sc.Bytes(), &m) == nil {
+			actions = append(actions, m.Action)
+		}
+	}
+	want := []string{"create", "start", "rename", "kill", "die", "destroy"}
+	if strings.Join(actions, ",") != strings.Join(want, ",") {
+		t.Fatalf("events = %v, want %v", actions, want)
+	}
+}

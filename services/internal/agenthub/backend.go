@@ -27,6 +27,10 @@ type Backend interface {
 	// it returns nil. It must be idempotent for the same run: the agent
 	// re-sends an Exit until it is acknowledged.
 	StoreExit(ctx context.Context, id string, e proto.Exit) error
+	// StoreExecExit persists the exit of an exec, after the exec's output
+	// read before it; the hub sends ExecExitAck only after it returns nil.
+	// It must be idempotent for the same exec.
+	StoreExecExit(ctx context.Context, id string, e proto.ExecExit) error
 	// AgentGone tells the engine that the connection of container id ended
 	// (the agent may come back). It is called once per authenticated
 	// connection, after Connected(id) turned false and before a connection

@@ -267,7 +267,7 @@ func (c *conn) greet(hello proto.Hello) error {
 		}
 	}
 	if hello.Running != 0 {
-		c.hub.deliver(c.id, hello.Running, startResult{})
+		c.hub.deliver(c.id, runKey(hello.Running), startResult{})
 	}
 	return nil
 }

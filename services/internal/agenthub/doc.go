@@ -23,7 +23,9 @@
 //   - Exit after output. An Exit frame is handed to Backend.StoreExit only
 //     after every data frame read before it is stored; TypeExitAck follows a
 //     successful StoreExit. Start waiters see a start-failure Exit only after
-//     it is stored.
+//     it is stored. ExecExit frames follow the same rule with StoreExecExit,
+//     TypeExecExitAck and Exec waiters, so an exec's exit code is stored
+//     before a client reading its output sees the output end.
 //   - One live connection per container. A dial with the right secret
 //     replaces the older connection (a reconnect); a dial without it is
 //     refused with 401 before the WebSocket upgrade and never disturbs the

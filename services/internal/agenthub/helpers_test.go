@@ -113,6 +113,13 @@ func (b *fakeBackend) StoreExit(_ context.Context, id string, e proto.Exit) erro
 	return nil
 }
 
+func (b *fakeBackend) StoreExecExit(_ context.Context, id string, e proto.ExecExit) error {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	b.events = append(b.events, fmt.Sprintf("exec-exit %s %d", e.ID, e.Code))
+	return nil
+}
+
 func (b *fakeBackend) AgentGone(id string) {
 	select {
 	case b.gone <- id:

@@ -57,7 +57,7 @@ type Hub struct {
 	// waiters holds pending Start calls per container and run. They belong
 	// to the container, not to a connection, so an answer arriving on a
 	// reconnected agent's connection still reaches them.
-	waiters map[string]map[uint32]*startWaiter
+	waiters map[string]map[string]*startWaiter
 }
 
 var _ engine.Agents = (*Hub)(nil)
@@ -80,7 +80,7 @@ func New(b Backend, logger *slog.Logger) *Hub {
 		cancel:         cancel,
 		conns:          make(map[string]*conn),
 		changed:        make(chan struct{}),
-		waiters:        make(map[string]map[uint32]*startWaiter),
+		waiters:        make(map[string]map[string]*startWaiter),
 	}
 }
 

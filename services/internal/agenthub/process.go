@@ -128,7 +128,7 @@ func (c *conn) handleControl(f proto.Frame) error {
 			return fmt.Errorf("%w: %w", errProtocol, err)
 		}
 		c.log.Debug("agent started run", "run", st.Run, "pid", st.Pid)
-		c.hub.deliver(c.id, st.Run, startResult{pid: st.Pid})
+		c.hub.deliver(c.id, runKey(st.Run), startResult{pid: st.Pid})
 		return nil
 	case proto.TypeExit:
 		var e proto.Exit
@@ -143,8 +143,30 @@ func (c *conn) handleControl(f proto.Frame) error {
 		if e.Error != "" {
 			res.err = engine.Errorf(engine.KindInvalid, "%s", e.Error)
 		}
-		c.hub.deliver(c.id, e.Run, res)
+		c.hub.deliver(c.id, runKey(e.Run), res)
 		return c.sendControl(c.ctx, proto.TypeExitAck, proto.ExitAck{Run: e.Run})
+	case proto.TypeExecStarted:
+		var st proto.ExecStarted
+		if err := f.Decode(&st); err != nil {
+			return fmt.Errorf("%w: %w", errProtocol, err)
+		}
+		c.hub.deliver(c.id, execKey(st.ID), startResult{pid: st.Pid})
+		return nil
+	case proto.TypeExecExit:
+		var e proto.ExecExit
+		if err := f.Decode(&e); err != nil {
+			return fmt.Errorf("%w: %w", errProtocol, err)
+		}
+		// Like Exit: stored only after the output read before it.
+		if err := c.hub.backend.StoreExecExit(c.ctx, c.id, e); err != nil {
+			return fmt.Errorf("store exit of %s exec %s: %w", c.id, e.ID, err)
+		}
+		res := startResult{}
+		if e.Error != "" {
+			res.err = engine.Errorf(engine.KindInvalid, "%s", e.Error)
+		}
+		c.hub.deliver(c.id, execKey(e.ID), res)
+		return c.sendControl(c.ctx, proto.TypeExecExitAck, proto.ExecExitAck{ID: e.ID})
 	case proto.TypeHello:
 		c.log.Warn("agent sent a second hello; ignored")
 		return nil

@@ -16,7 +16,11 @@ type session struct {
 	id  string
 }
 
-var _ engine.AgentSession = (*session)(nil)
+var _ engine.StreamSession = (*session)(nil)
+
+// Waiter keys: a run of the main process, or an exec.
+func runKey(run uint32) string { return fmt.Sprintf("run/%d", run) }
+func execKey(id string) string { return "exec/" + id }
 
 // startResult answers a Start waiter.
 type startResult struct {
@@ -37,30 +41,43 @@ type startWaiter struct {
 // reconnect grace for the agent to come back; otherwise it returns a
 // KindUnavailable error. It returns ctx's error (wrapped) when ctx ends.
 func (s *session) Start(ctx context.Context, run uint32, p proto.Process) (int, error) {
+	what := fmt.Sprintf("start %s run %d", s.id, run)
+	return s.request(ctx, runKey(run), what, proto.TypeStart, proto.Start{Run: run, Process: p})
+}
+
+// Exec sends TypeExecStart and waits for the agent's answer exactly as
+// Start does, with TypeExecStarted and TypeExecExit in their places.
+func (s *session) Exec(ctx context.Context, e proto.ExecStart) (int, error) {
+	return s.request(ctx, execKey(e.ID), fmt.Sprintf("exec %s in %s", e.ID, s.id), proto.TypeExecStart, e)
+}
+
+// request sends a control frame that the agent answers with a started or
+// an exit frame for key, and waits for that answer across reconnects.
+func (s *session) request(ctx context.Context, key, what string, t proto.Type, msg any) (int, error) {
 	h := s.hub
-	w, err := h.addWaiter(s.id, run)
+	w, err := h.addWaiter(s.id, key)
 	if err != nil {
 		return 0, err
 	}
-	defer h.removeWaiter(s.id, run, w)
+	defer h.removeWaiter(s.id, key, w)
 
 	c, err := h.current(s.id)
 	if err != nil {
-		return 0, fmt.Errorf("start %s run %d: %w", s.id, run, err)
+		return 0, fmt.Errorf("%s: %w", what, err)
 	}
-	if err := c.sendControl(ctx, proto.TypeStart, proto.Start{Run: run, Process: p}); err != nil {
-		return 0, &engine.Error{Kind: engine.KindUnavailable, Message: fmt.Sprintf("start %s run %d: agent connection failed", s.id, run), Err: err}
+	if err := c.sendControl(ctx, t, msg); err != nil {
+		return 0, &engine.Error{Kind: engine.KindUnavailable, Message: what + ": agent connection failed", Err: err}
 	}
 	for {
 		select {
 		case r := <-w.ch:
 			return r.pid, r.err
 		case <-ctx.Done():
-			return 0, fmt.Errorf("start %s run %d: %w", s.id, run, ctx.Err())
+			return 0, fmt.Errorf("%s: %w", what, ctx.Err())
 		case <-c.done:
 		}
 		// The connection ended before the answer: wait for the agent to
-		// reconnect; its answer (or re-sent Exit) reaches w on the new one.
+		// reconnect; its answer (or re-sent exit) reaches w on the new one.
 		gctx, cancel := context.WithTimeout(ctx, h.reconnectGrace)
 		c, err = h.await(gctx, s.id)
 		cancel()
@@ -71,11 +88,51 @@ func (s *session) Start(ctx context.Context, run uint32, p proto.Process) (int, 
 			default:
 			}
 			if ctx.Err() != nil {
-				return 0, fmt.Errorf("start %s run %d: %w", s.id, run, ctx.Err())
+				return 0, fmt.Errorf("%s: %w", what, ctx.Err())
 			}
-			return 0, &engine.Error{Kind: engine.KindUnavailable, Message: fmt.Sprintf("start %s run %d: agent disconnected", s.id, run), Err: err}
+			return 0, &engine.Error{Kind: engine.KindUnavailable, Message: what + ": agent disconnected", Err: err}
 		}
 	}
+}
+
+// Stdin sends input on a stdin stream, in frames of at most MaxPayload.
+func (s *session) Stdin(ctx context.Context, stream uint32, p []byte) error {
+	c, err := s.hub.current(s.id)
+	if err != nil {
+		return fmt.Errorf("stdin of %s: %w", s.id, err)
+	}
+	for len(p) > 0 {
+		n := min(len(p), proto.MaxPayload)
+		if err := c.send(ctx, proto.Frame{Type: proto.TypeStdin, Stream: stream, Payload: p[:n]}); err != nil {
+			return &engine.Error{Kind: engine.KindUnavailable, Message: fmt.Sprintf("stdin of %s: agent connection failed", s.id), Err: err}
+		}
+		p = p[n:]
+	}
+	return nil
+}
+
+// CloseStdin closes a stdin stream.
+func (s *session) CloseStdin(ctx context.Context, stream uint32) error {
+	c, err := s.hub.current(s.id)
+	if err != nil {
+		return fmt.Errorf("close stdin of %s: %w", s.id, err)
+	}
+	if err := c.send(ctx, proto.Frame{Type: proto.TypeStdinClose, Stream: stream}); err != nil {
+		return &engine.Error{Kind: engine.KindUnavailable, Message: fmt.Sprintf("close stdin of %s: agent connection failed", s.id), Err: err}
+	}
+	return nil
+}
+
+// Resize sets a terminal's size.
+func (s *session) Resize(ctx context.Context, r proto.Resize) error {
+	c, err := s.hub.current(s.id)
+	if err != nil {
+		return fmt.Errorf("resize %s: %w", s.id, err)
+	}
+	if err := c.sendControl(ctx, proto.TypeResize, r); err != nil {
+		return &engine.Error{Kind: engine.KindUnavailable, Message: fmt.Sprintf("resize %s: agent connection failed", s.id), Err: err}
+	}
+	return nil
 }
 
 // Signal delivers sig to the running process through the live connection.
@@ -102,17 +159,17 @@ func (s *session) Shutdown(ctx context.Context) error {
 	return nil
 }
 
-// addWaiter registers a pending Start of run; only one per run.
-func (h *Hub) addWaiter(id string, run uint32) (*startWaiter, error) {
+// addWaiter registers a pending Start (or Exec) under key; one per key.
+func (h *Hub) addWaiter(id string, run string) (*startWaiter, error) {
 	h.mu.Lock()
 	defer h.mu.Unlock()
 	runs := h.waiters[id]
 	if runs == nil {
-		runs = make(map[uint32]*startWaiter)
+		runs = make(map[string]*startWaiter)
 		h.waiters[id] = runs
 	}
 	if runs[run] != nil {
-		return nil, engine.Errorf(engine.KindConflict, "container %s run %d is already starting", id, run)
+		return nil, engine.Errorf(engine.KindConflict, "container %s: %s is already starting", id, run)
 	}
 	w := &startWaiter{ch: make(chan startResult, 1)}
 	runs[run] = w
@@ -120,7 +177,7 @@ func (h *Hub) addWaiter(id string, run uint32) (*startWaiter, error) {
 }
 
 // removeWaiter drops w if it is still the waiter of run.
-func (h *Hub) removeWaiter(id string, run uint32, w *startWaiter) {
+func (h *Hub) removeWaiter(id string, run string, w *startWaiter) {
 	h.mu.Lock()
 	defer h.mu.Unlock()
 	if runs := h.waiters[id]; runs[run] == w {
@@ -133,7 +190,7 @@ func (h *Hub) removeWaiter(id string, run uint32, w *startWaiter) {
 
 // deliver answers the pending Start of run, if any; later answers for the
 // same run are ignored.
-func (h *Hub) deliver(id string, run uint32, r startResult) {
+func (h *Hub) deliver(id string, run string, r startResult) {
 	h.mu.Lock()
 	defer h.mu.Unlock()
 	runs := h.waiters[id]

@@ -73,9 +73,13 @@ func New(cfg Config) *Instance {
 type event struct {
 	kind   eventKind
 	start  proto.Start
+	exec   proto.ExecStart
+	resize proto.Resize
 	sig    int
 	data   []byte
+	stream uint32
 	run    uint32
+	id     string
 	sessEr error
 }
 
@@ -90,6 +94,9 @@ const (
 	evTerminate
 	evRunDone // the run's Exit is acknowledged
 	evSessionEnded
+	evExecStart
+	evExecDone // an exec's process has ended
+	evResize
 )
 
 // post hands e to the loop; it never blocks past the loop's end.
@@ -166,7 +173,15 @@ func (in *Instance) loop(ctx, runCtx context.Context, runs *sync.WaitGroup) erro
 		cur    *run
 		linger <-chan time.Time
 		timer  *time.Timer
+		execs  = map[string]*process.Proc{}
+		stdins = map[uint32]*process.Proc{} // exec stdin streams
 	)
+	killExecs := func() {
+		for id, p := range execs {
+			in.log.Info("killing exec: the container's process ended", "exec", id)
+			p.Kill()
+		}
+	}
 	stopLinger := func() {
 		if timer != nil {
 			timer.Stop()
@@ -175,6 +190,7 @@ func (in *Instance) loop(ctx, runCtx context.Context, runs *sync.WaitGroup) erro
 	}
 	defer stopLinger()
 	end := func(err error) error {
+		killExecs()
 		if cur.running() {
 			cur.proc.Kill()
 			select {
@@ -208,12 +224,46 @@ func (in *Instance) loop(ctx, runCtx context.Context, runs *sync.WaitGroup) erro
 					}
 				}
 			case evStdin:
-				if cur.running() {
+				if p := stdins[e.stream]; p != nil {
+					p.WriteStdin(e.data)
+				} else if (e.stream == proto.StreamStdin || e.stream == proto.StreamControl) && cur.running() {
 					cur.proc.WriteStdin(e.data)
 				}
 			case evStdinClose:
-				if cur.running() {
+				if p := stdins[e.stream]; p != nil {
+					p.CloseStdin()
+				} else if (e.stream == proto.StreamStdin || e.stream == proto.StreamControl) && cur.running() {
 					cur.proc.CloseStdin()
+				}
+			case evExecStart:
+				if _, dup := execs[e.exec.ID]; dup {
+					in.log.Warn("exec started twice; ignored", "exec", e.exec.ID)
+					continue
+				}
+				if p := in.startExec(runCtx, runs, e.exec); p != nil {
+					execs[e.exec.ID] = p
+					if e.exec.Process.OpenStdin {
+						stdins[e.exec.Stdin] = p
+					}
+				}
+			case evExecDone:
+				if p := execs[e.id]; p != nil {
+					for st, sp := range stdins {
+						if sp == p {
+							delete(stdins, st)
+						}
+					}
+				}
+				delete(execs, e.id)
+			case evResize:
+				p := execs[e.resize.Exec]
+				if e.resize.Exec == "" && cur.running() {
+					p = cur.proc
+				}
+				if p != nil {
+					if err := p.Resize(process.Size{Rows: e.resize.Rows, Cols: e.resize.Cols}); err != nil {
+						in.log.Warn("resize", "exec", e.resize.Exec, "err", err)
+					}
 				}
 			case evShutdown:
 				in.log.Info("container removed; ending instance")
@@ -232,6 +282,7 @@ func (in *Instance) loop(ctx, runCtx context.Context, runs *sync.WaitGroup) erro
 					continue // a newer run has started meanwhile
 				}
 				cur = nil
+				killExecs() // as docker: execs die with the container's process
 				d := time.Duration(in.cfg.Invocation.LingerSeconds) * time.Second
 				if d <= 0 {
 					in.log.Info("run exited; no linger, ending instance", "run", e.run)
@@ -297,6 +348,53 @@ func (in *Instance) startRun(ctx context.Context, runs *sync.WaitGroup, s proto.
 	return r
 }
 
+// startExec starts an exec's process and the goroutine that streams its
+// output and reports its exit; it returns nil if the process did not start
+// (the failure is reported as the exec's exit).
+func (in *Instance) startExec(ctx context.Context, runs *sync.WaitGroup, es proto.ExecStart) *process.Proc {
+	log := in.log.With("exec", es.ID)
+	proc, err := in.cfg.Supervisor.StartSized(es.Process, process.Size{Rows: es.Rows, Cols: es.Cols})
+	if err != nil {
+		exit := proto.ExecExit{ID: es.ID, Code: process.CodeCannotExecute, Error: err.Error()}
+		var se *process.StartError
+		if errors.As(err, &se) {
+			exit.Code = se.Code
+		}
+		log.Warn("exec did not start", "err", err, "code", exit.Code)
+		runs.Add(1)
+		go func() {
+			defer runs.Done()
+			_ = in.sess.ExecExit(ctx, exit)
+		}()
+		return nil
+	}
+	log.Info("exec started", "pid", proc.Pid())
+	in.sess.ExecStarted(es.ID, proc.Pid())
+	runs.Add(1)
+	go func() {
+		defer runs.Done()
+		var pumps sync.WaitGroup
+		start := func(stream uint32, rd io.Reader) {
+			pumps.Add(1)
+			go func() {
+				defer pumps.Done()
+				pump(ctx, in.sess, stream, rd, io.Discard, log) // exec output is not the container's log
+			}()
+		}
+		start(es.Stdout, proc.Stdout())
+		if rd := proc.Stderr(); rd != nil {
+			start(es.Stderr, rd)
+		}
+		pumps.Wait()
+		st := proc.Status()
+		proc.Close()
+		log.Info("exec exited", "code", st.Code, "signal", st.Signal)
+		in.post(event{kind: evExecDone, id: es.ID})
+		_ = in.sess.ExecExit(ctx, proto.ExecExit{ID: es.ID, Code: st.Code, Signal: st.Signal})
+	}()
+	return proc
+}
+
 // reportExit sends e until the hub acknowledges it, then tells the loop.
 func (in *Instance) reportExit(ctx context.Context, e proto.Exit) {
 	if err := in.sess.Exit(ctx, e); err != nil {
@@ -310,6 +408,10 @@ type handler struct{ in *Instance }
 
 func (h handler) Start(s proto.Start) { h.in.post(event{kind: evStart, start: s}) }
 func (h handler) Signal(sig int)      { h.in.post(event{kind: evSignal, sig: sig}) }
-func (h handler) Stdin(p []byte)      { h.in.post(event{kind: evStdin, data: p}) }
-func (h handler) StdinClose()         { h.in.post(event{kind: evStdinClose}) }
-func (h handler) Shutdown()           { h.in.post(event{kind: evShutdown}) }
+func (h handler) Stdin(stream uint32, p []byte) {
+	h.in.post(event{kind: evStdin, stream: stream, data: p})
+}
+func (h handler) StdinClose(stream uint32)    { h.in.post(event{kind: evStdinClose, stream: stream}) }
+func (h handler) ExecStart(e proto.ExecStart) { h.in.post(event{kind: evExecStart, exec: e}) }
+func (h handler) Resize(r proto.Resize)       { h.in.post(event{kind: evResize, resize: r}) }
+func (h handler) Shutdown()                   { h.in.post(event{kind: evShutdown}) }

@@ -2,11 +2,14 @@ package process
 
 import (
 	"errors"
+	"fmt"
 	"io"
 	"log/slog"
 	"os"
 	"sync"
 	"syscall"
+
+	"golang.org/x/sys/unix"
 )
 
 // ErrExited is returned by Signal for a process that has already exited.
@@ -45,6 +48,7 @@ type Proc struct {
 	status  Status
 
 	closeOnce sync.Once
+	master    *os.File // pty master of a TTY process
 }
 
 func newProc(s *Supervisor, pid int, sio *stdio) *Proc {
@@ -56,6 +60,7 @@ func newProc(s *Supervisor, pid int, sio *stdio) *Proc {
 	if sio.stdin != nil {
 		p.stdin = newStdinWriter(sio.stdin, sio.stdinIsOwned, p.log)
 	}
+	p.master = sio.master
 	for _, f := range []*os.File{sio.stdout, sio.stderr, sio.stdin} {
 		if f != nil {
 			p.files = append(p.files, f)
@@ -127,6 +132,27 @@ func (p *Proc) CloseStdin() {
 	if p.stdin != nil {
 		p.stdin.closeAfterDrain()
 	}
+}
+
+// Resize sets the terminal size of a TTY process; a no-op without a TTY.
+func (p *Proc) Resize(size Size) error {
+	if p.master == nil || size.Rows == 0 || size.Cols == 0 {
+		return nil
+	}
+	rc, err := p.master.SyscallConn() // Fd() would make the master blocking
+	if err != nil {
+		return fmt.Errorf("resize: %w", err)
+	}
+	var ierr error
+	if err := rc.Control(func(fd uintptr) {
+		ierr = unix.IoctlSetWinsize(int(fd), unix.TIOCSWINSZ, &unix.Winsize{Row: size.Rows, Col: size.Cols})
+	}); err != nil {
+		return fmt.Errorf("resize: %w", err)
+	}
+	if ierr != nil {
+		return fmt.Errorf("resize: %w", ierr)
+	}
+	return nil
 }
 
 // Close releases the agent's ends of the process's stdio. Call it once the

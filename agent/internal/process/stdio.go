@@ -24,13 +24,17 @@ type stdio struct {
 	stderr       *os.File    // read end; nil with a tty
 	stdin        *os.File    // write end (the pty master with a tty); nil without OpenStdin
 	stdinIsOwned bool        // stdin is its own pipe, to be closed on StdinClose
+	master       *os.File    // the pty master with a tty, for resizing; else nil
 }
+
+// Size is a terminal size; zero means the default 24×80.
+type Size struct{ Rows, Cols uint16 }
 
 // newStdio makes the pipes or the pseudo-terminal. Parent ends are pollable,
 // so reads can time out and writes can be abandoned.
-func newStdio(tty, openStdin bool) (*stdio, error) {
+func newStdio(tty, openStdin bool, size Size) (*stdio, error) {
 	if tty {
-		return newPty(openStdin)
+		return newPty(openStdin, size)
 	}
 	s := &stdio{}
 	var err error
@@ -55,12 +59,15 @@ func newStdio(tty, openStdin bool) (*stdio, error) {
 	return s, nil
 }
 
-func newPty(openStdin bool) (*stdio, error) {
+func newPty(openStdin bool, size Size) (*stdio, error) {
 	master, tty, err := pty.Open()
 	if err != nil {
 		return nil, fmt.Errorf("open pty: %w", err)
 	}
-	if err := pty.Setsize(tty, &pty.Winsize{Rows: defaultRows, Cols: defaultCols}); err != nil {
+	if size.Rows == 0 || size.Cols == 0 {
+		size = Size{Rows: defaultRows, Cols: defaultCols}
+	}
+	if err := pty.Setsize(tty, &pty.Winsize{Rows: size.Rows, Cols: size.Cols}); err != nil {
 		master.Close()
 		tty.Close()
 		return nil, fmt.Errorf("size pty: %w", err)
@@ -73,7 +80,7 @@ func newPty(openStdin bool) (*stdio, error) {
 		tty.Close()
 		return nil, err
 	}
-	s := &stdio{child: [3]*os.File{tty, tty, tty}, stdout: pm}
+	s := &stdio{child: [3]*os.File{tty, tty, tty}, stdout: pm, master: pm}
 	if openStdin {
 		s.stdin = pm
 	}

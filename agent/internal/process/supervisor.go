@@ -158,6 +158,11 @@ func (s *Supervisor) reapAll() {
 // *StartError (code 126 or 127, docker's message) if the process cannot be
 // started.
 func (s *Supervisor) Start(p proto.Process) (*Proc, error) {
+	return s.StartSized(p, Size{})
+}
+
+// StartSized is Start with the initial terminal size of a TTY process.
+func (s *Supervisor) StartSized(p proto.Process, size Size) (*Proc, error) {
 	if len(p.Args) == 0 || p.Args[0] == "" {
 		return nil, cannotExec("no command specified")
 	}
@@ -180,7 +185,7 @@ func (s *Supervisor) Start(p proto.Process) (*Proc, error) {
 	if err != nil {
 		return nil, err
 	}
-	sio, err := newStdio(p.Tty, p.OpenStdin)
+	sio, err := newStdio(p.Tty, p.OpenStdin, size)
 	if err != nil {
 		return nil, fmt.Errorf("set up stdio: %w", err)
 	}

@@ -34,8 +34,8 @@ type groupEntry struct {
 // "name:group", …) into a Credential, reading the passwd and group files at
 // the given paths, the way runc does: an empty user is uid 0; a name must
 // exist in passwd; a numeric uid need not (its gid is then 0 and its home
-// "/"); without an explicit group the supplementary groups are those listing
-// the user's name; an explicit group replaces the primary group and adds no
+// "/"); without an explicit group the supplementary groups are the primary
+// group and those listing the user's name; an explicit group replaces the primary group and adds no
 // supplementary ones. A missing file is treated as empty.
 func ResolveUser(spec, passwdPath, groupPath string) (Credential, error) {
 	userArg, groupArg, hasGroup := strings.Cut(spec, ":")
@@ -90,7 +90,12 @@ func ResolveUser(spec, passwdPath, groupPath string) (Credential, error) {
 		cred.GID = uint32(gid)
 		return cred, nil
 	}
+	// As docker: the primary group is also a supplementary group.
+	cred.Groups = append(cred.Groups, cred.GID)
 	for _, g := range groups {
+		if g.gid == cred.GID {
+			continue
+		}
 		for _, m := range g.members {
 			if m == matched {
 				cred.Groups = append(cred.Groups, g.gid)

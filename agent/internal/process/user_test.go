@@ -39,14 +39,15 @@ func TestResolveUser(t *testing.T) {
 		want    Credential
 		wantErr string
 	}{
-		{"empty is root with root's home and groups", "", Credential{UID: 0, GID: 0, Groups: []uint32{10}, Home: "/root"}, ""},
-		{"name gives uid gid home and member groups", "alice", Credential{UID: 1000, GID: 1000, Groups: []uint32{10, 29}, Home: "/home/alice"}, ""},
-		{"numeric uid in passwd is that user", "65534", Credential{UID: 65534, GID: 65534, Home: "/nonexistent"}, ""},
+		// As docker shows with id: the primary group is among the groups too.
+		{"empty is root with root's home and groups", "", Credential{UID: 0, GID: 0, Groups: []uint32{0, 10}, Home: "/root"}, ""},
+		{"name gives uid gid home and member groups", "alice", Credential{UID: 1000, GID: 1000, Groups: []uint32{1000, 10, 29}, Home: "/home/alice"}, ""},
+		{"numeric uid in passwd is that user", "65534", Credential{UID: 65534, GID: 65534, Groups: []uint32{65534}, Home: "/nonexistent"}, ""},
 		{"numeric uid not in passwd gets gid 0 and home slash", "4242", Credential{UID: 4242, GID: 0, Home: "/"}, ""},
 		{"explicit numeric group replaces primary and drops supplementary", "alice:29", Credential{UID: 1000, GID: 29, Home: "/home/alice"}, ""},
 		{"explicit group name", "alice:wheel", Credential{UID: 1000, GID: 10, Home: "/home/alice"}, ""},
 		{"uid and unknown numeric gid", "4242:4343", Credential{UID: 4242, GID: 4343, Home: "/"}, ""},
-		{"user without home field gets slash", "nohome", Credential{UID: 1001, GID: 1001, Home: "/"}, ""},
+		{"user without home field gets slash", "nohome", Credential{UID: 1001, GID: 1001, Groups: []uint32{1001}, Home: "/"}, ""},
 		{"unknown name fails like runc", "nope", Credential{}, "unable to find user nope: no matching entries in passwd file"},
 		{"unknown group name fails like runc", "alice:nope", Credential{}, "unable to find group nope: no matching entries in group file"},
 	}

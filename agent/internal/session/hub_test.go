@@ -162,11 +162,13 @@ func (r *recorder) add(e string) {
 	r.got <- e
 }
 
-func (r *recorder) Start(s proto.Start) { r.add("start " + strings.Join(s.Process.Args, " ")) }
-func (r *recorder) Signal(sig int)      { r.add("signal " + string(rune('0'+sig))) }
-func (r *recorder) Stdin(p []byte)      { r.add("stdin " + string(p)) }
-func (r *recorder) StdinClose()         { r.add("stdin-close") }
-func (r *recorder) Shutdown()           { r.add("shutdown") }
+func (r *recorder) Start(s proto.Start)         { r.add("start " + strings.Join(s.Process.Args, " ")) }
+func (r *recorder) Signal(sig int)              { r.add("signal " + string(rune('0'+sig))) }
+func (r *recorder) Stdin(_ uint32, p []byte)    { r.add("stdin " + string(p)) }
+func (r *recorder) StdinClose(uint32)           { r.add("stdin-close") }
+func (r *recorder) ExecStart(e proto.ExecStart) { r.add("exec-start " + e.ID) }
+func (r *recorder) Resize(proto.Resize)         {}
+func (r *recorder) Shutdown()                   { r.add("shutdown") }
 
 // running is a Session's Run in a goroutine.
 type running struct {

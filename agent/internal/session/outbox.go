@@ -2,6 +2,7 @@ package session
 
 import (
 	"context"
+	"fmt"
 	"time"
 
 	"github.com/sockerless/sockerless/agent/proto"
@@ -24,11 +25,11 @@ type stream struct {
 	changed chan struct{}
 }
 
-// pendingExit is an Exit waiting for its ExitAck.
+// pendingExit is an Exit (or ExecExit) waiting for its acknowledgement.
 type pendingExit struct {
 	item
-	run   uint32
-	sent  bool // written on the current connection since the last resend tick
+	key   string // runKey or execKey
+	sent  bool   // written on the current connection since the last resend tick
 	acked chan struct{}
 }
 
@@ -127,7 +128,37 @@ func (s *Session) Exit(ctx context.Context, e proto.Exit) error {
 	if s.running == e.Run {
 		s.running = 0
 	}
-	pe := &pendingExit{item: item{order: s.nextOrderLocked(), frame: f}, run: e.Run, acked: make(chan struct{})}
+	s.mu.Unlock()
+	return s.sendExit(ctx, runKey(e.Run), f)
+}
+
+// ExecStarted tells the hub that exec id runs as pid.
+func (s *Session) ExecStarted(id string, pid int) {
+	f, err := proto.Control(proto.TypeExecStarted, proto.ExecStarted{ID: id, Pid: pid})
+	if err != nil {
+		s.cfg.Logger.Error("encode exec started", "err", err)
+		return
+	}
+	s.mu.Lock()
+	s.ctrl = append(s.ctrl, item{order: s.nextOrderLocked(), frame: f})
+	s.mu.Unlock()
+	s.wakeWriter()
+}
+
+// ExecExit reports the end of an exec like Exit does for a run: after the
+// exec's output, re-sent until acknowledged or ctx ends.
+func (s *Session) ExecExit(ctx context.Context, e proto.ExecExit) error {
+	f, err := proto.Control(proto.TypeExecExit, e)
+	if err != nil {
+		return err
+	}
+	return s.sendExit(ctx, execKey(e.ID), f)
+}
+
+// sendExit queues an exit frame under key and waits for its acknowledgement.
+func (s *Session) sendExit(ctx context.Context, key string, f proto.Frame) error {
+	s.mu.Lock()
+	pe := &pendingExit{item: item{order: s.nextOrderLocked(), frame: f}, key: key, acked: make(chan struct{})}
 	s.exits = append(s.exits, pe)
 	s.mu.Unlock()
 	s.wakeWriter()
@@ -138,6 +169,10 @@ func (s *Session) Exit(ctx context.Context, e proto.Exit) error {
 		return ctx.Err()
 	}
 }
+
+// Exit keys: a run of the main process, or an exec.
+func runKey(run uint32) string { return fmt.Sprintf("run/%d", run) }
+func execKey(id string) string { return "exec/" + id }
 
 // ack drops the frames of stream up to and including seq.
 func (s *Session) ack(id uint32, seq uint64) {
@@ -167,12 +202,12 @@ func (s *Session) ack(id uint32, seq uint64) {
 	st.changed = make(chan struct{})
 }
 
-// exitAck settles the Exit of run.
-func (s *Session) exitAck(run uint32) {
+// exitAck settles the exit with key.
+func (s *Session) exitAck(key string) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	for i, pe := range s.exits {
-		if pe.run == run {
+		if pe.key == key {
 			close(pe.acked)
 			s.exits = append(s.exits[:i], s.exits[i+1:]...)
 			return

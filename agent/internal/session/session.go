@@ -22,10 +22,15 @@ type Handler interface {
 	Start(s proto.Start)
 	// Signal delivers a signal to the running process, if any.
 	Signal(sig int)
-	// Stdin is input for the running process; the handler owns p.
-	Stdin(p []byte)
-	// StdinClose closes the running process's stdin.
-	StdinClose()
+	// Stdin is input for a stdin stream (proto.StreamStdin: the running
+	// process; an exec's stdin stream: that exec); the handler owns p.
+	Stdin(stream uint32, p []byte)
+	// StdinClose closes a stdin stream.
+	StdinClose(stream uint32)
+	// ExecStart runs an exec.
+	ExecStart(e proto.ExecStart)
+	// Resize sets the terminal size of the process or an exec.
+	Resize(r proto.Resize)
 	// Shutdown ends the instance: the container was removed.
 	Shutdown()
 }
@@ -229,7 +234,28 @@ func (s *Session) dispatch(f proto.Frame) {
 			log.Warn("bad exit-ack", "err", err)
 			return
 		}
-		s.exitAck(a.Run)
+		s.exitAck(runKey(a.Run))
+	case proto.TypeExecExitAck:
+		var a proto.ExecExitAck
+		if err := f.Decode(&a); err != nil {
+			log.Warn("bad exec-exit-ack", "err", err)
+			return
+		}
+		s.exitAck(execKey(a.ID))
+	case proto.TypeExecStart:
+		var es proto.ExecStart
+		if err := f.Decode(&es); err != nil {
+			log.Warn("bad exec-start", "err", err)
+			return
+		}
+		h.ExecStart(es)
+	case proto.TypeResize:
+		var r proto.Resize
+		if err := f.Decode(&r); err != nil {
+			log.Warn("bad resize", "err", err)
+			return
+		}
+		h.Resize(r)
 	case proto.TypeStart:
 		var st proto.Start
 		if err := f.Decode(&st); err != nil {
@@ -245,9 +271,9 @@ func (s *Session) dispatch(f proto.Frame) {
 		}
 		h.Signal(sig.Signal)
 	case proto.TypeStdin:
-		h.Stdin(f.Payload)
+		h.Stdin(f.Stream, f.Payload)
 	case proto.TypeStdinClose:
-		h.StdinClose()
+		h.StdinClose(f.Stream)
 	case proto.TypeShutdown:
 		h.Shutdown()
 	default:

@@ -112,6 +112,8 @@ func (b *AgentBackend) StoreExit(ctx context.Context, aid string, ex proto.Exit)
 	}
 	if stored && c.HostConfig != nil && c.HostConfig.AutoRemove && c.ExitedRun == c.Run {
 		b.e.goBackground(func(ctx context.Context) {
+			// attached clients get all the output before it goes with the container
+			b.e.awaitFollowers(ctx, id, 30*time.Second)
 			if err := b.e.remove(ctx, c); err != nil {
 				b.e.log.Error("auto-remove", "container", id, "err", err)
 			}

@@ -42,9 +42,13 @@ type Engine struct {
 	invokes map[string]*invocation // by container ID
 	fnWait  map[string]chan struct{}
 	removed map[string]WaitResult // exit status of recently removed containers
-	wg      sync.WaitGroup
-	ctx     context.Context // lives until Close; owns background work
-	cancel  context.CancelFunc
+	// followers counts output readers per container; drained is closed
+	// when a container's count drops to zero (see awaitFollowers).
+	followers map[string]int
+	drained   map[string]chan struct{}
+	wg        sync.WaitGroup
+	ctx       context.Context // lives until Close; owns background work
+	cancel    context.CancelFunc
 }
 
 // invocation is one open POST to a function instance serving a container.
@@ -74,8 +78,11 @@ func New(cfg Config) *Engine {
 		invokes: map[string]*invocation{},
 		fnWait:  map[string]chan struct{}{},
 		removed: map[string]WaitResult{},
-		ctx:     ctx,
-		cancel:  cancel,
+
+		followers: map[string]int{},
+		drained:   map[string]chan struct{}{},
+		ctx:       ctx,
+		cancel:    cancel,
 	}
 }
 

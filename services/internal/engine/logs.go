@@ -149,6 +149,8 @@ func (e *Engine) Attach(ctx context.Context, ns, ref string, o AttachOptions, em
 // follow emits entries after cursor until done holds and everything stored
 // before that moment is emitted, or the container is removed.
 func (e *Engine) follow(ctx context.Context, ns, id string, cursor uint64, done func(*Container) bool, emit func(LogEntry) error) error {
+	e.addFollower(id, 1)
+	defer e.addFollower(id, -1)
 	for {
 		ch := e.notify.changed(id)
 		c, err := e.cfg.Store.GetContainer(ctx, ns, id)
@@ -207,4 +209,42 @@ func splitLines(le LogEntry) []LogEntry {
 		data = data[n:]
 	}
 	return out
+}
+
+// addFollower counts the streams reading a container's output, so that an
+// automatic removal waits until they have sent everything.
+func (e *Engine) addFollower(id string, d int) {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	e.followers[id] += d
+	if e.followers[id] <= 0 {
+		delete(e.followers, id)
+		if ch := e.drained[id]; ch != nil {
+			close(ch)
+			delete(e.drained, id)
+		}
+	}
+}
+
+// awaitFollowers waits (at most d) until no stream reads id's output.
+func (e *Engine) awaitFollowers(ctx context.Context, id string, d time.Duration) {
+	e.mu.Lock()
+	if e.followers[id] == 0 {
+		e.mu.Unlock()
+		return
+	}
+	ch := e.drained[id]
+	if ch == nil {
+		ch = make(chan struct{})
+		e.drained[id] = ch
+	}
+	e.mu.Unlock()
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-ch:
+	case <-t.C:
+		e.log.Warn("auto-remove: output readers still busy; removing anyway", "container", id)
+	case <-ctx.Done():
+	}
 }

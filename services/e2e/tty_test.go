@@ -138,3 +138,32 @@ func TestRunInteractiveTTY(t *testing.T) {
 		})
 	}
 }
+
+func TestDetachKeysLeaveTheContainerRunning(t *testing.T) {
+	s := requireStack(t)
+	for _, h := range s.hosts() {
+		t.Run(h.name, func(t *testing.T) {
+			name := "detach-" + h.name
+			p := startPty(t, h.host, 24, 80, "run", "-it", "--name", name, "busybox", "sh")
+			defer docker(t, h.host, "rm", "-f", name)
+			p.waitScreen(t, "/ # ") // the CLI has the terminal in raw mode now
+			p.send(t, "echo before-$((1+1))\r")
+			p.waitScreen(t, "before-2")
+			p.send(t, "\x10\x11")
+			if code := p.wait(t); code != 0 {
+				t.Fatalf("detach exit code %d; screen %q", code, p.screen())
+			}
+			if st := inspect(t, h.host, name)["State"].(map[string]any); st["Running"] != true {
+				t.Fatalf("container stopped after detach: %v", st)
+			}
+			a := startPty(t, h.host, 24, 80, "attach", name)
+			time.Sleep(500 * time.Millisecond) // attach prints nothing until input
+			a.send(t, "echo after-$((2+2))\r")
+			a.waitScreen(t, "after-4")
+			a.send(t, "exit 4\r")
+			if code := a.wait(t); code != 4 {
+				t.Fatalf("attach exit code %d; screen %q", code, a.screen())
+			}
+		})
+	}
+}

@@ -109,7 +109,10 @@ func (s *Server) postContainersAttach(w http.ResponseWriter, r *http.Request) er
 	if err != nil {
 		return err
 	}
-	o := engine.AttachOptions{Stdout: boolParam(r, "stdout"), Stderr: boolParam(r, "stderr"), Logs: boolParam(r, "logs")}
+	o := engine.AttachOptions{Stdout: boolParam(r, "stdout"), Stderr: boolParam(r, "stderr"), Logs: boolParam(r, "logs"), DetachKeys: r.URL.Query().Get("detachKeys")}
+	if _, err := engine.ParseDetachKeys(o.DetachKeys); err != nil {
+		return err
+	}
 	stream := boolParam(r, "stream")
 	conn, buf, err := hijack(w, r, c.Config.Tty)
 	if err != nil {

@@ -185,13 +185,24 @@ func (e *Engine) ExecStart(ctx context.Context, ns, execID string, o ExecStartOp
 		return nil
 	}
 	if o.Stdin != nil && x.AttachStdin {
-		go e.pumpStdin(ctx, sess, x.Stdin, o.Stdin, true)
+		keys, err := ParseDetachKeys(x.DetachKeys)
+		if err != nil {
+			return err
+		}
+		var cancel context.CancelFunc
+		ctx, cancel = context.WithCancel(ctx)
+		defer cancel()
+		in := o.Stdin
+		if x.Tty { // as docker: detach keys only on a terminal
+			in = newEscapeReader(in, keys)
+		}
+		go e.pumpStdin(ctx, sess, x.Stdin, in, !x.Tty, cancel)
 	}
 	done := func(c *Container) bool {
 		x := c.Execs[execID]
 		return x == nil || x.ExitCode != nil
 	}
-	return e.follow(ctx, ns, c.ID, cursor, done, func(le LogEntry) error {
+	err = e.follow(ctx, ns, c.ID, cursor, done, func(le LogEntry) error {
 		switch uint32(le.Stream) {
 		case x.Stdout:
 			le.Stream = Stdout
@@ -202,11 +213,16 @@ func (e *Engine) ExecStart(ctx context.Context, ns, execID string, o ExecStartOp
 		}
 		return emit(le)
 	})
+	if errors.Is(err, context.Canceled) && ctx.Err() != nil {
+		return nil // detached: the exec goes on
+	}
+	return err
 }
 
 // pumpStdin forwards a client's input to a stdin stream; at EOF (or a
-// failed client read) it closes the stream if closeAtEOF.
-func (e *Engine) pumpStdin(ctx context.Context, sess StreamSession, stream uint32, r io.Reader, closeAtEOF bool) {
+// failed client read) it closes the stream if closeAtEOF. If the input is
+// an escapeReader that read the detach keys, onDetach ends the attachment.
+func (e *Engine) pumpStdin(ctx context.Context, sess StreamSession, stream uint32, r io.Reader, closeAtEOF bool, onDetach func()) {
 	buf := make([]byte, proto.MaxPayload)
 	for {
 		n, err := r.Read(buf)
@@ -217,6 +233,12 @@ func (e *Engine) pumpStdin(ctx context.Context, sess StreamSession, stream uint3
 			}
 		}
 		if err != nil {
+			if errors.Is(err, errDetached) {
+				if onDetach != nil {
+					onDetach()
+				}
+				return // the process keeps its stdin open, as docker
+			}
 			if !closeAtEOF {
 				return
 			}

@@ -3,6 +3,7 @@ package engine
 import (
 	"bytes"
 	"context"
+	"errors"
 	"fmt"
 	"io"
 	"time"
@@ -81,7 +82,7 @@ func (e *Engine) Logs(ctx context.Context, ns, ref string, o LogOptions, emit fu
 }
 
 // attachStdin waits for run to be running, then feeds it the client's input.
-func (e *Engine) attachStdin(ctx context.Context, c *Container, run uint32, r io.Reader) {
+func (e *Engine) attachStdin(ctx context.Context, c *Container, run uint32, r io.Reader, onDetach func()) {
 	for {
 		ch := e.notify.changed(c.ID)
 		cur, err := e.cfg.Store.GetContainer(ctx, c.Namespace, c.ID)
@@ -102,7 +103,8 @@ func (e *Engine) attachStdin(ctx context.Context, c *Container, run uint32, r io
 		e.log.Warn("attach stdin", "container", c.ID, "err", err)
 		return
 	}
-	e.pumpStdin(ctx, sess, proto.StreamStdin, r, c.Config.StdinOnce)
+	// As docker: the end of an attachment closes stdin only without a TTY.
+	e.pumpStdin(ctx, sess, proto.StreamStdin, r, c.Config.StdinOnce && !c.Config.Tty, onDetach)
 }
 
 // errStop ends a follow early without an error.
@@ -114,8 +116,12 @@ type AttachOptions struct {
 	Logs           bool // replay stored output first
 	// Stdin is the client's input for a container with OpenStdin (nil:
 	// not attached). It flows once the run has started; its EOF closes the
-	// container's stdin if the container has StdinOnce (docker run -i).
+	// container's stdin if the container has StdinOnce (docker run -i) and
+	// no TTY.
 	Stdin io.Reader
+	// DetachKeys end the attachment when typed on Stdin (docker's syntax;
+	// "" is ctrl-p,ctrl-q); the container keeps running.
+	DetachKeys string
 }
 
 // Attach emits the container's output as it is produced, until the current
@@ -136,14 +142,29 @@ func (e *Engine) Attach(ctx context.Context, ns, ref string, o AttachOptions, em
 	}
 	done := func(c *Container) bool { return c.ExitedRun >= endRun }
 	if o.Stdin != nil && c.Config.OpenStdin {
-		go e.attachStdin(ctx, c, endRun, o.Stdin)
+		keys, err := ParseDetachKeys(o.DetachKeys)
+		if err != nil {
+			return err
+		}
+		var cancel context.CancelFunc
+		ctx, cancel = context.WithCancel(ctx)
+		defer cancel()
+		in := o.Stdin
+		if c.Config.Tty { // as docker: detach keys only on a terminal
+			in = newEscapeReader(in, keys)
+		}
+		go e.attachStdin(ctx, c, endRun, in, cancel)
 	}
-	return e.follow(ctx, ns, c.ID, cursor, done, func(le LogEntry) error {
+	err = e.follow(ctx, ns, c.ID, cursor, done, func(le LogEntry) error {
 		if !wantStream(le.Stream, o.Stdout, o.Stderr) {
 			return nil
 		}
 		return emit(le)
 	})
+	if errors.Is(err, context.Canceled) && ctx.Err() != nil {
+		return nil // detached: the container goes on
+	}
+	return err
 }
 
 // follow emits entries after cursor until done holds and everything stored

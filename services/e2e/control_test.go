@@ -107,3 +107,30 @@ func TestRenameAndEvents(t *testing.T) {
 		t.Fatalf("events = %v, want %v", actions, want)
 	}
 }
+
+func TestHealthCheckRunsInTheContainer(t *testing.T) {
+	s := requireStack(t)
+	name := "healthy"
+	mustDocker(t, s.direct, "run", "-d", "--name", name, "--health-cmd", "test -f /tmp/ok && echo fine", "--health-interval", "300ms", "--health-retries", "2",
+		"busybox", "sh", "-c", "sleep 1; touch /tmp/ok; sleep 3; rm /tmp/ok; sleep 300")
+	defer docker(t, s.direct, "rm", "-f", name)
+	health := func() map[string]any {
+		st := inspect(t, s.direct, name)["State"].(map[string]any)
+		h, _ := st["Health"].(map[string]any)
+		return h
+	}
+	waitFor(t, func() bool { h := health(); return h != nil && h["Status"] == "healthy" })
+	if ps := mustDocker(t, s.fwd, "ps", "--filter", "name=^"+name+"$", "--format", "{{.Status}}"); !strings.Contains(ps, "(healthy)") {
+		t.Fatalf("ps status %q, want (healthy)", ps)
+	}
+	h := health()
+	log := h["Log"].([]any)
+	last := log[len(log)-1].(map[string]any)
+	if last["ExitCode"] != float64(0) || last["Output"] != "fine\n" {
+		t.Fatalf("last health result %v", last)
+	}
+	waitFor(t, func() bool { h := health(); return h["Status"] == "unhealthy" && h["FailingStreak"].(float64) >= 2 })
+	if ids := strings.TrimSpace(mustDocker(t, s.direct, "inspect", "--format", "{{len .ExecIDs}}", name)); ids != "0" {
+		t.Fatalf("health probes listed as execs: %s", ids)
+	}
+}

@@ -66,6 +66,9 @@ func summary(c *engine.Container) container.Summary {
 		NetworkSettings: &container.NetworkSettingsSummary{Networks: map[string]*network.EndpointSettings{}},
 		Mounts:          []container.MountPoint{},
 	}
+	if h := c.State.Health; h != nil {
+		sm.Health = &container.HealthSummary{Status: h.Status, FailingStreak: h.FailingStreak}
+	}
 	sm.HostConfig.NetworkMode = string(c.HostConfig.NetworkMode)
 	return sm
 }
@@ -79,7 +82,7 @@ func statusText(c *engine.Container, now time.Time) string {
 	st := c.State
 	switch st.Status {
 	case engine.StatusRunning:
-		return "Up " + units.HumanDuration(now.Sub(st.StartedAt))
+		return "Up " + units.HumanDuration(now.Sub(st.StartedAt)) + healthText(st.Health)
 	case engine.StatusPaused:
 		return "Up " + units.HumanDuration(now.Sub(st.StartedAt)) + " (Paused)"
 	case engine.StatusExited:
@@ -97,6 +100,17 @@ func statusText(c *engine.Container, now time.Time) string {
 		return "Dead"
 	}
 	return st.Status
+}
+
+// healthText is docker ps's health suffix.
+func healthText(h *container.Health) string {
+	if h == nil {
+		return ""
+	}
+	if h.Status == container.Starting {
+		return " (health: starting)"
+	}
+	return " (" + string(h.Status) + ")"
 }
 
 func timeString(t time.Time) string {
@@ -139,6 +153,7 @@ func inspect(c *engine.Container) container.InspectResponse {
 			Error:      st.Error,
 			StartedAt:  timeString(st.StartedAt),
 			FinishedAt: timeString(st.FinishedAt),
+			Health:     st.Health,
 		},
 		Image:        c.ImageID,
 		Name:         "/" + c.Name,
@@ -240,7 +255,7 @@ func (s *Server) postContainersPrune(w http.ResponseWriter, r *http.Request) err
 func runningExecs(c *engine.Container) []string {
 	var ids []string
 	for id, x := range c.Execs {
-		if x.Running {
+		if x.Running && !x.Probe {
 			ids = append(ids, id)
 		}
 	}

@@ -152,7 +152,7 @@ func (b *AgentBackend) StoreExecExit(ctx context.Context, aid string, ex proto.E
 		return fmt.Errorf("store exec exit of %s: %w", ex.ID, err)
 	}
 	b.e.notify.notify(id)
-	if x := c.Execs[ex.ID]; x != nil && x.ExitCode != nil {
+	if x := c.Execs[ex.ID]; x != nil && x.ExitCode != nil && !x.Probe {
 		b.e.publish(c, "exec_die", map[string]string{"execID": ex.ID, "exitCode": strconv.Itoa(*x.ExitCode)})
 	}
 	return nil

@@ -27,6 +27,8 @@ type ExecConfig struct {
 	Privileged, Tty                         bool
 	AttachStdin, AttachStdout, AttachStderr bool
 	DetachKeys                              string
+	// Probe marks a health check run (see Exec.Probe).
+	Probe bool
 }
 
 // ExecCreate registers an exec in a running container.
@@ -56,6 +58,7 @@ func (e *Engine) ExecCreate(ctx context.Context, ns, ref string, cfg ExecConfig)
 			ID: id, Cmd: cfg.Cmd, Env: cfg.Env, WorkingDir: cfg.WorkingDir, User: cfg.User,
 			Privileged: cfg.Privileged, Tty: cfg.Tty, AttachStdin: cfg.AttachStdin,
 			AttachStdout: cfg.AttachStdout, AttachStderr: cfg.AttachStderr, DetachKeys: cfg.DetachKeys,
+			Probe:  cfg.Probe,
 			Stdout: c.NextStream, Stderr: c.NextStream + 1, Stdin: c.NextStream + 2,
 			Created: time.Now().UTC(),
 		}
@@ -66,7 +69,9 @@ func (e *Engine) ExecCreate(ctx context.Context, ns, ref string, cfg ExecConfig)
 	if err != nil {
 		return "", fmt.Errorf("exec create in %s: %w", ref, err)
 	}
-	e.publish(c, "exec_create: "+strings.Join(cfg.Cmd, " "), map[string]string{"execID": id})
+	if !cfg.Probe {
+		e.publish(c, "exec_create: "+strings.Join(cfg.Cmd, " "), map[string]string{"execID": id})
+	}
 	return id, nil
 }
 
@@ -143,7 +148,9 @@ func (e *Engine) ExecStart(ctx context.Context, ns, execID string, o ExecStartOp
 		return fmt.Errorf("exec start %s: %w", execID, err)
 	}
 	x = c.Execs[execID]
-	e.publish(c, "exec_start: "+strings.Join(x.Cmd, " "), map[string]string{"execID": execID})
+	if !x.Probe {
+		e.publish(c, "exec_start: "+strings.Join(x.Cmd, " "), map[string]string{"execID": execID})
+	}
 	sess, err := e.streamSession(ctx, c)
 	if err != nil {
 		e.finishExec(ns, c.ID, execID, 126, err.Error())

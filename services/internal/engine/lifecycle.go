@@ -9,6 +9,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/moby/moby/api/types/container"
 	"github.com/sockerless/sockerless/agent/proto"
 )
 
@@ -136,6 +137,9 @@ func (e *Engine) Start(ctx context.Context, ns, ref string) error {
 		c.State.Pid = pid
 		c.State.ExitCode = 0
 		c.State.FinishedAt = time.Time{}
+		if hasHealthcheck(c) {
+			c.State.Health = &container.Health{Status: container.Starting}
+		}
 		return nil
 	})
 	if err != nil && !errors.Is(err, ErrNotFound) {
@@ -143,6 +147,9 @@ func (e *Engine) Start(ctx context.Context, ns, ref string) error {
 	}
 	e.notify.notify(c.ID)
 	e.publish(c, "start", nil)
+	if hasHealthcheck(c) {
+		e.startHealth(c, run)
+	}
 	return nil
 }
 

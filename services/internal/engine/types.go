@@ -55,26 +55,28 @@ type Container struct {
 // the container's log under its own stream numbers, which docker logs and
 // attach never show.
 type Exec struct {
-	ID           string    `json:"id"`
-	Cmd          []string  `json:"cmd"`
-	Env          []string  `json:"env,omitempty"`
-	WorkingDir   string    `json:"workingDir,omitempty"`
-	User         string    `json:"user,omitempty"`
-	Privileged   bool      `json:"privileged,omitempty"`
-	Tty          bool      `json:"tty,omitempty"`
-	AttachStdin  bool      `json:"attachStdin,omitempty"`
-	AttachStdout bool      `json:"attachStdout,omitempty"`
-	AttachStderr bool      `json:"attachStderr,omitempty"`
-	DetachKeys   string    `json:"detachKeys,omitempty"`
-	Stdout       uint32    `json:"stdout"`
-	Stderr       uint32    `json:"stderr"`
-	Stdin        uint32    `json:"stdin"`
-	Started      bool      `json:"started,omitempty"`
-	Running      bool      `json:"running,omitempty"`
-	Pid          int       `json:"pid,omitempty"`
-	ExitCode     *int      `json:"exitCode,omitempty"`
-	Error        string    `json:"error,omitempty"`
-	Created      time.Time `json:"created"`
+	ID           string   `json:"id"`
+	Cmd          []string `json:"cmd"`
+	Env          []string `json:"env,omitempty"`
+	WorkingDir   string   `json:"workingDir,omitempty"`
+	User         string   `json:"user,omitempty"`
+	Privileged   bool     `json:"privileged,omitempty"`
+	Tty          bool     `json:"tty,omitempty"`
+	AttachStdin  bool     `json:"attachStdin,omitempty"`
+	AttachStdout bool     `json:"attachStdout,omitempty"`
+	AttachStderr bool     `json:"attachStderr,omitempty"`
+	DetachKeys   string   `json:"detachKeys,omitempty"`
+	// Probe marks a health check run: not listed, no events.
+	Probe    bool      `json:"probe,omitempty"`
+	Stdout   uint32    `json:"stdout"`
+	Stderr   uint32    `json:"stderr"`
+	Stdin    uint32    `json:"stdin"`
+	Started  bool      `json:"started,omitempty"`
+	Running  bool      `json:"running,omitempty"`
+	Pid      int       `json:"pid,omitempty"`
+	ExitCode *int      `json:"exitCode,omitempty"`
+	Error    string    `json:"error,omitempty"`
+	Created  time.Time `json:"created"`
 }
 
 // Container states, as docker names them.
@@ -97,6 +99,8 @@ type State struct {
 	StartedAt  time.Time `json:"startedAt,omitempty"`
 	FinishedAt time.Time `json:"finishedAt,omitempty"`
 	OOMKilled  bool      `json:"oomKilled,omitempty"`
+	// Health is the health check state of a container that has one.
+	Health *container.Health `json:"health,omitempty"`
 }
 
 // Image is the stored metadata of a pulled image.

@@ -41,6 +41,11 @@ func (e *Engine) Create(ctx context.Context, req CreateRequest) (*Container, err
 	if hc.NetworkMode == "" {
 		hc.NetworkMode = "default"
 	}
+	if hc.LogConfig.Type == "" {
+		// Output is kept like docker's default driver does (logs, --tail,
+		// --since); clients such as the Python SDK read logs only for it.
+		hc.LogConfig.Type = "json-file"
+	}
 	c := &Container{
 		ID:         randomHex(32),
 		Namespace:  req.Namespace,

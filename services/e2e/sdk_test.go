@@ -1,0 +1,57 @@
+package e2e
+
+import (
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"testing"
+)
+
+// The Python docker SDK (7.x) drives the same scenarios through its own
+// code paths: exec with exit codes and demuxed streams, attach/logs,
+// wait, images by ID and digest.
+const sdkScript = `
+import docker, sys
+c = docker.DockerClient(base_url=sys.argv[1], version="auto")
+assert c.ping()
+img = c.images.pull("busybox", tag="latest")
+ct = c.containers.run("busybox", ["sh", "-c", "echo out; echo err >&2; sleep 300"], detach=True)
+try:
+    code, (out, err) = ct.exec_run(["sh", "-c", "echo x-out; echo x-err >&2; exit 4"], demux=True)
+    assert code == 4, code
+    assert out == b"x-out\n" and err == b"x-err\n", (out, err)
+    code, out = ct.exec_run("cat /etc/passwd", user="nobody")
+    assert code == 0 and b"root:x:0:0" in out, (code, out)
+    logs = ct.logs(stdout=True, stderr=False)
+    assert logs == b"out\n", logs
+    ct.kill(signal="SIGTERM")
+    assert ct.wait()["StatusCode"] == 143
+finally:
+    ct.remove(force=True)
+by_id = c.containers.run(img.id, ["echo", "by-id"], remove=True)
+assert by_id == b"by-id\n", by_id
+digest = img.attrs["RepoDigests"][0]
+by_digest = c.containers.run(digest, ["echo", "by-digest"], remove=True)
+assert by_digest == b"by-digest\n", by_digest
+print("sdk ok")
+`
+
+func TestPythonSDK(t *testing.T) {
+	s := requireStack(t)
+	if err := exec.Command("python3", "-c", "import docker").Run(); err != nil {
+		t.Skip("the Python docker SDK is not installed (pip install docker)")
+	}
+	script := filepath.Join(t.TempDir(), "sdk.py")
+	if err := os.WriteFile(script, []byte(sdkScript), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	for _, h := range s.hosts() {
+		t.Run(h.name, func(t *testing.T) {
+			out, err := exec.Command("python3", script, h.host).CombinedOutput()
+			if err != nil || !strings.Contains(string(out), "sdk ok") {
+				t.Fatalf("python SDK scenario: %v\n%s", err, out)
+			}
+		})
+	}
+}

@@ -61,6 +61,11 @@ const (
 	// TypeResize (hub→agent, JSON Resize) sets the terminal size of the main
 	// process (Exec "") or of an exec.
 	TypeResize Type = 16
+	// TypeRequest (hub→agent, JSON Request) asks the agent for information
+	// about the container (docker top, docker stats).
+	TypeRequest Type = 17
+	// TypeResponse (agent→hub, JSON Response) answers a Request.
+	TypeResponse Type = 18
 )
 
 func (t Type) String() string {
@@ -97,6 +102,10 @@ func (t Type) String() string {
 		return "exec-exit-ack"
 	case TypeResize:
 		return "resize"
+	case TypeRequest:
+		return "request"
+	case TypeResponse:
+		return "response"
 	}
 	return fmt.Sprintf("type(%d)", uint8(t))
 }
@@ -282,6 +291,47 @@ type Resize struct {
 	Exec string `json:"exec,omitempty"`
 	Rows uint16 `json:"rows"`
 	Cols uint16 `json:"cols"`
+}
+
+// Request kinds.
+const (
+	// RequestTop lists the container's processes: Body is a Top.
+	RequestTop = "top"
+	// RequestStats samples resource usage: Body is a Stats.
+	RequestStats = "stats"
+)
+
+// Request asks the agent for Kind; ID pairs it with its Response.
+type Request struct {
+	ID   string   `json:"id"`
+	Kind string   `json:"kind"`
+	Args []string `json:"args,omitempty"`
+}
+
+// Response answers Request ID with a JSON Body, or an Error.
+type Response struct {
+	ID    string          `json:"id"`
+	Body  json.RawMessage `json:"body,omitempty"`
+	Error string          `json:"error,omitempty"`
+}
+
+// Top is the process table of a container, as docker top shows it.
+type Top struct {
+	Titles    []string   `json:"titles"`
+	Processes [][]string `json:"processes"`
+}
+
+// Stats is one resource sample of the container's processes.
+type Stats struct {
+	Time time.Time `json:"time"`
+	// CPUTotal is CPU time used by the container's processes, in ns.
+	CPUTotal uint64 `json:"cpuTotal"`
+	// SystemCPU is the host's total CPU time, in ns (as docker's system_cpu_usage).
+	SystemCPU   uint64 `json:"systemCpu"`
+	OnlineCPUs  uint32 `json:"onlineCpus"`
+	MemoryUsage uint64 `json:"memoryUsage"`
+	MemoryLimit uint64 `json:"memoryLimit"`
+	Pids        uint64 `json:"pids"`
 }
 
 // Invocation is the JSON body of the HTTP POST that starts a container on a

@@ -134,3 +134,34 @@ func TestHealthCheckRunsInTheContainer(t *testing.T) {
 		t.Fatalf("health probes listed as execs: %s", ids)
 	}
 }
+
+func TestTopAndStatsComeFromTheInstance(t *testing.T) {
+	s := requireStack(t)
+	name := "topstats"
+	mustDocker(t, s.direct, "run", "-d", "--name", name, "busybox", "sh", "-c", "while true; do :; done & exec sleep 300")
+	defer docker(t, s.direct, "rm", "-f", name)
+	for _, h := range s.hosts() {
+		t.Run(h.name, func(t *testing.T) {
+			top := mustDocker(t, h.host, "top", name)
+			if !strings.Contains(top, "sleep 300") || !strings.Contains(top, "PID") || strings.Contains(top, "/.sockerless/agent") {
+				t.Fatalf("docker top = %q", top)
+			}
+			out := mustDocker(t, h.host, "stats", "--no-stream", "--format", "{{.CPUPerc}} {{.MemUsage}} {{.PIDs}}", name)
+			f := strings.Fields(out)
+			if len(f) < 3 {
+				t.Fatalf("stats = %q", out)
+			}
+			cpu, err := strconv.ParseFloat(strings.TrimSuffix(f[0], "%"), 64)
+			if err != nil || cpu < 20 {
+				t.Fatalf("CPU %q: a busy loop should show real CPU use", f[0])
+			}
+			if f[1] == "0B" || f[len(f)-1] == "0" {
+				t.Fatalf("memory/pids not measured: %q", out)
+			}
+		})
+	}
+	r := docker(t, s.direct, "top", "nope-top")
+	if r.code == 0 || !strings.Contains(r.stderr, "No such container") {
+		t.Fatalf("top of an unknown container: %d %q", r.code, r.stderr)
+	}
+}

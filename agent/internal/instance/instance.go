@@ -2,15 +2,18 @@ package instance
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
 	"log/slog"
+	"os"
 	"sync"
 	"syscall"
 	"time"
 
 	"github.com/sockerless/sockerless/agent/internal/process"
+	"github.com/sockerless/sockerless/agent/internal/procinfo"
 	"github.com/sockerless/sockerless/agent/internal/session"
 	"github.com/sockerless/sockerless/agent/proto"
 )
@@ -414,4 +417,28 @@ func (h handler) Stdin(stream uint32, p []byte) {
 func (h handler) StdinClose(stream uint32)    { h.in.post(event{kind: evStdinClose, stream: stream}) }
 func (h handler) ExecStart(e proto.ExecStart) { h.in.post(event{kind: evExecStart, exec: e}) }
 func (h handler) Resize(r proto.Resize)       { h.in.post(event{kind: evResize, resize: r}) }
-func (h handler) Shutdown()                   { h.in.post(event{kind: evShutdown}) }
+
+// Request answers at once from /proc, outside the loop: it reads no state.
+func (h handler) Request(r proto.Request) {
+	go func() {
+		resp := proto.Response{ID: r.ID}
+		var body any
+		var err error
+		switch r.Kind {
+		case proto.RequestTop:
+			body, err = procinfo.Top("/proc", os.Getpid())
+		case proto.RequestStats:
+			body, err = procinfo.Stats("/proc", os.Getpid())
+		default:
+			err = fmt.Errorf("unknown request %q", r.Kind)
+		}
+		if err == nil {
+			resp.Body, err = json.Marshal(body)
+		}
+		if err != nil {
+			resp.Error = err.Error()
+		}
+		h.in.sess.Respond(resp)
+	}()
+}
+func (h handler) Shutdown() { h.in.post(event{kind: evShutdown}) }

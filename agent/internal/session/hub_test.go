@@ -168,6 +168,7 @@ func (r *recorder) Stdin(_ uint32, p []byte)    { r.add("stdin " + string(p)) }
 func (r *recorder) StdinClose(uint32)           { r.add("stdin-close") }
 func (r *recorder) ExecStart(e proto.ExecStart) { r.add("exec-start " + e.ID) }
 func (r *recorder) Resize(proto.Resize)         {}
+func (r *recorder) Request(proto.Request)       {}
 func (r *recorder) Shutdown()                   { r.add("shutdown") }
 
 // running is a Session's Run in a goroutine.

@@ -145,6 +145,20 @@ func (s *Session) ExecStarted(id string, pid int) {
 	s.wakeWriter()
 }
 
+// Respond answers a hub's Request. A response lost with a dropped
+// connection is not re-sent: the hub's request times out and is retried.
+func (s *Session) Respond(r proto.Response) {
+	f, err := proto.Control(proto.TypeResponse, r)
+	if err != nil {
+		s.cfg.Logger.Error("encode response", "err", err)
+		return
+	}
+	s.mu.Lock()
+	s.ctrl = append(s.ctrl, item{order: s.nextOrderLocked(), frame: f})
+	s.mu.Unlock()
+	s.wakeWriter()
+}
+
 // ExecExit reports the end of an exec like Exit does for a run: after the
 // exec's output, re-sent until acknowledged or ctx ends.
 func (s *Session) ExecExit(ctx context.Context, e proto.ExecExit) error {

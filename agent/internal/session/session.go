@@ -31,6 +31,8 @@ type Handler interface {
 	ExecStart(e proto.ExecStart)
 	// Resize sets the terminal size of the process or an exec.
 	Resize(r proto.Resize)
+	// Request asks for information; the handler answers with Respond.
+	Request(r proto.Request)
 	// Shutdown ends the instance: the container was removed.
 	Shutdown()
 }
@@ -270,6 +272,13 @@ func (s *Session) dispatch(f proto.Frame) {
 			return
 		}
 		h.Signal(sig.Signal)
+	case proto.TypeRequest:
+		var r proto.Request
+		if err := f.Decode(&r); err != nil {
+			log.Warn("bad request", "err", err)
+			return
+		}
+		h.Request(r)
 	case proto.TypeStdin:
 		h.Stdin(f.Stream, f.Payload)
 	case proto.TypeStdinClose:

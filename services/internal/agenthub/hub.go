@@ -8,6 +8,7 @@ import (
 	"net/http"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/coder/websocket"
@@ -39,7 +40,9 @@ type Hub struct {
 	helloTimeout   time.Duration
 	writeTimeout   time.Duration
 	reconnectGrace time.Duration
-	closeTimeout   time.Duration
+	// reqSeq numbers Requests to agents.
+	reqSeq       atomic.Uint64
+	closeTimeout time.Duration
 
 	// ctx is the parent of every connection's context; Close cancels it.
 	ctx    context.Context

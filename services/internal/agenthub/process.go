@@ -145,6 +145,17 @@ func (c *conn) handleControl(f proto.Frame) error {
 		}
 		c.hub.deliver(c.id, runKey(e.Run), res)
 		return c.sendControl(c.ctx, proto.TypeExitAck, proto.ExitAck{Run: e.Run})
+	case proto.TypeResponse:
+		var r proto.Response
+		if err := f.Decode(&r); err != nil {
+			return fmt.Errorf("%w: %w", errProtocol, err)
+		}
+		res := startResult{body: r.Body}
+		if r.Error != "" {
+			res.err = engine.Errorf(engine.KindInternal, "agent: %s", r.Error)
+		}
+		c.hub.deliver(c.id, "req/"+r.ID, res)
+		return nil
 	case proto.TypeExecStarted:
 		var st proto.ExecStarted
 		if err := f.Decode(&st); err != nil {

@@ -2,6 +2,7 @@ package agenthub
 
 import (
 	"context"
+	"encoding/json"
 	"fmt"
 
 	"github.com/sockerless/sockerless/agent/proto"
@@ -24,8 +25,9 @@ func execKey(id string) string { return "exec/" + id }
 
 // startResult answers a Start waiter.
 type startResult struct {
-	pid int
-	err error
+	pid  int
+	err  error
+	body json.RawMessage // a Response's body
 }
 
 // startWaiter is a pending Start of one run.
@@ -92,6 +94,33 @@ func (s *session) request(ctx context.Context, key, what string, t proto.Type, m
 			}
 			return 0, &engine.Error{Kind: engine.KindUnavailable, Message: what + ": agent disconnected", Err: err}
 		}
+	}
+}
+
+// Request asks the agent for information (proto.RequestTop, …) and
+// returns the body of its answer. A request whose answer is lost with a
+// dropped connection fails when ctx ends.
+func (s *session) Request(ctx context.Context, kind string, args []string) (json.RawMessage, error) {
+	h := s.hub
+	id := fmt.Sprintf("%d", h.reqSeq.Add(1))
+	key := "req/" + id
+	w, err := h.addWaiter(s.id, key)
+	if err != nil {
+		return nil, err
+	}
+	defer h.removeWaiter(s.id, key, w)
+	c, err := h.current(s.id)
+	if err != nil {
+		return nil, fmt.Errorf("%s of %s: %w", kind, s.id, err)
+	}
+	if err := c.sendControl(ctx, proto.TypeRequest, proto.Request{ID: id, Kind: kind, Args: args}); err != nil {
+		return nil, &engine.Error{Kind: engine.KindUnavailable, Message: fmt.Sprintf("%s of %s: agent connection failed", kind, s.id), Err: err}
+	}
+	select {
+	case r := <-w.ch:
+		return r.body, r.err
+	case <-ctx.Done():
+		return nil, fmt.Errorf("%s of %s: %w", kind, s.id, ctx.Err())
 	}
 }
 

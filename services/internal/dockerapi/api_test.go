@@ -81,7 +81,7 @@ func TestAPIStatusesAndMessages(t *testing.T) {
 		{"stop of a created container is 304", "POST", "/containers/taken/stop", "", 304, ""},
 		{"kill of a created container", "POST", "/containers/taken/kill", "", 409, "is not running"},
 		{"bad signal", "POST", "/containers/taken/kill?signal=NOPE", "", 400, "Invalid signal: NOPE"},
-		{"unsupported route is 501", "GET", "/containers/taken/top", "", 501, "not supported"},
+		{"unsupported route is 501", "GET", "/containers/taken/export", "", 501, "not supported"},
 		{"unknown route is 404", "GET", "/nothing/here", "", 404, "page not found"},
 		{"bad filter", "GET", "/containers/json?filters=" + `{"nope":{"x":true}}`, "", 400, "invalid filter 'nope'"},
 		{"image name with a slash", "GET", "/images/docker.io/library/busybox/json", "", 200, ""},

@@ -121,3 +121,38 @@ func (s *Server) getEvents(w http.ResponseWriter, r *http.Request) error {
 	}
 	return nil
 }
+
+// getContainersTop: GET /containers/{id}/top (docker top).
+func (s *Server) getContainersTop(w http.ResponseWriter, r *http.Request) error {
+	t, err := s.e.Top(r.Context(), s.ns(r), chi.URLParam(r, "id"))
+	if err != nil {
+		return err
+	}
+	return writeJSON(w, http.StatusOK, t)
+}
+
+// getContainersStats: GET /containers/{id}/stats?stream= (docker stats).
+func (s *Server) getContainersStats(w http.ResponseWriter, r *http.Request) error {
+	stream := r.URL.Query().Get("stream") == "" || boolParam(r, "stream")
+	headers := false
+	enc := json.NewEncoder(w)
+	flusher, _ := w.(http.Flusher)
+	err := s.e.Stats(r.Context(), s.ns(r), chi.URLParam(r, "id"), stream, func(st container.StatsResponse) error {
+		if !headers {
+			w.Header().Set("Content-Type", "application/json")
+			w.WriteHeader(http.StatusOK)
+			headers = true
+		}
+		if err := enc.Encode(st); err != nil {
+			return err
+		}
+		if flusher != nil {
+			flusher.Flush()
+		}
+		return nil
+	})
+	if err != nil && !headers {
+		return err
+	}
+	return nil
+}

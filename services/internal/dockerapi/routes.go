@@ -49,6 +49,8 @@ func (s *Server) routes() chi.Router {
 	r.Post("/containers/{id}/rename", s.h(s.postContainersRename))
 	r.Post("/containers/{id}/update", s.h(s.postContainersUpdate))
 	r.Get("/events", s.h(s.getEvents))
+	r.Get("/containers/{id}/top", s.h(s.getContainersTop))
+	r.Get("/containers/{id}/stats", s.h(s.getContainersStats))
 
 	// Exec
 	r.Post("/containers/{id}/exec", s.h(s.postContainersExec))
@@ -58,8 +60,6 @@ func (s *Server) routes() chi.Router {
 
 	// Known Docker routes not supported yet: 501, not 404.
 	for _, rt := range []struct{ method, path string }{
-		{"GET", "/containers/{id}/top"},
-		{"GET", "/containers/{id}/stats"},
 		{"GET", "/containers/{id}/changes"},
 		{"GET", "/containers/{id}/export"},
 		{"GET", "/containers/{id}/archive"},

@@ -2,6 +2,7 @@ package engine
 
 import (
 	"context"
+	"encoding/json"
 
 	"github.com/sockerless/sockerless/agent/proto"
 )
@@ -121,4 +122,7 @@ type StreamSession interface {
 	CloseStdin(ctx context.Context, stream uint32) error
 	// Resize sets the terminal size of the main process or an exec.
 	Resize(ctx context.Context, r proto.Resize) error
+	// Request asks the agent for information (proto.RequestTop, …) and
+	// returns the JSON body of its answer.
+	Request(ctx context.Context, kind string, args []string) (json.RawMessage, error)
 }

@@ -60,7 +60,6 @@ func BenchmarkSpine(b *testing.B) {
 			res[tg.name+"/run"] = [2]time.Duration{rp50, rp95}
 		}
 	}
-	ms := func(d time.Duration) float64 { return float64(d.Microseconds()) / 1000 }
 	for _, k := range []string{"create", "run"} {
 		sl := res["sockerless/"+k]
 		b.ReportMetric(ms(sl[0]), k+"-p50-ms")

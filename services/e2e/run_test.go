@@ -296,3 +296,44 @@ func waitFor(t *testing.T, cond func() bool) {
 		time.Sleep(100 * time.Millisecond)
 	}
 }
+
+func TestLogsSinceUntilAndWaitConditions(t *testing.T) {
+	s := requireStack(t)
+	name := "since-until"
+	mustDocker(t, s.direct, "run", "-d", "--name", name, "busybox", "sh", "-c", "echo early; sleep 2; echo late; sleep 300")
+	defer docker(t, s.direct, "rm", "-f", name)
+	waitFor(t, func() bool { return strings.Contains(docker(t, s.direct, "logs", name).stdout, "late") })
+	lines := strings.Split(strings.TrimSpace(mustDocker(t, s.direct, "logs", "--timestamps", name)), "\n")
+	lateAt, err := time.Parse(time.RFC3339Nano, strings.Fields(lines[1])[0])
+	if err != nil {
+		t.Fatal(err)
+	}
+	cut := lateAt.Add(-time.Second).Format(time.RFC3339Nano)
+	if out := mustDocker(t, s.fwd, "logs", "--since", cut, name); out != "late\n" {
+		t.Fatalf("logs --since = %q", out)
+	}
+	if out := mustDocker(t, s.fwd, "logs", "--until", cut, name); out != "early\n" {
+		t.Fatalf("logs --until = %q", out)
+	}
+	// next-exit waits for the coming exit; not-running returns it.
+	done := make(chan string, 1)
+	go func() { done <- strings.TrimSpace(docker(t, s.direct, "wait", name).stdout) }()
+	time.Sleep(300 * time.Millisecond)
+	mustDocker(t, s.direct, "kill", "-s", "TERM", name)
+	select {
+	case code := <-done:
+		if code != "143" {
+			t.Fatalf("wait = %s, want 143", code)
+		}
+	case <-time.After(30 * time.Second):
+		t.Fatal("wait did not return after the kill")
+	}
+	resp, body := s.apiRequest(t, "POST", "/v1.50/containers/"+name+"/wait?condition=not-running", nil, true)
+	if resp.StatusCode != 200 || !strings.Contains(string(body), `"StatusCode":143`) {
+		t.Fatalf("wait not-running on an exited container: %d %s", resp.StatusCode, body)
+	}
+	resp, body = s.apiRequest(t, "POST", "/v1.50/containers/"+name+"/wait?condition=bogus", nil, true)
+	if resp.StatusCode != 400 {
+		t.Fatalf("bad condition: %d %s", resp.StatusCode, body)
+	}
+}

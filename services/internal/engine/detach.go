@@ -44,6 +44,19 @@ func ParseDetachKeys(s string) ([]byte, error) {
 	return out, nil
 }
 
+// attachInput prepares a client's input for a process: on a terminal it
+// watches for the detach keys (as docker, only there).
+func attachInput(r io.Reader, detachKeys string, tty bool) (io.Reader, error) {
+	keys, err := ParseDetachKeys(detachKeys)
+	if err != nil {
+		return nil, err
+	}
+	if tty {
+		return newEscapeReader(r, keys), nil
+	}
+	return r, nil
+}
+
 // escapeReader passes input through until the detach sequence, then
 // returns errDetached; bytes that might start the sequence are held back
 // until it is clear they do not.

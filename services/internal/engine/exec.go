@@ -192,17 +192,13 @@ func (e *Engine) ExecStart(ctx context.Context, ns, execID string, o ExecStartOp
 		return nil
 	}
 	if o.Stdin != nil && x.AttachStdin {
-		keys, err := ParseDetachKeys(x.DetachKeys)
+		in, err := attachInput(o.Stdin, x.DetachKeys, x.Tty)
 		if err != nil {
 			return err
 		}
 		var cancel context.CancelFunc
 		ctx, cancel = context.WithCancel(ctx)
 		defer cancel()
-		in := o.Stdin
-		if x.Tty { // as docker: detach keys only on a terminal
-			in = newEscapeReader(in, keys)
-		}
 		go e.pumpStdin(ctx, sess, x.Stdin, in, !x.Tty, cancel)
 	}
 	done := func(c *Container) bool {

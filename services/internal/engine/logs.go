@@ -142,17 +142,13 @@ func (e *Engine) Attach(ctx context.Context, ns, ref string, o AttachOptions, em
 	}
 	done := func(c *Container) bool { return c.ExitedRun >= endRun }
 	if o.Stdin != nil && c.Config.OpenStdin {
-		keys, err := ParseDetachKeys(o.DetachKeys)
+		in, err := attachInput(o.Stdin, o.DetachKeys, c.Config.Tty)
 		if err != nil {
 			return err
 		}
 		var cancel context.CancelFunc
 		ctx, cancel = context.WithCancel(ctx)
 		defer cancel()
-		in := o.Stdin
-		if c.Config.Tty { // as docker: detach keys only on a terminal
-			in = newEscapeReader(in, keys)
-		}
 		go e.attachStdin(ctx, c, endRun, in, cancel)
 	}
 	err = e.follow(ctx, ns, c.ID, cursor, done, func(le LogEntry) error {

@@ -84,6 +84,18 @@ func putJSON(b *bbolt.Bucket, key []byte, v any) error {
 	return b.Put(key, data)
 }
 
+// owned reads container id if it belongs to namespace ns.
+func owned(cs *bbolt.Bucket, ns, id string) (*engine.Container, error) {
+	c, err := getJSON[engine.Container](cs, []byte(id))
+	if err != nil {
+		return nil, err
+	}
+	if c.Namespace != ns {
+		return nil, engine.ErrNotFound
+	}
+	return c, nil
+}
+
 // CreateContainer stores c and reserves its name.
 func (s *Store) CreateContainer(ctx context.Context, c *engine.Container) error {
 	return s.db.Update(func(tx *bbolt.Tx) error {
@@ -170,12 +182,9 @@ func (s *Store) UpdateContainer(ctx context.Context, ns, id string, fn func(*eng
 	var out *engine.Container
 	err := s.db.Update(func(tx *bbolt.Tx) error {
 		cs := tx.Bucket(bContainers)
-		c, err := getJSON[engine.Container](cs, []byte(id))
+		c, err := owned(cs, ns, id)
 		if err != nil {
 			return err
-		}
-		if c.Namespace != ns {
-			return engine.ErrNotFound
 		}
 		oldName := c.Name
 		if err := fn(c); err != nil {
@@ -205,12 +214,9 @@ func (s *Store) UpdateContainer(ctx context.Context, ns, id string, fn func(*eng
 func (s *Store) DeleteContainer(ctx context.Context, ns, id string) error {
 	return s.db.Update(func(tx *bbolt.Tx) error {
 		cs := tx.Bucket(bContainers)
-		c, err := getJSON[engine.Container](cs, []byte(id))
+		c, err := owned(cs, ns, id)
 		if err != nil {
 			return err
-		}
-		if c.Namespace != ns {
-			return engine.ErrNotFound
 		}
 		if err := tx.Bucket(bNames).Delete(nameKey(ns, c.Name)); err != nil {
 			return err
@@ -236,12 +242,9 @@ func (s *Store) AppendLogs(ctx context.Context, ns, id string, entries []engine.
 	out := make([]engine.LogEntry, len(entries))
 	err := s.db.Update(func(tx *bbolt.Tx) error {
 		cs := tx.Bucket(bContainers)
-		c, err := getJSON[engine.Container](cs, []byte(id))
+		c, err := owned(cs, ns, id)
 		if err != nil {
 			return err
-		}
-		if c.Namespace != ns {
-			return engine.ErrNotFound
 		}
 		lb, err := tx.Bucket(bLogs).CreateBucketIfNotExists([]byte(id))
 		if err != nil {
@@ -275,12 +278,8 @@ func (s *Store) AppendLogs(ctx context.Context, ns, id string, entries []engine.
 func (s *Store) ReadLogs(ctx context.Context, ns, id string, after uint64, limit int) ([]engine.LogEntry, error) {
 	var out []engine.LogEntry
 	err := s.db.View(func(tx *bbolt.Tx) error {
-		c, err := getJSON[engine.Container](tx.Bucket(bContainers), []byte(id))
-		if err != nil {
+		if _, err := owned(tx.Bucket(bContainers), ns, id); err != nil {
 			return err
-		}
-		if c.Namespace != ns {
-			return engine.ErrNotFound
 		}
 		lb := tx.Bucket(bLogs).Bucket([]byte(id))
 		if lb == nil {

@@ -337,3 +337,30 @@ func TestLogsSinceUntilAndWaitConditions(t *testing.T) {
 		t.Fatalf("bad condition: %d %s", resp.StatusCode, body)
 	}
 }
+
+// An exited container keeps its filesystem while its instance lingers
+// (the test stack's --linger is 2s); after that it starts on a fresh one,
+// and inspect says which.
+func TestExitedContainerKeepsItsFilesWhileItLingers(t *testing.T) {
+	s := requireStack(t)
+	name := "keeper"
+	mustDocker(t, s.direct, "run", "--name", name, "busybox", "sh", "-c", "test -f /tmp/mark && echo seen || (echo fresh; touch /tmp/mark)")
+	defer docker(t, s.direct, "rm", "-f", name)
+	if out := mustDocker(t, s.direct, "logs", name); out != "fresh\n" {
+		t.Fatalf("first run: %q", out)
+	}
+	if inst := strings.TrimSpace(mustDocker(t, s.direct, "inspect", "--format", "{{.GraphDriver.Data.Instance}}", name)); inst != "up" {
+		t.Fatalf("instance right after exit = %q, want up", inst)
+	}
+	mustDocker(t, s.direct, "start", "-a", name)
+	if out := mustDocker(t, s.direct, "logs", name); out != "fresh\nseen\n" {
+		t.Fatalf("second run on the lingering instance: %q", out)
+	}
+	waitFor(t, func() bool {
+		return strings.TrimSpace(mustDocker(t, s.direct, "inspect", "--format", "{{.GraphDriver.Data.Instance}}", name)) == "gone"
+	})
+	mustDocker(t, s.direct, "start", "-a", name)
+	if out := mustDocker(t, s.direct, "logs", name); out != "fresh\nseen\nfresh\n" {
+		t.Fatalf("run after the instance ended: %q", out)
+	}
+}

@@ -12,6 +12,7 @@ import (
 	"github.com/go-chi/chi/v5"
 	"github.com/moby/moby/api/types/container"
 	"github.com/moby/moby/api/types/network"
+	"github.com/moby/moby/api/types/storage"
 	"github.com/sockerless/sockerless/services/internal/engine"
 )
 
@@ -159,6 +160,7 @@ func inspect(c *engine.Container) container.InspectResponse {
 		Name:         "/" + c.Name,
 		RestartCount: c.RestartCount,
 		Driver:       "cloud-run-functions",
+		GraphDriver:  graphDriver(c),
 		Platform:     "linux",
 		ExecIDs:      runningExecs(c),
 		HostConfig:   c.HostConfig,
@@ -248,6 +250,17 @@ func (s *Server) postContainersPrune(w http.ResponseWriter, r *http.Request) err
 		ids = []string{}
 	}
 	return writeJSON(w, http.StatusOK, container.PruneReport{ContainersDeleted: ids})
+}
+
+// graphDriver says where the container's filesystem is: on a function
+// instance that is "up" (the files it wrote are there) or "gone" (the next
+// start runs on a fresh instance with the image's files only).
+func graphDriver(c *engine.Container) *storage.DriverData {
+	inst := c.Instance
+	if inst == "" {
+		inst = "none"
+	}
+	return &storage.DriverData{Name: "cloud-run-functions", Data: map[string]string{"Instance": inst, "Function": c.Function}}
 }
 
 // runningExecs lists the IDs of a container's running execs, as docker

@@ -266,6 +266,21 @@ type ExecStart struct {
 	Cols uint16 `json:"cols,omitempty"`
 }
 
+// ArchiveCommand as an exec's Args[0] makes the agent do docker cp's work
+// in Go instead of starting a process: Args are [ArchiveCommand, op, path]
+// with op "stat" (stdout: the path's JSON stat), "get" (stdout: a tar of
+// the path) or "put" (stdin: a tar to extract into the directory path).
+// The exit code says how it went: see the Archive* codes.
+const ArchiveCommand = "sockerless:archive"
+
+// Exit codes of an ArchiveCommand; stderr carries the message.
+const (
+	ArchiveOK       = 0
+	ArchiveFailed   = 1
+	ArchiveNotFound = 2
+	ArchiveNotDir   = 3
+)
+
 // ExecStarted says exec ID runs as Pid.
 type ExecStarted struct {
 	ID  string `json:"id"`

@@ -177,7 +177,7 @@ func (in *Instance) loop(ctx, runCtx context.Context, runs *sync.WaitGroup) erro
 		linger <-chan time.Time
 		timer  *time.Timer
 		execs  = map[string]*process.Proc{}
-		stdins = map[uint32]*process.Proc{} // exec stdin streams
+		stdins = map[uint32]stdinSink{} // exec stdin streams
 	)
 	killExecs := func() {
 		for id, p := range execs {
@@ -239,6 +239,12 @@ func (in *Instance) loop(ctx, runCtx context.Context, runs *sync.WaitGroup) erro
 					cur.proc.CloseStdin()
 				}
 			case evExecStart:
+				if args := e.exec.Process.Args; len(args) > 0 && args[0] == proto.ArchiveCommand {
+					if sink := in.startArchive(runCtx, runs, e.exec); sink != nil {
+						stdins[e.exec.Stdin] = sink
+					}
+					continue
+				}
 				if _, dup := execs[e.exec.ID]; dup {
 					in.log.Warn("exec started twice; ignored", "exec", e.exec.ID)
 					continue
@@ -252,7 +258,7 @@ func (in *Instance) loop(ctx, runCtx context.Context, runs *sync.WaitGroup) erro
 			case evExecDone:
 				if p := execs[e.id]; p != nil {
 					for st, sp := range stdins {
-						if sp == p {
+						if sp == stdinSink(p) {
 							delete(stdins, st)
 						}
 					}

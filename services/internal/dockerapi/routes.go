@@ -51,6 +51,9 @@ func (s *Server) routes() chi.Router {
 	r.Get("/events", s.h(s.getEvents))
 	r.Get("/containers/{id}/top", s.h(s.getContainersTop))
 	r.Get("/containers/{id}/stats", s.h(s.getContainersStats))
+	r.Head("/containers/{id}/archive", s.h(s.headContainersArchive))
+	r.Get("/containers/{id}/archive", s.h(s.getContainersArchive))
+	r.Put("/containers/{id}/archive", s.h(s.putContainersArchive))
 
 	// Exec
 	r.Post("/containers/{id}/exec", s.h(s.postContainersExec))
@@ -62,9 +65,6 @@ func (s *Server) routes() chi.Router {
 	for _, rt := range []struct{ method, path string }{
 		{"GET", "/containers/{id}/changes"},
 		{"GET", "/containers/{id}/export"},
-		{"GET", "/containers/{id}/archive"},
-		{"HEAD", "/containers/{id}/archive"},
-		{"PUT", "/containers/{id}/archive"},
 		{"GET", "/containers/{id}/attach/ws"},
 		{"GET", "/system/df"},
 		{"POST", "/auth"},

@@ -27,8 +27,10 @@ type ExecConfig struct {
 	Privileged, Tty                         bool
 	AttachStdin, AttachStdout, AttachStderr bool
 	DetachKeys                              string
-	// Probe marks a health check run (see Exec.Probe).
+	// Probe marks a health check or archive run (see Exec.Probe).
 	Probe bool
+	// AnyState: see Exec.AnyState.
+	AnyState bool
 }
 
 // ExecCreate registers an exec in a running container.
@@ -42,7 +44,7 @@ func (e *Engine) ExecCreate(ctx context.Context, ns, ref string, cfg ExecConfig)
 	}
 	id := c.ID[:execIDPrefix] + randomHex(20)
 	_, err = e.cfg.Store.UpdateContainer(ctx, ns, c.ID, func(c *Container) error {
-		if c.State.Status != StatusRunning {
+		if c.State.Status != StatusRunning && !(cfg.AnyState && c.Instance == "up") {
 			if c.State.Status == StatusPaused {
 				return Errorf(KindConflict, "Container %s is paused, unpause the container before exec", c.ID)
 			}
@@ -58,7 +60,7 @@ func (e *Engine) ExecCreate(ctx context.Context, ns, ref string, cfg ExecConfig)
 			ID: id, Cmd: cfg.Cmd, Env: cfg.Env, WorkingDir: cfg.WorkingDir, User: cfg.User,
 			Privileged: cfg.Privileged, Tty: cfg.Tty, AttachStdin: cfg.AttachStdin,
 			AttachStdout: cfg.AttachStdout, AttachStderr: cfg.AttachStderr, DetachKeys: cfg.DetachKeys,
-			Probe:  cfg.Probe,
+			Probe: cfg.Probe, AnyState: cfg.AnyState,
 			Stdout: c.NextStream, Stderr: c.NextStream + 1, Stdin: c.NextStream + 2,
 			Created: time.Now().UTC(),
 		}
@@ -137,7 +139,7 @@ func (e *Engine) ExecStart(ctx context.Context, ns, execID string, o ExecStartOp
 		if x.Started {
 			return Errorf(KindConflict, "Exec command %s is already running", execID)
 		}
-		if c.State.Status != StatusRunning {
+		if c.State.Status != StatusRunning && !(x.AnyState && c.Instance == "up") {
 			return Errorf(KindConflict, "container %s is not running", c.ID)
 		}
 		x.Started, x.Running = true, true

@@ -66,8 +66,11 @@ type Exec struct {
 	AttachStdout bool     `json:"attachStdout,omitempty"`
 	AttachStderr bool     `json:"attachStderr,omitempty"`
 	DetachKeys   string   `json:"detachKeys,omitempty"`
-	// Probe marks a health check run: not listed, no events.
-	Probe    bool      `json:"probe,omitempty"`
+	// Probe marks a health check or archive run: not listed, no events.
+	Probe bool `json:"probe,omitempty"`
+	// AnyState lets it run while the container's instance is up even if
+	// its process has exited (docker cp of an exited container).
+	AnyState bool      `json:"anyState,omitempty"`
 	Stdout   uint32    `json:"stdout"`
 	Stderr   uint32    `json:"stderr"`
 	Stdin    uint32    `json:"stdin"`

@@ -1,0 +1,135 @@
+package instance
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"io"
+	"io/fs"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/sockerless/sockerless/agent/internal/archive"
+	"github.com/sockerless/sockerless/agent/proto"
+)
+
+// stdinSink takes input for a stdin stream without blocking the loop.
+type stdinSink interface {
+	WriteStdin([]byte)
+	CloseStdin()
+}
+
+// queue is a stdinSink read as an io.Reader: writes never block (input is
+// held in memory, as the process stdin writer holds it).
+type queue struct {
+	mu     sync.Mutex
+	cond   *sync.Cond
+	chunks [][]byte
+	closed bool
+}
+
+func newQueue() *queue {
+	q := &queue{}
+	q.cond = sync.NewCond(&q.mu)
+	return q
+}
+
+func (q *queue) WriteStdin(b []byte) {
+	q.mu.Lock()
+	if !q.closed {
+		q.chunks = append(q.chunks, b)
+	}
+	q.mu.Unlock()
+	q.cond.Broadcast()
+}
+
+func (q *queue) CloseStdin() {
+	q.mu.Lock()
+	q.closed = true
+	q.mu.Unlock()
+	q.cond.Broadcast()
+}
+
+func (q *queue) Read(p []byte) (int, error) {
+	q.mu.Lock()
+	defer q.mu.Unlock()
+	for len(q.chunks) == 0 && !q.closed {
+		q.cond.Wait()
+	}
+	if len(q.chunks) == 0 {
+		return 0, io.EOF
+	}
+	n := copy(p, q.chunks[0])
+	if n == len(q.chunks[0]) {
+		q.chunks = q.chunks[1:]
+	} else {
+		q.chunks[0] = q.chunks[0][n:]
+	}
+	return n, nil
+}
+
+// startArchive does an ArchiveCommand exec in Go. Its output flows like a
+// process's (same streams, same flow control) and it reports an ExecExit.
+// It returns the stdin sink of a "put".
+func (in *Instance) startArchive(ctx context.Context, runs *sync.WaitGroup, es proto.ExecStart) stdinSink {
+	args := es.Process.Args
+	log := in.log.With("exec", es.ID)
+	op, path := "", ""
+	if len(args) == 3 {
+		op, path = args[1], args[2]
+	}
+	var stdin *queue
+	if op == "put" {
+		stdin = newQueue()
+	}
+	in.sess.ExecStarted(es.ID, 0)
+	outR, outW := io.Pipe()
+	runs.Add(1)
+	go func() {
+		defer runs.Done()
+		pumped := make(chan struct{})
+		go func() {
+			defer close(pumped)
+			pump(ctx, in.sess, es.Stdout, outR, io.Discard, log)
+		}()
+		var err error
+		switch op {
+		case "stat":
+			var st archive.PathStat
+			if st, err = archive.Stat(path); err == nil {
+				err = json.NewEncoder(outW).Encode(st)
+			}
+		case "get":
+			err = archive.Write(outW, path)
+		case "put":
+			err = archive.Extract(stdin, path)
+			if err != nil {
+				_, _ = io.Copy(io.Discard, stdin) // the client is still sending
+			}
+		default:
+			err = errors.New("usage: " + proto.ArchiveCommand + " stat|get|put PATH")
+		}
+		outW.Close()
+		<-pumped
+		code := proto.ArchiveOK
+		switch {
+		case err == nil:
+		case errors.Is(err, fs.ErrNotExist):
+			code = proto.ArchiveNotFound
+		case strings.Contains(err.Error(), "not a directory"):
+			code = proto.ArchiveNotDir
+		default:
+			code = proto.ArchiveFailed
+		}
+		if err != nil {
+			log.Info("archive failed", "op", op, "path", path, "err", err)
+			in.sess.Data(es.Stderr, []byte(err.Error()), time.Now())
+		}
+		_ = in.sess.ExecExit(ctx, proto.ExecExit{ID: es.ID, Code: code})
+	}()
+	if stdin == nil {
+		return nil
+	}
+	return stdin
+}

@@ -1,0 +1,113 @@
+package engine
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"os"
+	"strings"
+	"time"
+
+	"github.com/sockerless/sockerless/agent/proto"
+)
+
+// PathStat describes a path in a container (docker's X-Docker-Container-Path-Stat).
+type PathStat struct {
+	Name       string      `json:"name"`
+	Size       int64       `json:"size"`
+	Mode       os.FileMode `json:"mode"`
+	Mtime      time.Time   `json:"mtime"`
+	LinkTarget string      `json:"linkTarget"`
+}
+
+// archive runs an ArchiveCommand in the container's instance: stdin (put)
+// in, stdout streamed to out. It returns the agent's exit code and message.
+func (e *Engine) archive(ctx context.Context, ns, ref, op, path string, stdin io.Reader, out io.Writer) (int, string, error) {
+	c, err := e.Container(ctx, ns, ref)
+	if err != nil {
+		return 0, "", err
+	}
+	if !running(c) && !(c.Instance == "up" && e.cfg.Agents.Connected(agentID(c))) {
+		return 0, "", Errorf(KindNotImplemented, "container %s has no live function instance: Sockerless copies files only while the container runs or lingers after its exit", c.ID)
+	}
+	id, err := e.ExecCreate(ctx, ns, c.ID, ExecConfig{
+		Cmd: []string{proto.ArchiveCommand, op, path}, AttachStdin: stdin != nil,
+		AttachStdout: true, AttachStderr: true, Probe: true, AnyState: true,
+	})
+	if err != nil {
+		return 0, "", err
+	}
+	var msg bytes.Buffer
+	err = e.ExecStart(ctx, ns, id, ExecStartOptions{Stdin: stdin}, func(le LogEntry) error {
+		if le.Stream == Stderr {
+			msg.Write(le.Data)
+			return nil
+		}
+		_, err := out.Write(le.Data)
+		return err
+	})
+	if err != nil {
+		return 0, "", err
+	}
+	_, x, err := e.Exec(ctx, ns, id)
+	if err != nil || x.ExitCode == nil {
+		return 0, "", fmt.Errorf("%s %s: no exit status", op, path)
+	}
+	return *x.ExitCode, strings.TrimSpace(msg.String()), nil
+}
+
+// archiveError turns an archive exit code into docker's error.
+func archiveError(code int, msg, path, id string) error {
+	switch code {
+	case proto.ArchiveOK:
+		return nil
+	case proto.ArchiveNotFound:
+		return Errorf(KindNotFound, "Could not find the file %s in container %s", path, id)
+	case proto.ArchiveNotDir:
+		return Errorf(KindInvalid, "extraction point is not a directory: %s", path)
+	}
+	return Errorf(KindInternal, "%s", msg)
+}
+
+// ArchiveStat describes path in the container (HEAD /containers/{id}/archive).
+func (e *Engine) ArchiveStat(ctx context.Context, ns, ref, path string) (PathStat, error) {
+	var out bytes.Buffer
+	code, msg, err := e.archive(ctx, ns, ref, "stat", path, nil, &out)
+	if err != nil {
+		return PathStat{}, err
+	}
+	if err := archiveError(code, msg, path, ref); err != nil {
+		return PathStat{}, err
+	}
+	var st PathStat
+	if err := json.Unmarshal(out.Bytes(), &st); err != nil {
+		return PathStat{}, fmt.Errorf("stat %s: %w", path, err)
+	}
+	return st, nil
+}
+
+// ArchiveGet streams path as a tar to w, once its stat (for the response
+// header) is known; header is called before the first byte.
+func (e *Engine) ArchiveGet(ctx context.Context, ns, ref, path string, header func(PathStat), w io.Writer) error {
+	st, err := e.ArchiveStat(ctx, ns, ref, path)
+	if err != nil {
+		return err
+	}
+	header(st)
+	code, msg, err := e.archive(ctx, ns, ref, "get", path, nil, w)
+	if err != nil {
+		return err
+	}
+	return archiveError(code, msg, path, ref)
+}
+
+// ArchivePut extracts the tar stream r into the directory path.
+func (e *Engine) ArchivePut(ctx context.Context, ns, ref, path string, r io.Reader) error {
+	code, msg, err := e.archive(ctx, ns, ref, "put", path, r, io.Discard)
+	if err != nil {
+		return err
+	}
+	return archiveError(code, msg, path, ref)
+}

@@ -126,6 +126,7 @@ func (in *Instance) startArchive(ctx context.Context, runs *sync.WaitGroup, es p
 			log.Info("archive failed", "op", op, "path", path, "err", err)
 			in.sess.Data(es.Stderr, []byte(err.Error()), time.Now())
 		}
+		in.post(event{kind: evExecDone, id: es.ID})
 		_ = in.sess.ExecExit(ctx, proto.ExecExit{ID: es.ID, Code: code})
 	}()
 	if stdin == nil {

@@ -7,6 +7,13 @@
 // ends: on Shutdown, when the linger time after the last exit passes without
 // a new Start, or when the hub stays unreachable.
 //
+// Execs (docker exec) run beside the main process through the same
+// Supervisor; their output flows on the streams the hub names, under the
+// same flow control, and their exit is re-sent until acknowledged. Stdin
+// and resize frames are routed by stream and exec ID. As in docker, execs
+// still running when the main process ends are killed. An exec whose first
+// argument is proto.ArchiveCommand does docker cp's work in Go instead.
+//
 // One goroutine (Run's loop) owns the instance's state; the session's read
-// loop and the runs talk to it through events.
+// loop, the runs and the execs talk to it through events.
 package instance

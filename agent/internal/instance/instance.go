@@ -116,9 +116,10 @@ func (in *Instance) Terminate() { in.post(event{kind: evTerminate}) }
 
 // run is one execution of the container's process.
 type run struct {
-	n    uint32
-	proc *process.Proc // nil if it could not start
-	done chan struct{} // closed when its goroutine has ended
+	n      uint32
+	proc   *process.Proc // nil if it could not start
+	done   chan struct{} // closed when its goroutine has ended
+	exited bool          // the loop has seen proc end (owned by the loop)
 }
 
 func (r *run) running() bool {
@@ -176,15 +177,8 @@ func (in *Instance) loop(ctx, runCtx context.Context, runs *sync.WaitGroup) erro
 		cur    *run
 		linger <-chan time.Time
 		timer  *time.Timer
-		execs  = map[string]*process.Proc{}
-		stdins = map[uint32]stdinSink{} // exec stdin streams
+		execs  = newExecTable()
 	)
-	killExecs := func() {
-		for id, p := range execs {
-			in.log.Info("killing exec: the container's process ended", "exec", id)
-			p.Kill()
-		}
-	}
 	stopLinger := func() {
 		if timer != nil {
 			timer.Stop()
@@ -193,7 +187,7 @@ func (in *Instance) loop(ctx, runCtx context.Context, runs *sync.WaitGroup) erro
 	}
 	defer stopLinger()
 	end := func(err error) error {
-		killExecs()
+		execs.killAll(in.log)
 		if cur.running() {
 			cur.proc.Kill()
 			select {
@@ -205,9 +199,18 @@ func (in *Instance) loop(ctx, runCtx context.Context, runs *sync.WaitGroup) erro
 		return err
 	}
 	for {
+		// procExited fires once when the run's process has ended, before its
+		// output is drained and its Exit acknowledged.
+		var procExited <-chan struct{}
+		if cur != nil && cur.proc != nil && !cur.exited {
+			procExited = cur.proc.Done()
+		}
 		select {
 		case <-ctx.Done():
 			return end(nil)
+		case <-procExited:
+			cur.exited = true
+			execs.killAll(in.log) // as docker: execs die with the container's process
 		case <-linger:
 			in.log.Info("linger time over; ending instance")
 			return end(nil)
@@ -227,49 +230,42 @@ func (in *Instance) loop(ctx, runCtx context.Context, runs *sync.WaitGroup) erro
 					}
 				}
 			case evStdin:
-				if p := stdins[e.stream]; p != nil {
-					p.WriteStdin(e.data)
-				} else if (e.stream == proto.StreamStdin || e.stream == proto.StreamControl) && cur.running() {
-					cur.proc.WriteStdin(e.data)
+				if sink := in.stdinSink(cur, execs, e.stream); sink != nil {
+					sink.WriteStdin(e.data)
 				}
 			case evStdinClose:
-				if p := stdins[e.stream]; p != nil {
-					p.CloseStdin()
-				} else if (e.stream == proto.StreamStdin || e.stream == proto.StreamControl) && cur.running() {
-					cur.proc.CloseStdin()
+				if sink := in.stdinSink(cur, execs, e.stream); sink != nil {
+					sink.CloseStdin()
 				}
 			case evExecStart:
-				if args := e.exec.Process.Args; len(args) > 0 && args[0] == proto.ArchiveCommand {
-					if sink := in.startArchive(runCtx, runs, e.exec); sink != nil {
-						stdins[e.exec.Stdin] = sink
-					}
-					continue
-				}
-				if _, dup := execs[e.exec.ID]; dup {
+				if execs.has(e.exec.ID) {
 					in.log.Warn("exec started twice; ignored", "exec", e.exec.ID)
 					continue
 				}
+				if args := e.exec.Process.Args; len(args) > 0 && args[0] == proto.ArchiveCommand {
+					execs.add(e.exec.ID, nil, e.exec.Stdin, in.startArchive(runCtx, runs, e.exec))
+					continue
+				}
 				if p := in.startExec(runCtx, runs, e.exec); p != nil {
-					execs[e.exec.ID] = p
+					var sink stdinSink
 					if e.exec.Process.OpenStdin {
-						stdins[e.exec.Stdin] = p
+						sink = p
 					}
+					execs.add(e.exec.ID, p, e.exec.Stdin, sink)
 				}
 			case evExecDone:
-				if p := execs[e.id]; p != nil {
-					for st, sp := range stdins {
-						if sp == stdinSink(p) {
-							delete(stdins, st)
-						}
-					}
-				}
-				delete(execs, e.id)
+				execs.remove(e.id)
 			case evResize:
-				p := execs[e.resize.Exec]
-				if e.resize.Exec == "" && cur.running() {
+				var p *process.Proc
+				switch {
+				case e.resize.Exec != "":
+					p = execs.procs[e.resize.Exec]
+				case cur.running():
 					p = cur.proc
 				}
-				if p != nil {
+				if p == nil {
+					in.log.Debug("resize of no running process; ignored", "exec", e.resize.Exec)
+				} else {
 					if err := p.Resize(process.Size{Rows: e.resize.Rows, Cols: e.resize.Cols}); err != nil {
 						in.log.Warn("resize", "exec", e.resize.Exec, "err", err)
 					}
@@ -291,7 +287,7 @@ func (in *Instance) loop(ctx, runCtx context.Context, runs *sync.WaitGroup) erro
 					continue // a newer run has started meanwhile
 				}
 				cur = nil
-				killExecs() // as docker: execs die with the container's process
+				execs.killAll(in.log)
 				d := time.Duration(in.cfg.Invocation.LingerSeconds) * time.Second
 				if d <= 0 {
 					in.log.Info("run exited; no linger, ending instance", "run", e.run)
@@ -357,51 +353,23 @@ func (in *Instance) startRun(ctx context.Context, runs *sync.WaitGroup, s proto.
 	return r
 }
 
-// startExec starts an exec's process and the goroutine that streams its
-// output and reports its exit; it returns nil if the process did not start
-// (the failure is reported as the exec's exit).
-func (in *Instance) startExec(ctx context.Context, runs *sync.WaitGroup, es proto.ExecStart) *process.Proc {
-	log := in.log.With("exec", es.ID)
-	proc, err := in.cfg.Supervisor.StartSized(es.Process, process.Size{Rows: es.Rows, Cols: es.Cols})
-	if err != nil {
-		exit := proto.ExecExit{ID: es.ID, Code: process.CodeCannotExecute, Error: err.Error()}
-		var se *process.StartError
-		if errors.As(err, &se) {
-			exit.Code = se.Code
+// stdinSink returns where input of stream goes: an exec's stdin stream
+// feeds that exec (if it opened stdin); proto.StreamStdin, and for
+// compatibility stream 0, feed the running process. Nil means nobody takes
+// it: the input is dropped.
+func (in *Instance) stdinSink(cur *run, execs *execTable, stream uint32) stdinSink {
+	if sink := execs.stdin(stream); sink != nil {
+		return sink
+	}
+	if stream == proto.StreamStdin || stream == proto.StreamControl {
+		if cur.running() {
+			return cur.proc
 		}
-		log.Warn("exec did not start", "err", err, "code", exit.Code)
-		runs.Add(1)
-		go func() {
-			defer runs.Done()
-			_ = in.sess.ExecExit(ctx, exit)
-		}()
+		in.log.Debug("stdin while no process runs; ignored", "stream", stream)
 		return nil
 	}
-	log.Info("exec started", "pid", proc.Pid())
-	in.sess.ExecStarted(es.ID, proc.Pid())
-	runs.Add(1)
-	go func() {
-		defer runs.Done()
-		var pumps sync.WaitGroup
-		start := func(stream uint32, rd io.Reader) {
-			pumps.Add(1)
-			go func() {
-				defer pumps.Done()
-				pump(ctx, in.sess, stream, rd, io.Discard, log) // exec output is not the container's log
-			}()
-		}
-		start(es.Stdout, proc.Stdout())
-		if rd := proc.Stderr(); rd != nil {
-			start(es.Stderr, rd)
-		}
-		pumps.Wait()
-		st := proc.Status()
-		proc.Close()
-		log.Info("exec exited", "code", st.Code, "signal", st.Signal)
-		in.post(event{kind: evExecDone, id: es.ID})
-		_ = in.sess.ExecExit(ctx, proto.ExecExit{ID: es.ID, Code: st.Code, Signal: st.Signal})
-	}()
-	return proc
+	in.log.Debug("stdin for an unknown stream; ignored", "stream", stream)
+	return nil
 }
 
 // reportExit sends e until the hub acknowledges it, then tells the loop.

@@ -37,6 +37,8 @@ type hub struct {
 	frames      []proto.Frame // control frames and data headers, in arrival order
 	exits       []proto.Exit
 	started     []proto.Started
+	execStarted []proto.ExecStarted
+	execExits   []proto.ExecExit
 	refused     int
 
 	// Policy, set by the test.
@@ -44,6 +46,8 @@ type hub struct {
 	stallEvery int64         // pause acking after each this many bytes
 	stallFor   time.Duration // for this long
 	noExitAck  bool          // never acknowledge exits
+	// noExecExitAck leaves exec exits unacknowledged (the test acks them).
+	noExecExitAck bool
 }
 
 type hubConn struct {
@@ -190,6 +194,21 @@ func (h *hub) receive(hc *hubConn, f proto.Frame) {
 		if !h.noExitAck {
 			go hc.control(proto.TypeExitAck, proto.ExitAck{Run: e.Run})
 		}
+	case proto.TypeExecStarted:
+		var s proto.ExecStarted
+		if err := f.Decode(&s); err != nil {
+			h.t.Errorf("hub: %v", err)
+		}
+		h.execStarted = append(h.execStarted, s)
+	case proto.TypeExecExit:
+		var e proto.ExecExit
+		if err := f.Decode(&e); err != nil {
+			h.t.Errorf("hub: %v", err)
+		}
+		h.execExits = append(h.execExits, e)
+		if !h.noExecExitAck {
+			go hc.control(proto.TypeExecExitAck, proto.ExecExitAck{ID: e.ID})
+		}
 	default:
 		h.t.Errorf("hub: unexpected %v from agent", f.Type)
 	}
@@ -332,4 +351,49 @@ func (h *hub) waitOutput(t *testing.T, stream uint32, sub string) {
 		b := h.out[stream]
 		return b != nil && strings.Contains(b.String(), sub)
 	})
+}
+
+// execExit waits for the first ExecExit of exec id.
+func (h *hub) execExit(t *testing.T, id string) proto.ExecExit {
+	t.Helper()
+	var e proto.ExecExit
+	h.waitFor(t, "exit of exec "+id, 30*time.Second, func() bool {
+		for _, x := range h.execExits {
+			if x.ID == id {
+				e = x
+				return true
+			}
+		}
+		return false
+	})
+	return e
+}
+
+// execExitCount is how many ExecExit frames of exec id arrived.
+func (h *hub) execExitCount(id string) int {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	n := 0
+	for _, x := range h.execExits {
+		if x.ID == id {
+			n++
+		}
+	}
+	return n
+}
+
+// startedExec waits for the ExecStarted of exec id.
+func (h *hub) startedExec(t *testing.T, id string) proto.ExecStarted {
+	t.Helper()
+	var s proto.ExecStarted
+	h.waitFor(t, "exec "+id+" started", 15*time.Second, func() bool {
+		for _, x := range h.execStarted {
+			if x.ID == id {
+				s = x
+				return true
+			}
+		}
+		return false
+	})
+	return s
 }

@@ -3,7 +3,7 @@
 // speaking agent/proto. The Hub authenticates the dial, keeps the current
 // connection of each container, persists what the agent reports through the
 // engine's Backend, and gives the engine an engine.AgentSession to drive the
-// agent (start, signal, shutdown).
+// agent (start, exec, stdin, resize, signal, requests, shutdown).
 //
 // # Ordering guarantees
 //
@@ -37,6 +37,6 @@
 // connection with StatusGoingAway ("reconnect"), cuts off agents that do not
 // finish the handshake within 3 s, and waits for every connection to drain.
 //
-// Sessions (engine.AgentSession) and pending Start calls belong to the
+// Sessions (engine.AgentSession) and pending Start and Exec calls belong to the
 // container, not to a connection: they keep working across reconnects.
 package agenthub

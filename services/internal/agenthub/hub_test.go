@@ -253,6 +253,19 @@ func TestNoSessionErrors(t *testing.T) {
 			_, err := sess.Start(context.Background(), 1, proto.Process{Args: []string{"true"}})
 			return err
 		}},
+		{"exec is unavailable", func() error {
+			_, err := sess.(engine.StreamSession).Exec(context.Background(), proto.ExecStart{ID: "x1", Process: proto.Process{Args: []string{"true"}}})
+			return err
+		}},
+		{"stdin is unavailable", func() error {
+			return sess.(engine.StreamSession).Stdin(context.Background(), proto.StreamStdin, []byte("x"))
+		}},
+		{"stdin close is unavailable", func() error {
+			return sess.(engine.StreamSession).CloseStdin(context.Background(), proto.StreamStdin)
+		}},
+		{"resize is unavailable", func() error {
+			return sess.(engine.StreamSession).Resize(context.Background(), proto.Resize{Rows: 1, Cols: 1})
+		}},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {

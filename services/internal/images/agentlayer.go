@@ -59,13 +59,13 @@ func buildAgentLayer(path string) (*agentLayer, error) {
 	}
 	data, sum, err := tarFiles(files)
 	if err != nil {
-		return nil, err
+		return nil, fmt.Errorf("pack agent layer: %w", err)
 	}
 	layer, err := tarball.LayerFromOpener(func() (io.ReadCloser, error) {
 		return io.NopCloser(bytes.NewReader(data)), nil
 	})
 	if err != nil {
-		return nil, err
+		return nil, fmt.Errorf("agent layer: %w", err)
 	}
 	return &agentLayer{layer: layer, entrypoint: entry, sum: sum}, nil
 }

@@ -1,12 +1,12 @@
 package images
 
 import (
+	"bytes"
 	"context"
 	"crypto/sha256"
 	"encoding/hex"
 	"errors"
 	"fmt"
-	"net/http"
 	"net/url"
 	"strings"
 	"sync"
@@ -17,9 +17,6 @@ import (
 	v1 "github.com/google/go-containerregistry/pkg/v1"
 	"github.com/google/go-containerregistry/pkg/v1/mutate"
 	"github.com/google/go-containerregistry/pkg/v1/remote"
-	"github.com/google/go-containerregistry/pkg/v1/remote/transport"
-	"github.com/moby/moby/api/types/container"
-	"github.com/moby/moby/api/types/network"
 	"github.com/sockerless/sockerless/services/internal/engine"
 )
 
@@ -47,9 +44,8 @@ type Source struct {
 	mirrors  map[string]*url.URL
 	insecure map[string]bool // registry hosts reached in plain HTTP
 
-	agentOnce sync.Once
-	agent     *agentLayer
-	agentErr  error
+	agentMu sync.Mutex
+	agent   *agentLayer // made on first use, then kept: the binary does not change
 }
 
 var _ engine.ImageSource = (*Source)(nil)
@@ -136,15 +132,19 @@ func (s *Source) Pull(ctx context.Context, ref string) (*engine.Image, error) {
 	}
 	desc, err := remote.Get(fetch, s.remoteOpts(ctx)...)
 	if err != nil {
-		return nil, s.pullError(ref, err)
+		return nil, pullError(ref, err)
 	}
 	img, err := desc.Image()
 	if err != nil {
 		return nil, fmt.Errorf("read image %s: %w", ref, err)
 	}
-	cf, err := img.ConfigFile()
+	raw, err := img.RawConfigFile()
 	if err != nil {
 		return nil, fmt.Errorf("read config of %s: %w", ref, err)
+	}
+	cf, err := v1.ParseConfigFile(bytes.NewReader(raw))
+	if err != nil {
+		return nil, fmt.Errorf("parse config of %s: %w", ref, err)
 	}
 	cfgDigest, err := img.ConfigName()
 	if err != nil {
@@ -170,7 +170,7 @@ func (s *Source) Pull(ctx context.Context, ref string) (*engine.Image, error) {
 		Size:        size,
 		OS:          cf.OS,
 		Arch:        cf.Architecture,
-		Config:      convertConfig(cf.Config),
+		Config:      convertConfig(cf.Config, raw),
 		Source:      fetch.Context().Name() + "@" + manDigest.String(),
 	}
 	if t, ok := user.(name.Tag); ok {
@@ -188,59 +188,19 @@ func familiarName(ref name.Reference) string {
 	return reference.FamiliarName(n)
 }
 
-// pullError turns registry errors into docker's wording.
-func (s *Source) pullError(ref string, err error) error {
-	var te *transport.Error
-	if errors.As(err, &te) {
-		notFound := te.StatusCode == http.StatusNotFound || te.StatusCode == http.StatusUnauthorized
-		for _, d := range te.Errors {
-			switch d.Code {
-			case transport.ManifestUnknownErrorCode, transport.NameUnknownErrorCode, transport.UnauthorizedErrorCode, transport.DeniedErrorCode:
-				notFound = true
-			}
-		}
-		if notFound {
-			short := ref
-			if r, perr := name.ParseReference(ref); perr == nil {
-				short = familiarName(r)
-			}
-			return &engine.Error{Kind: engine.KindNotFound, Err: err,
-				Message: fmt.Sprintf("pull access denied for %s, repository does not exist or may require 'docker login'", short)}
-		}
-	}
-	return &engine.Error{Kind: engine.KindUnavailable, Err: err, Message: fmt.Sprintf("cannot pull %s: %v", ref, err)}
-}
-
-// convertConfig turns an OCI image config into docker's container config.
-func convertConfig(c v1.Config) *container.Config {
-	out := &container.Config{
-		User:       c.User,
-		Env:        c.Env,
-		Cmd:        c.Cmd,
-		Entrypoint: c.Entrypoint,
-		WorkingDir: c.WorkingDir,
-		Labels:     c.Labels,
-		StopSignal: c.StopSignal,
-		Volumes:    c.Volumes,
-	}
-	for p := range c.ExposedPorts {
-		if port, err := network.ParsePort(p); err == nil {
-			if out.ExposedPorts == nil {
-				out.ExposedPorts = network.PortSet{}
-			}
-			out.ExposedPorts[port] = struct{}{}
-		}
-	}
-	if h := c.Healthcheck; h != nil {
-		out.Healthcheck = &container.HealthConfig{Test: h.Test, Interval: h.Interval, Timeout: h.Timeout, StartPeriod: h.StartPeriod, Retries: h.Retries}
-	}
-	return out
-}
-
-// agentLayer returns the agent layer, made once per process.
+// agentLayer returns the agent layer, made once per Source (a failure is
+// not kept: the next Wrap tries again).
 func (s *Source) agentLayer() (*agentLayer, error) {
-	s.agentOnce.Do(func() { s.agent, s.agentErr = buildAgentLayer(s.cfg.AgentBinary) })
-	return s.agent, s.agentErr
+	s.agentMu.Lock()
+	defer s.agentMu.Unlock()
+	if s.agent == nil {
+		al, err := buildAgentLayer(s.cfg.AgentBinary)
+		if err != nil {
+			return nil, err
+		}
+		s.agent = al
+	}
+	return s.agent, nil
 }
 
 // Wrap pushes img + the agent layer (agent as entrypoint) to TargetRepo,
@@ -248,9 +208,9 @@ func (s *Source) agentLayer() (*agentLayer, error) {
 func (s *Source) Wrap(ctx context.Context, img *engine.Image) (string, error) {
 	agent, err := s.agentLayer()
 	if err != nil {
-		return "", err
+		return "", fmt.Errorf("wrap %s: %w", img.ID, err)
 	}
-	key := sha256.Sum256([]byte(img.Source + "\n" + agent.sum))
+	key := wrapKey(img.Source, agent.sum)
 	repo, err := name.NewRepository(s.cfg.TargetRepo, s.nameOpts(registryOf(s.cfg.TargetRepo))...)
 	if err != nil {
 		return "", fmt.Errorf("target repo %s: %w", s.cfg.TargetRepo, err)
@@ -273,23 +233,38 @@ func (s *Source) Wrap(ctx context.Context, img *engine.Image) (string, error) {
 	}
 	cf, err := wrapped.ConfigFile()
 	if err != nil {
-		return "", err
+		return "", fmt.Errorf("config of %s: %w", img.Source, err)
 	}
 	cf = cf.DeepCopy()
 	cf.Config.Entrypoint = agent.entrypoint
 	cf.Config.Cmd = nil
 	cf.Config.Healthcheck = nil
 	if wrapped, err = mutate.ConfigFile(wrapped, cf); err != nil {
-		return "", err
+		return "", fmt.Errorf("set agent entrypoint: %w", err)
 	}
 	if err := remote.Write(tag, wrapped, s.remoteOpts(ctx)...); err != nil {
 		return "", fmt.Errorf("push %s: %w", tag, err)
 	}
 	d, err := wrapped.Digest()
 	if err != nil {
-		return "", err
+		return "", fmt.Errorf("digest of %s: %w", tag, err)
 	}
 	return repo.Name() + "@" + d.String(), nil
+}
+
+// wrapVersion names how Wrap transforms an image; change it when Wrap's
+// output changes so that earlier wrapped images are not reused.
+const wrapVersion = "sockerless-wrap/1"
+
+// wrapKey is the content hash naming a wrapped image: the base image's
+// manifest digest (not where it was read from, so a mirror change reuses
+// it), the agent layer's hash and the wrap version.
+func wrapKey(source, agentSum string) [32]byte {
+	digest := source
+	if _, d, ok := strings.Cut(source, "@"); ok {
+		digest = d
+	}
+	return sha256.Sum256([]byte(wrapVersion + "\n" + digest + "\n" + agentSum))
 }
 
 // registryOf is the host part of a repository or reference.

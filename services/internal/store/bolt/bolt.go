@@ -3,7 +3,6 @@ package bolt
 import (
 	"bytes"
 	"context"
-	"encoding/binary"
 	"encoding/json"
 	"fmt"
 	"sort"
@@ -229,74 +228,4 @@ func (s *Store) DeleteContainer(ctx context.Context, ns, id string) error {
 		}
 		return cs.Delete([]byte(id))
 	})
-}
-
-func seqKey(seq uint64) []byte {
-	var k [8]byte
-	binary.BigEndian.PutUint64(k[:], seq)
-	return k[:]
-}
-
-// AppendLogs stores entries after the last one, assigning Seq.
-func (s *Store) AppendLogs(ctx context.Context, ns, id string, entries []engine.LogEntry, acked map[uint32]uint64) ([]engine.LogEntry, error) {
-	out := make([]engine.LogEntry, len(entries))
-	err := s.db.Update(func(tx *bbolt.Tx) error {
-		cs := tx.Bucket(bContainers)
-		c, err := owned(cs, ns, id)
-		if err != nil {
-			return err
-		}
-		lb, err := tx.Bucket(bLogs).CreateBucketIfNotExists([]byte(id))
-		if err != nil {
-			return err
-		}
-		for i, e := range entries {
-			c.LogSeq++
-			e.Seq = c.LogSeq
-			if err := putJSON(lb, seqKey(e.Seq), e); err != nil {
-				return err
-			}
-			out[i] = e
-		}
-		for stream, seq := range acked {
-			if c.Acked == nil {
-				c.Acked = map[uint32]uint64{}
-			}
-			if seq > c.Acked[stream] {
-				c.Acked[stream] = seq
-			}
-		}
-		return putJSON(cs, []byte(id), c)
-	})
-	if err != nil {
-		return nil, err
-	}
-	return out, nil
-}
-
-// ReadLogs returns up to limit entries after seq after.
-func (s *Store) ReadLogs(ctx context.Context, ns, id string, after uint64, limit int) ([]engine.LogEntry, error) {
-	var out []engine.LogEntry
-	err := s.db.View(func(tx *bbolt.Tx) error {
-		if _, err := owned(tx.Bucket(bContainers), ns, id); err != nil {
-			return err
-		}
-		lb := tx.Bucket(bLogs).Bucket([]byte(id))
-		if lb == nil {
-			return nil
-		}
-		cur := lb.Cursor()
-		for k, v := cur.Seek(seqKey(after + 1)); k != nil; k, v = cur.Next() {
-			var e engine.LogEntry
-			if err := json.Unmarshal(v, &e); err != nil {
-				return fmt.Errorf("decode log %d: %w", binary.BigEndian.Uint64(k), err)
-			}
-			out = append(out, e)
-			if limit > 0 && len(out) == limit {
-				break
-			}
-		}
-		return nil
-	})
-	return out, err
 }

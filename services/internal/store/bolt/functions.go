@@ -1,0 +1,62 @@
+package bolt
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+
+	"github.com/sockerless/sockerless/services/internal/engine"
+	bbolt "go.etcd.io/bbolt"
+)
+
+// GetFunction returns the function with key.
+func (s *Store) GetFunction(ctx context.Context, key string) (*engine.Function, error) {
+	var f *engine.Function
+	err := s.db.View(func(tx *bbolt.Tx) error {
+		var err error
+		f, err = getJSON[engine.Function](tx.Bucket(bFunctions), []byte(key))
+		return err
+	})
+	return f, err
+}
+
+// UpdateFunction is a read-modify-write of one function record.
+func (s *Store) UpdateFunction(ctx context.Context, key string, fn func(*engine.Function) (*engine.Function, error)) (*engine.Function, error) {
+	var out *engine.Function
+	err := s.db.Update(func(tx *bbolt.Tx) error {
+		b := tx.Bucket(bFunctions)
+		cur, err := getJSON[engine.Function](b, []byte(key))
+		if err != nil && !errors.Is(err, engine.ErrNotFound) {
+			return err
+		}
+		next, err := fn(cur)
+		if err != nil {
+			return err
+		}
+		if next == nil {
+			out = cur
+			return nil
+		}
+		next.Key = key
+		out = next
+		return putJSON(b, []byte(key), next)
+	})
+	return out, err
+}
+
+// ListFunctions returns every function.
+func (s *Store) ListFunctions(ctx context.Context) ([]*engine.Function, error) {
+	var out []*engine.Function
+	err := s.db.View(func(tx *bbolt.Tx) error {
+		return tx.Bucket(bFunctions).ForEach(func(k, v []byte) error {
+			var f engine.Function
+			if err := json.Unmarshal(v, &f); err != nil {
+				return fmt.Errorf("decode function %s: %w", k, err)
+			}
+			out = append(out, &f)
+			return nil
+		})
+	})
+	return out, err
+}

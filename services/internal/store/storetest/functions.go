@@ -1,0 +1,141 @@
+package storetest
+
+import (
+	"errors"
+	"fmt"
+	"sync"
+	"testing"
+
+	"github.com/sockerless/sockerless/services/internal/engine"
+)
+
+func functionCases() []testCase {
+	return []testCase{
+		{"concurrent claims of one key: exactly one creates", testFunctionClaim},
+		{"update returning nil stores nothing", testFunctionNil},
+		{"failing function update writes nothing", testFunctionAbort},
+		{"functions are listed and found by key", testFunctionList},
+	}
+}
+
+// claim creates the function at key named name if none is there, and
+// returns what is stored.
+func claim(t *testing.T, s engine.Store, key, name string) (*engine.Function, error) {
+	return s.UpdateFunction(t.Context(), key, func(f *engine.Function) (*engine.Function, error) {
+		if f != nil {
+			return nil, nil
+		}
+		return &engine.Function{Name: name, Status: engine.FunctionCreating}, nil
+	})
+}
+
+func testFunctionClaim(t *testing.T, s engine.Store) {
+	const n = 10
+	var wg sync.WaitGroup
+	var mu sync.Mutex
+	var creators, seen []string
+	for i := range n {
+		wg.Go(func() {
+			mine := fmt.Sprintf("fn-%d", i)
+			f, err := claim(t, s, "img-1", mine)
+			if err != nil || f == nil {
+				t.Errorf("claim %s: %+v, %v", mine, f, err)
+				return
+			}
+			mu.Lock()
+			defer mu.Unlock()
+			seen = append(seen, f.Name)
+			if f.Name == mine {
+				creators = append(creators, mine)
+			}
+		})
+	}
+	wg.Wait()
+	if len(creators) != 1 {
+		t.Fatalf("creators %v, want exactly one", creators)
+	}
+	for _, name := range seen {
+		if name != creators[0] {
+			t.Fatalf("a claimer saw %s, not the creator %s", name, creators[0])
+		}
+	}
+	f, err := s.GetFunction(t.Context(), "img-1")
+	if err != nil || f.Key != "img-1" || f.Name != creators[0] || f.Status != engine.FunctionCreating {
+		t.Fatalf("stored function = %+v, %v", f, err)
+	}
+}
+
+func testFunctionNil(t *testing.T, s engine.Store) {
+	f, err := s.UpdateFunction(t.Context(), "k", func(f *engine.Function) (*engine.Function, error) {
+		if f != nil {
+			t.Errorf("fn got %+v for an absent key", f)
+		}
+		return nil, nil
+	})
+	if err != nil || f != nil {
+		t.Fatalf("update = %+v, %v; want nil, nil", f, err)
+	}
+	_, err = s.GetFunction(t.Context(), "k")
+	wantErr(t, err, engine.ErrNotFound)
+	if _, err := claim(t, s, "k", "first"); err != nil {
+		t.Fatal(err)
+	}
+	f, err = s.UpdateFunction(t.Context(), "k", func(*engine.Function) (*engine.Function, error) { return nil, nil })
+	if err != nil || f == nil || f.Name != "first" {
+		t.Fatalf("nil update of a present key = %+v, %v; want it unchanged", f, err)
+	}
+}
+
+func testFunctionAbort(t *testing.T, s engine.Store) {
+	if _, err := claim(t, s, "k", "first"); err != nil {
+		t.Fatal(err)
+	}
+	boom := errors.New("boom")
+	_, err := s.UpdateFunction(t.Context(), "k", func(f *engine.Function) (*engine.Function, error) {
+		f.Status = engine.FunctionFailed
+		return f, boom
+	})
+	if !errors.Is(err, boom) {
+		t.Fatalf("err = %v, want fn's error", err)
+	}
+	if f, err := s.GetFunction(t.Context(), "k"); err != nil || f.Status != engine.FunctionCreating {
+		t.Fatalf("after an aborted update: %+v, %v", f, err)
+	}
+	_, err = s.UpdateFunction(t.Context(), "new", func(*engine.Function) (*engine.Function, error) {
+		return &engine.Function{Name: "x"}, boom
+	})
+	if !errors.Is(err, boom) {
+		t.Fatalf("err = %v, want fn's error", err)
+	}
+	_, err = s.GetFunction(t.Context(), "new")
+	wantErr(t, err, engine.ErrNotFound)
+}
+
+func testFunctionList(t *testing.T, s engine.Store) {
+	if fs, err := s.ListFunctions(t.Context()); err != nil || len(fs) != 0 {
+		t.Fatalf("empty store lists %v, %v", fs, err)
+	}
+	for _, k := range []string{"k1", "k2"} {
+		if _, err := claim(t, s, k, "fn-"+k); err != nil {
+			t.Fatal(err)
+		}
+	}
+	f, err := s.UpdateFunction(t.Context(), "k1", func(f *engine.Function) (*engine.Function, error) {
+		f.Status, f.URL = engine.FunctionReady, "http://fn-k1"
+		return f, nil
+	})
+	if err != nil || f.URL != "http://fn-k1" {
+		t.Fatalf("update = %+v, %v", f, err)
+	}
+	fs, err := s.ListFunctions(t.Context())
+	if err != nil || len(fs) != 2 {
+		t.Fatalf("list = %v, %v", fs, err)
+	}
+	got := map[string]*engine.Function{}
+	for _, f := range fs {
+		got[f.Key] = f
+	}
+	if got["k1"] == nil || got["k1"].Status != engine.FunctionReady || got["k2"] == nil || got["k2"].Name != "fn-k2" {
+		t.Fatalf("listed %+v", got)
+	}
+}

@@ -6,21 +6,14 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
-	"os"
 	"strings"
-	"time"
 
+	"github.com/moby/moby/api/types/container"
 	"github.com/sockerless/sockerless/agent/proto"
 )
 
 // PathStat describes a path in a container (docker's X-Docker-Container-Path-Stat).
-type PathStat struct {
-	Name       string      `json:"name"`
-	Size       int64       `json:"size"`
-	Mode       os.FileMode `json:"mode"`
-	Mtime      time.Time   `json:"mtime"`
-	LinkTarget string      `json:"linkTarget"`
-}
+type PathStat = container.PathStat
 
 // archive runs an ArchiveCommand in the container's instance: stdin (put)
 // in, stdout streamed to out. It returns the agent's exit code and message.

@@ -75,12 +75,9 @@ func TestCopyOutOfAnExitedContainer(t *testing.T) {
 
 // A client that stops reading for seconds while the process writes fast
 // still gets every byte, in order: nothing is dropped on back-pressure.
-//
-// Through the forwarder this stalls today (a known bug, see the issue note):
-// only the direct socket is checked until the tunnel's back-pressure is fixed.
 func TestSlowReaderLosesNothing(t *testing.T) {
 	s := requireStack(t)
-	for _, h := range s.hosts()[:1] {
+	for _, h := range s.hosts() {
 		t.Run(h.name, func(t *testing.T) {
 			cmd := exec.Command("docker", "run", "--rm", "busybox", "seq", "1", "300000")
 			cmd.Env = append(os.Environ(), "DOCKER_HOST="+h.host, "DOCKER_CONFIG="+dockerConfigDir(t))
@@ -88,6 +85,8 @@ func TestSlowReaderLosesNothing(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
+			var stderr bytes.Buffer
+			cmd.Stderr = &stderr
 			if err := cmd.Start(); err != nil {
 				t.Fatal(err)
 			}
@@ -97,7 +96,7 @@ func TestSlowReaderLosesNothing(t *testing.T) {
 				t.Fatal(err)
 			}
 			if err := cmd.Wait(); err != nil {
-				t.Fatal(err)
+				t.Fatalf("%v: %s", err, stderr.String())
 			}
 			var want bytes.Buffer
 			for i := 1; i <= 300000; i++ {

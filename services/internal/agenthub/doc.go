@@ -18,7 +18,7 @@
 //     container to finish its in-flight store before reading the acked
 //     sequences.
 //   - Output order. Data frames are stored in arrival order, across streams,
-//     in batches of the frames already read (at most 64 frames or 1 MiB); the
+//     in batches of the frames already read (at most 1024 frames or 1 MiB); the
 //     hub never waits for more frames to fill a batch.
 //   - Exit after output. An Exit frame is handed to Backend.StoreExit only
 //     after every data frame read before it is stored; TypeExitAck follows a

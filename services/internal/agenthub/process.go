@@ -10,7 +10,7 @@ import (
 
 // Batch limits: a batch holds only frames already read, at most these many.
 const (
-	maxBatchFrames = 64
+	maxBatchFrames = 1024
 	maxBatchBytes  = 1 << 20
 )
 

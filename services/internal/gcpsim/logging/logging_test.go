@@ -2,6 +2,8 @@ package logging
 
 import (
 	"context"
+	"slices"
+	"strconv"
 	"testing"
 	"time"
 
@@ -56,13 +58,49 @@ func TestFilter(t *testing.T) {
 }
 
 func TestStoreKeepsTheNewest(t *testing.T) {
-	s := NewStore(3)
-	for _, txt := range []string{"1", "2", "3", "4", "5"} {
-		s.Append(Entry{Text: txt})
+	tests := []struct {
+		appends int
+		want    []string
+	}{
+		{appends: 2, want: []string{"1", "2"}},
+		{appends: 3, want: []string{"1", "2", "3"}},
+		{appends: 5, want: []string{"3", "4", "5"}},
+		{appends: 9, want: []string{"7", "8", "9"}}, // wrapped more than once
 	}
-	got := s.Entries(nil)
-	if len(got) != 3 || got[0].Text != "3" || got[2].Text != "5" || got[2].InsertID != "5" {
-		t.Errorf("entries = %+v, want 3..5", got)
+	for _, tt := range tests {
+		t.Run(strconv.Itoa(tt.appends), func(t *testing.T) {
+			s := NewStore(3)
+			for i := 1; i <= tt.appends; i++ {
+				s.Append(Entry{Text: strconv.Itoa(i)})
+			}
+			var got []string
+			for _, e := range s.Entries(nil) {
+				if e.InsertID != e.Text {
+					t.Errorf("entry %q has InsertID %q", e.Text, e.InsertID)
+				}
+				got = append(got, e.Text)
+			}
+			if !slices.Equal(got, tt.want) {
+				t.Errorf("entries %q, want %q", got, tt.want)
+			}
+		})
+	}
+}
+
+// BenchmarkAppendFull appends to a full store: the cost must not grow with
+// its size (it once copied every kept entry per append).
+func BenchmarkAppendFull(b *testing.B) {
+	for _, size := range []int{1_000, DefaultMaxEntries} {
+		b.Run(strconv.Itoa(size), func(b *testing.B) {
+			s := NewStore(size)
+			for range size {
+				s.Append(Entry{Text: "x"})
+			}
+			b.ResetTimer()
+			for b.Loop() {
+				s.Append(Entry{Text: "x"})
+			}
+		})
 	}
 }
 

@@ -70,10 +70,13 @@ const DefaultMaxEntries = 200_000
 
 // Store keeps the most recent entries in memory. It is safe for concurrent use.
 type Store struct {
-	mu      sync.Mutex
-	entries []Entry
-	max     int
-	next    uint64
+	mu sync.Mutex
+	// ring holds the entries, oldest at head once it is full: dropping the
+	// oldest must not copy the rest (a chatty instance writes 100k lines).
+	ring []Entry
+	head int
+	max  int
+	next uint64
 }
 
 // NewStore returns a store keeping at most max entries (≤ 0: DefaultMaxEntries);
@@ -94,11 +97,12 @@ func (s *Store) Append(e Entry) {
 	if e.Time.IsZero() {
 		e.Time = time.Now()
 	}
-	if len(s.entries) >= s.max {
-		drop := len(s.entries) - s.max + 1
-		s.entries = append(s.entries[:0], s.entries[drop:]...)
+	if len(s.ring) < s.max {
+		s.ring = append(s.ring, e)
+		return
 	}
-	s.entries = append(s.entries, e)
+	s.ring[s.head] = e
+	s.head = (s.head + 1) % s.max
 }
 
 // Entries returns the entries for which keep returns true (all if keep is
@@ -107,7 +111,8 @@ func (s *Store) Entries(keep func(Entry) bool) []Entry {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	var out []Entry
-	for _, e := range s.entries {
+	for i := range s.ring {
+		e := s.ring[(s.head+i)%len(s.ring)]
 		if keep == nil || keep(e) {
 			out = append(out, e)
 		}

@@ -3,31 +3,20 @@ package main
 import (
 	"flag"
 	"fmt"
+	"io"
 	"log/slog"
+	"os"
 	"strings"
 	"time"
 
 	"github.com/sockerless/sockerless/services/internal/controlplane"
+	"github.com/sockerless/sockerless/services/internal/settings"
 )
 
-// setting is one row of the table of every setting: its flag, its env twin
-// (SOCKERLESS_<FLAG>), the seed system's names it also accepts, and where
-// it goes.
-type setting struct {
-	flag    string
-	aliases []string // older env names with the same meaning
-	usage   string
-	def     string
-	repeat  bool
-	apply   func(c *controlplane.Config, v string) error
-}
+// applyFunc stores one value of a setting in the configuration.
+type applyFunc func(c *controlplane.Config, v string) error
 
-// envName is the env twin of a flag: --state-dir → SOCKERLESS_STATE_DIR.
-func envName(flag string) string {
-	return "SOCKERLESS_" + strings.ToUpper(strings.ReplaceAll(flag, "-", "_"))
-}
-
-func duration(dst *time.Duration) func(*controlplane.Config, string) error {
+func duration(dst *time.Duration) applyFunc {
 	return func(_ *controlplane.Config, v string) error {
 		d, err := time.ParseDuration(v)
 		if err != nil {
@@ -38,31 +27,36 @@ func duration(dst *time.Duration) func(*controlplane.Config, string) error {
 	}
 }
 
-// settings is the table of every control plane setting.
-func settings(c *controlplane.Config, dev *bool, level *slog.Level) []setting {
-	return []setting{
-		{flag: "dev", usage: "run the whole local stack: embedded store, in-process gcpsim and registry", apply: func(_ *controlplane.Config, v string) error {
+// text stores a value as is.
+func text(dst *string) applyFunc {
+	return func(_ *controlplane.Config, v string) error { *dst = v; return nil }
+}
+
+// appliers says where each setting of settings.All goes, by flag name.
+func appliers(c *controlplane.Config, dev *bool, level *slog.Level) map[string]applyFunc {
+	return map[string]applyFunc{
+		settings.Dev: func(_ *controlplane.Config, v string) error {
 			*dev = v == "" || v == "true" || v == "1"
 			return nil
-		}},
-		{flag: "store", def: "bolt", usage: "where state lives: bolt (embedded, one machine) or firestore", apply: func(c *controlplane.Config, v string) error {
+		},
+		settings.Store: func(c *controlplane.Config, v string) error {
 			if v != "bolt" && v != "firestore" {
 				return fmt.Errorf("want bolt or firestore, got %q", v)
 			}
 			c.Store = v
 			return nil
-		}},
-		{flag: "state-dir", usage: "directory for the embedded store and local state", apply: func(c *controlplane.Config, v string) error { c.StateDir = v; return nil }},
-		{flag: "listen", repeat: true, usage: "unix:///path (no token, guarded by file mode) or tcp://host:port (token required); repeatable; env: comma-separated", apply: func(c *controlplane.Config, v string) error {
+		},
+		settings.StateDir: text(&c.StateDir),
+		settings.Listen: func(c *controlplane.Config, v string) error {
 			for _, p := range strings.Split(v, ",") {
 				if p = strings.TrimSpace(p); p != "" {
 					c.Listen = append(c.Listen, p)
 				}
 			}
 			return nil
-		}},
-		{flag: "token", usage: "bearer token clients must send on TCP listeners", apply: func(c *controlplane.Config, v string) error { c.Token = v; return nil }},
-		{flag: "registry-mirror", repeat: true, usage: "registry=URL, e.g. docker.io=http://127.0.0.1:5055; repeatable; env: comma-separated", apply: func(c *controlplane.Config, v string) error {
+		},
+		settings.Token: text(&c.Token),
+		settings.RegistryMirror: func(c *controlplane.Config, v string) error {
 			for _, p := range strings.Split(v, ",") {
 				if p = strings.TrimSpace(p); p == "" {
 					continue
@@ -77,19 +71,35 @@ func settings(c *controlplane.Config, dev *bool, level *slog.Level) []setting {
 				c.RegistryMirrors[k] = u
 			}
 			return nil
-		}},
-		{flag: "agent-binary", usage: "static agent binary added to every image (default: 'agent' next to this binary)", apply: func(c *controlplane.Config, v string) error { c.AgentBinary = v; return nil }},
-		{flag: "callback-url", aliases: []string{"SOCKERLESS_CALLBACK_URL"}, usage: "hub URL function instances dial back to (default: the first TCP listener)", apply: func(c *controlplane.Config, v string) error { c.CallbackURL = v; return nil }},
-		{flag: "linger", def: "60s", usage: "how long an instance stays after its process exits (docker start/cp/exec of exited containers)", apply: duration(&c.Linger)},
-		{flag: "boot-timeout", def: "2m", usage: "how long start waits for a new instance's agent to call back", apply: duration(&c.BootTimeout)},
-		{flag: "operation-delay", def: "1s", usage: "dev: how long gcpsim's create/update operations take", apply: duration(&c.OperationDelay)},
-		{flag: "gcp-project", aliases: []string{"SOCKERLESS_GCF_PROJECT"}, usage: "Google Cloud project of the functions", apply: func(c *controlplane.Config, v string) error { c.Project = v; return nil }},
-		{flag: "gcp-region", aliases: []string{"SOCKERLESS_GCF_REGION"}, def: "us-central1", usage: "region of the functions", apply: func(c *controlplane.Config, v string) error { c.Region = v; return nil }},
-		{flag: "service-account", aliases: []string{"SOCKERLESS_GCF_SERVICE_ACCOUNT"}, usage: "service account the functions run as", apply: func(c *controlplane.Config, v string) error { c.ServiceAccount = v; return nil }},
-		{flag: "gcp-endpoint", usage: "gRPC host:port of a running gcpsim instead of Google (dev: empty starts one in-process)", apply: func(c *controlplane.Config, v string) error { c.GCPEndpoint = v; return nil }},
-		{flag: "image-repo", usage: "repository for wrapped images, e.g. REGION-docker.pkg.dev/PROJECT/REPO/wrapped (dev: gcpsim's registry)", apply: func(c *controlplane.Config, v string) error { c.TargetRepo = v; return nil }},
-		{flag: "log-level", def: "info", usage: "debug, info, warn or error", apply: func(_ *controlplane.Config, v string) error { return level.UnmarshalText([]byte(v)) }},
+		},
+		settings.AgentBinary:    text(&c.AgentBinary),
+		settings.CallbackURL:    text(&c.CallbackURL),
+		settings.Linger:         duration(&c.Linger),
+		settings.BootTimeout:    duration(&c.BootTimeout),
+		settings.OperationDelay: duration(&c.OperationDelay),
+		settings.GCPProject:     text(&c.Project),
+		settings.GCPRegion:      text(&c.Region),
+		settings.ServiceAccount: text(&c.ServiceAccount),
+		settings.GCPEndpoint:    text(&c.GCPEndpoint),
+		settings.ImageRepo:      text(&c.TargetRepo),
+		settings.LogLevel: func(_ *controlplane.Config, v string) error {
+			return level.UnmarshalText([]byte(v))
+		},
 	}
+}
+
+// HostedMark ends the --help line of every setting a hosted deployment
+// must set (settings.Setting.Hosted); deploy's tests read --help for it.
+const HostedMark = "[hosted: required]"
+
+// helpLine is the --help text of a setting: its meaning, every variable
+// that sets it and, for a hosted setting, HostedMark.
+func helpLine(s settings.Setting) string {
+	line := s.Usage + " (env " + strings.Join(s.Names(), ", ") + ")"
+	if s.Hosted {
+		line += " " + HostedMark
+	}
+	return line
 }
 
 // multi collects every value of a flag.
@@ -99,23 +109,34 @@ func (m multi) String() string     { return "" }
 func (m multi) Set(v string) error { *m.vals = append(*m.vals, v); return nil }
 
 // parse reads flags, then the env twin (or a seed alias) of each flag not
-// given, then the default.
+// given, then the default. Outside --dev with no --listen it listens on
+// Cloud Run's $PORT.
 func parse(args []string, getenv func(string) string) (controlplane.Config, *slog.Logger, error) {
+	return parseTo(args, getenv, os.Stderr)
+}
+
+// parseTo is parse with --help and flag errors written to out.
+func parseTo(args []string, getenv func(string) string, out io.Writer) (controlplane.Config, *slog.Logger, error) {
 	var cfg controlplane.Config
 	var dev bool
 	level := slog.LevelInfo
-	table := settings(&cfg, &dev, &level)
+	table := settings.All()
+	apply := appliers(&cfg, &dev, &level)
 	fs := flag.NewFlagSet("controlplane", flag.ContinueOnError)
+	fs.SetOutput(out)
 	given := map[string]*[]string{}
 	for _, s := range table {
+		if apply[s.Flag] == nil {
+			return cfg, nil, fmt.Errorf("setting --%s has no place in the configuration", s.Flag)
+		}
 		vals := new([]string)
-		given[s.flag] = vals
-		usage := s.usage + " (env " + envName(s.flag) + ")"
-		if s.flag == "dev" {
-			fs.BoolFunc(s.flag, usage, func(v string) error { *vals = append(*vals, v); return nil })
+		given[s.Flag] = vals
+		usage := helpLine(s)
+		if s.Bool {
+			fs.BoolFunc(s.Flag, usage, func(v string) error { *vals = append(*vals, v); return nil })
 			continue
 		}
-		fs.Var(multi{vals}, s.flag, usage)
+		fs.Var(multi{vals}, s.Flag, usage)
 	}
 	if err := fs.Parse(args); err != nil {
 		return cfg, nil, err
@@ -124,28 +145,31 @@ func parse(args []string, getenv func(string) string) (controlplane.Config, *slo
 		return cfg, nil, fmt.Errorf("unexpected argument %q", fs.Arg(0))
 	}
 	for _, s := range table {
-		vals := *given[s.flag]
+		vals := *given[s.Flag]
 		if len(vals) == 0 {
-			for _, env := range append([]string{envName(s.flag)}, s.aliases...) {
+			for _, env := range s.Names() {
 				if v := getenv(env); v != "" {
 					vals = []string{v}
 					break
 				}
 			}
 		}
-		if len(vals) == 0 && s.def != "" {
-			vals = []string{s.def}
+		if len(vals) == 0 && s.Default != "" {
+			vals = []string{s.Default}
 		}
-		if len(vals) > 1 && !s.repeat {
+		if len(vals) > 1 && !s.Repeat {
 			vals = vals[len(vals)-1:]
 		}
 		for _, v := range vals {
-			if err := s.apply(&cfg, v); err != nil {
-				return cfg, nil, fmt.Errorf("--%s (%s): %w", s.flag, envName(s.flag), err)
+			if err := apply[s.Flag](&cfg, v); err != nil {
+				return cfg, nil, fmt.Errorf("%s: %w", s.Ref(), err)
 			}
 		}
 	}
 	cfg.Dev = dev
+	if port := getenv(settings.PortEnv); !dev && len(cfg.Listen) == 0 && port != "" {
+		cfg.Listen = []string{"tcp://0.0.0.0:" + port}
+	}
 	log := newLogger(level)
 	cfg.Logger = log
 	return cfg, log, nil

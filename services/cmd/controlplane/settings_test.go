@@ -1,11 +1,21 @@
 package main
 
 import (
+	"io"
+	"log/slog"
 	"reflect"
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/sockerless/sockerless/services/internal/controlplane"
+	"github.com/sockerless/sockerless/services/internal/settings"
 )
+
+// parseWithOutput runs parse with the flag set's output sent to w.
+func parseWithOutput(args []string, w io.Writer) (controlplane.Config, *slog.Logger, error) {
+	return parseTo(args, func(string) string { return "" }, w)
+}
 
 func TestParseFlagsEnvAndAliases(t *testing.T) {
 	tests := []struct {
@@ -54,6 +64,35 @@ func TestParseFlagsEnvAndAliases(t *testing.T) {
 				}
 			},
 		},
+		{
+			name: "outside dev without listen serves Cloud Run's PORT",
+			env:  map[string]string{"PORT": "8080"},
+			check: func(t *testing.T, c configView) {
+				if !reflect.DeepEqual(c.Listen, []string{"tcp://0.0.0.0:8080"}) {
+					t.Fatalf("listen %q", c.Listen)
+				}
+			},
+		},
+		{
+			name: "an explicit listen wins over PORT",
+			args: []string{"--listen", "tcp://127.0.0.1:9"},
+			env:  map[string]string{"PORT": "8080"},
+			check: func(t *testing.T, c configView) {
+				if !reflect.DeepEqual(c.Listen, []string{"tcp://127.0.0.1:9"}) {
+					t.Fatalf("listen %q", c.Listen)
+				}
+			},
+		},
+		{
+			name: "dev ignores PORT",
+			args: []string{"--dev"},
+			env:  map[string]string{"PORT": "8080"},
+			check: func(t *testing.T, c configView) {
+				if len(c.Listen) != 0 {
+					t.Fatalf("listen %q", c.Listen)
+				}
+			},
+		},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -94,5 +133,64 @@ func TestParseRejectsBadValuesNamingTheSetting(t *testing.T) {
 				t.Fatalf("err = %v, want %q", err, tt.want)
 			}
 		})
+	}
+}
+
+func TestEverySettingHasAPlaceAndNoPlaceIsUnnamed(t *testing.T) {
+	var cfg controlplane.Config
+	var dev bool
+	var level slog.Level
+	apply := appliers(&cfg, &dev, &level)
+	table := settings.All()
+	named := map[string]bool{}
+	for _, s := range table {
+		named[s.Flag] = true
+		if apply[s.Flag] == nil {
+			t.Errorf("setting --%s is in the table but parse has nowhere to put it", s.Flag)
+		}
+	}
+	for flag := range apply {
+		if !named[flag] {
+			t.Errorf("parse applies --%s, which the settings table does not name", flag)
+		}
+	}
+}
+
+func TestHelpNamesEveryVariable(t *testing.T) {
+	var out strings.Builder
+	_, _, err := parseWithOutput([]string{"-h"}, &out)
+	if err == nil {
+		t.Fatal("-h parsed without error")
+	}
+	for _, s := range settings.All() {
+		for _, name := range s.Names() {
+			if !strings.Contains(out.String(), name) {
+				t.Errorf("help does not name %s", name)
+			}
+		}
+	}
+}
+
+func TestHelpMarksHostedSettings(t *testing.T) {
+	var out strings.Builder
+	if _, _, err := parseWithOutput([]string{"-h"}, &out); err == nil {
+		t.Fatal("-h parsed without error")
+	}
+	// flag prints "  -name value\n    \tusage"; join each flag's lines.
+	help := strings.ReplaceAll(out.String(), "\n    \t", " ")
+	for _, s := range settings.All() {
+		var line string
+		for _, l := range strings.Split(help, "\n") {
+			if strings.HasPrefix(strings.TrimSpace(l), "-"+s.Flag+" ") || strings.TrimSpace(l) == "-"+s.Flag {
+				line = l
+			}
+		}
+		if line == "" {
+			t.Errorf("help has no line for --%s", s.Flag)
+			continue
+		}
+		if got := strings.Contains(line, HostedMark); got != s.Hosted {
+			t.Errorf("--%s: help line marked hosted %v, want %v: %q", s.Flag, got, s.Hosted, line)
+		}
 	}
 }

@@ -129,6 +129,7 @@ func Run(ctx context.Context, cfg Config) error {
 	open := http.NewServeMux()
 	open.Handle(proto.ConnectPath, hub)
 	open.Handle(TunnelPath, tunnel)
+	open.Handle(GCPath, gcHandler(eng, log))
 	open.Handle("/", api)
 	guarded := requireToken(cfg.Token, open)
 
@@ -178,15 +179,20 @@ func Run(ctx context.Context, cfg Config) error {
 	return nil
 }
 
+// validate refuses a configuration the control plane cannot run with,
+// naming the setting; outside --dev see validateHosted. It fills the agent
+// binary's default path.
 func (cfg *Config) validate() error {
+	if !cfg.Dev {
+		if err := cfg.validateHosted(); err != nil {
+			return err
+		}
+	}
 	if cfg.StateDir == "" {
 		return errors.New("--state-dir (SOCKERLESS_STATE_DIR) is required")
 	}
 	if len(cfg.Listen) == 0 {
-		return errors.New("--listen (SOCKERLESS_LISTEN) is required")
-	}
-	if !cfg.Dev && cfg.Project == "" {
-		return errors.New("--gcp-project (SOCKERLESS_GCF_PROJECT) is required outside --dev")
+		return errors.New("--listen (SOCKERLESS_LISTEN) is required (on Cloud Run it defaults to tcp://0.0.0.0:$PORT)")
 	}
 	if cfg.AgentBinary == "" {
 		exe, err := os.Executable()

@@ -53,6 +53,7 @@ type Engine struct {
 
 // invocation is one open POST to a function instance serving a container.
 type invocation struct {
+	url    string // the function's; gc keeps functions with open invocations
 	cancel context.CancelFunc
 	done   chan struct{}
 	err    error // set before done closes

@@ -156,7 +156,7 @@ func (e *Engine) Start(ctx context.Context, ns, ref string) error {
 // invoke opens the invocation that runs c on a new function instance.
 func (e *Engine) invoke(c *Container, url, secret string) *invocation {
 	ctx, cancel := context.WithCancel(e.ctx)
-	inv := &invocation{cancel: cancel, done: make(chan struct{})}
+	inv := &invocation{url: url, cancel: cancel, done: make(chan struct{})}
 	e.mu.Lock()
 	e.invokes[c.ID] = inv
 	e.mu.Unlock()

@@ -1,0 +1,322 @@
+package firestore
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"sort"
+
+	"cloud.google.com/go/firestore"
+	"google.golang.org/grpc/codes"
+
+	"github.com/sockerless/sockerless/services/internal/engine"
+)
+
+// containerDoc is a container document: the container as JSON, plus the
+// fields the store queries and its log bookkeeping.
+type containerDoc struct {
+	NS   string `firestore:"ns"`
+	JSON string `firestore:"json"`
+	// Gen names this incarnation's log collection, so chunks left over
+	// from a removed container of the same ID are never read.
+	Gen string `firestore:"gen"`
+	// Chunks counts the log chunk documents; the last one is the tail.
+	Chunks int64 `firestore:"chunks"`
+	// TailBytes and TailEntries fill the tail chunk.
+	TailBytes   int64 `firestore:"tailBytes"`
+	TailEntries int64 `firestore:"tailEntries"`
+	// Log holds the first entries inline, keyed as in a chunk, until
+	// LogBytes or their count reaches the inline limit: a container with
+	// little output never writes a chunk document.
+	Log      map[string][]byte `firestore:"log,omitempty"`
+	LogBytes int64             `firestore:"logBytes,omitempty"`
+}
+
+// nameDoc reserves a container name in a namespace.
+type nameDoc struct {
+	ID string `firestore:"id"`
+}
+
+func encodeContainer(c *engine.Container) (string, error) {
+	data, err := json.Marshal(c)
+	if err != nil {
+		return "", fmt.Errorf("encode container %s: %w", c.ID, err)
+	}
+	return string(data), nil
+}
+
+// readContainer decodes a container snapshot; it returns ErrNotFound if
+// the doc is missing or belongs to another namespace.
+func readContainer(snap *firestore.DocumentSnapshot, ns string) (*containerDoc, *engine.Container, error) {
+	if snap == nil || !snap.Exists() {
+		return nil, nil, engine.ErrNotFound
+	}
+	var d containerDoc
+	if err := snap.DataTo(&d); err != nil {
+		return nil, nil, fmt.Errorf("decode container %s: %w", snap.Ref.ID, err)
+	}
+	if d.NS != ns {
+		return nil, nil, engine.ErrNotFound
+	}
+	var c engine.Container
+	if err := json.Unmarshal([]byte(d.JSON), &c); err != nil {
+		return nil, nil, fmt.Errorf("decode container %s: %w", snap.Ref.ID, err)
+	}
+	return &d, &c, nil
+}
+
+// CreateContainer stores c and reserves its name: two creates, each with
+// the precondition that the document does not exist, in one transaction.
+func (s *Store) CreateContainer(ctx context.Context, c *engine.Container) error {
+	data, err := encodeContainer(c)
+	if err != nil {
+		return err
+	}
+	doc := containerDoc{NS: c.Namespace, JSON: data, Gen: newGen()}
+	err = s.runTx(ctx, func(t *txn) error {
+		if err := t.create(s.containerRef(c.ID), doc); err != nil {
+			return err
+		}
+		return t.create(s.nameRef(c.Namespace, c.Name), nameDoc{ID: c.ID})
+	})
+	if isCode(err, codes.AlreadyExists) {
+		// Which of the two was taken? Only the failure path pays this read.
+		if snap, gerr := s.getDoc(ctx, s.containerRef(c.ID)); gerr == nil && snap.Exists() {
+			return fmt.Errorf("container id %s: %w", c.ID, engine.ErrConflict)
+		}
+		return fmt.Errorf("name %q: %w", c.Name, engine.ErrConflict)
+	}
+	if err != nil {
+		return fmt.Errorf("create container %s: %w", c.ID, err)
+	}
+	return nil
+}
+
+// GetContainer finds a container by ID, name or unique ID prefix: a
+// document read, then a name reservation read, then a range query on the
+// document ID limited to two.
+func (s *Store) GetContainer(ctx context.Context, ns, ref string) (*engine.Container, error) {
+	if ref == "" {
+		return nil, fmt.Errorf("container %q: %w", ref, engine.ErrNotFound)
+	}
+	snap, err := s.getDoc(ctx, s.containerRef(ref))
+	if err != nil {
+		return nil, fmt.Errorf("get container %s: %w", ref, err)
+	}
+	if _, c, err := readContainer(snap, ns); err == nil {
+		return c, nil
+	} else if !errors.Is(err, engine.ErrNotFound) {
+		return nil, err
+	}
+	nsnap, err := s.getDoc(ctx, s.nameRef(ns, ref))
+	if err != nil {
+		return nil, fmt.Errorf("get container %s: %w", ref, err)
+	}
+	if nsnap.Exists() {
+		var n nameDoc
+		if err := nsnap.DataTo(&n); err != nil {
+			return nil, fmt.Errorf("decode name %q: %w", ref, err)
+		}
+		snap, err := s.getDoc(ctx, s.containerRef(n.ID))
+		if err != nil {
+			return nil, fmt.Errorf("get container %s: %w", ref, err)
+		}
+		_, c, err := readContainer(snap, ns)
+		if err != nil {
+			return nil, fmt.Errorf("container %q: %w", ref, err)
+		}
+		return c, nil
+	}
+	cs := s.col(colContainers)
+	prefix := docID(ref)
+	q := cs.Select("ns", "json").Where("ns", "==", ns).
+		Where(firestore.DocumentID, ">=", cs.Doc(prefix)).
+		Where(firestore.DocumentID, "<", cs.Doc(prefix+prefixEnd)).
+		Limit(2)
+	var found []*engine.Container
+	err = s.query(ctx, q, func(snap *firestore.DocumentSnapshot) (bool, error) {
+		_, c, err := readContainer(snap, ns)
+		if err != nil {
+			return true, err
+		}
+		found = append(found, c)
+		return false, nil
+	})
+	switch {
+	case err != nil:
+		return nil, fmt.Errorf("get container %s: %w", ref, err)
+	case len(found) == 0:
+		return nil, fmt.Errorf("container %q: %w", ref, engine.ErrNotFound)
+	case len(found) > 1:
+		return nil, fmt.Errorf("container prefix %q: %w", ref, engine.ErrAmbiguous)
+	}
+	return found[0], nil
+}
+
+// ListContainers returns the namespace's containers, newest first.
+func (s *Store) ListContainers(ctx context.Context, ns string) ([]*engine.Container, error) {
+	var out []*engine.Container
+	err := s.query(ctx, s.col(colContainers).Select("ns", "json").Where("ns", "==", ns), func(snap *firestore.DocumentSnapshot) (bool, error) {
+		_, c, err := readContainer(snap, ns)
+		if err != nil {
+			return true, err
+		}
+		out = append(out, c)
+		return false, nil
+	})
+	if err != nil {
+		return nil, fmt.Errorf("list containers of %q: %w", ns, err)
+	}
+	sort.SliceStable(out, func(i, j int) bool { return out[i].Created.After(out[j].Created) })
+	return out, nil
+}
+
+// fnError marks an error returned by a caller's update function, so that
+// it is returned as is.
+type fnError struct{ err error }
+
+func (e fnError) Error() string { return e.err.Error() }
+
+// unwrapFn returns a caller's function error as is and wraps any other.
+func unwrapFn(err error, format string, args ...any) error {
+	var fe fnError
+	if errors.As(err, &fe) {
+		return fe.err
+	}
+	if err == nil {
+		return nil
+	}
+	return fmt.Errorf(format+": %w", append(args, err)...)
+}
+
+// UpdateContainer is a read-modify-write of one container in a
+// transaction; fn runs once per attempt.
+func (s *Store) UpdateContainer(ctx context.Context, ns, id string, fn func(*engine.Container) error) (*engine.Container, error) {
+	defer s.lock(containerKey(id))()
+	var out *engine.Container
+	var newName string
+	err := s.runTx(ctx, func(t *txn) error {
+		ref := s.containerRef(id)
+		snap, err := t.get(ref)
+		if err != nil {
+			return err
+		}
+		doc, c, err := readContainer(snap, ns)
+		if err != nil {
+			return err
+		}
+		oldName := c.Name
+		if err := fn(c); err != nil {
+			return fnError{err}
+		}
+		c.ID, c.Namespace = id, ns
+		newName = c.Name
+		if c.Name != oldName {
+			newRef := s.nameRef(ns, c.Name)
+			nsnap, err := t.get(newRef)
+			if err != nil {
+				return err
+			}
+			if nsnap.Exists() {
+				return fmt.Errorf("name %q: %w", c.Name, engine.ErrConflict)
+			}
+			if err := t.delete(s.nameRef(ns, oldName)); err != nil {
+				return err
+			}
+			if err := t.create(newRef, nameDoc{ID: id}); err != nil {
+				return err
+			}
+		}
+		data, err := encodeContainer(c)
+		if err != nil {
+			return err
+		}
+		out = c
+		if data == doc.JSON {
+			return nil // nothing changed: no write
+		}
+		doc.JSON = data
+		return t.set(ref, doc)
+	})
+	if isCode(err, codes.AlreadyExists) {
+		return nil, fmt.Errorf("update container %s: name %q: %w", id, newName, engine.ErrConflict)
+	}
+	if err != nil {
+		return nil, unwrapFn(err, "update container %s", id)
+	}
+	return out, nil
+}
+
+// maxTxDeletes bounds the log chunks deleted inside DeleteContainer's
+// transaction; the rest go in batches after it.
+const maxTxDeletes = 400
+
+// DeleteContainer removes a container and its name in one transaction,
+// and its log chunks (in it, or after it for a very long log).
+func (s *Store) DeleteContainer(ctx context.Context, ns, id string) error {
+	unlock := s.lock(containerKey(id))
+	var doc *containerDoc
+	err := s.runTx(ctx, func(t *txn) error {
+		ref := s.containerRef(id)
+		snap, err := t.get(ref)
+		if err != nil {
+			return err
+		}
+		d, c, err := readContainer(snap, ns)
+		if err != nil {
+			return err
+		}
+		doc = d
+		if err := t.delete(ref); err != nil {
+			return err
+		}
+		if err := t.delete(s.nameRef(ns, c.Name)); err != nil {
+			return err
+		}
+		for n := d.Chunks - 1; n >= 0 && n >= d.Chunks-maxTxDeletes; n-- {
+			if err := t.delete(s.chunkRef(id, d.Gen, n)); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+	unlock()
+	if err != nil {
+		return fmt.Errorf("delete container %s: %w", id, err)
+	}
+	if rest := doc.Chunks - maxTxDeletes; rest > 0 {
+		// The container is gone, so these are unreachable already; a
+		// failure here leaves garbage, not wrong answers.
+		if err := s.deleteChunks(ctx, id, doc.Gen, rest); err != nil {
+			return fmt.Errorf("delete logs of %s: %w", id, err)
+		}
+	}
+	return nil
+}
+
+// deleteChunks deletes log chunks [0, n) with a bulk writer.
+func (s *Store) deleteChunks(ctx context.Context, id, gen string, n int64) error {
+	ctx, cancel := s.writeContext(ctx)
+	defer cancel()
+	bw := s.client.BulkWriter(ctx)
+	var jobs []*firestore.BulkWriterJob
+	for i := range n {
+		j, err := bw.Delete(s.chunkRef(id, gen, i))
+		if err != nil {
+			bw.End()
+			return err
+		}
+		jobs = append(jobs, j)
+	}
+	bw.End()
+	var errs []error
+	for _, j := range jobs {
+		if _, err := j.Results(); err != nil {
+			errs = append(errs, err)
+		} else {
+			s.writes.Add(1)
+		}
+	}
+	return errors.Join(errs...)
+}

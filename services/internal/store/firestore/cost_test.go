@@ -1,0 +1,105 @@
+package firestore
+
+import (
+	"context"
+	"fmt"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/sockerless/sockerless/services/internal/engine"
+	"github.com/sockerless/sockerless/services/internal/store/storetest"
+)
+
+// TestContainerLifeCost counts the document reads and writes of a short
+// container's life as the engine drives the store for
+// `docker run --rm busybox echo hi`: create, start, the output with the
+// agent's ack, exit, removal. The issue's budget is 10 writes.
+func TestContainerLifeCost(t *testing.T) {
+	s, _ := openFresh(t)
+	const id, ns = "0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef", "default"
+	steps := []struct {
+		name string
+		do   func(ctx context.Context) error
+	}{
+		{"create", func(ctx context.Context) error {
+			return s.CreateContainer(ctx, storetest.NewContainer(ns, id, "happy_turing"))
+		}},
+		{"get by id", func(ctx context.Context) error {
+			_, err := s.GetContainer(ctx, ns, id)
+			return err
+		}},
+		{"update to running", func(ctx context.Context) error {
+			_, err := s.UpdateContainer(ctx, ns, id, func(c *engine.Container) error {
+				c.Run++
+				c.State = engine.State{Status: engine.StatusRunning, Pid: 1, StartedAt: time.Now().UTC()}
+				return nil
+			})
+			return err
+		}},
+		{"append 2 entries with acks", func(ctx context.Context) error {
+			_, err := s.AppendLogs(ctx, ns, id, []engine.LogEntry{
+				{Stream: engine.Stdout, Time: time.Now(), Data: []byte("hi\n")},
+				{Stream: engine.Stderr, Time: time.Now(), Data: []byte("warn\n")},
+			}, map[uint32]uint64{1: 1, 2: 1})
+			return err
+		}},
+		{"append 1 more entry", func(ctx context.Context) error {
+			_, err := s.AppendLogs(ctx, ns, id, []engine.LogEntry{{Stream: engine.Stdout, Time: time.Now(), Data: []byte("bye\n")}}, map[uint32]uint64{1: 2})
+			return err
+		}},
+		{"read logs", func(ctx context.Context) error {
+			_, err := s.ReadLogs(ctx, ns, id, 0, 0)
+			return err
+		}},
+		{"update to exited", func(ctx context.Context) error {
+			_, err := s.UpdateContainer(ctx, ns, id, func(c *engine.Container) error {
+				c.ExitedRun = c.Run
+				c.State = engine.State{Status: engine.StatusExited, FinishedAt: time.Now().UTC()}
+				return nil
+			})
+			return err
+		}},
+		{"delete", func(ctx context.Context) error { return s.DeleteContainer(ctx, ns, id) }},
+	}
+	var report strings.Builder
+	fmt.Fprintf(&report, "%-28s %5s %6s\n", "step", "reads", "writes")
+	for _, st := range steps {
+		r0, w0 := s.Stats()
+		if err := st.do(t.Context()); err != nil {
+			t.Fatalf("%s: %v", st.name, err)
+		}
+		r1, w1 := s.Stats()
+		fmt.Fprintf(&report, "%-28s %5d %6d\n", st.name, r1-r0, w1-w0)
+	}
+	reads, writes := s.Stats()
+	fmt.Fprintf(&report, "%-28s %5d %6d", "total", reads, writes)
+	t.Logf("document reads and writes of one container's life:\n%s", report.String())
+	if writes > 10 {
+		t.Errorf("%d writes, over the budget of 10", writes)
+	}
+}
+
+// TestNoChangeWritesNothing: an update that changes nothing and acks
+// already stored read the container and write no document.
+func TestNoChangeWritesNothing(t *testing.T) {
+	ctx := t.Context()
+	s, _ := openFresh(t)
+	defer s.Close()
+	if err := s.CreateContainer(ctx, storetest.NewContainer("a", "c1", "n1")); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := s.AppendLogs(ctx, "a", "c1", nil, map[uint32]uint64{1: 5}); err != nil {
+		t.Fatal(err)
+	}
+	_, w0 := s.Stats()
+	if _, err := s.UpdateContainer(ctx, "a", "c1", func(*engine.Container) error { return nil }); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := s.AppendLogs(ctx, "a", "c1", nil, map[uint32]uint64{1: 4}); err != nil {
+		t.Fatal(err)
+	}
+	if _, w1 := s.Stats(); w1 != w0 {
+		t.Fatalf("%d writes, want none", w1-w0)
+	}
+}

@@ -1,0 +1,67 @@
+// Package firestore is the hosted Store (engine.Store) on Cloud Firestore
+// (native mode), shared by every control plane instance of a deployment.
+// Every state change is one Firestore transaction whose writes carry
+// preconditions (create only if absent, update only if present), so two
+// instances stay consistent: of two creates of one name exactly one
+// commits, the other gets engine.ErrConflict. Within one process,
+// transactions on one record are also queued behind a striped lock, so
+// the agent hub's appends and the engine's updates of a container do not
+// abort each other and back off for seconds.
+//
+// # Layout
+//
+// All collections hang under one root document (Options.Root, default
+// "sockerless/default"), so several deployments or tests share a
+// database. Document IDs are the keys escaped by docID (bytes outside
+// [A-Za-z0-9-._~:@+=,] and a leading "_" as %XX), which keeps prefixes.
+//
+//	containers/{id}                     one container: ns, json (the engine.Container),
+//	                                    gen, the log bookkeeping (chunks, tailBytes,
+//	                                    tailEntries) and the inline log (log, logBytes)
+//	namespaces/{ns}/names/{name}        id: the reservation of a name in a namespace
+//	images/{id}                         json: the engine.Image
+//	refs/{repo tag or repo digest}      id: the image the ref names (one image per ref)
+//	functions/{key}                     json: the engine.Function
+//	logs/{id}~{gen}/chunks/{%08d n}     log chunk n of a container: first, last, and
+//	                                    e, a map from "%016x" seq to a piece
+//
+// A container create writes its document and its name reservation in one
+// transaction; a rename deletes the old reservation and creates the new
+// one with the container's update. Lookups by ID prefix are range queries
+// on the document ID (with ns ==, served by the single-field index) limited
+// to two results; image prefixes likewise. Lists query by ns and sort in
+// memory, so no composite index is needed.
+//
+// # Logs
+//
+// AppendLogs is one transaction: it reads the container, assigns the
+// seqs, advances LogSeq and the acked map, and writes the entries. The
+// first entries (up to 64 KiB or 256 entries) live in the container
+// document itself, so a container with little output never writes a log
+// document. After that, entries go into chunk documents of at most
+// 256 KiB of payload and 500 entries, appended to the tail chunk by field
+// updates (no read of it) and to new chunks when it is full; an entry too
+// big for a chunk is split into pieces across consecutive chunks. A piece
+// is compact binary: kind (whole, or continued in the next chunk),
+// uvarint stream, varint Unix seconds, uvarint nanoseconds, data.
+// ReadLogs reads the container, takes the inline entries, then queries the
+// chunks with last > after ordered by last, as far as the limit needs.
+// The log collection is named by a random generation made at create, so
+// chunks left behind by a removed container are never read by a new
+// container of the same ID. DeleteContainer removes the container, its
+// name and up to 400 chunks in one transaction, any further chunks in
+// bulk after it.
+//
+// # Cost
+//
+// No document is written by every event of the system: each write touches
+// the records of one container, image or function. A short container's
+// life (create, start, one output batch, exit, remove) takes about eight
+// writes and a read per state change; Stats counts them. Deployments
+// should exempt the json, log and e fields from indexing: they are never
+// queried.
+//
+// State changes run detached from the caller's cancellation (bounded by
+// Options.WriteTimeout), as with the embedded store; reads use the
+// caller's context.
+package firestore

@@ -1,0 +1,272 @@
+package firestore
+
+import (
+	"bytes"
+	"crypto/rand"
+	"encoding/hex"
+	"fmt"
+	"os"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/sockerless/sockerless/services/internal/engine"
+	"github.com/sockerless/sockerless/services/internal/store/firestore/fsemu"
+	"github.com/sockerless/sockerless/services/internal/store/storetest"
+)
+
+const testProject = "sockerless-test"
+
+func TestMain(m *testing.M) { os.Exit(fsemu.Main(m)) }
+
+// openFresh opens a store under a random root: empty, and isolated from
+// every other test sharing the emulator.
+func openFresh(t testing.TB) (*Store, string) {
+	t.Helper()
+	fsemu.Start(t)
+	var b [8]byte
+	rand.Read(b[:])
+	root := "sockerless-test/" + hex.EncodeToString(b[:])
+	s, err := Open(t.Context(), testProject, Options{Root: root})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return s, root
+}
+
+func TestConformance(t *testing.T) {
+	storetest.Run(t, func(t *testing.T) engine.Store {
+		s, _ := openFresh(t)
+		return s
+	})
+}
+
+func TestStatePersistsAcrossReopen(t *testing.T) {
+	ctx := t.Context()
+	s, root := openFresh(t)
+	c := storetest.NewContainer("default", "c1", "web")
+	c.State = engine.State{Status: engine.StatusExited, ExitCode: 3}
+	if err := s.CreateContainer(ctx, c); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := s.AppendLogs(ctx, "default", "c1", []engine.LogEntry{{Stream: engine.Stdout, Data: []byte("hi\n")}}, map[uint32]uint64{1: 4}); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.Close(); err != nil {
+		t.Fatal(err)
+	}
+	s, err := Open(ctx, testProject, Options{Root: root})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	got, err := s.GetContainer(ctx, "default", "web")
+	if err != nil || got.State.ExitCode != 3 || got.LogSeq != 1 || got.Acked[1] != 4 {
+		t.Fatalf("after reopen: %+v, %v", got, err)
+	}
+	more, err := s.AppendLogs(ctx, "default", "c1", []engine.LogEntry{{Stream: engine.Stdout, Data: []byte("again\n")}}, nil)
+	if err != nil || more[0].Seq != 2 {
+		t.Fatalf("next append %+v, %v", more, err)
+	}
+	logs, err := s.ReadLogs(ctx, "default", "c1", 0, 0)
+	if err != nil || len(logs) != 2 || string(logs[0].Data)+string(logs[1].Data) != "hi\nagain\n" {
+		t.Fatalf("logs %+v, %v", logs, err)
+	}
+}
+
+// TestLogChunking crosses every boundary of the log layout: the inline
+// log's byte and entry caps, entries split over several chunks, the
+// per-chunk entry cap, and paging through all of them.
+func TestLogChunking(t *testing.T) {
+	big := func(n int, b byte) []byte { return bytes.Repeat([]byte{b}, n) }
+	lines := func(n int) [][]byte {
+		out := make([][]byte, n)
+		for i := range out {
+			out[i] = fmt.Appendf(nil, "line %d\n", i)
+		}
+		return out
+	}
+	tests := []struct {
+		name       string
+		batches    [][][]byte
+		wantChunks int64
+	}{
+		{"small output stays inline", [][][]byte{lines(3), {nil}, lines(2)}, 0},
+		{"more entries than inline spill to a chunk", [][][]byte{lines(200), lines(100)}, 1},
+		{"more bytes than inline spill to a chunk", [][][]byte{{big(40<<10, 'a')}, {big(40<<10, 'b')}, {[]byte("x")}}, 1},
+		{"big entries split over chunks", [][][]byte{
+			{[]byte("small\n"), big(600<<10, 'x'), []byte("after big\n")},
+			{big(200<<10, 'y')},      // does not fit the tail: a fresh chunk
+			{big(chunkBytes, 'z')},   // exactly a chunk: split, as headers need room
+			{big(3*chunkBytes, 'w')}, // several chunks
+			lines(1200),              // more than chunkEntries in one call
+			{nil, []byte("last\n")},
+		}, 10},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			ctx := t.Context()
+			s, _ := openFresh(t)
+			defer s.Close()
+			if err := s.CreateContainer(ctx, storetest.NewContainer("a", "c1", "n1")); err != nil {
+				t.Fatal(err)
+			}
+			var want [][]byte
+			for _, b := range tt.batches {
+				entries := make([]engine.LogEntry, len(b))
+				for i, d := range b {
+					entries[i] = engine.LogEntry{Stream: engine.Stdout, Time: time.Unix(int64(len(want)+i), 0).UTC(), Data: d}
+				}
+				if _, err := s.AppendLogs(ctx, "a", "c1", entries, nil); err != nil {
+					t.Fatal(err)
+				}
+				want = append(want, b...)
+			}
+			check := func(t *testing.T, got []engine.LogEntry, from uint64) {
+				t.Helper()
+				for i, e := range got {
+					seq := from + uint64(i)
+					if e.Seq != seq || !bytes.Equal(e.Data, want[seq-1]) || !e.Time.Equal(time.Unix(int64(seq-1), 0)) {
+						t.Fatalf("entry %d: seq %d, %d bytes; want seq %d, %d bytes", i, e.Seq, len(e.Data), seq, len(want[seq-1]))
+					}
+				}
+			}
+			got, err := s.ReadLogs(ctx, "a", "c1", 0, 0)
+			if err != nil || len(got) != len(want) {
+				t.Fatalf("read %d entries, %v; want %d", len(got), err, len(want))
+			}
+			check(t, got, 1)
+			for _, limit := range []int{1, 7, 256, 257, 500, 501} {
+				var after uint64
+				for {
+					got, err := s.ReadLogs(ctx, "a", "c1", after, limit)
+					if err != nil {
+						t.Fatal(err)
+					}
+					if len(got) == 0 {
+						break
+					}
+					if len(got) > limit {
+						t.Fatalf("limit %d gave %d", limit, len(got))
+					}
+					check(t, got, after+1)
+					after = got[len(got)-1].Seq
+				}
+				if after != uint64(len(want)) {
+					t.Fatalf("limit %d: paged to %d, want %d", limit, after, len(want))
+				}
+			}
+			snap, err := s.containerRef("c1").Get(ctx)
+			if err != nil {
+				t.Fatal(err)
+			}
+			var d containerDoc
+			if err := snap.DataTo(&d); err != nil {
+				t.Fatal(err)
+			}
+			if d.Chunks != tt.wantChunks {
+				t.Fatalf("%d chunks, want %d", d.Chunks, tt.wantChunks)
+			}
+			if err := s.DeleteContainer(ctx, "a", "c1"); err != nil {
+				t.Fatal(err)
+			}
+			left, err := s.logRef("c1", d.Gen).Collection(colChunks).Documents(ctx).GetAll()
+			if err != nil || len(left) != 0 {
+				t.Fatalf("%d chunks left after delete, %v", len(left), err)
+			}
+		})
+	}
+}
+
+func TestDocID(t *testing.T) {
+	tests := []struct{ in, want string }{
+		{"abc123", "abc123"},
+		{"busybox:latest", "busybox:latest"},
+		{"me/app:v1", "me%2Fapp:v1"},
+		{"__x__", "%5F_x__"},
+		{"a_b", "a_b"},
+		{"100%", "100%25"},
+		{".", "%2E"},
+		{"..", "%2E%2E"},
+		{"", "%"},
+		{"é", "%C3%A9"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.in, func(t *testing.T) {
+			if got := docID(tt.in); got != tt.want {
+				t.Fatalf("docID(%q) = %q, want %q", tt.in, got, tt.want)
+			}
+		})
+	}
+	if !strings.HasPrefix(docID("sha256:abcdef"), docID("sha256:abc")) {
+		t.Fatal("escaping does not keep prefixes")
+	}
+}
+
+// TestTwoStoresRace races two stores (two control planes) on one root:
+// the in-process locks do not span them, so Firestore's transactions and
+// preconditions must keep the records right.
+func TestTwoStoresRace(t *testing.T) {
+	ctx := t.Context()
+	s1, root := openFresh(t)
+	defer s1.Close()
+	s2, err := Open(ctx, testProject, Options{Root: root})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s2.Close()
+	stores := []*Store{s1, s2}
+	const perStore = 3
+	var wg sync.WaitGroup
+	errs := make(chan error, 100)
+	wins := make(chan string, 100)
+	for si, s := range stores {
+		for i := range perStore {
+			wg.Go(func() {
+				id := fmt.Sprintf("s%d-%d", si, i)
+				switch err := s.CreateContainer(ctx, storetest.NewContainer("a", id, "shared")); {
+				case err == nil:
+					wins <- id
+				case engine.KindOf(err) != engine.KindConflict:
+					errs <- err
+				}
+			})
+		}
+	}
+	wg.Wait()
+	if len(wins) != 1 || len(errs) != 0 {
+		t.Fatalf("%d winners, errors %d; want one winner", len(wins), len(errs))
+	}
+	winner := <-wins
+	for _, s := range stores {
+		for range perStore {
+			wg.Go(func() {
+				if _, err := s.UpdateContainer(ctx, "a", winner, func(c *engine.Container) error {
+					c.RestartCount++
+					return nil
+				}); err != nil {
+					errs <- err
+				}
+			})
+			wg.Go(func() {
+				if _, err := s.AppendLogs(ctx, "a", winner, []engine.LogEntry{{Stream: engine.Stdout, Data: []byte("x")}}, nil); err != nil {
+					errs <- err
+				}
+			})
+		}
+	}
+	wg.Wait()
+	close(errs)
+	for err := range errs {
+		t.Fatal(err)
+	}
+	c, err := s1.GetContainer(ctx, "a", "shared")
+	if err != nil || c.RestartCount != 2*perStore || c.LogSeq != 2*perStore {
+		t.Fatalf("container %+v, %v; want %d updates and entries", c, err, 2*perStore)
+	}
+	logs, err := s2.ReadLogs(ctx, "a", winner, 0, 0)
+	if err != nil || len(logs) != 2*perStore || logs[len(logs)-1].Seq != 2*perStore {
+		t.Fatalf("logs %+v, %v", logs, err)
+	}
+}

@@ -1,0 +1,313 @@
+package firestore
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"hash/fnv"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"cloud.google.com/go/firestore"
+	"google.golang.org/api/iterator"
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/status"
+
+	"github.com/sockerless/sockerless/services/internal/engine"
+)
+
+// DefaultRoot is the document under which a store keeps its collections
+// unless Options.Root names another.
+const DefaultRoot = "sockerless/default"
+
+// Options tune the store.
+type Options struct {
+	// Root is the document path ("collection/doc", or deeper with an even
+	// number of segments) that holds the store's collections. Several
+	// stores (tests, environments) share one database under distinct roots.
+	// Empty: DefaultRoot.
+	Root string
+	// Database is the Firestore database ID. Empty: "(default)".
+	Database string
+	// MaxAttempts bounds the tries of one transaction under contention.
+	// Zero: 30.
+	MaxAttempts int
+	// WriteTimeout bounds a state change, which runs detached from the
+	// caller's cancellation (as the embedded store, a change must not be
+	// lost because the client that caused it went away). Zero: 30 s.
+	WriteTimeout time.Duration
+}
+
+// Store is engine.Store on Cloud Firestore. Every state change is one
+// Firestore transaction; see the package doc for the layout.
+type Store struct {
+	client       *firestore.Client
+	root         *firestore.DocumentRef
+	maxAttempts  int
+	writeTimeout time.Duration
+
+	reads, writes atomic.Int64
+	// locks serialise this process's transactions on one record (striped
+	// by key), so the hub's appends and the engine's updates of a
+	// container queue here instead of aborting each other in Firestore
+	// and backing off for seconds. Other processes still meet Firestore's
+	// transactions.
+	locks [64]sync.Mutex
+}
+
+var _ engine.Store = (*Store)(nil)
+
+// Open connects to Firestore in project (or to the emulator named by
+// FIRESTORE_EMULATOR_HOST, which the client honours by itself).
+func Open(ctx context.Context, project string, opts ...Options) (*Store, error) {
+	if project == "" {
+		return nil, errors.New("open firestore store: no project")
+	}
+	var o Options
+	for _, x := range opts {
+		if x.Root != "" {
+			o.Root = x.Root
+		}
+		if x.Database != "" {
+			o.Database = x.Database
+		}
+		if x.MaxAttempts > 0 {
+			o.MaxAttempts = x.MaxAttempts
+		}
+		if x.WriteTimeout > 0 {
+			o.WriteTimeout = x.WriteTimeout
+		}
+	}
+	if o.Root == "" {
+		o.Root = DefaultRoot
+	}
+	if o.Database == "" {
+		o.Database = firestore.DefaultDatabaseID
+	}
+	if o.MaxAttempts == 0 {
+		o.MaxAttempts = 30
+	}
+	if o.WriteTimeout == 0 {
+		o.WriteTimeout = 30 * time.Second
+	}
+	client, err := firestore.NewClientWithDatabase(ctx, project, o.Database)
+	if err != nil {
+		return nil, fmt.Errorf("open firestore store in %s: %w", project, err)
+	}
+	root := client.Doc(strings.Trim(o.Root, "/"))
+	if root == nil {
+		client.Close()
+		return nil, fmt.Errorf("open firestore store: root %q is not a document path", o.Root)
+	}
+	return &Store{client: client, root: root, maxAttempts: o.MaxAttempts, writeTimeout: o.WriteTimeout}, nil
+}
+
+// Close closes the client.
+func (s *Store) Close() error {
+	if err := s.client.Close(); err != nil {
+		return fmt.Errorf("close firestore store: %w", err)
+	}
+	return nil
+}
+
+// Stats returns the documents read and written by this store so far.
+// A lookup of a missing document and a query that matches nothing each
+// count one read, as Firestore bills them; deletes count as writes; reads
+// of transaction attempts that were retried count, their writes do not.
+func (s *Store) Stats() (reads, writes int64) {
+	return s.reads.Load(), s.writes.Load()
+}
+
+// Collections under the root document.
+const (
+	colContainers = "containers"
+	colNamespaces = "namespaces"
+	colNames      = "names"
+	colImages     = "images"
+	colRefs       = "refs"
+	colFunctions  = "functions"
+	colLogs       = "logs"
+	colChunks     = "chunks"
+)
+
+func (s *Store) col(name string) *firestore.CollectionRef { return s.root.Collection(name) }
+
+func (s *Store) containerRef(id string) *firestore.DocumentRef {
+	return s.col(colContainers).Doc(docID(id))
+}
+
+func (s *Store) nameRef(ns, name string) *firestore.DocumentRef {
+	return s.col(colNamespaces).Doc(docID(ns)).Collection(colNames).Doc(docID(strings.TrimPrefix(name, "/")))
+}
+
+// docID turns any string into a valid document ID, keeping it readable:
+// bytes other than ASCII letters, digits and "-._~:@+=," become %XX, as
+// does a leading "_" (IDs matching __.*__ are reserved). The mapping is
+// injective and keeps prefixes, so an ID prefix is a range of doc IDs.
+func docID(s string) string {
+	if s == "" {
+		return "%"
+	}
+	var b strings.Builder
+	for i := 0; i < len(s); i++ {
+		c := s[i]
+		if safeByte(c) && (c != '_' || i > 0) {
+			b.WriteByte(c)
+		} else {
+			fmt.Fprintf(&b, "%%%02X", c)
+		}
+	}
+	out := b.String()
+	if strings.Trim(out, ".") == "" { // "." and ".." are not IDs
+		out = strings.ReplaceAll(out, ".", "%2E")
+	}
+	return out
+}
+
+func safeByte(c byte) bool {
+	return 'a' <= c && c <= 'z' || 'A' <= c && c <= 'Z' || '0' <= c && c <= '9' || strings.IndexByte("-._~:@+=,", c) >= 0
+}
+
+// prefixEnd is past every doc ID that starts with an escaped prefix (they
+// are ASCII).
+const prefixEnd = "\uf8ff"
+
+// newGen returns a random log generation for a new container.
+func newGen() string {
+	var b [6]byte
+	rand.Read(b[:])
+	return hex.EncodeToString(b[:])
+}
+
+// isCode reports whether err carries gRPC status code c.
+func isCode(err error, c codes.Code) bool {
+	return status.Code(err) == c
+}
+
+// writeContext detaches a state change from the caller's cancellation and
+// bounds it by the write timeout.
+func (s *Store) writeContext(ctx context.Context) (context.Context, context.CancelFunc) {
+	return context.WithTimeout(context.WithoutCancel(ctx), s.writeTimeout)
+}
+
+// txn is one attempt of a transaction; it counts what it reads and writes.
+type txn struct {
+	s      *Store
+	tx     *firestore.Transaction
+	writes int64
+}
+
+// runTx runs fn in a transaction (retried on contention) and counts the
+// writes of the attempt that committed.
+func (s *Store) runTx(ctx context.Context, fn func(t *txn) error) error {
+	ctx, cancel := s.writeContext(ctx)
+	defer cancel()
+	var committed int64
+	err := s.client.RunTransaction(ctx, func(_ context.Context, tx *firestore.Transaction) error {
+		t := &txn{s: s, tx: tx}
+		err := fn(t)
+		committed = t.writes
+		return err
+	}, firestore.MaxAttempts(s.maxAttempts))
+	if err == nil {
+		s.writes.Add(committed)
+	}
+	return err
+}
+
+// lock takes the stripe of record key and returns its unlock. A caller
+// holds at most one stripe at a time.
+func (s *Store) lock(key string) func() {
+	h := fnv.New32a()
+	h.Write([]byte(key))
+	m := &s.locks[h.Sum32()%uint32(len(s.locks))]
+	m.Lock()
+	return m.Unlock
+}
+
+// Record keys for lock.
+func containerKey(id string) string { return "c/" + id }
+func functionKey(key string) string { return "f/" + key }
+
+const imagesKey = "images" // image writes touch refs shared among images
+
+// getAll reads docs in the transaction; a missing doc is a snapshot that
+// does not exist.
+func (t *txn) getAll(refs ...*firestore.DocumentRef) ([]*firestore.DocumentSnapshot, error) {
+	if len(refs) == 0 {
+		return nil, nil
+	}
+	t.s.reads.Add(int64(len(refs)))
+	snaps, err := t.tx.GetAll(refs)
+	if err != nil {
+		return nil, fmt.Errorf("read %d documents: %w", len(refs), err)
+	}
+	return snaps, nil
+}
+
+func (t *txn) get(ref *firestore.DocumentRef) (*firestore.DocumentSnapshot, error) {
+	snaps, err := t.getAll(ref)
+	if err != nil {
+		return nil, err
+	}
+	return snaps[0], nil
+}
+
+func (t *txn) create(ref *firestore.DocumentRef, v any) error {
+	t.writes++
+	return t.tx.Create(ref, v)
+}
+
+func (t *txn) set(ref *firestore.DocumentRef, v any) error {
+	t.writes++
+	return t.tx.Set(ref, v)
+}
+
+func (t *txn) update(ref *firestore.DocumentRef, u []firestore.Update) error {
+	t.writes++
+	return t.tx.Update(ref, u)
+}
+
+func (t *txn) delete(ref *firestore.DocumentRef) error {
+	t.writes++
+	return t.tx.Delete(ref)
+}
+
+// getDoc reads one document outside a transaction; a missing doc is a
+// snapshot that does not exist.
+func (s *Store) getDoc(ctx context.Context, ref *firestore.DocumentRef) (*firestore.DocumentSnapshot, error) {
+	s.reads.Add(1)
+	snap, err := ref.Get(ctx)
+	if err != nil && !isCode(err, codes.NotFound) {
+		return nil, fmt.Errorf("read %s: %w", ref.ID, err)
+	}
+	return snap, nil
+}
+
+// query runs q to the end (or until stop returns true), counting reads.
+func (s *Store) query(ctx context.Context, q firestore.Query, each func(*firestore.DocumentSnapshot) (stop bool, err error)) error {
+	it := q.Documents(ctx)
+	defer it.Stop()
+	n := int64(0)
+	defer func() {
+		s.reads.Add(max(n, 1)) // an empty result bills one read
+	}()
+	for {
+		snap, err := it.Next()
+		if err != nil {
+			if errors.Is(err, iterator.Done) {
+				return nil
+			}
+			return fmt.Errorf("query: %w", err)
+		}
+		n++
+		stop, err := each(snap)
+		if err != nil || stop {
+			return err
+		}
+	}
+}

@@ -10,6 +10,16 @@
 // a data frame only after the bytes are stored, so an acknowledgement means
 // both "persisted" and "send more". A slow control plane therefore slows the
 // process's writes; nothing is ever dropped.
+//
+// Input (TypeStdin) is flow controlled the other way, by credits: an agent
+// that says Hello.StdinCredit returns a TypeStdinCredit for every byte of a
+// stdin stream it has consumed (written to the process, extracted, or
+// dropped), and the hub keeps at most Window bytes of a stdin stream sent
+// but not credited. A process that does not read its stdin, or a slow
+// archive extraction, therefore slows the client's upload instead of
+// growing the agent's (or the control plane's) memory. Credits are per
+// connection: after a reconnect the hub starts again from a full window
+// (stdin in flight on a dropped connection is lost, as it always was).
 package proto
 
 import (
@@ -66,6 +76,10 @@ const (
 	TypeRequest Type = 17
 	// TypeResponse (agent→hub, JSON Response) answers a Request.
 	TypeResponse Type = 18
+	// TypeStdinCredit (agent→hub, no payload): the agent has consumed Seq
+	// more bytes of stdin stream Stream; the hub may send that many more.
+	// Sent only by agents whose Hello has StdinCredit.
+	TypeStdinCredit Type = 19
 )
 
 func (t Type) String() string {
@@ -106,6 +120,8 @@ func (t Type) String() string {
 		return "request"
 	case TypeResponse:
 		return "response"
+	case TypeStdinCredit:
+		return "stdin-credit"
 	}
 	return fmt.Sprintf("type(%d)", uint8(t))
 }
@@ -122,7 +138,8 @@ const (
 	FirstExecStream uint32 = 4
 )
 
-// Window is the most bytes of one stream the agent keeps unacknowledged.
+// Window is the most bytes of one stream the agent keeps unacknowledged,
+// and the most bytes of one stdin stream the hub keeps sent but not credited.
 const Window = 1 << 20
 
 // MaxPayload is the largest payload of a data frame.
@@ -208,6 +225,9 @@ type Hello struct {
 	Acked map[uint32]uint64 `json:"acked,omitempty"`
 	// Running is the run currently executing, 0 if none.
 	Running uint32 `json:"running,omitempty"`
+	// StdinCredit says the agent sends TypeStdinCredit for consumed stdin,
+	// so the hub may bound the stdin it sends (older agents do not).
+	StdinCredit bool `json:"stdinCredit,omitempty"`
 }
 
 // Process is what to run: already merged from image and container config.
@@ -361,6 +381,14 @@ type Invocation struct {
 	// LingerSeconds is how long the instance stays after the process exits,
 	// so docker start/cp/exec of the exited container see its filesystem.
 	LingerSeconds int `json:"lingerSeconds"`
+	// Resume re-opens the invocation of a container the instance already
+	// serves, after the control plane that opened the first one restarted:
+	// the platform sees the instance busy again and bills, throttles and
+	// routes it as such. Only ContainerID is needed. An instance serving
+	// ContainerID holds the request until the container's instance ends
+	// (200); any other answers 409 at once, and the caller tries again
+	// (the platform picks instances, the caller cannot).
+	Resume bool `json:"resume,omitempty"`
 }
 
 // Header names of the agent's WebSocket upgrade request.

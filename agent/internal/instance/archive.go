@@ -20,27 +20,36 @@ type stdinSink interface {
 	CloseStdin()
 }
 
-// queue is a stdinSink read as an io.Reader: writes never block (input is
-// held in memory, as the process stdin writer holds it).
+// queue is a stdinSink read as an io.Reader: writes never block. What it
+// holds is bounded by the hub's stdin window: every byte read from it (or
+// dropped after it closed) is reported to consumed, which credits the hub.
 type queue struct {
+	consumed func(n int)
+
 	mu     sync.Mutex
 	cond   *sync.Cond
 	chunks [][]byte
 	closed bool
 }
 
-func newQueue() *queue {
-	q := &queue{}
+// newQueue returns a queue that reports consumed bytes to consumed.
+func newQueue(consumed func(n int)) *queue {
+	q := &queue{consumed: consumed}
 	q.cond = sync.NewCond(&q.mu)
 	return q
 }
 
 func (q *queue) WriteStdin(b []byte) {
 	q.mu.Lock()
-	if !q.closed {
+	closed := q.closed
+	if !closed {
 		q.chunks = append(q.chunks, b)
 	}
 	q.mu.Unlock()
+	if closed {
+		q.consumed(len(b))
+		return
+	}
 	q.cond.Broadcast()
 }
 
@@ -53,19 +62,22 @@ func (q *queue) CloseStdin() {
 
 func (q *queue) Read(p []byte) (int, error) {
 	q.mu.Lock()
-	defer q.mu.Unlock()
 	for len(q.chunks) == 0 && !q.closed {
 		q.cond.Wait()
 	}
 	if len(q.chunks) == 0 {
+		q.mu.Unlock()
 		return 0, io.EOF
 	}
 	n := copy(p, q.chunks[0])
 	if n == len(q.chunks[0]) {
+		q.chunks[0] = nil
 		q.chunks = q.chunks[1:]
 	} else {
 		q.chunks[0] = q.chunks[0][n:]
 	}
+	q.mu.Unlock()
+	q.consumed(n)
 	return n, nil
 }
 
@@ -81,7 +93,7 @@ func (in *Instance) startArchive(ctx context.Context, runs *sync.WaitGroup, es p
 	}
 	var stdin *queue
 	if op == "put" {
-		stdin = newQueue()
+		stdin = newQueue(func(n int) { in.sess.Credit(es.Stdin, n) })
 	}
 	in.sess.ExecStarted(es.ID, 0)
 	outR, outW := io.Pipe()

@@ -108,6 +108,7 @@ func (in *Instance) startExec(ctx context.Context, runs *sync.WaitGroup, es prot
 		}()
 		return nil
 	}
+	proc.SetStdinConsumed(func(n int) { in.sess.Credit(es.Stdin, n) })
 	log.Info("exec started", "pid", proc.Pid())
 	in.sess.ExecStarted(es.ID, proc.Pid())
 	runs.Add(1)

@@ -232,6 +232,8 @@ func (in *Instance) loop(ctx, runCtx context.Context, runs *sync.WaitGroup) erro
 			case evStdin:
 				if sink := in.stdinSink(cur, execs, e.stream); sink != nil {
 					sink.WriteStdin(e.data)
+				} else {
+					in.sess.Credit(e.stream, len(e.data)) // dropped: consumed all the same
 				}
 			case evStdinClose:
 				if sink := in.stdinSink(cur, execs, e.stream); sink != nil {
@@ -326,6 +328,7 @@ func (in *Instance) startRun(ctx context.Context, runs *sync.WaitGroup, s proto.
 		return r
 	}
 	r.proc = proc
+	proc.SetStdinConsumed(func(n int) { in.sess.Credit(proto.StreamStdin, n) })
 	log.Info("process started", "pid", proc.Pid())
 	in.sess.Started(s.Run, proc.Pid())
 	runs.Add(1)

@@ -40,8 +40,10 @@ type Proc struct {
 	stdout *outReader
 	stderr *outReader
 	stdin  *stdinWriter
-	files  []*os.File
-	log    *slog.Logger
+	// consumed: see SetStdinConsumed.
+	consumed func(n int)
+	files    []*os.File
+	log      *slog.Logger
 
 	exiting bool // guarded by sup.mu: reaped or about to be
 	done    chan struct{}
@@ -124,6 +126,21 @@ func (p *Proc) Kill() {
 func (p *Proc) WriteStdin(b []byte) {
 	if p.stdin != nil {
 		p.stdin.write(b)
+		return
+	}
+	if fn := p.consumed; fn != nil && len(b) > 0 {
+		fn(len(b))
+	}
+}
+
+// SetStdinConsumed makes fn learn of every byte given to WriteStdin once it
+// is written to the process or dropped (no stdin, stdin closed, process
+// gone), so the sender can keep a bounded window of input in flight. Call
+// it before the first WriteStdin; fn must not block.
+func (p *Proc) SetStdinConsumed(fn func(n int)) {
+	p.consumed = fn
+	if p.stdin != nil {
+		p.stdin.setConsumed(fn)
 	}
 }
 

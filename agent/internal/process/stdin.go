@@ -13,12 +13,15 @@ type stdinWriter struct {
 	owned bool // f is the stdin pipe alone (not a pty master) and may be closed
 	log   *slog.Logger
 
-	mu      sync.Mutex
-	queue   [][]byte
-	closing bool // close f once the queue is empty
-	stopped bool
-	wake    chan struct{}
-	done    chan struct{}
+	mu sync.Mutex
+	// consumed learns of every byte given to write once it is written or
+	// dropped (nil: nobody listens); it is called without mu held.
+	consumed func(n int)
+	queue    [][]byte
+	closing  bool // close f once the queue is empty
+	stopped  bool
+	wake     chan struct{}
+	done     chan struct{}
 }
 
 func newStdinWriter(f *os.File, owned bool, log *slog.Logger) *stdinWriter {
@@ -34,13 +37,42 @@ func (w *stdinWriter) signal() {
 	}
 }
 
+func (w *stdinWriter) setConsumed(fn func(n int)) {
+	w.mu.Lock()
+	w.consumed = fn
+	w.mu.Unlock()
+}
+
+// report tells the consumed callback, if any, about n bytes.
+func (w *stdinWriter) report(fn func(int), n int) {
+	if fn != nil && n > 0 {
+		fn(n)
+	}
+}
+
 func (w *stdinWriter) write(b []byte) {
 	w.mu.Lock()
-	if !w.closing && !w.stopped {
+	dropped := w.closing || w.stopped
+	if !dropped {
 		w.queue = append(w.queue, b)
 	}
+	fn := w.consumed
 	w.mu.Unlock()
+	if dropped {
+		w.report(fn, len(b))
+		return
+	}
 	w.signal()
+}
+
+// dropQueueLocked empties the queue and returns how many bytes it held.
+func (w *stdinWriter) dropQueueLocked() int {
+	n := 0
+	for _, b := range w.queue {
+		n += len(b)
+	}
+	w.queue = nil
+	return n
 }
 
 func (w *stdinWriter) closeAfterDrain() {
@@ -67,7 +99,9 @@ func (w *stdinWriter) loop() {
 	for {
 		w.mu.Lock()
 		if w.stopped {
+			n, fn := w.dropQueueLocked(), w.consumed
 			w.mu.Unlock()
+			w.report(fn, n)
 			return
 		}
 		if len(w.queue) == 0 {
@@ -89,10 +123,15 @@ func (w *stdinWriter) loop() {
 		if _, err := w.f.Write(b); err != nil {
 			w.log.Debug("stdin write ended", "err", err)
 			w.mu.Lock()
-			w.queue = nil
+			n, fn := w.dropQueueLocked(), w.consumed
 			w.stopped = true
 			w.mu.Unlock()
+			w.report(fn, n+len(b))
 			return
 		}
+		w.mu.Lock()
+		fn := w.consumed
+		w.mu.Unlock()
+		w.report(fn, len(b))
 	}
 }

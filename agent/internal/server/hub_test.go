@@ -33,6 +33,7 @@ type hub struct {
 	cum         map[uint32][]int64 // bytes stored up to seq, per stream
 	ackedSent   map[uint32]uint64  // highest seq acknowledged, per stream
 	maxInflight map[uint32]int64
+	credits     map[uint32]uint64 // stdin bytes credited, per stream
 	dups        int
 	frames      []proto.Frame // control frames and data headers, in arrival order
 	exits       []proto.Exit
@@ -61,7 +62,7 @@ func newHub(t *testing.T, secret string) *hub {
 	h := &hub{
 		t: t, secret: secret, changed: make(chan struct{}),
 		out: map[uint32]*bytes.Buffer{}, stored: map[uint32]uint64{}, cum: map[uint32][]int64{},
-		ackedSent: map[uint32]uint64{}, maxInflight: map[uint32]int64{},
+		ackedSent: map[uint32]uint64{}, maxInflight: map[uint32]int64{}, credits: map[uint32]uint64{},
 	}
 	h.srv = httptest.NewServer(http.HandlerFunc(h.serve))
 	t.Cleanup(h.srv.Close)
@@ -209,9 +210,18 @@ func (h *hub) receive(hc *hubConn, f proto.Frame) {
 		if !h.noExecExitAck {
 			go hc.control(proto.TypeExecExitAck, proto.ExecExitAck{ID: e.ID})
 		}
+	case proto.TypeStdinCredit:
+		h.credits[f.Stream] += f.Seq
 	default:
 		h.t.Errorf("hub: unexpected %v from agent", f.Type)
 	}
+}
+
+// credited returns the stdin bytes of stream the agent has credited.
+func (h *hub) credited(stream uint32) uint64 {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	return h.credits[stream]
 }
 
 // acker acknowledges stored frames in order, under the hub's policy.

@@ -102,6 +102,20 @@ func (s *Session) Unacked(id uint32) int {
 	return s.streamLocked(id).bytes
 }
 
+// Credit tells the hub that n more bytes of stdin stream were consumed
+// (written to the process, extracted, or dropped), so it may send n more.
+// Credits of one stream are merged until the writer sends them; they go out
+// ahead of queued output. It never blocks.
+func (s *Session) Credit(stream uint32, n int) {
+	if n <= 0 {
+		return
+	}
+	s.mu.Lock()
+	s.credits[stream] += uint64(n)
+	s.mu.Unlock()
+	s.wakeWriter()
+}
+
 // Started tells the hub that run runs as pid.
 func (s *Session) Started(run uint32, pid int) {
 	f, err := proto.Control(proto.TypeStarted, proto.Started{Run: run, Pid: pid})
@@ -231,7 +245,9 @@ func (s *Session) exitAck(key string) {
 
 // resetLocked prepares a new connection: everything unacknowledged is unsent.
 func (s *Session) resetLocked() proto.Hello {
-	h := proto.Hello{ContainerID: s.cfg.ContainerID, Running: s.running}
+	h := proto.Hello{ContainerID: s.cfg.ContainerID, Running: s.running, StdinCredit: true}
+	// A new connection starts with a full stdin window at the hub.
+	clear(s.credits)
 	for id, st := range s.streams {
 		st.sentSeq = st.acked
 		if st.acked > 0 {
@@ -262,6 +278,16 @@ func (s *Session) resendExitsLocked() bool {
 // nextLocked picks the unsent frame first in order and returns it with a
 // function recording that it was written (called with mu held).
 func (s *Session) nextLocked() (proto.Frame, func(), bool) {
+	for id, n := range s.credits {
+		// Credits are not ordered with output: they only open the hub's window.
+		return proto.Frame{Type: proto.TypeStdinCredit, Stream: id, Seq: n}, func() {
+			if s.credits[id] <= n {
+				delete(s.credits, id)
+			} else {
+				s.credits[id] -= n
+			}
+		}, true
+	}
 	var (
 		best   *item
 		commit func()

@@ -72,6 +72,9 @@ type Session struct {
 	streams map[uint32]*stream
 	ctrl    []item // control frames not yet written
 	exits   []*pendingExit
+	// credits are, per stdin stream, consumed bytes not yet credited to
+	// the hub (proto.TypeStdinCredit).
+	credits map[uint32]uint64
 	running uint32
 	wake    chan struct{} // wakes the writer; buffered 1
 }
@@ -97,6 +100,7 @@ func New(cfg Config) *Session {
 		cfg:     cfg,
 		url:     strings.TrimSuffix(cfg.CallbackURL, "/") + proto.ConnectPath,
 		streams: map[uint32]*stream{},
+		credits: map[uint32]uint64{},
 		wake:    make(chan struct{}, 1),
 	}
 }

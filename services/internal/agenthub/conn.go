@@ -43,6 +43,16 @@ type conn struct {
 
 	// acked is, per stream, the last stored data seq; processor only.
 	acked map[uint32]uint64
+
+	// stdinCredit: the agent credits consumed stdin (Hello.StdinCredit), so
+	// sends of stdin keep at most proto.Window bytes per stream uncredited.
+	// Set before the connection is registered.
+	stdinCredit bool
+	stdinMu     sync.Mutex
+	// stdinOut is, per stdin stream, the bytes sent and not yet credited.
+	stdinOut map[uint32]int
+	// stdinChanged is closed and replaced on every credit.
+	stdinChanged chan struct{}
 }
 
 func newConn(h *Hub, id string, ws *websocket.Conn) *conn {
@@ -57,6 +67,9 @@ func newConn(h *Hub, id string, ws *websocket.Conn) *conn {
 		in:     make(chan proto.Frame, inboxSize),
 		done:   make(chan struct{}),
 		acked:  make(map[uint32]uint64),
+
+		stdinOut:     make(map[uint32]int),
+		stdinChanged: make(chan struct{}),
 	}
 }
 
@@ -72,6 +85,7 @@ func (c *conn) serve() {
 		c.shut(websocket.StatusPolicyViolation, "first frame must be hello for this container")
 		return
 	}
+	c.stdinCredit = hello.StdinCredit
 	if err := c.hub.register(c); err != nil {
 		c.log.Info("agent connection not registered", "err", err)
 		c.shut(websocket.StatusGoingAway, "reconnect")
@@ -184,6 +198,12 @@ func (c *conn) readLoop() {
 			}
 			return
 		}
+		if f.Type == proto.TypeStdinCredit {
+			// Not ordered with output: handled here, so a store in
+			// progress never holds back the client's input.
+			c.credit(f.Stream, f.Seq)
+			continue
+		}
 		select {
 		case c.in <- f:
 		case <-c.ctx.Done():
@@ -191,6 +211,58 @@ func (c *conn) readLoop() {
 			return
 		}
 	}
+}
+
+// credit returns n bytes of stdin stream's window.
+func (c *conn) credit(stream uint32, n uint64) {
+	c.stdinMu.Lock()
+	defer c.stdinMu.Unlock()
+	out, ok := c.stdinOut[stream]
+	if !ok {
+		return // nothing in flight (a stream closed, or sent on an older connection)
+	}
+	if uint64(out) <= n {
+		delete(c.stdinOut, stream)
+	} else {
+		c.stdinOut[stream] = out - int(n)
+	}
+	close(c.stdinChanged)
+	c.stdinChanged = make(chan struct{})
+}
+
+// reserveStdin waits until n more bytes of stdin stream fit in the window
+// (always true for an agent without credits, and for a stream with nothing
+// in flight) and counts them as sent. It fails when ctx or the connection
+// ends.
+func (c *conn) reserveStdin(ctx context.Context, stream uint32, n int) error {
+	if !c.stdinCredit {
+		return nil
+	}
+	for {
+		c.stdinMu.Lock()
+		out := c.stdinOut[stream]
+		if out == 0 || out+n <= proto.Window {
+			c.stdinOut[stream] = out + n
+			c.stdinMu.Unlock()
+			return nil
+		}
+		ch := c.stdinChanged
+		c.stdinMu.Unlock()
+		select {
+		case <-ch:
+		case <-ctx.Done():
+			return fmt.Errorf("stdin of %s: wait for the agent to take input: %w", c.id, ctx.Err())
+		case <-c.ctx.Done():
+			return fmt.Errorf("stdin of %s: wait for the agent to take input: connection ended", c.id)
+		}
+	}
+}
+
+// forgetStdin drops the window of a closed stdin stream.
+func (c *conn) forgetStdin(stream uint32) {
+	c.stdinMu.Lock()
+	delete(c.stdinOut, stream)
+	c.stdinMu.Unlock()
 }
 
 // keepalive pings the agent every pingInterval and closes the connection

@@ -125,6 +125,9 @@ func (s *session) Request(ctx context.Context, kind string, args []string) (json
 }
 
 // Stdin sends input on a stdin stream, in frames of at most MaxPayload.
+// With an agent that credits consumed input, it blocks while proto.Window
+// bytes of the stream are uncredited: a process that does not read, or a
+// slow extraction, slows the sender instead of filling memory.
 func (s *session) Stdin(ctx context.Context, stream uint32, p []byte) error {
 	c, err := s.hub.current(s.id)
 	if err != nil {
@@ -132,6 +135,12 @@ func (s *session) Stdin(ctx context.Context, stream uint32, p []byte) error {
 	}
 	for len(p) > 0 {
 		n := min(len(p), proto.MaxPayload)
+		if err := c.reserveStdin(ctx, stream, n); err != nil {
+			if ctx.Err() != nil {
+				return err
+			}
+			return &engine.Error{Kind: engine.KindUnavailable, Message: fmt.Sprintf("stdin of %s: agent connection failed", s.id), Err: err}
+		}
 		if err := c.send(ctx, proto.Frame{Type: proto.TypeStdin, Stream: stream, Payload: p[:n]}); err != nil {
 			return &engine.Error{Kind: engine.KindUnavailable, Message: fmt.Sprintf("stdin of %s: agent connection failed", s.id), Err: err}
 		}
@@ -146,6 +155,7 @@ func (s *session) CloseStdin(ctx context.Context, stream uint32) error {
 	if err != nil {
 		return fmt.Errorf("close stdin of %s: %w", s.id, err)
 	}
+	c.forgetStdin(stream)
 	if err := c.send(ctx, proto.Frame{Type: proto.TypeStdinClose, Stream: stream}); err != nil {
 		return &engine.Error{Kind: engine.KindUnavailable, Message: fmt.Sprintf("close stdin of %s: agent connection failed", s.id), Err: err}
 	}

@@ -65,7 +65,15 @@ func archiveError(code int, msg, path, id string) error {
 }
 
 // ArchiveStat describes path in the container (HEAD /containers/{id}/archive).
+// A container that has never run answers from its image and pending uploads.
 func (e *Engine) ArchiveStat(ctx context.Context, ns, ref, path string) (PathStat, error) {
+	c, err := e.Container(ctx, ns, ref)
+	if err != nil {
+		return PathStat{}, err
+	}
+	if neverStarted(c) {
+		return e.createdStat(ctx, c, ref, path)
+	}
 	var out bytes.Buffer
 	code, msg, err := e.archive(ctx, ns, ref, "stat", path, nil, &out)
 	if err != nil {
@@ -84,6 +92,13 @@ func (e *Engine) ArchiveStat(ctx context.Context, ns, ref, path string) (PathSta
 // ArchiveGet streams path as a tar to w, once its stat (for the response
 // header) is known; header is called before the first byte.
 func (e *Engine) ArchiveGet(ctx context.Context, ns, ref, path string, header func(PathStat), w io.Writer) error {
+	c, err := e.Container(ctx, ns, ref)
+	if err != nil {
+		return err
+	}
+	if neverStarted(c) {
+		return e.createdGet(ctx, c, ref, path, header, w)
+	}
 	st, err := e.ArchiveStat(ctx, ns, ref, path)
 	if err != nil {
 		return err
@@ -96,8 +111,16 @@ func (e *Engine) ArchiveGet(ctx context.Context, ns, ref, path string, header fu
 	return archiveError(code, msg, path, ref)
 }
 
-// ArchivePut extracts the tar stream r into the directory path.
+// ArchivePut extracts the tar stream r into the directory path. Into a
+// container that has never run, it is kept and extracted at the start.
 func (e *Engine) ArchivePut(ctx context.Context, ns, ref, path string, r io.Reader) error {
+	c, err := e.Container(ctx, ns, ref)
+	if err != nil {
+		return err
+	}
+	if neverStarted(c) {
+		return e.createdPut(ctx, c, ref, path, r)
+	}
 	code, msg, err := e.archive(ctx, ns, ref, "put", path, r, io.Discard)
 	if err != nil {
 		return err

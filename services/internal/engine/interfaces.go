@@ -3,6 +3,7 @@ package engine
 import (
 	"context"
 	"encoding/json"
+	"io"
 
 	"github.com/sockerless/sockerless/agent/proto"
 )
@@ -70,6 +71,15 @@ type ImageSource interface {
 	// the agent layer, with the agent as entrypoint, pushed to the functions
 	// registry. Returns its reference pinned by digest.
 	Wrap(ctx context.Context, img *Image) (string, error)
+}
+
+// ImageFiles reads an image's files; an ImageSource may implement it. The
+// engine uses it to answer docker cp and archive stat for a container that
+// has never run (it has no instance yet).
+type ImageFiles interface {
+	// Filesystem returns img's flattened filesystem as a tar stream (layers
+	// applied in order, whiteouts removed), read as it is consumed.
+	Filesystem(ctx context.Context, img *Image) (io.ReadCloser, error)
 }
 
 // Functions creates and invokes Cloud Functions.

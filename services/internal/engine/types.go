@@ -49,6 +49,25 @@ type Container struct {
 	Execs map[string]*Exec `json:"execs,omitempty"`
 	// NextStream is the next agent stream number free for an exec.
 	NextStream uint32 `json:"nextStream,omitempty"`
+	// PendingUploads are docker cp uploads into the container before its
+	// first start, in order; they are extracted when it starts.
+	PendingUploads []PendingUpload `json:"pendingUploads,omitempty"`
+}
+
+// PendingUpload is a docker cp into a container that has never run. Its
+// tar is kept in the container's log, in chunks under a stream number of
+// its own (never shown by logs or attach), so it is as durable as the rest
+// of the state and never held in memory; the agent extracts it right after
+// the instance connects, before the process starts.
+type PendingUpload struct {
+	// Dir is the destination directory, symlinks resolved.
+	Dir string `json:"dir"`
+	// Stream is the log stream holding the tar; First and Last bound the
+	// log sequence numbers of its chunks.
+	Stream uint32 `json:"stream"`
+	First  uint64 `json:"first"`
+	Last   uint64 `json:"last"`
+	Size   int64  `json:"size"`
 }
 
 // Exec is one docker exec session of a container. Its output is stored in

@@ -22,6 +22,7 @@ import (
 	"github.com/google/go-containerregistry/pkg/registry"
 	v1 "github.com/google/go-containerregistry/pkg/v1"
 	"github.com/google/go-containerregistry/pkg/v1/remote"
+	"github.com/sockerless/sockerless/services/internal/gcpsim"
 	"github.com/sockerless/sockerless/services/internal/testimage"
 )
 
@@ -38,6 +39,8 @@ type stack struct {
 	tcp      string // control plane TCP address
 	cp       *proc
 	fw       *proc
+	cpArgs   []string // extra control plane flags
+	cpEnv    []string // extra control plane environment
 }
 
 var (
@@ -80,7 +83,9 @@ func TestMain(m *testing.M) {
 	code := m.Run()
 	if shared != nil {
 		shared.stop()
-		os.RemoveAll(shared.dir)
+		if os.Getenv("E2E_KEEP") == "" {
+			os.RemoveAll(shared.dir)
+		}
 	}
 	os.Exit(code)
 }
@@ -145,32 +150,58 @@ func startStack() (*stack, error) {
 	if s.registry, err = seedRegistry(); err != nil {
 		return nil, err
 	}
+	return s, s.startProcs()
+}
+
+// startProcs starts the stack's control plane and forwarder on fresh
+// sockets and a free port.
+func (s *stack) startProcs() error {
 	port, err := freePort()
 	if err != nil {
-		return nil, err
+		return err
 	}
 	s.tcp = fmt.Sprintf("127.0.0.1:%d", port)
-	s.direct = "unix://" + filepath.Join(dir, "docker.sock")
-	s.fwd = "unix://" + filepath.Join(dir, "fwd.sock")
+	s.direct = "unix://" + filepath.Join(s.dir, "docker.sock")
+	s.fwd = "unix://" + filepath.Join(s.dir, "fwd.sock")
 	if err := s.startControlPlane(); err != nil {
-		return nil, err
+		return err
 	}
-	s.fw, err = startProc(filepath.Join(dir, "forwarder.log"), filepath.Join(s.bin, "forwarder"),
+	s.fw, err = startProc(filepath.Join(s.dir, "forwarder.log"), filepath.Join(s.bin, "forwarder"),
 		"--listen", s.fwd, "--upstream", "http://"+s.tcp, "--token", token)
 	if err != nil {
-		return nil, fmt.Errorf("forwarder: %w", err)
+		return fmt.Errorf("forwarder: %w", err)
 	}
-	return s, nil
+	return nil
+}
+
+// otherStack starts a second stack with the shared stack's binaries and
+// registry and its own state, sockets and gcpsim, with extra control plane
+// flags and environment; the test's end stops it.
+func otherStack(t *testing.T, args, env []string) *stack {
+	base := requireStack(t)
+	dir, err := os.MkdirTemp("", "sockerless-e2e-")
+	if err != nil {
+		t.Fatal(err)
+	}
+	s := &stack{dir: dir, bin: base.bin, registry: base.registry, cpArgs: args, cpEnv: env}
+	t.Cleanup(func() {
+		s.stop()
+		os.RemoveAll(dir)
+	})
+	if err := s.startProcs(); err != nil {
+		t.Fatal(err)
+	}
+	return s
 }
 
 // startControlPlane starts (or restarts) the dev control plane on the
 // stack's state dir.
 func (s *stack) startControlPlane() error {
-	p, err := startProc(filepath.Join(s.dir, "controlplane.log"), filepath.Join(s.bin, "controlplane"),
-		"--dev", "--state-dir", filepath.Join(s.dir, "state"),
-		"--listen", s.direct, "--listen", "tcp://"+s.tcp,
-		"--registry-mirror", "docker.io=http://"+s.registry,
-		"--token", token, "--linger", "2s", "--operation-delay", "200ms")
+	args := append([]string{"--dev", "--state-dir", filepath.Join(s.dir, "state"),
+		"--listen", s.direct, "--listen", "tcp://" + s.tcp,
+		"--registry-mirror", "docker.io=http://" + s.registry,
+		"--token", token, "--linger", "2s", "--operation-delay", "200ms"}, s.cpArgs...)
+	p, err := startProcEnv(filepath.Join(s.dir, "controlplane.log"), filepath.Join(s.bin, "controlplane"), s.cpEnv, args...)
 	if err != nil {
 		return fmt.Errorf("controlplane: %w", err)
 	}
@@ -184,6 +215,32 @@ func (s *stack) stop() {
 			p.stop()
 		}
 	}
+	s.stopSim()
+}
+
+// crashControlPlane kills the control plane process alone with SIGKILL,
+// as a crash does: gcpsim and its instances live on.
+func (s *stack) crashControlPlane() {
+	_ = s.cp.cmd.Process.Kill()
+	<-s.cp.done
+}
+
+// stopSim ends the gcpsim that the dev control plane started as its own
+// process (it outlives the control plane by design), and its instances.
+func (s *stack) stopSim() {
+	ep, err := gcpsim.ReadEndpoint(filepath.Join(s.dir, "state", "gcpsim", "endpoint.json"))
+	if err != nil || ep.PID <= 0 {
+		return
+	}
+	_ = syscall.Kill(ep.PID, syscall.SIGTERM)
+	deadline := time.Now().Add(40 * time.Second)
+	for syscall.Kill(ep.PID, 0) == nil {
+		if time.Now().After(deadline) {
+			_ = syscall.Kill(ep.PID, syscall.SIGKILL)
+			return
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
 }
 
 // proc is a started binary whose log is scanned for "ready".
@@ -195,12 +252,17 @@ type proc struct {
 }
 
 func startProc(logPath, bin string, args ...string) (*proc, error) {
+	return startProcEnv(logPath, bin, nil, args...)
+}
+
+// startProcEnv is startProc with env added to the environment.
+func startProcEnv(logPath, bin string, env []string, args ...string) (*proc, error) {
 	f, err := os.OpenFile(logPath, os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o644)
 	if err != nil {
 		return nil, err
 	}
 	cmd := exec.Command(bin, args...)
-	cmd.Env = os.Environ()
+	cmd.Env = append(os.Environ(), env...)
 	pr, pw, err := os.Pipe()
 	if err != nil {
 		return nil, err

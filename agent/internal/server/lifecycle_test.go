@@ -246,8 +246,33 @@ func TestHTTP(t *testing.T) {
 			t.Fatalf("status %d, want 429", r.status)
 		}
 	})
+	t.Run("resuming another container is 409 at once", func(t *testing.T) {
+		r := waitPost(t, a.invoke(proto.Invocation{ContainerID: "other", Resume: true}), 5*time.Second)
+		if r.status != http.StatusConflict {
+			t.Fatalf("status %d, want 409", r.status)
+		}
+	})
+	// A resumed invocation of the served container (its first POST was cut
+	// by a control plane restart) stays open until the instance ends.
+	resumed := a.invoke(proto.Invocation{ContainerID: "c0ffee", Resume: true})
+	select {
+	case r := <-resumed:
+		t.Fatalf("resumed invocation answered while the container runs: %+v", r)
+	case <-time.After(300 * time.Millisecond):
+	}
 	h.sendFrame(t, proto.Frame{Type: proto.TypeShutdown})
 	waitPost(t, res, 10*time.Second)
+	if r := waitPost(t, resumed, 10*time.Second); r.status != http.StatusOK || r.body["status"] != "done" {
+		t.Fatalf("resumed invocation answered %d %v, want 200 done", r.status, r.body)
+	}
+}
+
+func TestResumeOnAFreshInstanceIs409(t *testing.T) {
+	a := startAgent(t, nil)
+	r := waitPost(t, a.invoke(proto.Invocation{ContainerID: "c0ffee", Resume: true}), 5*time.Second)
+	if r.status != http.StatusConflict {
+		t.Fatalf("status %d, want 409", r.status)
+	}
 }
 
 func TestHubUnreachable(t *testing.T) {

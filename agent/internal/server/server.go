@@ -59,6 +59,7 @@ type Server struct {
 
 	mu       sync.Mutex
 	busy     bool               // an invocation has been accepted
+	serving  string             // the container of that invocation
 	active   *instance.Instance // the invocation being served
 	runCtx   context.Context    // Serve's context, for the instance
 	finished chan struct{}      // closed once the invocation's response is written
@@ -158,6 +159,10 @@ func (s *Server) postInvocation(w http.ResponseWriter, r *http.Request) {
 		writeJSON(w, http.StatusBadRequest, map[string]string{"message": "invalid invocation: " + err.Error()})
 		return
 	}
+	if inv.Resume {
+		s.resumeInvocation(w, r, inv.ContainerID)
+		return
+	}
 	if inv.ContainerID == "" || inv.CallbackURL == "" || inv.Secret == "" {
 		writeJSON(w, http.StatusBadRequest, map[string]string{"message": "invalid invocation: containerId, callbackUrl and secret are required"})
 		return
@@ -178,6 +183,7 @@ func (s *Server) postInvocation(w http.ResponseWriter, r *http.Request) {
 		Logger:     s.log,
 	})
 	s.active = inst
+	s.serving = inv.ContainerID
 	ctx := s.runCtx
 	s.mu.Unlock()
 	if ctx == nil { // Handler used without Serve
@@ -200,6 +206,25 @@ func (s *Server) postInvocation(w http.ResponseWriter, r *http.Request) {
 		f.Flush()
 	}
 	close(s.finished)
+}
+
+// resumeInvocation holds a resumed invocation (proto.Invocation.Resume) of
+// the container this instance serves until the instance's invocation
+// ends; for another container it answers 409 at once.
+func (s *Server) resumeInvocation(w http.ResponseWriter, r *http.Request, id string) {
+	s.mu.Lock()
+	serving := s.serving
+	s.mu.Unlock()
+	if id == "" || serving != id {
+		writeJSON(w, http.StatusConflict, map[string]string{"message": "this instance does not serve container " + id})
+		return
+	}
+	s.log.Info("invocation resumed", "container", id)
+	select {
+	case <-s.finished:
+		writeJSON(w, http.StatusOK, map[string]string{"status": "done"})
+	case <-r.Context().Done():
+	}
 }
 
 // stopListening closes the listener before the final answer: the platform

@@ -81,6 +81,7 @@ func appliers(c *controlplane.Config, dev *bool, level *slog.Level) map[string]a
 		settings.GCPRegion:      text(&c.Region),
 		settings.ServiceAccount: text(&c.ServiceAccount),
 		settings.GCPEndpoint:    text(&c.GCPEndpoint),
+		settings.GCPSimBinary:   text(&c.GCPSimBinary),
 		settings.ImageRepo:      text(&c.TargetRepo),
 		settings.LogLevel: func(_ *controlplane.Config, v string) error {
 			return level.UnmarshalText([]byte(v))

@@ -48,6 +48,7 @@ func run(ctx context.Context, args []string, logw io.Writer) error {
 		copyRoot = fs.Bool("copy-rootfs", false, "copy each instance's rootfs instead of mounting an overlay")
 		insecure = fs.Bool("insecure-registries", false, "pull instance images over plain http from any registry")
 		logLevel = fs.String("log-level", "info", "debug, info, warn or error")
+		epFile   = fs.String("endpoint-file", "", "once serving, write its addresses (and pid) here as JSON, for a control plane that starts later; removed on exit")
 	)
 	if err := fs.Parse(args); err != nil {
 		return err
@@ -70,6 +71,13 @@ func run(ctx context.Context, args []string, logw io.Writer) error {
 	}
 	logger.Info("gcpsim ready", "grpc", srv.GRPCAddr(), "http", srv.HTTPURL(), "registry", srv.RegistryHost(),
 		"stateDir", *stateDir, "overlay", srv.Overlay())
+	if *epFile != "" {
+		if err := gcpsim.WriteEndpoint(*epFile, srv.Endpoint()); err != nil {
+			_ = srv.Close()
+			return err
+		}
+		defer gcpsim.RemoveEndpoint(*epFile, os.Getpid())
+	}
 	<-ctx.Done()
 	logger.Info("gcpsim draining")
 	return srv.Close()

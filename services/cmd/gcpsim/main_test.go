@@ -6,9 +6,13 @@ import (
 	"encoding/json"
 	"io"
 	"net/http"
+	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/sockerless/sockerless/services/internal/gcpsim"
 )
 
 func TestServesUntilCancelled(t *testing.T) {
@@ -17,8 +21,9 @@ func TestServesUntilCancelled(t *testing.T) {
 	defer cancel()
 	pr, pw := io.Pipe()
 	done := make(chan error, 1)
+	epFile := filepath.Join(t.TempDir(), "endpoint.json")
 	go func() {
-		done <- run(ctx, []string{"--state-dir", t.TempDir(), "--log-level", "debug"}, pw)
+		done <- run(ctx, []string{"--state-dir", t.TempDir(), "--log-level", "debug", "--endpoint-file", epFile}, pw)
 		pw.Close()
 	}()
 
@@ -52,6 +57,14 @@ func TestServesUntilCancelled(t *testing.T) {
 		t.Errorf("stats = %v, ready = %v", stats, ready)
 	}
 
+	ep, err := gcpsim.ReadEndpoint(epFile)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if ep.GRPC != ready["grpc"] || ep.HTTP != ready["http"] || ep.PID != os.Getpid() || !ep.Alive(ctx) {
+		t.Errorf("endpoint file %+v does not match the ready line %v or does not answer", ep, ready)
+	}
+
 	cancel()
 	select {
 	case err := <-done:
@@ -60,6 +73,9 @@ func TestServesUntilCancelled(t *testing.T) {
 		}
 	case <-time.After(30 * time.Second):
 		t.Fatal("run did not drain after cancel")
+	}
+	if _, err := os.Stat(epFile); !os.IsNotExist(err) {
+		t.Errorf("endpoint file left after exit: %v", err)
 	}
 }
 

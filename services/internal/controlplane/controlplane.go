@@ -9,6 +9,7 @@ import (
 	"net/http"
 	"os"
 	"path/filepath"
+	"strings"
 	"sync"
 	"time"
 
@@ -42,8 +43,11 @@ type Config struct {
 	Region          string
 	ServiceAccount  string
 	// GCPEndpoint points the Google clients at a running gcpsim (gRPC
-	// host:port); empty with Dev starts one in-process.
+	// host:port); empty with Dev finds or starts one (see devSim).
 	GCPEndpoint string
+	// GCPSimBinary is the gcpsim that Dev starts as its own process;
+	// default: gcpsim next to this binary (in-process if there is none).
+	GCPSimBinary string
 	// TargetRepo is where wrapped images are pushed.
 	TargetRepo string
 	Version    string
@@ -95,9 +99,9 @@ func Run(ctx context.Context, cfg Config) error {
 	var hubOnly net.Listener
 	if cfg.CallbackURL == "" {
 		if tcpAddr == "" {
-			ln, err := net.Listen("tcp", "127.0.0.1:0")
+			ln, err := hubListener(cfg.StateDir)
 			if err != nil {
-				return fmt.Errorf("hub listener: %w", err)
+				return err
 			}
 			hubOnly = ln
 			closers.add(func() error { return ln.Close() })
@@ -135,8 +139,14 @@ func Run(ctx context.Context, cfg Config) error {
 
 	var servers []*http.Server
 	var wg sync.WaitGroup
+	// Requests live in reqCtx: shutdown ends long streams (logs -f, events,
+	// waits) at once instead of waiting for them; clients and the forwarder
+	// come back to the next process.
+	reqCtx, endRequests := context.WithCancel(context.WithoutCancel(ctx))
+	defer endRequests()
 	serve := func(ln net.Listener, h http.Handler) {
-		srv := &http.Server{Handler: h, ReadHeaderTimeout: 30 * time.Second}
+		srv := &http.Server{Handler: h, ReadHeaderTimeout: 30 * time.Second,
+			BaseContext: func(net.Listener) context.Context { return reqCtx }}
 		servers = append(servers, srv)
 		wg.Add(1)
 		go func() {
@@ -160,15 +170,21 @@ func Run(ctx context.Context, cfg Config) error {
 	}
 	serve(tunnel, guarded)
 
+	eng.Recover(engine.DefaultNamespace)
 	log.Info("sockerless control plane ready", "listen", cfg.Listen, "callback", cfg.CallbackURL, "gcpsim", deps.simURL, "dev", cfg.Dev)
 	<-ctx.Done()
 	log.Info("shutting down")
+	shutdownStart := time.Now()
+	defer func() { log.Info("shut down", "took", time.Since(shutdownStart).String()) }()
 
 	sctx, cancel := context.WithTimeout(context.Background(), 8*time.Second)
 	defer cancel()
 	_ = hub.Close()
 	for _, srv := range servers {
-		srv.RegisterOnShutdown(func() {})
+		srv.SetKeepAlivesEnabled(false)
+	}
+	endRequests()
+	for _, srv := range servers {
 		_ = srv.Shutdown(sctx)
 	}
 	for _, srv := range servers {
@@ -218,4 +234,26 @@ func (c *closeStack) close(log *slog.Logger) {
 			log.Debug("close", "err", err)
 		}
 	}
+}
+
+// hubListener listens for agents when no TCP listener is configured, on
+// the port this state directory used before if it is free: agents of
+// running containers dial back to the address they were given, also after
+// a control plane restart.
+func hubListener(stateDir string) (net.Listener, error) {
+	rec := filepath.Join(stateDir, "hub.addr")
+	if prev, err := os.ReadFile(rec); err == nil {
+		if ln, err := net.Listen("tcp", strings.TrimSpace(string(prev))); err == nil {
+			return ln, nil
+		}
+	}
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		return nil, fmt.Errorf("hub listener: %w", err)
+	}
+	if err := os.WriteFile(rec, []byte(ln.Addr().String()), 0o600); err != nil {
+		ln.Close()
+		return nil, fmt.Errorf("hub listener: %w", err)
+	}
+	return ln, nil
 }

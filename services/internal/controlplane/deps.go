@@ -2,6 +2,7 @@ package controlplane
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"log/slog"
 	"path/filepath"
@@ -11,7 +12,9 @@ import (
 	"github.com/sockerless/sockerless/services/internal/functions/gcf"
 	"github.com/sockerless/sockerless/services/internal/gcpsim"
 	"github.com/sockerless/sockerless/services/internal/images"
+	"github.com/sockerless/sockerless/services/internal/settings"
 	"github.com/sockerless/sockerless/services/internal/store/bolt"
+	"github.com/sockerless/sockerless/services/internal/store/firestore"
 )
 
 // dependencies are the engine's adapters.
@@ -29,12 +32,9 @@ type dependencies struct {
 // without --gcp-endpoint it starts gcpsim in-process first.
 func (cfg *Config) dependencies(ctx context.Context, log *slog.Logger, closers *closeStack) (*dependencies, error) {
 	d := &dependencies{}
-	if cfg.Store != "" && cfg.Store != "bolt" {
-		return nil, fmt.Errorf("--store %s (SOCKERLESS_STORE) is not available yet", cfg.Store)
-	}
-	st, err := bolt.Open(filepath.Join(cfg.StateDir, "store.db"))
+	st, err := cfg.openStore(ctx)
 	if err != nil {
-		return nil, fmt.Errorf("open store: %w", err)
+		return nil, err
 	}
 	closers.add(st.Close)
 	d.store = st
@@ -42,19 +42,26 @@ func (cfg *Config) dependencies(ctx context.Context, log *slog.Logger, closers *
 	project, region, endpoint, repo := cfg.Project, cfg.Region, cfg.GCPEndpoint, cfg.TargetRepo
 	insecure := false
 	if cfg.Dev && endpoint == "" {
-		sim, err := gcpsim.Start(context.WithoutCancel(ctx), gcpsim.Config{
-			StateDir:       filepath.Join(cfg.StateDir, "gcpsim"),
-			OperationDelay: cfg.OperationDelay,
-			Logger:         log.With("component", "gcpsim"),
-		})
-		if err != nil {
-			return nil, fmt.Errorf("start gcpsim: %w", err)
+		ep, err := cfg.devSim(ctx, log)
+		if errors.Is(err, errNoSimBinary) {
+			log.Warn("no gcpsim binary next to the control plane: running it in-process, so its instances end with the control plane", "setting", settings.Ref(settings.GCPSimBinary))
+			sim, err := gcpsim.Start(context.WithoutCancel(ctx), gcpsim.Config{
+				StateDir:       filepath.Join(cfg.StateDir, "gcpsim"),
+				OperationDelay: cfg.OperationDelay,
+				Logger:         log.With("component", "gcpsim"),
+			})
+			if err != nil {
+				return nil, fmt.Errorf("start gcpsim: %w", err)
+			}
+			closers.add(sim.Close)
+			ep = sim.Endpoint()
+		} else if err != nil {
+			return nil, err
 		}
-		closers.add(sim.Close)
-		endpoint = sim.GRPCAddr()
-		d.simURL = sim.HTTPURL()
+		endpoint = ep.GRPC
+		d.simURL = ep.HTTP
 		if repo == "" {
-			repo = sim.RegistryHost() + "/sockerless/wrapped"
+			repo = ep.Registry + "/sockerless/wrapped"
 		}
 	}
 	if cfg.Dev {
@@ -100,4 +107,27 @@ func (cfg *Config) dependencies(ctx context.Context, log *slog.Logger, closers *
 		d.scope += "/" + endpoint
 	}
 	return d, nil
+}
+
+// openStore opens the store --store names: bolt (the default) in the
+// state directory, or Firestore in --gcp-project.
+func (cfg *Config) openStore(ctx context.Context) (engine.Store, error) {
+	switch cfg.Store {
+	case "", "bolt":
+		st, err := bolt.Open(filepath.Join(cfg.StateDir, "store.db"))
+		if err != nil {
+			return nil, fmt.Errorf("open store: %w", err)
+		}
+		return st, nil
+	case "firestore":
+		if cfg.Project == "" {
+			return nil, fmt.Errorf("--store firestore needs %s", settings.Ref(settings.GCPProject))
+		}
+		st, err := firestore.Open(ctx, cfg.Project)
+		if err != nil {
+			return nil, fmt.Errorf("open store: %w", err)
+		}
+		return st, nil
+	}
+	return nil, fmt.Errorf("%s: unknown store %q (bolt or firestore)", settings.Ref(settings.Store), cfg.Store)
 }

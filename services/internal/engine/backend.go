@@ -110,16 +110,25 @@ func (b *AgentBackend) StoreExit(ctx context.Context, aid string, ex proto.Exit)
 	if stored && c.State.Status == StatusRestarting {
 		b.e.scheduleRestart(c)
 	}
-	if stored && c.HostConfig != nil && c.HostConfig.AutoRemove && c.ExitedRun == c.Run {
-		b.e.goBackground(func(ctx context.Context) {
-			// attached clients get all the output before it goes with the container
-			b.e.awaitFollowers(ctx, id, 30*time.Second)
-			if err := b.e.remove(ctx, c); err != nil {
-				b.e.log.Error("auto-remove", "container", id, "err", err)
-			}
-		})
+	if stored {
+		b.e.autoRemove(c)
 	}
 	return nil
+}
+
+// autoRemove removes c (--rm) once its last run has ended, as docker does
+// also when the start failed.
+func (e *Engine) autoRemove(c *Container) {
+	if c.HostConfig == nil || !c.HostConfig.AutoRemove || c.ExitedRun != c.Run {
+		return
+	}
+	e.goBackground(func(ctx context.Context) {
+		// attached clients get all the output before it goes with the container
+		e.awaitFollowers(ctx, c.ID, 30*time.Second)
+		if err := e.remove(ctx, c); err != nil {
+			e.log.Error("auto-remove", "container", c.ID, "err", err)
+		}
+	})
 }
 
 // AgentGone notes that an agent's connection ended; it may reconnect.

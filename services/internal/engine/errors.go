@@ -59,3 +59,10 @@ var (
 	// ErrAmbiguous: an ID prefix matches more than one record.
 	ErrAmbiguous = &Error{Kind: KindInvalid, Message: "ambiguous reference"}
 )
+
+// ErrBusy is what Functions.Invoke wraps when the request did not reach an
+// instance that could take it: none was free (429), or the platform routed
+// it to an instance that serves another container (an instance whose
+// invocation was cut by a control plane restart looks idle to the
+// platform). Trying again may reach another instance.
+var ErrBusy = &Error{Kind: KindUnavailable, Message: "no function instance could take the invocation"}

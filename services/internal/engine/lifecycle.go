@@ -122,6 +122,12 @@ func (e *Engine) Start(ctx context.Context, ns, ref string) error {
 		e.cancelInvocation(c.ID)
 		return &Error{Kind: KindInternal, Message: err.Error(), Err: err}
 	}
+	if len(c.PendingUploads) > 0 { // docker cp before the first start
+		if err := e.applyUploads(ctx, c); err != nil {
+			e.failRun(ns, c.ID, run, err.Error())
+			return fmt.Errorf("start %s: %w", c.ID, err)
+		}
+	}
 	pid, err := sess.Start(ctx, run, process(c))
 	if err != nil {
 		if KindOf(err) != KindInvalid { // a start failure the agent reported is stored already
@@ -155,20 +161,50 @@ func (e *Engine) Start(ctx context.Context, ns, ref string) error {
 
 // invoke opens the invocation that runs c on a new function instance.
 func (e *Engine) invoke(c *Container, url, secret string) *invocation {
+	return e.openInvocation(c, url, proto.Invocation{
+		ContainerID:   agentID(c),
+		Secret:        secret,
+		CallbackURL:   e.cfg.CallbackURL,
+		LingerSeconds: int(e.cfg.Linger / time.Second),
+	})
+}
+
+// Tries of one invocation that meets busy instances (ErrBusy): a new
+// container's, and a resumed one's, which must find its own instance
+// among the function's.
+const (
+	startAttempts  = 8
+	resumeAttempts = 30
+)
+
+// openInvocation keeps req open as c's invocation until it ends, trying
+// again while it meets busy instances. When the invocation of a new
+// instance ends, so has the instance (instanceEnded). A resumed invocation
+// that cannot find its instance ends without a verdict: the instance may
+// live on.
+func (e *Engine) openInvocation(c *Container, url string, req proto.Invocation) *invocation {
 	ctx, cancel := context.WithCancel(e.ctx)
 	inv := &invocation{url: url, cancel: cancel, done: make(chan struct{})}
 	e.mu.Lock()
 	e.invokes[c.ID] = inv
 	e.mu.Unlock()
 	ns, id, sh := c.Namespace, c.ID, c.SecretHash
-	req := proto.Invocation{
-		ContainerID:   agentID(c),
-		Secret:        secret,
-		CallbackURL:   e.cfg.CallbackURL,
-		LingerSeconds: int(e.cfg.Linger / time.Second),
+	attempts := startAttempts
+	if req.Resume {
+		attempts = resumeAttempts
 	}
 	e.goBackground(func(context.Context) {
-		err := e.cfg.Functions.Invoke(ctx, url, req)
+		var err error
+		for try := 1; ; try++ {
+			err = e.cfg.Functions.Invoke(ctx, url, req)
+			if !errors.Is(err, ErrBusy) || try == attempts || ctx.Err() != nil {
+				break
+			}
+			select {
+			case <-ctx.Done():
+			case <-time.After(time.Duration(min(try, 5)) * 100 * time.Millisecond):
+			}
+		}
 		inv.err = err
 		close(inv.done)
 		e.mu.Lock()
@@ -177,6 +213,12 @@ func (e *Engine) invoke(c *Container, url, secret string) *invocation {
 		}
 		e.mu.Unlock()
 		cancel()
+		if req.Resume && err != nil {
+			if e.ctx.Err() == nil {
+				e.log.Warn("could not re-open the invocation of a recovered container", "container", id, "err", err)
+			}
+			return
+		}
 		e.instanceEnded(ns, id, sh, err)
 	})
 	return inv
@@ -252,12 +294,18 @@ func (e *Engine) failRun(ns, id string, run uint32, msg string) {
 	e.notify.notify(id)
 	if c, err := e.cfg.Store.GetContainer(context.WithoutCancel(e.ctx), ns, id); err == nil && c.ExitedRun == run {
 		e.publish(c, "die", map[string]string{"exitCode": "255"})
+		e.autoRemove(c)
 	}
 }
 
 // instanceEnded is called when an invocation POST ends; secretHash names
 // the instance (each invocation has its own secret).
 func (e *Engine) instanceEnded(ns, id, secretHash string, err error) {
+	if e.ctx.Err() != nil {
+		// The engine is closing and cancelled the invocation itself: the
+		// instance runs on, and the next control plane recovers it.
+		return
+	}
 	current := false
 	c, uerr := e.cfg.Store.UpdateContainer(context.WithoutCancel(e.ctx), ns, id, func(c *Container) error {
 		current = c.SecretHash == secretHash

@@ -31,6 +31,7 @@ const (
 	GCPRegion      = "gcp-region"
 	ServiceAccount = "service-account"
 	GCPEndpoint    = "gcp-endpoint"
+	GCPSimBinary   = "gcpsim-binary"
 	ImageRepo      = "image-repo"
 	LogLevel       = "log-level"
 )

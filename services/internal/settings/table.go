@@ -5,7 +5,7 @@ package settings
 func All() []Setting {
 	rows := []Setting{
 		{Flag: Dev, Bool: true,
-			Usage: "run the whole local stack: embedded store, in-process gcpsim and registry"},
+			Usage: "run the whole local stack: embedded store, and gcpsim (local Google and registry) as its own process"},
 		{Flag: Store, Default: "bolt", Hosted: true,
 			Usage: "where state lives: bolt (embedded, one machine) or firestore (required outside --dev)"},
 		{Flag: StateDir,
@@ -33,7 +33,9 @@ func All() []Setting {
 		{Flag: ServiceAccount, Aliases: []string{"SOCKERLESS_GCF_SERVICE_ACCOUNT"}, Hosted: true,
 			Usage: "service account the functions run as (outside --dev: required, an account with nothing but logging)"},
 		{Flag: GCPEndpoint,
-			Usage: "gRPC host:port of a running gcpsim instead of Google (dev only: empty starts one in-process)"},
+			Usage: "gRPC host:port of a running gcpsim instead of Google (dev only; empty: the gcpsim of --state-dir, started as its own process if none runs)"},
+		{Flag: GCPSimBinary,
+			Usage: "dev: the gcpsim binary started as its own process, which outlives the control plane with its instances (default: 'gcpsim' next to this binary; without one, gcpsim runs in-process)"},
 		{Flag: ImageRepo, Hosted: true,
 			Usage: "repository for wrapped images, e.g. REGION-docker.pkg.dev/PROJECT/REPO/wrapped (dev: gcpsim's registry)"},
 		{Flag: LogLevel, Default: "info",

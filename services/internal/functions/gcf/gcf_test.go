@@ -169,16 +169,27 @@ func TestInvokeStatuses(t *testing.T) {
 		http.Error(w, "Rate exceeded.", http.StatusTooManyRequests)
 	}))
 	defer busy.Close()
+	other := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		http.Error(w, "this instance does not serve container x", http.StatusConflict)
+	}))
+	defer other.Close()
+	failed := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		http.Error(w, "Service Unavailable", http.StatusServiceUnavailable)
+	}))
+	defer failed.Close()
 
 	tests := []struct {
 		name     string
 		url      string
 		wantCode int // 0: success
 		wantKind engine.Kind
+		wantBusy bool // try again
 	}{
-		{"a 2xx answer succeeds", ok.URL, 0, 0},
-		{"a 429 is unavailable", busy.URL, 429, engine.KindUnavailable},
-		{"an unknown function is a 404", srv.HTTPURL() + "/functions/proj/europe-west1/nope", 404, engine.KindInternal},
+		{"a 2xx answer succeeds", ok.URL, 0, 0, false},
+		{"a 429 is unavailable and busy", busy.URL, 429, engine.KindUnavailable, true},
+		{"a 409 (another container's instance) is busy", other.URL, 409, engine.KindUnavailable, true},
+		{"a 503 is unavailable, not busy", failed.URL, 503, engine.KindUnavailable, false},
+		{"an unknown function is a 404", srv.HTTPURL() + "/functions/proj/europe-west1/nope", 404, engine.KindInternal, false},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
@@ -195,6 +206,9 @@ func TestInvokeStatuses(t *testing.T) {
 			var se *gcf.StatusError
 			if !errors.As(err, &se) || se.Code != tc.wantCode || engine.KindOf(err) != tc.wantKind {
 				t.Fatalf("Invoke error = %v (kind %v), want status %d kind %v", err, engine.KindOf(err), tc.wantCode, tc.wantKind)
+			}
+			if errors.Is(err, engine.ErrBusy) != tc.wantBusy {
+				t.Errorf("errors.Is(%v, ErrBusy) = %v, want %v", err, !tc.wantBusy, tc.wantBusy)
 			}
 			if strings.Contains(err.Error(), inv.Secret) {
 				t.Errorf("error leaks the secret: %v", err)

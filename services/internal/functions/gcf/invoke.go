@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"net/http"
@@ -33,7 +34,8 @@ func (e *StatusError) Error() string {
 // response ends: nil for a 2xx answer (the agent let the instance go), an
 // error for anything else. The POST has no timeout of its own; ctx ends it.
 // A 429, 502, 503 or 504 (no instance, instance failed, timeout) is a
-// KindUnavailable *engine.Error wrapping a *StatusError.
+// KindUnavailable *engine.Error wrapping a *StatusError; a 429 or 409 (an
+// instance that serves another container) also wraps engine.ErrBusy.
 func (d *Driver) Invoke(ctx context.Context, fnURL string, inv proto.Invocation) error {
 	body, err := json.Marshal(inv)
 	if err != nil {
@@ -63,11 +65,15 @@ func (d *Driver) Invoke(ctx context.Context, fnURL string, inv proto.Invocation)
 	snippet, _ := io.ReadAll(io.LimitReader(resp.Body, 512))
 	se := &StatusError{Code: resp.StatusCode, Body: strings.TrimSpace(string(snippet))}
 	kind := engine.KindInternal
+	var cause error = se
 	switch resp.StatusCode {
-	case http.StatusTooManyRequests, http.StatusBadGateway, http.StatusServiceUnavailable, http.StatusGatewayTimeout:
+	case http.StatusTooManyRequests, http.StatusConflict:
+		// No free instance, or one that serves another container.
+		kind, cause = engine.KindUnavailable, errors.Join(se, engine.ErrBusy)
+	case http.StatusBadGateway, http.StatusServiceUnavailable, http.StatusGatewayTimeout:
 		kind = engine.KindUnavailable
 	}
-	return &engine.Error{Kind: kind, Message: fmt.Sprintf("function invocation failed with status %d", resp.StatusCode), Err: se}
+	return &engine.Error{Kind: kind, Message: fmt.Sprintf("function invocation failed with status %d", resp.StatusCode), Err: cause}
 }
 
 // idToken returns a Google ID token for the function at fnURL. The audience

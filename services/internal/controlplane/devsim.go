@@ -1,0 +1,101 @@
+package controlplane
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"syscall"
+	"time"
+
+	"github.com/sockerless/sockerless/services/internal/gcpsim"
+	"github.com/sockerless/sockerless/services/internal/settings"
+)
+
+// errNoSimBinary says there is no gcpsim binary to start as its own process.
+var errNoSimBinary = errors.New("no gcpsim binary")
+
+// simStartTimeout bounds how long a new gcpsim process may take to serve.
+const simStartTimeout = time.Minute
+
+// devSim finds the gcpsim that serves this state directory, or starts one
+// as its own process (its own session, so a kill of the control plane's
+// process group spares it): like Google, it and its function instances
+// outlive a control plane crash, and a control plane restarted on the same
+// --state-dir reuses it. It returns errNoSimBinary if no gcpsim binary is
+// at hand (a bare `go run`): the caller then runs gcpsim in-process.
+func (cfg *Config) devSim(ctx context.Context, log *slog.Logger) (gcpsim.Endpoint, error) {
+	dir := filepath.Join(cfg.StateDir, "gcpsim")
+	epFile := filepath.Join(dir, "endpoint.json")
+	if ep, err := gcpsim.ReadEndpoint(epFile); err == nil && ep.Alive(ctx) {
+		log.Info("reusing the running gcpsim", "pid", ep.PID, "grpc", ep.GRPC)
+		return ep, nil
+	}
+	bin := cfg.GCPSimBinary
+	if bin == "" {
+		exe, err := os.Executable()
+		if err != nil {
+			return gcpsim.Endpoint{}, errNoSimBinary
+		}
+		bin = filepath.Join(filepath.Dir(exe), "gcpsim")
+		if _, err := os.Stat(bin); err != nil {
+			return gcpsim.Endpoint{}, errNoSimBinary
+		}
+	}
+	if err := os.MkdirAll(dir, 0o700); err != nil {
+		return gcpsim.Endpoint{}, fmt.Errorf("gcpsim state dir: %w", err)
+	}
+	_ = os.Remove(epFile) // a dead gcpsim's
+	logPath := filepath.Join(dir, "gcpsim.log")
+	logf, err := os.OpenFile(logPath, os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o600)
+	if err != nil {
+		return gcpsim.Endpoint{}, fmt.Errorf("gcpsim log: %w", err)
+	}
+	defer logf.Close()
+	cmd := exec.Command(bin, "--state-dir", dir, "--endpoint-file", epFile,
+		"--operation-delay", cfg.OperationDelay.String())
+	cmd.Stdout, cmd.Stderr = logf, logf
+	cmd.SysProcAttr = &syscall.SysProcAttr{Setsid: true}
+	if err := cmd.Start(); err != nil {
+		return gcpsim.Endpoint{}, fmt.Errorf("start gcpsim %s (%s): %w", bin, settings.Ref(settings.GCPSimBinary), err)
+	}
+	exited := make(chan error, 1)
+	go func() { exited <- cmd.Wait() }()
+	tick := time.NewTicker(50 * time.Millisecond)
+	defer tick.Stop()
+	deadline := time.After(simStartTimeout)
+	for {
+		select {
+		case err := <-exited:
+			return gcpsim.Endpoint{}, fmt.Errorf("gcpsim exited before serving (%v): %s", err, lastLines(logPath, 5))
+		case <-deadline:
+			_ = cmd.Process.Kill()
+			return gcpsim.Endpoint{}, fmt.Errorf("gcpsim did not serve within %s: %s", simStartTimeout, lastLines(logPath, 5))
+		case <-ctx.Done():
+			_ = cmd.Process.Kill()
+			return gcpsim.Endpoint{}, ctx.Err()
+		case <-tick.C:
+			if ep, err := gcpsim.ReadEndpoint(epFile); err == nil && ep.PID == cmd.Process.Pid {
+				log.Info("started gcpsim as its own process", "pid", ep.PID, "grpc", ep.GRPC, "log", logPath)
+				return ep, nil
+			}
+		}
+	}
+}
+
+// lastLines returns the last n lines of the file at path, for an error.
+func lastLines(path string, n int) string {
+	data, err := os.ReadFile(path)
+	if err != nil {
+		return err.Error()
+	}
+	lines := strings.Split(strings.TrimSpace(string(data)), "\n")
+	if len(lines) > n {
+		lines = lines[len(lines)-n:]
+	}
+	return strings.Join(lines, "\n")
+}

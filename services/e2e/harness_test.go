@@ -186,7 +186,9 @@ func otherStack(t *testing.T, args, env []string) *stack {
 	s := &stack{dir: dir, bin: base.bin, registry: base.registry, cpArgs: args, cpEnv: env}
 	t.Cleanup(func() {
 		s.stop()
-		os.RemoveAll(dir)
+		if os.Getenv("E2E_KEEP") == "" {
+			os.RemoveAll(dir)
+		}
 	})
 	if err := s.startProcs(); err != nil {
 		t.Fatal(err)
@@ -309,6 +311,13 @@ func (p *proc) stop() {
 	select {
 	case <-p.done:
 	case <-time.After(15 * time.Second):
+		// A hung drain: SIGQUIT makes a Go program write every goroutine's
+		// stack to its log, for the failure report.
+		_ = p.cmd.Process.Signal(syscall.SIGQUIT)
+		select {
+		case <-p.done:
+		case <-time.After(2 * time.Second):
+		}
 		_ = syscall.Kill(-p.cmd.Process.Pid, syscall.SIGKILL)
 		<-p.done
 	}

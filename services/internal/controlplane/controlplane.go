@@ -124,6 +124,7 @@ func Run(ctx context.Context, cfg Config) error {
 		Logger:      log,
 
 		FunctionScope: deps.scope,
+		PollInterval:  deps.poll,
 	})
 	hub := agenthub.New(eng.AgentBackend(), log)
 	eng.SetAgents(hub)
@@ -177,23 +178,39 @@ func Run(ctx context.Context, cfg Config) error {
 	shutdownStart := time.Now()
 	defer func() { log.Info("shut down", "took", time.Since(shutdownStart).String()) }()
 
-	sctx, cancel := context.WithTimeout(context.Background(), 8*time.Second)
-	defer cancel()
-	_ = hub.Close()
-	for _, srv := range servers {
-		srv.SetKeepAlivesEnabled(false)
+	// Cloud Run kills the process 10 s after SIGTERM. Nothing is lost if a
+	// step overruns (agents resend every frame the store has not
+	// acknowledged), so the drain is bounded and the process goes anyway.
+	drained := make(chan struct{})
+	go func() {
+		defer close(drained)
+		sctx, cancel := context.WithTimeout(context.Background(), 6*time.Second)
+		defer cancel()
+		_ = hub.Close()
+		for _, srv := range servers {
+			srv.SetKeepAlivesEnabled(false)
+		}
+		endRequests()
+		for _, srv := range servers {
+			_ = srv.Shutdown(sctx)
+		}
+		for _, srv := range servers {
+			_ = srv.Close() // hijacked streams
+		}
+		wg.Wait()
+		_ = eng.Close()
+	}()
+	select {
+	case <-drained:
+	case <-time.After(shutdownBound):
+		log.Error("shutdown overran; exiting anyway (agents resend what the store did not acknowledge)", "bound", shutdownBound.String())
 	}
-	endRequests()
-	for _, srv := range servers {
-		_ = srv.Shutdown(sctx)
-	}
-	for _, srv := range servers {
-		_ = srv.Close() // hijacked streams
-	}
-	wg.Wait()
-	_ = eng.Close()
 	return nil
 }
+
+// shutdownBound is how long the drain after SIGTERM may take, under Cloud
+// Run's 10 s.
+const shutdownBound = 8 * time.Second
 
 // validate refuses a configuration the control plane cannot run with,
 // naming the setting; outside --dev see validateHosted. It fills the agent

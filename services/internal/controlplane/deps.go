@@ -17,6 +17,10 @@ import (
 	"github.com/sockerless/sockerless/services/internal/store/firestore"
 )
 
+// sharedStorePoll is how often waiters re-read a store that other control
+// planes write too.
+const sharedStorePoll = 500 * time.Millisecond
+
 // dependencies are the engine's adapters.
 type dependencies struct {
 	store     engine.Store
@@ -26,6 +30,9 @@ type dependencies struct {
 	// scope names the functions backend: an in-process gcpsim is new on
 	// every start, so its functions are never reused from an earlier run.
 	scope string
+	// poll is engine.Config.PollInterval: a shared store (Firestore) is
+	// written by other control planes too.
+	poll time.Duration
 }
 
 // dependencies opens the store and the Google-facing adapters; in dev mode
@@ -38,6 +45,9 @@ func (cfg *Config) dependencies(ctx context.Context, log *slog.Logger, closers *
 	}
 	closers.add(st.Close)
 	d.store = st
+	if cfg.Store == "firestore" {
+		d.poll = sharedStorePoll
+	}
 
 	project, region, endpoint, repo := cfg.Project, cfg.Region, cfg.GCPEndpoint, cfg.TargetRepo
 	insecure := false

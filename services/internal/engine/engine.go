@@ -28,7 +28,12 @@ type Config struct {
 	// run of an in-process gcpsim); function records of another scope are
 	// not reused.
 	FunctionScope string
-	Logger        *slog.Logger
+	// PollInterval, if positive, wakes every waiter (logs -f, attach, wait)
+	// this often to read the store again: with a store that other control
+	// planes write too (Firestore during a redeploy), changes they make
+	// reach this one's clients. Zero: only this process's changes wake.
+	PollInterval time.Duration
+	Logger       *slog.Logger
 }
 
 // Engine carries out the Docker container lifecycle on functions.
@@ -71,7 +76,7 @@ func New(cfg Config) *Engine {
 		cfg.FunctionPrefix = "sockerless"
 	}
 	ctx, cancel := context.WithCancel(context.Background())
-	return &Engine{
+	e := &Engine{
 		cfg:     cfg,
 		log:     cfg.Logger,
 		notify:  newNotifier(),
@@ -85,6 +90,21 @@ func New(cfg Config) *Engine {
 		ctx:       ctx,
 		cancel:    cancel,
 	}
+	if cfg.PollInterval > 0 {
+		e.goBackground(func(ctx context.Context) {
+			t := time.NewTicker(cfg.PollInterval)
+			defer t.Stop()
+			for {
+				select {
+				case <-ctx.Done():
+					return
+				case <-t.C:
+					e.notify.notifyAll()
+				}
+			}
+		})
+	}
+	return e
 }
 
 // Close ends background work: open invocations are cancelled (their

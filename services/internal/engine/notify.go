@@ -33,3 +33,13 @@ func (n *notifier) notify(id string) {
 		delete(n.chans, id)
 	}
 }
+
+// notifyAll wakes every waiter: they read the store again.
+func (n *notifier) notifyAll() {
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	for id, ch := range n.chans {
+		close(ch)
+		delete(n.chans, id)
+	}
+}

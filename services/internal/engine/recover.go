@@ -42,8 +42,8 @@ func (e *Engine) recoverOne(ctx context.Context, c *Container) {
 	defer cancel()
 	start := time.Now()
 	sess, err := e.cfg.Agents.Session(wctx, agentID(c))
-	if ctx.Err() != nil {
-		return // shutting down
+	if ctx.Err() != nil || err != nil && !errors.Is(err, context.DeadlineExceeded) {
+		return // shutting down (the hub closes first): the next process recovers it
 	}
 	if err != nil {
 		e.log.Warn("recover: agent did not come back", "container", c.ID, "waited", time.Since(start).String())

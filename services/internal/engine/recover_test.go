@@ -1,0 +1,110 @@
+package engine_test
+
+import (
+	"context"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/moby/moby/api/types/container"
+	"github.com/sockerless/sockerless/services/internal/engine"
+)
+
+// A waiter on one control plane sees a change another control plane made
+// to the shared store, if the engine polls.
+func TestWaitSeesChangesOfAnotherControlPlane(t *testing.T) {
+	tests := []struct {
+		name     string
+		poll     time.Duration
+		wantWake bool
+	}{
+		{"polling engine wakes", 20 * time.Millisecond, true},
+		{"engine without polling hears only its own changes", 0, false},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			a, st := newEngine(t, &fakeFunctions{})
+			b := engine.New(engine.Config{Store: st, Images: fakeImages{}, Functions: &fakeFunctions{}, Agents: silentAgents{},
+				BootTimeout: 300 * time.Millisecond, CallbackURL: "ws://hub", PollInterval: tt.poll})
+			t.Cleanup(func() { b.Close() })
+			ctx := context.Background()
+			c, err := a.Create(ctx, engine.CreateRequest{Namespace: "default", Name: "shared", Config: &container.Config{Image: "busybox"}})
+			if err != nil {
+				t.Fatal(err)
+			}
+			setState(t, st, c.ID, func(c *engine.Container) {
+				c.Run, c.State.Status, c.Instance = 1, engine.StatusRunning, "up"
+			})
+			got := make(chan engine.WaitResult, 1)
+			go func() {
+				res, err := b.Wait(ctx, "default", "shared", engine.WaitNotRunning, nil)
+				if err == nil {
+					got <- res
+				}
+			}()
+			time.Sleep(50 * time.Millisecond)
+			// What the other control plane's hub stores when the process exits.
+			setState(t, st, c.ID, func(c *engine.Container) {
+				c.ExitedRun, c.State.Status, c.State.ExitCode = 1, engine.StatusExited, 3
+			})
+			select {
+			case res := <-got:
+				if !tt.wantWake {
+					t.Fatalf("woke without polling: %+v", res)
+				}
+				if res.StatusCode != 3 {
+					t.Fatalf("wait = %+v, want code 3", res)
+				}
+			case <-time.After(time.Second):
+				if tt.wantWake {
+					t.Fatal("wait did not see the other control plane's change")
+				}
+			}
+		})
+	}
+}
+
+// Containers an earlier control plane left with a run in progress end with
+// exit 255 and a clear error if their agents never come back.
+func TestRecoverEndsRunsWhoseAgentNeverReturns(t *testing.T) {
+	tests := []struct {
+		name   string
+		status string
+	}{
+		{"running", engine.StatusRunning},
+		{"start cut short", engine.StatusCreated},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			e, st := newEngine(t, &fakeFunctions{})
+			ctx := context.Background()
+			c, err := e.Create(ctx, engine.CreateRequest{Namespace: "default", Name: "left", Config: &container.Config{Image: "busybox"}})
+			if err != nil {
+				t.Fatal(err)
+			}
+			setState(t, st, c.ID, func(c *engine.Container) {
+				c.Run, c.State.Status, c.Instance = 1, tt.status, "up"
+			})
+			e.Recover("default")
+			res, err := e.Wait(ctx, "default", "left", engine.WaitNotRunning, nil)
+			if err != nil {
+				t.Fatal(err)
+			}
+			got, err := e.Container(ctx, "default", c.ID)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if res.StatusCode != 255 || got.State.Status != engine.StatusExited || got.Instance != "gone" ||
+				!strings.Contains(got.State.Error, "lost while the control plane was down") {
+				t.Fatalf("after recover: wait %+v, state %+v, instance %q", res, got.State, got.Instance)
+			}
+		})
+	}
+}
+
+func setState(t *testing.T, st engine.Store, id string, fn func(*engine.Container)) {
+	t.Helper()
+	if _, err := st.UpdateContainer(context.Background(), "default", id, func(c *engine.Container) error { fn(c); return nil }); err != nil {
+		t.Fatal(err)
+	}
+}

@@ -135,6 +135,7 @@ func Run(ctx context.Context, cfg Config) error {
 	open.Handle(proto.ConnectPath, hub)
 	open.Handle(TunnelPath, tunnel)
 	open.Handle(GCPath, gcHandler(eng, log))
+	open.Handle(StoreStatsPath, storeStatsHandler(deps.store))
 	open.Handle("/", api)
 	guarded := requireToken(cfg.Token, open)
 

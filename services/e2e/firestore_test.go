@@ -39,7 +39,7 @@ func storeOps(t *testing.T, s *stack) (reads, writes int64) {
 func TestFirestoreOperationsPerRun(t *testing.T) {
 	s := firestoreStack(t)
 	mustDocker(t, s.direct, "run", "--rm", "busybox", "true") // image and function
-	time.Sleep(time.Second)                                    // background work of the first run settles
+	time.Sleep(time.Second)                                   // background work of the first run settles
 	r0, w0 := storeOps(t, s)
 	if out := mustDocker(t, s.direct, "run", "--rm", "busybox", "echo", "hi"); out != "hi\n" {
 		t.Fatalf("run printed %q", out)

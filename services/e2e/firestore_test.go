@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"net/http"
+	"strings"
 	"testing"
 	"time"
 
@@ -50,4 +51,63 @@ func TestFirestoreOperationsPerRun(t *testing.T) {
 	if w1-w0 > 10 {
 		t.Errorf("%d writes per run, want at most 10", w1-w0)
 	}
+}
+
+// Two control plane processes on one Firestore store, one port and one
+// gcpsim, as Cloud Run runs the old and the new instance during a
+// redeploy: both see the same containers, names stay unique across them,
+// a wait or logs -f on one sees what the other's agents report, and when
+// one drains, its agents move to the other without losing a line.
+func TestTwoControlPlanesOneStore(t *testing.T) {
+	requireStack(t)
+	fsemu.Start(t)
+	project := fmt.Sprintf("e2e-two-%d", time.Now().UnixNano())
+	a := otherStack(t, []string{"--store", "firestore", "--gcp-project", project}, nil,
+		func(s *stack) { s.tcpOpts = "?reuseport=true" })
+	b := twinStack(t, a)
+
+	name := fmt.Sprintf("one-name-%d", time.Now().UnixNano())
+	mustDocker(t, a.direct, "create", "--name", name, "busybox", "true")
+	if r := docker(t, b.direct, "create", "--name", name, "busybox", "true"); r.code == 0 || !strings.Contains(r.stderr, "is already in use") {
+		t.Fatalf("second create of %s on the other control plane: exit %d, %s", name, r.code, r.stderr)
+	}
+	mustDocker(t, b.direct, "rm", name)
+
+	counter := func(n, code int) string {
+		return fmt.Sprintf("i=0; while [ $i -lt %d ]; do echo $i; i=$((i+1)); usleep 20000; done; exit %d", n, code)
+	}
+	want := func(n int) string {
+		var w strings.Builder
+		for i := range n {
+			fmt.Fprintf(&w, "%d\n", i)
+		}
+		return w.String()
+	}
+
+	// Run on B, follow and wait on A.
+	c1 := mustDocker(t, b.direct, "run", "-d", "busybox", "sh", "-c", counter(60, 7))
+	c1 = strings.TrimSpace(c1)
+	if out := mustDocker(t, a.direct, "logs", "-f", c1); out != want(60) {
+		t.Fatalf("logs -f on the other control plane: %s", summarize(out))
+	}
+	if code := strings.TrimSpace(mustDocker(t, a.direct, "wait", c1)); code != "7" {
+		t.Fatalf("wait on the other control plane = %s, want 7", code)
+	}
+
+	// Run on A, then drain A: its agents move to B.
+	c2 := strings.TrimSpace(mustDocker(t, a.direct, "run", "-d", "busybox", "sh", "-c", counter(150, 9)))
+	time.Sleep(time.Second)
+	psA := mustDocker(t, a.direct, "ps", "-a", "--no-trunc", "--format", "{{.ID}} {{.Status}}")
+	psB := mustDocker(t, b.direct, "ps", "-a", "--no-trunc", "--format", "{{.ID}} {{.Status}}")
+	if !strings.Contains(psA, c2+" Up") || !strings.Contains(psB, c2+" Up") || !strings.Contains(psB, c1+" Exited (7)") {
+		t.Fatalf("ps -a differs:\nA:\n%s\nB:\n%s", psA, psB)
+	}
+	a.cp.stop()
+	if code := strings.TrimSpace(mustDocker(t, b.direct, "wait", c2)); code != "9" {
+		t.Fatalf("wait after the drain = %s, want 9", code)
+	}
+	if out := mustDocker(t, b.direct, "logs", c2); out != want(150) {
+		t.Fatalf("logs after the agent moved: %s", summarize(out))
+	}
+	mustDocker(t, b.direct, "rm", c1, c2)
 }

@@ -41,6 +41,8 @@ type stack struct {
 	fw       *proc
 	cpArgs   []string // extra control plane flags
 	cpEnv    []string // extra control plane environment
+	twin     string   // names the second control plane of a state dir ("" for the first)
+	tcpOpts  string   // query of the TCP listen URL, e.g. "?reuseport=true"
 }
 
 var (
@@ -160,13 +162,15 @@ func (s *stack) startProcs() error {
 	if err != nil {
 		return err
 	}
-	s.tcp = fmt.Sprintf("127.0.0.1:%d", port)
-	s.direct = "unix://" + filepath.Join(s.dir, "docker.sock")
-	s.fwd = "unix://" + filepath.Join(s.dir, "fwd.sock")
+	if s.tcp == "" {
+		s.tcp = fmt.Sprintf("127.0.0.1:%d", port)
+	}
+	s.direct = "unix://" + filepath.Join(s.dir, "docker"+s.twin+".sock")
+	s.fwd = "unix://" + filepath.Join(s.dir, "fwd"+s.twin+".sock")
 	if err := s.startControlPlane(); err != nil {
 		return err
 	}
-	s.fw, err = startProc(filepath.Join(s.dir, "forwarder.log"), filepath.Join(s.bin, "forwarder"),
+	s.fw, err = startProc(filepath.Join(s.dir, "forwarder"+s.twin+".log"), filepath.Join(s.bin, "forwarder"),
 		"--listen", s.fwd, "--upstream", "http://"+s.tcp, "--token", token)
 	if err != nil {
 		return fmt.Errorf("forwarder: %w", err)
@@ -176,14 +180,18 @@ func (s *stack) startProcs() error {
 
 // otherStack starts a second stack with the shared stack's binaries and
 // registry and its own state, sockets and gcpsim, with extra control plane
-// flags and environment; the test's end stops it.
-func otherStack(t *testing.T, args, env []string) *stack {
+// flags and environment (opts may change more before it starts); the
+// test's end stops it.
+func otherStack(t *testing.T, args, env []string, opts ...func(*stack)) *stack {
 	base := requireStack(t)
 	dir, err := os.MkdirTemp("", "sockerless-e2e-")
 	if err != nil {
 		t.Fatal(err)
 	}
 	s := &stack{dir: dir, bin: base.bin, registry: base.registry, cpArgs: args, cpEnv: env}
+	for _, o := range opts {
+		o(s)
+	}
 	t.Cleanup(func() {
 		s.stop()
 		if os.Getenv("E2E_KEEP") == "" {
@@ -196,14 +204,35 @@ func otherStack(t *testing.T, args, env []string) *stack {
 	return s
 }
 
+// twinStack starts a second control plane (and forwarder) on base's state
+// directory, store flags and TCP port (base must listen with
+// ?reuseport=true): the two share gcpsim, the store and the agents'
+// callback address, as two Cloud Run instances of one service do during a
+// redeploy. Its own unix sockets and logs carry the suffix "-b".
+func twinStack(t *testing.T, base *stack) *stack {
+	s := &stack{dir: base.dir, bin: base.bin, registry: base.registry, cpArgs: base.cpArgs, cpEnv: base.cpEnv,
+		twin: "-b", tcp: base.tcp, tcpOpts: base.tcpOpts}
+	t.Cleanup(func() {
+		for _, p := range []*proc{s.fw, s.cp} {
+			if p != nil {
+				p.stop()
+			}
+		}
+	})
+	if err := s.startProcs(); err != nil {
+		t.Fatal(err)
+	}
+	return s
+}
+
 // startControlPlane starts (or restarts) the dev control plane on the
 // stack's state dir.
 func (s *stack) startControlPlane() error {
 	args := append([]string{"--dev", "--state-dir", filepath.Join(s.dir, "state"),
-		"--listen", s.direct, "--listen", "tcp://" + s.tcp,
+		"--listen", s.direct, "--listen", "tcp://" + s.tcp + s.tcpOpts,
 		"--registry-mirror", "docker.io=http://" + s.registry,
 		"--token", token, "--linger", "2s", "--operation-delay", "200ms"}, s.cpArgs...)
-	p, err := startProcEnv(filepath.Join(s.dir, "controlplane.log"), filepath.Join(s.bin, "controlplane"), s.cpEnv, args...)
+	p, err := startProcEnv(filepath.Join(s.dir, "controlplane"+s.twin+".log"), filepath.Join(s.bin, "controlplane"), s.cpEnv, args...)
 	if err != nil {
 		return fmt.Errorf("controlplane: %w", err)
 	}

@@ -106,7 +106,12 @@ func (h *Hub) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 
 	if err := h.backend.AuthorizeAgent(r.Context(), id, secret); err != nil {
 		if engine.KindOf(err) == engine.KindUnavailable {
-			h.log.Error("agent authorization failed", "container", id, "err", err)
+			// Not now (the store is unreachable, or another control plane
+			// waits for this agent): the agent dials again.
+			h.log.Warn("agent refused for now", "container", id, "err", err)
+			// A new connection for the next dial: behind one address
+			// shared by several control planes it may reach another.
+			w.Header().Set("Connection", "close")
 			writeError(w, http.StatusServiceUnavailable, "agent authorization unavailable")
 			return
 		}

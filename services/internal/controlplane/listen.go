@@ -1,6 +1,7 @@
 package controlplane
 
 import (
+	"context"
 	"crypto/subtle"
 	"fmt"
 	"net"
@@ -8,6 +9,9 @@ import (
 	"net/url"
 	"os"
 	"strings"
+	"syscall"
+
+	"golang.org/x/sys/unix"
 
 	"github.com/sockerless/sockerless/agent/proto"
 	"github.com/sockerless/sockerless/services/internal/dockerapi"
@@ -17,12 +21,17 @@ import (
 type listenAddr struct {
 	network string // "unix" or "tcp"
 	addr    string
+	// reusePort lets several control plane processes listen on one TCP
+	// port (SO_REUSEPORT; the kernel spreads new connections): what one
+	// Cloud Run URL does during a redeploy, for testing it on one machine.
+	reusePort bool
 }
 
-// parseListen reads unix:///path, tcp://host:port, or a bare path.
+// parseListen reads unix:///path, tcp://host:port[?reuseport=true], or a
+// bare path.
 func parseListen(s string) (listenAddr, error) {
 	if strings.HasPrefix(s, "/") {
-		return listenAddr{"unix", s}, nil
+		return listenAddr{network: "unix", addr: s}, nil
 	}
 	u, err := url.Parse(s)
 	if err != nil {
@@ -30,9 +39,16 @@ func parseListen(s string) (listenAddr, error) {
 	}
 	switch u.Scheme {
 	case "unix":
-		return listenAddr{"unix", u.Path}, nil
+		return listenAddr{network: "unix", addr: u.Path}, nil
 	case "tcp", "http":
-		return listenAddr{"tcp", u.Host}, nil
+		a := listenAddr{network: "tcp", addr: u.Host}
+		for k, v := range u.Query() {
+			if k != "reuseport" || len(v) != 1 || (v[0] != "true" && v[0] != "false") {
+				return listenAddr{}, fmt.Errorf("listen %q: the only option is reuseport=true|false", s)
+			}
+			a.reusePort = v[0] == "true"
+		}
+		return a, nil
 	}
 	return listenAddr{}, fmt.Errorf("listen %q: scheme must be unix:// or tcp://", s)
 }
@@ -54,7 +70,19 @@ func (l listenAddr) listen() (net.Listener, error) {
 		}
 		return ln, nil
 	}
-	ln, err := net.Listen("tcp", l.addr)
+	var lc net.ListenConfig
+	if l.reusePort {
+		lc.Control = func(_, _ string, c syscall.RawConn) error {
+			var serr error
+			if err := c.Control(func(fd uintptr) {
+				serr = syscall.SetsockoptInt(int(fd), syscall.SOL_SOCKET, unix.SO_REUSEPORT, 1)
+			}); err != nil {
+				return err
+			}
+			return serr
+		}
+	}
+	ln, err := lc.Listen(context.Background(), "tcp", l.addr)
 	if err != nil {
 		return nil, fmt.Errorf("listen on %s: %w", l.addr, err)
 	}

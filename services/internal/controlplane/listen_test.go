@@ -13,8 +13,12 @@ func TestParseListen(t *testing.T) {
 	tests := []struct {
 		in            string
 		network, addr string
+		reusePort     bool
 		bad           bool
 	}{
+		{in: "tcp://127.0.0.1:2375?reuseport=true", network: "tcp", addr: "127.0.0.1:2375", reusePort: true},
+		{in: "tcp://127.0.0.1:2375?reuseport=maybe", bad: true},
+		{in: "tcp://127.0.0.1:2375?backlog=9", bad: true},
 		{in: "unix:///run/s.sock", network: "unix", addr: "/run/s.sock"},
 		{in: "/run/s.sock", network: "unix", addr: "/run/s.sock"},
 		{in: "tcp://127.0.0.1:2375", network: "tcp", addr: "127.0.0.1:2375"},
@@ -30,10 +34,33 @@ func TestParseListen(t *testing.T) {
 				}
 				return
 			}
-			if err != nil || got.network != tt.network || got.addr != tt.addr {
+			if err != nil || got.network != tt.network || got.addr != tt.addr || got.reusePort != tt.reusePort {
 				t.Fatalf("got %+v, %v", got, err)
 			}
 		})
+	}
+}
+
+func TestReusePortLetsTwoProcessesShareAPort(t *testing.T) {
+	a, err := parseListen("tcp://127.0.0.1:0?reuseport=true")
+	if err != nil {
+		t.Fatal(err)
+	}
+	first, err := a.listen()
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer first.Close()
+	a.addr = first.Addr().String()
+	second, err := a.listen()
+	if err != nil {
+		t.Fatalf("second listener on %s: %v", a.addr, err)
+	}
+	second.Close()
+	plain, _ := parseListen("tcp://" + a.addr)
+	if ln, err := plain.listen(); err == nil {
+		ln.Close()
+		t.Fatalf("a listener without reuseport shared %s", a.addr)
 	}
 }
 

@@ -42,6 +42,11 @@ func (b *AgentBackend) AuthorizeAgent(ctx context.Context, aid, secret string) e
 	if c.SecretHash == "" || subtle.ConstantTimeCompare([]byte(c.SecretHash), []byte(hashSecret(secret))) != 1 {
 		return Errorf(KindUnauthorized, "wrong agent secret")
 	}
+	if c.StartedBy != "" && c.StartedBy != b.e.process && time.Now().Before(c.StartClaim) {
+		// Another control plane is starting it and waits for this agent;
+		// refused, the agent dials again and may reach that one.
+		return Errorf(KindUnavailable, "container %s is being started by another control plane", c.ID)
+	}
 	return nil
 }
 

@@ -52,8 +52,11 @@ type Engine struct {
 	followers map[string]int
 	drained   map[string]chan struct{}
 	wg        sync.WaitGroup
-	ctx       context.Context // lives until Close; owns background work
-	cancel    context.CancelFunc
+	// process names this engine among control plane processes sharing
+	// the store (Container.StartedBy).
+	process string
+	ctx     context.Context // lives until Close; owns background work
+	cancel  context.CancelFunc
 }
 
 // invocation is one open POST to a function instance serving a container.
@@ -87,6 +90,7 @@ func New(cfg Config) *Engine {
 
 		followers: map[string]int{},
 		drained:   map[string]chan struct{}{},
+		process:   randomHex(8),
 		ctx:       ctx,
 		cancel:    cancel,
 	}

@@ -105,6 +105,7 @@ func (e *Engine) Start(ctx context.Context, ns, ref string) error {
 			c.SecretHash = hashSecret(secret)
 			c.Instance = "up"
 			c.Acked = nil // a new instance's agent numbers its frames from 1
+			c.StartedBy, c.StartClaim = e.process, time.Now().Add(e.cfg.BootTimeout)
 		}
 		return nil
 	})
@@ -141,6 +142,7 @@ func (e *Engine) Start(ctx context.Context, ns, ref string) error {
 		}
 		c.State.Status = StatusRunning
 		c.State.Pid = pid
+		c.StartedBy, c.StartClaim = "", time.Time{}
 		c.State.ExitCode = 0
 		c.State.FinishedAt = time.Time{}
 		if hasHealthcheck(c) {
@@ -275,6 +277,7 @@ func (e *Engine) failRun(ns, id string, run uint32, msg string) {
 			return nil
 		}
 		c.ExitedRun = run
+		c.StartedBy, c.StartClaim = "", time.Time{}
 		c.State.Status = StatusExited
 		c.State.ExitCode = 255
 		c.State.Error = msg

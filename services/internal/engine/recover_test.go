@@ -2,6 +2,8 @@ package engine_test
 
 import (
 	"context"
+	"crypto/sha256"
+	"encoding/hex"
 	"strings"
 	"testing"
 	"time"
@@ -106,5 +108,47 @@ func setState(t *testing.T, st engine.Store, id string, fn func(*engine.Containe
 	t.Helper()
 	if _, err := st.UpdateContainer(context.Background(), "default", id, func(c *engine.Container) error { fn(c); return nil }); err != nil {
 		t.Fatal(err)
+	}
+}
+
+// While one control plane starts a container, another sharing the store
+// refuses its agent for now (it dials again), so the agent reaches the one
+// waiting for it; once the start is over, any control plane takes it.
+func TestAgentOfAContainerAnotherControlPlaneStartsIsRefusedForNow(t *testing.T) {
+	secret := "s3cret"
+	sum := sha256.Sum256([]byte(secret))
+	tests := []struct {
+		name      string
+		startedBy string
+		claim     time.Duration // from now
+		want      engine.Kind   // 0: accepted
+	}{
+		{"another process is starting it", "other-process", time.Minute, engine.KindUnavailable},
+		{"its claim has run out", "other-process", -time.Second, 0},
+		{"no start in progress", "", 0, 0},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			e, st := newEngine(t, &fakeFunctions{})
+			ctx := context.Background()
+			c, err := e.Create(ctx, engine.CreateRequest{Namespace: "default", Name: "claimed", Config: &container.Config{Image: "busybox"}})
+			if err != nil {
+				t.Fatal(err)
+			}
+			setState(t, st, c.ID, func(c *engine.Container) {
+				c.SecretHash = hex.EncodeToString(sum[:])
+				c.StartedBy = tt.startedBy
+				if tt.claim != 0 {
+					c.StartClaim = time.Now().Add(tt.claim)
+				}
+			})
+			err = e.AgentBackend().AuthorizeAgent(ctx, "default/"+c.ID, secret)
+			switch {
+			case tt.want == 0 && err != nil:
+				t.Fatalf("refused: %v", err)
+			case tt.want != 0 && engine.KindOf(err) != tt.want:
+				t.Fatalf("err = %v (kind %v), want kind %v", err, engine.KindOf(err), tt.want)
+			}
+		})
 	}
 }

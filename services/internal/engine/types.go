@@ -35,6 +35,12 @@ type Container struct {
 	// Instance is "up" while a function instance serves the container,
 	// "gone" once it has ended.
 	Instance string `json:"instance,omitempty"`
+	// StartedBy names the control plane process that is starting the
+	// container, until StartClaim: its agent, which dials the service's
+	// one address, is refused by any other process sharing the store
+	// (as during a redeploy) so that it reaches the one waiting for it.
+	StartedBy  string    `json:"startedBy,omitempty"`
+	StartClaim time.Time `json:"startClaim,omitempty"`
 	// LogSeq is the sequence number of the last stored log entry.
 	LogSeq uint64 `json:"logSeq,omitempty"`
 	// Acked is, per agent stream, the last data sequence number stored; it

@@ -11,7 +11,7 @@ func All() []Setting {
 		{Flag: StateDir,
 			Usage: "directory for the embedded store and local state (outside --dev with firestore: a scratch directory under the system temp dir)"},
 		{Flag: Listen, Repeat: true,
-			Usage: "unix:///path (no token, guarded by file mode) or tcp://host:port (token required); repeatable; env: comma-separated; default outside --dev: tcp://0.0.0.0:$PORT when PORT is set (Cloud Run)"},
+			Usage: "unix:///path (no token, guarded by file mode) or tcp://host:port (token required; ?reuseport=true lets several control planes share the port, as during a Cloud Run redeploy); repeatable; env: comma-separated; default outside --dev: tcp://0.0.0.0:$PORT when PORT is set (Cloud Run)"},
 		{Flag: Token, Hosted: true,
 			Usage: "bearer token clients must send on TCP listeners (outside --dev: required, at least 16 characters)"},
 		{Flag: RegistryMirror, Repeat: true,

@@ -8,6 +8,8 @@ import (
 	"path/filepath"
 	"time"
 
+	"github.com/google/go-containerregistry/pkg/authn"
+	"github.com/google/go-containerregistry/pkg/v1/google"
 	"github.com/sockerless/sockerless/services/internal/engine"
 	"github.com/sockerless/sockerless/services/internal/functions/gcf"
 	"github.com/sockerless/sockerless/services/internal/gcpsim"
@@ -86,11 +88,18 @@ func (cfg *Config) dependencies(ctx context.Context, log *slog.Logger, closers *
 	if repo == "" {
 		return nil, fmt.Errorf("--image-repo (SOCKERLESS_IMAGE_REPO) is required")
 	}
+	var keychain authn.Keychain = authn.DefaultKeychain
+	if !cfg.Dev {
+		// On Cloud Run, Artifact Registry takes the service account's
+		// token (the metadata server), which the default keychain lacks.
+		keychain = authn.NewMultiKeychain(authn.DefaultKeychain, google.Keychain)
+	}
 	src, err := images.New(images.Config{
 		Mirrors:     cfg.RegistryMirrors,
 		TargetRepo:  repo,
 		AgentBinary: cfg.AgentBinary,
 		Insecure:    insecure,
+		Keychain:    keychain,
 	})
 	if err != nil {
 		return nil, fmt.Errorf("images: %w", err)

@@ -47,32 +47,46 @@ func TestRestartPolicyOnFailureCountsRestarts(t *testing.T) {
 	mustDocker(t, s.direct, "rm", name)
 }
 
-func TestPauseStopsTheProcess(t *testing.T) {
+// docker pause freezes the whole container: a counter printed by the main
+// process or by a process it started stops advancing, and goes on after
+// unpause.
+func TestPauseFreezesTheContainer(t *testing.T) {
 	s := requireStack(t)
-	name := "pauser"
-	mustDocker(t, s.direct, "run", "-d", "--name", name, "busybox", "sh", "-c", "i=0; while true; do i=$((i+1)); echo $i; sleep 0.05; done")
-	last := func() int {
-		f := strings.Fields(docker(t, s.direct, "logs", "--tail", "1", name).stdout)
-		if len(f) == 0 {
-			return 0
-		}
-		n, _ := strconv.Atoi(f[0])
-		return n
+	const loop = "i=0; while true; do i=$((i+1)); echo $i; sleep 0.05; done"
+	tests := []struct {
+		name, script string
+	}{
+		{"main process", loop},
+		{"child of the main process", "sh -c '" + loop + "' & wait"},
 	}
-	waitFor(t, func() bool { return last() > 3 })
-	mustDocker(t, s.direct, "pause", name)
-	if st := inspect(t, s.direct, name)["State"].(map[string]any); st["Paused"] != true || st["Status"] != "paused" {
-		t.Fatalf("state after pause: %v", st)
+	for i, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			name := "pauser-" + strconv.Itoa(i)
+			mustDocker(t, s.direct, "run", "-d", "--name", name, "busybox", "sh", "-c", tt.script)
+			defer mustDocker(t, s.direct, "rm", "-f", name)
+			last := func() int {
+				f := strings.Fields(docker(t, s.direct, "logs", "--tail", "1", name).stdout)
+				if len(f) == 0 {
+					return 0
+				}
+				n, _ := strconv.Atoi(f[0])
+				return n
+			}
+			waitFor(t, func() bool { return last() > 3 })
+			mustDocker(t, s.direct, "pause", name)
+			if st := inspect(t, s.direct, name)["State"].(map[string]any); st["Paused"] != true || st["Status"] != "paused" {
+				t.Fatalf("state after pause: %v", st)
+			}
+			time.Sleep(300 * time.Millisecond)
+			n := last()
+			time.Sleep(time.Second)
+			if m := last(); m != n {
+				t.Fatalf("counter went from %d to %d while paused", n, m)
+			}
+			mustDocker(t, s.direct, "unpause", name)
+			waitFor(t, func() bool { return last() > n+3 })
+		})
 	}
-	time.Sleep(300 * time.Millisecond)
-	n := last()
-	time.Sleep(time.Second)
-	if m := last(); m != n {
-		t.Fatalf("counter went from %d to %d while paused", n, m)
-	}
-	mustDocker(t, s.direct, "unpause", name)
-	waitFor(t, func() bool { return last() > n+3 })
-	mustDocker(t, s.direct, "rm", "-f", name)
 }
 
 func TestRenameAndEvents(t *testing.T) {

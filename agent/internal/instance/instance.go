@@ -228,6 +228,13 @@ func (in *Instance) loop(ctx, runCtx context.Context, runs *sync.WaitGroup) erro
 					if err := cur.proc.Signal(syscall.Signal(e.sig)); err != nil && !errors.Is(err, process.ErrExited) {
 						in.log.Warn("deliver signal", "signal", e.sig, "err", err)
 					}
+					if sig := syscall.Signal(e.sig); sig == syscall.SIGSTOP || sig == syscall.SIGCONT {
+						// docker pause freezes the whole container: every
+						// process the agent started and their children.
+						if _, err := procinfo.SignalTree("/proc", os.Getpid(), sig); err != nil {
+							in.log.Warn("signal every process", "signal", e.sig, "err", err)
+						}
+					}
 				}
 			case evStdin:
 				if sink := in.stdinSink(cur, execs, e.stream); sink != nil {

@@ -30,11 +30,15 @@ type frameWriter struct {
 	flush      func()
 	raw        bool
 	timestamps bool
+	details    string // docker logs --details: the log attributes, then a space
 	hdr        [8]byte
 }
 
 func (f *frameWriter) write(le engine.LogEntry) error {
 	data := le.Data
+	if f.details != "" {
+		data = append([]byte(f.details), data...)
+	}
 	if f.timestamps {
 		data = append([]byte(le.Time.UTC().Format(timestampFormat)+" "), data...)
 	}
@@ -85,6 +89,9 @@ func (s *Server) getContainersLogs(w http.ResponseWriter, r *http.Request) error
 		return err
 	}
 	fw := &frameWriter{w: w, raw: c.Config.Tty, timestamps: boolParam(r, "timestamps")}
+	if boolParam(r, "details") {
+		fw.details = engine.LogDetails(c)
+	}
 	if f, ok := w.(http.Flusher); ok {
 		fw.flush = f.Flush
 	}

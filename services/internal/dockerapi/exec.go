@@ -62,7 +62,7 @@ func (s *Server) postExecStart(w http.ResponseWriter, r *http.Request) error {
 	if x.AttachStdin {
 		o.Stdin = buf.Reader
 	} else {
-		go drainInput(conn, buf.Reader, cancel)
+		go drainInput(buf.Reader, cancel)
 	}
 	fw := &frameWriter{w: conn, raw: tty}
 	if err := s.e.ExecStart(ctx, ns, id, o, fw.write); err != nil {

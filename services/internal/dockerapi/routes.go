@@ -40,6 +40,7 @@ func (s *Server) routes() chi.Router {
 	r.Post("/containers/{id}/kill", s.h(s.postContainersKill))
 	r.Post("/containers/{id}/wait", s.h(s.postContainersWait))
 	r.Post("/containers/{id}/attach", s.h(s.postContainersAttach))
+	r.Get("/containers/{id}/attach/ws", s.h(s.getContainersAttachWS))
 	r.Get("/containers/{id}/logs", s.h(s.getContainersLogs))
 	r.Delete("/containers/{id}", s.h(s.deleteContainers))
 	r.Post("/containers/{id}/resize", s.h(s.postContainersResize))
@@ -65,7 +66,6 @@ func (s *Server) routes() chi.Router {
 	for _, rt := range []struct{ method, path string }{
 		{"GET", "/containers/{id}/changes"},
 		{"GET", "/containers/{id}/export"},
-		{"GET", "/containers/{id}/attach/ws"},
 		{"GET", "/system/df"},
 		{"POST", "/auth"},
 		{"POST", "/build"},

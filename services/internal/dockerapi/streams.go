@@ -10,6 +10,7 @@ import (
 	"strconv"
 	"time"
 
+	"github.com/coder/websocket"
 	"github.com/go-chi/chi/v5"
 	"github.com/sockerless/sockerless/services/internal/engine"
 )
@@ -112,29 +113,69 @@ func (s *Server) getContainersLogs(w http.ResponseWriter, r *http.Request) error
 
 // postContainersAttach: POST /containers/{id}/attach (hijacked).
 func (s *Server) postContainersAttach(w http.ResponseWriter, r *http.Request) error {
-	c, err := s.e.Container(r.Context(), s.ns(r), chi.URLParam(r, "id"))
+	c, o, err := s.attachRequest(r)
 	if err != nil {
 		return err
 	}
-	o := engine.AttachOptions{Stdout: boolParam(r, "stdout"), Stderr: boolParam(r, "stderr"), Logs: boolParam(r, "logs"), DetachKeys: r.URL.Query().Get("detachKeys")}
-	if _, err := engine.ParseDetachKeys(o.DetachKeys); err != nil {
-		return err
-	}
-	stream := boolParam(r, "stream")
 	conn, buf, err := hijack(w, r, c.Config.Tty)
 	if err != nil {
 		return err
 	}
 	defer conn.Close()
+	s.attach(r, conn, buf.Reader, c, o, c.Config.Tty)
+	if cw, ok := conn.(interface{ CloseWrite() error }); ok {
+		_ = cw.CloseWrite()
+	}
+	return nil
+}
+
+// getContainersAttachWS: GET /containers/{id}/attach/ws, the API's
+// WebSocket attach: output as binary messages, raw (never multiplexed, as
+// docker sends it), input from the client's messages.
+func (s *Server) getContainersAttachWS(w http.ResponseWriter, r *http.Request) error {
+	c, o, err := s.attachRequest(r)
+	if err != nil {
+		return err
+	}
+	ws, err := websocket.Accept(w, r, &websocket.AcceptOptions{CompressionMode: websocket.CompressionDisabled})
+	if err != nil {
+		return nil // Accept has answered
+	}
+	ctx, cancel := context.WithCancel(context.WithoutCancel(r.Context()))
+	defer cancel()
+	conn := websocket.NetConn(ctx, ws, websocket.MessageBinary)
+	defer conn.Close() // a normal closure
+	s.attach(r, conn, conn, c, o, true)
+	return nil
+}
+
+// attachRequest reads an attach request's container and options.
+func (s *Server) attachRequest(r *http.Request) (*engine.Container, engine.AttachOptions, error) {
+	c, err := s.e.Container(r.Context(), s.ns(r), chi.URLParam(r, "id"))
+	if err != nil {
+		return nil, engine.AttachOptions{}, err
+	}
+	o := engine.AttachOptions{Stdout: boolParam(r, "stdout"), Stderr: boolParam(r, "stderr"), Logs: boolParam(r, "logs"), DetachKeys: r.URL.Query().Get("detachKeys")}
+	if _, err := engine.ParseDetachKeys(o.DetachKeys); err != nil {
+		return nil, o, err
+	}
+	return c, o, nil
+}
+
+// attach serves an attach on conn, whose input comes from in: past output
+// with logs, live output with stream, the client's input as stdin when it
+// asked for it and the container keeps stdin open.
+func (s *Server) attach(r *http.Request, conn net.Conn, in io.Reader, c *engine.Container, o engine.AttachOptions, raw bool) {
 	ctx, cancel := context.WithCancel(context.WithoutCancel(r.Context()))
 	defer cancel()
 	if boolParam(r, "stdin") && c.Config.OpenStdin {
-		o.Stdin = buf.Reader
+		o.Stdin = in
 	} else {
-		go drainInput(conn, buf.Reader, cancel)
+		go drainInput(in, cancel)
 	}
-	fw := &frameWriter{w: conn, raw: c.Config.Tty}
-	if !stream {
+	fw := &frameWriter{w: conn, raw: raw}
+	var err error
+	if !boolParam(r, "stream") {
 		if o.Logs {
 			err = s.e.Logs(ctx, s.ns(r), c.ID, engine.LogOptions{Stdout: o.Stdout, Stderr: o.Stderr, Tail: -1}, fw.write)
 		}
@@ -144,10 +185,6 @@ func (s *Server) postContainersAttach(w http.ResponseWriter, r *http.Request) er
 	if err != nil {
 		s.log.Debug("attach ended", "container", c.ID, "err", err)
 	}
-	if cw, ok := conn.(interface{ CloseWrite() error }); ok {
-		_ = cw.CloseWrite()
-	}
-	return nil
 }
 
 // hijack takes over the connection and sends docker's upgrade answer.
@@ -179,8 +216,8 @@ func hijack(w http.ResponseWriter, r *http.Request, tty bool) (net.Conn, *bufio.
 // drainInput reads and discards input of a client that attached no stdin,
 // and cancels when the connection fails. A half-close (EOF) is not an end:
 // output keeps flowing.
-func drainInput(conn net.Conn, br *bufio.Reader, cancel context.CancelFunc) {
-	_, err := io.Copy(io.Discard, br)
+func drainInput(in io.Reader, cancel context.CancelFunc) {
+	_, err := io.Copy(io.Discard, in)
 	if err != nil {
 		cancel()
 	}

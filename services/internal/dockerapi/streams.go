@@ -13,6 +13,7 @@ import (
 	"github.com/coder/websocket"
 	"github.com/go-chi/chi/v5"
 	"github.com/sockerless/sockerless/services/internal/engine"
+	"github.com/sockerless/sockerless/services/internal/resume"
 )
 
 // Stream content types (API ≥ 1.42 tells them apart).
@@ -89,7 +90,18 @@ func (s *Server) getContainersLogs(w http.ResponseWriter, r *http.Request) error
 	if err != nil {
 		return err
 	}
-	fw := &frameWriter{w: w, raw: c.Config.Tty, timestamps: boolParam(r, "timestamps")}
+	// A resumable stream (package resume): pinned to the log's end now,
+	// or to the anchor of the stream this request resumes.
+	o.Anchored, o.Anchor = true, c.LogSeq
+	if a, ok := resume.Parse(r.Header.Get(resume.HeaderAnchor)); ok {
+		o.Anchor = a
+	}
+	w.Header().Set(resume.HeaderAnchor, strconv.FormatUint(o.Anchor, 10))
+	var out io.Writer = w
+	if skip, ok := resume.Parse(r.Header.Get(resume.HeaderSkip)); ok {
+		out = &skipWriter{w: w, skip: skip}
+	}
+	fw := &frameWriter{w: out, raw: c.Config.Tty, timestamps: boolParam(r, "timestamps")}
 	if boolParam(r, "details") {
 		fw.details = engine.LogDetails(c)
 	}
@@ -108,7 +120,33 @@ func (s *Server) getContainersLogs(w http.ResponseWriter, r *http.Request) error
 	if err := s.e.Logs(r.Context(), s.ns(r), c.ID, o, fw.write); err != nil {
 		s.log.Debug("logs ended", "container", c.ID, "err", err)
 	}
+	if o.Follow && r.Context().Err() != nil {
+		// Cut (the control plane shuts down, or the client left): end
+		// without the final chunk, so no one takes it for a finished stream.
+		panic(http.ErrAbortHandler)
+	}
 	return nil
+}
+
+// skipWriter drops the first skip bytes written to it: the part of a
+// resumed stream the client already has.
+type skipWriter struct {
+	w    io.Writer
+	skip uint64
+}
+
+func (s *skipWriter) Write(p []byte) (int, error) {
+	n := len(p)
+	if s.skip >= uint64(n) {
+		s.skip -= uint64(n)
+		return n, nil
+	}
+	p = p[s.skip:]
+	s.skip = 0
+	if _, err := s.w.Write(p); err != nil {
+		return 0, err
+	}
+	return n, nil
 }
 
 // postContainersAttach: POST /containers/{id}/attach (hijacked).

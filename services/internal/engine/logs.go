@@ -17,6 +17,11 @@ type LogOptions struct {
 	Follow         bool
 	Since, Until   time.Time // zero: unbounded
 	Tail           int       // < 0: all lines
+	// Anchored makes Tail count back from the entry with sequence number
+	// Anchor instead of the last one, so that a stream asked for again
+	// (the forwarder resuming it) selects the same lines.
+	Anchored bool
+	Anchor   uint64
 }
 
 // readBatch is how many entries one store read returns.
@@ -46,7 +51,13 @@ func (e *Engine) Logs(ctx context.Context, ns, ref string, o LogOptions, emit fu
 			return fmt.Errorf("logs %s: %w", c.ID, err)
 		}
 		var lines []LogEntry
+		if o.Anchored {
+			cursor = o.Anchor
+		}
 		for _, le := range all {
+			if o.Anchored && le.Seq > o.Anchor {
+				break
+			}
 			cursor = le.Seq
 			if want(le) {
 				lines = append(lines, splitLines(le)...)

@@ -134,6 +134,10 @@ func (f *Forwarder) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		f.serveTunnel(w, r)
 		return
 	}
+	if followsLogs(r) {
+		f.serveLogsFollow(w, r)
+		return
+	}
 	f.proxy.ServeHTTP(w, r)
 }
 

@@ -1,0 +1,157 @@
+package forward
+
+import (
+	"errors"
+	"io"
+	"net/http"
+	"regexp"
+	"strconv"
+	"time"
+
+	"github.com/sockerless/sockerless/services/internal/resume"
+)
+
+// logsPath matches docker logs requests, with or without a version prefix.
+var logsPath = regexp.MustCompile(`^(/v[0-9]+(\.[0-9]+)?)?/containers/[^/]+/logs$`)
+
+// resumeFor is how long the forwarder keeps trying to resume a cut stream:
+// a control plane restart, a redeploy.
+const resumeFor = time.Minute
+
+// followsLogs reports whether r is `docker logs -f`.
+func followsLogs(r *http.Request) bool {
+	if r.Method != http.MethodGet || !logsPath.MatchString(r.URL.Path) {
+		return false
+	}
+	v := r.URL.Query().Get("follow")
+	return v == "1" || v == "true" || v == "True"
+}
+
+// serveLogsFollow forwards `docker logs -f` and, when the control plane
+// cuts the stream (it restarts), asks for it again from where the client
+// is (package resume), so the client sees one stream.
+func (f *Forwarder) serveLogsFollow(w http.ResponseWriter, r *http.Request) {
+	var anchor string
+	var sent uint64
+	started := false
+	failingSince := time.Time{}
+	backoff := 100 * time.Millisecond
+	for {
+		req, err := http.NewRequestWithContext(r.Context(), http.MethodGet, f.upstreamURL(r), nil)
+		if err != nil {
+			writeError(w, http.StatusBadRequest, err.Error())
+			return
+		}
+		req.Header = r.Header.Clone()
+		f.authorize(req.Header)
+		if started {
+			req.Header.Set(resume.HeaderAnchor, anchor)
+			req.Header.Set(resume.HeaderSkip, strconv.FormatUint(sent, 10))
+		}
+		resp, err := f.transport.RoundTrip(req)
+		switch {
+		case err != nil && !started:
+			f.proxyError(w, r, err)
+			return
+		case err == nil && !started:
+			anchor = resp.Header.Get(resume.HeaderAnchor)
+			copyHeader(w.Header(), resp.Header)
+			w.Header().Del(resume.HeaderAnchor)
+			w.WriteHeader(resp.StatusCode)
+			started = true
+			if resp.StatusCode != http.StatusOK || anchor == "" {
+				_, _ = io.Copy(flushWriter{w}, resp.Body)
+				resp.Body.Close()
+				return
+			}
+		case err == nil && resp.StatusCode != http.StatusOK:
+			// The container went while we were away: the stream ends.
+			resp.Body.Close()
+			return
+		}
+		if err == nil {
+			n, cerr := io.Copy(flushWriter{w}, resp.Body)
+			resp.Body.Close()
+			sent += uint64(n)
+			if n > 0 {
+				failingSince, backoff = time.Time{}, 100*time.Millisecond
+			}
+			if cerr == nil {
+				return // the stream ended: the container stopped
+			}
+			err = cerr
+		}
+		if r.Context().Err() != nil {
+			return // the client went away
+		}
+		if failingSince.IsZero() {
+			failingSince = time.Now()
+		}
+		if time.Since(failingSince) > resumeFor {
+			f.log.Warn("gave up resuming a log stream", "path", r.URL.Path, "err", err)
+			panic(http.ErrAbortHandler) // the client sees the stream cut
+		}
+		f.log.Info("log stream cut; resuming", "path", r.URL.Path, "sent", sent, "err", err)
+		select {
+		case <-r.Context().Done():
+			return
+		case <-f.stop.Done():
+			panic(http.ErrAbortHandler)
+		case <-time.After(backoff):
+		}
+		backoff = min(2*backoff, 2*time.Second)
+	}
+}
+
+// upstreamURL is r's URL on the control plane.
+func (f *Forwarder) upstreamURL(r *http.Request) string {
+	u := *f.upstream
+	u.Path = singleJoin(f.upstream.Path, r.URL.Path)
+	u.RawPath = ""
+	u.RawQuery = r.URL.RawQuery
+	return u.String()
+}
+
+// singleJoin joins a base path and a request path with one slash.
+func singleJoin(a, b string) string {
+	switch {
+	case a == "" || a == "/":
+		return b
+	case a[len(a)-1] == '/' && b != "" && b[0] == '/':
+		return a + b[1:]
+	case a[len(a)-1] != '/' && (b == "" || b[0] != '/'):
+		return a + "/" + b
+	}
+	return a + b
+}
+
+// copyHeader copies an upstream answer's headers, hop-by-hop ones aside.
+func copyHeader(dst, src http.Header) {
+	for k, vs := range src {
+		switch http.CanonicalHeaderKey(k) {
+		case "Connection", "Keep-Alive", "Transfer-Encoding", "Upgrade", "Content-Length":
+			continue
+		}
+		for _, v := range vs {
+			dst.Add(k, v)
+		}
+	}
+}
+
+// flushWriter flushes after every write: a followed stream must not wait
+// in a buffer.
+type flushWriter struct{ w http.ResponseWriter }
+
+func (fw flushWriter) Write(p []byte) (int, error) {
+	n, err := fw.w.Write(p)
+	if f, ok := fw.w.(http.Flusher); ok {
+		f.Flush()
+	}
+	if err != nil {
+		return n, errClientGone
+	}
+	return n, nil
+}
+
+// errClientGone marks a write to the client that failed.
+var errClientGone = errors.New("client gone")

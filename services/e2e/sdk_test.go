@@ -9,14 +9,15 @@ import (
 )
 
 // The Python docker SDK (7.x) drives the same scenarios through its own
-// code paths: exec with exit codes and demuxed streams, attach/logs,
-// wait, images by ID and digest.
+// code paths: exec with exit codes and demuxed streams, logs, cp
+// (put_archive/get_archive), stats, attach, kill/wait, images by ID and
+// digest.
 const sdkScript = `
-import docker, sys
+import docker, io, sys, tarfile
 c = docker.DockerClient(base_url=sys.argv[1], version="auto")
 assert c.ping()
 img = c.images.pull("busybox", tag="latest")
-ct = c.containers.run("busybox", ["sh", "-c", "echo out; echo err >&2; sleep 300"], detach=True)
+ct = c.containers.run("busybox", ["sh", "-c", "echo out; echo err >&2; i=0; while [ $i -lt 50000 ]; do i=$((i+1)); done; sleep 300"], detach=True)
 try:
     code, (out, err) = ct.exec_run(["sh", "-c", "echo x-out; echo x-err >&2; exit 4"], demux=True)
     assert code == 4, code
@@ -25,10 +26,35 @@ try:
     assert code == 0 and b"root:x:0:0" in out, (code, out)
     logs = ct.logs(stdout=True, stderr=False)
     assert logs == b"out\n", logs
+    # docker cp through put_archive / get_archive
+    buf = io.BytesIO()
+    with tarfile.open(fileobj=buf, mode="w") as tf:
+        data = b"hello from the sdk\n" * 1000
+        ti = tarfile.TarInfo("hello.txt"); ti.size = len(data); ti.mode = 0o640
+        tf.addfile(ti, io.BytesIO(data))
+    assert ct.put_archive("/tmp", buf.getvalue())
+    bits, stat = ct.get_archive("/tmp/hello.txt")
+    assert stat["name"] == "hello.txt" and stat["size"] == len(data), stat
+    with tarfile.open(fileobj=io.BytesIO(b"".join(bits))) as tf:
+        m = tf.getmember("hello.txt")
+        assert tf.extractfile(m).read() == data and m.mode & 0o777 == 0o640, m.mode
+    # stats: real numbers from the instance
+    st = ct.stats(stream=False)
+    assert st["memory_stats"].get("usage", 0) > 0, st["memory_stats"]
+    assert st["cpu_stats"]["cpu_usage"]["total_usage"] > 0, st["cpu_stats"]
+    assert st["pids_stats"].get("current", 0) >= 1, st.get("pids_stats")
     ct.kill(signal="SIGTERM")
     assert ct.wait()["StatusCode"] == 143
 finally:
     ct.remove(force=True)
+# attach: the output of a running container as it comes, stdout and stderr
+at = c.containers.run("busybox", ["sh", "-c", "sleep 1; echo a1; echo a2 >&2"], detach=True)
+try:
+    got = b"".join(at.attach(stdout=True, stderr=True, stream=True, logs=True))
+    assert got in (b"a1\na2\n", b"a2\na1\n"), got
+    assert at.wait()["StatusCode"] == 0
+finally:
+    at.remove(force=True)
 by_id = c.containers.run(img.id, ["echo", "by-id"], remove=True)
 assert by_id == b"by-id\n", by_id
 digest = img.attrs["RepoDigests"][0]

@@ -78,6 +78,7 @@ func TestWrongAgentSecretIsRefused(t *testing.T) {
 // exit codes and logs.
 func TestControlPlaneRestartKeepsState(t *testing.T) {
 	s := requireStack(t)
+	since := strconv.FormatInt(time.Now().Add(-time.Second).Unix(), 10)
 	r := docker(t, s.direct, "run", "--name", "survivor", "busybox", "sh", "-c", "echo before-restart; echo to-stderr >&2; exit 5")
 	if r.code != 5 {
 		t.Fatalf("run: exit %d %s", r.code, r.stderr)
@@ -98,6 +99,12 @@ func TestControlPlaneRestartKeepsState(t *testing.T) {
 			}
 			if code := strings.TrimSpace(mustDocker(t, h.host, "wait", "survivor")); code != "5" {
 				t.Fatalf("wait after restart = %s", code)
+			}
+			// Events of before the restart are kept too.
+			evs := mustDocker(t, h.host, "events", "--since", since, "--until", strconv.FormatInt(time.Now().Unix()+1, 10),
+				"--filter", "container=survivor", "--format", "{{.Action}}")
+			if got := strings.Fields(evs); strings.Join(got, " ") != "create attach start die" {
+				t.Fatalf("events after restart: %q, want create attach start die", got)
 			}
 		})
 	}

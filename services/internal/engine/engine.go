@@ -94,6 +94,7 @@ func New(cfg Config) *Engine {
 		ctx:       ctx,
 		cancel:    cancel,
 	}
+	e.goBackground(e.persistEvents)
 	if cfg.PollInterval > 0 {
 		e.goBackground(func(ctx context.Context) {
 			t := time.NewTicker(cfg.PollInterval)

@@ -2,6 +2,8 @@ package engine
 
 import (
 	"context"
+	"fmt"
+	"sort"
 	"strings"
 	"sync"
 	"time"
@@ -9,24 +11,44 @@ import (
 	"github.com/moby/moby/api/types/events"
 )
 
-// eventRing is how many past events --since can reach back to.
+// eventRing is how many recent events the bus keeps in memory: those not
+// yet in the store are served from it.
 const eventRing = 4096
 
-// eventBus fans events out to docker events clients and keeps the recent
-// ones for --since. It lives in memory: events of before a restart are not
-// replayed (the store keeps state, not the event history).
+// Event persistence: the bus writes events to the store in batches (a
+// container's life is a handful of events within milliseconds, so they
+// cost a write or two, not one each), keeps a day of them, and serves
+// --since from the store, so events outlive a control plane restart.
+const (
+	eventFlushEvery = 200 * time.Millisecond
+	eventKeep       = 24 * time.Hour
+	eventPruneEvery = 10 * time.Minute
+	eventMaxPending = 10000 // while the store fails; the oldest go first
+)
+
+// eventBus fans events out to docker events clients, keeps the recent ones
+// and queues them for the store.
 type eventBus struct {
-	mu   sync.Mutex
-	ring []nsEvent
-	subs map[chan nsEvent]struct{}
+	mu      sync.Mutex
+	ring    []nsEvent
+	subs    map[chan nsEvent]struct{}
+	pending []StoredEvent
+	seq     uint64
+	spaces  map[string]bool // namespaces with events, to prune
 }
 
 type nsEvent struct {
+	key string
 	ns  string
 	msg events.Message
 }
 
-func newEventBus() *eventBus { return &eventBus{subs: map[chan nsEvent]struct{}{}} }
+func newEventBus() *eventBus {
+	return &eventBus{subs: map[chan nsEvent]struct{}{}, spaces: map[string]bool{}}
+}
+
+// eventKeyBefore is below the key of every event at or after t.
+func eventKeyBefore(t time.Time) string { return fmt.Sprintf("%020d", t.UnixNano()) }
 
 // publish records a container event with docker's attributes (name, image,
 // labels) plus extra.
@@ -41,24 +63,100 @@ func (e *Engine) publish(c *Container, action string, extra map[string]string) {
 		attrs[k] = v
 	}
 	now := time.Now()
-	ev := nsEvent{ns: c.Namespace, msg: events.Message{
-		Type: events.ContainerEventType, Action: events.Action(action), Scope: "local",
-		Actor: events.Actor{ID: c.ID, Attributes: attrs},
-		Time:  now.Unix(), TimeNano: now.UnixNano(),
-	}}
 	b := e.events
 	b.mu.Lock()
 	defer b.mu.Unlock()
+	b.seq++
+	ev := nsEvent{
+		// Time first, then this process and its count: unique across
+		// control planes sharing the store, and in time order.
+		key: fmt.Sprintf("%020d-%s-%08d", now.UnixNano(), e.process, b.seq),
+		ns:  c.Namespace,
+		msg: events.Message{
+			Type: events.ContainerEventType, Action: events.Action(action), Scope: "local",
+			Actor: events.Actor{ID: c.ID, Attributes: attrs},
+			Time:  now.Unix(), TimeNano: now.UnixNano(),
+		},
+	}
 	b.ring = append(b.ring, ev)
 	if len(b.ring) > eventRing {
 		b.ring = b.ring[len(b.ring)-eventRing:]
 	}
+	b.pending = append(b.pending, StoredEvent{Key: ev.key, Namespace: ev.ns, Message: ev.msg})
+	if len(b.pending) > eventMaxPending {
+		b.pending = b.pending[len(b.pending)-eventMaxPending:]
+	}
+	b.spaces[ev.ns] = true
 	for ch := range b.subs {
 		select {
 		case ch <- ev:
 		default: // a client this slow is cut off (its channel closes below)
 			delete(b.subs, ch)
 			close(ch)
+		}
+	}
+}
+
+// persistEvents writes queued events to the store until ctx ends, then
+// once more, and prunes old ones now and then.
+func (e *Engine) persistEvents(ctx context.Context) {
+	t := time.NewTicker(eventFlushEvery)
+	defer t.Stop()
+	var pruned time.Time
+	for {
+		select {
+		case <-ctx.Done():
+			fctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
+			e.flushEvents(fctx)
+			cancel()
+			return
+		case <-t.C:
+			e.flushEvents(ctx)
+			if time.Since(pruned) > eventPruneEvery {
+				pruned = time.Now()
+				e.pruneEvents(ctx)
+			}
+		}
+	}
+}
+
+// flushEvents stores the queued events; on failure they stay queued.
+func (e *Engine) flushEvents(ctx context.Context) {
+	b := e.events
+	b.mu.Lock()
+	batch := b.pending
+	b.pending = nil
+	b.mu.Unlock()
+	if len(batch) == 0 {
+		return
+	}
+	if err := e.cfg.Store.AppendEvents(ctx, batch); err != nil {
+		e.log.Warn("store events; will retry", "events", len(batch), "err", err)
+		b.mu.Lock()
+		b.pending = append(batch, b.pending...)
+		if len(b.pending) > eventMaxPending {
+			b.pending = b.pending[len(b.pending)-eventMaxPending:]
+		}
+		b.mu.Unlock()
+	}
+}
+
+// pruneEvents drops stored events older than eventKeep.
+func (e *Engine) pruneEvents(ctx context.Context) {
+	b := e.events
+	b.mu.Lock()
+	spaces := make([]string, 0, len(b.spaces)+1)
+	spaces = append(spaces, DefaultNamespace)
+	for ns := range b.spaces {
+		if ns != DefaultNamespace {
+			spaces = append(spaces, ns)
+		}
+	}
+	b.mu.Unlock()
+	before := eventKeyBefore(time.Now().Add(-eventKeep))
+	for _, ns := range spaces {
+		if err := e.cfg.Store.PruneEvents(ctx, ns, before); err != nil {
+			e.log.Warn("prune events", "namespace", ns, "err", err)
 		}
 	}
 }
@@ -82,11 +180,11 @@ func (e *Engine) Events(ctx context.Context, ns string, o EventOptions, emit fun
 	b := e.events
 	ch := make(chan nsEvent, 1024)
 	b.mu.Lock()
-	var past []nsEvent
+	var recent []nsEvent
 	if !o.Since.IsZero() {
 		for _, ev := range b.ring {
-			if ev.msg.TimeNano >= o.Since.UnixNano() {
-				past = append(past, ev)
+			if ev.ns == ns && ev.msg.TimeNano >= o.Since.UnixNano() {
+				recent = append(recent, ev)
 			}
 		}
 	}
@@ -109,9 +207,32 @@ func (e *Engine) Events(ctx context.Context, ns string, o EventOptions, emit fun
 		}
 		return true, nil
 	}
-	for _, ev := range past {
-		if more, err := send(ev); err != nil || !more {
-			return err
+	// Past events: the store's (also of before a restart, and of other
+	// control planes) and this process's not yet stored, once each, in
+	// key (time) order.
+	seen := map[string]bool{}
+	if !o.Since.IsZero() {
+		past := map[string]nsEvent{}
+		stored, err := e.cfg.Store.ReadEvents(ctx, ns, eventKeyBefore(o.Since), 0)
+		if err != nil {
+			e.log.Warn("read stored events; serving recent ones only", "err", err)
+		}
+		for _, se := range stored {
+			past[se.Key] = nsEvent{key: se.Key, ns: se.Namespace, msg: se.Message}
+		}
+		for _, ev := range recent {
+			past[ev.key] = ev
+		}
+		keys := make([]string, 0, len(past))
+		for k := range past {
+			keys = append(keys, k)
+		}
+		sort.Strings(keys)
+		for _, k := range keys {
+			seen[k] = true
+			if more, err := send(past[k]); err != nil || !more {
+				return err
+			}
 		}
 	}
 	var until <-chan time.Time
@@ -125,6 +246,9 @@ func (e *Engine) Events(ctx context.Context, ns string, o EventOptions, emit fun
 		case ev, ok := <-ch:
 			if !ok {
 				return Errorf(KindUnavailable, "event stream too slow; reconnect")
+			}
+			if seen[ev.key] {
+				continue
 			}
 			if more, err := send(ev); err != nil || !more {
 				return err

@@ -58,6 +58,15 @@ type Store interface {
 	// (limit ≤ 0: all).
 	ReadLogs(ctx context.Context, ns, id string, after uint64, limit int) ([]LogEntry, error)
 
+	// AppendEvents stores events (Keys unique; any namespaces) in one
+	// write. An event already stored under its Key is not stored twice.
+	AppendEvents(ctx context.Context, evs []StoredEvent) error
+	// ReadEvents returns the events of namespace ns with Key > after, in
+	// Key order, at most limit (limit ≤ 0: all).
+	ReadEvents(ctx context.Context, ns, after string, limit int) ([]StoredEvent, error)
+	// PruneEvents deletes the events of namespace ns with Key < before.
+	PruneEvents(ctx context.Context, ns, before string) error
+
 	// Close releases the store.
 	Close() error
 }

@@ -143,6 +143,7 @@ func (e *Engine) Attach(ctx context.Context, ns, ref string, o AttachOptions, em
 	if err != nil {
 		return err
 	}
+	e.publish(c, "attach", nil) // as docker, for every attachment
 	cursor := c.LogSeq
 	if o.Logs {
 		cursor = 0

@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/moby/moby/api/types/container"
+	"github.com/moby/moby/api/types/events"
 	"github.com/sockerless/sockerless/services/internal/engine"
 )
 
@@ -150,5 +151,36 @@ func TestAgentOfAContainerAnotherControlPlaneStartsIsRefusedForNow(t *testing.T)
 				t.Fatalf("err = %v (kind %v), want kind %v", err, engine.KindOf(err), tt.want)
 			}
 		})
+	}
+}
+
+// Events outlive the control plane that published them: a new engine on
+// the same store serves them for --since, once each.
+func TestEventsOutliveTheEngine(t *testing.T) {
+	a, st := newEngine(t, &fakeFunctions{})
+	ctx := context.Background()
+	since := time.Now()
+	c, err := a.Create(ctx, engine.CreateRequest{Namespace: "default", Name: "evented", Config: &container.Config{Image: "busybox"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := a.Rename(ctx, "default", c.ID, "renamed"); err != nil {
+		t.Fatal(err)
+	}
+	a.Close() // flushes what is queued
+	b := engine.New(engine.Config{Store: st, Images: fakeImages{}, Functions: &fakeFunctions{}, Agents: silentAgents{}, CallbackURL: "ws://hub"})
+	t.Cleanup(func() { b.Close() })
+	var got []string
+	err = b.Events(ctx, "default", engine.EventOptions{Since: since, Until: time.Now()}, func(m events.Message) error {
+		if m.Actor.ID == c.ID {
+			got = append(got, string(m.Action))
+		}
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if strings.Join(got, ",") != "create,rename" {
+		t.Fatalf("events after a restart: %v, want create,rename", got)
 	}
 }

@@ -4,6 +4,7 @@ import (
 	"time"
 
 	"github.com/moby/moby/api/types/container"
+	"github.com/moby/moby/api/types/events"
 )
 
 // DefaultNamespace is the namespace of requests that carry no team identity
@@ -181,4 +182,14 @@ type LogEntry struct {
 	Stream int       `json:"stream"`
 	Time   time.Time `json:"time"`
 	Data   []byte    `json:"data"`
+}
+
+// StoredEvent is a docker event as the store keeps it, for docker events
+// --since and for streams resumed after a restart.
+type StoredEvent struct {
+	// Key orders events: the time in nanoseconds (20 digits), then what
+	// makes it unique (see eventKey).
+	Key       string         `json:"key"`
+	Namespace string         `json:"ns"`
+	Message   events.Message `json:"message"`
 }

@@ -20,6 +20,7 @@ var (
 	bRefs       = []byte("refs")
 	bFunctions  = []byte("functions")
 	bLogs       = []byte("logs")
+	bEvents     = []byte("events")
 )
 
 // Options tune the store.
@@ -44,7 +45,7 @@ func Open(path string, opts ...Options) (*Store, error) {
 		db.NoSync = db.NoSync || o.NoSync
 	}
 	err = db.Update(func(tx *bbolt.Tx) error {
-		for _, b := range [][]byte{bContainers, bNames, bImages, bRefs, bFunctions, bLogs} {
+		for _, b := range [][]byte{bContainers, bNames, bImages, bRefs, bFunctions, bLogs, bEvents} {
 			if _, err := tx.CreateBucketIfNotExists(b); err != nil {
 				return err
 			}

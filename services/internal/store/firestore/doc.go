@@ -24,6 +24,9 @@
 //	functions/{key}                     json: the engine.Function
 //	logs/{id}~{gen}/chunks/{%08d n}     log chunk n of a container: first, last, and
 //	                                    e, a map from "%016x" seq to a piece
+//	namespaces/{ns}/events/{first key}  a batch of docker events: first, last (its key
+//	                                    range) and json; read by last > after, pruned
+//	                                    by first < before
 //
 // A container create writes its document and its name reservation in one
 // transaction; a rename deletes the old reservation and creates the new

@@ -23,6 +23,7 @@ func Run(t *testing.T, open func(t *testing.T) engine.Store) {
 	all = append(all, logCases()...)
 	all = append(all, imageCases()...)
 	all = append(all, functionCases()...)
+	all = append(all, eventCases()...)
 	all = append(all, concurrencyCases()...)
 	for _, tc := range all {
 		t.Run(tc.name, func(t *testing.T) {

@@ -119,6 +119,11 @@ func (s *Server) getEvents(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		s.log.Debug("events ended", "err", err)
 	}
+	if r.Context().Err() != nil {
+		// Cut (shutdown, or the client left): end without the final
+		// chunk, so the forwarder resumes instead of ending the stream.
+		panic(http.ErrAbortHandler)
+	}
 	return nil
 }
 

@@ -138,9 +138,19 @@ func parseTime(s string) (time.Time, error) {
 	if t, err := time.Parse(time.RFC3339Nano, s); err == nil {
 		return t, nil
 	}
-	if f, err := strconv.ParseFloat(s, 64); err == nil {
-		sec := int64(f)
-		return time.Unix(sec, int64((f-float64(sec))*1e9)), nil
+	// Unix seconds with up to nine decimals, read exactly (a float64 would
+	// round away the nanoseconds a resumed event stream depends on).
+	secs, frac, _ := strings.Cut(s, ".")
+	if sec, err := strconv.ParseInt(secs, 10, 64); err == nil && len(frac) <= 9 {
+		nsec := int64(0)
+		if frac != "" {
+			n, err := strconv.ParseInt(frac+strings.Repeat("0", 9-len(frac)), 10, 64)
+			if err != nil || n < 0 {
+				return time.Time{}, Errorf(KindInvalid, "cannot parse time %q", s)
+			}
+			nsec = n
+		}
+		return time.Unix(sec, nsec), nil
 	}
 	return time.Time{}, Errorf(KindInvalid, "cannot parse time %q", s)
 }

@@ -138,6 +138,10 @@ func (f *Forwarder) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		f.serveLogsFollow(w, r)
 		return
 	}
+	if streamsEvents(r) {
+		f.serveEvents(w, r)
+		return
+	}
 	f.proxy.ServeHTTP(w, r)
 }
 

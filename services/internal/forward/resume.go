@@ -1,7 +1,9 @@
 package forward
 
 import (
+	"encoding/json"
 	"errors"
+	"fmt"
 	"io"
 	"net/http"
 	"regexp"
@@ -11,8 +13,12 @@ import (
 	"github.com/sockerless/sockerless/services/internal/resume"
 )
 
-// logsPath matches docker logs requests, with or without a version prefix.
-var logsPath = regexp.MustCompile(`^(/v[0-9]+(\.[0-9]+)?)?/containers/[^/]+/logs$`)
+// logsPath and eventsPath match docker logs and docker events requests,
+// with or without a version prefix.
+var (
+	logsPath   = regexp.MustCompile(`^(/v[0-9]+(\.[0-9]+)?)?/containers/[^/]+/logs$`)
+	eventsPath = regexp.MustCompile(`^(/v[0-9]+(\.[0-9]+)?)?/events$`)
+)
 
 // resumeFor is how long the forwarder keeps trying to resume a cut stream:
 // a control plane restart, a redeploy.
@@ -33,7 +39,70 @@ func followsLogs(r *http.Request) bool {
 func (f *Forwarder) serveLogsFollow(w http.ResponseWriter, r *http.Request) {
 	var anchor string
 	var sent uint64
-	started := false
+	f.serveResumable(w, r, func(req *http.Request, again bool) {
+		if again {
+			req.Header.Set(resume.HeaderAnchor, anchor)
+			req.Header.Set(resume.HeaderSkip, strconv.FormatUint(sent, 10))
+		}
+	}, func(resp *http.Response) bool {
+		anchor = resp.Header.Get(resume.HeaderAnchor)
+		return anchor != ""
+	}, func(body io.Reader) (bool, error) {
+		n, err := io.Copy(flushWriter{w}, body)
+		sent += uint64(n)
+		return n > 0, err
+	})
+}
+
+// serveEvents forwards `docker events` and, when the control plane cuts
+// the stream, asks again for the events since the last one the client got
+// (they are stored), dropping those it already has.
+func (f *Forwarder) serveEvents(w http.ResponseWriter, r *http.Request) {
+	var last int64 // timeNano of the last event sent
+	f.serveResumable(w, r, func(req *http.Request, again bool) {
+		if again && last > 0 {
+			q := req.URL.Query()
+			q.Set("since", fmt.Sprintf("%d.%09d", last/1e9, last%1e9))
+			req.URL.RawQuery = q.Encode()
+		}
+	}, func(*http.Response) bool { return true }, func(body io.Reader) (bool, error) {
+		dec := json.NewDecoder(body)
+		progress := false
+		for {
+			var raw json.RawMessage
+			if err := dec.Decode(&raw); err != nil {
+				if errors.Is(err, io.EOF) {
+					return progress, nil
+				}
+				return progress, err
+			}
+			var m struct {
+				TimeNano int64 `json:"timeNano"`
+			}
+			_ = json.Unmarshal(raw, &m)
+			if m.TimeNano != 0 && m.TimeNano <= last {
+				continue // sent before the cut
+			}
+			if _, err := (flushWriter{w}).Write(append(raw, '\n')); err != nil {
+				return progress, err
+			}
+			progress = true
+			if m.TimeNano > last {
+				last = m.TimeNano
+			}
+		}
+	})
+}
+
+// serveResumable forwards a long GET stream and resumes it when it is cut
+// (an error, not a clean end), for up to resumeFor of failures in a row.
+// prepare adds what resumes it to a request (again: not the first);
+// first reads the first answer's headers and says whether the stream can
+// be resumed; copy forwards a body, reporting whether it made progress.
+func (f *Forwarder) serveResumable(w http.ResponseWriter, r *http.Request,
+	prepare func(req *http.Request, again bool), first func(*http.Response) bool,
+	copy func(io.Reader) (progress bool, err error)) {
+	started, resumable := false, false
 	failingSince := time.Time{}
 	backoff := 100 * time.Millisecond
 	for {
@@ -44,22 +113,19 @@ func (f *Forwarder) serveLogsFollow(w http.ResponseWriter, r *http.Request) {
 		}
 		req.Header = r.Header.Clone()
 		f.authorize(req.Header)
-		if started {
-			req.Header.Set(resume.HeaderAnchor, anchor)
-			req.Header.Set(resume.HeaderSkip, strconv.FormatUint(sent, 10))
-		}
+		prepare(req, started)
 		resp, err := f.transport.RoundTrip(req)
 		switch {
 		case err != nil && !started:
 			f.proxyError(w, r, err)
 			return
 		case err == nil && !started:
-			anchor = resp.Header.Get(resume.HeaderAnchor)
+			resumable = first(resp)
 			copyHeader(w.Header(), resp.Header)
 			w.Header().Del(resume.HeaderAnchor)
 			w.WriteHeader(resp.StatusCode)
 			started = true
-			if resp.StatusCode != http.StatusOK || anchor == "" {
+			if resp.StatusCode != http.StatusOK || !resumable {
 				_, _ = io.Copy(flushWriter{w}, resp.Body)
 				resp.Body.Close()
 				return
@@ -70,14 +136,13 @@ func (f *Forwarder) serveLogsFollow(w http.ResponseWriter, r *http.Request) {
 			return
 		}
 		if err == nil {
-			n, cerr := io.Copy(flushWriter{w}, resp.Body)
+			progress, cerr := copy(resp.Body)
 			resp.Body.Close()
-			sent += uint64(n)
-			if n > 0 {
+			if progress {
 				failingSince, backoff = time.Time{}, 100*time.Millisecond
 			}
 			if cerr == nil {
-				return // the stream ended: the container stopped
+				return // the stream ended
 			}
 			err = cerr
 		}
@@ -88,10 +153,10 @@ func (f *Forwarder) serveLogsFollow(w http.ResponseWriter, r *http.Request) {
 			failingSince = time.Now()
 		}
 		if time.Since(failingSince) > resumeFor {
-			f.log.Warn("gave up resuming a log stream", "path", r.URL.Path, "err", err)
+			f.log.Warn("gave up resuming a stream", "path", r.URL.Path, "err", err)
 			panic(http.ErrAbortHandler) // the client sees the stream cut
 		}
-		f.log.Info("log stream cut; resuming", "path", r.URL.Path, "sent", sent, "err", err)
+		f.log.Info("stream cut; resuming", "path", r.URL.Path, "err", err)
 		select {
 		case <-r.Context().Done():
 			return
@@ -101,6 +166,11 @@ func (f *Forwarder) serveLogsFollow(w http.ResponseWriter, r *http.Request) {
 		}
 		backoff = min(2*backoff, 2*time.Second)
 	}
+}
+
+// streamsEvents reports whether r is `docker events`.
+func streamsEvents(r *http.Request) bool {
+	return r.Method == http.MethodGet && eventsPath.MatchString(r.URL.Path)
 }
 
 // upstreamURL is r's URL on the control plane.

@@ -98,3 +98,45 @@ func TestFollowsLogs(t *testing.T) {
 		}
 	}
 }
+
+// A docker events stream that the control plane cuts is asked for again
+// since the last event sent; events the client has are not sent twice.
+func TestEventsResumeACutStream(t *testing.T) {
+	ev := func(nano int64, id string) string {
+		return `{"Type":"container","Action":"start","Actor":{"ID":"` + id + `"},"time":` + strconv.FormatInt(nano/1e9, 10) + `,"timeNano":` + strconv.FormatInt(nano, 10) + "}\n"
+	}
+	const t1, t2, t3 = 1700000000_000000001, 1700000000_500000000, 1700000001_000000007
+	var mu sync.Mutex
+	var sinces []string
+	up := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		mu.Lock()
+		n := len(sinces)
+		sinces = append(sinces, r.URL.Query().Get("since"))
+		mu.Unlock()
+		w.WriteHeader(http.StatusOK)
+		if n == 0 {
+			io.WriteString(w, ev(t1, "a")+ev(t2, "b"))
+			w.(http.Flusher).Flush()
+			panic(http.ErrAbortHandler)
+		}
+		// since is inclusive: the last event comes again.
+		io.WriteString(w, ev(t2, "b")+ev(t3, "c"))
+	}))
+	defer up.Close()
+	u, _ := url.Parse(up.URL)
+	sock, _ := startForwarder(t, u, "")
+	resp, err := unixClient(sock).Get("http://docker/v1.50/events?filters=%7B%7D")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	got, err := io.ReadAll(resp.Body)
+	if err != nil || string(got) != ev(t1, "a")+ev(t2, "b")+ev(t3, "c") {
+		t.Fatalf("client got %q, %v", got, err)
+	}
+	mu.Lock()
+	defer mu.Unlock()
+	if len(sinces) != 2 || sinces[0] != "" || sinces[1] != "1700000000.500000000" {
+		t.Fatalf("since of the requests: %q", sinces)
+	}
+}

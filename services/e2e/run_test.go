@@ -91,7 +91,11 @@ func TestRunKeepsStreamsApartAndExitCode(t *testing.T) {
 
 func TestDetachedContainerPsInspectLogs(t *testing.T) {
 	s := requireStack(t)
-	for _, h := range s.hosts() {
+	hosts := s.hosts()
+	if ref, ok := reference(t); ok { // the same expectations hold for docker
+		hosts = append(hosts, struct{ name, host string }{"docker", ref})
+	}
+	for _, h := range hosts {
 		t.Run(h.name, func(t *testing.T) {
 			web := "web-" + h.name
 			id := strings.TrimSpace(mustDocker(t, h.host, "run", "-d", "--name", web, "-e", "A=1", "-w", "/tmp", "-l", "team=x"+h.name, "busybox", "sleep", "300"))

@@ -1,6 +1,8 @@
 // Package resume names the headers with which the forwarder resumes a
 // followed log stream that a control plane restart cut, so the docker CLI
-// behind it sees one stream without a gap or a duplicate.
+// behind it sees one stream without a gap or a duplicate. (Event streams
+// need no headers: events are stored, and the forwarder asks again since
+// the last event's time, dropping the ones its client has.)
 //
 // The control plane answers GET /containers/{id}/logs with HeaderAnchor:
 // the container's last log sequence number at that moment, which pins what

@@ -244,6 +244,11 @@ type Process struct {
 type Start struct {
 	Run     uint32  `json:"run"`
 	Process Process `json:"process"`
+	// Rows and Cols are the initial terminal size of a TTY process (the
+	// client's console size at create), so it never starts at 24x80
+	// before the client's first resize arrives.
+	Rows uint16 `json:"rows,omitempty"`
+	Cols uint16 `json:"cols,omitempty"`
 }
 
 // Started says run Run is executing as Pid.

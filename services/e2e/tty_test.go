@@ -3,6 +3,7 @@ package e2e
 import (
 	"bytes"
 	"context"
+	"encoding/json"
 	"io"
 	"os"
 	"os/exec"
@@ -165,5 +166,29 @@ func TestDetachKeysLeaveTheContainerRunning(t *testing.T) {
 				t.Fatalf("attach exit code %d; screen %q", code, a.screen())
 			}
 		})
+	}
+}
+
+// A TTY container starts at the console size given at create (API ≥
+// 1.42), before any client sends a resize.
+func TestTTYStartsAtTheConsoleSize(t *testing.T) {
+	s := requireStack(t)
+	mustDocker(t, s.direct, "pull", "busybox")
+	body := []byte(`{"Image":"busybox","Cmd":["stty","size"],"Tty":true,"HostConfig":{"ConsoleSize":[33,77]}}`)
+	resp, out := s.apiRequest(t, "POST", "/v1.45/containers/create", body, true)
+	if resp.StatusCode != 201 {
+		t.Fatalf("create: %d %s", resp.StatusCode, out)
+	}
+	var created struct{ Id string }
+	if err := json.Unmarshal(out, &created); err != nil {
+		t.Fatal(err)
+	}
+	defer docker(t, s.direct, "rm", "-f", created.Id)
+	if resp, out := s.apiRequest(t, "POST", "/v1.45/containers/"+created.Id+"/start", nil, true); resp.StatusCode != 204 {
+		t.Fatalf("start: %d %s", resp.StatusCode, out)
+	}
+	mustDocker(t, s.direct, "wait", created.Id)
+	if got := mustDocker(t, s.direct, "logs", created.Id); strings.TrimSpace(got) != "33 77" {
+		t.Fatalf("stty size in a TTY container created with ConsoleSize 33x77 = %q", got)
 	}
 }

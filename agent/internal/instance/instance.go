@@ -318,7 +318,7 @@ func (in *Instance) loop(ctx, runCtx context.Context, runs *sync.WaitGroup) erro
 func (in *Instance) startRun(ctx context.Context, runs *sync.WaitGroup, s proto.Start) *run {
 	r := &run{n: s.Run, done: make(chan struct{})}
 	log := in.log.With("run", s.Run)
-	proc, err := in.cfg.Supervisor.Start(s.Process)
+	proc, err := in.cfg.Supervisor.StartSized(s.Process, process.Size{Rows: s.Rows, Cols: s.Cols})
 	if err != nil {
 		exit := proto.Exit{Run: s.Run, Code: process.CodeCannotExecute, Error: err.Error()}
 		var se *process.StartError

@@ -336,7 +336,7 @@ type startOutcome struct {
 func startAsync(ctx context.Context, s engine.AgentSession, run uint32) <-chan startOutcome {
 	ch := make(chan startOutcome, 1)
 	go func() {
-		pid, err := s.Start(ctx, run, proto.Process{Args: []string{"true"}})
+		pid, err := s.Start(ctx, proto.Start{Run: run, Process: proto.Process{Args: []string{"true"}}})
 		ch <- startOutcome{pid, err}
 	}()
 	return ch

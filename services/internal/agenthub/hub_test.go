@@ -250,7 +250,7 @@ func TestNoSessionErrors(t *testing.T) {
 		{"signal is unavailable", func() error { return sess.Signal(context.Background(), 15) }},
 		{"shutdown is unavailable", func() error { return sess.Shutdown(context.Background()) }},
 		{"start is unavailable", func() error {
-			_, err := sess.Start(context.Background(), 1, proto.Process{Args: []string{"true"}})
+			_, err := sess.Start(context.Background(), proto.Start{Run: 1, Process: proto.Process{Args: []string{"true"}}})
 			return err
 		}},
 		{"exec is unavailable", func() error {

@@ -42,9 +42,9 @@ type startWaiter struct {
 // running, answers with pid 0. If the connection ends, Start waits up to the
 // reconnect grace for the agent to come back; otherwise it returns a
 // KindUnavailable error. It returns ctx's error (wrapped) when ctx ends.
-func (s *session) Start(ctx context.Context, run uint32, p proto.Process) (int, error) {
-	what := fmt.Sprintf("start %s run %d", s.id, run)
-	return s.request(ctx, runKey(run), what, proto.TypeStart, proto.Start{Run: run, Process: p})
+func (s *session) Start(ctx context.Context, st proto.Start) (int, error) {
+	what := fmt.Sprintf("start %s run %d", s.id, st.Run)
+	return s.request(ctx, runKey(st.Run), what, proto.TypeStart, st)
 }
 
 // Exec sends TypeExecStart and waits for the agent's answer exactly as

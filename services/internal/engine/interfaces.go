@@ -118,7 +118,7 @@ type AgentSession interface {
 	// Start runs the container's process as run number run and returns its
 	// pid once it runs. If the process cannot start, the agent reports an
 	// Exit, and Start returns a KindInvalid *Error with the agent's message.
-	Start(ctx context.Context, run uint32, p proto.Process) (pid int, err error)
+	Start(ctx context.Context, st proto.Start) (pid int, err error)
 	// Signal delivers sig to the running process.
 	Signal(ctx context.Context, sig int) error
 	// Shutdown tells the agent the container is removed: kill the process,

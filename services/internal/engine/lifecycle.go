@@ -129,7 +129,11 @@ func (e *Engine) Start(ctx context.Context, ns, ref string) error {
 			return fmt.Errorf("start %s: %w", c.ID, err)
 		}
 	}
-	pid, err := sess.Start(ctx, run, process(c))
+	st := proto.Start{Run: run, Process: process(c)}
+	if cs := c.HostConfig.ConsoleSize; c.Config.Tty && cs[0] > 0 && cs[1] > 0 {
+		st.Rows, st.Cols = uint16(cs[0]), uint16(cs[1])
+	}
+	pid, err := sess.Start(ctx, st)
 	if err != nil {
 		if KindOf(err) != KindInvalid { // a start failure the agent reported is stored already
 			e.failRun(ns, c.ID, run, err.Error())

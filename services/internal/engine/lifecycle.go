@@ -130,8 +130,10 @@ func (e *Engine) Start(ctx context.Context, ns, ref string) error {
 		}
 	}
 	st := proto.Start{Run: run, Process: process(c)}
-	if cs := c.HostConfig.ConsoleSize; c.Config.Tty && cs[0] > 0 && cs[1] > 0 {
-		st.Rows, st.Cols = uint16(cs[0]), uint16(cs[1])
+	if c.HostConfig != nil && c.Config.Tty {
+		if cs := c.HostConfig.ConsoleSize; cs[0] > 0 && cs[1] > 0 {
+			st.Rows, st.Cols = uint16(cs[0]), uint16(cs[1])
+		}
 	}
 	pid, err := sess.Start(ctx, st)
 	if err != nil {

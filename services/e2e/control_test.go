@@ -3,6 +3,7 @@ package e2e
 import (
 	"bufio"
 	"context"
+	"fmt"
 	"encoding/json"
 	"os/exec"
 	"strconv"
@@ -177,5 +178,34 @@ func TestTopAndStatsComeFromTheInstance(t *testing.T) {
 	r := docker(t, s.direct, "top", "nope-top")
 	if r.code == 0 || !strings.Contains(r.stderr, "No such container") {
 		t.Fatalf("top of an unknown container: %d %q", r.code, r.stderr)
+	}
+}
+
+// A container that exits at once still reports start before die, as docker
+// does (the exit races the start's bookkeeping).
+func TestEventOrderOfAnInstantExit(t *testing.T) {
+	s := requireStack(t)
+	label := fmt.Sprintf("instant=%d", time.Now().UnixNano())
+	since := strconv.FormatInt(time.Now().Add(-time.Second).Unix(), 10)
+	var ids []string
+	for range 5 {
+		ids = append(ids, strings.TrimSpace(mustDocker(t, s.direct, "run", "-d", "-l", label, "busybox", "true")))
+	}
+	for _, id := range ids {
+		mustDocker(t, s.direct, "wait", id)
+		mustDocker(t, s.direct, "rm", id)
+	}
+	out := mustDocker(t, s.direct, "events", "--since", since, "--until", strconv.FormatInt(time.Now().Unix()+1, 10),
+		"--filter", "label="+label, "--format", "{{.Actor.ID}} {{.Action}}")
+	got := map[string][]string{}
+	for _, l := range strings.Split(strings.TrimSpace(out), "\n") {
+		if f := strings.Fields(l); len(f) == 2 {
+			got[f[0]] = append(got[f[0]], f[1])
+		}
+	}
+	for _, id := range ids {
+		if a := strings.Join(got[id], " "); a != "create start die destroy" {
+			t.Errorf("events of %s: %q, want create start die destroy", id[:12], a)
+		}
 	}
 }

@@ -110,6 +110,9 @@ func (b *AgentBackend) StoreExit(ctx context.Context, aid string, ex proto.Exit)
 	}
 	b.e.notify.notify(id)
 	if stored {
+		if ex.Error == "" { // it ran: its start comes first
+			b.e.publishStart(c, ex.Run, true)
+		}
 		b.e.publish(c, "die", map[string]string{"exitCode": strconv.Itoa(ex.Code)})
 	}
 	if stored && c.State.Status == StatusRestarting {

@@ -245,6 +245,10 @@ func (e *Engine) Remove(ctx context.Context, ns, ref string, force bool) error {
 }
 
 func (e *Engine) remove(ctx context.Context, c *Container) error {
+	e.mu.Lock()
+	delete(e.startedRun, c.ID)
+	delete(e.starting, c.ID)
+	e.mu.Unlock()
 	aid := agentID(c)
 	if e.cfg.Agents.Connected(aid) {
 		sctx, cancel := context.WithTimeout(ctx, 5*time.Second)

@@ -51,7 +51,13 @@ type Engine struct {
 	// when a container's count drops to zero (see awaitFollowers).
 	followers map[string]int
 	drained   map[string]chan struct{}
-	wg        sync.WaitGroup
+	// starting is, per container, the run this process is starting and
+	// startedRun the last run whose "start" event is out: the exit the hub
+	// stores races the Start that records the run running, and docker's
+	// order is start before die.
+	starting   map[string]uint32
+	startedRun map[string]uint32
+	wg         sync.WaitGroup
 	// process names this engine among control plane processes sharing
 	// the store (Container.StartedBy).
 	process string
@@ -88,11 +94,13 @@ func New(cfg Config) *Engine {
 		fnWait:  map[string]chan struct{}{},
 		removed: map[string]WaitResult{},
 
-		followers: map[string]int{},
-		drained:   map[string]chan struct{}{},
-		process:   randomHex(8),
-		ctx:       ctx,
-		cancel:    cancel,
+		followers:  map[string]int{},
+		starting:   map[string]uint32{},
+		startedRun: map[string]uint32{},
+		drained:    map[string]chan struct{}{},
+		process:    randomHex(8),
+		ctx:        ctx,
+		cancel:     cancel,
 	}
 	e.goBackground(e.persistEvents)
 	if cfg.PollInterval > 0 {

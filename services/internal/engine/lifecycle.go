@@ -135,6 +135,9 @@ func (e *Engine) Start(ctx context.Context, ns, ref string) error {
 			st.Rows, st.Cols = uint16(cs[0]), uint16(cs[1])
 		}
 	}
+	e.mu.Lock()
+	e.starting[c.ID] = run
+	e.mu.Unlock()
 	pid, err := sess.Start(ctx, st)
 	if err != nil {
 		if KindOf(err) != KindInvalid { // a start failure the agent reported is stored already
@@ -160,7 +163,7 @@ func (e *Engine) Start(ctx context.Context, ns, ref string) error {
 		return fmt.Errorf("start %s: record running: %w", c.ID, err)
 	}
 	e.notify.notify(c.ID)
-	e.publish(c, "start", nil)
+	e.publishStart(c, run, false)
 	if hasHealthcheck(c) {
 		e.startHealth(c, run)
 	}
@@ -333,4 +336,18 @@ func (e *Engine) instanceEnded(ns, id, secretHash string, err error) {
 		}
 		e.failRun(ns, id, c.Run, msg)
 	}
+}
+
+// publishStart publishes run's "start" event once, whichever comes first:
+// Start recording the run running, or the hub storing its exit (onExit)
+// while this process is still starting it.
+func (e *Engine) publishStart(c *Container, run uint32, onExit bool) {
+	e.mu.Lock()
+	if e.startedRun[c.ID] >= run || onExit && e.starting[c.ID] != run {
+		e.mu.Unlock()
+		return
+	}
+	e.startedRun[c.ID] = run
+	e.mu.Unlock()
+	e.publish(c, "start", nil)
 }

@@ -76,6 +76,34 @@ func TestAttachWebSocket(t *testing.T) {
 			if got := readUntil(t, ctx, ws, "tock\n"); got != "tick\ntock\n" {
 				t.Fatalf("output = %q", got)
 			}
+
+			// logs=1 without stream: the output so far, then the end.
+			ws = dialAttachWS(t, ctx, h.host, ticker, "logs=1&stdout=1&stderr=1")
+			defer ws.Close(websocket.StatusNormalClosure, "")
+			var past strings.Builder
+			for {
+				_, b, err := ws.Read(ctx)
+				if err != nil {
+					if websocket.CloseStatus(err) == -1 && ctx.Err() != nil {
+						t.Fatalf("logs attach did not end: %v (got %q)", err, past.String())
+					}
+					t.Logf("logs attach ended: %v", err)
+					break
+				}
+				past.Write(b)
+			}
+			if past.String() != "tick\ntock\n" {
+				t.Fatalf("logs = %q", past.String())
+			}
+
+			// A TTY container's output is raw too (with the terminal's CRLF).
+			tty := strings.TrimSpace(mustDocker(t, h.host, "run", "-d", "-t", "busybox", "sh", "-c", "sleep 1; echo tty; sleep 30"))
+			defer mustDocker(t, h.host, "rm", "-f", tty)
+			ws = dialAttachWS(t, ctx, h.host, tty, "stream=1&stdout=1&stderr=1")
+			defer ws.Close(websocket.StatusNormalClosure, "")
+			if got := readUntil(t, ctx, ws, "tty\r\n"); got != "tty\r\n" {
+				t.Fatalf("tty output = %q", got)
+			}
 		})
 	}
 }

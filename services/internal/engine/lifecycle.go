@@ -79,6 +79,10 @@ func (e *Engine) Start(ctx context.Context, ns, ref string) error {
 	if len(process(c).Args) == 0 {
 		return Errorf(KindInvalid, "no command specified")
 	}
+	if err := checkLogConfig(c); err != nil {
+		e.refuseStart(ctx, c, err)
+		return err
+	}
 	aid := agentID(c)
 	reuse := c.Instance == "up" && e.cfg.Agents.Connected(aid)
 	var secret string
@@ -307,6 +311,32 @@ func (e *Engine) failRun(ns, id string, run uint32, msg string) {
 	if c, err := e.cfg.Store.GetContainer(context.WithoutCancel(e.ctx), ns, id); err == nil && c.ExitedRun == run {
 		e.publish(c, "die", map[string]string{"exitCode": "255"})
 		e.autoRemove(c)
+	}
+}
+
+// refuseStart records why c could not start before any run began, as
+// docker does (State.Error, exit code 128 if it had none), and removes an
+// auto-remove container at once, so that `docker run --rm` ends.
+func (e *Engine) refuseStart(ctx context.Context, c *Container, why error) {
+	updated, err := e.cfg.Store.UpdateContainer(ctx, c.Namespace, c.ID, func(c *Container) error {
+		c.State.Error = why.Error()
+		if c.State.ExitCode == 0 {
+			c.State.ExitCode = 128
+		}
+		return nil
+	})
+	if err != nil {
+		e.log.Error("record refused start", "container", c.ID, "err", err)
+		return
+	}
+	e.notify.notify(c.ID)
+	if updated.HostConfig != nil && updated.HostConfig.AutoRemove && !running(updated) {
+		// No output will come: attached clients need not be waited for.
+		e.goBackground(func(ctx context.Context) {
+			if err := e.remove(ctx, updated); err != nil {
+				e.log.Error("auto-remove", "container", updated.ID, "err", err)
+			}
+		})
 	}
 }
 

@@ -275,6 +275,12 @@ type ExitAck struct {
 // Signal asks the agent to deliver signal number Signal to the process.
 type Signal struct {
 	Signal int `json:"signal"`
+	// All delivers it to every process of the instance but the agent
+	// (execs, children and orphans included) instead: how docker pause
+	// (SIGSTOP) and unpause (SIGCONT) freeze and thaw the whole container.
+	// The agent stops parents before their children and continues children
+	// before their parents, so no parent sees a child stopped.
+	All bool `json:"all,omitempty"`
 }
 
 // ExecStart runs Process as exec ID. Its stdout and stderr go out as data

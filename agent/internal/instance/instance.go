@@ -79,6 +79,7 @@ type event struct {
 	exec   proto.ExecStart
 	resize proto.Resize
 	sig    int
+	all    bool // evSignal: to every process (proto.Signal.All)
 	data   []byte
 	stream uint32
 	run    uint32
@@ -224,17 +225,21 @@ func (in *Instance) loop(ctx, runCtx context.Context, runs *sync.WaitGroup) erro
 				stopLinger()
 				cur = in.startRun(runCtx, runs, e.start)
 			case evSignal:
-				if cur.running() {
-					if err := cur.proc.Signal(syscall.Signal(e.sig)); err != nil && !errors.Is(err, process.ErrExited) {
-						in.log.Warn("deliver signal", "signal", e.sig, "err", err)
+				if !cur.running() {
+					continue
+				}
+				if e.all {
+					// docker pause and unpause: every process of the
+					// container (descendants of the agent, which adopts
+					// orphans), execs included; parents stopped before
+					// their children and continued after them.
+					if _, err := procinfo.SignalTree("/proc", os.Getpid(), syscall.Signal(e.sig)); err != nil {
+						in.log.Warn("signal every process", "signal", e.sig, "err", err)
 					}
-					if sig := syscall.Signal(e.sig); sig == syscall.SIGSTOP || sig == syscall.SIGCONT {
-						// docker pause freezes the whole container: every
-						// process the agent started and their children.
-						if _, err := procinfo.SignalTree("/proc", os.Getpid(), sig); err != nil {
-							in.log.Warn("signal every process", "signal", e.sig, "err", err)
-						}
-					}
+					continue
+				}
+				if err := cur.proc.Signal(syscall.Signal(e.sig)); err != nil && !errors.Is(err, process.ErrExited) {
+					in.log.Warn("deliver signal", "signal", e.sig, "err", err)
 				}
 			case evStdin:
 				if sink := in.stdinSink(cur, execs, e.stream); sink != nil {
@@ -394,7 +399,9 @@ func (in *Instance) reportExit(ctx context.Context, e proto.Exit) {
 type handler struct{ in *Instance }
 
 func (h handler) Start(s proto.Start) { h.in.post(event{kind: evStart, start: s}) }
-func (h handler) Signal(sig int)      { h.in.post(event{kind: evSignal, sig: sig}) }
+func (h handler) Signal(s proto.Signal) {
+	h.in.post(event{kind: evSignal, sig: s.Signal, all: s.All})
+}
 func (h handler) Stdin(stream uint32, p []byte) {
 	h.in.post(event{kind: evStdin, stream: stream, data: p})
 }

@@ -1,6 +1,8 @@
 package procinfo
 
 import (
+	"bufio"
+	"fmt"
 	"os"
 	"os/exec"
 	"slices"
@@ -79,5 +81,85 @@ func waitState(t *testing.T, pid int, want string) {
 			t.Fatalf("pid %d is in state %s, want %s", pid, got, want)
 		}
 		time.Sleep(10 * time.Millisecond)
+	}
+}
+
+// helperEnv makes the test binary, run by TestSignalTreeHidesStopsFromParents,
+// act as a parent that waits for its child with WUNTRACED, as a shell with
+// job control does.
+const helperEnv = "PROCINFO_TEST_WAITER"
+
+// TestWaiterHelper is that parent when helperEnv is set (a no-op otherwise):
+// it starts a sleep, prints "ready", and prints "stopped" whenever wait4
+// reports the sleep stopped.
+func TestWaiterHelper(t *testing.T) {
+	if os.Getenv(helperEnv) == "" {
+		t.Skip("helper process of TestSignalTreeHidesStopsFromParents")
+	}
+	child := exec.Command("sleep", "60")
+	if err := child.Start(); err != nil {
+		t.Fatal(err)
+	}
+	fmt.Println("ready")
+	for {
+		var ws syscall.WaitStatus
+		if _, err := syscall.Wait4(child.Process.Pid, &ws, syscall.WUNTRACED, nil); err != nil {
+			if err == syscall.EINTR {
+				continue
+			}
+			os.Exit(1)
+		}
+		if ws.Stopped() {
+			fmt.Println("stopped")
+			continue
+		}
+		os.Exit(0)
+	}
+}
+
+// Pause and unpause cycles never let a parent see its child stopped: parents
+// stop first and continue last.
+func TestSignalTreeHidesStopsFromParents(t *testing.T) {
+	if _, err := exec.LookPath("sleep"); err != nil {
+		t.Skip("needs sleep")
+	}
+	waiter := exec.Command(os.Args[0], "-test.run=^TestWaiterHelper$")
+	waiter.Env = append(os.Environ(), helperEnv+"=1")
+	out, err := waiter.StdoutPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := waiter.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		SignalTree("/proc", waiter.Process.Pid, syscall.SIGKILL)
+		waiter.Process.Kill()
+		waiter.Wait()
+	})
+	lines := bufio.NewScanner(out)
+	if !lines.Scan() || lines.Text() != "ready" {
+		t.Fatalf("helper did not start: %q", lines.Text())
+	}
+	seen := make(chan string, 100)
+	go func() {
+		for lines.Scan() {
+			seen <- lines.Text()
+		}
+		close(seen)
+	}()
+	for i := range 20 {
+		for _, sig := range []syscall.Signal{syscall.SIGSTOP, syscall.SIGCONT} {
+			// the waiter (a child of this test) and its sleep
+			if n, err := SignalTree("/proc", os.Getpid(), sig); err != nil || n < 2 {
+				t.Fatalf("cycle %d: SignalTree(%v) = %d, %v", i, sig, n, err)
+			}
+		}
+	}
+	time.Sleep(200 * time.Millisecond)
+	select {
+	case l := <-seen:
+		t.Fatalf("the parent saw its child stopped (%q)", l)
+	default:
 	}
 }

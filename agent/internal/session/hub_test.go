@@ -4,6 +4,7 @@ import (
 	"context"
 	"net/http"
 	"net/http/httptest"
+	"strconv"
 	"strings"
 	"sync"
 	"testing"
@@ -163,13 +164,20 @@ func (r *recorder) add(e string) {
 }
 
 func (r *recorder) Start(s proto.Start)         { r.add("start " + strings.Join(s.Process.Args, " ")) }
-func (r *recorder) Signal(sig int)              { r.add("signal " + string(rune('0'+sig))) }
 func (r *recorder) Stdin(_ uint32, p []byte)    { r.add("stdin " + string(p)) }
 func (r *recorder) StdinClose(uint32)           { r.add("stdin-close") }
 func (r *recorder) ExecStart(e proto.ExecStart) { r.add("exec-start " + e.ID) }
 func (r *recorder) Resize(proto.Resize)         {}
 func (r *recorder) Request(proto.Request)       {}
 func (r *recorder) Shutdown()                   { r.add("shutdown") }
+
+func (r *recorder) Signal(s proto.Signal) {
+	e := "signal " + strconv.Itoa(s.Signal)
+	if s.All {
+		e += " all"
+	}
+	r.add(e)
+}
 
 // running is a Session's Run in a goroutine.
 type running struct {

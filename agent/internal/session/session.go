@@ -20,8 +20,9 @@ import (
 type Handler interface {
 	// Start runs the container's process.
 	Start(s proto.Start)
-	// Signal delivers a signal to the running process, if any.
-	Signal(sig int)
+	// Signal delivers a signal to the running process, if any (with
+	// s.All: to every process of the instance but the agent).
+	Signal(s proto.Signal)
 	// Stdin is input for a stdin stream (proto.StreamStdin: the running
 	// process; an exec's stdin stream: that exec); the handler owns p.
 	Stdin(stream uint32, p []byte)
@@ -275,7 +276,7 @@ func (s *Session) dispatch(f proto.Frame) {
 			log.Warn("bad signal", "err", err)
 			return
 		}
-		h.Signal(sig.Signal)
+		h.Signal(sig)
 	case proto.TypeRequest:
 		var r proto.Request
 		if err := f.Decode(&r); err != nil {

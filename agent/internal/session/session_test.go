@@ -208,10 +208,11 @@ func TestCommandsReachHandler(t *testing.T) {
 
 	hc.control(t, proto.TypeStart, proto.Start{Run: 1, Process: proto.Process{Args: []string{"sh", "-c", "x"}}})
 	hc.control(t, proto.TypeSignal, proto.Signal{Signal: 2})
+	hc.control(t, proto.TypeSignal, proto.Signal{Signal: 19, All: true})
 	hc.send(t, proto.Frame{Type: proto.TypeStdin, Payload: []byte("input")})
 	hc.send(t, proto.Frame{Type: proto.TypeStdinClose})
 	hc.send(t, proto.Frame{Type: proto.TypeShutdown})
-	want := []string{"start sh -c x", "signal 2", "stdin input", "stdin-close", "shutdown"}
+	want := []string{"start sh -c x", "signal 2", "signal 19 all", "stdin input", "stdin-close", "shutdown"}
 	for _, w := range want {
 		select {
 		case got := <-rec.got:

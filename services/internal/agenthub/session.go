@@ -176,12 +176,21 @@ func (s *session) Resize(ctx context.Context, r proto.Resize) error {
 
 // Signal delivers sig to the running process through the live connection.
 func (s *session) Signal(ctx context.Context, sig int) error {
+	return s.signal(ctx, proto.Signal{Signal: sig})
+}
+
+// SignalAll delivers sig to every process of the container.
+func (s *session) SignalAll(ctx context.Context, sig int) error {
+	return s.signal(ctx, proto.Signal{Signal: sig, All: true})
+}
+
+func (s *session) signal(ctx context.Context, sig proto.Signal) error {
 	c, err := s.hub.current(s.id)
 	if err != nil {
-		return fmt.Errorf("signal %d to %s: %w", sig, s.id, err)
+		return fmt.Errorf("signal %d to %s: %w", sig.Signal, s.id, err)
 	}
-	if err := c.sendControl(ctx, proto.TypeSignal, proto.Signal{Signal: sig}); err != nil {
-		return &engine.Error{Kind: engine.KindUnavailable, Message: fmt.Sprintf("signal %d to %s: agent connection failed", sig, s.id), Err: err}
+	if err := c.sendControl(ctx, proto.TypeSignal, sig); err != nil {
+		return &engine.Error{Kind: engine.KindUnavailable, Message: fmt.Sprintf("signal %d to %s: agent connection failed", sig.Signal, s.id), Err: err}
 	}
 	return nil
 }

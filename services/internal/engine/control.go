@@ -50,7 +50,10 @@ func (e *Engine) Kill(ctx context.Context, ns, ref, signal string) error {
 	}
 	// Published before the signal goes out, so it precedes the "die" it causes.
 	e.publish(c, "kill", map[string]string{"signal": strconv.Itoa(sig)})
-	return e.signal(ctx, c, sig)
+	if err := e.signal(ctx, c, sig); err != nil {
+		return err
+	}
+	return e.thawForSignal(ctx, c, sig)
 }
 
 // markStopped records a user's stop, which the restart policy respects.
@@ -66,16 +69,43 @@ func (e *Engine) markStopped(ctx context.Context, c *Container) error {
 }
 
 func (e *Engine) signal(ctx context.Context, c *Container, sig int) error {
+	return e.deliver(ctx, c, sig, false)
+}
+
+// deliver sends sig to the container's process, or with all to every
+// process of the container.
+func (e *Engine) deliver(ctx context.Context, c *Container, sig int, all bool) error {
 	sctx, cancel := context.WithTimeout(ctx, 10*time.Second)
 	defer cancel()
 	sess, err := e.cfg.Agents.Session(sctx, agentID(c))
 	if err != nil {
 		return fmt.Errorf("signal %s: agent not connected: %w", c.ID, err)
 	}
-	if err := sess.Signal(ctx, sig); err != nil {
+	if all {
+		err = sess.SignalAll(ctx, sig)
+	} else {
+		err = sess.Signal(ctx, sig)
+	}
+	if err != nil {
 		return fmt.Errorf("signal %s: %w", c.ID, err)
 	}
 	return nil
+}
+
+// thawForSignal carries out docker's rule for a signal sent to a paused
+// container (kill, stop): SIGKILL and the container's stop signal (any
+// signal when it has none) also unpause it, so that the process acts on the
+// signal at once.
+func (e *Engine) thawForSignal(ctx context.Context, c *Container, sig int) error {
+	if c.State.Status != StatusPaused {
+		return nil
+	}
+	if stop := c.Config.StopSignal; stop != "" && sig != int(unix.SIGKILL) {
+		if s, err := ParseSignal(stop); err != nil || s != sig {
+			return nil
+		}
+	}
+	return e.setPaused(ctx, c, false)
 }
 
 // Stop sends the stop signal, waits the grace period (seconds; nil means
@@ -111,6 +141,8 @@ func (e *Engine) Stop(ctx context.Context, ns, ref string, timeout *int, signal 
 	}
 	if err := e.signal(ctx, c, sig); err != nil {
 		e.log.Warn("stop signal", "container", c.ID, "err", err)
+	} else if err := e.thawForSignal(ctx, c, sig); err != nil {
+		e.log.Warn("stop: unpause", "container", c.ID, "err", err)
 	}
 	defer e.publish(c, "stop", nil)
 	var wait time.Duration = -1

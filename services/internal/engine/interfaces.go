@@ -121,6 +121,10 @@ type AgentSession interface {
 	Start(ctx context.Context, st proto.Start) (pid int, err error)
 	// Signal delivers sig to the running process.
 	Signal(ctx context.Context, sig int) error
+	// SignalAll delivers sig to every process of the container (execs,
+	// children, orphans), as docker pause (SIGSTOP) and unpause (SIGCONT)
+	// freeze and thaw a container.
+	SignalAll(ctx context.Context, sig int) error
 	// Shutdown tells the agent the container is removed: kill the process,
 	// end the instance.
 	Shutdown(ctx context.Context) error

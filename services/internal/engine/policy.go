@@ -73,7 +73,8 @@ func (e *Engine) Restart(ctx context.Context, ns, ref string, timeout *int, sign
 	return nil
 }
 
-// Pause stops every instruction of the process (SIGSTOP); Unpause resumes it.
+// Pause freezes every process of the container (SIGSTOP to each, as the
+// agent sends it); Unpause resumes them.
 func (e *Engine) Pause(ctx context.Context, ns, ref string) error {
 	return e.pause(ctx, ns, ref, true)
 }
@@ -96,22 +97,28 @@ func (e *Engine) pause(ctx context.Context, ns, ref string, pause bool) error {
 	case !pause && c.State.Status != StatusPaused:
 		return Errorf(KindConflict, "Container %s is not paused", c.ID)
 	}
+	return e.setPaused(ctx, c, pause)
+}
+
+// setPaused freezes (SIGSTOP) or thaws (SIGCONT) every process of c, then
+// records its status and publishes the pause or unpause event.
+func (e *Engine) setPaused(ctx context.Context, c *Container, pause bool) error {
 	sig, status, action := unix.SIGCONT, StatusRunning, "unpause"
 	if pause {
 		sig, status, action = unix.SIGSTOP, StatusPaused, "pause"
 	}
-	if err := e.signal(ctx, c, int(sig)); err != nil {
-		return err
+	if err := e.deliver(ctx, c, int(sig), true); err != nil {
+		return fmt.Errorf("%s %s: %w", action, c.ID, err)
 	}
 	run := c.Run
-	_, err = e.cfg.Store.UpdateContainer(ctx, ns, c.ID, func(c *Container) error {
+	_, err := e.cfg.Store.UpdateContainer(ctx, c.Namespace, c.ID, func(c *Container) error {
 		if c.Run == run && c.ExitedRun < run {
 			c.State.Status = status
 		}
 		return nil
 	})
 	if err != nil {
-		return fmt.Errorf("%s %s: %w", action, ref, err)
+		return fmt.Errorf("%s %s: %w", action, c.ID, err)
 	}
 	e.notify.notify(c.ID)
 	e.publish(c, action, nil)

@@ -122,6 +122,10 @@ func (t Type) String() string {
 		return "response"
 	case TypeStdinCredit:
 		return "stdin-credit"
+	case TypeNetwork:
+		return "network"
+	case TypeListening:
+		return "listening"
 	}
 	return fmt.Sprintf("type(%d)", uint8(t))
 }
@@ -249,6 +253,9 @@ type Start struct {
 	// before the client's first resize arrives.
 	Rows uint16 `json:"rows,omitempty"`
 	Cols uint16 `json:"cols,omitempty"`
+	// Network is the container's network view, applied before the process
+	// starts (nil: the instance's network as it is).
+	Network *NetworkView `json:"network,omitempty"`
 }
 
 // Started says run Run is executing as Pid.

@@ -128,6 +128,8 @@ func status(k engine.Kind) int {
 		return http.StatusUnauthorized
 	case engine.KindUnavailable:
 		return http.StatusServiceUnavailable
+	case engine.KindForbidden:
+		return http.StatusForbidden
 	}
 	return http.StatusInternalServerError
 }

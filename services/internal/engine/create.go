@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/moby/moby/api/types/container"
+	"github.com/moby/moby/api/types/network"
 )
 
 // validName is docker's rule for container names.
@@ -21,6 +22,9 @@ type CreateRequest struct {
 	Name       string // "" picks a random name
 	Config     *container.Config
 	HostConfig *container.HostConfig
+	// Endpoints are the create request's NetworkingConfig.EndpointsConfig:
+	// settings per network name or ID (aliases, links, static address).
+	Endpoints map[string]*network.EndpointSettings
 }
 
 // Create stores a new container. It never calls the cloud for an image
@@ -56,6 +60,11 @@ func (e *Engine) Create(ctx context.Context, req CreateRequest) (*Container, err
 		HostConfig: hc,
 		State:      State{Status: StatusCreated},
 		Function:   e.functionKey(img),
+	}
+	if e.cfg.Networks != nil {
+		if err := e.cfg.Networks.Prepare(ctx, c, req.Endpoints); err != nil {
+			return nil, err
+		}
 	}
 	auto := req.Name == ""
 	for attempt := 0; ; attempt++ {

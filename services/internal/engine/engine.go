@@ -15,6 +15,9 @@ type Config struct {
 	Images    ImageSource
 	Functions Functions
 	Agents    Agents
+	// Networks is the network plane; nil leaves containers without
+	// network views.
+	Networks Networks
 	// CallbackURL is the hub's base URL as function instances reach it
 	// (ws:// or wss://).
 	CallbackURL string
@@ -149,3 +152,7 @@ func randomHex(n int) string {
 // SetAgents connects the hub; the hub needs the engine's AgentBackend, so
 // it is made after the engine. Call before serving.
 func (e *Engine) SetAgents(a Agents) { e.cfg.Agents = a }
+
+// SetNetworks connects the network plane, which needs the engine's events
+// and so is made after it. Call before serving.
+func (e *Engine) SetNetworks(n Networks) { e.cfg.Networks = n }

@@ -18,6 +18,7 @@ const (
 	KindNotImplemented             // 501
 	KindUnauthorized               // 401
 	KindUnavailable                // 503
+	KindForbidden                  // 403 (an operation docker refuses on an object's state, e.g. removing a network with active endpoints)
 )
 
 // Error is an error with a kind and a message safe to show a client.

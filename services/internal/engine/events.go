@@ -63,6 +63,16 @@ func (e *Engine) publish(c *Container, action string, extra map[string]string) {
 		attrs[k] = v
 	}
 	now := time.Now()
+	e.publishMessage(c.Namespace, events.Message{
+		Type: events.ContainerEventType, Action: events.Action(action), Scope: "local",
+		Actor: events.Actor{ID: c.ID, Attributes: attrs},
+		Time:  now.Unix(), TimeNano: now.UnixNano(),
+	})
+}
+
+// publishMessage fans msg out to namespace ns's subscribers and queues it
+// for the store.
+func (e *Engine) publishMessage(ns string, msg events.Message) {
 	b := e.events
 	b.mu.Lock()
 	defer b.mu.Unlock()
@@ -70,13 +80,9 @@ func (e *Engine) publish(c *Container, action string, extra map[string]string) {
 	ev := nsEvent{
 		// Time first, then this process and its count: unique across
 		// control planes sharing the store, and in time order.
-		key: fmt.Sprintf("%020d-%s-%08d", now.UnixNano(), e.process, b.seq),
-		ns:  c.Namespace,
-		msg: events.Message{
-			Type: events.ContainerEventType, Action: events.Action(action), Scope: "local",
-			Actor: events.Actor{ID: c.ID, Attributes: attrs},
-			Time:  now.Unix(), TimeNano: now.UnixNano(),
-		},
+		key: fmt.Sprintf("%020d-%s-%08d", msg.TimeNano, e.process, b.seq),
+		ns:  ns,
+		msg: msg,
 	}
 	b.ring = append(b.ring, ev)
 	if len(b.ring) > eventRing {
@@ -167,7 +173,7 @@ type EventOptions struct {
 	Filters      Filters
 }
 
-var eventKeys = map[string]bool{"type": true, "event": true, "container": true, "image": true, "label": true, "scope": true}
+var eventKeys = map[string]bool{"type": true, "event": true, "container": true, "image": true, "label": true, "scope": true, "network": true}
 
 // Events emits the namespace's events: past ones from Since, then live
 // ones until Until (or ctx ends).
@@ -271,7 +277,15 @@ func (f Filters) matchEvent(m events.Message) bool {
 		return false
 	}
 	if !anyOf(f["container"], func(v string) bool {
-		return strings.HasPrefix(m.Actor.ID, v) || m.Actor.Attributes["name"] == strings.TrimPrefix(v, "/")
+		if m.Type == events.NetworkEventType { // connect, disconnect: the container is an attribute
+			return m.Actor.Attributes["container"] != "" && strings.HasPrefix(m.Actor.Attributes["container"], v)
+		}
+		return m.Type == events.ContainerEventType && (strings.HasPrefix(m.Actor.ID, v) || m.Actor.Attributes["name"] == strings.TrimPrefix(v, "/"))
+	}) {
+		return false
+	}
+	if !anyOf(f["network"], func(v string) bool {
+		return m.Type == events.NetworkEventType && (strings.HasPrefix(m.Actor.ID, v) || m.Actor.Attributes["name"] == v)
 	}) {
 		return false
 	}

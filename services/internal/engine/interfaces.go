@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"io"
 
+	"github.com/moby/moby/api/types/network"
 	"github.com/sockerless/sockerless/agent/proto"
 )
 
@@ -148,4 +149,29 @@ type StreamSession interface {
 	// Request asks the agent for information (proto.RequestTop, …) and
 	// returns the JSON body of its answer.
 	Request(ctx context.Context, kind string, args []string) (json.RawMessage, error)
+}
+
+// Networks is the network plane (networks, addresses, names, the views
+// agents apply) as the container lifecycle uses it. A nil Networks in
+// Config leaves containers on the instance's network as it is.
+type Networks interface {
+	// Prepare checks the network settings of a container being created
+	// (HostConfig.NetworkMode, HostConfig.Links, the endpoints of the
+	// create request) and fills c.Networks. Errors: KindInvalid for a mode
+	// or option Sockerless does not carry out, KindNotFound for a missing
+	// network or linked container.
+	Prepare(ctx context.Context, c *Container, endpoints map[string]*network.EndpointSettings) error
+	// Up gives container c addresses on its networks as it starts (or
+	// refreshes them: it is idempotent) and returns the view its agent
+	// applies before the process starts; its peers learn of it.
+	Up(ctx context.Context, c *Container) (*proto.NetworkView, error)
+	// Down releases the addresses of container id (its run ended, or it
+	// is removed); its peers learn of it.
+	Down(ctx context.Context, ns, id string) error
+	// Listening records the TCP ports container id's processes listen on,
+	// as its agent reported them, and tells its peers.
+	Listening(ctx context.Context, ns, id string, ports []int) error
+	// Refresh sends container id's current view to its agent again (it
+	// reconnected, possibly to a new control plane process).
+	Refresh(ctx context.Context, ns, id string) error
 }

@@ -133,7 +133,12 @@ func (e *Engine) Start(ctx context.Context, ns, ref string) error {
 			return fmt.Errorf("start %s: %w", c.ID, err)
 		}
 	}
-	st := proto.Start{Run: run, Process: process(c)}
+	view, err := e.netUp(ctx, c)
+	if err != nil {
+		e.failRun(ns, c.ID, run, err.Error())
+		return err
+	}
+	st := proto.Start{Run: run, Process: process(c), Network: view}
 	if c.HostConfig != nil && c.Config.Tty {
 		if cs := c.HostConfig.ConsoleSize; cs[0] > 0 && cs[1] > 0 {
 			st.Rows, st.Cols = uint16(cs[0]), uint16(cs[1])
@@ -307,6 +312,7 @@ func (e *Engine) failRun(ns, id string, run uint32, msg string) {
 	if err != nil && !errors.Is(err, ErrNotFound) {
 		e.log.Error("record failed run", "container", id, "err", err)
 	}
+	e.netDown(ns, id)
 	e.notify.notify(id)
 	if c, err := e.cfg.Store.GetContainer(context.WithoutCancel(e.ctx), ns, id); err == nil && c.ExitedRun == run {
 		e.publish(c, "die", map[string]string{"exitCode": "255"})

@@ -159,6 +159,7 @@ func (e *Engine) Rename(ctx context.Context, ns, ref, name string) error {
 		return fmt.Errorf("rename %s: %w", ref, err)
 	}
 	c.Name = name
+	e.netRefresh(ctx, c) // peers resolve the new name
 	e.publish(c, "rename", map[string]string{"oldName": "/" + old})
 	return nil
 }

@@ -70,6 +70,7 @@ func (e *Engine) recoverOne(ctx context.Context, c *Container) {
 		if running(cur) && hasHealthcheck(cur) {
 			e.startHealth(cur, cur.Run)
 		}
+		e.netRefresh(ctx, cur) // its view again, and its peers'
 		e.resume(ctx, cur)
 	}
 }

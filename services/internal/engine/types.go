@@ -5,6 +5,7 @@ import (
 
 	"github.com/moby/moby/api/types/container"
 	"github.com/moby/moby/api/types/events"
+	"github.com/moby/moby/api/types/network"
 )
 
 // DefaultNamespace is the namespace of requests that carry no team identity
@@ -56,6 +57,11 @@ type Container struct {
 	Execs map[string]*Exec `json:"execs,omitempty"`
 	// NextStream is the next agent stream number free for an exec.
 	NextStream uint32 `json:"nextStream,omitempty"`
+	// Networks are the networks the container is attached to, by network
+	// name, with the settings given at create or connect (NetworkID,
+	// aliases, links, a static address, a MAC address). Its addresses are
+	// the network plane's, kept with each network while it runs.
+	Networks map[string]*network.EndpointSettings `json:"networks,omitempty"`
 	// PendingUploads are docker cp uploads into the container before its
 	// first start, in order; they are extracted when it starts.
 	PendingUploads []PendingUpload `json:"pendingUploads,omitempty"`

@@ -21,6 +21,9 @@ var (
 	bFunctions  = []byte("functions")
 	bLogs       = []byte("logs")
 	bEvents     = []byte("events")
+	bNetworks   = []byte("networks")
+	bNetNames   = []byte("netnames")
+	bSubnets    = []byte("subnets")
 )
 
 // Options tune the store.
@@ -45,7 +48,7 @@ func Open(path string, opts ...Options) (*Store, error) {
 		db.NoSync = db.NoSync || o.NoSync
 	}
 	err = db.Update(func(tx *bbolt.Tx) error {
-		for _, b := range [][]byte{bContainers, bNames, bImages, bRefs, bFunctions, bLogs, bEvents} {
+		for _, b := range [][]byte{bContainers, bNames, bImages, bRefs, bFunctions, bLogs, bEvents, bNetworks, bNetNames, bSubnets} {
 			if _, err := tx.CreateBucketIfNotExists(b); err != nil {
 				return err
 			}

@@ -27,6 +27,10 @@
 //	namespaces/{ns}/events/{first key}  a batch of docker events: first, last (its key
 //	                                    range) and json; read by last > after, pruned
 //	                                    by first < before
+//	namespaces/{ns}/networks/{id}       json: a docker network (netplane.Network) with its
+//	                                    running members (endpoints)
+//	namespaces/{ns}/netnames/{name}     id: the reservation of a network name
+//	namespaces/{ns}/subnets/{cidr}      id: the reservation of a network's subnet
 //
 // A container create writes its document and its name reservation in one
 // transaction; a rename deletes the old reservation and creates the new

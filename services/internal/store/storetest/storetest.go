@@ -25,6 +25,7 @@ func Run(t *testing.T, open func(t *testing.T) engine.Store) {
 	all = append(all, functionCases()...)
 	all = append(all, eventCases()...)
 	all = append(all, concurrencyCases()...)
+	all = append(all, networkCases()...)
 	for _, tc := range all {
 		t.Run(tc.name, func(t *testing.T) {
 			s := open(t)

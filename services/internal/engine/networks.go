@@ -1,0 +1,60 @@
+package engine
+
+import (
+	"context"
+	"fmt"
+	"time"
+
+	"github.com/moby/moby/api/types/events"
+	"github.com/sockerless/sockerless/agent/proto"
+)
+
+// netUp gives c its addresses as it starts and returns the view for its
+// Start (nil without a network plane).
+func (e *Engine) netUp(ctx context.Context, c *Container) (*proto.NetworkView, error) {
+	if e.cfg.Networks == nil {
+		return nil, nil
+	}
+	v, err := e.cfg.Networks.Up(ctx, c)
+	if err != nil {
+		return nil, fmt.Errorf("start %s: %w", c.ID, err)
+	}
+	return v, nil
+}
+
+// netDown releases the addresses of container id once its run has ended or
+// it is removed. It runs detached from the caller's cancellation: peers
+// must not keep reaching a container that is gone.
+func (e *Engine) netDown(ns, id string) {
+	if e.cfg.Networks == nil {
+		return
+	}
+	ctx, cancel := context.WithTimeout(context.WithoutCancel(e.ctx), 30*time.Second)
+	defer cancel()
+	if err := e.cfg.Networks.Down(ctx, ns, id); err != nil {
+		e.log.Error("release container addresses", "container", id, "err", err)
+	}
+}
+
+// netRefresh re-sends the view of a running container to its agent (a
+// rename changes its names; an agent back after a restart gets it again).
+func (e *Engine) netRefresh(ctx context.Context, c *Container) {
+	if e.cfg.Networks == nil || !running(c) {
+		return
+	}
+	if _, err := e.cfg.Networks.Up(ctx, c); err != nil {
+		e.log.Warn("refresh network view", "container", c.ID, "err", err)
+	}
+}
+
+// PublishEvent publishes an event of another object than a container (a
+// network's create, connect, disconnect, destroy) to namespace ns's docker
+// events clients and the store.
+func (e *Engine) PublishEvent(ns string, typ events.Type, action, id string, attrs map[string]string) {
+	now := time.Now()
+	e.publishMessage(ns, events.Message{
+		Type: typ, Action: events.Action(action), Scope: "local",
+		Actor: events.Actor{ID: id, Attributes: attrs},
+		Time:  now.Unix(), TimeNano: now.UnixNano(),
+	})
+}

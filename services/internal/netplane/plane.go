@@ -1,0 +1,210 @@
+package netplane
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"sync"
+	"time"
+
+	"github.com/moby/moby/api/types/events"
+	"github.com/sockerless/sockerless/agent/proto"
+	"github.com/sockerless/sockerless/services/internal/engine"
+)
+
+// Containers is the part of the engine's store the plane reads and
+// updates containers through (engine.Store has it).
+type Containers interface {
+	GetContainer(ctx context.Context, ns, ref string) (*engine.Container, error)
+	UpdateContainer(ctx context.Context, ns, id string, fn func(*engine.Container) error) (*engine.Container, error)
+}
+
+// Agents sends a container's view to its agent.
+type Agents interface {
+	// SendView sends v to the agent of container id of namespace ns. It
+	// fails if the agent is not connected (it gets its view when it is).
+	SendView(ctx context.Context, ns, id string, v proto.NetworkView) error
+}
+
+// Events publishes docker events of networks (engine.Engine has it).
+type Events interface {
+	PublishEvent(ns string, typ events.Type, action, id string, attrs map[string]string)
+}
+
+// Config wires a Plane.
+type Config struct {
+	Store      Store
+	Containers Containers
+	// Agents sends views to agents; nil sends none (a view then reaches
+	// an agent only in its Start).
+	Agents Agents
+	// Events publishes network events; nil publishes none.
+	Events Events
+	// HostPorts lists the ports of the client's machine that containers
+	// of namespace ns may reach at host-gateway (nil: none).
+	HostPorts func(ns string) []int
+	// Debounce is how long the pusher waits to coalesce changes into one
+	// round of views (default 20 ms).
+	Debounce time.Duration
+	// CacheTTL bounds how long a namespace's network list read from the
+	// store serves reads (inspect, routes) when this process changed
+	// nothing meanwhile: changes made by another control plane process
+	// sharing the store show within it. Default 1 s.
+	CacheTTL time.Duration
+	Logger   *slog.Logger
+}
+
+// Plane is the network plane of a control plane process.
+type Plane struct {
+	cfg  Config
+	log  *slog.Logger
+	push *pusher
+
+	mu      sync.Mutex
+	ensured map[string]bool // namespaces whose predefined networks exist
+	cache   map[string]cachedList
+
+	wg     sync.WaitGroup
+	ctx    context.Context
+	cancel context.CancelFunc
+}
+
+type cachedList struct {
+	nets []*Network
+	at   time.Time
+}
+
+// New returns a Plane; Close stops its pusher.
+func New(cfg Config) *Plane {
+	if cfg.Logger == nil {
+		cfg.Logger = slog.Default()
+	}
+	if cfg.Debounce <= 0 {
+		cfg.Debounce = 20 * time.Millisecond
+	}
+	if cfg.CacheTTL <= 0 {
+		cfg.CacheTTL = time.Second
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	p := &Plane{cfg: cfg, log: cfg.Logger, ensured: map[string]bool{}, cache: map[string]cachedList{}, ctx: ctx, cancel: cancel}
+	p.push = newPusher(p)
+	p.wg.Add(1)
+	go func() {
+		defer p.wg.Done()
+		p.push.run(ctx)
+	}()
+	return p
+}
+
+// Close stops the pusher.
+func (p *Plane) Close() error {
+	p.cancel()
+	p.wg.Wait()
+	return nil
+}
+
+// SetAgents connects the agent hub, which is made after the plane. Call
+// before serving.
+func (p *Plane) SetAgents(a Agents) { p.cfg.Agents = a }
+
+// SetEvents connects the event publisher. Call before serving.
+func (p *Plane) SetEvents(e Events) { p.cfg.Events = e }
+
+func (p *Plane) publish(n *Network, action string, extra map[string]string) {
+	if p.cfg.Events == nil {
+		return
+	}
+	attrs := map[string]string{"name": n.Name, "type": n.Driver}
+	for k, v := range extra {
+		attrs[k] = v
+	}
+	p.cfg.Events.PublishEvent(n.Namespace, events.NetworkEventType, action, n.ID, attrs)
+}
+
+// ensurePredefined creates bridge, host and none in ns if they are not
+// there yet (once per process and namespace; creating is idempotent).
+func (p *Plane) ensurePredefined(ctx context.Context, ns string) error {
+	p.mu.Lock()
+	done := p.ensured[ns]
+	p.mu.Unlock()
+	if done {
+		return nil
+	}
+	now := time.Now().UTC()
+	for _, n := range []*Network{
+		{Name: Bridge, Driver: DriverBridge, Subnet: bridgeSubnet.String(), Gateway: firstHost(bridgeSubnet).String()},
+		{Name: Host, Driver: DriverHost},
+		{Name: None, Driver: DriverNull},
+	} {
+		n.Namespace, n.ID, n.Created = ns, predefinedID(ns, n.Name), now
+		if err := p.cfg.Store.CreateNetwork(ctx, n); err != nil && !errors.Is(err, engine.ErrConflict) && !errors.Is(err, ErrSubnetTaken) {
+			return fmt.Errorf("create predefined network %s: %w", n.Name, err)
+		}
+	}
+	p.mu.Lock()
+	p.ensured[ns] = true
+	p.mu.Unlock()
+	return nil
+}
+
+// list returns the namespace's networks, from the cache if it is fresh
+// enough (fresh forces a store read). Callers must not modify them.
+func (p *Plane) list(ctx context.Context, ns string, fresh bool) ([]*Network, error) {
+	if err := p.ensurePredefined(ctx, ns); err != nil {
+		return nil, err
+	}
+	if !fresh {
+		p.mu.Lock()
+		c, ok := p.cache[ns]
+		p.mu.Unlock()
+		if ok && time.Since(c.at) < p.cfg.CacheTTL {
+			return c.nets, nil
+		}
+	}
+	at := time.Now()
+	nets, err := p.cfg.Store.ListNetworks(ctx, ns)
+	if err != nil {
+		return nil, fmt.Errorf("list networks: %w", err)
+	}
+	p.mu.Lock()
+	if c, ok := p.cache[ns]; !ok || !c.at.After(at) {
+		p.cache[ns] = cachedList{nets: nets, at: at}
+	}
+	p.mu.Unlock()
+	return nets, nil
+}
+
+// changed drops ns's cached list (this process changed a network of it)
+// and has the pusher send new views to the members of the networks ids.
+func (p *Plane) changed(ns string, ids ...string) {
+	p.mu.Lock()
+	delete(p.cache, ns)
+	p.mu.Unlock()
+	if len(ids) > 0 {
+		p.push.mark(ns, ids...)
+	}
+}
+
+// Network finds a network by ID, name or ID prefix: docker's 404
+// "network x not found" when there is none.
+func (p *Plane) Network(ctx context.Context, ns, ref string) (*Network, error) {
+	if err := p.ensurePredefined(ctx, ns); err != nil {
+		return nil, err
+	}
+	n, err := p.cfg.Store.GetNetwork(ctx, ns, ref)
+	switch {
+	case err == nil:
+		return n, nil
+	case errors.Is(err, engine.ErrNotFound):
+		return nil, &engine.Error{Kind: engine.KindNotFound, Message: fmt.Sprintf("network %s not found", ref), Err: err}
+	case errors.Is(err, engine.ErrAmbiguous):
+		return nil, &engine.Error{Kind: engine.KindInvalid, Message: fmt.Sprintf("network %s is ambiguous (%s)", ref, "more than one match found based on ID prefix"), Err: err}
+	}
+	return nil, fmt.Errorf("get network %s: %w", ref, err)
+}
+
+// Networks returns the namespace's networks.
+func (p *Plane) Networks(ctx context.Context, ns string) ([]*Network, error) {
+	return p.list(ctx, ns, true)
+}

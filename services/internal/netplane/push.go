@@ -1,0 +1,135 @@
+package netplane
+
+import (
+	"context"
+	"crypto/sha256"
+	"encoding/json"
+	"sync"
+	"time"
+
+	"github.com/sockerless/sockerless/agent/proto"
+)
+
+// pushParallel bounds the views sent at once.
+const pushParallel = 16
+
+// pusher sends changed views to agents. Changes mark networks dirty; after
+// Debounce it lists each dirty namespace's networks once, builds the view
+// of every member of a dirty network and sends those that differ from the
+// last one sent, so a burst of starts on one network costs one round.
+type pusher struct {
+	p    *Plane
+	kick chan struct{}
+
+	mu    sync.Mutex
+	dirty map[string]map[string]bool // namespace → network IDs
+	sent  map[string][32]byte        // container ID → hash of its last view sent
+}
+
+func newPusher(p *Plane) *pusher {
+	return &pusher{p: p, kick: make(chan struct{}, 1), dirty: map[string]map[string]bool{}, sent: map[string][32]byte{}}
+}
+
+func hashView(v proto.NetworkView) [32]byte {
+	b, _ := json.Marshal(v) // maps marshal with sorted keys: equal views hash equal
+	return sha256.Sum256(b)
+}
+
+// mark makes the members of networks ids of ns due for new views.
+func (q *pusher) mark(ns string, ids ...string) {
+	q.mu.Lock()
+	d := q.dirty[ns]
+	if d == nil {
+		d = map[string]bool{}
+		q.dirty[ns] = d
+	}
+	for _, id := range ids {
+		d[id] = true
+	}
+	q.mu.Unlock()
+	select {
+	case q.kick <- struct{}{}:
+	default:
+	}
+}
+
+// sentView records that container id has view v (it went in its Start).
+func (q *pusher) sentView(id string, v proto.NetworkView) {
+	q.mu.Lock()
+	q.sent[id] = hashView(v)
+	q.mu.Unlock()
+}
+
+// forget drops what was sent to container id: its next view goes out.
+func (q *pusher) forget(id string) {
+	q.mu.Lock()
+	delete(q.sent, id)
+	q.mu.Unlock()
+}
+
+func (q *pusher) run(ctx context.Context) {
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-q.kick:
+		}
+		select {
+		case <-ctx.Done():
+			return
+		case <-time.After(q.p.cfg.Debounce):
+		}
+		q.mu.Lock()
+		dirty := q.dirty
+		q.dirty = map[string]map[string]bool{}
+		q.mu.Unlock()
+		for ns, ids := range dirty {
+			q.round(ctx, ns, ids)
+		}
+	}
+}
+
+// round sends new views to the members of networks ids of ns.
+func (q *pusher) round(ctx context.Context, ns string, ids map[string]bool) {
+	nets, err := q.p.list(ctx, ns, true)
+	if err != nil {
+		q.p.log.Warn("network views: list networks", "namespace", ns, "err", err)
+		return
+	}
+	members := map[string]bool{}
+	for _, n := range nets {
+		if ids[n.ID] {
+			for id := range n.Endpoints {
+				members[id] = true
+			}
+		}
+	}
+	sem := make(chan struct{}, pushParallel)
+	var wg sync.WaitGroup
+	for id := range members {
+		v := q.p.view(ns, id, nets, nil)
+		h := hashView(v)
+		q.mu.Lock()
+		same := q.sent[id] == h
+		q.mu.Unlock()
+		if same || q.p.cfg.Agents == nil {
+			continue
+		}
+		sem <- struct{}{}
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			defer func() { <-sem }()
+			sctx, cancel := context.WithTimeout(ctx, 10*time.Second)
+			defer cancel()
+			if err := q.p.cfg.Agents.SendView(sctx, ns, id, v); err != nil {
+				q.p.log.Debug("network view not sent", "container", id, "err", err)
+				return // it gets its view when its agent is back (Refresh)
+			}
+			q.mu.Lock()
+			q.sent[id] = h
+			q.mu.Unlock()
+		}()
+	}
+	wg.Wait()
+}

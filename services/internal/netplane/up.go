@@ -1,0 +1,224 @@
+package netplane
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net/netip"
+	"slices"
+	"sort"
+	"strings"
+	"time"
+
+	"github.com/moby/moby/api/types/network"
+	"github.com/sockerless/sockerless/agent/proto"
+	"github.com/sockerless/sockerless/services/internal/engine"
+)
+
+// Up gives a starting container addresses on its networks (or refreshes
+// its endpoints: it is idempotent) and returns its view (engine.Networks).
+func (p *Plane) Up(ctx context.Context, c *engine.Container) (*proto.NetworkView, error) {
+	spec, err := p.spec(ctx, c)
+	if err != nil {
+		return nil, err
+	}
+	var touched []string
+	for name, es := range c.Networks {
+		ref := es.NetworkID
+		if ref == "" {
+			ref = name
+		}
+		n, err := p.cfg.Store.GetNetwork(ctx, c.Namespace, ref)
+		if errors.Is(err, engine.ErrNotFound) {
+			return nil, engine.Errorf(engine.KindNotFound, "network %s not found", name)
+		}
+		if err != nil {
+			return nil, fmt.Errorf("network %s: %w", name, err)
+		}
+		if n.Subnet == "" { // none: no address, no peers
+			continue
+		}
+		var want netip.Addr
+		if es.IPAMConfig != nil {
+			want = es.IPAMConfig.IPv4Address
+		}
+		ep := &Endpoint{Container: c.ID, Name: c.Name, Aliases: es.Aliases, Ports: declaredPorts(c), Spec: spec}
+		_, err = p.cfg.Store.UpdateNetwork(ctx, c.Namespace, n.ID, func(n *Network) error {
+			if old := n.Endpoints[c.ID]; old != nil {
+				ep.ID, ep.IP, ep.MAC, ep.Attached, ep.Listening = old.ID, old.IP, old.MAC, old.Attached, old.Listening
+			} else {
+				a, err := allocate(n, want)
+				if err != nil {
+					return err
+				}
+				ep.ID, ep.IP, ep.Attached = randomID(), a.String(), time.Now().UTC()
+				ep.MAC = macFor(a)
+				if es.MacAddress != nil && len(es.MacAddress) > 0 {
+					ep.MAC = es.MacAddress.String()
+				}
+			}
+			if n.Endpoints == nil {
+				n.Endpoints = map[string]*Endpoint{}
+			}
+			n.Endpoints[c.ID] = ep
+			return nil
+		})
+		if err != nil {
+			return nil, fmt.Errorf("join network %s: %w", name, err)
+		}
+		touched = append(touched, n.ID)
+	}
+	p.changed(c.Namespace, touched...)
+	nets, err := p.list(ctx, c.Namespace, true)
+	if err != nil {
+		return nil, err
+	}
+	v := p.view(c.Namespace, c.ID, nets, spec)
+	p.push.sentView(c.ID, v)
+	return &v, nil
+}
+
+// spec is the part of c's view its networks do not give.
+func (p *Plane) spec(ctx context.Context, c *engine.Container) (*Spec, error) {
+	hc := c.HostConfig
+	s := &Spec{Hostname: c.Config.Hostname, Domainname: c.Config.Domainname, DNSSearch: hc.DNSSearch, DNSOptions: hc.DNSOptions}
+	for _, a := range hc.DNS {
+		s.DNSServers = append(s.DNSServers, a.String())
+	}
+	for _, h := range hc.ExtraHosts {
+		name, ip, ok := splitExtraHost(h)
+		if !ok {
+			continue
+		}
+		if ip == "host-gateway" {
+			ip, s.HostGateway = HostGateway.String(), true
+		}
+		s.ExtraHosts = append(s.ExtraHosts, proto.HostEntry{IP: ip, Names: []string{name}})
+	}
+	for _, l := range hc.Links {
+		name, alias, _ := strings.Cut(l, ":")
+		name = strings.TrimPrefix(name, "/")
+		if alias == "" {
+			alias = name
+		}
+		if i := strings.LastIndexByte(alias, '/'); i >= 0 { // "/db:/web/alias" as docker stores it
+			alias = alias[i+1:]
+		}
+		t, err := p.cfg.Containers.GetContainer(ctx, c.Namespace, name)
+		if err != nil {
+			if errors.Is(err, engine.ErrNotFound) {
+				return nil, engine.Errorf(engine.KindNotFound, "could not get container for %s", name)
+			}
+			return nil, fmt.Errorf("link %s: %w", l, err)
+		}
+		s.Links = append(s.Links, Link{Container: t.ID, Name: t.Name, Alias: alias})
+	}
+	for _, es := range c.Networks {
+		for _, l := range es.Links { // links given per user network
+			name, alias, _ := strings.Cut(l, ":")
+			name = strings.TrimPrefix(name, "/")
+			if alias == "" {
+				alias = name
+			}
+			if t, err := p.cfg.Containers.GetContainer(ctx, c.Namespace, name); err == nil {
+				s.Links = append(s.Links, Link{Container: t.ID, Name: t.Name, Alias: alias})
+			}
+		}
+	}
+	return s, nil
+}
+
+// declaredPorts are c's TCP ports that peers reach without its processes
+// having to be seen listening: ExposedPorts and published ports.
+func declaredPorts(c *engine.Container) []int {
+	set := map[int]bool{}
+	add := func(p network.Port) {
+		if p.Proto() == network.TCP && p.Num() > 0 {
+			set[int(p.Num())] = true
+		}
+	}
+	for p := range c.Config.ExposedPorts {
+		add(p)
+	}
+	for p := range c.HostConfig.PortBindings {
+		add(p)
+	}
+	out := make([]int, 0, len(set))
+	for n := range set {
+		out = append(out, n)
+	}
+	sort.Ints(out)
+	return out
+}
+
+// Down releases container id's addresses (engine.Networks).
+func (p *Plane) Down(ctx context.Context, ns, id string) error {
+	nets, err := p.list(ctx, ns, true)
+	if err != nil {
+		return err
+	}
+	var touched []string
+	for _, n := range nets {
+		if n.Endpoints[id] == nil {
+			continue
+		}
+		_, err := p.cfg.Store.UpdateNetwork(ctx, ns, n.ID, func(n *Network) error {
+			delete(n.Endpoints, id)
+			return nil
+		})
+		if err != nil && !errors.Is(err, engine.ErrNotFound) {
+			return fmt.Errorf("leave network %s: %w", n.Name, err)
+		}
+		touched = append(touched, n.ID)
+	}
+	p.push.forget(id)
+	p.changed(ns, touched...)
+	return nil
+}
+
+// Listening records the ports container id's processes listen on
+// (engine.Networks).
+func (p *Plane) Listening(ctx context.Context, ns, id string, ports []int) error {
+	ports = slices.Clone(ports)
+	sort.Ints(ports)
+	ports = slices.Compact(ports)
+	nets, err := p.list(ctx, ns, true)
+	if err != nil {
+		return err
+	}
+	var touched []string
+	for _, n := range nets {
+		if ep := n.Endpoints[id]; ep == nil || slices.Equal(ep.Listening, ports) {
+			continue
+		}
+		_, err := p.cfg.Store.UpdateNetwork(ctx, ns, n.ID, func(n *Network) error {
+			if ep := n.Endpoints[id]; ep != nil {
+				ep.Listening = ports
+			}
+			return nil
+		})
+		if err != nil && !errors.Is(err, engine.ErrNotFound) {
+			return fmt.Errorf("record listening ports on %s: %w", n.Name, err)
+		}
+		touched = append(touched, n.ID)
+	}
+	p.changed(ns, touched...)
+	return nil
+}
+
+// Refresh sends container id its current view again (engine.Networks).
+func (p *Plane) Refresh(ctx context.Context, ns, id string) error {
+	p.push.forget(id)
+	nets, err := p.list(ctx, ns, true)
+	if err != nil {
+		return err
+	}
+	var ids []string
+	for _, n := range nets {
+		if n.Endpoints[id] != nil {
+			ids = append(ids, n.ID)
+		}
+	}
+	p.push.mark(ns, ids...)
+	return nil
+}

@@ -1,0 +1,240 @@
+package firestore
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+
+	"cloud.google.com/go/firestore"
+	"google.golang.org/grpc/codes"
+
+	"github.com/sockerless/sockerless/services/internal/engine"
+	"github.com/sockerless/sockerless/services/internal/netplane"
+)
+
+var _ netplane.Store = (*Store)(nil)
+
+// Collections of a namespace's networks (see the package doc).
+const (
+	colNetworks = "networks"
+	colNetNames = "netnames"
+	colSubnets  = "subnets"
+)
+
+// networkDoc is a network document: the network as JSON.
+type networkDoc struct {
+	JSON string `firestore:"json"`
+}
+
+func (s *Store) nsCol(ns, name string) *firestore.CollectionRef {
+	return s.col(colNamespaces).Doc(docID(ns)).Collection(name)
+}
+
+func (s *Store) networkRef(ns, id string) *firestore.DocumentRef {
+	return s.nsCol(ns, colNetworks).Doc(docID(id))
+}
+
+func networkKey(ns, id string) string { return "n/" + ns + "/" + id }
+
+func readNetwork(snap *firestore.DocumentSnapshot) (*netplane.Network, error) {
+	if snap == nil || !snap.Exists() {
+		return nil, engine.ErrNotFound
+	}
+	var d networkDoc
+	if err := snap.DataTo(&d); err != nil {
+		return nil, fmt.Errorf("decode network %s: %w", snap.Ref.ID, err)
+	}
+	var n netplane.Network
+	if err := json.Unmarshal([]byte(d.JSON), &n); err != nil {
+		return nil, fmt.Errorf("decode network %s: %w", snap.Ref.ID, err)
+	}
+	return &n, nil
+}
+
+func encodeNetwork(n *netplane.Network) (networkDoc, error) {
+	b, err := json.Marshal(n)
+	if err != nil {
+		return networkDoc{}, fmt.Errorf("encode network %s: %w", n.ID, err)
+	}
+	return networkDoc{JSON: string(b)}, nil
+}
+
+// CreateNetwork stores n and reserves its name and subnet: creates with
+// the precondition that each document does not exist, in one transaction.
+func (s *Store) CreateNetwork(ctx context.Context, n *netplane.Network) error {
+	doc, err := encodeNetwork(n)
+	if err != nil {
+		return err
+	}
+	err = s.runTx(ctx, func(t *txn) error {
+		refs := []*firestore.DocumentRef{s.networkRef(n.Namespace, n.ID), s.nsCol(n.Namespace, colNetNames).Doc(docID(n.Name))}
+		if n.Subnet != "" {
+			refs = append(refs, s.nsCol(n.Namespace, colSubnets).Doc(docID(n.Subnet)))
+		}
+		snaps, err := t.getAll(refs...)
+		if err != nil {
+			return err
+		}
+		if snaps[0].Exists() {
+			return fnError{fmt.Errorf("network id %s: %w", n.ID, engine.ErrConflict)}
+		}
+		if snaps[1].Exists() {
+			return fnError{fmt.Errorf("network name %q: %w", n.Name, engine.ErrConflict)}
+		}
+		if len(snaps) > 2 && snaps[2].Exists() {
+			return fnError{fmt.Errorf("network subnet %s: %w", n.Subnet, netplane.ErrSubnetTaken)}
+		}
+		if err := t.create(refs[0], doc); err != nil {
+			return err
+		}
+		for _, r := range refs[1:] {
+			if err := t.create(r, nameDoc{ID: n.ID}); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+	if isCode(err, codes.AlreadyExists) {
+		// Lost a race with a create that committed between our reads and
+		// our writes: which key collided is read again.
+		return s.CreateNetwork(ctx, n)
+	}
+	return unwrapFn(err, "create network %s", n.Name)
+}
+
+// GetNetwork finds a network by ID, name or unique ID prefix.
+func (s *Store) GetNetwork(ctx context.Context, ns, ref string) (*netplane.Network, error) {
+	if ref == "" {
+		return nil, fmt.Errorf("network %q: %w", ref, engine.ErrNotFound)
+	}
+	snap, err := s.getDoc(ctx, s.networkRef(ns, ref))
+	if err != nil {
+		return nil, fmt.Errorf("get network %s: %w", ref, err)
+	}
+	if snap.Exists() {
+		return readNetwork(snap)
+	}
+	nsnap, err := s.getDoc(ctx, s.nsCol(ns, colNetNames).Doc(docID(ref)))
+	if err != nil {
+		return nil, fmt.Errorf("get network %s: %w", ref, err)
+	}
+	if nsnap.Exists() {
+		var nd nameDoc
+		if err := nsnap.DataTo(&nd); err != nil {
+			return nil, fmt.Errorf("decode network name %q: %w", ref, err)
+		}
+		snap, err := s.getDoc(ctx, s.networkRef(ns, nd.ID))
+		if err != nil {
+			return nil, fmt.Errorf("get network %s: %w", ref, err)
+		}
+		return readNetwork(snap)
+	}
+	col := s.nsCol(ns, colNetworks)
+	prefix := docID(ref)
+	q := col.Where(firestore.DocumentID, ">=", col.Doc(prefix)).Where(firestore.DocumentID, "<", col.Doc(prefix+prefixEnd)).Limit(2)
+	var found []*netplane.Network
+	err = s.query(ctx, q, func(snap *firestore.DocumentSnapshot) (bool, error) {
+		n, err := readNetwork(snap)
+		if err != nil {
+			return true, err
+		}
+		found = append(found, n)
+		return false, nil
+	})
+	switch {
+	case err != nil:
+		return nil, fmt.Errorf("get network %s: %w", ref, err)
+	case len(found) == 0:
+		return nil, fmt.Errorf("network %q: %w", ref, engine.ErrNotFound)
+	case len(found) > 1:
+		return nil, fmt.Errorf("network prefix %q: %w", ref, engine.ErrAmbiguous)
+	}
+	return found[0], nil
+}
+
+// ListNetworks returns the namespace's networks: one query.
+func (s *Store) ListNetworks(ctx context.Context, ns string) ([]*netplane.Network, error) {
+	var out []*netplane.Network
+	err := s.query(ctx, s.nsCol(ns, colNetworks).Query, func(snap *firestore.DocumentSnapshot) (bool, error) {
+		n, err := readNetwork(snap)
+		if err != nil {
+			return true, err
+		}
+		out = append(out, n)
+		return false, nil
+	})
+	if err != nil {
+		return nil, fmt.Errorf("list networks of %q: %w", ns, err)
+	}
+	return out, nil
+}
+
+// UpdateNetwork is a read-modify-write of one network in a transaction.
+func (s *Store) UpdateNetwork(ctx context.Context, ns, id string, fn func(*netplane.Network) error) (*netplane.Network, error) {
+	defer s.lock(networkKey(ns, id))()
+	var out *netplane.Network
+	err := s.runTx(ctx, func(t *txn) error {
+		ref := s.networkRef(ns, id)
+		snap, err := t.get(ref)
+		if err != nil {
+			return err
+		}
+		n, err := readNetwork(snap)
+		if err != nil {
+			return err
+		}
+		before, _ := encodeNetwork(n)
+		name, subnet := n.Name, n.Subnet
+		if err := fn(n); err != nil {
+			return fnError{err}
+		}
+		n.ID, n.Namespace, n.Name, n.Subnet = id, ns, name, subnet
+		doc, err := encodeNetwork(n)
+		if err != nil {
+			return err
+		}
+		out = n
+		if doc == before {
+			return nil // nothing changed: no write
+		}
+		return t.set(ref, doc)
+	})
+	if err != nil {
+		return nil, unwrapFn(err, "update network %s", id)
+	}
+	return out, nil
+}
+
+// DeleteNetwork removes a network and its name and subnet reservations.
+func (s *Store) DeleteNetwork(ctx context.Context, ns, id string) error {
+	defer s.lock(networkKey(ns, id))()
+	err := s.runTx(ctx, func(t *txn) error {
+		ref := s.networkRef(ns, id)
+		snap, err := t.get(ref)
+		if err != nil {
+			return err
+		}
+		n, err := readNetwork(snap)
+		if err != nil {
+			return err
+		}
+		if err := t.delete(ref); err != nil {
+			return err
+		}
+		if err := t.delete(s.nsCol(ns, colNetNames).Doc(docID(n.Name))); err != nil {
+			return err
+		}
+		if n.Subnet != "" {
+			return t.delete(s.nsCol(ns, colSubnets).Doc(docID(n.Subnet)))
+		}
+		return nil
+	})
+	if errors.Is(err, engine.ErrNotFound) {
+		return fmt.Errorf("delete network %s: %w", id, engine.ErrNotFound)
+	}
+	if err != nil {
+		return fmt.Errorf("delete network %s: %w", id, err)
+	}
+	return nil
+}

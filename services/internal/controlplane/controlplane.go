@@ -17,6 +17,7 @@ import (
 	"github.com/sockerless/sockerless/services/internal/agenthub"
 	"github.com/sockerless/sockerless/services/internal/dockerapi"
 	"github.com/sockerless/sockerless/services/internal/engine"
+	"github.com/sockerless/sockerless/services/internal/netplane"
 	"github.com/sockerless/sockerless/services/internal/wsconn"
 )
 
@@ -114,8 +115,11 @@ func Run(ctx context.Context, cfg Config) error {
 	if err != nil {
 		return err
 	}
+	nets := netplane.New(netplane.Config{Store: deps.store, Containers: deps.store, Logger: log.With("component", "netplane")})
+	closers.add(nets.Close)
 	eng := engine.New(engine.Config{
 		Store:       deps.store,
+		Networks:    nets,
 		Images:      deps.images,
 		Functions:   deps.functions,
 		CallbackURL: cfg.CallbackURL,
@@ -128,7 +132,8 @@ func Run(ctx context.Context, cfg Config) error {
 	})
 	hub := agenthub.New(eng.AgentBackend(), log)
 	eng.SetAgents(hub)
-	api := dockerapi.New(eng, dockerapi.Config{Version: cfg.Version, Logger: log})
+	nets.SetEvents(eng)
+	api := dockerapi.New(eng, dockerapi.Config{Version: cfg.Version, Networks: nets, Logger: log})
 	tunnel := wsconn.NewListener(&net.TCPAddr{IP: net.IPv4(127, 0, 0, 1)})
 
 	open := http.NewServeMux()

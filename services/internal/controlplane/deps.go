@@ -14,6 +14,7 @@ import (
 	"github.com/sockerless/sockerless/services/internal/functions/gcf"
 	"github.com/sockerless/sockerless/services/internal/gcpsim"
 	"github.com/sockerless/sockerless/services/internal/images"
+	"github.com/sockerless/sockerless/services/internal/netplane"
 	"github.com/sockerless/sockerless/services/internal/settings"
 	"github.com/sockerless/sockerless/services/internal/store/bolt"
 	"github.com/sockerless/sockerless/services/internal/store/firestore"
@@ -23,9 +24,16 @@ import (
 // planes write too.
 const sharedStorePoll = 500 * time.Millisecond
 
+// store is what both stores implement: the engine's and the network
+// plane's slices.
+type store interface {
+	engine.Store
+	netplane.Store
+}
+
 // dependencies are the engine's adapters.
 type dependencies struct {
-	store     engine.Store
+	store     store
 	images    engine.ImageSource
 	functions engine.Functions
 	simURL    string // dev: gcpsim's HTTP base URL
@@ -130,7 +138,7 @@ func (cfg *Config) dependencies(ctx context.Context, log *slog.Logger, closers *
 
 // openStore opens the store --store names: bolt (the default) in the
 // state directory, or Firestore in --gcp-project.
-func (cfg *Config) openStore(ctx context.Context) (engine.Store, error) {
+func (cfg *Config) openStore(ctx context.Context) (store, error) {
 	switch cfg.Store {
 	case "", "bolt":
 		st, err := bolt.Open(filepath.Join(cfg.StateDir, "store.db"))

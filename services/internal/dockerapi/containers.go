@@ -27,6 +27,7 @@ func (s *Server) postContainersCreate(w http.ResponseWriter, r *http.Request) er
 		Name:       r.URL.Query().Get("name"),
 		Config:     req.Config,
 		HostConfig: req.HostConfig,
+		Endpoints:  endpointsConfig(req.NetworkingConfig),
 	})
 	if err != nil {
 		return err
@@ -47,7 +48,11 @@ func (s *Server) getContainersJSON(w http.ResponseWriter, r *http.Request) error
 	}
 	out := make([]container.Summary, 0, len(cs))
 	for _, c := range cs {
-		out = append(out, summary(c))
+		sm := summary(c)
+		if sm.NetworkSettings.Networks, err = s.networksOf(r, c); err != nil {
+			return err
+		}
+		out = append(out, sm)
 	}
 	return writeJSON(w, http.StatusOK, out)
 }
@@ -127,7 +132,18 @@ func (s *Server) getContainersJSONByID(w http.ResponseWriter, r *http.Request) e
 	if err != nil {
 		return err
 	}
-	return writeJSON(w, http.StatusOK, inspect(c))
+	resp, err := s.withNetworks(r, c, inspect(c))
+	if err != nil {
+		return err
+	}
+	return writeJSON(w, http.StatusOK, resp)
+}
+
+func endpointsConfig(nc *network.NetworkingConfig) map[string]*network.EndpointSettings {
+	if nc == nil {
+		return nil
+	}
+	return nc.EndpointsConfig
 }
 
 func inspect(c *engine.Container) container.InspectResponse {

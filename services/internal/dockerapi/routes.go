@@ -62,6 +62,21 @@ func (s *Server) routes() chi.Router {
 	r.Post("/exec/{id}/resize", s.h(s.postExecResize))
 	r.Get("/exec/{id}/json", s.h(s.getExecJSON))
 
+	// Networks (501 without a network plane)
+	if s.cfg.Networks != nil {
+		r.Get("/networks", s.h(s.getNetworks))
+		r.Post("/networks/create", s.h(s.postNetworksCreate))
+		r.Post("/networks/prune", s.h(s.postNetworksPrune))
+		r.Get("/networks/{id}", s.h(s.getNetworksByID))
+		r.Delete("/networks/{id}", s.h(s.deleteNetworks))
+		r.Post("/networks/{id}/connect", s.h(s.postNetworksConnect))
+		r.Post("/networks/{id}/disconnect", s.h(s.postNetworksDisconnect))
+	} else {
+		for _, p := range []string{"/networks", "/networks/create", "/networks/prune", "/networks/{id}", "/networks/{id}/connect", "/networks/{id}/disconnect"} {
+			r.HandleFunc(p, notImplemented)
+		}
+	}
+
 	// Known Docker routes not supported yet: 501, not 404.
 	for _, rt := range []struct{ method, path string }{
 		{"GET", "/containers/{id}/changes"},
@@ -75,13 +90,6 @@ func (s *Server) routes() chi.Router {
 		{"POST", "/images/load"},
 		{"GET", "/images/get"},
 		{"POST", "/images/prune"},
-		{"GET", "/networks"},
-		{"POST", "/networks/create"},
-		{"GET", "/networks/{id}"},
-		{"DELETE", "/networks/{id}"},
-		{"POST", "/networks/{id}/connect"},
-		{"POST", "/networks/{id}/disconnect"},
-		{"POST", "/networks/prune"},
 		{"GET", "/volumes"},
 		{"POST", "/volumes/create"},
 		{"GET", "/volumes/{name}"},

@@ -66,6 +66,9 @@ func (e *Engine) Create(ctx context.Context, req CreateRequest) (*Container, err
 			return nil, err
 		}
 	}
+	if c.Config.Hostname == "" {
+		c.Config.Hostname = c.ID[:12]
+	}
 	auto := req.Name == ""
 	for attempt := 0; ; attempt++ {
 		if auto {
@@ -76,7 +79,6 @@ func (e *Engine) Create(ctx context.Context, req CreateRequest) (*Container, err
 			}
 			c.Name = strings.TrimPrefix(req.Name, "/")
 		}
-		c.Config.Hostname = c.ID[:12]
 		err = e.cfg.Store.CreateContainer(ctx, c)
 		if err == nil {
 			break

@@ -32,11 +32,11 @@ func (p *Plane) findContainer(ctx context.Context, ns, ref string) (*engine.Cont
 // Connect attaches a container to a network (docker network connect); a
 // running one gets its address there at once and its peers see it.
 func (p *Plane) Connect(ctx context.Context, ns, netRef, ctrRef string, es *network.EndpointSettings) error {
-	n, err := p.Network(ctx, ns, netRef)
+	c, err := p.findContainer(ctx, ns, ctrRef) // the container first, as docker
 	if err != nil {
 		return err
 	}
-	c, err := p.findContainer(ctx, ns, ctrRef)
+	n, err := p.Network(ctx, ns, netRef)
 	if err != nil {
 		return err
 	}
@@ -85,6 +85,10 @@ func (p *Plane) Connect(ctx context.Context, ns, netRef, ctrRef string, es *netw
 // disconnect). With force, a container that no longer exists is dropped
 // from the network's members by name or ID.
 func (p *Plane) Disconnect(ctx context.Context, ns, netRef, ctrRef string, force bool) error {
+	c, cerr := p.findContainer(ctx, ns, ctrRef) // the container first, as docker
+	if cerr != nil && (!force || engine.KindOf(cerr) != engine.KindNotFound) {
+		return cerr
+	}
 	n, err := p.Network(ctx, ns, netRef)
 	if err != nil {
 		return err
@@ -92,15 +96,14 @@ func (p *Plane) Disconnect(ctx context.Context, ns, netRef, ctrRef string, force
 	if n.Driver == DriverHost {
 		return engine.Errorf(engine.KindForbidden, "container cannot be disconnected from host network or connected to host network")
 	}
-	c, err := p.findContainer(ctx, ns, ctrRef)
-	if err != nil {
-		if engine.KindOf(err) == engine.KindNotFound && force {
-			return p.dropStale(ctx, n, ctrRef)
-		}
-		return err
+	if cerr != nil {
+		return p.dropStale(ctx, n, ctrRef)
 	}
 	if _, on := c.Networks[n.Name]; !on {
-		return engine.Errorf(engine.KindForbidden, "container %s is not connected to network %s", c.ID, n.Name)
+		if running(c) { // docker's two wordings (both 500)
+			return engine.Errorf(engine.KindInternal, "container %s is not connected to network %s", c.ID, n.Name)
+		}
+		return engine.Errorf(engine.KindInternal, "container %s is not connected to the network %s", c.ID, n.Name)
 	}
 	_, err = p.cfg.Containers.UpdateContainer(ctx, ns, c.ID, func(c *engine.Container) error {
 		delete(c.Networks, n.Name)

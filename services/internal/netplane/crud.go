@@ -148,7 +148,7 @@ func assignSubnet(n *Network, c *network.IPAMConfig, used []netip.Prefix) error 
 		if !c.Subnet.Contains(c.Gateway) {
 			return engine.Errorf(engine.KindInvalid, "Invalid Address %s: It does not belong to any of this network's subnets", c.Gateway)
 		}
-		gw = c.Gateway
+		gw, n.UserGateway = c.Gateway, true
 	}
 	n.Gateway = gw.String()
 	if c.IPRange.IsValid() {
@@ -212,7 +212,7 @@ var (
 func (p *Plane) List(ctx context.Context, ns string, f engine.Filters) ([]*Network, error) {
 	for k := range f {
 		if !listKeys[k] {
-			return nil, engine.Errorf(engine.KindInvalid, "invalid filter '%s'", k)
+			return nil, engine.Errorf(engine.KindInvalid, "Invalid filter '%s'", k)
 		}
 	}
 	for _, t := range f["type"] {

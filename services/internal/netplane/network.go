@@ -44,6 +44,8 @@ type Network struct {
 	// UserSubnet says the user chose the subnet, which allows static
 	// container addresses (--ip) as docker does.
 	UserSubnet bool `json:"userSubnet,omitempty"`
+	// UserGateway says the user chose the gateway (docker then shows it).
+	UserGateway bool `json:"userGateway,omitempty"`
 	// Endpoints are the running members, by container ID.
 	Endpoints map[string]*Endpoint `json:"endpoints,omitempty"`
 }

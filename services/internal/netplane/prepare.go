@@ -18,6 +18,7 @@ import (
 func (p *Plane) Prepare(ctx context.Context, c *engine.Container, endpoints map[string]*network.EndpointSettings) error {
 	hc := c.HostConfig
 	mode := string(hc.NetworkMode)
+	given := mode // "default" names the bridge in the endpoints too
 	switch {
 	case mode == "host":
 		return engine.Errorf(engine.KindInvalid, "network mode \"host\" is not supported by Sockerless: each container runs on its own function instance, which has no host network to share; publish ports (-p) or put the containers on a user network")
@@ -42,8 +43,11 @@ func (p *Plane) Prepare(ctx context.Context, c *engine.Container, endpoints map[
 	c.Networks = map[string]*network.EndpointSettings{}
 	// The endpoint settings of the mode's network, given by name or ID.
 	var primaryES *network.EndpointSettings
+	isPrimary := func(ref string) bool {
+		return ref == mode || ref == given || ref == primary.ID || ref == primary.Name
+	}
 	for ref, es := range endpoints {
-		if ref == mode || ref == primary.ID || ref == primary.Name {
+		if isPrimary(ref) {
 			primaryES = es
 		}
 	}
@@ -51,7 +55,7 @@ func (p *Plane) Prepare(ctx context.Context, c *engine.Container, endpoints map[
 		return err
 	}
 	for ref, es := range endpoints {
-		if ref == mode || ref == primary.ID || ref == primary.Name {
+		if isPrimary(ref) {
 			continue
 		}
 		n, err := p.Network(ctx, c.Namespace, ref)

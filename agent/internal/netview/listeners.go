@@ -1,0 +1,180 @@
+package netview
+
+import (
+	"context"
+	"errors"
+	"io"
+	"log/slog"
+	"net"
+	"strconv"
+	"sync"
+	"time"
+
+	"github.com/sockerless/sockerless/agent/proto"
+)
+
+// listeners holds one listener per address of the view's Listen: a
+// peer's address and port, or the gateway's for a port of the client's
+// machine. Each accepted connection is carried over a mesh stream.
+type listeners struct {
+	dial func(ctx context.Context, open proto.MeshOpen) (net.Conn, error)
+	log  *slog.Logger
+
+	mu     sync.Mutex
+	closed bool
+	open   map[string]*listener // by proto.ListenAddr (all fields)
+	conns  sync.WaitGroup
+}
+
+type listener struct {
+	la     proto.ListenAddr
+	ln     net.Listener
+	ctx    context.Context
+	cancel context.CancelFunc // ends its accepted connections too
+}
+
+func newListeners(dial func(ctx context.Context, open proto.MeshOpen) (net.Conn, error), log *slog.Logger) *listeners {
+	return &listeners{dial: dial, log: log, open: map[string]*listener{}}
+}
+
+func key(la proto.ListenAddr) string {
+	host := "p"
+	if la.Host {
+		host = "h"
+	}
+	return host + "|" + la.Addr + "|" + la.Container + "|" + strconv.Itoa(la.Port)
+}
+
+// set opens the listeners of want that are not open (again trying those
+// that failed before) and closes the others, with their connections.
+func (l *listeners) set(want []proto.ListenAddr) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if l.closed {
+		return
+	}
+	keep := map[string]bool{}
+	for _, la := range want {
+		keep[key(la)] = true
+	}
+	for k, ln := range l.open {
+		if !keep[k] {
+			ln.cancel()
+			ln.ln.Close()
+			delete(l.open, k)
+		}
+	}
+	for _, la := range want {
+		k := key(la)
+		if l.open[k] != nil {
+			continue
+		}
+		ln, err := net.Listen("tcp", la.Addr)
+		if err != nil {
+			// The container's own process may hold the port on a
+			// wildcard address: tried again at the next view.
+			l.log.Warn("listen for a peer", "addr", la.Addr, "err", err)
+			continue
+		}
+		ctx, cancel := context.WithCancel(context.Background())
+		x := &listener{la: la, ln: ln, ctx: ctx, cancel: cancel}
+		l.open[k] = x
+		l.conns.Add(1)
+		go func() {
+			defer l.conns.Done()
+			l.accept(x)
+		}()
+	}
+}
+
+func (l *listeners) accept(x *listener) {
+	for {
+		c, err := x.ln.Accept()
+		if err != nil {
+			if !errors.Is(err, net.ErrClosed) {
+				l.log.Warn("accept", "addr", x.la.Addr, "err", err)
+			}
+			return
+		}
+		l.conns.Add(1)
+		go func() {
+			defer l.conns.Done()
+			l.carry(x, c)
+		}()
+	}
+}
+
+// carry tunnels one accepted connection over a mesh stream.
+func (l *listeners) carry(x *listener, c net.Conn) {
+	open := proto.MeshOpen{Kind: proto.MeshPeer, Container: x.la.Container, Addr: x.la.Addr}
+	if x.la.Host {
+		open = proto.MeshOpen{Kind: proto.MeshHost, Port: x.la.Port}
+	}
+	dctx, cancel := context.WithTimeout(x.ctx, 30*time.Second)
+	remote, err := l.dial(dctx, open)
+	cancel()
+	if err != nil {
+		l.log.Debug("mesh stream refused", "addr", x.la.Addr, "err", err)
+		reset(c) // as a refused connect: the client sees a reset
+		return
+	}
+	stop := context.AfterFunc(x.ctx, func() { c.Close(); remote.Close() })
+	defer stop()
+	pipe(c, remote)
+}
+
+// reset closes c with a RST.
+func reset(c net.Conn) {
+	if tc, ok := c.(*net.TCPConn); ok {
+		_ = tc.SetLinger(0)
+	}
+	c.Close()
+}
+
+// closeWriter is a connection with half-close.
+type closeWriter interface{ CloseWrite() error }
+
+// pipe copies both ways; each direction's end is passed on as a
+// half-close, and both are closed once both directions ended.
+func pipe(a, b net.Conn) {
+	var wg sync.WaitGroup
+	half := func(dst, src net.Conn) {
+		defer wg.Done()
+		_, _ = io.Copy(dst, src)
+		if cw, ok := dst.(closeWriter); ok {
+			_ = cw.CloseWrite()
+		} else {
+			dst.Close()
+		}
+	}
+	wg.Add(2)
+	go half(a, b)
+	go half(b, a)
+	wg.Wait()
+	a.Close()
+	b.Close()
+}
+
+// close ends every listener and connection and waits for them.
+func (l *listeners) close() {
+	l.mu.Lock()
+	l.closed = true
+	for k, x := range l.open {
+		x.cancel()
+		x.ln.Close()
+		delete(l.open, k)
+	}
+	l.mu.Unlock()
+	l.conns.Wait()
+}
+
+// addrs lists the open listeners' addresses (for tests).
+func (l *listeners) addrs() []string {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	var out []string
+	for _, x := range l.open {
+		out = append(out, x.la.Addr)
+	}
+	return out
+}

@@ -1,0 +1,161 @@
+package netview
+
+import (
+	"context"
+	"errors"
+	"log/slog"
+	"net"
+	"path/filepath"
+	"sync"
+	"time"
+
+	"github.com/sockerless/sockerless/agent/proto"
+)
+
+// DNSAddr is where docker's embedded DNS server listens.
+const DNSAddr = "127.0.0.11:53"
+
+// Config configures a View.
+type Config struct {
+	// Dial opens a mesh stream (MeshPeer to a peer, MeshHost to the
+	// client's machine) and returns it once the far side accepted; an
+	// error means refused.
+	Dial func(ctx context.Context, open proto.MeshOpen) (net.Conn, error)
+	// Listening receives the TCP ports the container's processes listen
+	// on, each time that set changes (nil: not watched).
+	Listening func(ports []int)
+	// Root is the container's file system root ("/" in production): the
+	// view writes Root/etc/hosts and Root/etc/resolv.conf.
+	Root string
+	// Proc is the proc file system scanned for listening sockets
+	// (default "/proc").
+	Proc string
+	// DNSAddr is where the embedded DNS server listens (default DNSAddr).
+	DNSAddr string
+	// ScanInterval is how often listening ports are scanned (default
+	// 250 ms).
+	ScanInterval time.Duration
+	Logger       *slog.Logger
+}
+
+// View is a container's network view in its instance.
+type View struct {
+	cfg Config
+	log *slog.Logger
+
+	mu       sync.Mutex
+	closed   bool
+	applied  bool
+	orig     resolvConf // the instance's own resolv.conf, read before the first write
+	dns      *dnsServer
+	peers    *listeners
+	selfIPs  map[string]bool
+	stopScan context.CancelFunc
+	scanDone chan struct{}
+}
+
+// New returns a View; nothing changes in the instance until Apply.
+func New(cfg Config) *View {
+	if cfg.Root == "" {
+		cfg.Root = "/"
+	}
+	if cfg.Proc == "" {
+		cfg.Proc = "/proc"
+	}
+	if cfg.DNSAddr == "" {
+		cfg.DNSAddr = DNSAddr
+	}
+	if cfg.ScanInterval <= 0 {
+		cfg.ScanInterval = 250 * time.Millisecond
+	}
+	if cfg.Logger == nil {
+		cfg.Logger = slog.New(slog.DiscardHandler)
+	}
+	v := &View{cfg: cfg, log: cfg.Logger.With("component", "netview")}
+	v.peers = newListeners(cfg.Dial, v.log)
+	return v
+}
+
+func (v *View) path(p string) string { return filepath.Join(v.cfg.Root, p) }
+
+// Apply makes the instance's network look like nv. It is idempotent; the
+// first call reads the instance's own resolvers before anything is
+// written, and starts watching listening ports.
+func (v *View) Apply(ctx context.Context, nv proto.NetworkView) error {
+	v.mu.Lock()
+	defer v.mu.Unlock()
+	if v.closed {
+		return errors.New("network view closed")
+	}
+	if !v.applied {
+		v.orig = readResolvConf(v.path("/etc/resolv.conf"))
+		v.applied = true
+		v.startScan()
+	}
+	var errs []error
+	dnsUp := false
+	if nv.DNS {
+		if v.dns == nil {
+			d, err := startDNS(v.cfg.DNSAddr, v.log)
+			if err != nil {
+				// Without the server, names still resolve through
+				// /etc/hosts (below), for programs that read it.
+				v.log.Warn("embedded DNS server could not start; peers' names go into /etc/hosts", "addr", v.cfg.DNSAddr, "err", err)
+			} else {
+				v.dns = d
+			}
+		}
+		if v.dns != nil {
+			v.dns.set(nv.Names, v.upstreams(nv))
+			dnsUp = true
+		}
+	} else if v.dns != nil {
+		v.dns.close()
+		v.dns = nil
+	}
+	if err := writeAtomic(v.path("/etc/hosts"), hostsFile(nv, !dnsUp)); err != nil {
+		errs = append(errs, err)
+	}
+	if rc, ok := v.resolvConf(nv, dnsUp); ok {
+		if err := writeAtomic(v.path("/etc/resolv.conf"), rc); err != nil {
+			errs = append(errs, err)
+		}
+	}
+	v.selfIPs = selfIPs(nv)
+	v.peers.set(nv.Listen)
+	return errors.Join(errs...)
+}
+
+// upstreams are where names the view does not know go: --dns servers if
+// given, else the instance's own resolvers.
+func (v *View) upstreams(nv proto.NetworkView) []string {
+	servers := nv.DNSServers
+	if len(servers) == 0 {
+		servers = v.orig.servers
+	}
+	var out []string
+	for _, s := range servers {
+		if a := net.JoinHostPort(s, "53"); a != v.cfg.DNSAddr {
+			out = append(out, a)
+		}
+	}
+	return out
+}
+
+// Close stops the DNS server, the listeners and the scan. Files stay.
+func (v *View) Close() error {
+	v.mu.Lock()
+	v.closed = true
+	stop, done := v.stopScan, v.scanDone
+	if v.dns != nil {
+		v.dns.close()
+		v.dns = nil
+	}
+	v.mu.Unlock()
+	v.peers.close()
+	if stop != nil {
+		stop()
+		<-done
+	}
+	return nil
+}

@@ -1,0 +1,136 @@
+package netview
+
+import (
+	"bufio"
+	"context"
+	"encoding/hex"
+	"net"
+	"os"
+	"path/filepath"
+	"slices"
+	"sort"
+	"strconv"
+	"strings"
+	"time"
+)
+
+// startScan watches the ports the container's processes listen on until
+// Close; the caller holds v.mu.
+func (v *View) startScan() {
+	if v.cfg.Listening == nil {
+		return
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	v.stopScan, v.scanDone = cancel, make(chan struct{})
+	go func() {
+		defer close(v.scanDone)
+		var last []int
+		first := true
+		t := time.NewTicker(v.cfg.ScanInterval)
+		defer t.Stop()
+		for {
+			v.mu.Lock()
+			self := v.selfIPs
+			v.mu.Unlock()
+			ports, err := listeningPorts(v.cfg.Proc, self)
+			if err != nil {
+				v.log.Debug("scan listening ports", "err", err)
+			} else if first || !slices.Equal(ports, last) {
+				first, last = false, ports
+				v.cfg.Listening(ports)
+			}
+			select {
+			case <-ctx.Done():
+				return
+			case <-t.C:
+			}
+		}
+	}()
+}
+
+// listeningPorts returns the TCP ports in LISTEN state of sockets that are
+// not the agent's own, bound to a wildcard address or one of self.
+func listeningPorts(proc string, self map[string]bool) ([]int, error) {
+	own := ownSockets(proc)
+	set := map[int]bool{}
+	var firstErr error
+	for _, f := range []string{"net/tcp", "net/tcp6"} {
+		if err := scanTCP(filepath.Join(proc, f), own, self, set); err != nil && firstErr == nil && !os.IsNotExist(err) {
+			firstErr = err
+		}
+	}
+	out := make([]int, 0, len(set))
+	for p := range set {
+		out = append(out, p)
+	}
+	sort.Ints(out)
+	return out, firstErr
+}
+
+// ownSockets are the socket inodes of the agent process itself (its
+// listeners for peers, its DNS server, its invocation server).
+func ownSockets(proc string) map[string]bool {
+	out := map[string]bool{}
+	dir := filepath.Join(proc, "self", "fd")
+	ents, err := os.ReadDir(dir)
+	if err != nil {
+		return out
+	}
+	for _, e := range ents {
+		l, err := os.Readlink(filepath.Join(dir, e.Name()))
+		if err == nil && strings.HasPrefix(l, "socket:[") {
+			out[strings.TrimSuffix(strings.TrimPrefix(l, "socket:["), "]")] = true
+		}
+	}
+	return out
+}
+
+// tcpListen is the state number of a listening socket in /proc/net/tcp.
+const tcpListen = "0A"
+
+func scanTCP(path string, own, self map[string]bool, set map[int]bool) error {
+	f, err := os.Open(path)
+	if err != nil {
+		return err
+	}
+	defer f.Close()
+	sc := bufio.NewScanner(f)
+	sc.Scan() // header
+	for sc.Scan() {
+		fields := strings.Fields(sc.Text())
+		if len(fields) < 10 || fields[3] != tcpListen || own[fields[9]] {
+			continue
+		}
+		hostHex, portHex, ok := strings.Cut(fields[1], ":")
+		if !ok {
+			continue
+		}
+		port, err := strconv.ParseUint(portHex, 16, 16)
+		if err != nil {
+			continue
+		}
+		ip := procIP(hostHex)
+		if ip == nil || !(ip.IsUnspecified() || self[ip.String()]) {
+			continue
+		}
+		set[int(port)] = true
+	}
+	return sc.Err()
+}
+
+// procIP decodes an address of /proc/net/tcp{,6}: 32-bit words in host
+// (little-endian) order.
+func procIP(h string) net.IP {
+	b, err := hex.DecodeString(h)
+	if err != nil || len(b)%4 != 0 {
+		return nil
+	}
+	for i := 0; i < len(b); i += 4 {
+		b[i], b[i+1], b[i+2], b[i+3] = b[i+3], b[i+2], b[i+1], b[i]
+	}
+	ip := net.IP(b)
+	if v4 := ip.To4(); v4 != nil {
+		return v4
+	}
+	return ip
+}

@@ -133,6 +133,7 @@ func Run(ctx context.Context, cfg Config) error {
 
 	open := http.NewServeMux()
 	open.Handle(proto.ConnectPath, hub)
+	open.Handle(proto.MeshPath, hub.MeshHandler())
 	open.Handle(TunnelPath, tunnel)
 	open.Handle(GCPath, gcHandler(eng, log))
 	open.Handle(StoreStatsPath, storeStatsHandler(deps.store))
@@ -168,6 +169,7 @@ func Run(ctx context.Context, cfg Config) error {
 	if hubOnly != nil {
 		hubMux := http.NewServeMux()
 		hubMux.Handle(proto.ConnectPath, hub)
+		hubMux.Handle(proto.MeshPath, hub.MeshHandler())
 		serve(hubOnly, hubMux)
 	}
 	serve(tunnel, guarded)

@@ -27,6 +27,7 @@ func (s *Server) postContainersCreate(w http.ResponseWriter, r *http.Request) er
 		Name:       r.URL.Query().Get("name"),
 		Config:     req.Config,
 		HostConfig: req.HostConfig,
+		Client:     s.client(r),
 	})
 	if err != nil {
 		return err
@@ -60,7 +61,7 @@ func summary(c *engine.Container) container.Summary {
 		ImageID:         c.ImageID,
 		Command:         command(c),
 		Created:         c.Created.Unix(),
-		Ports:           []container.PortSummary{},
+		Ports:           engine.PortSummaries(c),
 		Labels:          c.Config.Labels,
 		State:           container.ContainerState(c.State.Status),
 		Status:          statusText(c, time.Now()),
@@ -167,6 +168,7 @@ func inspect(c *engine.Container) container.InspectResponse {
 		Mounts:       []container.MountPoint{},
 		Config:       c.Config,
 		NetworkSettings: &container.NetworkSettings{
+			Ports:    engine.PortsShown(c),
 			Networks: map[string]*network.EndpointSettings{},
 		},
 	}

@@ -29,7 +29,11 @@ type Config struct {
 	// Namespace resolves a request's namespace (team auth); nil means
 	// engine.DefaultNamespace for every request.
 	Namespace func(*http.Request) string
-	Logger    *slog.Logger
+	// Client names the client side a request came through, whose machine
+	// binds the published ports of the containers it creates (see
+	// engine.Container.Client); nil or "" means none.
+	Client func(*http.Request) string
+	Logger *slog.Logger
 }
 
 // Server is the Docker API handler.
@@ -109,6 +113,13 @@ func (s *Server) ns(r *http.Request) string {
 		return s.cfg.Namespace(r)
 	}
 	return engine.DefaultNamespace
+}
+
+func (s *Server) client(r *http.Request) string {
+	if s.cfg.Client != nil {
+		return s.cfg.Client(r)
+	}
+	return ""
 }
 
 // status maps an engine error kind to an HTTP status, as moby's errdefs.

@@ -21,6 +21,9 @@ type CreateRequest struct {
 	Name       string // "" picks a random name
 	Config     *container.Config
 	HostConfig *container.HostConfig
+	// Client names the client side the request came through (see
+	// Container.Client).
+	Client string
 }
 
 // Create stores a new container. It never calls the cloud for an image
@@ -46,13 +49,18 @@ func (e *Engine) Create(ctx context.Context, req CreateRequest) (*Container, err
 		// --since); clients such as the Python SDK read logs only for it.
 		hc.LogConfig.Type = "json-file"
 	}
+	merged := mergeConfig(req.Config, img.Config)
+	if err := e.checkPorts(merged, hc, req.Client); err != nil {
+		return nil, err
+	}
 	c := &Container{
 		ID:         randomHex(32),
+		Client:     req.Client,
 		Namespace:  req.Namespace,
 		Created:    time.Now().UTC(),
 		ImageRef:   req.Config.Image,
 		ImageID:    img.ID,
-		Config:     mergeConfig(req.Config, img.Config),
+		Config:     merged,
 		HostConfig: hc,
 		State:      State{Status: StatusCreated},
 		Function:   e.functionKey(img),

@@ -15,6 +15,11 @@ type Config struct {
 	Images    ImageSource
 	Functions Functions
 	Agents    Agents
+	// Ports binds published ports; nil refuses them at create.
+	Ports Ports
+	// Network hears what agents report about the container's network;
+	// nil ignores it.
+	Network Network
 	// CallbackURL is the hub's base URL as function instances reach it
 	// (ws:// or wss://).
 	CallbackURL string
@@ -149,3 +154,8 @@ func randomHex(n int) string {
 // SetAgents connects the hub; the hub needs the engine's AgentBackend, so
 // it is made after the engine. Call before serving.
 func (e *Engine) SetAgents(a Agents) { e.cfg.Agents = a }
+
+// SetPorts connects the published-port plane, which reads the engine's
+// store and dials through the hub, so it is made after both. Call before
+// serving.
+func (e *Engine) SetPorts(p Ports) { e.cfg.Ports = p }

@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"io"
 
+	"github.com/moby/moby/api/types/network"
 	"github.com/sockerless/sockerless/agent/proto"
 )
 
@@ -104,6 +105,28 @@ type Functions interface {
 	Delete(ctx context.Context, name string) error
 }
 
+// Ports binds published ports (docker run -p, -P) on the machine of the
+// client a container was created through, and releases them (package
+// publish).
+type Ports interface {
+	// Publish binds the published ports of c (see Published) for run on
+	// the machine of c.Client and returns the bindings made, as
+	// NetworkSettings.Ports shows them. It is idempotent for one run. A
+	// port that cannot be bound is an *Error with Docker's message.
+	Publish(ctx context.Context, c *Container, run uint32) (network.PortMap, error)
+	// Unpublish releases the ports published for run, or an earlier run,
+	// of c; ports of a later run stay.
+	Unpublish(ctx context.Context, c *Container, run uint32) error
+}
+
+// Network is the network plane's view of what agents report (networks,
+// addresses and names: the control plane's network objects).
+type Network interface {
+	// Listening records the TCP ports the processes of container id
+	// listen on (proto.Listening), whenever they change.
+	Listening(ctx context.Context, ns, id string, ports []int)
+}
+
 // Agents is the hub that function agents dial into.
 type Agents interface {
 	// Session waits until the agent of container id is connected and
@@ -148,4 +171,7 @@ type StreamSession interface {
 	// Request asks the agent for information (proto.RequestTop, …) and
 	// returns the JSON body of its answer.
 	Request(ctx context.Context, kind string, args []string) (json.RawMessage, error)
+	// Network replaces the container's network view (proto.TypeNetwork);
+	// a view for the first start goes in proto.Start instead.
+	Network(ctx context.Context, v proto.NetworkView) error
 }

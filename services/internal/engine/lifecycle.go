@@ -97,10 +97,22 @@ func (e *Engine) Start(ctx context.Context, ns, ref string) error {
 		}
 		secret = randomHex(32)
 	}
+	// Ports are bound before anything starts: a port that is taken fails
+	// the start as Docker's does, and no instance is made for nothing.
+	ports, err := e.publishPorts(ctx, c, c.Run+1)
+	if err != nil {
+		if ctx.Err() == nil {
+			e.refuseStart(ctx, c, err)
+		}
+		return fmt.Errorf("start %s: %w", c.ID, err)
+	}
+	claimed := false
 	c, err = e.cfg.Store.UpdateContainer(ctx, ns, c.ID, func(c *Container) error {
 		if running(c) || c.Run > c.ExitedRun {
 			return Errorf(KindNotModified, "container already started")
 		}
+		claimed = true
+		c.Ports = ports
 		c.Run++
 		c.State.StartedAt = time.Now().UTC()
 		c.State.Error = ""
@@ -114,6 +126,9 @@ func (e *Engine) Start(ctx context.Context, ns, ref string) error {
 		return nil
 	})
 	if err != nil {
+		if !claimed && ports != nil && KindOf(err) != KindNotModified {
+			e.releasePorts(c, c.Run+1)
+		}
 		return fmt.Errorf("start %s: %w", ref, err)
 	}
 	run := c.Run
@@ -291,6 +306,7 @@ func (e *Engine) failRun(ns, id string, run uint32, msg string) {
 		}
 		c.ExitedRun = run
 		c.StartedBy, c.StartClaim = "", time.Time{}
+		c.Ports = nil
 		c.State.Status = StatusExited
 		c.State.ExitCode = 255
 		c.State.Error = msg
@@ -309,6 +325,7 @@ func (e *Engine) failRun(ns, id string, run uint32, msg string) {
 	}
 	e.notify.notify(id)
 	if c, err := e.cfg.Store.GetContainer(context.WithoutCancel(e.ctx), ns, id); err == nil && c.ExitedRun == run {
+		e.releasePorts(c, run)
 		e.publish(c, "die", map[string]string{"exitCode": "255"})
 		e.autoRemove(c)
 	}

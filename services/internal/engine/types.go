@@ -5,6 +5,7 @@ import (
 
 	"github.com/moby/moby/api/types/container"
 	"github.com/moby/moby/api/types/events"
+	"github.com/moby/moby/api/types/network"
 )
 
 // DefaultNamespace is the namespace of requests that carry no team identity
@@ -59,6 +60,13 @@ type Container struct {
 	// PendingUploads are docker cp uploads into the container before its
 	// first start, in order; they are extracted when it starts.
 	PendingUploads []PendingUpload `json:"pendingUploads,omitempty"`
+	// Client names the client side the container was created through,
+	// whose machine binds its published ports: a forwarder's client ID,
+	// the --dev control plane's own socket, or "" (plain TCP: none).
+	Client string `json:"client,omitempty"`
+	// Ports are the host ports the current run published, as
+	// NetworkSettings.Ports shows them; nil when it does not run.
+	Ports network.PortMap `json:"ports,omitempty"`
 }
 
 // PendingUpload is a docker cp into a container that has never run. Its

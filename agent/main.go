@@ -15,7 +15,10 @@ import (
 	"syscall"
 
 	"github.com/sockerless/sockerless/agent/internal/applog"
+	"github.com/sockerless/sockerless/agent/internal/instance"
+	"github.com/sockerless/sockerless/agent/internal/netview"
 	"github.com/sockerless/sockerless/agent/internal/server"
+	"github.com/sockerless/sockerless/agent/proto"
 )
 
 func main() {
@@ -45,6 +48,12 @@ func run() int {
 		Stderr:  os.Stderr,
 		Signals: sigs,
 		Logger:  log,
+		// Docker's network inside the instance: /etc/hosts, the embedded
+		// DNS server, listeners for peers (the control plane's views).
+		NewNetwork: func(d instance.NetworkDeps) instance.Network {
+			return netview.New(netview.Config{Dial: d.Dial, Listening: d.Listening, Logger: d.Logger,
+				Shared: os.Getenv(proto.EnvSharedNetwork) != ""})
+		},
 	})
 	if err := srv.Serve(context.Background(), ln); err != nil {
 		log.Error("agent ended", "err", err)

@@ -149,6 +149,11 @@ const Window = 1 << 20
 // MaxPayload is the largest payload of a data frame.
 const MaxPayload = 32 << 10
 
+// MaxControl is the largest payload of a control frame the agent reads:
+// a NetworkView of a container with hundreds of peers is far larger than
+// a data frame, and a frame above the reader's limit drops the connection.
+const MaxControl = 4 << 20
+
 // HeaderSize is the size of the fixed frame header.
 const HeaderSize = 1 + 4 + 8 + 8
 

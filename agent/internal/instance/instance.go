@@ -7,11 +7,13 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"net"
 	"os"
 	"sync"
 	"syscall"
 	"time"
 
+	"github.com/sockerless/sockerless/agent/internal/mesh"
 	"github.com/sockerless/sockerless/agent/internal/process"
 	"github.com/sockerless/sockerless/agent/internal/procinfo"
 	"github.com/sockerless/sockerless/agent/internal/session"
@@ -34,6 +36,12 @@ type Config struct {
 	// io.Discard).
 	Stdout, Stderr io.Writer
 	Logger         *slog.Logger
+	// Mesh holds the mesh connection's timings; the URL, container and
+	// secret are taken from the Invocation.
+	Mesh mesh.Config
+	// NewNetwork makes the Network that applies the control plane's
+	// network views; nil ignores them.
+	NewNetwork func(NetworkDeps) Network
 }
 
 // Instance serves one invocation.
@@ -41,6 +49,8 @@ type Instance struct {
 	cfg    Config
 	log    *slog.Logger
 	sess   *session.Session
+	mesh   *mesh.Mesh
+	net    Network // nil: network views are ignored
 	events chan event
 	done   chan struct{} // closed when Run's loop ends
 }
@@ -69,7 +79,21 @@ func New(cfg Config) *Instance {
 	sc.Handler = handler{in}
 	sc.Logger = in.log
 	in.sess = session.New(sc)
+	mc := cfg.Mesh
+	mc.CallbackURL = cfg.Invocation.CallbackURL
+	mc.ContainerID = cfg.Invocation.ContainerID
+	mc.Secret = cfg.Invocation.Secret
+	mc.Logger = in.log
+	in.mesh = mesh.New(mc)
+	if cfg.NewNetwork != nil {
+		in.net = cfg.NewNetwork(NetworkDeps{Dial: in.mesh.Dial, Listening: in.sess.Listening, Logger: in.log})
+	}
 	return in
+}
+
+// Dial opens a mesh stream to the hub (see mesh.Mesh.Dial).
+func (in *Instance) Dial(ctx context.Context, open proto.MeshOpen) (net.Conn, error) {
+	return in.mesh.Dial(ctx, open)
 }
 
 // event is something the loop must act on.
@@ -85,6 +109,7 @@ type event struct {
 	run    uint32
 	id     string
 	sessEr error
+	view   proto.NetworkView
 }
 
 type eventKind int
@@ -101,6 +126,7 @@ const (
 	evExecStart
 	evExecDone // an exec's process has ended
 	evResize
+	evNetwork
 )
 
 // post hands e to the loop; it never blocks past the loop's end.
@@ -149,6 +175,12 @@ func (in *Instance) Run(ctx context.Context) error {
 			in.post(event{kind: evSessionEnded, sessEr: err})
 		}
 	}()
+	meshCtx, stopMesh := context.WithCancel(context.Background())
+	meshDone := make(chan struct{})
+	go func() {
+		defer close(meshDone)
+		in.mesh.Run(meshCtx)
+	}()
 	runCtx, stopRuns := context.WithCancel(context.Background())
 	var runs sync.WaitGroup
 
@@ -157,6 +189,13 @@ func (in *Instance) Run(ctx context.Context) error {
 	close(in.done)
 	stopRuns()
 	waitTimeout(&runs, killWait, in.log)
+	if in.net != nil {
+		if err := in.net.Close(); err != nil {
+			in.log.Warn("close network", "err", err)
+		}
+	}
+	stopMesh()
+	<-meshDone
 	stopSess()
 	<-sessDone
 	return err
@@ -269,6 +308,10 @@ func (in *Instance) loop(ctx, runCtx context.Context, runs *sync.WaitGroup) erro
 				}
 			case evExecDone:
 				execs.remove(e.id)
+			case evNetwork:
+				if err := in.applyNetwork(e.view); err != nil {
+					in.log.Warn("apply network view", "err", err)
+				}
 			case evResize:
 				var p *process.Proc
 				switch {
@@ -323,7 +366,16 @@ func (in *Instance) loop(ctx, runCtx context.Context, runs *sync.WaitGroup) erro
 func (in *Instance) startRun(ctx context.Context, runs *sync.WaitGroup, s proto.Start) *run {
 	r := &run{n: s.Run, done: make(chan struct{})}
 	log := in.log.With("run", s.Run)
-	proc, err := in.cfg.Supervisor.StartSized(s.Process, process.Size{Rows: s.Rows, Cols: s.Cols})
+	var proc *process.Proc
+	var err error
+	if s.Network != nil {
+		if nerr := in.applyNetwork(*s.Network); nerr != nil {
+			err = fmt.Errorf("apply the container's network: %w", nerr)
+		}
+	}
+	if err == nil {
+		proc, err = in.cfg.Supervisor.StartSized(s.Process, process.Size{Rows: s.Rows, Cols: s.Cols})
+	}
 	if err != nil {
 		exit := proto.Exit{Run: s.Run, Code: process.CodeCannotExecute, Error: err.Error()}
 		var se *process.StartError
@@ -433,3 +485,6 @@ func (h handler) Request(r proto.Request) {
 	}()
 }
 func (h handler) Shutdown() { h.in.post(event{kind: evShutdown}) }
+func (h handler) Network(v proto.NetworkView) {
+	h.in.post(event{kind: evNetwork, view: v})
+}

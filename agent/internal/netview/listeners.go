@@ -3,7 +3,6 @@ package netview
 import (
 	"context"
 	"errors"
-	"io"
 	"log/slog"
 	"net"
 	"strconv"
@@ -120,7 +119,7 @@ func (l *listeners) carry(x *listener, c net.Conn) {
 	}
 	stop := context.AfterFunc(x.ctx, func() { c.Close(); remote.Close() })
 	defer stop()
-	pipe(c, remote)
+	proto.Splice(c, remote)
 }
 
 // reset closes c with a RST.
@@ -129,30 +128,6 @@ func reset(c net.Conn) {
 		_ = tc.SetLinger(0)
 	}
 	c.Close()
-}
-
-// closeWriter is a connection with half-close.
-type closeWriter interface{ CloseWrite() error }
-
-// pipe copies both ways; each direction's end is passed on as a
-// half-close, and both are closed once both directions ended.
-func pipe(a, b net.Conn) {
-	var wg sync.WaitGroup
-	half := func(dst, src net.Conn) {
-		defer wg.Done()
-		_, _ = io.Copy(dst, src)
-		if cw, ok := dst.(closeWriter); ok {
-			_ = cw.CloseWrite()
-		} else {
-			dst.Close()
-		}
-	}
-	wg.Add(2)
-	go half(a, b)
-	go half(b, a)
-	wg.Wait()
-	a.Close()
-	b.Close()
 }
 
 // close ends every listener and connection and waits for them.

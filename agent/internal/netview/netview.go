@@ -7,6 +7,7 @@ import (
 	"net"
 	"path/filepath"
 	"sync"
+	"syscall"
 	"time"
 
 	"github.com/sockerless/sockerless/agent/proto"
@@ -35,7 +36,10 @@ type Config struct {
 	// ScanInterval is how often listening ports are scanned (default
 	// 250 ms).
 	ScanInterval time.Duration
-	Logger       *slog.Logger
+	// Shared says the instance shares its network namespace with others
+	// (proto.EnvSharedNetwork): no DNS server, no listeners for peers.
+	Shared bool
+	Logger *slog.Logger
 }
 
 // View is a container's network view in its instance.
@@ -94,7 +98,9 @@ func (v *View) Apply(ctx context.Context, nv proto.NetworkView) error {
 	}
 	var errs []error
 	dnsUp := false
-	if nv.DNS {
+	if v.cfg.Shared {
+		nv.Listen = nil // names still go into /etc/hosts below
+	} else if nv.DNS {
 		if v.dns == nil {
 			d, err := startDNS(v.cfg.DNSAddr, v.log)
 			if err != nil {
@@ -114,11 +120,11 @@ func (v *View) Apply(ctx context.Context, nv proto.NetworkView) error {
 		v.dns = nil
 	}
 	if err := writeAtomic(v.path("/etc/hosts"), hostsFile(nv, !dnsUp)); err != nil {
-		errs = append(errs, err)
+		errs = append(errs, v.readOnly(err))
 	}
 	if rc, ok := v.resolvConf(nv, dnsUp); ok {
 		if err := writeAtomic(v.path("/etc/resolv.conf"), rc); err != nil {
-			errs = append(errs, err)
+			errs = append(errs, v.readOnly(err))
 		}
 	}
 	v.selfIPs = selfIPs(nv)
@@ -140,6 +146,17 @@ func (v *View) upstreams(nv proto.NetworkView) []string {
 		}
 	}
 	return out
+}
+
+// readOnly turns the error of writing a file the platform keeps read-only
+// into a warning: the container runs with the platform's file, as it would
+// without a view.
+func (v *View) readOnly(err error) error {
+	if errors.Is(err, syscall.EROFS) || errors.Is(err, syscall.EACCES) || errors.Is(err, syscall.EPERM) {
+		v.log.Warn("network view: file not writable here; the platform's stays", "err", err)
+		return nil
+	}
+	return err
 }
 
 // Close stops the DNS server, the listeners and the scan. Files stay.

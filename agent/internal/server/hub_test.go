@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/coder/websocket"
+	"github.com/hashicorp/yamux"
 
 	"github.com/sockerless/sockerless/agent/proto"
 )
@@ -41,6 +42,7 @@ type hub struct {
 	execStarted []proto.ExecStarted
 	execExits   []proto.ExecExit
 	refused     int
+	meshes      []*yamux.Session // mesh connections, in order
 
 	// Policy, set by the test.
 	holdAcks   bool          // queue acks until released
@@ -98,6 +100,10 @@ func (h *hub) waitFor(t *testing.T, what string, timeout time.Duration, cond fun
 }
 
 func (h *hub) serve(w http.ResponseWriter, r *http.Request) {
+	if r.URL.Path == proto.MeshPath && r.Header.Get(proto.HeaderAuthorization) == "Bearer "+h.secret {
+		h.serveMesh(w, r)
+		return
+	}
 	if r.URL.Path != proto.ConnectPath || r.Header.Get(proto.HeaderAuthorization) != "Bearer "+h.secret {
 		h.mu.Lock()
 		h.refused++
@@ -146,6 +152,43 @@ func (h *hub) serve(w http.ResponseWriter, r *http.Request) {
 		}
 		h.receive(hc, f)
 	}
+}
+
+// serveMesh keeps an agent's mesh connection until it ends; tests use it
+// through h.mesh.
+func (h *hub) serveMesh(w http.ResponseWriter, r *http.Request) {
+	ws, err := websocket.Accept(w, r, nil)
+	if err != nil {
+		return
+	}
+	sess, err := proto.Mux(ws, false, nil)
+	if err != nil {
+		h.t.Errorf("hub: mesh: %v", err)
+		return
+	}
+	h.mu.Lock()
+	h.meshes = append(h.meshes, sess)
+	h.notifyLocked()
+	h.mu.Unlock()
+	select {
+	case <-sess.CloseChan():
+	case <-r.Context().Done():
+		sess.Close()
+	}
+}
+
+// mesh waits for the agent's latest mesh connection.
+func (h *hub) mesh(t *testing.T) *yamux.Session {
+	t.Helper()
+	var s *yamux.Session
+	h.waitFor(t, "a mesh connection", 10*time.Second, func() bool {
+		if n := len(h.meshes); n > 0 && !h.meshes[n-1].IsClosed() {
+			s = h.meshes[n-1]
+			return true
+		}
+		return false
+	})
+	return s
 }
 
 // receive records one frame from the agent.
@@ -212,6 +255,7 @@ func (h *hub) receive(hc *hubConn, f proto.Frame) {
 		}
 	case proto.TypeStdinCredit:
 		h.credits[f.Stream] += f.Seq
+	case proto.TypeListening: // recorded in frames
 	default:
 		h.t.Errorf("hub: unexpected %v from agent", f.Type)
 	}

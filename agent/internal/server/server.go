@@ -26,6 +26,7 @@ import (
 	"time"
 
 	"github.com/sockerless/sockerless/agent/internal/instance"
+	"github.com/sockerless/sockerless/agent/internal/mesh"
 	"github.com/sockerless/sockerless/agent/internal/process"
 	"github.com/sockerless/sockerless/agent/internal/session"
 	"github.com/sockerless/sockerless/agent/proto"
@@ -43,6 +44,11 @@ type Config struct {
 	Process process.Config
 	// Session holds the hub connection's timings (zero: defaults).
 	Session session.Config
+	// Mesh holds the mesh connection's timings (zero: defaults).
+	Mesh mesh.Config
+	// NewNetwork makes what applies the control plane's network views;
+	// nil ignores them (see instance.Config).
+	NewNetwork func(instance.NetworkDeps) instance.Network
 	// Stdout and Stderr receive a copy of the container's output.
 	Stdout, Stderr io.Writer
 	// Signals are the signals the agent itself receives (SIGTERM from the
@@ -178,6 +184,8 @@ func (s *Server) postInvocation(w http.ResponseWriter, r *http.Request) {
 		Invocation: inv,
 		Supervisor: s.sup,
 		Session:    s.cfg.Session,
+		Mesh:       s.cfg.Mesh,
+		NewNetwork: s.cfg.NewNetwork,
 		Stdout:     s.cfg.Stdout,
 		Stderr:     s.cfg.Stderr,
 		Logger:     s.log,

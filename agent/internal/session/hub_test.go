@@ -170,6 +170,9 @@ func (r *recorder) ExecStart(e proto.ExecStart) { r.add("exec-start " + e.ID) }
 func (r *recorder) Resize(proto.Resize)         {}
 func (r *recorder) Request(proto.Request)       {}
 func (r *recorder) Shutdown()                   { r.add("shutdown") }
+func (r *recorder) Network(v proto.NetworkView) {
+	r.add("network " + strconv.Itoa(len(v.Listen)) + " listen")
+}
 
 func (r *recorder) Signal(s proto.Signal) {
 	e := "signal " + strconv.Itoa(s.Signal)

@@ -116,6 +116,20 @@ func (s *Session) Credit(stream uint32, n int) {
 	s.wakeWriter()
 }
 
+// Listening tells the hub which TCP ports the container's processes listen
+// on (proto.Listening). Only the latest list matters: it replaces one not
+// yet sent, and it is sent again after every reconnect. It never blocks.
+func (s *Session) Listening(ports []int) {
+	if ports == nil {
+		ports = []int{}
+	}
+	s.mu.Lock()
+	s.listening = append([]int(nil), ports...)
+	s.listenSent = false
+	s.mu.Unlock()
+	s.wakeWriter()
+}
+
 // Started tells the hub that run runs as pid.
 func (s *Session) Started(run uint32, pid int) {
 	f, err := proto.Control(proto.TypeStarted, proto.Started{Run: run, Pid: pid})
@@ -260,6 +274,7 @@ func (s *Session) resetLocked() proto.Hello {
 	for _, pe := range s.exits {
 		pe.sent = false
 	}
+	s.listenSent = s.listening == nil // the hub hears the list once per connection
 	return h
 }
 
@@ -287,6 +302,20 @@ func (s *Session) nextLocked() (proto.Frame, func(), bool) {
 				s.credits[id] -= n
 			}
 		}, true
+	}
+	if !s.listenSent {
+		// Not ordered with output either: the latest list replaces any other.
+		f, err := proto.Control(proto.TypeListening, proto.Listening{Ports: s.listening})
+		if err == nil {
+			sent := s.listening
+			return f, func() {
+				if sameInts(s.listening, sent) {
+					s.listenSent = true
+				}
+			}, true
+		}
+		s.cfg.Logger.Error("encode listening", "err", err)
+		s.listenSent = true
 	}
 	var (
 		best   *item
@@ -331,4 +360,16 @@ func (s *Session) nextLocked() (proto.Frame, func(), bool) {
 		return proto.Frame{}, nil, false
 	}
 	return best.frame, commit, true
+}
+
+func sameInts(a, b []int) bool {
+	if len(a) != len(b) {
+		return false
+	}
+	for i := range a {
+		if a[i] != b[i] {
+			return false
+		}
+	}
+	return true
 }

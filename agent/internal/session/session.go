@@ -36,6 +36,8 @@ type Handler interface {
 	Request(r proto.Request)
 	// Shutdown ends the instance: the container was removed.
 	Shutdown()
+	// Network replaces the container's network view (proto.TypeNetwork).
+	Network(v proto.NetworkView)
 }
 
 // Config configures a Session. Zero durations take the defaults noted.
@@ -77,7 +79,11 @@ type Session struct {
 	// the hub (proto.TypeStdinCredit).
 	credits map[uint32]uint64
 	running uint32
-	wake    chan struct{} // wakes the writer; buffered 1
+	// listening is the latest proto.Listening list (nil: none yet);
+	// listenSent says the current connection has it.
+	listening  []int
+	listenSent bool
+	wake       chan struct{} // wakes the writer; buffered 1
 }
 
 // New returns a Session; Run connects it.
@@ -98,11 +104,12 @@ func New(cfg Config) *Session {
 		cfg.Logger = slog.New(slog.DiscardHandler)
 	}
 	return &Session{
-		cfg:     cfg,
-		url:     strings.TrimSuffix(cfg.CallbackURL, "/") + proto.ConnectPath,
-		streams: map[uint32]*stream{},
-		credits: map[uint32]uint64{},
-		wake:    make(chan struct{}, 1),
+		cfg:        cfg,
+		listenSent: true,
+		url:        strings.TrimSuffix(cfg.CallbackURL, "/") + proto.ConnectPath,
+		streams:    map[uint32]*stream{},
+		credits:    map[uint32]uint64{},
+		wake:       make(chan struct{}, 1),
 	}
 }
 
@@ -163,7 +170,7 @@ func (s *Session) dial(ctx context.Context) (*websocket.Conn, error) {
 		}
 		return nil, fmt.Errorf("dial %s: %w", s.url, err)
 	}
-	c.SetReadLimit(proto.HeaderSize + 2*proto.MaxPayload)
+	c.SetReadLimit(proto.HeaderSize + proto.MaxControl)
 	return c, nil
 }
 
@@ -290,6 +297,13 @@ func (s *Session) dispatch(f proto.Frame) {
 		h.StdinClose(f.Stream)
 	case proto.TypeShutdown:
 		h.Shutdown()
+	case proto.TypeNetwork:
+		var v proto.NetworkView
+		if err := f.Decode(&v); err != nil {
+			log.Warn("bad network view", "err", err)
+			return
+		}
+		h.Network(v)
 	default:
 		log.Warn("ignoring unexpected frame from hub", "type", f.Type.String())
 	}

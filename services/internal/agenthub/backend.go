@@ -31,6 +31,10 @@ type Backend interface {
 	// read before it; the hub sends ExecExitAck only after it returns nil.
 	// It must be idempotent for the same exec.
 	StoreExecExit(ctx context.Context, id string, e proto.ExecExit) error
+	// AgentListening says which TCP ports the processes of container id
+	// listen on (proto.Listening), whenever that changes and after every
+	// connect. It must not block for long.
+	AgentListening(ctx context.Context, id string, ports []int)
 	// AgentGone tells the engine that the connection of container id ended
 	// (the agent may come back). It is called once per authenticated
 	// connection, after Connected(id) turned false and before a connection

@@ -120,6 +120,12 @@ func (b *fakeBackend) StoreExecExit(_ context.Context, id string, e proto.ExecEx
 	return nil
 }
 
+func (b *fakeBackend) AgentListening(_ context.Context, id string, ports []int) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	b.events = append(b.events, fmt.Sprintf("listening %s %v", id, ports))
+}
+
 func (b *fakeBackend) AgentGone(id string) {
 	select {
 	case b.gone <- id:
@@ -150,9 +156,12 @@ type testEnv struct {
 	backend *fakeBackend
 	srv     *httptest.Server
 	url     string
+	meshURL string
+	// client dials the agent's WebSockets (nil: the default).
+	client *http.Client
 }
 
-func newTestEnv(t *testing.T, b *fakeBackend, tune func(*Hub)) *testEnv {
+func newTestEnv(t testing.TB, b *fakeBackend, tune func(*Hub)) *testEnv {
 	t.Helper()
 	h := New(b, slog.New(slog.NewTextHandler(io.Discard, nil)))
 	h.reconnectGrace = 2 * time.Second
@@ -161,18 +170,20 @@ func newTestEnv(t *testing.T, b *fakeBackend, tune func(*Hub)) *testEnv {
 	}
 	mux := http.NewServeMux()
 	mux.Handle(proto.ConnectPath, h)
+	mux.Handle(proto.MeshPath, h.MeshHandler())
 	srv := httptest.NewServer(mux)
 	t.Cleanup(func() {
 		_ = h.Close()
 		srv.Close()
 	})
-	return &testEnv{hub: h, backend: b, srv: srv, url: "ws" + strings.TrimPrefix(srv.URL, "http") + proto.ConnectPath}
+	base := "ws" + strings.TrimPrefix(srv.URL, "http")
+	return &testEnv{hub: h, backend: b, srv: srv, url: base + proto.ConnectPath, meshURL: base + proto.MeshPath}
 }
 
 // testAgent is the test side of an agent connection: it speaks proto and
 // collects every frame the hub sends.
 type testAgent struct {
-	t      *testing.T
+	t      testing.TB
 	ws     *websocket.Conn
 	frames chan proto.Frame
 	closed chan struct{}
@@ -180,7 +191,7 @@ type testAgent struct {
 }
 
 // dial connects as the agent of id with secret (headers omitted when empty).
-func (e *testEnv) dial(t *testing.T, id, secret string) (*testAgent, *http.Response, error) {
+func (e *testEnv) dial(t testing.TB, id, secret string) (*testAgent, *http.Response, error) {
 	t.Helper()
 	hdr := http.Header{}
 	if id != "" {
@@ -191,7 +202,7 @@ func (e *testEnv) dial(t *testing.T, id, secret string) (*testAgent, *http.Respo
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 	defer cancel()
-	ws, resp, err := websocket.Dial(ctx, e.url, &websocket.DialOptions{HTTPHeader: hdr})
+	ws, resp, err := websocket.Dial(ctx, e.url, &websocket.DialOptions{HTTPHeader: hdr, HTTPClient: e.client})
 	if err != nil {
 		return nil, resp, err
 	}
@@ -203,7 +214,7 @@ func (e *testEnv) dial(t *testing.T, id, secret string) (*testAgent, *http.Respo
 }
 
 // connect dials with the right secret and sends Hello.
-func (e *testEnv) connect(t *testing.T, id string, running uint32) *testAgent {
+func (e *testEnv) connect(t testing.TB, id string, running uint32) *testAgent {
 	t.Helper()
 	a, _, err := e.dial(t, id, "Bearer "+e.backend.secrets[id])
 	if err != nil {
@@ -316,7 +327,7 @@ func (a *testAgent) isOpen() bool {
 }
 
 // waitFor polls cond for up to 5s.
-func waitFor(t *testing.T, what string, cond func() bool) {
+func waitFor(t testing.TB, what string, cond func() bool) {
 	t.Helper()
 	deadline := time.Now().Add(5 * time.Second)
 	for !cond() {

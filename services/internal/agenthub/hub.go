@@ -61,6 +61,11 @@ type Hub struct {
 	// to the container, not to a connection, so an answer arriving on a
 	// reconnected agent's connection still reaches them.
 	waiters map[string]map[string]*startWaiter
+	// meshes holds the current mesh connection per container; meshChanged
+	// is closed and replaced whenever it gains one or the hub closes.
+	meshes      map[string]*meshConn
+	meshChanged chan struct{}
+	router      MeshRouter
 }
 
 var _ engine.Agents = (*Hub)(nil)
@@ -84,6 +89,8 @@ func New(b Backend, logger *slog.Logger) *Hub {
 		conns:          make(map[string]*conn),
 		changed:        make(chan struct{}),
 		waiters:        make(map[string]map[string]*startWaiter),
+		meshes:         make(map[string]*meshConn),
+		meshChanged:    make(chan struct{}),
 	}
 }
 
@@ -92,19 +99,30 @@ func New(b Backend, logger *slog.Logger) *Hub {
 // <secret>"; without the right secret it is refused with 401 before the
 // upgrade. It returns when the connection ends.
 func (h *Hub) ServeHTTP(w http.ResponseWriter, r *http.Request) {
-	id := r.Header.Get(proto.HeaderContainer)
-	secret, ok := bearer(r.Header.Get(proto.HeaderAuthorization))
-	if id == "" || !ok {
-		writeError(w, http.StatusUnauthorized, "agent credentials required")
-		return
-	}
-	if !h.enter() {
-		writeError(w, http.StatusServiceUnavailable, "agent hub is shutting down")
+	id, ws, ok := h.accept(w, r)
+	if !ok {
 		return
 	}
 	defer h.handlers.Done()
+	newConn(h, id, ws).serve()
+}
 
+// accept authenticates an agent's WebSocket upgrade (the control
+// connection's or the mesh's) and upgrades it. When ok, the caller owns a
+// registered handler (h.handlers) and must call h.handlers.Done when done.
+func (h *Hub) accept(w http.ResponseWriter, r *http.Request) (id string, ws *websocket.Conn, ok bool) {
+	id = r.Header.Get(proto.HeaderContainer)
+	secret, ok := bearer(r.Header.Get(proto.HeaderAuthorization))
+	if id == "" || !ok {
+		writeError(w, http.StatusUnauthorized, "agent credentials required")
+		return "", nil, false
+	}
+	if !h.enter() {
+		writeError(w, http.StatusServiceUnavailable, "agent hub is shutting down")
+		return "", nil, false
+	}
 	if err := h.backend.AuthorizeAgent(r.Context(), id, secret); err != nil {
+		h.handlers.Done()
 		if engine.KindOf(err) == engine.KindUnavailable {
 			// Not now (the store is unreachable, or another control plane
 			// waits for this agent): the agent dials again.
@@ -113,19 +131,20 @@ func (h *Hub) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 			// shared by several control planes it may reach another.
 			w.Header().Set("Connection", "close")
 			writeError(w, http.StatusServiceUnavailable, "agent authorization unavailable")
-			return
+			return "", nil, false
 		}
 		h.log.Warn("agent refused", "container", id, "remote", r.RemoteAddr, "err", err)
 		writeError(w, http.StatusUnauthorized, "agent authentication failed")
-		return
+		return "", nil, false
 	}
 	ws, err := websocket.Accept(w, r, &websocket.AcceptOptions{CompressionMode: websocket.CompressionDisabled})
 	if err != nil {
 		// Accept has written the response.
+		h.handlers.Done()
 		h.log.Warn("agent upgrade failed", "container", id, "err", err)
-		return
+		return "", nil, false
 	}
-	newConn(h, id, ws).serve()
+	return id, ws, true
 }
 
 // Connected reports whether the agent of container id has a live connection.
@@ -159,11 +178,21 @@ func (h *Hub) Close() error {
 	h.closed = true
 	close(h.changed)
 	h.changed = make(chan struct{})
+	close(h.meshChanged)
+	h.meshChanged = make(chan struct{})
 	conns := make([]*conn, 0, len(h.conns))
 	for _, c := range h.conns {
 		conns = append(conns, c)
 	}
+	meshes := make([]*meshConn, 0, len(h.meshes))
+	for _, m := range h.meshes {
+		meshes = append(meshes, m)
+	}
 	h.mu.Unlock()
+	// Connections the mesh carries end now; agents dial it again.
+	for _, m := range meshes {
+		m.sess.Close()
+	}
 
 	// Close handshakes run in parallel; agents that do not answer within
 	// closeTimeout are cut off by canceling every connection's context.

@@ -178,6 +178,13 @@ func (c *conn) handleControl(f proto.Frame) error {
 		}
 		c.hub.deliver(c.id, execKey(e.ID), res)
 		return c.sendControl(c.ctx, proto.TypeExecExitAck, proto.ExecExitAck{ID: e.ID})
+	case proto.TypeListening:
+		var l proto.Listening
+		if err := f.Decode(&l); err != nil {
+			return fmt.Errorf("%w: %w", errProtocol, err)
+		}
+		c.hub.backend.AgentListening(c.ctx, c.id, l.Ports)
+		return nil
 	case proto.TypeHello:
 		c.log.Warn("agent sent a second hello; ignored")
 		return nil

@@ -195,6 +195,18 @@ func (s *session) signal(ctx context.Context, sig proto.Signal) error {
 	return nil
 }
 
+// Network replaces the container's network view (proto.TypeNetwork).
+func (s *session) Network(ctx context.Context, v proto.NetworkView) error {
+	c, err := s.hub.current(s.id)
+	if err != nil {
+		return fmt.Errorf("network view of %s: %w", s.id, err)
+	}
+	if err := c.sendControl(ctx, proto.TypeNetwork, v); err != nil {
+		return &engine.Error{Kind: engine.KindUnavailable, Message: fmt.Sprintf("network view of %s: agent connection failed", s.id), Err: err}
+	}
+	return nil
+}
+
 // Shutdown tells the agent the container is removed.
 func (s *session) Shutdown(ctx context.Context) error {
 	c, err := s.hub.current(s.id)

@@ -133,11 +133,14 @@ func Run(ctx context.Context, cfg Config) error {
 	hub := agenthub.New(eng.AgentBackend(), log)
 	eng.SetAgents(hub)
 	nets.SetEvents(eng)
+	nets.SetAgents(eng)
+	hub.SetMeshRouter(netplane.PeerRouter{Plane: nets, Dialer: hub})
 	api := dockerapi.New(eng, dockerapi.Config{Version: cfg.Version, Networks: nets, Logger: log})
 	tunnel := wsconn.NewListener(&net.TCPAddr{IP: net.IPv4(127, 0, 0, 1)})
 
 	open := http.NewServeMux()
 	open.Handle(proto.ConnectPath, hub)
+	open.Handle(proto.MeshPath, hub.MeshHandler())
 	open.Handle(TunnelPath, tunnel)
 	open.Handle(GCPath, gcHandler(eng, log))
 	open.Handle(StoreStatsPath, storeStatsHandler(deps.store))
@@ -173,6 +176,7 @@ func Run(ctx context.Context, cfg Config) error {
 	if hubOnly != nil {
 		hubMux := http.NewServeMux()
 		hubMux.Handle(proto.ConnectPath, hub)
+		hubMux.Handle(proto.MeshPath, hub.MeshHandler())
 		serve(hubOnly, hubMux)
 	}
 	serve(tunnel, guarded)

@@ -94,7 +94,7 @@ func (l listenAddr) listen() (net.Listener, error) {
 func requireToken(token string, next http.Handler) http.Handler {
 	want := []byte("Bearer " + token)
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		if r.URL.Path == proto.ConnectPath {
+		if r.URL.Path == proto.ConnectPath || r.URL.Path == proto.MeshPath {
 			next.ServeHTTP(w, r)
 			return
 		}

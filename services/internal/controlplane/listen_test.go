@@ -75,6 +75,7 @@ func TestRequireToken(t *testing.T) {
 		{"no token is 401", "/containers/json", "", 401},
 		{"wrong token is 401", "/containers/json", "Bearer X", 401},
 		{"agent dial has its own secret", proto.ConnectPath, "", 204},
+		{"agent mesh dial has its own secret", proto.MeshPath, "", 204},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

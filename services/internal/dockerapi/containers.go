@@ -28,6 +28,7 @@ func (s *Server) postContainersCreate(w http.ResponseWriter, r *http.Request) er
 		Config:     req.Config,
 		HostConfig: req.HostConfig,
 		Endpoints:  endpointsConfig(req.NetworkingConfig),
+		Client:     s.client(r),
 	})
 	if err != nil {
 		return err
@@ -65,7 +66,7 @@ func summary(c *engine.Container) container.Summary {
 		ImageID:         c.ImageID,
 		Command:         command(c),
 		Created:         c.Created.Unix(),
-		Ports:           []container.PortSummary{},
+		Ports:           engine.PortSummaries(c),
 		Labels:          c.Config.Labels,
 		State:           container.ContainerState(c.State.Status),
 		Status:          statusText(c, time.Now()),
@@ -183,6 +184,7 @@ func inspect(c *engine.Container) container.InspectResponse {
 		Mounts:       []container.MountPoint{},
 		Config:       c.Config,
 		NetworkSettings: &container.NetworkSettings{
+			Ports:    engine.PortsShown(c),
 			Networks: map[string]*network.EndpointSettings{},
 		},
 	}

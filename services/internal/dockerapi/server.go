@@ -33,7 +33,11 @@ type Config struct {
 	// Networks is the network plane, which serves the network routes and
 	// the networks of containers.
 	Networks *netplane.Plane
-	Logger   *slog.Logger
+	// Client names the client side a request came through, whose machine
+	// binds the published ports of the containers it creates (see
+	// engine.Container.Client); nil or "" means none.
+	Client func(*http.Request) string
+	Logger *slog.Logger
 }
 
 // Server is the Docker API handler.
@@ -113,6 +117,13 @@ func (s *Server) ns(r *http.Request) string {
 		return s.cfg.Namespace(r)
 	}
 	return engine.DefaultNamespace
+}
+
+func (s *Server) client(r *http.Request) string {
+	if s.cfg.Client != nil {
+		return s.cfg.Client(r)
+	}
+	return ""
 }
 
 // status maps an engine error kind to an HTTP status, as moby's errdefs.

@@ -90,6 +90,7 @@ func (b *AgentBackend) StoreExit(ctx context.Context, aid string, ex proto.Exit)
 		stored = true
 		c.ExitedRun = ex.Run
 		if ex.Run == c.Run {
+			c.Ports = nil
 			c.State.Status = StatusExited
 			c.State.ExitCode = ex.Code
 			c.State.Error = ex.Error
@@ -113,6 +114,7 @@ func (b *AgentBackend) StoreExit(ctx context.Context, aid string, ex proto.Exit)
 	}
 	b.e.notify.notify(id)
 	if stored {
+		b.e.releasePorts(c, ex.Run)
 		if ex.Error == "" { // it ran: its start comes first
 			b.e.publishStart(c, ex.Run, true)
 		}
@@ -140,6 +142,16 @@ func (e *Engine) autoRemove(c *Container) {
 			e.log.Error("auto-remove", "container", c.ID, "err", err)
 		}
 	})
+}
+
+// AgentListening hands the ports a container's processes listen on to the
+// network plane.
+func (b *AgentBackend) AgentListening(ctx context.Context, aid string, ports []int) {
+	ns, id, ok := splitAgentID(aid)
+	if !ok || b.e.cfg.Networks == nil {
+		return
+	}
+	b.e.cfg.Networks.Listening(ctx, ns, id, ports)
 }
 
 // AgentGone notes that an agent's connection ended; it may reconnect.

@@ -308,6 +308,9 @@ func (e *Engine) remove(ctx context.Context, c *Container) error {
 		return fmt.Errorf("remove %s: %w", c.ID, err)
 	}
 	e.notify.notify(c.ID)
+	if c.Ports != nil {
+		e.releasePorts(c, c.Run)
+	}
 	e.publish(c, "destroy", nil)
 	// The agent ends its instance on Shutdown; cancelling the POST covers an
 	// agent that never connected.

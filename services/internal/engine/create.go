@@ -25,6 +25,9 @@ type CreateRequest struct {
 	// Endpoints are the create request's NetworkingConfig.EndpointsConfig:
 	// settings per network name or ID (aliases, links, static address).
 	Endpoints map[string]*network.EndpointSettings
+	// Client names the client side the request came through (see
+	// Container.Client).
+	Client string
 }
 
 // Create stores a new container. It never calls the cloud for an image
@@ -50,13 +53,18 @@ func (e *Engine) Create(ctx context.Context, req CreateRequest) (*Container, err
 		// --since); clients such as the Python SDK read logs only for it.
 		hc.LogConfig.Type = "json-file"
 	}
+	merged := mergeConfig(req.Config, img.Config)
+	if err := e.checkPorts(merged, hc, req.Client); err != nil {
+		return nil, err
+	}
 	c := &Container{
 		ID:         randomHex(32),
+		Client:     req.Client,
 		Namespace:  req.Namespace,
 		Created:    time.Now().UTC(),
 		ImageRef:   req.Config.Image,
 		ImageID:    img.ID,
-		Config:     mergeConfig(req.Config, img.Config),
+		Config:     merged,
 		HostConfig: hc,
 		State:      State{Status: StatusCreated},
 		Function:   e.functionKey(img),

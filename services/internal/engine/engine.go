@@ -15,6 +15,8 @@ type Config struct {
 	Images    ImageSource
 	Functions Functions
 	Agents    Agents
+	// Ports binds published ports; nil refuses them at create.
+	Ports Ports
 	// Networks is the network plane; nil leaves containers without
 	// network views.
 	Networks Networks
@@ -156,3 +158,8 @@ func (e *Engine) SetAgents(a Agents) { e.cfg.Agents = a }
 // SetNetworks connects the network plane, which needs the engine's events
 // and so is made after it. Call before serving.
 func (e *Engine) SetNetworks(n Networks) { e.cfg.Networks = n }
+
+// SetPorts connects the published-port plane, which reads the engine's
+// store and dials through the hub, so it is made after both. Call before
+// serving.
+func (e *Engine) SetPorts(p Ports) { e.cfg.Ports = p }

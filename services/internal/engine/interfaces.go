@@ -105,6 +105,28 @@ type Functions interface {
 	Delete(ctx context.Context, name string) error
 }
 
+// Ports binds published ports (docker run -p, -P) on the machine of the
+// client a container was created through, and releases them (package
+// publish).
+type Ports interface {
+	// Publish binds the published ports of c (see Published) for run on
+	// the machine of c.Client and returns the bindings made, as
+	// NetworkSettings.Ports shows them. It is idempotent for one run. A
+	// port that cannot be bound is an *Error with Docker's message.
+	Publish(ctx context.Context, c *Container, run uint32) (network.PortMap, error)
+	// Unpublish releases the ports published for run, or an earlier run,
+	// of c; ports of a later run stay.
+	Unpublish(ctx context.Context, c *Container, run uint32) error
+}
+
+// Network is the network plane's view of what agents report (networks,
+// addresses and names: the control plane's network objects).
+type Network interface {
+	// Listening records the TCP ports the processes of container id
+	// listen on (proto.Listening), whenever they change.
+	Listening(ctx context.Context, ns, id string, ports []int)
+}
+
 // Agents is the hub that function agents dial into.
 type Agents interface {
 	// Session waits until the agent of container id is connected and
@@ -149,12 +171,16 @@ type StreamSession interface {
 	// Request asks the agent for information (proto.RequestTop, …) and
 	// returns the JSON body of its answer.
 	Request(ctx context.Context, kind string, args []string) (json.RawMessage, error)
+	// Network replaces the container's network view (proto.TypeNetwork);
+	// a view for the first start goes in proto.Start instead.
+	Network(ctx context.Context, v proto.NetworkView) error
 }
 
 // Networks is the network plane (networks, addresses, names, the views
 // agents apply) as the container lifecycle uses it. A nil Networks in
 // Config leaves containers on the instance's network as it is.
 type Networks interface {
+	Network
 	// Prepare checks the network settings of a container being created
 	// (HostConfig.NetworkMode, HostConfig.Links, the endpoints of the
 	// create request) and fills c.Networks. Errors: KindInvalid for a mode
@@ -168,9 +194,6 @@ type Networks interface {
 	// Down releases the addresses of container id (its run ended, or it
 	// is removed); its peers learn of it.
 	Down(ctx context.Context, ns, id string) error
-	// Listening records the TCP ports container id's processes listen on,
-	// as its agent reported them, and tells its peers.
-	Listening(ctx context.Context, ns, id string, ports []int) error
 	// Refresh sends container id's current view to its agent again (it
 	// reconnected, possibly to a new control plane process).
 	Refresh(ctx context.Context, ns, id string) error

@@ -14,7 +14,13 @@ import (
 )
 
 // agentID is the identity a container's agent presents to the hub.
-func agentID(c *Container) string { return c.Namespace + "/" + c.ID }
+func agentID(c *Container) string { return AgentID(c.Namespace, c.ID) }
+
+// AgentID is the hub's name of the agent of container id of namespace ns.
+func AgentID(ns, id string) string { return ns + "/" + id }
+
+// SplitAgentID undoes AgentID.
+func SplitAgentID(aid string) (ns, id string, ok bool) { return splitAgentID(aid) }
 
 // splitAgentID undoes agentID.
 func splitAgentID(aid string) (ns, id string, ok bool) {
@@ -97,10 +103,22 @@ func (e *Engine) Start(ctx context.Context, ns, ref string) error {
 		}
 		secret = randomHex(32)
 	}
+	// Ports are bound before anything starts: a port that is taken fails
+	// the start as Docker's does, and no instance is made for nothing.
+	ports, err := e.publishPorts(ctx, c, c.Run+1)
+	if err != nil {
+		if ctx.Err() == nil {
+			e.refuseStart(ctx, c, err)
+		}
+		return fmt.Errorf("start %s: %w", c.ID, err)
+	}
+	claimed := false
 	c, err = e.cfg.Store.UpdateContainer(ctx, ns, c.ID, func(c *Container) error {
 		if running(c) || c.Run > c.ExitedRun {
 			return Errorf(KindNotModified, "container already started")
 		}
+		claimed = true
+		c.Ports = ports
 		c.Run++
 		c.State.StartedAt = time.Now().UTC()
 		c.State.Error = ""
@@ -114,6 +132,9 @@ func (e *Engine) Start(ctx context.Context, ns, ref string) error {
 		return nil
 	})
 	if err != nil {
+		if !claimed && ports != nil && KindOf(err) != KindNotModified {
+			e.releasePorts(c, c.Run+1)
+		}
 		return fmt.Errorf("start %s: %w", ref, err)
 	}
 	run := c.Run
@@ -296,6 +317,7 @@ func (e *Engine) failRun(ns, id string, run uint32, msg string) {
 		}
 		c.ExitedRun = run
 		c.StartedBy, c.StartClaim = "", time.Time{}
+		c.Ports = nil
 		c.State.Status = StatusExited
 		c.State.ExitCode = 255
 		c.State.Error = msg
@@ -315,6 +337,7 @@ func (e *Engine) failRun(ns, id string, run uint32, msg string) {
 	e.netDown(ns, id)
 	e.notify.notify(id)
 	if c, err := e.cfg.Store.GetContainer(context.WithoutCancel(e.ctx), ns, id); err == nil && c.ExitedRun == run {
+		e.releasePorts(c, run)
 		e.publish(c, "die", map[string]string{"exitCode": "255"})
 		e.autoRemove(c)
 	}

@@ -58,3 +58,21 @@ func (e *Engine) PublishEvent(ns string, typ events.Type, action, id string, att
 		Time:  now.Unix(), TimeNano: now.UnixNano(),
 	})
 }
+
+// SendView sends a network view to the agent of container id of namespace
+// ns, if it is connected (netplane.Agents).
+func (e *Engine) SendView(ctx context.Context, ns, id string, v proto.NetworkView) error {
+	aid := AgentID(ns, id)
+	if !e.cfg.Agents.Connected(aid) {
+		return Errorf(KindUnavailable, "agent of %s not connected", id)
+	}
+	sess, err := e.cfg.Agents.Session(ctx, aid)
+	if err != nil {
+		return err
+	}
+	ss, ok := sess.(StreamSession)
+	if !ok {
+		return Errorf(KindNotImplemented, "the agent hub carries no network views")
+	}
+	return ss.Network(ctx, v)
+}

@@ -65,6 +65,13 @@ type Container struct {
 	// PendingUploads are docker cp uploads into the container before its
 	// first start, in order; they are extracted when it starts.
 	PendingUploads []PendingUpload `json:"pendingUploads,omitempty"`
+	// Client names the client side the container was created through,
+	// whose machine binds its published ports: a forwarder's client ID,
+	// the --dev control plane's own socket, or "" (plain TCP: none).
+	Client string `json:"client,omitempty"`
+	// Ports are the host ports the current run published, as
+	// NetworkSettings.Ports shows them; nil when it does not run.
+	Ports network.PortMap `json:"ports,omitempty"`
 }
 
 // PendingUpload is a docker cp into a container that has never run. Its

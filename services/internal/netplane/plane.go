@@ -64,6 +64,9 @@ type Plane struct {
 	mu      sync.Mutex
 	ensured map[string]bool // namespaces whose predefined networks exist
 	cache   map[string]cachedList
+	// listening holds, per container, the Listening report waiting to be
+	// recorded (see Listening).
+	listening map[string]listenReport
 
 	wg     sync.WaitGroup
 	ctx    context.Context
@@ -87,7 +90,7 @@ func New(cfg Config) *Plane {
 		cfg.CacheTTL = time.Second
 	}
 	ctx, cancel := context.WithCancel(context.Background())
-	p := &Plane{cfg: cfg, log: cfg.Logger, ensured: map[string]bool{}, cache: map[string]cachedList{}, ctx: ctx, cancel: cancel}
+	p := &Plane{cfg: cfg, log: cfg.Logger, ensured: map[string]bool{}, cache: map[string]cachedList{}, listening: map[string]listenReport{}, ctx: ctx, cancel: cancel}
 	p.push = newPusher(p)
 	p.wg.Add(1)
 	go func() {

@@ -177,18 +177,65 @@ func (p *Plane) Down(ctx context.Context, ns, id string) error {
 }
 
 // Listening records the ports container id's processes listen on
-// (engine.Networks).
-func (p *Plane) Listening(ctx context.Context, ns, id string, ports []int) error {
-	ports = slices.Clone(ports)
+// (engine.Network). It returns at once: the hub calls it while reading the
+// agent's frames. Reports of one container are recorded in order, a
+// report superseded while waiting is skipped.
+func (p *Plane) Listening(_ context.Context, ns, id string, ports []int) {
+	p.mu.Lock()
+	_, busy := p.listening[id]
+	p.listening[id] = listenReport{ns: ns, ports: slices.Clone(ports)}
+	p.mu.Unlock()
+	if busy {
+		return
+	}
+	p.wg.Add(1)
+	go func() {
+		defer p.wg.Done()
+		for {
+			p.mu.Lock()
+			r, ok := p.listening[id]
+			if !ok || r.done {
+				delete(p.listening, id)
+				p.mu.Unlock()
+				return
+			}
+			p.listening[id] = listenReport{done: true}
+			p.mu.Unlock()
+			if err := p.recordListening(p.ctx, r.ns, id, r.ports); err != nil && p.ctx.Err() == nil {
+				p.log.Warn("record listening ports", "container", id, "err", err)
+			}
+		}
+	}()
+}
+
+// listenReport is a container's latest Listening report; done marks one
+// being recorded with nothing newer.
+type listenReport struct {
+	ns    string
+	ports []int
+	done  bool
+}
+
+// recordListening stores ports in each of container id's endpoints and
+// has its peers' views updated.
+func (p *Plane) recordListening(ctx context.Context, ns, id string, ports []int) error {
 	sort.Ints(ports)
 	ports = slices.Compact(ports)
 	nets, err := p.list(ctx, ns, true)
 	if err != nil {
 		return err
 	}
+	// Every network of the container is marked, changed or not: a report
+	// also comes after each reconnect of its agent, which then gets any
+	// view it missed.
 	var touched []string
 	for _, n := range nets {
-		if ep := n.Endpoints[id]; ep == nil || slices.Equal(ep.Listening, ports) {
+		ep := n.Endpoints[id]
+		if ep == nil {
+			continue
+		}
+		if slices.Equal(ep.Listening, ports) {
+			touched = append(touched, n.ID)
 			continue
 		}
 		_, err := p.cfg.Store.UpdateNetwork(ctx, ns, n.ID, func(n *Network) error {

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"github.com/sockerless/sockerless/agent/proto"
 	"net"
 	"net/http"
 	"os"
@@ -237,6 +238,10 @@ func (i *instance) process(img *image, rootfs string) (processSpec, error) {
 	env.set("K_SERVICE=" + i.rev.ServiceID)
 	env.set("K_REVISION=" + i.rev.Name)
 	env.set("K_CONFIGURATION=" + i.rev.ServiceID)
+	// Instances share the host's network namespace here (unlike Cloud
+	// Run's): the agent must not serve DNS or listen for peers, which
+	// would collide across instances.
+	env.set(proto.EnvSharedNetwork + "=1")
 	cwd := i.rev.WorkingDir
 	if cwd == "" {
 		cwd = cfg.WorkingDir

@@ -1,0 +1,267 @@
+// Package mesh is the agent's end of the mesh: the second WebSocket to the
+// hub (proto.MeshPath) that carries every TCP connection between the
+// container and anything else, one yamux stream per connection (see
+// agent/proto's mux.go and meshio.go).
+//
+// The hub opens proto.MeshDial streams (a published port, or a peer's
+// connection to this container): the agent dials the address inside the
+// instance and splices. The agent opens streams with Dial (a process of the
+// container connecting to a peer, to the client's machine, or to the
+// Docker socket); the hub routes them.
+//
+// The mesh is a connection of its own, apart from the control session, so
+// bulk traffic never delays logs and exit codes. Like the session it dials
+// again with backoff whenever it drops; connections it carried end then.
+package mesh
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/http"
+	"strings"
+	"sync"
+	"syscall"
+	"time"
+
+	"github.com/coder/websocket"
+	"github.com/hashicorp/yamux"
+
+	"github.com/sockerless/sockerless/agent/proto"
+)
+
+// Config configures a Mesh. Zero durations take the defaults noted.
+type Config struct {
+	// CallbackURL is the hub's base URL (ws:// or wss://); the mesh dials
+	// CallbackURL + proto.MeshPath.
+	CallbackURL string
+	ContainerID string
+	// Secret authenticates the agent, as on the control session; it is
+	// never logged.
+	Secret string
+	Logger *slog.Logger
+
+	DialTimeout time.Duration // one dial of the hub, or of an address inside; default 10s
+	MinBackoff  time.Duration // first redial delay, default 100ms
+	MaxBackoff  time.Duration // longest redial delay, default 2s
+}
+
+// Mesh keeps the mesh connection up and serves its streams.
+type Mesh struct {
+	cfg Config
+	url string
+	log *slog.Logger
+
+	mu      sync.Mutex
+	sess    *yamux.Session // nil while disconnected
+	changed chan struct{}  // closed and replaced when sess changes
+	streams sync.WaitGroup // streams the hub opened, being served
+}
+
+// New returns a Mesh; Run connects it.
+func New(cfg Config) *Mesh {
+	def := func(d *time.Duration, v time.Duration) {
+		if *d <= 0 {
+			*d = v
+		}
+	}
+	def(&cfg.DialTimeout, 10*time.Second)
+	def(&cfg.MinBackoff, 100*time.Millisecond)
+	def(&cfg.MaxBackoff, 2*time.Second)
+	if cfg.Logger == nil {
+		cfg.Logger = slog.New(slog.DiscardHandler)
+	}
+	return &Mesh{
+		cfg:     cfg,
+		url:     strings.TrimSuffix(cfg.CallbackURL, "/") + proto.MeshPath,
+		log:     cfg.Logger.With("part", "mesh"),
+		changed: make(chan struct{}),
+	}
+}
+
+// Run keeps the mesh connected until ctx ends, then closes it, waits for
+// the streams it serves to end and returns. It never gives up: the
+// control session decides when the instance ends.
+func (m *Mesh) Run(ctx context.Context) {
+	defer m.streams.Wait()
+	backoff := m.cfg.MinBackoff
+	failures := 0
+	for {
+		sess, err := m.dial(ctx)
+		if err != nil {
+			if ctx.Err() != nil {
+				return
+			}
+			failures++
+			if failures == 1 || failures%30 == 0 {
+				m.log.Warn("dial hub mesh", "err", err, "retryIn", backoff)
+			}
+		} else {
+			failures = 0
+			began := time.Now()
+			m.serve(ctx, sess)
+			if ctx.Err() != nil {
+				return
+			}
+			m.log.Info("mesh connection lost; dialing again")
+			if time.Since(began) > m.cfg.MaxBackoff {
+				backoff = m.cfg.MinBackoff
+			}
+		}
+		select {
+		case <-ctx.Done():
+			return
+		case <-time.After(backoff):
+		}
+		backoff = min(2*backoff, m.cfg.MaxBackoff)
+	}
+}
+
+// dial opens one mesh connection.
+func (m *Mesh) dial(ctx context.Context) (*yamux.Session, error) {
+	h := http.Header{}
+	h.Set(proto.HeaderContainer, m.cfg.ContainerID)
+	h.Set(proto.HeaderAuthorization, "Bearer "+m.cfg.Secret)
+	dctx, cancel := context.WithTimeout(ctx, m.cfg.DialTimeout)
+	defer cancel()
+	ws, resp, err := websocket.Dial(dctx, m.url, &websocket.DialOptions{HTTPHeader: h})
+	if err != nil {
+		if resp != nil {
+			return nil, fmt.Errorf("dial %s: status %d: %w", m.url, resp.StatusCode, err)
+		}
+		return nil, fmt.Errorf("dial %s: %w", m.url, err)
+	}
+	sess, err := proto.Mux(ws, true, m.log)
+	if err != nil {
+		ws.CloseNow()
+		return nil, fmt.Errorf("mesh session: %w", err)
+	}
+	return sess, nil
+}
+
+// serve makes sess the current session and serves the streams the hub
+// opens until sess ends or ctx does.
+func (m *Mesh) serve(ctx context.Context, sess *yamux.Session) {
+	m.setSession(sess)
+	m.log.Info("mesh connected")
+	stop := context.AfterFunc(ctx, func() { sess.Close() })
+	defer stop()
+	defer m.setSession(nil)
+	defer sess.Close()
+	for {
+		st, err := sess.AcceptStream()
+		if err != nil {
+			return
+		}
+		m.streams.Add(1)
+		go func() {
+			defer m.streams.Done()
+			m.serveStream(proto.StreamConn(st))
+		}()
+	}
+}
+
+func (m *Mesh) setSession(s *yamux.Session) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	m.sess = s
+	close(m.changed)
+	m.changed = make(chan struct{})
+}
+
+// serveStream answers one stream the hub opened.
+func (m *Mesh) serveStream(st net.Conn) {
+	_ = st.SetReadDeadline(time.Now().Add(m.cfg.DialTimeout))
+	var open proto.MeshOpen
+	if err := proto.ReadLine(st, &open); err != nil {
+		m.log.Warn("mesh stream without a valid opening", "err", err)
+		st.Close()
+		return
+	}
+	_ = st.SetReadDeadline(time.Time{})
+	if open.Kind != proto.MeshDial {
+		_ = proto.AnswerMesh(st, fmt.Errorf("the agent does not serve %q streams", open.Kind))
+		st.Close()
+		return
+	}
+	c, err := m.dialInside(open)
+	if aerr := proto.AnswerMesh(st, err); aerr != nil || err != nil {
+		if err != nil && !errors.Is(err, syscall.ECONNREFUSED) {
+			m.log.Debug("mesh dial", "addr", open.Addr, "err", err)
+		}
+		if c != nil {
+			c.Close()
+		}
+		st.Close()
+		return
+	}
+	proto.Splice(st, c)
+}
+
+// dialInside connects to open.Addr inside the instance, from open.From's
+// address when one is given (so the server sees its peer's address).
+func (m *Mesh) dialInside(open proto.MeshOpen) (net.Conn, error) {
+	d := net.Dialer{Timeout: m.cfg.DialTimeout}
+	if open.From != "" {
+		host, _, err := net.SplitHostPort(open.From)
+		if err != nil {
+			host = open.From
+		}
+		if ip := net.ParseIP(host); ip != nil {
+			d.LocalAddr = &net.TCPAddr{IP: ip}
+		}
+	}
+	c, err := d.Dial("tcp", open.Addr)
+	if err != nil {
+		return nil, err
+	}
+	return c, nil
+}
+
+// Dial opens a stream to the hub with open (proto.MeshPeer, MeshHost or
+// MeshDocker) and returns it once the hub has connected it, as a net.Conn
+// whose CloseWrite half-closes. It waits for the mesh to be connected
+// while ctx lasts. An error matching proto.ErrRefused (and
+// syscall.ECONNREFUSED) means nothing listens at the far end.
+func (m *Mesh) Dial(ctx context.Context, open proto.MeshOpen) (net.Conn, error) {
+	sess, err := m.session(ctx)
+	if err != nil {
+		return nil, fmt.Errorf("mesh %s: %w", open.Kind, err)
+	}
+	st, err := sess.OpenStream()
+	if err != nil {
+		return nil, fmt.Errorf("mesh %s: open stream: %w", open.Kind, err)
+	}
+	c := proto.StreamConn(st)
+	if dl, ok := ctx.Deadline(); ok {
+		_ = c.SetReadDeadline(dl)
+	}
+	stop := context.AfterFunc(ctx, func() { _ = c.SetReadDeadline(time.Now()) })
+	err = proto.OpenMesh(c, open)
+	stop()
+	_ = c.SetReadDeadline(time.Time{})
+	if err != nil {
+		c.Close()
+		return nil, err
+	}
+	return c, nil
+}
+
+// session returns the current session, waiting for one while ctx lasts.
+func (m *Mesh) session(ctx context.Context) (*yamux.Session, error) {
+	for {
+		m.mu.Lock()
+		s, ch := m.sess, m.changed
+		m.mu.Unlock()
+		if s != nil && !s.IsClosed() {
+			return s, nil
+		}
+		select {
+		case <-ch:
+		case <-ctx.Done():
+			return nil, fmt.Errorf("mesh not connected: %w", ctx.Err())
+		}
+	}
+}

@@ -2,12 +2,8 @@ package netplane
 
 import (
 	"context"
-	"crypto/sha256"
-	"encoding/json"
 	"sync"
 	"time"
-
-	"github.com/sockerless/sockerless/agent/proto"
 )
 
 // pushParallel bounds the views sent at once.
@@ -30,10 +26,6 @@ func newPusher(p *Plane) *pusher {
 	return &pusher{p: p, kick: make(chan struct{}, 1), dirty: map[string]map[string]bool{}, sent: map[string][32]byte{}}
 }
 
-func hashView(v proto.NetworkView) [32]byte {
-	b, _ := json.Marshal(v) // maps marshal with sorted keys: equal views hash equal
-	return sha256.Sum256(b)
-}
 
 // mark makes the members of networks ids of ns due for new views.
 func (q *pusher) mark(ns string, ids ...string) {
@@ -53,10 +45,11 @@ func (q *pusher) mark(ns string, ids ...string) {
 	}
 }
 
-// sentView records that container id has view v (it went in its Start).
-func (q *pusher) sentView(id string, v proto.NetworkView) {
+// sentView records that container id has the view of digest h (it went
+// in its Start).
+func (q *pusher) sentView(id string, h [32]byte) {
 	q.mu.Lock()
-	q.sent[id] = hashView(v)
+	q.sent[id] = h
 	q.mu.Unlock()
 }
 
@@ -104,11 +97,11 @@ func (q *pusher) round(ctx context.Context, ns string, ids map[string]bool) {
 			}
 		}
 	}
+	idx := indexes(nets)
 	sem := make(chan struct{}, pushParallel)
 	var wg sync.WaitGroup
 	for id := range members {
-		v := q.p.view(ns, id, nets, nil)
-		h := hashView(v)
+		v, h := q.p.viewOf(ns, id, idx, nil)
 		q.mu.Lock()
 		same := q.sent[id] == h
 		q.mu.Unlock()

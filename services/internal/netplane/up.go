@@ -73,8 +73,14 @@ func (p *Plane) Up(ctx context.Context, c *engine.Container) (*proto.NetworkView
 	if err != nil {
 		return nil, err
 	}
-	v := p.view(c.Namespace, c.ID, nets, spec)
-	p.push.sentView(c.ID, v)
+	v, h := p.viewOf(c.Namespace, c.ID, indexes(nets), spec)
+	if !running(c) {
+		// Starting: the view goes in its Start. A running container
+		// (connect, rename, recovery) gets it from the pusher.
+		p.push.sentView(c.ID, h)
+	} else {
+		p.push.forget(c.ID)
+	}
 	return &v, nil
 }
 

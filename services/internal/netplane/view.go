@@ -1,26 +1,101 @@
 package netplane
 
 import (
+	"crypto/sha256"
+	"encoding/binary"
+	"hash"
 	"net"
 	"slices"
 	"sort"
 	"strconv"
 	"strings"
+	"sync"
 
 	"github.com/sockerless/sockerless/agent/proto"
 )
 
+// netIndex is what every member's view takes from one network, computed
+// once per round of views: with 200 members, the names and addresses are
+// built once, not once per member.
+type netIndex struct {
+	n     *Network
+	peers []peer // by address
+	// names are the DNS names of a user network's members (nil on the
+	// default bridge, as docker's resolves none there); shared read-only
+	// by every view that takes it whole.
+	names map[string][]string
+
+	digestOnce sync.Once
+	digest     [32]byte // of names
+}
+
+type peer struct {
+	ep    *Endpoint
+	ports []int
+	addrs []string // "ip:port" per port
+}
+
+func newIndex(n *Network) *netIndex {
+	x := &netIndex{n: n}
+	for _, ep := range n.Endpoints {
+		pp := peer{ep: ep, ports: peerPorts(ep)}
+		for _, port := range pp.ports {
+			pp.addrs = append(pp.addrs, net.JoinHostPort(ep.IP, strconv.Itoa(port)))
+		}
+		x.peers = append(x.peers, pp)
+	}
+	sort.Slice(x.peers, func(i, j int) bool { return x.peers[i].ep.IP < x.peers[j].ep.IP })
+	if n.userDefined() {
+		x.names = map[string][]string{}
+		for _, pp := range x.peers {
+			for _, name := range dnsNames(pp.ep) {
+				addName(x.names, name, pp.ep.IP)
+				addName(x.names, name+"."+n.Name, pp.ep.IP)
+			}
+		}
+	}
+	return x
+}
+
+func (x *netIndex) namesDigest() [32]byte {
+	x.digestOnce.Do(func() { x.digest = digestNames(x.names) })
+	return x.digest
+}
+
+func addName(m map[string][]string, name, ip string) {
+	k := strings.ToLower(strings.TrimSuffix(name, "."))
+	if k != "" && !slices.Contains(m[k], ip) {
+		m[k] = append(m[k], ip)
+	}
+}
+
+// indexes indexes every network of a namespace.
+func indexes(nets []*Network) []*netIndex {
+	out := make([]*netIndex, 0, len(nets))
+	for _, n := range nets {
+		out = append(out, newIndex(n))
+	}
+	return out
+}
+
 // view builds the network view of container id from its namespace's
 // networks; spec is its own part (nil: taken from its endpoints).
 func (p *Plane) view(ns, id string, nets []*Network, spec *Spec) proto.NetworkView {
+	v, _ := p.viewOf(ns, id, indexes(nets), spec)
+	return v
+}
+
+// viewOf builds container id's view from the indexed networks, and its
+// digest (equal views, equal digests).
+func (p *Plane) viewOf(ns, id string, idx []*netIndex, spec *Spec) (proto.NetworkView, [32]byte) {
 	type membership struct {
-		n  *Network
+		x  *netIndex
 		ep *Endpoint
 	}
 	var mine []membership
-	for _, n := range nets {
-		if ep := n.Endpoints[id]; ep != nil {
-			mine = append(mine, membership{n, ep})
+	for _, x := range idx {
+		if ep := x.n.Endpoints[id]; ep != nil {
+			mine = append(mine, membership{x, ep})
 			if spec == nil {
 				spec = ep.Spec
 			}
@@ -33,29 +108,24 @@ func (p *Plane) view(ns, id string, nets []*Network, spec *Spec) proto.NetworkVi
 		if !mine[i].ep.Attached.Equal(mine[j].ep.Attached) {
 			return mine[i].ep.Attached.Before(mine[j].ep.Attached)
 		}
-		return mine[i].n.Name < mine[j].n.Name
+		return mine[i].x.n.Name < mine[j].x.n.Name
 	})
-	v := proto.NetworkView{
-		DNSServers: spec.DNSServers, DNSSearch: spec.DNSSearch, DNSOptions: spec.DNSOptions,
-	}
+	v := proto.NetworkView{DNSServers: spec.DNSServers, DNSSearch: spec.DNSSearch, DNSOptions: spec.DNSOptions}
 	// /etc/hosts as docker lays it out after the localhost lines: extra
 	// hosts, legacy links (default bridge), the container's own addresses.
 	v.Hosts = append(v.Hosts, spec.ExtraHosts...)
-	names := map[string][]string{}
-	addName := func(name, ip string) {
-		k := strings.ToLower(strings.TrimSuffix(name, "."))
-		if k != "" && !slices.Contains(names[k], ip) {
-			names[k] = append(names[k], ip)
-		}
-	}
+	var linkNames map[string][]string // container-scoped aliases (links on user networks)
 	for _, l := range spec.Links {
 		for _, m := range mine {
-			t := m.n.Endpoints[l.Container]
+			t := m.x.n.Endpoints[l.Container]
 			if t == nil {
 				continue
 			}
-			if m.n.userDefined() {
-				addName(l.Alias, t.IP) // a container-scoped alias
+			if m.x.n.userDefined() {
+				if linkNames == nil {
+					linkNames = map[string][]string{}
+				}
+				addName(linkNames, l.Alias, t.IP)
 			} else {
 				v.Hosts = append(v.Hosts, proto.HostEntry{IP: t.IP, Names: dedupe([]string{l.Alias, ShortID(l.Container), l.Name})})
 			}
@@ -65,55 +135,131 @@ func (p *Plane) view(ns, id string, nets []*Network, spec *Spec) proto.NetworkVi
 	for _, m := range mine {
 		v.Hosts = append(v.Hosts, proto.HostEntry{IP: m.ep.IP, Names: self})
 	}
+	// Names: a single user network's are taken whole (shared, not
+	// copied); several are merged.
+	var user []*netIndex
+	for _, m := range mine {
+		if m.x.names != nil {
+			user = append(user, m.x)
+		}
+	}
+	v.DNS = len(user) > 0
+	var namesDigest [32]byte
+	switch {
+	case len(user) == 1 && linkNames == nil:
+		v.Names, namesDigest = user[0].names, user[0].namesDigest()
+	case len(user) > 0 || linkNames != nil:
+		merged := map[string][]string{}
+		for _, x := range user {
+			for k, ips := range x.names {
+				for _, ip := range ips {
+					addName(merged, k, ip)
+				}
+			}
+		}
+		for k, ips := range linkNames {
+			for _, ip := range ips {
+				addName(merged, k, ip)
+			}
+		}
+		v.Names, namesDigest = merged, digestNames(merged)
+	}
 	// Ports this container declares or listens on are never bound for
 	// peers: 127.0.0.0/8 is one loopback, and its own server binds them.
 	skip := map[int]bool{}
-	for _, m := range mine {
-		for _, port := range m.ep.Ports {
+	if len(mine) > 0 {
+		for _, port := range mine[0].ep.Ports {
 			skip[port] = true
 		}
-		for _, port := range m.ep.Listening {
+		for _, port := range mine[0].ep.Listening {
 			skip[port] = true
 		}
-		break
 	}
-	seen := map[string]bool{}
+	var seen map[string]bool
+	if len(mine) > 1 {
+		seen = map[string]bool{}
+	}
 	for _, m := range mine {
-		if m.n.userDefined() {
-			v.DNS = true
-		}
-		for _, peer := range sortedEndpoints(m.n) {
-			if m.n.userDefined() {
-				for _, name := range dnsNames(peer) {
-					addName(name, peer.IP)
-					addName(name+"."+m.n.Name, peer.IP)
-				}
-			}
-			if peer.Container == id {
+		for _, pp := range m.x.peers {
+			if pp.ep.Container == id {
 				continue
 			}
-			for _, port := range peerPorts(peer) {
-				addr := net.JoinHostPort(peer.IP, strconv.Itoa(port))
-				if skip[port] || seen[addr] {
+			for i, port := range pp.ports {
+				addr := pp.addrs[i]
+				if skip[port] || seen != nil && seen[addr] {
 					continue
 				}
-				seen[addr] = true
-				v.Listen = append(v.Listen, proto.ListenAddr{Addr: addr, Container: peer.Container})
+				if seen != nil {
+					seen[addr] = true
+				}
+				v.Listen = append(v.Listen, proto.ListenAddr{Addr: addr, Container: pp.ep.Container})
 			}
 		}
 	}
 	if spec.HostGateway && p.cfg.HostPorts != nil {
 		for _, port := range p.cfg.HostPorts(ns) {
-			if skip[port] {
-				continue
+			if !skip[port] {
+				v.Listen = append(v.Listen, proto.ListenAddr{Addr: net.JoinHostPort(HostGateway.String(), strconv.Itoa(port)), Host: true, Port: port})
 			}
-			v.Listen = append(v.Listen, proto.ListenAddr{Addr: net.JoinHostPort(HostGateway.String(), strconv.Itoa(port)), Host: true, Port: port})
 		}
 	}
-	if len(names) > 0 {
-		v.Names = names
+	return v, digestView(v, namesDigest)
+}
+
+// digestView hashes a view, its names by their digest.
+func digestView(v proto.NetworkView, names [32]byte) [32]byte {
+	h := sha256.New()
+	for _, e := range v.Hosts {
+		writeStrings(h, "h", e.IP)
+		writeStrings(h, e.Names...)
 	}
-	return v
+	flag := "0"
+	if v.DNS {
+		flag = "1"
+	}
+	writeStrings(h, "d", flag)
+	h.Write(names[:])
+	writeStrings(h, "s")
+	writeStrings(h, v.DNSServers...)
+	writeStrings(h, "q")
+	writeStrings(h, v.DNSSearch...)
+	writeStrings(h, "o")
+	writeStrings(h, v.DNSOptions...)
+	for _, l := range v.Listen {
+		writeStrings(h, "l", l.Addr, l.Container, strconv.FormatBool(l.Host), strconv.Itoa(l.Port))
+	}
+	var out [32]byte
+	h.Sum(out[:0])
+	return out
+}
+
+func digestNames(m map[string][]string) [32]byte {
+	keys := make([]string, 0, len(m))
+	for k := range m {
+		keys = append(keys, k)
+	}
+	sort.Strings(keys)
+	h := sha256.New()
+	for _, k := range keys {
+		writeStrings(h, k)
+		writeStrings(h, m[k]...)
+	}
+	var out [32]byte
+	h.Sum(out[:0])
+	return out
+}
+
+// writeStrings writes each string with its length, so that no two lists
+// hash alike.
+func writeStrings(h hash.Hash, ss ...string) {
+	var n [4]byte
+	binary.BigEndian.PutUint32(n[:], uint32(len(ss)))
+	h.Write(n[:])
+	for _, s := range ss {
+		binary.BigEndian.PutUint32(n[:], uint32(len(s)))
+		h.Write(n[:])
+		h.Write([]byte(s))
+	}
 }
 
 // hostNames are the names of a container's own /etc/hosts lines, as
@@ -142,15 +288,6 @@ func peerPorts(ep *Endpoint) []int {
 	out := append(slices.Clone(ep.Ports), ep.Listening...)
 	sort.Ints(out)
 	return slices.Compact(out)
-}
-
-func sortedEndpoints(n *Network) []*Endpoint {
-	out := make([]*Endpoint, 0, len(n.Endpoints))
-	for _, ep := range n.Endpoints {
-		out = append(out, ep)
-	}
-	sort.Slice(out, func(i, j int) bool { return out[i].IP < out[j].IP })
-	return out
 }
 
 func dedupe(in []string) []string {

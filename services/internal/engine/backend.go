@@ -110,7 +110,7 @@ func (b *AgentBackend) StoreExit(ctx context.Context, aid string, ex proto.Exit)
 		return fmt.Errorf("store exit of %s: %w", id, err)
 	}
 	if stored && ex.Run == c.Run {
-		b.e.netDown(ns, id) // before the exit is visible: docker network rm right after works
+		b.e.netDown(c) // before the exit is visible: docker network rm right after works
 	}
 	b.e.notify.notify(id)
 	if stored {

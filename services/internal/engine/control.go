@@ -303,7 +303,7 @@ func (e *Engine) remove(ctx context.Context, c *Container) error {
 		delete(e.removed, c.ID)
 		e.mu.Unlock()
 	})
-	e.netDown(c.Namespace, c.ID)
+	e.netDown(c)
 	if err := e.cfg.Store.DeleteContainer(ctx, c.Namespace, c.ID); err != nil && !errors.Is(err, ErrNotFound) {
 		return fmt.Errorf("remove %s: %w", c.ID, err)
 	}

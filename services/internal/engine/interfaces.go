@@ -191,9 +191,9 @@ type Networks interface {
 	// refreshes them: it is idempotent) and returns the view its agent
 	// applies before the process starts; its peers learn of it.
 	Up(ctx context.Context, c *Container) (*proto.NetworkView, error)
-	// Down releases the addresses of container id (its run ended, or it
+	// Down releases the addresses of container c (its run ended, or it
 	// is removed); its peers learn of it.
-	Down(ctx context.Context, ns, id string) error
+	Down(ctx context.Context, c *Container) error
 	// Refresh sends container id's current view to its agent again (it
 	// reconnected, possibly to a new control plane process).
 	Refresh(ctx context.Context, ns, id string) error

@@ -311,7 +311,7 @@ func (e *Engine) session(ctx context.Context, aid string, inv *invocation) (Agen
 
 // failRun records that run ended without an exit from the agent.
 func (e *Engine) failRun(ns, id string, run uint32, msg string) {
-	_, err := e.cfg.Store.UpdateContainer(context.WithoutCancel(e.ctx), ns, id, func(c *Container) error {
+	failed, err := e.cfg.Store.UpdateContainer(context.WithoutCancel(e.ctx), ns, id, func(c *Container) error {
 		if c.ExitedRun >= run {
 			return nil
 		}
@@ -334,7 +334,7 @@ func (e *Engine) failRun(ns, id string, run uint32, msg string) {
 	if err != nil && !errors.Is(err, ErrNotFound) {
 		e.log.Error("record failed run", "container", id, "err", err)
 	}
-	e.netDown(ns, id)
+	e.netDown(failed)
 	e.notify.notify(id)
 	if c, err := e.cfg.Store.GetContainer(context.WithoutCancel(e.ctx), ns, id); err == nil && c.ExitedRun == run {
 		e.releasePorts(c, run)

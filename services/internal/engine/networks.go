@@ -22,17 +22,17 @@ func (e *Engine) netUp(ctx context.Context, c *Container) (*proto.NetworkView, e
 	return v, nil
 }
 
-// netDown releases the addresses of container id once its run has ended or
+// netDown releases the addresses of container c once its run has ended or
 // it is removed. It runs detached from the caller's cancellation: peers
 // must not keep reaching a container that is gone.
-func (e *Engine) netDown(ns, id string) {
-	if e.cfg.Networks == nil {
+func (e *Engine) netDown(c *Container) {
+	if e.cfg.Networks == nil || c == nil {
 		return
 	}
 	ctx, cancel := context.WithTimeout(context.WithoutCancel(e.ctx), 30*time.Second)
 	defer cancel()
-	if err := e.cfg.Networks.Down(ctx, ns, id); err != nil {
-		e.log.Error("release container addresses", "container", id, "err", err)
+	if err := e.cfg.Networks.Down(ctx, c); err != nil {
+		e.log.Error("release container addresses", "container", c.ID, "err", err)
 	}
 }
 

@@ -122,14 +122,18 @@ func (p *Plane) Disconnect(ctx context.Context, ns, netRef, ctrRef string, force
 // leave drops container id from n's members and tells the rest, and the
 // container itself (its view loses n's peers).
 func (p *Plane) leave(ctx context.Context, n *Network, id string) error {
-	_, err := p.cfg.Store.UpdateNetwork(ctx, n.Namespace, n.ID, func(n *Network) error {
+	out, err := p.cfg.Store.UpdateNetwork(ctx, n.Namespace, n.ID, func(n *Network) error {
 		delete(n.Endpoints, id)
 		return nil
 	})
 	if err != nil && !errors.Is(err, engine.ErrNotFound) {
 		return fmt.Errorf("leave network %s: %w", n.Name, err)
 	}
-	p.changed(n.Namespace, n.ID)
+	if out != nil {
+		p.updated(n.Namespace, out)
+	} else {
+		p.changed(n.Namespace)
+	}
 	// The container is no member of n any more: mark its other networks.
 	if err := p.Refresh(ctx, n.Namespace, id); err != nil {
 		p.log.Warn("refresh view after disconnect", "container", id, "err", err)

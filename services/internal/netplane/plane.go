@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"slices"
 	"sync"
 	"time"
 
@@ -178,15 +179,45 @@ func (p *Plane) list(ctx context.Context, ns string, fresh bool) ([]*Network, er
 	return nets, nil
 }
 
-// changed drops ns's cached list (this process changed a network of it)
-// and has the pusher send new views to the members of the networks ids.
-func (p *Plane) changed(ns string, ids ...string) {
+// changed drops ns's cached list (this process created or removed a
+// network of it).
+func (p *Plane) changed(ns string) {
 	p.mu.Lock()
 	delete(p.cache, ns)
 	p.mu.Unlock()
-	if len(ids) > 0 {
-		p.push.mark(ns, ids...)
+}
+
+// updated puts networks this process just wrote into ns's cached list, so
+// that reads after a change see it without listing the namespace again,
+// and has the pusher send new views to their members.
+func (p *Plane) updated(ns string, nets ...*Network) {
+	if len(nets) == 0 {
+		return
 	}
+	ids := make([]string, 0, len(nets))
+	p.mu.Lock()
+	c, ok := p.cache[ns]
+	if ok {
+		list := slices.Clone(c.nets)
+		for _, n := range nets {
+			i := slices.IndexFunc(list, func(o *Network) bool { return o.ID == n.ID })
+			if i < 0 {
+				ok = false // not in the list: read it again
+				break
+			}
+			list[i] = n
+		}
+		if ok {
+			p.cache[ns] = cachedList{nets: list, at: c.at}
+		} else {
+			delete(p.cache, ns)
+		}
+	}
+	p.mu.Unlock()
+	for _, n := range nets {
+		ids = append(ids, n.ID)
+	}
+	p.push.mark(ns, ids...)
 }
 
 // Network finds a network by ID, name or ID prefix: docker's 404

@@ -215,7 +215,7 @@ func TestViewsOfAUserNetwork(t *testing.T) {
 	f.plane.Listening(ctx, engine.DefaultNamespace, db.ID, []int{8080, 5432})
 	f.waitView(web, "db's 8080 is listened for", func(v proto.NetworkView) bool { return listens(v, dbIP+":8080") })
 	// A member that stops leaves its peers' views.
-	if err := f.plane.Down(ctx, engine.DefaultNamespace, db.ID); err != nil {
+	if err := f.plane.Down(ctx, db); err != nil {
 		t.Fatal(err)
 	}
 	f.waitView(web, "db is gone", func(v proto.NetworkView) bool { _, ok := v.Names["db"]; return !ok && !listens(v, dbIP+":5432") })

@@ -84,7 +84,9 @@ func (q *pusher) run(ctx context.Context) {
 
 // round sends new views to the members of networks ids of ns.
 func (q *pusher) round(ctx context.Context, ns string, ids map[string]bool) {
-	nets, err := q.p.list(ctx, ns, true)
+	// The cached list: this process's own changes are in it (updated),
+	// another process's show within the cache's TTL.
+	nets, err := q.p.list(ctx, ns, false)
 	if err != nil {
 		q.p.log.Warn("network views: list networks", "namespace", ns, "err", err)
 		return

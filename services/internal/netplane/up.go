@@ -22,28 +22,26 @@ func (p *Plane) Up(ctx context.Context, c *engine.Container) (*proto.NetworkView
 	if err != nil {
 		return nil, err
 	}
-	var touched []string
+	var touched []*Network
 	for name, es := range c.Networks {
-		ref := es.NetworkID
-		if ref == "" {
-			ref = name
-		}
-		n, err := p.cfg.Store.GetNetwork(ctx, c.Namespace, ref)
-		if errors.Is(err, engine.ErrNotFound) {
-			return nil, engine.Errorf(engine.KindNotFound, "network %s not found", name)
-		}
-		if err != nil {
-			return nil, fmt.Errorf("network %s: %w", name, err)
-		}
-		if n.Subnet == "" { // none: no address, no peers
-			continue
+		id := es.NetworkID
+		if id == "" {
+			n, err := p.Network(ctx, c.Namespace, name)
+			if err != nil {
+				return nil, err
+			}
+			id = n.ID
 		}
 		var want netip.Addr
 		if es.IPAMConfig != nil {
 			want = es.IPAMConfig.IPv4Address
 		}
 		ep := &Endpoint{Container: c.ID, Name: c.Name, Aliases: es.Aliases, Ports: declaredPorts(c), Spec: spec}
-		_, err = p.cfg.Store.UpdateNetwork(ctx, c.Namespace, n.ID, func(n *Network) error {
+		none := false
+		out, err := p.cfg.Store.UpdateNetwork(ctx, c.Namespace, id, func(n *Network) error {
+			if none = n.Subnet == ""; none {
+				return nil // none: no address, no peers (and no write)
+			}
 			if old := n.Endpoints[c.ID]; old != nil {
 				ep.ID, ep.IP, ep.MAC, ep.Attached, ep.Listening = old.ID, old.IP, old.MAC, old.Attached, old.Listening
 			} else {
@@ -63,13 +61,18 @@ func (p *Plane) Up(ctx context.Context, c *engine.Container) (*proto.NetworkView
 			n.Endpoints[c.ID] = ep
 			return nil
 		})
+		if errors.Is(err, engine.ErrNotFound) {
+			return nil, engine.Errorf(engine.KindNotFound, "network %s not found", name)
+		}
 		if err != nil {
 			return nil, fmt.Errorf("join network %s: %w", name, err)
 		}
-		touched = append(touched, n.ID)
+		if !none {
+			touched = append(touched, out)
+		}
 	}
-	p.changed(c.Namespace, touched...)
-	nets, err := p.list(ctx, c.Namespace, true)
+	p.updated(c.Namespace, touched...)
+	nets, err := p.list(ctx, c.Namespace, false)
 	if err != nil {
 		return nil, err
 	}
@@ -157,28 +160,32 @@ func declaredPorts(c *engine.Container) []int {
 	return out
 }
 
-// Down releases container id's addresses (engine.Networks).
-func (p *Plane) Down(ctx context.Context, ns, id string) error {
-	nets, err := p.list(ctx, ns, true)
-	if err != nil {
-		return err
-	}
-	var touched []string
-	for _, n := range nets {
-		if n.Endpoints[id] == nil {
+// Down releases container c's addresses on its networks (engine.Networks):
+// a read of each of its networks, and a write where it had an address.
+func (p *Plane) Down(ctx context.Context, c *engine.Container) error {
+	var touched []*Network
+	for name, es := range c.Networks {
+		if es.NetworkID == "" {
 			continue
 		}
-		_, err := p.cfg.Store.UpdateNetwork(ctx, ns, n.ID, func(n *Network) error {
-			delete(n.Endpoints, id)
+		had := false
+		out, err := p.cfg.Store.UpdateNetwork(ctx, c.Namespace, es.NetworkID, func(n *Network) error {
+			_, had = n.Endpoints[c.ID]
+			delete(n.Endpoints, c.ID)
 			return nil
 		})
-		if err != nil && !errors.Is(err, engine.ErrNotFound) {
-			return fmt.Errorf("leave network %s: %w", n.Name, err)
+		if errors.Is(err, engine.ErrNotFound) {
+			continue
 		}
-		touched = append(touched, n.ID)
+		if err != nil {
+			return fmt.Errorf("leave network %s: %w", name, err)
+		}
+		if had {
+			touched = append(touched, out)
+		}
 	}
-	p.push.forget(id)
-	p.changed(ns, touched...)
+	p.push.forget(c.ID)
+	p.updated(c.Namespace, touched...)
 	return nil
 }
 
@@ -227,42 +234,45 @@ type listenReport struct {
 func (p *Plane) recordListening(ctx context.Context, ns, id string, ports []int) error {
 	sort.Ints(ports)
 	ports = slices.Compact(ports)
-	nets, err := p.list(ctx, ns, true)
+	nets, err := p.list(ctx, ns, false)
 	if err != nil {
 		return err
 	}
 	// Every network of the container is marked, changed or not: a report
 	// also comes after each reconnect of its agent, which then gets any
 	// view it missed.
-	var touched []string
+	var touched []*Network
 	for _, n := range nets {
 		ep := n.Endpoints[id]
 		if ep == nil {
 			continue
 		}
 		if slices.Equal(ep.Listening, ports) {
-			touched = append(touched, n.ID)
+			touched = append(touched, n)
 			continue
 		}
-		_, err := p.cfg.Store.UpdateNetwork(ctx, ns, n.ID, func(n *Network) error {
+		out, err := p.cfg.Store.UpdateNetwork(ctx, ns, n.ID, func(n *Network) error {
 			if ep := n.Endpoints[id]; ep != nil {
 				ep.Listening = ports
 			}
 			return nil
 		})
-		if err != nil && !errors.Is(err, engine.ErrNotFound) {
+		if errors.Is(err, engine.ErrNotFound) {
+			continue
+		}
+		if err != nil {
 			return fmt.Errorf("record listening ports on %s: %w", n.Name, err)
 		}
-		touched = append(touched, n.ID)
+		touched = append(touched, out)
 	}
-	p.changed(ns, touched...)
+	p.updated(ns, touched...)
 	return nil
 }
 
 // Refresh sends container id its current view again (engine.Networks).
 func (p *Plane) Refresh(ctx context.Context, ns, id string) error {
 	p.push.forget(id)
-	nets, err := p.list(ctx, ns, true)
+	nets, err := p.list(ctx, ns, false)
 	if err != nil {
 		return err
 	}

@@ -144,7 +144,7 @@ func inspect(c *engine.Container) container.InspectResponse {
 		Args:    args,
 		State: &container.State{
 			Status:     container.ContainerState(st.Status),
-			Running:    st.Status == engine.StatusRunning || st.Status == engine.StatusPaused,
+			Running:    st.Status == engine.StatusRunning || st.Status == engine.StatusPaused || st.Status == engine.StatusRestarting,
 			Paused:     st.Status == engine.StatusPaused,
 			Restarting: st.Status == engine.StatusRestarting,
 			OOMKilled:  st.OOMKilled,

@@ -49,10 +49,16 @@ func (s *Server) postImagesCreate(w http.ResponseWriter, r *http.Request) error 
 		msgs = append(msgs, map[string]string{"status": "Digest: " + d})
 	}
 	msgs = append(msgs, map[string]string{"status": "Status: Downloaded newer image for " + shown})
+	// A chunked JSON-message stream, as the engine's progress: clients
+	// decode it message by message (docker-py's stream=True reads only a
+	// chunked answer as a stream).
+	rc := http.NewResponseController(w)
+	_ = rc.Flush()
 	for _, m := range msgs {
 		if err := enc.Encode(m); err != nil {
 			return nil
 		}
+		_ = rc.Flush()
 	}
 	return nil
 }

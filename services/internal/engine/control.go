@@ -53,8 +53,21 @@ func (e *Engine) Kill(ctx context.Context, ns, ref, signal string) error {
 	if err := e.signal(ctx, c, sig); err != nil {
 		return err
 	}
-	return e.thawForSignal(ctx, c, sig)
+	if err := e.thawForSignal(ctx, c, sig); err != nil {
+		return err
+	}
+	if sig == int(unix.SIGKILL) {
+		// As docker: a kill with SIGKILL answers once the container has
+		// exited, so an inspect or rm right after sees it stopped.
+		if !e.waitRunExit(ctx, ns, c.ID, c.Run, killWait) && ctx.Err() == nil {
+			e.failRun(ns, c.ID, c.Run, "container did not exit after SIGKILL")
+		}
+	}
+	return nil
 }
+
+// killWait bounds how long a SIGKILL waits for the exit to be stored.
+const killWait = 30 * time.Second
 
 // markStopped records a user's stop, which the restart policy respects.
 func (e *Engine) markStopped(ctx context.Context, c *Container) error {
@@ -115,6 +128,9 @@ func (e *Engine) Stop(ctx context.Context, ns, ref string, timeout *int, signal 
 	if err != nil {
 		return err
 	}
+	if c.State.Status == StatusRestarting && c.Run == c.ExitedRun {
+		return e.cancelRestart(ctx, c)
+	}
 	if !running(c) {
 		return Errorf(KindNotModified, "container already stopped")
 	}
@@ -158,10 +174,29 @@ func (e *Engine) Stop(ctx context.Context, ns, ref string, timeout *int, signal 
 	if err := e.signal(ctx, c, int(unix.SIGKILL)); err != nil {
 		e.log.Warn("stop kill", "container", c.ID, "err", err)
 	}
-	if e.waitRunExit(ctx, ns, c.ID, run, 30*time.Second) {
+	if e.waitRunExit(ctx, ns, c.ID, run, killWait) {
 		return nil
 	}
 	e.failRun(ns, c.ID, run, "container did not exit after SIGKILL")
+	return nil
+}
+
+// cancelRestart stops a container that waits for its restart policy's
+// next start: it stays exited, as after docker stop.
+func (e *Engine) cancelRestart(ctx context.Context, c *Container) error {
+	run := c.Run
+	_, err := e.cfg.Store.UpdateContainer(ctx, c.Namespace, c.ID, func(c *Container) error {
+		c.ManuallyStopped = true
+		if c.State.Status == StatusRestarting && c.Run == run {
+			c.State.Status = StatusExited
+		}
+		return nil
+	})
+	if err != nil {
+		return fmt.Errorf("stop %s: %w", c.ID, err)
+	}
+	e.notify.notify(c.ID)
+	e.publish(c, "stop", nil)
 	return nil
 }
 
@@ -270,8 +305,13 @@ func (e *Engine) Remove(ctx context.Context, ns, ref string, force bool) error {
 	if err != nil {
 		return err
 	}
-	if running(c) && !force {
-		return Errorf(KindConflict, "cannot remove container \"/%s\": container is running: stop the container before removing or force remove", c.Name)
+	if !force {
+		switch c.State.Status {
+		case StatusPaused:
+			return Errorf(KindConflict, "cannot remove container \"/%s\": container is paused and must be unpaused first", c.Name)
+		case StatusRunning, StatusRestarting:
+			return Errorf(KindConflict, "cannot remove container \"/%s\": container is %s: stop the container before removing or force remove", c.Name, c.State.Status)
+		}
 	}
 	return e.remove(ctx, c)
 }

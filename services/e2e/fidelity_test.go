@@ -1,0 +1,144 @@
+package e2e
+
+import (
+	"bufio"
+	"context"
+	"encoding/json"
+	"io"
+	"net/http"
+	"strings"
+	"testing"
+	"time"
+)
+
+// A kill with SIGKILL answers once the container has exited: an inspect
+// right after shows it stopped and a remove right after works.
+func TestKillAnswersAfterTheExit(t *testing.T) {
+	s := requireStack(t)
+	for _, h := range apiHosts(t, s) {
+		t.Run(h.name, func(t *testing.T) {
+			for i := 0; i < 3; i++ {
+				id := h.run(t, "", map[string]any{"Cmd": []string{"sleep", "300"}})
+				h.must(t, http.StatusNoContent, "POST", "/containers/"+id+"/kill", nil, nil)
+				st := h.state(t, id)
+				if st["Running"] != false || st["Status"] != "exited" || st["ExitCode"] != float64(137) {
+					t.Fatalf("state right after kill: %v", st)
+				}
+				h.must(t, http.StatusNoContent, "DELETE", "/containers/"+id, nil, nil)
+			}
+		})
+	}
+}
+
+// The exec start request's Tty says how output is framed, whatever the
+// exec was created with (as moby).
+func TestExecFramingFollowsTheStartRequest(t *testing.T) {
+	s := requireStack(t)
+	for _, h := range apiHosts(t, s) {
+		t.Run(h.name, func(t *testing.T) {
+			id := h.run(t, "", map[string]any{"Cmd": []string{"sleep", "300"}})
+			for _, c := range []struct {
+				name                string
+				createTty, startTty bool
+				multiplexed         bool
+			}{
+				{"tty exec started without tty is multiplexed", true, false, true},
+				{"plain exec started with tty is raw", false, true, false},
+				{"plain exec started plain is multiplexed", false, false, true},
+			} {
+				t.Run(c.name, func(t *testing.T) {
+					var ex struct{ Id string }
+					h.must(t, http.StatusCreated, "POST", "/containers/"+id+"/exec", map[string]any{
+						"Cmd": []string{"echo", "hello"}, "Tty": c.createTty, "AttachStdout": true, "AttachStderr": true,
+					}, &ex)
+					_, b := h.call(t, "POST", "/exec/"+ex.Id+"/start", map[string]any{"Tty": c.startTty})
+					framed := len(b) >= 8 && b[0] == 1 && b[1] == 0 && b[2] == 0 && b[3] == 0
+					if framed != c.multiplexed || !strings.Contains(string(b), "hello") {
+						t.Fatalf("output %q: multiplexed=%v, want %v", b, framed, c.multiplexed)
+					}
+				})
+			}
+		})
+	}
+}
+
+// A container waiting for its restart policy's next start is restarting:
+// inspect shows Restarting and Running, rm needs force.
+func TestRestartingState(t *testing.T) {
+	s := requireStack(t)
+	for _, h := range apiHosts(t, s) {
+		t.Run(h.name, func(t *testing.T) {
+			id := h.run(t, "", map[string]any{"Cmd": []string{"sh", "-c", "exit 3"},
+				"HostConfig": map[string]any{"RestartPolicy": map[string]any{"Name": "always"}}})
+			st := h.pollState(t, id, "restarting", func(st map[string]any) bool { return st["Status"] == "restarting" })
+			if st["Restarting"] != true || st["Running"] != true {
+				t.Fatalf("restarting state: %v", st)
+			}
+			code, b := h.call(t, "DELETE", "/containers/"+id, nil)
+			if code != http.StatusConflict {
+				t.Fatalf("rm without force: %d %s", code, b)
+			}
+			h.must(t, http.StatusNoContent, "DELETE", "/containers/"+id+"?force=1", nil, nil)
+		})
+	}
+}
+
+// Streamed answers send their headers at once, before any body byte, also
+// through the forwarder: clients wait for them before they go on.
+func TestStreamHeadersGoOutAtOnce(t *testing.T) {
+	s := requireStack(t)
+	for _, h := range apiHosts(t, s) {
+		t.Run(h.name, func(t *testing.T) {
+			id := h.run(t, "", map[string]any{"Cmd": []string{"sleep", "300"}})
+			for _, path := range []string{
+				"/containers/" + id + "/logs?follow=1&stdout=1&stderr=1",
+				"/containers/" + id + "/wait",
+				"/events?filters=" + `{"container":["` + id + `"]}`,
+			} {
+				method := "GET"
+				if strings.HasSuffix(path, "/wait") {
+					method = "POST"
+				}
+				// The container says nothing and runs on: only the headers
+				// can come, and they must.
+				ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+				resp := h.do(t, ctx, method, path, nil)
+				if resp.StatusCode != http.StatusOK {
+					t.Errorf("%s: status %d", path, resp.StatusCode)
+				}
+				resp.Body.Close()
+				cancel()
+			}
+		})
+	}
+}
+
+// docker pull answers a chunked stream of JSON messages, which clients
+// decode one by one (docker-py's pull(stream=True, decode=True)).
+func TestPullIsAChunkedMessageStream(t *testing.T) {
+	s := requireStack(t)
+	for _, h := range apiHosts(t, s)[:2] { // the Docker engine would pull from the internet
+		t.Run(h.name, func(t *testing.T) {
+			ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
+			defer cancel()
+			resp := h.do(t, ctx, "POST", "/images/create?fromImage=busybox&tag=latest", nil)
+			defer resp.Body.Close()
+			if resp.StatusCode != http.StatusOK || len(resp.TransferEncoding) == 0 || resp.TransferEncoding[0] != "chunked" {
+				t.Fatalf("status %d, transfer encoding %v: want a chunked 200", resp.StatusCode, resp.TransferEncoding)
+			}
+			sc := bufio.NewScanner(resp.Body)
+			var last map[string]any
+			n := 0
+			for sc.Scan() {
+				if err := json.Unmarshal(sc.Bytes(), &last); err != nil {
+					t.Fatalf("message %q: %v", sc.Text(), err)
+				}
+				n++
+			}
+			if n < 2 || !strings.HasPrefix(last["status"].(string), "Status: ") {
+				t.Fatalf("%d messages, last %v", n, last)
+			}
+			_, _ = io.Copy(io.Discard, resp.Body)
+		})
+	}
+}

@@ -142,3 +142,31 @@ func TestPullIsAChunkedMessageStream(t *testing.T) {
 		})
 	}
 }
+
+// Starting containers right after removing exited ones finds no instance
+// on its way out: every start succeeds (the instances of the removed
+// containers end while new invocations are routed).
+func TestStartAfterRemovingExitedContainers(t *testing.T) {
+	s := requireStack(t)
+	h := apiHosts(t, s)[0]
+	const n = 5
+	for round := 0; round < 4; round++ {
+		var old, next []string
+		for i := 0; i < n; i++ {
+			old = append(old, h.run(t, "", map[string]any{"Cmd": []string{"true"}}))
+			next = append(next, h.create(t, "", map[string]any{"Cmd": []string{"sleep", "1"}}))
+		}
+		for _, id := range old {
+			h.pollState(t, id, "exited", func(st map[string]any) bool { return st["Status"] == "exited" })
+		}
+		for _, id := range old {
+			h.must(t, http.StatusNoContent, "DELETE", "/containers/"+id, nil, nil)
+		}
+		for _, id := range next {
+			h.must(t, http.StatusNoContent, "POST", "/containers/"+id+"/start", nil, nil)
+		}
+		for _, id := range next {
+			h.must(t, http.StatusNoContent, "DELETE", "/containers/"+id+"?force=1", nil, nil)
+		}
+	}
+}

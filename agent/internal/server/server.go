@@ -197,6 +197,10 @@ func (s *Server) postInvocation(w http.ResponseWriter, r *http.Request) {
 	s.active = nil
 	s.mu.Unlock()
 	s.stopListening()
+	// The instance ends after this answer: the connection must not go
+	// back to the platform's pool of kept-alive connections, where the
+	// next request would be written to a process on its way out.
+	w.Header().Set("Connection", "close")
 	if err != nil {
 		writeJSON(w, http.StatusBadGateway, map[string]string{"message": err.Error()})
 	} else {
@@ -222,6 +226,7 @@ func (s *Server) resumeInvocation(w http.ResponseWriter, r *http.Request, id str
 	s.log.Info("invocation resumed", "container", id)
 	select {
 	case <-s.finished:
+		w.Header().Set("Connection", "close") // as the invocation's own answer
 		writeJSON(w, http.StatusOK, map[string]string{"status": "done"})
 	case <-r.Context().Done():
 	}

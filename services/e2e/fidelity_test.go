@@ -170,3 +170,28 @@ func TestStartAfterRemovingExitedContainers(t *testing.T) {
 		}
 	}
 }
+
+// Swarm routes answer as an engine outside a swarm: 503 with its texts.
+func TestSwarmRoutesAnswerNotInASwarm(t *testing.T) {
+	s := requireStack(t)
+	for _, h := range apiHosts(t, s) {
+		t.Run(h.name, func(t *testing.T) {
+			for _, c := range []struct{ method, path, want string }{
+				{"POST", "/swarm/leave?force=1", "This node is not part of a swarm"},
+				{"GET", "/swarm", "This node is not a swarm manager."},
+				{"GET", "/nodes", "This node is not a swarm manager."},
+				{"GET", "/services", "This node is not a swarm manager."},
+				{"GET", "/secrets", "This node is not a swarm manager."},
+				{"GET", "/tasks", "This node is not a swarm manager."},
+				{"GET", "/configs", "This node is not a swarm manager."},
+			} {
+				code, b := h.call(t, c.method, c.path, nil)
+				var m struct{ Message string }
+				_ = json.Unmarshal(b, &m)
+				if code != http.StatusServiceUnavailable || !strings.HasPrefix(m.Message, c.want) {
+					t.Errorf("%s %s: %d %s, want 503 %q", c.method, c.path, code, b, c.want)
+				}
+			}
+		})
+	}
+}

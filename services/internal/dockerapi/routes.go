@@ -62,6 +62,8 @@ func (s *Server) routes() chi.Router {
 	r.Post("/exec/{id}/resize", s.h(s.postExecResize))
 	r.Get("/exec/{id}/json", s.h(s.getExecJSON))
 
+	swarmRoutes(r)
+
 	// Known Docker routes not supported yet: 501, not 404.
 	for _, rt := range []struct{ method, path string }{
 		{"GET", "/containers/{id}/changes"},
@@ -87,12 +89,6 @@ func (s *Server) routes() chi.Router {
 		{"GET", "/volumes/{name}"},
 		{"DELETE", "/volumes/{name}"},
 		{"POST", "/volumes/prune"},
-		{"GET", "/swarm"},
-		{"GET", "/nodes"},
-		{"GET", "/services"},
-		{"GET", "/tasks"},
-		{"GET", "/secrets"},
-		{"GET", "/configs"},
 		{"GET", "/plugins"},
 		{"GET", "/session"},
 		{"POST", "/session"},

@@ -242,6 +242,9 @@ type Process struct {
 	User      string   `json:"user,omitempty"`
 	Tty       bool     `json:"tty,omitempty"`
 	OpenStdin bool     `json:"openStdin,omitempty"`
+	// GroupAdd are extra supplementary groups (docker's --group-add):
+	// names from the image's group file, or numbers.
+	GroupAdd []string `json:"groupAdd,omitempty"`
 }
 
 // Start asks the agent to run the container's process as run number Run.

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"math/rand/v2"
 	"regexp"
+	"slices"
 	"strings"
 	"time"
 
@@ -46,6 +47,13 @@ func (e *Engine) Create(ctx context.Context, req CreateRequest) (*Container, err
 		// --since); clients such as the Python SDK read logs only for it.
 		hc.LogConfig.Type = "json-file"
 	}
+	if hc.Runtime == "" {
+		hc.Runtime = defaultRuntime
+	}
+	warnings, err := checkOptions(req.Config, hc)
+	if err != nil {
+		return nil, err
+	}
 	c := &Container{
 		ID:         randomHex(32),
 		Namespace:  req.Namespace,
@@ -56,6 +64,7 @@ func (e *Engine) Create(ctx context.Context, req CreateRequest) (*Container, err
 		HostConfig: hc,
 		State:      State{Status: StatusCreated},
 		Function:   e.functionKey(img),
+		Warnings:   warnings,
 	}
 	auto := req.Name == ""
 	for attempt := 0; ; attempt++ {
@@ -67,7 +76,9 @@ func (e *Engine) Create(ctx context.Context, req CreateRequest) (*Container, err
 			}
 			c.Name = strings.TrimPrefix(req.Name, "/")
 		}
-		c.Config.Hostname = c.ID[:12]
+		if req.Config.Hostname == "" {
+			c.Config.Hostname = c.ID[:12]
+		}
 		err = e.cfg.Store.CreateContainer(ctx, c)
 		if err == nil {
 			break
@@ -98,7 +109,7 @@ func mergeConfig(in, img *container.Config) *container.Config {
 	if img == nil {
 		img = &container.Config{}
 	}
-	out.Env = mergeEnv(img.Env, in.Env)
+	out.Env = createEnv(in.Env, img.Env)
 	if len(in.Entrypoint) == 0 {
 		out.Entrypoint = img.Entrypoint
 		if len(in.Cmd) == 0 {
@@ -131,6 +142,30 @@ func mergeConfig(in, img *container.Config) *container.Config {
 	return &out
 }
 
+// createEnv is docker's container environment: the user's variables as
+// given, then the image's that the user did not set.
+func createEnv(user, image []string) []string {
+	out := append([]string{}, user...)
+	set := map[string]bool{}
+	for _, kv := range user {
+		k, _, _ := strings.Cut(kv, "=")
+		set[k] = true
+	}
+	for _, kv := range image {
+		if k, _, _ := strings.Cut(kv, "="); !set[k] {
+			out = append(out, kv)
+		}
+	}
+	if !set["PATH"] && !slices.ContainsFunc(image, func(kv string) bool { return strings.HasPrefix(kv, "PATH=") }) {
+		out = append(out, "PATH="+defaultPath)
+	}
+	return out
+}
+
+// defaultPath is the PATH a container gets when neither it nor its image
+// sets one.
+const defaultPath = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
+
 // mergeEnv overlays "K=V" entries of over on base, by key, keeping order.
 func mergeEnv(base, over []string) []string {
 	out := make([]string, 0, len(base)+len(over))
@@ -151,7 +186,7 @@ func mergeEnv(base, over []string) []string {
 		add(kv)
 	}
 	if _, ok := idx["PATH"]; !ok {
-		out = append(out, "PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin")
+		out = append(out, "PATH="+defaultPath)
 	}
 	return out
 }

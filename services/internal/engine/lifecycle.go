@@ -6,6 +6,7 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
+	"slices"
 	"strings"
 	"time"
 
@@ -49,12 +50,31 @@ func running(c *Container) bool {
 	return c.State.Status == StatusRunning || c.State.Status == StatusPaused
 }
 
+// containerEnv is the environment of c's processes: its Config.Env and,
+// as docker adds it, HOSTNAME.
+func containerEnv(c *Container) []string {
+	env := c.Config.Env
+	if !slices.ContainsFunc(env, func(kv string) bool { return strings.HasPrefix(kv, "HOSTNAME=") }) {
+		env = append(slices.Clip(env), "HOSTNAME="+c.Config.Hostname)
+	}
+	return env
+}
+
+// groupAdd is c's --group-add, for its process and its execs.
+func groupAdd(c *Container) []string {
+	if c.HostConfig == nil {
+		return nil
+	}
+	return c.HostConfig.GroupAdd
+}
+
 // process is what the agent runs for c.
 func process(c *Container) proto.Process {
 	args := append(append([]string{}, c.Config.Entrypoint...), c.Config.Cmd...)
 	return proto.Process{
 		Args:      args,
-		Env:       c.Config.Env,
+		Env:       containerEnv(c),
+		GroupAdd:  groupAdd(c),
 		Dir:       c.Config.WorkingDir,
 		User:      c.Config.User,
 		Tty:       c.Config.Tty,

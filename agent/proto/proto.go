@@ -320,6 +320,10 @@ const (
 	ArchiveFailed   = 1
 	ArchiveNotFound = 2
 	ArchiveNotDir   = 3
+	// ArchiveBadTar: an upload that is not a tar, or an entry that cannot
+	// be extracted (a hard link to a missing file, a path beneath a
+	// symlink the same upload made).
+	ArchiveBadTar = 4
 )
 
 // ExecStarted says exec ID runs as Pid.

@@ -392,6 +392,21 @@ type Stats struct {
 	MemoryUsage uint64 `json:"memoryUsage"`
 	MemoryLimit uint64 `json:"memoryLimit"`
 	Pids        uint64 `json:"pids"`
+	// Network is the traffic of the instance's interfaces but loopback,
+	// summed (docker stats shows it as eth0).
+	Network NetStats `json:"network"`
+}
+
+// NetStats counts an interface's traffic, as /proc/net/dev does.
+type NetStats struct {
+	RxBytes   uint64 `json:"rxBytes"`
+	RxPackets uint64 `json:"rxPackets"`
+	RxErrors  uint64 `json:"rxErrors"`
+	RxDropped uint64 `json:"rxDropped"`
+	TxBytes   uint64 `json:"txBytes"`
+	TxPackets uint64 `json:"txPackets"`
+	TxErrors  uint64 `json:"txErrors"`
+	TxDropped uint64 `json:"txDropped"`
 }
 
 // Invocation is the JSON body of the HTTP POST that starts a container on a

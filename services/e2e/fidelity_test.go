@@ -195,3 +195,45 @@ func TestSwarmRoutesAnswerNotInASwarm(t *testing.T) {
 		})
 	}
 }
+
+// docker tag names an image anew; stats carry the network counters;
+// container prune reports the bytes it freed; docker update's resources
+// show in inspect.
+func TestTagStatsPruneUpdate(t *testing.T) {
+	s := requireStack(t)
+	for _, h := range apiHosts(t, s) {
+		t.Run(h.name, func(t *testing.T) {
+			h.must(t, http.StatusCreated, "POST", "/images/busybox/tag?repo=fidelity-tagged&tag=v1", nil, nil)
+			var img struct{ RepoTags []string }
+			h.must(t, http.StatusOK, "GET", "/images/fidelity-tagged:v1/json", nil, &img)
+			if !strings.Contains(strings.Join(img.RepoTags, " "), "fidelity-tagged:v1") {
+				t.Errorf("tags after docker tag: %v", img.RepoTags)
+			}
+			h.call(t, "DELETE", "/images/fidelity-tagged:v1", nil)
+
+			id := h.run(t, "", map[string]any{"Cmd": []string{"sleep", "300"}, "HostConfig": map[string]any{"CpuShares": 2}})
+			var st map[string]any
+			h.must(t, http.StatusOK, "GET", "/containers/"+id+"/stats?stream=0", nil, &st)
+			if nets, _ := st["networks"].(map[string]any); len(nets) == 0 {
+				t.Errorf("stats without networks: %v", st["networks"])
+			}
+			h.must(t, http.StatusOK, "POST", "/containers/"+id+"/update", map[string]any{"CpuShares": 3}, nil)
+			var c struct{ HostConfig struct{ CpuShares int } }
+			h.must(t, http.StatusOK, "GET", "/containers/"+id+"/json", nil, &c)
+			if c.HostConfig.CpuShares != 3 {
+				t.Errorf("CpuShares after update: %d", c.HostConfig.CpuShares)
+			}
+
+			out := h.run(t, "", map[string]any{"Cmd": []string{"sh", "-c", "echo some output to keep; echo data > /tmp/written"}, "Labels": map[string]string{"fidelity-prune": h.name}})
+			h.must(t, http.StatusOK, "POST", "/containers/"+out+"/wait", nil, nil)
+			var rep struct {
+				ContainersDeleted []string
+				SpaceReclaimed    int64
+			}
+			h.must(t, http.StatusOK, "POST", `/containers/prune?filters={"label":["fidelity-prune=`+h.name+`"]}`, nil, &rep)
+			if len(rep.ContainersDeleted) != 1 || rep.SpaceReclaimed <= 0 {
+				t.Errorf("prune: %+v", rep)
+			}
+		})
+	}
+}

@@ -246,14 +246,14 @@ func (s *Server) postContainersPrune(w http.ResponseWriter, r *http.Request) err
 	if err != nil {
 		return err
 	}
-	ids, err := s.e.Prune(r.Context(), s.ns(r), f)
+	ids, freed, err := s.e.Prune(r.Context(), s.ns(r), f)
 	if err != nil {
 		return err
 	}
 	if ids == nil {
 		ids = []string{}
 	}
-	return writeJSON(w, http.StatusOK, container.PruneReport{ContainersDeleted: ids})
+	return writeJSON(w, http.StatusOK, container.PruneReport{ContainersDeleted: ids, SpaceReclaimed: freed})
 }
 
 // graphDriver says where the container's filesystem is: on a function

@@ -153,6 +153,23 @@ func (s *Server) deleteImages(w http.ResponseWriter, r *http.Request) error {
 	for _, t := range img.RepoTags {
 		out = append(out, image.DeleteResponse{Untagged: t})
 	}
-	out = append(out, image.DeleteResponse{Deleted: img.ID})
+	if img.ID != "" { // "" when only a name went
+		out = append(out, image.DeleteResponse{Deleted: img.ID})
+	}
 	return writeJSON(w, http.StatusOK, out)
+}
+
+// postImagesByName: POST /images/{name}/tag?repo=&tag= (docker tag).
+func (s *Server) postImagesByName(w http.ResponseWriter, r *http.Request) error {
+	name, op := imageSuffix(r)
+	if op != "tag" {
+		notImplemented(w, r)
+		return nil
+	}
+	q := r.URL.Query()
+	if err := s.e.TagImage(r.Context(), name, q.Get("repo"), q.Get("tag")); err != nil {
+		return err
+	}
+	w.WriteHeader(http.StatusCreated)
+	return nil
 }

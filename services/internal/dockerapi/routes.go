@@ -29,6 +29,7 @@ func (s *Server) routes() chi.Router {
 	r.Get("/images/json", s.h(s.getImagesJSON))
 	r.Get("/images/*", s.h(s.getImagesByName))
 	r.Delete("/images/*", s.h(s.deleteImages))
+	r.Post("/images/*", s.h(s.postImagesByName))
 
 	// Containers
 	r.Post("/containers/create", s.h(s.postContainersCreate))

@@ -354,21 +354,41 @@ func (e *Engine) remove(ctx context.Context, c *Container) error {
 	return nil
 }
 
-// Prune removes every stopped container matching f; it returns their IDs.
-func (e *Engine) Prune(ctx context.Context, ns string, f Filters) ([]string, error) {
+// Prune removes every stopped container matching f; it returns their IDs
+// and the bytes the store freed: their output and pending uploads (a
+// container's files go with its function instance).
+func (e *Engine) Prune(ctx context.Context, ns string, f Filters) ([]string, uint64, error) {
 	cs, err := e.cfg.Store.ListContainers(ctx, ns)
 	if err != nil {
-		return nil, fmt.Errorf("prune: %w", err)
+		return nil, 0, fmt.Errorf("prune: %w", err)
 	}
 	var deleted []string
+	var freed uint64
 	for _, c := range cs {
-		if running(c) || !f.matchPrune(c) {
+		if running(c) || c.State.Status == StatusRestarting || !f.matchPrune(c) {
 			continue
 		}
+		size := e.storedBytes(ctx, c)
 		if err := e.remove(ctx, c); err != nil {
-			return deleted, err
+			return deleted, freed, err
 		}
 		deleted = append(deleted, c.ID)
+		freed += size
 	}
-	return deleted, nil
+	return deleted, freed, nil
+}
+
+// storedBytes is the size of what the store keeps of c's output.
+func (e *Engine) storedBytes(ctx context.Context, c *Container) uint64 {
+	var n uint64
+	for after := uint64(0); ; {
+		batch, err := e.cfg.Store.ReadLogs(ctx, c.Namespace, c.ID, after, readBatch)
+		if err != nil || len(batch) == 0 {
+			return n
+		}
+		for _, le := range batch {
+			n += uint64(len(le.Data))
+			after = le.Seq
+		}
+	}
 }

@@ -52,6 +52,10 @@ const (
 	whyCgroups  = "a function instance is its own resource boundary: there is no cgroup hierarchy to place or tune the container in"
 	whyWindows  = "it applies to Windows containers only"
 	whyAlone    = "a function instance runs one container alone, so a relative weight or soft limit has nothing to weigh against"
+	// whyShape: resource limits are to choose the function's resources (a
+	// function per image and shape); until that is built they are shown in
+	// inspect and the container gets the function's default resources.
+	whyShape = "the container runs with its function's default resources (Cloud Run's 1 vCPU and 512 MiB on Google); choosing them per container is not built yet"
 )
 
 // options is the table. Each refused entry of the network and storage
@@ -136,8 +140,8 @@ var options = []Option{
 
 	// HostConfig resources
 	{Name: "HostConfig.CpuShares", Verdict: Warned, Why: whyAlone, set: func(_ *container.Config, h *container.HostConfig) bool { return h.CPUShares != 0 }},
-	{Name: "HostConfig.Memory", Verdict: Carried, Why: "chooses the memory of the function the container runs on"},
-	{Name: "HostConfig.NanoCpus", Verdict: Carried, Why: "chooses the vCPUs of the function the container runs on"},
+	{Name: "HostConfig.Memory", Verdict: Warned, Why: whyShape, set: func(_ *container.Config, h *container.HostConfig) bool { return h.Memory != 0 }},
+	{Name: "HostConfig.NanoCpus", Verdict: Warned, Why: whyShape, set: func(_ *container.Config, h *container.HostConfig) bool { return h.NanoCPUs != 0 }},
 	{Name: "HostConfig.CgroupParent", Verdict: Refused, Why: whyCgroups, set: func(_ *container.Config, h *container.HostConfig) bool { return h.CgroupParent != "" }},
 	{Name: "HostConfig.BlkioWeight", Verdict: Refused, Why: whyCgroups, set: func(_ *container.Config, h *container.HostConfig) bool { return h.BlkioWeight != 0 }},
 	{Name: "HostConfig.BlkioWeightDevice", Verdict: Refused, Why: whyCgroups, set: func(_ *container.Config, h *container.HostConfig) bool { return len(h.BlkioWeightDevice) > 0 }},
@@ -145,11 +149,11 @@ var options = []Option{
 	{Name: "HostConfig.BlkioDeviceWriteBps", Verdict: Refused, Why: whyCgroups, set: func(_ *container.Config, h *container.HostConfig) bool { return len(h.BlkioDeviceWriteBps) > 0 }},
 	{Name: "HostConfig.BlkioDeviceReadIOps", Verdict: Refused, Why: whyCgroups, set: func(_ *container.Config, h *container.HostConfig) bool { return len(h.BlkioDeviceReadIOps) > 0 }},
 	{Name: "HostConfig.BlkioDeviceWriteIOps", Verdict: Refused, Why: whyCgroups, set: func(_ *container.Config, h *container.HostConfig) bool { return len(h.BlkioDeviceWriteIOps) > 0 }},
-	{Name: "HostConfig.CpuPeriod", Verdict: Carried, Why: "with CpuQuota, chooses the function's vCPUs (quota / period)"},
-	{Name: "HostConfig.CpuQuota", Verdict: Carried, Why: "with CpuPeriod, chooses the function's vCPUs (quota / period)"},
+	{Name: "HostConfig.CpuPeriod", Verdict: Warned, Why: whyShape, set: func(_ *container.Config, h *container.HostConfig) bool { return h.CPUPeriod != 0 }},
+	{Name: "HostConfig.CpuQuota", Verdict: Warned, Why: whyShape, set: func(_ *container.Config, h *container.HostConfig) bool { return h.CPUQuota != 0 }},
 	{Name: "HostConfig.CpuRealtimePeriod", Verdict: Refused, Why: whyCgroups, set: func(_ *container.Config, h *container.HostConfig) bool { return h.CPURealtimePeriod != 0 }},
 	{Name: "HostConfig.CpuRealtimeRuntime", Verdict: Refused, Why: whyCgroups, set: func(_ *container.Config, h *container.HostConfig) bool { return h.CPURealtimeRuntime != 0 }},
-	{Name: "HostConfig.CpusetCpus", Verdict: Carried, Why: `"0-N" or "0,1,…" from 0 without gaps chooses a function with that many vCPUs, which are then all the container's; any other set is refused (see shapeOf)`},
+	{Name: "HostConfig.CpusetCpus", Verdict: Warned, Why: whyShape, set: func(_ *container.Config, h *container.HostConfig) bool { return h.CpusetCpus != "" }},
 	{Name: "HostConfig.CpusetMems", Verdict: Refused, Why: whyCgroups, set: func(_ *container.Config, h *container.HostConfig) bool { return h.CpusetMems != "" }},
 	{Name: "HostConfig.Devices", Verdict: Refused, Why: whyKernel, set: func(_ *container.Config, h *container.HostConfig) bool { return len(h.Devices) > 0 }},
 	{Name: "HostConfig.DeviceCgroupRules", Verdict: Refused, Why: whyKernel, set: func(_ *container.Config, h *container.HostConfig) bool { return len(h.DeviceCgroupRules) > 0 }},

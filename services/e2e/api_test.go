@@ -22,12 +22,8 @@ type apiHost struct {
 // the machine's Docker engine, each with a raw HTTP client.
 func apiHosts(t *testing.T, s *stack) []apiHost {
 	t.Helper()
-	hs := s.hosts()
-	if ref, ok := reference(t); ok {
-		hs = append(hs, struct{ name, host string }{"docker", ref})
-	}
 	var out []apiHost
-	for _, h := range hs {
+	for _, h := range pauseHosts(t, s) {
 		a := apiHost{name: h.name, host: h.host, client: unixClient(strings.TrimPrefix(h.host, "unix://"))}
 		if h.name != "docker" { // the engine has it loaded; a pull would go to the internet
 			a.must(t, http.StatusOK, "POST", "/images/create?fromImage=busybox&tag=latest", nil, nil)

@@ -237,3 +237,55 @@ func TestTagStatsPruneUpdate(t *testing.T) {
 		})
 	}
 }
+
+// Many short execs in a row, some in parallel, each read to its end: no
+// output is ever lost (the exit is stored after the output, and the
+// stream ends only after both).
+func TestExecOutputIsNeverLost(t *testing.T) {
+	s := requireStack(t)
+	for _, h := range apiHosts(t, s)[:2] {
+		t.Run(h.name, func(t *testing.T) {
+			id := h.run(t, "", map[string]any{"Cmd": []string{"sleep", "300"}})
+			errs := make(chan string, 64)
+			for w := 0; w < 4; w++ {
+				go func(w int) {
+					for i := 0; i < 25; i++ {
+						want := strings.Repeat("x", i*97) + "end"
+						var ex struct{ Id string }
+						h.must(t, http.StatusCreated, "POST", "/containers/"+id+"/exec", map[string]any{
+							"Cmd": []string{"sh", "-c", "printf %s " + want}, "AttachStdout": true, "AttachStderr": true,
+						}, &ex)
+						_, b := h.call(t, "POST", "/exec/"+ex.Id+"/start", map[string]any{})
+						got := demux(b)
+						if got != want {
+							errs <- "worker " + string(rune('0'+w)) + ": got " + got
+							return
+						}
+					}
+					errs <- ""
+				}(w)
+			}
+			for w := 0; w < 4; w++ {
+				if e := <-errs; e != "" {
+					t.Error(e)
+				}
+			}
+		})
+	}
+}
+
+// demux returns the stdout of a multiplexed stream.
+func demux(b []byte) string {
+	var out strings.Builder
+	for len(b) >= 8 {
+		n := int(b[4])<<24 | int(b[5])<<16 | int(b[6])<<8 | int(b[7])
+		if len(b) < 8+n {
+			break
+		}
+		if b[0] == 1 {
+			out.Write(b[8 : 8+n])
+		}
+		b = b[8+n:]
+	}
+	return out.String()
+}

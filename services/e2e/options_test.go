@@ -7,16 +7,6 @@ import (
 	"testing"
 )
 
-// hostsWithDocker are the stack's two sockets and, where it answers, the
-// machine's Docker engine.
-func hostsWithDocker(t *testing.T, s *stack) []struct{ name, host string } {
-	hs := s.hosts()
-	if ref, ok := reference(t); ok {
-		hs = append(hs, struct{ name, host string }{"docker", ref})
-	}
-	return hs
-}
-
 // Options Sockerless cannot carry out are refused at create with a 400
 // naming them; none is accepted and ignored.
 func TestRefusedOptionsNameThemselves(t *testing.T) {
@@ -78,7 +68,7 @@ func TestLogDriverAndRuntimeAsDocker(t *testing.T) {
 func TestGroupAddEnvAndHostname(t *testing.T) {
 	s := requireStack(t)
 	var outs []string
-	for _, h := range hostsWithDocker(t, s) {
+	for _, h := range pauseHosts(t, s) {
 		out := mustDocker(t, h.host, "run", "--rm", "--group-add", "1000", "--group-add", "nogroup", "--hostname", "myhost",
 			"-e", "ZED=1", "-e", "PATH=/bin:/usr/bin", "-e", "ALPHA=2", "busybox", "sh", "-c", `id -G; echo $HOSTNAME; env | grep -v '^HOME=\|^SHLVL=\|^PWD=\|^_='`)
 		outs = append(outs, h.name+":\n"+out)

@@ -156,10 +156,11 @@ func resolveMounts(cfg *container.Config, hc *container.HostConfig, img *contain
 		}
 	}
 	for _, dst := range sortedKeys(hc.Tmpfs) {
-		if err := checkTmpfsOptions(hc.Tmpfs[dst]); err != nil {
+		opts, err := tmpfsOptions(hc.Tmpfs[dst])
+		if err != nil {
 			return nil, err
 		}
-		if err := add(Mount{Type: MountTmpfs, Destination: dst, RW: true, TmpfsOptions: hc.Tmpfs[dst], Unlisted: true}); err != nil {
+		if err := add(Mount{Type: MountTmpfs, Destination: dst, RW: true, TmpfsOptions: opts, Unlisted: true}); err != nil {
 			return nil, err
 		}
 	}
@@ -266,32 +267,37 @@ func parseMountSpec(spec mount.Mount) (Mount, error) {
 	return Mount{}, Errorf(KindInvalid, "mount type %q is not supported", spec.Type)
 }
 
-// checkTmpfsOptions checks --tmpfs options as the kernel would take them.
-func checkTmpfsOptions(opts string) error {
+// tmpfsOptions checks --tmpfs options and returns them as the kernel
+// takes them (sizes in bytes: docker accepts "64MB", tmpfs does not).
+func tmpfsOptions(opts string) (string, error) {
 	if opts == "" {
-		return nil
+		return "", nil
 	}
+	var out []string
 	for _, o := range strings.Split(opts, ",") {
 		k, v, _ := strings.Cut(o, "=")
 		switch k {
 		case "size":
-			if _, err := TmpfsSize(v); err != nil {
-				return Errorf(KindInvalid, "invalid tmpfs option %q: %v", o, err)
+			n, err := TmpfsSize(v)
+			if err != nil {
+				return "", Errorf(KindInvalid, "invalid tmpfs option %q: %v", o, err)
 			}
+			o = "size=" + strconv.FormatInt(n, 10)
 		case "mode":
 			if _, err := strconv.ParseUint(v, 8, 32); err != nil {
-				return Errorf(KindInvalid, "invalid tmpfs option %q", o)
+				return "", Errorf(KindInvalid, "invalid tmpfs option %q", o)
 			}
 		case "nr_inodes", "uid", "gid":
 			if _, err := units.RAMInBytes(v); err != nil {
-				return Errorf(KindInvalid, "invalid tmpfs option %q", o)
+				return "", Errorf(KindInvalid, "invalid tmpfs option %q", o)
 			}
 		case "ro", "rw", "exec", "noexec", "suid", "nosuid", "dev", "nodev", "atime", "noatime", "relatime", "strictatime", "nodiratime", "diratime":
 		default:
-			return Errorf(KindInvalid, "invalid tmpfs option %q", o)
+			return "", Errorf(KindInvalid, "invalid tmpfs option %q", o)
 		}
+		out = append(out, o)
 	}
-	return nil
+	return strings.Join(out, ","), nil
 }
 
 // TmpfsSize parses a tmpfs size ("64m", "1g", "1048576") into bytes.

@@ -131,7 +131,10 @@ func (s *Service) Acquire(ctx context.Context, ns, id string, ms []engine.Mount)
 	return out, nil
 }
 
-// Release implements engine.Volumes.
+// Release implements engine.Volumes. Whether a volume is anonymous is
+// the volume's, not the mount's: docker rm -v of the last container
+// using an anonymous volume (one that took it with --volumes-from too)
+// removes it.
 func (s *Service) Release(ctx context.Context, ns, id string, ms []engine.Mount, anonymous bool) error {
 	var errs []error
 	seen := map[string]bool{}
@@ -154,7 +157,7 @@ func (s *Service) Release(ctx context.Context, ns, id string, ms []engine.Mount,
 			errs = append(errs, fmt.Errorf("release volume %s: %w", m.Name, err))
 			continue
 		}
-		if anonymous && m.Anonymous && v != nil && len(v.Users) == 0 {
+		if anonymous && v != nil && v.Anonymous && len(v.Users) == 0 {
 			if err := s.remove(ctx, ns, m.Name); err != nil && engine.KindOf(err) != engine.KindConflict && engine.KindOf(err) != engine.KindNotFound {
 				errs = append(errs, err)
 			}

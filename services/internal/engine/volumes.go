@@ -90,3 +90,10 @@ func usesVolume(c *Container, v string) bool {
 func MatchLabels(filters []string, labels map[string]string, want bool) bool {
 	return matchLabels(filters, labels, want)
 }
+
+// AnyOf is docker's rule for the values of one filter key: true if vals
+// is empty or ok holds for one of them.
+func AnyOf(vals []string, ok func(string) bool) bool { return anyOf(vals, ok) }
+
+// SortedKeys returns m's keys in order.
+func SortedKeys[V any](m map[string]V) []string { return sortedKeys(m) }

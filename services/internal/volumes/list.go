@@ -36,8 +36,8 @@ func (s *Service) List(ctx context.Context, ns string, f engine.Filters) ([]*Vol
 	}
 	out := vs[:0]
 	for _, v := range vs {
-		if v.Removing || !matchAny(f["name"], func(n string) bool { return strings.Contains(v.Name, n) }) ||
-			!matchAny(f["driver"], func(d string) bool { return d == "local" }) ||
+		if v.Removing || !engine.AnyOf(f["name"], func(n string) bool { return strings.Contains(v.Name, n) }) ||
+			!engine.AnyOf(f["driver"], func(d string) bool { return d == "local" }) ||
 			!engine.MatchLabels(f["label"], v.Labels, true) || !engine.MatchLabels(f["label!"], v.Labels, false) {
 			continue
 		}
@@ -132,18 +132,6 @@ func checkKeys(f engine.Filters, ok map[string]bool) error {
 		}
 	}
 	return nil
-}
-
-func matchAny(vals []string, ok func(string) bool) bool {
-	if len(vals) == 0 {
-		return true
-	}
-	for _, v := range vals {
-		if ok(v) {
-			return true
-		}
-	}
-	return false
 }
 
 func parseBool(s string) (bool, bool) {

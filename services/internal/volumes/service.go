@@ -7,7 +7,6 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
-	"sort"
 	"strings"
 	"time"
 
@@ -64,7 +63,7 @@ func (s *Service) Create(ctx context.Context, ns string, req CreateRequest) (*Vo
 		return nil, engine.Errorf(engine.KindNotFound, "error looking up volume plugin %s: plugin %q not found", req.Driver, req.Driver)
 	}
 	if len(req.Options) > 0 {
-		return nil, engine.Errorf(engine.KindInvalid, "volume driver options (%s) are not supported: a Sockerless volume is a directory on the deployment's shared file system", strings.Join(sortedKeys(req.Options), ", "))
+		return nil, engine.Errorf(engine.KindInvalid, "volume driver options (%s) are not supported: a Sockerless volume is a directory on the deployment's shared file system", strings.Join(engine.SortedKeys(req.Options), ", "))
 	}
 	name := req.Name
 	if name == "" {
@@ -194,7 +193,7 @@ func (s *Service) remove(ctx context.Context, ns, name string) error {
 			}
 		}
 		if len(cur.Users) > 0 {
-			ids := sortedKeys(cur.Users)
+			ids := engine.SortedKeys(cur.Users)
 			return nil, engine.Errorf(engine.KindConflict, "remove %s: volume is in use - [%s]", name, strings.Join(ids, ", "))
 		}
 		cur.Removing = true
@@ -265,13 +264,4 @@ func randomHex(n int) string {
 		panic("crypto/rand failed: " + err.Error())
 	}
 	return hex.EncodeToString(b)
-}
-
-func sortedKeys[V any](m map[string]V) []string {
-	out := make([]string, 0, len(m))
-	for k := range m {
-		out = append(out, k)
-	}
-	sort.Strings(out)
-	return out
 }

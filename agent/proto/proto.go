@@ -429,6 +429,9 @@ type Invocation struct {
 	// (200); any other answers 409 at once, and the caller tries again
 	// (the platform picks instances, the caller cannot).
 	Resume bool `json:"resume,omitempty"`
+	// Mounts are the container's volumes and tmpfs mounts, applied before
+	// the agent dials back (mounts.go).
+	Mounts []Mount `json:"mounts,omitempty"`
 }
 
 // Header names of the agent's WebSocket upgrade request.

@@ -26,6 +26,7 @@ import (
 	"time"
 
 	"github.com/sockerless/sockerless/agent/internal/instance"
+	"github.com/sockerless/sockerless/agent/internal/mounts"
 	"github.com/sockerless/sockerless/agent/internal/process"
 	"github.com/sockerless/sockerless/agent/internal/session"
 	"github.com/sockerless/sockerless/agent/proto"
@@ -48,6 +49,9 @@ type Config struct {
 	// Signals are the signals the agent itself receives (SIGTERM from the
 	// platform): forwarded to the running process, or ending an idle agent.
 	Signals <-chan os.Signal
+	// Mounter applies the invocation's mounts before the agent dials
+	// back; nil applies them in this process.
+	Mounter mounts.Mounter
 	Logger  *slog.Logger
 }
 
@@ -180,6 +184,7 @@ func (s *Server) postInvocation(w http.ResponseWriter, r *http.Request) {
 		Session:    s.cfg.Session,
 		Stdout:     s.cfg.Stdout,
 		Stderr:     s.cfg.Stderr,
+		Mounter:    s.cfg.Mounter,
 		Logger:     s.log,
 	})
 	s.active = inst

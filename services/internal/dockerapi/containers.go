@@ -69,7 +69,7 @@ func summary(c *engine.Container) container.Summary {
 		State:           container.ContainerState(c.State.Status),
 		Status:          statusText(c, time.Now()),
 		NetworkSettings: &container.NetworkSettingsSummary{Networks: map[string]*network.EndpointSettings{}},
-		Mounts:          []container.MountPoint{},
+		Mounts:          engine.MountPoints(c),
 	}
 	if h := c.State.Health; h != nil {
 		sm.Health = &container.HealthSummary{Status: h.Status, FailingStreak: h.FailingStreak}
@@ -168,7 +168,7 @@ func inspect(c *engine.Container) container.InspectResponse {
 		Platform:     "linux",
 		ExecIDs:      runningExecs(c),
 		HostConfig:   c.HostConfig,
-		Mounts:       []container.MountPoint{},
+		Mounts:       engine.MountPoints(c),
 		Config:       c.Config,
 		NetworkSettings: &container.NetworkSettings{
 			Networks: map[string]*network.EndpointSettings{},
@@ -233,7 +233,7 @@ func (s *Server) postContainersWait(w http.ResponseWriter, r *http.Request) erro
 
 // deleteContainers: DELETE /containers/{id}?force= (docker rm).
 func (s *Server) deleteContainers(w http.ResponseWriter, r *http.Request) error {
-	if err := s.e.Remove(r.Context(), s.ns(r), chi.URLParam(r, "id"), boolParam(r, "force")); err != nil {
+	if err := s.e.RemoveWithVolumes(r.Context(), s.ns(r), chi.URLParam(r, "id"), boolParam(r, "force"), boolParam(r, "v")); err != nil {
 		return err
 	}
 	w.WriteHeader(http.StatusNoContent)

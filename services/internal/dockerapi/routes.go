@@ -57,6 +57,9 @@ func (s *Server) routes() chi.Router {
 	r.Get("/containers/{id}/archive", s.h(s.getContainersArchive))
 	r.Put("/containers/{id}/archive", s.h(s.putContainersArchive))
 
+	// Volumes (volumes.go)
+	s.volumeRoutes(r)
+
 	// Exec
 	r.Post("/containers/{id}/exec", s.h(s.postContainersExec))
 	r.Post("/exec/{id}/start", s.h(s.postExecStart))
@@ -85,11 +88,6 @@ func (s *Server) routes() chi.Router {
 		{"POST", "/networks/{id}/connect"},
 		{"POST", "/networks/{id}/disconnect"},
 		{"POST", "/networks/prune"},
-		{"GET", "/volumes"},
-		{"POST", "/volumes/create"},
-		{"GET", "/volumes/{name}"},
-		{"DELETE", "/volumes/{name}"},
-		{"POST", "/volumes/prune"},
 		{"GET", "/plugins"},
 		{"GET", "/session"},
 		{"POST", "/session"},

@@ -301,6 +301,12 @@ func (e *Engine) removedCode(id string) (WaitResult, bool) {
 
 // Remove deletes a container; force kills it first if it runs.
 func (e *Engine) Remove(ctx context.Context, ns, ref string, force bool) error {
+	return e.RemoveWithVolumes(ctx, ns, ref, force, false)
+}
+
+// RemoveWithVolumes is Remove that also removes the container's anonymous
+// volumes when volumes is set (docker rm -v); named volumes stay.
+func (e *Engine) RemoveWithVolumes(ctx context.Context, ns, ref string, force, volumes bool) error {
 	c, err := e.Container(ctx, ns, ref)
 	if err != nil {
 		return err
@@ -313,10 +319,11 @@ func (e *Engine) Remove(ctx context.Context, ns, ref string, force bool) error {
 			return Errorf(KindConflict, "cannot remove container \"/%s\": container is %s: stop the container before removing or force remove", c.Name, c.State.Status)
 		}
 	}
-	return e.remove(ctx, c)
+	return e.remove(ctx, c, volumes)
 }
 
-func (e *Engine) remove(ctx context.Context, c *Container) error {
+// remove deletes c; volumes also removes its anonymous volumes.
+func (e *Engine) remove(ctx context.Context, c *Container, volumes bool) error {
 	e.mu.Lock()
 	delete(e.startedRun, c.ID)
 	delete(e.starting, c.ID)
@@ -346,6 +353,7 @@ func (e *Engine) remove(ctx context.Context, c *Container) error {
 	if err := e.cfg.Store.DeleteContainer(ctx, c.Namespace, c.ID); err != nil && !errors.Is(err, ErrNotFound) {
 		return fmt.Errorf("remove %s: %w", c.ID, err)
 	}
+	e.releaseVolumes(context.WithoutCancel(ctx), c, volumes)
 	e.notify.notify(c.ID)
 	e.publish(c, "destroy", nil)
 	// The agent ends its instance on Shutdown; cancelling the POST covers an
@@ -369,7 +377,7 @@ func (e *Engine) Prune(ctx context.Context, ns string, f Filters) ([]string, uin
 			continue
 		}
 		size := e.storedBytes(ctx, c)
-		if err := e.remove(ctx, c); err != nil {
+		if err := e.remove(ctx, c, false); err != nil {
 			return deleted, freed, err
 		}
 		deleted = append(deleted, c.ID)

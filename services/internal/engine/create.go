@@ -54,8 +54,16 @@ func (e *Engine) Create(ctx context.Context, req CreateRequest) (*Container, err
 	if err != nil {
 		return nil, err
 	}
+	if req.Name != "" && !validName.MatchString(req.Name) {
+		return nil, Errorf(KindInvalid, "Invalid container name (%s), only [a-zA-Z0-9][a-zA-Z0-9_.-] are allowed", req.Name)
+	}
+	id := randomHex(32)
+	mounts, err := e.mounts(ctx, id, req, img)
+	if err != nil {
+		return nil, err
+	}
 	c := &Container{
-		ID:         randomHex(32),
+		ID:         id,
 		Namespace:  req.Namespace,
 		Created:    time.Now().UTC(),
 		ImageRef:   req.Config.Image,
@@ -65,6 +73,7 @@ func (e *Engine) Create(ctx context.Context, req CreateRequest) (*Container, err
 		State:      State{Status: StatusCreated},
 		Function:   e.functionKey(img),
 		Warnings:   warnings,
+		Mounts:     mounts,
 	}
 	auto := req.Name == ""
 	for attempt := 0; ; attempt++ {
@@ -84,11 +93,13 @@ func (e *Engine) Create(ctx context.Context, req CreateRequest) (*Container, err
 			break
 		}
 		if !errors.Is(err, ErrConflict) {
+			e.releaseMounts(c)
 			return nil, fmt.Errorf("create container: %w", err)
 		}
 		if auto && attempt < 10 {
 			continue
 		}
+		e.releaseMounts(c)
 		other, gerr := e.cfg.Store.GetContainer(ctx, c.Namespace, c.Name)
 		otherID := ""
 		if gerr == nil {
@@ -136,6 +147,7 @@ func mergeConfig(in, img *container.Config) *container.Config {
 		labels[k] = v
 	}
 	out.Labels = labels
+	out.Volumes = mergeVolumes(in.Volumes, img.Volumes)
 	if len(img.ExposedPorts) > 0 && out.ExposedPorts == nil {
 		out.ExposedPorts = img.ExposedPorts
 	}

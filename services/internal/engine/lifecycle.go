@@ -201,6 +201,7 @@ func (e *Engine) invoke(c *Container, url, secret string) *invocation {
 		Secret:        secret,
 		CallbackURL:   e.cfg.CallbackURL,
 		LingerSeconds: int(e.cfg.Linger / time.Second),
+		Mounts:        invocationMounts(c),
 	})
 }
 
@@ -353,7 +354,7 @@ func (e *Engine) refuseStart(ctx context.Context, c *Container, why error) {
 	if updated.HostConfig != nil && updated.HostConfig.AutoRemove && !running(updated) {
 		// No output will come: attached clients need not be waited for.
 		e.goBackground(func(ctx context.Context) {
-			if err := e.remove(ctx, updated); err != nil {
+			if err := e.remove(ctx, updated, true); err != nil {
 				e.log.Error("auto-remove", "container", updated.ID, "err", err)
 			}
 		})

@@ -47,7 +47,6 @@ type Option struct {
 // Reasons shared by several options.
 const (
 	whyNetworks = "networks, ports and name resolution are not supported by Sockerless yet"
-	whyVolumes  = "volumes, bind mounts and tmpfs are not supported by Sockerless yet"
 	whyKernel   = "a Cloud Run function instance runs in a sandbox whose kernel settings, devices and namespaces a container cannot change"
 	whyCgroups  = "a function instance is its own resource boundary: there is no cgroup hierarchy to place or tune the container in"
 	whyWindows  = "it applies to Windows containers only"
@@ -77,7 +76,7 @@ var options = []Option{
 	{Name: "Config.Healthcheck", Verdict: Carried},
 	{Name: "Config.ArgsEscaped", Verdict: Carried, Why: "Windows only; Docker ignores it on Linux too"},
 	{Name: "Config.Image", Verdict: Carried},
-	{Name: "Config.Volumes", Verdict: Refused, Why: whyVolumes, set: func(c *container.Config, _ *container.HostConfig) bool { return len(c.Volumes) > 0 }},
+	{Name: "Config.Volumes", Verdict: Carried, Why: "anonymous volumes (see mounts.go)"},
 	{Name: "Config.WorkingDir", Verdict: Carried},
 	{Name: "Config.Entrypoint", Verdict: Carried},
 	{Name: "Config.NetworkDisabled", Verdict: Refused, Why: whyNetworks, set: func(c *container.Config, _ *container.HostConfig) bool { return c.NetworkDisabled }},
@@ -88,7 +87,7 @@ var options = []Option{
 	{Name: "Config.Shell", Verdict: Carried, Why: "image metadata, kept as Docker keeps it"},
 
 	// HostConfig
-	{Name: "HostConfig.Binds", Verdict: Refused, Why: whyVolumes, set: func(_ *container.Config, h *container.HostConfig) bool { return len(h.Binds) > 0 }},
+	{Name: "HostConfig.Binds", Verdict: Carried, Why: "named and anonymous volumes; host paths are refused in mounts.go until bind sync lands"},
 	{Name: "HostConfig.ContainerIDFile", Verdict: Carried, Why: "written by the docker CLI on the client's machine"},
 	{Name: "HostConfig.LogConfig", Verdict: Carried, Why: "json-file, local and none; output is kept in the store (see checkLogDriver)"},
 	{Name: "HostConfig.NetworkMode", Verdict: Refused, Why: whyNetworks, set: func(_ *container.Config, h *container.HostConfig) bool {
@@ -97,8 +96,10 @@ var options = []Option{
 	{Name: "HostConfig.PortBindings", Verdict: Refused, Why: whyNetworks, set: func(_ *container.Config, h *container.HostConfig) bool { return len(h.PortBindings) > 0 }},
 	{Name: "HostConfig.RestartPolicy", Verdict: Carried},
 	{Name: "HostConfig.AutoRemove", Verdict: Carried},
-	{Name: "HostConfig.VolumeDriver", Verdict: Refused, Why: whyVolumes, set: func(_ *container.Config, h *container.HostConfig) bool { return h.VolumeDriver != "" }},
-	{Name: "HostConfig.VolumesFrom", Verdict: Refused, Why: whyVolumes, set: func(_ *container.Config, h *container.HostConfig) bool { return len(h.VolumesFrom) > 0 }},
+	{Name: "HostConfig.VolumeDriver", Verdict: Refused, Why: "volume drivers other than local are not supported: Sockerless volumes live on the deployment's bucket or NFS share", set: func(_ *container.Config, h *container.HostConfig) bool {
+		return h.VolumeDriver != "" && h.VolumeDriver != "local"
+	}},
+	{Name: "HostConfig.VolumesFrom", Verdict: Carried},
 	{Name: "HostConfig.ConsoleSize", Verdict: Carried},
 	{Name: "HostConfig.Annotations", Verdict: Warned, Why: "annotations are kept in inspect; no OCI runtime reads them on a function instance", set: func(_ *container.Config, h *container.HostConfig) bool { return len(h.Annotations) > 0 }},
 	{Name: "HostConfig.CapAdd", Verdict: Refused, Why: whyKernel, set: func(_ *container.Config, h *container.HostConfig) bool { return len(h.CapAdd) > 0 }},
@@ -123,7 +124,7 @@ var options = []Option{
 	{Name: "HostConfig.ReadonlyRootfs", Verdict: Refused, Why: "a function instance's root filesystem cannot be made read-only for the container alone", set: func(_ *container.Config, h *container.HostConfig) bool { return h.ReadonlyRootfs }},
 	{Name: "HostConfig.SecurityOpt", Verdict: Refused, Why: whyKernel, set: func(_ *container.Config, h *container.HostConfig) bool { return len(h.SecurityOpt) > 0 }},
 	{Name: "HostConfig.StorageOpt", Verdict: Refused, Why: "a function instance's filesystem has no storage driver options", set: func(_ *container.Config, h *container.HostConfig) bool { return len(h.StorageOpt) > 0 }},
-	{Name: "HostConfig.Tmpfs", Verdict: Refused, Why: whyVolumes, set: func(_ *container.Config, h *container.HostConfig) bool { return len(h.Tmpfs) > 0 }},
+	{Name: "HostConfig.Tmpfs", Verdict: Carried, Why: "a tmpfs the agent mounts"},
 	{Name: "HostConfig.UTSMode", Verdict: Refused, Why: whyKernel, set: func(_ *container.Config, h *container.HostConfig) bool { return h.UTSMode != "" }},
 	{Name: "HostConfig.UsernsMode", Verdict: Refused, Why: whyKernel, set: func(_ *container.Config, h *container.HostConfig) bool { return h.UsernsMode != "" }},
 	{Name: "HostConfig.ShmSize", Verdict: Warned, Why: "the size of /dev/shm is the function instance's", set: func(_ *container.Config, h *container.HostConfig) bool { return h.ShmSize != 0 }},
@@ -133,7 +134,7 @@ var options = []Option{
 	{Name: "HostConfig.Isolation", Verdict: Refused, Why: whyWindows, set: func(_ *container.Config, h *container.HostConfig) bool {
 		return h.Isolation != "" && h.Isolation != container.IsolationDefault
 	}},
-	{Name: "HostConfig.Mounts", Verdict: Refused, Why: whyVolumes, set: func(_ *container.Config, h *container.HostConfig) bool { return len(h.Mounts) > 0 }},
+	{Name: "HostConfig.Mounts", Verdict: Carried, Why: "volume and tmpfs mounts; bind mounts are refused in mounts.go until bind sync lands"},
 	{Name: "HostConfig.MaskedPaths", Verdict: Refused, Why: whyKernel, set: func(_ *container.Config, h *container.HostConfig) bool { return h.MaskedPaths != nil }},
 	{Name: "HostConfig.ReadonlyPaths", Verdict: Refused, Why: whyKernel, set: func(_ *container.Config, h *container.HostConfig) bool { return h.ReadonlyPaths != nil }},
 	{Name: "HostConfig.Init", Verdict: Carried, Why: "the agent is the container's init: it reaps orphans and passes signals on"},

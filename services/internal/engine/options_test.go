@@ -75,7 +75,8 @@ func TestCheckOptions(t *testing.T) {
 	}{
 		{name: "what the docker CLI sends by default is accepted", hc: container.HostConfig{NetworkMode: "default", Resources: container.Resources{MemorySwappiness: &minusOne}}},
 		{name: "privileged is refused by name", hc: container.HostConfig{Privileged: true}, refused: "HostConfig.Privileged"},
-		{name: "a bind is refused by name", hc: container.HostConfig{Binds: []string{"/a:/b"}}, refused: "HostConfig.Binds"},
+		{name: "a volume driver other than local is refused by name", hc: container.HostConfig{VolumeDriver: "flocker"}, refused: "HostConfig.VolumeDriver"},
+		{name: "the local volume driver is accepted", hc: container.HostConfig{VolumeDriver: "local"}},
 		{name: "host network is refused", hc: container.HostConfig{NetworkMode: "host"}, refused: "HostConfig.NetworkMode"},
 		{name: "an unknown runtime is refused as docker does", hc: container.HostConfig{Runtime: "kata"}, refused: "Unknown runtime specified kata"},
 		{name: "runc is accepted", hc: container.HostConfig{Runtime: "runc"}},

@@ -62,6 +62,8 @@ type Container struct {
 	// PendingUploads are docker cp uploads into the container before its
 	// first start, in order; they are extracted when it starts.
 	PendingUploads []PendingUpload `json:"pendingUploads,omitempty"`
+	// Mounts are the container's volumes and tmpfs mounts (mounts.go).
+	Mounts []Mount `json:"mounts,omitempty"`
 }
 
 // PendingUpload is a docker cp into a container that has never run. Its

@@ -45,6 +45,8 @@ type Config struct {
 	// Insecure pulls from every registry over plain http (loopback and
 	// private-network registries always are).
 	Insecure bool
+	// StorageDir holds the data of Cloud Run volumes (BucketDir, NFSDir).
+	StorageDir string
 	// Logs receives instance stdout/stderr lines; required.
 	Logs LogSink
 	// Logger receives the manager's own logs.

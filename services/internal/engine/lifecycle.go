@@ -369,6 +369,9 @@ func (e *Engine) instanceEnded(ns, id, secretHash string, err error) {
 		// instance runs on, and the next control plane recovers it.
 		return
 	}
+	if _, removing := e.removedCode(id); removing {
+		return // the instance ended because the container is being removed
+	}
 	current := false
 	c, uerr := e.cfg.Store.UpdateContainer(context.WithoutCancel(e.ctx), ns, id, func(c *Container) error {
 		current = c.SecretHash == secretHash

@@ -16,6 +16,7 @@ import (
 
 	"github.com/sockerless/sockerless/agent/internal/applog"
 	"github.com/sockerless/sockerless/agent/internal/instance"
+	"github.com/sockerless/sockerless/agent/internal/mounts"
 	"github.com/sockerless/sockerless/agent/internal/netview"
 	"github.com/sockerless/sockerless/agent/internal/server"
 	"github.com/sockerless/sockerless/agent/proto"
@@ -26,11 +27,19 @@ func main() {
 }
 
 func run() int {
+	if mounts.IsHelper() {
+		return mounts.RunHelper()
+	}
 	level := slog.LevelInfo
 	if os.Getenv("SOCKERLESS_AGENT_DEBUG") != "" {
 		level = slog.LevelDebug
 	}
 	log := applog.New(os.Stderr, level)
+	mounter, err := mounts.Boot() // re-executes a privileged agent
+	if err != nil {
+		log.Error("boot", "err", err)
+		return 1
+	}
 	port := os.Getenv("PORT")
 	if port == "" {
 		port = "8080"
@@ -47,6 +56,7 @@ func run() int {
 		Stdout:  os.Stdout,
 		Stderr:  os.Stderr,
 		Signals: sigs,
+		Mounter: mounter,
 		Logger:  log,
 		// Docker's network inside the instance: /etc/hosts, the embedded
 		// DNS server, listeners for peers (the control plane's views).

@@ -11,19 +11,9 @@ import (
 	"testing"
 )
 
-// uniq makes names unique on the machine's Docker engine, which other
+// runID makes names unique on the machine's Docker engine, which other
 // test runs share.
-var uniq = fmt.Sprintf("%d", os.Getpid())
-
-// referenceHosts are the two ways to reach Sockerless plus the machine's
-// Docker engine when it answers.
-func referenceHosts(t *testing.T, s *stack) []struct{ name, host string } {
-	hosts := s.hosts()
-	if ref, ok := reference(t); ok {
-		hosts = append(hosts, struct{ name, host string }{"docker", ref})
-	}
-	return hosts
-}
+var runID = fmt.Sprintf("%d", os.Getpid())
 
 // networkInspect decodes docker network inspect of one network.
 func networkInspect(t *testing.T, host, ref string) map[string]any {
@@ -48,9 +38,9 @@ func TestNetworkLifecycle(t *testing.T) {
 	s := requireStack(t)
 	for _, h := range referenceHosts(t, s) {
 		t.Run(h.name, func(t *testing.T) {
-			net := "net-" + h.name + "-" + uniq
-			other := "net2-" + h.name + "-" + uniq
-			ctr := "netc-" + h.name + "-" + uniq
+			net := "net-" + h.name + "-" + runID
+			other := "net2-" + h.name + "-" + runID
+			ctr := "netc-" + h.name + "-" + runID
 			t.Cleanup(func() {
 				docker(t, h.host, "rm", "-f", ctr)
 				docker(t, h.host, "network", "rm", net, other)
@@ -131,7 +121,7 @@ func TestNetworkLifecycle(t *testing.T) {
 			wantFail(t, h.host, "has active endpoints", "network", "rm", net)
 
 			// connect, disconnect.
-			mustDocker(t, h.host, "network", "create", "--label", "prune="+uniq+h.name, other)
+			mustDocker(t, h.host, "network", "create", "--label", "prune="+runID+h.name, other)
 			mustDocker(t, h.host, "network", "connect", "--alias", "second", other, ctr)
 			wantFail(t, h.host, "already exists in network", "network", "connect", other, ctr)
 			nets := inspect(t, h.host, ctr)["NetworkSettings"].(map[string]any)["Networks"].(map[string]any)
@@ -157,7 +147,7 @@ func TestNetworkLifecycle(t *testing.T) {
 				t.Fatalf("network rm printed %q", out)
 			}
 			wantFail(t, h.host, "network "+net+" not found", "network", "inspect", net)
-			if out := mustDocker(t, h.host, "network", "prune", "-f", "--filter", "label=prune="+uniq+h.name); !strings.Contains(out, "Deleted Networks:\n"+other+"\n") {
+			if out := mustDocker(t, h.host, "network", "prune", "-f", "--filter", "label=prune="+runID+h.name); !strings.Contains(out, "Deleted Networks:\n"+other+"\n") {
 				t.Fatalf("network prune printed %q", out)
 			}
 			wantFail(t, h.host, "network "+other+" not found", "network", "inspect", other)
@@ -170,7 +160,7 @@ func TestNetworkRefusals(t *testing.T) {
 	for _, h := range referenceHosts(t, s) {
 		t.Run(h.name, func(t *testing.T) {
 			wantFail(t, h.host, "bridge is a pre-defined network and cannot be removed", "network", "rm", "bridge")
-			wantFail(t, h.host, "network nope-"+uniq+" not found", "run", "--rm", "--network", "nope-"+uniq, "busybox", "true")
+			wantFail(t, h.host, "network nope-"+runID+" not found", "run", "--rm", "--network", "nope-"+runID, "busybox", "true")
 			wantFail(t, h.host, "network-scoped alias", "run", "--rm", "--network-alias", "x", "busybox", "true")
 			wantFail(t, h.host, "operation is not permitted on predefined", "network", "create", "bridge")
 		})
@@ -179,10 +169,10 @@ func TestNetworkRefusals(t *testing.T) {
 		t.Run(h.name+"/unsupported", func(t *testing.T) {
 			wantFail(t, h.host, `network mode "host" is not supported by Sockerless`, "run", "--rm", "--network", "host", "busybox", "true")
 			wantFail(t, h.host, `is not supported by Sockerless`, "run", "--rm", "--network", "container:x", "busybox", "true")
-			wantFail(t, h.host, `network driver "overlay" is not supported`, "network", "create", "-d", "overlay", "ov-"+uniq)
-			wantFail(t, h.host, `IPv6 (--ipv6) is not supported`, "network", "create", "--ipv6", "v6-"+uniq)
-			wantFail(t, h.host, `internal network (--internal) is not supported`, "network", "create", "--internal", "in-"+uniq)
-			wantFail(t, h.host, `subnet 172.28.0.0/16 is not supported by Sockerless`, "network", "create", "--subnet", "172.28.0.0/16", "sub-"+uniq)
+			wantFail(t, h.host, `network driver "overlay" is not supported`, "network", "create", "-d", "overlay", "ov-"+runID)
+			wantFail(t, h.host, `IPv6 (--ipv6) is not supported`, "network", "create", "--ipv6", "v6-"+runID)
+			wantFail(t, h.host, `internal network (--internal) is not supported`, "network", "create", "--internal", "in-"+runID)
+			wantFail(t, h.host, `subnet 172.28.0.0/16 is not supported by Sockerless`, "network", "create", "--subnet", "172.28.0.0/16", "sub-"+runID)
 		})
 	}
 }
@@ -191,7 +181,7 @@ func TestNetworkDefaultBridgeAddress(t *testing.T) {
 	s := requireStack(t)
 	for _, h := range referenceHosts(t, s) {
 		t.Run(h.name, func(t *testing.T) {
-			ctr := "bridged-" + h.name + "-" + uniq
+			ctr := "bridged-" + h.name + "-" + runID
 			t.Cleanup(func() { docker(t, h.host, "rm", "-f", ctr) })
 			mustDocker(t, h.host, "run", "-d", "--name", ctr, "busybox", "sleep", "300")
 			ns := inspect(t, h.host, ctr)["NetworkSettings"].(map[string]any)

@@ -75,7 +75,7 @@ func TestPythonSDKNetworks(t *testing.T) {
 	}
 	for _, h := range referenceHosts(t, s) {
 		t.Run(h.name, func(t *testing.T) {
-			out, err := exec.Command("python3", script, h.host, h.name+uniq).CombinedOutput()
+			out, err := exec.Command("python3", script, h.host, h.name+runID).CombinedOutput()
 			if err != nil || !strings.Contains(string(out), "sdk networks ok") {
 				t.Fatalf("python SDK networks: %v\n%s", err, out)
 			}

@@ -51,8 +51,14 @@ type Config struct {
 	GCPSimBinary string
 	// TargetRepo is where wrapped images are pushed.
 	TargetRepo string
-	Version    string
-	Logger     *slog.Logger
+	// VolumeBucket or VolumeNFS ("SERVER:/EXPORT") is the shared file
+	// system of docker volumes (dev default: a gcpsim bucket);
+	// VolumeNFSDir is where this process has the NFS share mounted;
+	// VolumeNetwork and VolumeSubnet carry functions' NFS traffic.
+	VolumeBucket, VolumeNFS, VolumeNFSDir string
+	VolumeNetwork, VolumeSubnet           string
+	Version                               string
+	Logger                                *slog.Logger
 }
 
 // Run serves until ctx ends, then drains and returns.
@@ -122,6 +128,7 @@ func Run(ctx context.Context, cfg Config) error {
 		Networks:    nets,
 		Images:      deps.images,
 		Functions:   deps.functions,
+		Volumes:     deps.volumesOrNil(),
 		CallbackURL: cfg.CallbackURL,
 		Linger:      cfg.Linger,
 		BootTimeout: cfg.BootTimeout,
@@ -135,7 +142,7 @@ func Run(ctx context.Context, cfg Config) error {
 	nets.SetEvents(eng)
 	nets.SetAgents(eng)
 	hub.SetMeshRouter(netplane.PeerRouter{Plane: nets, Dialer: hub})
-	api := dockerapi.New(eng, dockerapi.Config{Version: cfg.Version, Networks: nets, Logger: log})
+	api := dockerapi.New(eng, dockerapi.Config{Version: cfg.Version, Networks: nets, Volumes: deps.volumes, Logger: log})
 	tunnel := wsconn.NewListener(&net.TCPAddr{IP: net.IPv4(127, 0, 0, 1)})
 
 	open := http.NewServeMux()

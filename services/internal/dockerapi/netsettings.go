@@ -1,7 +1,6 @@
 package dockerapi
 
 import (
-	"context"
 	"net"
 	"net/http"
 
@@ -71,19 +70,4 @@ func parseMAC(s string) network.HardwareAddr {
 		return nil
 	}
 	return network.HardwareAddr(hw)
-}
-
-// apiVersionKey holds the API version a request asked for.
-type apiVersionKey struct{}
-
-// apiVersion is the request's API version (the newest if it named none).
-func apiVersion(r *http.Request) string {
-	if v, ok := r.Context().Value(apiVersionKey{}).(string); ok {
-		return v
-	}
-	return APIVersion
-}
-
-func withAPIVersion(ctx context.Context, v string) context.Context {
-	return context.WithValue(ctx, apiVersionKey{}, v)
 }

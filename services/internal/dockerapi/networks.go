@@ -10,6 +10,24 @@ import (
 	"github.com/sockerless/sockerless/services/internal/netplane"
 )
 
+// networkRoutes serves docker network; without a network plane every
+// network route is 501.
+func (s *Server) networkRoutes(r chi.Router) {
+	if s.cfg.Networks == nil {
+		for _, p := range []string{"/networks", "/networks/create", "/networks/prune", "/networks/{id}", "/networks/{id}/connect", "/networks/{id}/disconnect"} {
+			r.HandleFunc(p, notImplemented)
+		}
+		return
+	}
+	r.Get("/networks", s.h(s.getNetworks))
+	r.Post("/networks/create", s.h(s.postNetworksCreate))
+	r.Post("/networks/prune", s.h(s.postNetworksPrune))
+	r.Get("/networks/{id}", s.h(s.getNetworksByID))
+	r.Delete("/networks/{id}", s.h(s.deleteNetworks))
+	r.Post("/networks/{id}/connect", s.h(s.postNetworksConnect))
+	r.Post("/networks/{id}/disconnect", s.h(s.postNetworksDisconnect))
+}
+
 // getNetworks: GET /networks?filters= (docker network ls). bridge, host
 // and none are always there.
 func (s *Server) getNetworks(w http.ResponseWriter, r *http.Request) error {
@@ -157,7 +175,7 @@ func (s *Server) networksOf(r *http.Request, c *engine.Container) (map[string]*n
 	if s.cfg.Networks == nil {
 		return map[string]*network.EndpointSettings{}, nil
 	}
-	legacy := versionLess(apiVersion(r), "1.45")
+	legacy := versionLess(requestVersion(r), "1.45")
 	nets, err := s.cfg.Networks.EndpointSettings(r.Context(), c, legacy)
 	if err != nil {
 		return nil, err

@@ -29,6 +29,7 @@ func (s *Server) routes() chi.Router {
 	r.Get("/images/json", s.h(s.getImagesJSON))
 	r.Get("/images/*", s.h(s.getImagesByName))
 	r.Delete("/images/*", s.h(s.deleteImages))
+	r.Post("/images/*", s.h(s.postImagesByName))
 
 	// Containers
 	r.Post("/containers/create", s.h(s.postContainersCreate))
@@ -56,26 +57,19 @@ func (s *Server) routes() chi.Router {
 	r.Get("/containers/{id}/archive", s.h(s.getContainersArchive))
 	r.Put("/containers/{id}/archive", s.h(s.putContainersArchive))
 
+	// Volumes (volumes.go)
+	s.volumeRoutes(r)
+
 	// Exec
 	r.Post("/containers/{id}/exec", s.h(s.postContainersExec))
 	r.Post("/exec/{id}/start", s.h(s.postExecStart))
 	r.Post("/exec/{id}/resize", s.h(s.postExecResize))
 	r.Get("/exec/{id}/json", s.h(s.getExecJSON))
 
-	// Networks (501 without a network plane)
-	if s.cfg.Networks != nil {
-		r.Get("/networks", s.h(s.getNetworks))
-		r.Post("/networks/create", s.h(s.postNetworksCreate))
-		r.Post("/networks/prune", s.h(s.postNetworksPrune))
-		r.Get("/networks/{id}", s.h(s.getNetworksByID))
-		r.Delete("/networks/{id}", s.h(s.deleteNetworks))
-		r.Post("/networks/{id}/connect", s.h(s.postNetworksConnect))
-		r.Post("/networks/{id}/disconnect", s.h(s.postNetworksDisconnect))
-	} else {
-		for _, p := range []string{"/networks", "/networks/create", "/networks/prune", "/networks/{id}", "/networks/{id}/connect", "/networks/{id}/disconnect"} {
-			r.HandleFunc(p, notImplemented)
-		}
-	}
+	// Networks (networks.go)
+	s.networkRoutes(r)
+
+	swarmRoutes(r)
 
 	// Known Docker routes not supported yet: 501, not 404.
 	for _, rt := range []struct{ method, path string }{
@@ -90,17 +84,6 @@ func (s *Server) routes() chi.Router {
 		{"POST", "/images/load"},
 		{"GET", "/images/get"},
 		{"POST", "/images/prune"},
-		{"GET", "/volumes"},
-		{"POST", "/volumes/create"},
-		{"GET", "/volumes/{name}"},
-		{"DELETE", "/volumes/{name}"},
-		{"POST", "/volumes/prune"},
-		{"GET", "/swarm"},
-		{"GET", "/nodes"},
-		{"GET", "/services"},
-		{"GET", "/tasks"},
-		{"GET", "/secrets"},
-		{"GET", "/configs"},
 		{"GET", "/plugins"},
 		{"GET", "/session"},
 		{"POST", "/session"},

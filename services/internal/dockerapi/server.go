@@ -14,6 +14,7 @@ import (
 	"github.com/go-chi/chi/v5"
 	"github.com/sockerless/sockerless/services/internal/engine"
 	"github.com/sockerless/sockerless/services/internal/netplane"
+	"github.com/sockerless/sockerless/services/internal/volumes"
 )
 
 // API versions: the newest is the one the docker CLI on these machines
@@ -33,6 +34,8 @@ type Config struct {
 	// Networks is the network plane, which serves the network routes and
 	// the networks of containers.
 	Networks *netplane.Plane
+	// Volumes serves docker volume; nil answers its routes with 501.
+	Volumes *volumes.Service
 	// Client names the client side a request came through, whose machine
 	// binds the published ports of the containers it creates (see
 	// engine.Container.Client); nil or "" means none.
@@ -75,7 +78,7 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 			writeError(w, s.log, engine.Errorf(engine.KindInvalid, "client version %s is too new. Maximum supported API version is %s", v, APIVersion))
 			return
 		}
-		r2 := r.Clone(withAPIVersion(r.Context(), v))
+		r2 := r.Clone(versionContext(r.Context(), v))
 		r2.URL.Path = m[2]
 		r2.URL.RawPath = ""
 		r = r2

@@ -20,6 +20,8 @@ type Config struct {
 	// Networks is the network plane; nil leaves containers without
 	// network views.
 	Networks Networks
+	// Volumes keeps volume records; nil refuses containers with volumes.
+	Volumes Volumes
 	// CallbackURL is the hub's base URL as function instances reach it
 	// (ws:// or wss://).
 	CallbackURL string

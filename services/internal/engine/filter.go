@@ -88,6 +88,9 @@ func (f Filters) match(c *Container, imgID map[string]bool) bool {
 	if imgID != nil && !imgID[c.ImageID] {
 		return false
 	}
+	if !anyOf(f["volume"], func(v string) bool { return usesVolume(c, v) }) {
+		return false
+	}
 	return matchLabels(f["label"], c.Config.Labels, true) && matchLabels(f["label!"], c.Config.Labels, false)
 }
 
@@ -157,14 +160,3 @@ func parseTime(s string) (time.Time, error) {
 
 // ParseTime is parseTime for the API layer (since/until query values).
 func ParseTime(s string) (time.Time, error) { return parseTime(s) }
-
-// MatchLabels is the label filter for other objects' lists (networks):
-// every "k" or "k=v" of filters holds on labels (want=false: none does,
-// as label! filters).
-func MatchLabels(filters []string, labels map[string]string, want bool) bool {
-	return matchLabels(filters, labels, want)
-}
-
-// AnyOf is true if vals is empty or ok holds for one of them: the values
-// of one filter key are alternatives.
-func AnyOf(vals []string, ok func(string) bool) bool { return anyOf(vals, ok) }

@@ -62,9 +62,14 @@ type Container struct {
 	// aliases, links, a static address, a MAC address). Its addresses are
 	// the network plane's, kept with each network while it runs.
 	Networks map[string]*network.EndpointSettings `json:"networks,omitempty"`
+	// Warnings are what the create request was warned about (see
+	// options.go); they are answered once and not stored.
+	Warnings []string `json:"-"`
 	// PendingUploads are docker cp uploads into the container before its
 	// first start, in order; they are extracted when it starts.
 	PendingUploads []PendingUpload `json:"pendingUploads,omitempty"`
+	// Mounts are the container's volumes and tmpfs mounts (mounts.go).
+	Mounts []Mount `json:"mounts,omitempty"`
 	// Client names the client side the container was created through,
 	// whose machine binds its published ports: a forwarder's client ID,
 	// the --dev control plane's own socket, or "" (plain TCP: none).

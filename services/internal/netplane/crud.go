@@ -260,7 +260,6 @@ func matchList(n *Network, f engine.Filters) bool {
 	return engine.MatchLabels(f["label"], n.Labels, true)
 }
 
-
 // Prune removes the user networks without running members that match f
 // (docker network prune) and returns their names.
 func (p *Plane) Prune(ctx context.Context, ns string, f engine.Filters) ([]string, error) {

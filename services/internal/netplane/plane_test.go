@@ -183,11 +183,11 @@ func TestViewsOfAUserNetwork(t *testing.T) {
 		from string
 		open proto.MeshOpen
 	}{
-		{lone.ID, proto.MeshOpen{Kind: proto.MeshPeer, Container: db.ID, Addr: dbIP + ":5432"}},       // no shared network
-		{web.ID, proto.MeshOpen{Kind: proto.MeshPeer, Container: db.ID, Addr: "127.0.0.1:5432"}},      // not db's address
-		{web.ID, proto.MeshOpen{Kind: proto.MeshPeer, Container: lone.ID, Addr: dbIP + ":5432"}},      // db's address, claimed for lone
-		{web.ID, proto.MeshOpen{Kind: proto.MeshPeer, Container: web.ID, Addr: webIP + ":80"}},        // itself
-		{"nobody", proto.MeshOpen{Kind: proto.MeshPeer, Container: db.ID, Addr: dbIP + ":5432"}},      // no such container
+		{lone.ID, proto.MeshOpen{Kind: proto.MeshPeer, Container: db.ID, Addr: dbIP + ":5432"}},  // no shared network
+		{web.ID, proto.MeshOpen{Kind: proto.MeshPeer, Container: db.ID, Addr: "127.0.0.1:5432"}}, // not db's address
+		{web.ID, proto.MeshOpen{Kind: proto.MeshPeer, Container: lone.ID, Addr: dbIP + ":5432"}}, // db's address, claimed for lone
+		{web.ID, proto.MeshOpen{Kind: proto.MeshPeer, Container: web.ID, Addr: webIP + ":80"}},   // itself
+		{"nobody", proto.MeshOpen{Kind: proto.MeshPeer, Container: db.ID, Addr: dbIP + ":5432"}}, // no such container
 	} {
 		if _, err := f.plane.RoutePeer(ctx, engine.DefaultNamespace, bad.from, bad.open); err == nil {
 			t.Errorf("%s → %+v was routed", bad.from, bad.open)

@@ -26,7 +26,6 @@ func newPusher(p *Plane) *pusher {
 	return &pusher{p: p, kick: make(chan struct{}, 1), dirty: map[string]map[string]bool{}, sent: map[string][32]byte{}}
 }
 
-
 // mark makes the members of networks ids of ns due for new views.
 func (q *pusher) mark(ns string, ids ...string) {
 	q.mu.Lock()

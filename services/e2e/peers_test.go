@@ -1,0 +1,147 @@
+package e2e
+
+import (
+	"strings"
+	"testing"
+	"time"
+)
+
+// sharedNetworkNamespace reports whether the stack's function instances
+// share one network namespace (gcpsim without per-instance namespaces),
+// where agents neither serve DNS nor listen for peers: the agent, PID 1 of
+// the instance, then has proto.EnvSharedNetwork in its environment.
+func sharedNetworkNamespace(t *testing.T, host string) bool {
+	t.Helper()
+	r := docker(t, host, "run", "--rm", "busybox", "sh", "-c", "tr '\\0' '\\n' < /proc/1/environ")
+	return strings.Contains(r.stdout, "SOCKERLESS_SHARED_NETWORK=")
+}
+
+// webServer runs busybox httpd on port 80 of a container serving body.
+func webServer(t *testing.T, host, name string, body string, args ...string) {
+	t.Helper()
+	run := append([]string{"run", "-d", "--name", name}, args...)
+	run = append(run, "busybox", "sh", "-c", "mkdir -p /www && echo "+body+" > /www/index.html && exec httpd -f -p 80 -h /www")
+	mustDocker(t, host, run...)
+}
+
+// fetch runs wget in a fresh container with args and returns its output,
+// retrying while the server comes up (its port is reported within a
+// fraction of a second).
+func fetch(t *testing.T, host, url string, args ...string) result {
+	t.Helper()
+	run := append([]string{"run", "--rm"}, args...)
+	run = append(run, "busybox", "sh", "-c", "for i in $(seq 1 50); do wget -qO- -T 2 "+url+" && exit 0; sleep 0.2; done; exit 1")
+	return docker(t, host, run...)
+}
+
+func TestContainersReachEachOtherByName(t *testing.T) {
+	s := requireStack(t)
+	if sharedNetworkNamespace(t, s.direct) {
+		t.Skip("gcpsim's function instances share one network namespace here: agents serve no DNS and no peer listeners (per-instance namespaces are gcpsim's to build)")
+	}
+	for _, h := range referenceHosts(t, s) {
+		t.Run(h.name, func(t *testing.T) {
+			net, other := "peers-"+h.name+runID, "elsewhere-"+h.name+runID
+			db, web := "db-"+h.name+runID, "web-"+h.name+runID
+			t.Cleanup(func() {
+				docker(t, h.host, "rm", "-f", db, web)
+				docker(t, h.host, "network", "rm", net, other)
+			})
+			mustDocker(t, h.host, "network", "create", net)
+			mustDocker(t, h.host, "network", "create", other)
+			webServer(t, h.host, db, "from-db", "--network", net, "--network-alias", "database", "--hostname", "dbhost")
+			id := strings.TrimSpace(mustDocker(t, h.host, "inspect", "-f", "{{.Id}}", db))[:12]
+			for _, name := range []string{db, "database", "dbhost", id, db + "." + net} {
+				if r := fetch(t, h.host, "http://"+name+"/", "--network", net); r.code != 0 || strings.TrimSpace(r.stdout) != "from-db" {
+					t.Fatalf("wget http://%s/ from %s: exit %d %q %s", name, net, r.code, r.stdout, r.stderr)
+				}
+			}
+			// A container on another network neither resolves nor reaches db.
+			if r := docker(t, h.host, "run", "--rm", "--network", other, "busybox", "nslookup", db); r.code == 0 {
+				t.Fatalf("%s resolves from another network: %s", db, r.stdout)
+			}
+			ip := strings.TrimSpace(mustDocker(t, h.host, "inspect", "-f", "{{(index .NetworkSettings.Networks \""+net+"\").IPAddress}}", db))
+			if r := docker(t, h.host, "run", "--rm", "--network", other, "busybox", "wget", "-qO-", "-T", "3", "http://"+ip+"/"); r.code == 0 {
+				t.Fatalf("%s reached from another network at %s", db, ip)
+			}
+			// Connected later, it is reachable at once, and reaches db.
+			webServer(t, h.host, web, "from-web", "--network", other)
+			mustDocker(t, h.host, "network", "connect", net, web)
+			if r := fetch(t, h.host, "http://"+web+"/", "--network", net); r.code != 0 || strings.TrimSpace(r.stdout) != "from-web" {
+				t.Fatalf("wget the connected container: exit %d %q %s", r.code, r.stdout, r.stderr)
+			}
+			deadline := time.Now().Add(30 * time.Second)
+			for {
+				r := docker(t, h.host, "exec", web, "wget", "-qO-", "-T", "2", "http://"+db+"/")
+				if r.code == 0 && strings.TrimSpace(r.stdout) == "from-db" {
+					break
+				}
+				if time.Now().After(deadline) {
+					t.Fatalf("the connected container does not reach db: %d %q %s", r.code, r.stdout, r.stderr)
+				}
+				time.Sleep(200 * time.Millisecond)
+			}
+			mustDocker(t, h.host, "network", "disconnect", net, web)
+			if r := docker(t, h.host, "exec", web, "nslookup", db); r.code == 0 {
+				t.Fatalf("after disconnect %s still resolves %s", web, db)
+			}
+		})
+	}
+}
+
+func TestDefaultBridgeByAddressLinksAndExtraHosts(t *testing.T) {
+	s := requireStack(t)
+	if sharedNetworkNamespace(t, s.direct) {
+		t.Skip("gcpsim's function instances share one network namespace here: agents serve no DNS and no peer listeners (per-instance namespaces are gcpsim's to build)")
+	}
+	for _, h := range referenceHosts(t, s) {
+		t.Run(h.name, func(t *testing.T) {
+			svc := "svc-" + h.name + runID
+			t.Cleanup(func() { docker(t, h.host, "rm", "-f", svc) })
+			webServer(t, h.host, svc, "from-svc")
+			ip := strings.TrimSpace(mustDocker(t, h.host, "inspect", "-f", "{{.NetworkSettings.IPAddress}}", svc))
+			id := strings.TrimSpace(mustDocker(t, h.host, "inspect", "-f", "{{.Id}}", svc))[:12]
+			if r := fetch(t, h.host, "http://"+ip+"/"); r.code != 0 || strings.TrimSpace(r.stdout) != "from-svc" {
+				t.Fatalf("by address on the default bridge: %d %q %s", r.code, r.stdout, r.stderr)
+			}
+			// The default bridge resolves no names.
+			if r := docker(t, h.host, "run", "--rm", "busybox", "nslookup", svc); r.code == 0 {
+				t.Fatalf("the default bridge resolved %s: %s", svc, r.stdout)
+			}
+			if r := fetch(t, h.host, "http://svc-alias/", "--link", svc+":svc-alias"); r.code != 0 || strings.TrimSpace(r.stdout) != "from-svc" {
+				t.Fatalf("through --link: %d %q %s", r.code, r.stdout, r.stderr)
+			}
+			// GitLab's pattern: the service's short ID and alias pointed at its address.
+			for _, name := range []string{id, "gitlab-alias"} {
+				if r := fetch(t, h.host, "http://"+name+"/", "--add-host", id+":"+ip, "--add-host", "gitlab-alias:"+ip); r.code != 0 || strings.TrimSpace(r.stdout) != "from-svc" {
+					t.Fatalf("through ExtraHosts %s: %d %q %s", name, r.code, r.stdout, r.stderr)
+				}
+			}
+		})
+	}
+}
+
+func TestHostsAndResolvConfAsDocker(t *testing.T) {
+	s := requireStack(t)
+	if sharedNetworkNamespace(t, s.direct) {
+		t.Skip("gcpsim's function instances share /etc/hosts and resolv.conf with the host here (read-only): per-instance files come with per-instance namespaces")
+	}
+	for _, h := range referenceHosts(t, s) {
+		t.Run(h.name, func(t *testing.T) {
+			net := "files-" + h.name + runID
+			t.Cleanup(func() { docker(t, h.host, "network", "rm", net) })
+			mustDocker(t, h.host, "network", "create", net)
+			out := mustDocker(t, h.host, "run", "--rm", "--network", net, "--hostname", "hh", "--domainname", "example.com",
+				"--add-host", "foo:1.2.3.4", "--dns-search", "a.b", "--dns-option", "timeout:2", "busybox", "sh", "-c", "cat /etc/hosts; echo ---; cat /etc/resolv.conf")
+			hosts, resolv, _ := strings.Cut(out, "---\n")
+			lines := strings.Split(strings.TrimSpace(hosts), "\n")
+			want := []string{"127.0.0.1\tlocalhost", "::1\tlocalhost ip6-localhost ip6-loopback", "fe00::0\tip6-localnet", "ff00::0\tip6-mcastprefix", "ff02::1\tip6-allnodes", "ff02::2\tip6-allrouters", "1.2.3.4\tfoo"}
+			if len(lines) != len(want)+1 || strings.Join(lines[:len(want)], "\n") != strings.Join(want, "\n") || !strings.HasSuffix(lines[len(want)], "\thh.example.com hh") {
+				t.Fatalf("/etc/hosts =\n%s", hosts)
+			}
+			if resolv != "search a.b\nnameserver 127.0.0.11\noptions timeout:2 ndots:0\n" {
+				t.Fatalf("/etc/resolv.conf =\n%s", resolv)
+			}
+		})
+	}
+}

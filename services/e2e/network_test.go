@@ -9,6 +9,7 @@ import (
 	"slices"
 	"strings"
 	"testing"
+	"time"
 )
 
 // runID makes names unique on the machine's Docker engine, which other
@@ -45,6 +46,7 @@ func TestNetworkLifecycle(t *testing.T) {
 				docker(t, h.host, "rm", "-f", ctr)
 				docker(t, h.host, "network", "rm", net, other)
 			})
+			since := fmt.Sprint(time.Now().Add(-time.Second).Unix())
 			ls := mustDocker(t, h.host, "network", "ls", "--format", "{{.Name}} {{.Driver}} {{.Scope}}")
 			for _, want := range []string{"bridge bridge local", "host host local", "none null local"} {
 				if !strings.Contains(ls, want+"\n") {
@@ -147,6 +149,12 @@ func TestNetworkLifecycle(t *testing.T) {
 				t.Fatalf("network rm printed %q", out)
 			}
 			wantFail(t, h.host, "network "+net+" not found", "network", "inspect", net)
+			// docker events: the network's life, and its member's joins.
+			evs := strings.Fields(mustDocker(t, h.host, "events", "--since", since, "--until", fmt.Sprint(time.Now().Add(time.Second).Unix()),
+				"--filter", "type=network", "--filter", "network="+id, "--format", "{{.Action}}"))
+			if want := []string{"create", "connect", "disconnect", "destroy"}; !slices.Equal(evs, want) {
+				t.Fatalf("network events %v, want %v (the run joins, the stop leaves)", evs, want)
+			}
 			if out := mustDocker(t, h.host, "network", "prune", "-f", "--filter", "label=prune="+runID+h.name); !strings.Contains(out, "Deleted Networks:\n"+other+"\n") {
 				t.Fatalf("network prune printed %q", out)
 			}

@@ -77,7 +77,6 @@ func (p *Plane) Connect(ctx context.Context, ns, netRef, ctrRef string, es *netw
 			return err
 		}
 	}
-	p.publish(n, "connect", map[string]string{"container": c.ID})
 	return nil
 }
 
@@ -112,17 +111,15 @@ func (p *Plane) Disconnect(ctx context.Context, ns, netRef, ctrRef string, force
 	if err != nil {
 		return err
 	}
-	if err := p.leave(ctx, n, c.ID); err != nil {
-		return err
-	}
-	p.publish(n, "disconnect", map[string]string{"container": c.ID})
-	return nil
+	return p.leave(ctx, n, c.ID)
 }
 
 // leave drops container id from n's members and tells the rest, and the
 // container itself (its view loses n's peers).
 func (p *Plane) leave(ctx context.Context, n *Network, id string) error {
+	had := false
 	out, err := p.cfg.Store.UpdateNetwork(ctx, n.Namespace, n.ID, func(n *Network) error {
+		_, had = n.Endpoints[id]
 		delete(n.Endpoints, id)
 		return nil
 	})
@@ -133,6 +130,9 @@ func (p *Plane) leave(ctx context.Context, n *Network, id string) error {
 		p.updated(n.Namespace, out)
 	} else {
 		p.changed(n.Namespace)
+	}
+	if had {
+		p.publish(n, "disconnect", map[string]string{"container": id})
 	}
 	// The container is no member of n any more: mark its other networks.
 	if err := p.Refresh(ctx, n.Namespace, id); err != nil {
@@ -146,11 +146,7 @@ func (p *Plane) leave(ctx context.Context, n *Network, id string) error {
 func (p *Plane) dropStale(ctx context.Context, n *Network, ref string) error {
 	for id, ep := range n.Endpoints {
 		if id == ref || ep.Name == ref || ShortID(id) == ref {
-			if err := p.leave(ctx, n, id); err != nil {
-				return err
-			}
-			p.publish(n, "disconnect", map[string]string{"container": id})
-			return nil
+			return p.leave(ctx, n, id)
 		}
 	}
 	return engine.Errorf(engine.KindNotFound, "No such container: %s", ref)

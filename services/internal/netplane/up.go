@@ -37,12 +37,14 @@ func (p *Plane) Up(ctx context.Context, c *engine.Container) (*proto.NetworkView
 			want = es.IPAMConfig.IPv4Address
 		}
 		ep := &Endpoint{Container: c.ID, Name: c.Name, Aliases: es.Aliases, Ports: declaredPorts(c), Spec: spec}
-		none := false
+		none, joined := false, false
 		out, err := p.cfg.Store.UpdateNetwork(ctx, c.Namespace, id, func(n *Network) error {
 			if none = n.Subnet == ""; none {
 				return nil // none: no address, no peers (and no write)
 			}
-			if old := n.Endpoints[c.ID]; old != nil {
+			old := n.Endpoints[c.ID]
+			joined = old == nil
+			if old != nil {
 				ep.ID, ep.IP, ep.MAC, ep.Attached, ep.Listening = old.ID, old.IP, old.MAC, old.Attached, old.Listening
 			} else {
 				a, err := allocate(n, want)
@@ -69,6 +71,9 @@ func (p *Plane) Up(ctx context.Context, c *engine.Container) (*proto.NetworkView
 		}
 		if !none {
 			touched = append(touched, out)
+		}
+		if joined { // as docker: a network event each time a container joins
+			p.publish(out, "connect", map[string]string{"container": c.ID})
 		}
 	}
 	p.updated(c.Namespace, touched...)
@@ -182,6 +187,7 @@ func (p *Plane) Down(ctx context.Context, c *engine.Container) error {
 		}
 		if had {
 			touched = append(touched, out)
+			p.publish(out, "disconnect", map[string]string{"container": c.ID})
 		}
 	}
 	p.push.forget(c.ID)

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"net"
 	"sync"
 	"time"
 
@@ -53,6 +54,25 @@ func Mux(ws *websocket.Conn, client bool, log *slog.Logger) (*yamux.Session, err
 		return yamux.Client(conn, cfg)
 	}
 	return yamux.Server(conn, cfg)
+}
+
+// ServeStreams hands every stream the far end of sess opens to serve, each
+// in a goroutine of its own, until sess ends; then it waits for them all to
+// return (streams end with their session).
+func ServeStreams(sess *yamux.Session, serve func(net.Conn)) {
+	var streams sync.WaitGroup
+	defer streams.Wait()
+	for {
+		st, err := sess.AcceptStream()
+		if err != nil {
+			return
+		}
+		streams.Add(1)
+		go func() {
+			defer streams.Done()
+			serve(st)
+		}()
+	}
 }
 
 // wsConn is the io.ReadWriteCloser yamux runs on: reads concatenate binary

@@ -158,19 +158,29 @@ func (s *Session) Run(ctx context.Context) error {
 
 // dial opens one connection to the hub.
 func (s *Session) dial(ctx context.Context) (*websocket.Conn, error) {
-	h := http.Header{}
-	h.Set(proto.HeaderContainer, s.cfg.ContainerID)
-	h.Set(proto.HeaderAuthorization, "Bearer "+s.cfg.Secret)
-	dctx, cancel := context.WithTimeout(ctx, s.cfg.DialTimeout)
-	defer cancel()
-	c, resp, err := websocket.Dial(dctx, s.url, &websocket.DialOptions{HTTPHeader: h})
+	c, err := DialHub(ctx, s.url, s.cfg.ContainerID, s.cfg.Secret, s.cfg.DialTimeout)
 	if err != nil {
-		if resp != nil {
-			return nil, fmt.Errorf("dial %s: status %d: %w", s.url, resp.StatusCode, err)
-		}
-		return nil, fmt.Errorf("dial %s: %w", s.url, err)
+		return nil, err
 	}
 	c.SetReadLimit(proto.HeaderSize + proto.MaxControl)
+	return c, nil
+}
+
+// DialHub opens a WebSocket to url (the hub's control or mesh path) as
+// the agent of containerID, authenticated with secret, within timeout.
+func DialHub(ctx context.Context, url, containerID, secret string, timeout time.Duration) (*websocket.Conn, error) {
+	h := http.Header{}
+	h.Set(proto.HeaderContainer, containerID)
+	h.Set(proto.HeaderAuthorization, "Bearer "+secret)
+	dctx, cancel := context.WithTimeout(ctx, timeout)
+	defer cancel()
+	c, resp, err := websocket.Dial(dctx, url, &websocket.DialOptions{HTTPHeader: h})
+	if err != nil {
+		if resp != nil {
+			return nil, fmt.Errorf("dial %s: status %d: %w", url, resp.StatusCode, err)
+		}
+		return nil, fmt.Errorf("dial %s: %w", url, err)
+	}
 	return c, nil
 }
 

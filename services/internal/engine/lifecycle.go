@@ -16,6 +16,13 @@ import (
 // agentID is the identity a container's agent presents to the hub.
 func agentID(c *Container) string { return c.Namespace + "/" + c.ID }
 
+// AgentID is the identity container c's agent presents to the hub, by
+// which the hub knows its connections: "namespace/id".
+func AgentID(c *Container) string { return agentID(c) }
+
+// SplitAgentID undoes AgentID.
+func SplitAgentID(aid string) (ns, id string, ok bool) { return splitAgentID(aid) }
+
 // splitAgentID undoes agentID.
 func splitAgentID(aid string) (ns, id string, ok bool) {
 	i := strings.LastIndexByte(aid, '/')

@@ -34,6 +34,7 @@ const (
 	GCPSimBinary   = "gcpsim-binary"
 	ImageRepo      = "image-repo"
 	LogLevel       = "log-level"
+	ExposeHostPort = "expose-host-port"
 )
 
 // PortEnv is the variable Cloud Run sets to the port a service must serve

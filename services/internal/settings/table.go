@@ -40,6 +40,8 @@ func All() []Setting {
 			Usage: "repository for wrapped images, e.g. REGION-docker.pkg.dev/PROJECT/REPO/wrapped (dev: gcpsim's registry)"},
 		{Flag: LogLevel, Default: "info",
 			Usage: "debug, info, warn or error"},
+		{Flag: ExposeHostPort, Repeat: true,
+			Usage: "a TCP port of this machine that containers created through the unix socket may reach as host.docker.internal (--add-host NAME:host-gateway); repeatable; env: comma-separated (the forwarder has the same flag for its clients)"},
 	}
 	for i := range rows {
 		rows[i].Env = EnvName(rows[i].Flag)

@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"github.com/sockerless/sockerless/agent/internal/mesh"
+	"github.com/sockerless/sockerless/agent/internal/mounts"
 	"github.com/sockerless/sockerless/agent/internal/process"
 	"github.com/sockerless/sockerless/agent/internal/procinfo"
 	"github.com/sockerless/sockerless/agent/internal/session"
@@ -35,13 +36,16 @@ type Config struct {
 	// Stdout and Stderr receive a copy of the process's output (default
 	// io.Discard).
 	Stdout, Stderr io.Writer
-	Logger         *slog.Logger
 	// Mesh holds the mesh connection's timings; the URL, container and
 	// secret are taken from the Invocation.
 	Mesh mesh.Config
 	// NewNetwork makes the Network that applies the control plane's
 	// network views; nil ignores them.
 	NewNetwork func(NetworkDeps) Network
+	// Mounter applies the container's mounts before the agent dials back
+	// (nil: mounts.Local at proto.VolumesRoot).
+	Mounter mounts.Mounter
+	Logger  *slog.Logger
 }
 
 // Instance serves one invocation.
@@ -167,6 +171,9 @@ func (r *run) running() bool {
 // an error wrapping session.ErrUnreachable. Either way the process is
 // killed and the connection closed before it returns.
 func (in *Instance) Run(ctx context.Context) error {
+	if err := in.mount(); err != nil {
+		return err
+	}
 	sessCtx, stopSess := context.WithCancel(context.Background())
 	sessDone := make(chan struct{})
 	go func() {

@@ -27,6 +27,7 @@ import (
 
 	"github.com/sockerless/sockerless/agent/internal/instance"
 	"github.com/sockerless/sockerless/agent/internal/mesh"
+	"github.com/sockerless/sockerless/agent/internal/mounts"
 	"github.com/sockerless/sockerless/agent/internal/process"
 	"github.com/sockerless/sockerless/agent/internal/session"
 	"github.com/sockerless/sockerless/agent/proto"
@@ -54,6 +55,9 @@ type Config struct {
 	// Signals are the signals the agent itself receives (SIGTERM from the
 	// platform): forwarded to the running process, or ending an idle agent.
 	Signals <-chan os.Signal
+	// Mounter applies the invocation's mounts before the agent dials
+	// back; nil applies them in this process.
+	Mounter mounts.Mounter
 	Logger  *slog.Logger
 }
 
@@ -188,6 +192,7 @@ func (s *Server) postInvocation(w http.ResponseWriter, r *http.Request) {
 		NewNetwork: s.cfg.NewNetwork,
 		Stdout:     s.cfg.Stdout,
 		Stderr:     s.cfg.Stderr,
+		Mounter:    s.cfg.Mounter,
 		Logger:     s.log,
 	})
 	s.active = inst
@@ -205,6 +210,10 @@ func (s *Server) postInvocation(w http.ResponseWriter, r *http.Request) {
 	s.active = nil
 	s.mu.Unlock()
 	s.stopListening()
+	// The instance ends after this answer: the connection must not go
+	// back to the platform's pool of kept-alive connections, where the
+	// next request would be written to a process on its way out.
+	w.Header().Set("Connection", "close")
 	if err != nil {
 		writeJSON(w, http.StatusBadGateway, map[string]string{"message": err.Error()})
 	} else {
@@ -230,6 +239,7 @@ func (s *Server) resumeInvocation(w http.ResponseWriter, r *http.Request, id str
 	s.log.Info("invocation resumed", "container", id)
 	select {
 	case <-s.finished:
+		w.Header().Set("Connection", "close") // as the invocation's own answer
 		writeJSON(w, http.StatusOK, map[string]string{"status": "done"})
 	case <-r.Context().Done():
 	}

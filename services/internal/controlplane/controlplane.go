@@ -56,8 +56,14 @@ type Config struct {
 	// ExposeHostPorts are the ports of this machine that containers
 	// created through the unix socket may reach as host.docker.internal.
 	ExposeHostPorts []int
-	Version         string
-	Logger          *slog.Logger
+	// VolumeBucket or VolumeNFS ("SERVER:/EXPORT") is the shared file
+	// system of docker volumes (dev default: a gcpsim bucket);
+	// VolumeNFSDir is where this process has the NFS share mounted;
+	// VolumeNetwork and VolumeSubnet carry functions' NFS traffic.
+	VolumeBucket, VolumeNFS, VolumeNFSDir string
+	VolumeNetwork, VolumeSubnet           string
+	Version                               string
+	Logger                                *slog.Logger
 }
 
 // Run serves until ctx ends, then drains and returns.
@@ -124,6 +130,7 @@ func Run(ctx context.Context, cfg Config) error {
 		Store:       deps.store,
 		Images:      deps.images,
 		Functions:   deps.functions,
+		Volumes:     deps.volumesOrNil(),
 		CallbackURL: cfg.CallbackURL,
 		Linger:      cfg.Linger,
 		BootTimeout: cfg.BootTimeout,
@@ -162,7 +169,7 @@ func Run(ctx context.Context, cfg Config) error {
 	closers.add(plane.Close)
 	eng.SetPorts(plane)
 	hub.SetMeshRouter(plane)
-	api := dockerapi.New(eng, dockerapi.Config{Version: cfg.Version, Logger: log, Client: requestClient})
+	api := dockerapi.New(eng, dockerapi.Config{Version: cfg.Version, Volumes: deps.volumes, Logger: log, Client: requestClient})
 	tunnel := wsconn.NewListener(&net.TCPAddr{IP: net.IPv4(127, 0, 0, 1)})
 
 	open := http.NewServeMux()

@@ -20,6 +20,8 @@ type Config struct {
 	// Network hears what agents report about the container's network;
 	// nil ignores it.
 	Network Network
+	// Volumes keeps volume records; nil refuses containers with volumes.
+	Volumes Volumes
 	// CallbackURL is the hub's base URL as function instances reach it
 	// (ws:// or wss://).
 	CallbackURL string

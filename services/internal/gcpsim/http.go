@@ -2,6 +2,7 @@ package gcpsim
 
 import (
 	"encoding/json"
+	"github.com/sockerless/sockerless/services/internal/gcpsim/storage"
 	"net/http"
 	"net/url"
 	"strings"
@@ -20,6 +21,7 @@ func (s *Server) routes(registry http.Handler) http.Handler {
 	mux.Handle("/v2/", registry)
 	mux.Handle("/upload/", s.functions.UploadHandler())
 	mux.HandleFunc("/functions/", s.invoke)
+	mux.Handle(storage.Prefix, storage.New(s.storageDir(), s.logger.With("component", "storage")))
 	mux.HandleFunc("GET /sim/v1/stats", func(w http.ResponseWriter, _ *http.Request) {
 		writeJSON(w, s.Stats())
 	})

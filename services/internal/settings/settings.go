@@ -34,6 +34,11 @@ const (
 	GCPSimBinary   = "gcpsim-binary"
 	ImageRepo      = "image-repo"
 	LogLevel       = "log-level"
+	VolumeBucket   = "volume-bucket"
+	VolumeNFS      = "volume-nfs"
+	VolumeNFSDir   = "volume-nfs-dir"
+	VolumeNetwork  = "volume-vpc-network"
+	VolumeSubnet   = "volume-vpc-subnet"
 	ExposeHostPort = "expose-host-port"
 )
 

@@ -203,6 +203,11 @@ func (s *streamConn) Close() error {
 	return err
 }
 
+// spliceBuffer is how much Splice moves per write: each write is a yamux
+// frame (and a WebSocket message), so larger writes cost fewer frames and
+// system calls per byte.
+const spliceBuffer = 128 << 10
+
 // Splice carries bytes between a and b both ways until both directions have
 // ended, then closes both, and returns the bytes copied each way. When one
 // direction's source ends (EOF or an error), the destination's writes are
@@ -227,7 +232,7 @@ func Splice(a, b net.Conn) (ab, ba int64) {
 // pipe copies src to dst until src ends or dst fails, then closes what
 // that direction needs closed.
 func pipe(dst, src net.Conn) int64 {
-	buf := make([]byte, 32<<10)
+	buf := make([]byte, spliceBuffer)
 	var n int64
 	for {
 		r, rerr := src.Read(buf)

@@ -27,7 +27,6 @@ import (
 
 	"github.com/hashicorp/yamux"
 
-	"github.com/sockerless/sockerless/agent/internal/session"
 	"github.com/sockerless/sockerless/agent/proto"
 )
 
@@ -118,14 +117,11 @@ func (m *Mesh) Run(ctx context.Context) {
 
 // dial opens one mesh connection.
 func (m *Mesh) dial(ctx context.Context) (*yamux.Session, error) {
-	ws, err := session.DialHub(ctx, m.url, m.cfg.ContainerID, m.cfg.Secret, m.cfg.DialTimeout)
+	dctx, cancel := context.WithTimeout(ctx, m.cfg.DialTimeout)
+	defer cancel()
+	sess, resp, err := proto.DialMux(dctx, m.url, proto.AgentHeader(m.cfg.ContainerID, m.cfg.Secret), m.log)
 	if err != nil {
-		return nil, err
-	}
-	sess, err := proto.Mux(ws, true, m.log)
-	if err != nil {
-		ws.CloseNow()
-		return nil, fmt.Errorf("mesh session: %w", err)
+		return nil, proto.DialError(m.url, resp, err)
 	}
 	return sess, nil
 }

@@ -5,7 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
-	"net/http"
 	"strings"
 	"sync"
 	"time"
@@ -158,29 +157,13 @@ func (s *Session) Run(ctx context.Context) error {
 
 // dial opens one connection to the hub.
 func (s *Session) dial(ctx context.Context) (*websocket.Conn, error) {
-	c, err := DialHub(ctx, s.url, s.cfg.ContainerID, s.cfg.Secret, s.cfg.DialTimeout)
+	dctx, cancel := context.WithTimeout(ctx, s.cfg.DialTimeout)
+	defer cancel()
+	c, resp, err := websocket.Dial(dctx, s.url, &websocket.DialOptions{HTTPHeader: proto.AgentHeader(s.cfg.ContainerID, s.cfg.Secret)})
 	if err != nil {
-		return nil, err
+		return nil, proto.DialError(s.url, resp, err)
 	}
 	c.SetReadLimit(proto.HeaderSize + proto.MaxControl)
-	return c, nil
-}
-
-// DialHub opens a WebSocket to url (the hub's control or mesh path) as
-// the agent of containerID, authenticated with secret, within timeout.
-func DialHub(ctx context.Context, url, containerID, secret string, timeout time.Duration) (*websocket.Conn, error) {
-	h := http.Header{}
-	h.Set(proto.HeaderContainer, containerID)
-	h.Set(proto.HeaderAuthorization, "Bearer "+secret)
-	dctx, cancel := context.WithTimeout(ctx, timeout)
-	defer cancel()
-	c, resp, err := websocket.Dial(dctx, url, &websocket.DialOptions{HTTPHeader: h})
-	if err != nil {
-		if resp != nil {
-			return nil, fmt.Errorf("dial %s: status %d: %w", url, resp.StatusCode, err)
-		}
-		return nil, fmt.Errorf("dial %s: %w", url, err)
-	}
 	return c, nil
 }
 

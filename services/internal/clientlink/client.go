@@ -13,7 +13,6 @@ import (
 	"syscall"
 	"time"
 
-	"github.com/coder/websocket"
 	"github.com/hashicorp/yamux"
 
 	"github.com/sockerless/sockerless/agent/proto"
@@ -30,9 +29,7 @@ type ClientConfig struct {
 	ClientID string
 	// HostPorts are the ports of this machine containers may reach.
 	HostPorts []int
-	// HTTPClient performs the WebSocket handshake (nil: the default).
-	HTTPClient *http.Client
-	Logger     *slog.Logger
+	Logger    *slog.Logger
 
 	MinBackoff time.Duration // first redial delay, default 200ms
 	MaxBackoff time.Duration // longest redial delay, default 5s
@@ -117,18 +114,10 @@ func (c *Client) connect(ctx context.Context) error {
 		h.Set("Authorization", "Bearer "+c.cfg.Token)
 	}
 	dctx, cancel := context.WithTimeout(ctx, 30*time.Second)
-	ws, resp, err := websocket.Dial(dctx, c.url, &websocket.DialOptions{HTTPHeader: h, HTTPClient: c.cfg.HTTPClient, CompressionMode: websocket.CompressionDisabled})
+	sess, resp, err := proto.DialMux(dctx, c.url, h, c.log)
 	cancel()
 	if err != nil {
-		if resp != nil {
-			return fmt.Errorf("dial %s: status %d: %w", c.url, resp.StatusCode, err)
-		}
-		return fmt.Errorf("dial %s: %w", c.url, err)
-	}
-	sess, err := proto.Mux(ws, true, c.log)
-	if err != nil {
-		ws.CloseNow()
-		return err
+		return proto.DialError(c.url, resp, err)
 	}
 	defer sess.Close()
 	stop := context.AfterFunc(ctx, func() { sess.Close() })

@@ -2,6 +2,7 @@ package proto
 
 import (
 	"bytes"
+	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -9,6 +10,7 @@ import (
 	"net"
 	"sync"
 	"syscall"
+	"time"
 )
 
 // This file holds how a mesh stream is opened and joined to a TCP
@@ -115,13 +117,66 @@ func AnswerMesh(w io.Writer, err error) error {
 	return WriteLine(w, reply)
 }
 
+// DialStream sends open on st, a stream just opened, and waits for the
+// answer while ctx lasts. It returns st as a StreamConn carrying the
+// connection, or closes st and returns OpenMesh's error.
+func DialStream(ctx context.Context, st net.Conn, open MeshOpen) (net.Conn, error) {
+	c := StreamConn(st)
+	if dl, ok := ctx.Deadline(); ok {
+		_ = c.SetReadDeadline(dl)
+	}
+	stop := context.AfterFunc(ctx, func() { _ = c.SetReadDeadline(time.Now()) })
+	err := OpenMesh(c, open)
+	stop()
+	_ = c.SetReadDeadline(time.Time{})
+	if err != nil {
+		c.Close()
+		return nil, err
+	}
+	return c, nil
+}
+
+// ServeStream serves a stream the far end opened: it reads the MeshOpen
+// (within timeout), asks connect for the connection to join it to,
+// answers (AnswerMesh), and splices the two until both directions end. It
+// returns connect's error, or the opening's; the stream is closed either
+// way.
+func ServeStream(st net.Conn, timeout time.Duration, connect func(MeshOpen) (net.Conn, error)) (MeshOpen, error) {
+	c := StreamConn(st)
+	_ = c.SetReadDeadline(time.Now().Add(timeout))
+	var open MeshOpen
+	if err := ReadLine(c, &open); err != nil {
+		c.Close()
+		return open, fmt.Errorf("stream opening: %w", err)
+	}
+	_ = c.SetReadDeadline(time.Time{})
+	conn, err := connect(open)
+	if aerr := AnswerMesh(c, err); aerr != nil || err != nil {
+		if conn != nil {
+			conn.Close()
+		}
+		c.Close()
+		if err == nil {
+			err = aerr
+		}
+		return open, err
+	}
+	Splice(c, conn)
+	return open, nil
+}
+
 // StreamConn adapts a multiplexed stream whose Close ends only its own
 // writes (a yamux stream: the far end reads EOF, and reading goes on) to a
 // connection that half-closes with CloseWrite, as a TCP connection does.
 // Its Close ends the writes and reads what the far end still sends until
 // the far end ends too, so a writer over there is never left blocked on a
 // full window. Its CloseRead does the same without ending the writes.
-func StreamConn(c net.Conn) net.Conn { return &streamConn{Conn: c} }
+func StreamConn(c net.Conn) net.Conn {
+	if s, ok := c.(*streamConn); ok {
+		return s
+	}
+	return &streamConn{Conn: c}
+}
 
 type streamConn struct {
 	net.Conn
@@ -148,6 +203,11 @@ func (s *streamConn) Close() error {
 	return err
 }
 
+// spliceBuffer is how much Splice moves per write: each write is a yamux
+// frame (and a WebSocket message), so larger writes cost fewer frames and
+// system calls per byte.
+const spliceBuffer = 128 << 10
+
 // Splice carries bytes between a and b both ways until both directions have
 // ended, then closes both, and returns the bytes copied each way. When one
 // direction's source ends (EOF or an error), the destination's writes are
@@ -172,7 +232,7 @@ func Splice(a, b net.Conn) (ab, ba int64) {
 // pipe copies src to dst until src ends or dst fails, then closes what
 // that direction needs closed.
 func pipe(dst, src net.Conn) int64 {
-	buf := make([]byte, 32<<10)
+	buf := make([]byte, spliceBuffer)
 	var n int64
 	for {
 		r, rerr := src.Read(buf)

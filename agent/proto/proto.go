@@ -27,6 +27,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"net/http"
 	"time"
 )
 
@@ -445,6 +446,24 @@ const (
 	// The secret travels as "Authorization: Bearer <secret>".
 	HeaderAuthorization = "Authorization"
 )
+
+// AgentHeader is the header of an agent's WebSocket upgrades: its
+// container and, as a bearer token, its secret.
+func AgentHeader(containerID, secret string) http.Header {
+	h := http.Header{}
+	h.Set(HeaderContainer, containerID)
+	h.Set(HeaderAuthorization, "Bearer "+secret)
+	return h
+}
+
+// DialError describes a failed WebSocket dial of url, with the status the
+// server answered if it did.
+func DialError(url string, resp *http.Response, err error) error {
+	if resp != nil {
+		return fmt.Errorf("dial %s: status %d: %w", url, resp.StatusCode, err)
+	}
+	return fmt.Errorf("dial %s: %w", url, err)
+}
 
 // ConnectPath is the hub's WebSocket path, relative to the callback base URL.
 const ConnectPath = "/agent/v1/connect"

@@ -107,7 +107,7 @@ func memoryPerContainer(b *testing.B, s *stack) float64 {
 	return float64(after-before) / n
 }
 
-func rss(b *testing.B, pid int) int64 {
+func rss(b testing.TB, pid int) int64 {
 	f, err := os.Open(fmt.Sprintf("/proc/%d/status", pid))
 	if err != nil {
 		b.Fatal(err)

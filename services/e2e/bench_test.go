@@ -16,6 +16,7 @@ import (
 	"time"
 
 	"github.com/google/go-containerregistry/pkg/name"
+	v1 "github.com/google/go-containerregistry/pkg/v1"
 	"github.com/google/go-containerregistry/pkg/v1/tarball"
 	"github.com/sockerless/sockerless/services/internal/testimage"
 )
@@ -130,18 +131,26 @@ func loadReference(t testing.TB) error {
 	if err != nil {
 		return err
 	}
-	tag, _ := name.NewTag("busybox:latest")
+	return loadImage(referenceDocker, "busybox:latest", img)
+}
+
+// loadImage loads img as tag into the Docker engine at host.
+func loadImage(host, tag string, img v1.Image) error {
+	ref, err := name.NewTag(tag)
+	if err != nil {
+		return err
+	}
 	dir, err := os.MkdirTemp("", "reference-")
 	if err != nil {
 		return err
 	}
 	defer os.RemoveAll(dir)
-	path := filepath.Join(dir, "busybox.tar")
-	if err := tarball.WriteToFile(path, tag, img); err != nil {
+	path := filepath.Join(dir, "image.tar")
+	if err := tarball.WriteToFile(path, ref, img); err != nil {
 		return err
 	}
 	cmd := exec.Command("docker", "load", "-i", path)
-	cmd.Env = append(os.Environ(), "DOCKER_HOST="+referenceDocker)
+	cmd.Env = append(os.Environ(), "DOCKER_HOST="+host)
 	if out, err := cmd.CombinedOutput(); err != nil {
 		return fmt.Errorf("docker load: %v %s", err, out)
 	}

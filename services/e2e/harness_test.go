@@ -108,11 +108,27 @@ func build(dir string) (string, error) {
 	if out, err := cmd.CombinedOutput(); err != nil {
 		return "", fmt.Errorf("go build: %v\n%s", err, out)
 	}
+	// The network tests' server, static, for the nettest image.
+	cmd = exec.Command("go", "build", "-o", filepath.Join(bin, "netserver"), "./services/e2e/testdata/netserver")
+	cmd.Dir = repoRoot()
+	cmd.Env = append(os.Environ(), "CGO_ENABLED=0")
+	if out, err := cmd.CombinedOutput(); err != nil {
+		return "", fmt.Errorf("go build netserver: %v\n%s", err, out)
+	}
 	return bin, nil
 }
 
+// nettestImage is busybox with /bin/netserver (services/e2e/testdata).
+func nettestImage(bin string) (v1.Image, error) {
+	ns, err := os.ReadFile(filepath.Join(bin, "netserver"))
+	if err != nil {
+		return nil, err
+	}
+	return testimage.Busybox(testimage.Options{Programs: map[string][]byte{"/bin/netserver": ns}})
+}
+
 // seedRegistry serves a registry with the test images on 127.0.0.1.
-func seedRegistry() (string, error) {
+func seedRegistry(bin string) (string, error) {
 	srv := httptest.NewServer(registry.New(registry.Logger(nopLogger())))
 	host := strings.TrimPrefix(srv.URL, "http://")
 	imgs := map[string]v1.Image{}
@@ -128,6 +144,9 @@ func seedRegistry() (string, error) {
 		return "", err
 	}
 	imgs["library/reuse:latest"] = reuse
+	if imgs["library/nettest:latest"], err = nettestImage(bin); err != nil {
+		return "", err
+	}
 	for ref, img := range imgs {
 		r, err := name.ParseReference(host+"/"+ref, name.Insecure)
 		if err != nil {
@@ -149,7 +168,7 @@ func startStack() (*stack, error) {
 	if s.bin, err = build(dir); err != nil {
 		return nil, err
 	}
-	if s.registry, err = seedRegistry(); err != nil {
+	if s.registry, err = seedRegistry(s.bin); err != nil {
 		return nil, err
 	}
 	return s, s.startProcs()

@@ -20,13 +20,11 @@ import (
 	"fmt"
 	"log/slog"
 	"net"
-	"net/http"
 	"strings"
 	"sync"
 	"syscall"
 	"time"
 
-	"github.com/coder/websocket"
 	"github.com/hashicorp/yamux"
 
 	"github.com/sockerless/sockerless/agent/proto"
@@ -57,7 +55,6 @@ type Mesh struct {
 	mu      sync.Mutex
 	sess    *yamux.Session // nil while disconnected
 	changed chan struct{}  // closed and replaced when sess changes
-	streams sync.WaitGroup // streams the hub opened, being served
 }
 
 // New returns a Mesh; Run connects it.
@@ -81,11 +78,10 @@ func New(cfg Config) *Mesh {
 	}
 }
 
-// Run keeps the mesh connected until ctx ends, then closes it, waits for
-// the streams it serves to end and returns. It never gives up: the
+// Run keeps the mesh connected until ctx ends, then closes it and returns
+// once the streams it served have ended. It never gives up: the
 // control session decides when the instance ends.
 func (m *Mesh) Run(ctx context.Context) {
-	defer m.streams.Wait()
 	backoff := m.cfg.MinBackoff
 	failures := 0
 	for {
@@ -121,22 +117,11 @@ func (m *Mesh) Run(ctx context.Context) {
 
 // dial opens one mesh connection.
 func (m *Mesh) dial(ctx context.Context) (*yamux.Session, error) {
-	h := http.Header{}
-	h.Set(proto.HeaderContainer, m.cfg.ContainerID)
-	h.Set(proto.HeaderAuthorization, "Bearer "+m.cfg.Secret)
 	dctx, cancel := context.WithTimeout(ctx, m.cfg.DialTimeout)
 	defer cancel()
-	ws, resp, err := websocket.Dial(dctx, m.url, &websocket.DialOptions{HTTPHeader: h})
+	sess, resp, err := proto.DialMux(dctx, m.url, proto.AgentHeader(m.cfg.ContainerID, m.cfg.Secret), m.log)
 	if err != nil {
-		if resp != nil {
-			return nil, fmt.Errorf("dial %s: status %d: %w", m.url, resp.StatusCode, err)
-		}
-		return nil, fmt.Errorf("dial %s: %w", m.url, err)
-	}
-	sess, err := proto.Mux(ws, true, m.log)
-	if err != nil {
-		ws.CloseNow()
-		return nil, fmt.Errorf("mesh session: %w", err)
+		return nil, proto.DialError(m.url, resp, err)
 	}
 	return sess, nil
 }
@@ -150,17 +135,7 @@ func (m *Mesh) serve(ctx context.Context, sess *yamux.Session) {
 	defer stop()
 	defer m.setSession(nil)
 	defer sess.Close()
-	for {
-		st, err := sess.AcceptStream()
-		if err != nil {
-			return
-		}
-		m.streams.Add(1)
-		go func() {
-			defer m.streams.Done()
-			m.serveStream(proto.StreamConn(st))
-		}()
-	}
+	proto.ServeStreams(sess, m.serveStream)
 }
 
 func (m *Mesh) setSession(s *yamux.Session) {
@@ -173,31 +148,15 @@ func (m *Mesh) setSession(s *yamux.Session) {
 
 // serveStream answers one stream the hub opened.
 func (m *Mesh) serveStream(st net.Conn) {
-	_ = st.SetReadDeadline(time.Now().Add(m.cfg.DialTimeout))
-	var open proto.MeshOpen
-	if err := proto.ReadLine(st, &open); err != nil {
-		m.log.Warn("mesh stream without a valid opening", "err", err)
-		st.Close()
-		return
-	}
-	_ = st.SetReadDeadline(time.Time{})
-	if open.Kind != proto.MeshDial {
-		_ = proto.AnswerMesh(st, fmt.Errorf("the agent does not serve %q streams", open.Kind))
-		st.Close()
-		return
-	}
-	c, err := m.dialInside(open)
-	if aerr := proto.AnswerMesh(st, err); aerr != nil || err != nil {
-		if err != nil && !errors.Is(err, syscall.ECONNREFUSED) {
-			m.log.Debug("mesh dial", "addr", open.Addr, "err", err)
+	open, err := proto.ServeStream(st, m.cfg.DialTimeout, func(open proto.MeshOpen) (net.Conn, error) {
+		if open.Kind != proto.MeshDial {
+			return nil, fmt.Errorf("the agent does not serve %q streams", open.Kind)
 		}
-		if c != nil {
-			c.Close()
-		}
-		st.Close()
-		return
+		return m.dialInside(open)
+	})
+	if err != nil && !errors.Is(err, syscall.ECONNREFUSED) {
+		m.log.Debug("mesh stream", "kind", open.Kind, "addr", open.Addr, "err", err)
 	}
-	proto.Splice(st, c)
 }
 
 // dialInside connects to open.Addr inside the instance, from open.From's
@@ -234,19 +193,7 @@ func (m *Mesh) Dial(ctx context.Context, open proto.MeshOpen) (net.Conn, error) 
 	if err != nil {
 		return nil, fmt.Errorf("mesh %s: open stream: %w", open.Kind, err)
 	}
-	c := proto.StreamConn(st)
-	if dl, ok := ctx.Deadline(); ok {
-		_ = c.SetReadDeadline(dl)
-	}
-	stop := context.AfterFunc(ctx, func() { _ = c.SetReadDeadline(time.Now()) })
-	err = proto.OpenMesh(c, open)
-	stop()
-	_ = c.SetReadDeadline(time.Time{})
-	if err != nil {
-		c.Close()
-		return nil, err
-	}
-	return c, nil
+	return proto.DialStream(ctx, st, open)
 }
 
 // session returns the current session, waiting for one while ctx lasts.

@@ -5,7 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
-	"net/http"
 	"strings"
 	"sync"
 	"time"
@@ -158,17 +157,11 @@ func (s *Session) Run(ctx context.Context) error {
 
 // dial opens one connection to the hub.
 func (s *Session) dial(ctx context.Context) (*websocket.Conn, error) {
-	h := http.Header{}
-	h.Set(proto.HeaderContainer, s.cfg.ContainerID)
-	h.Set(proto.HeaderAuthorization, "Bearer "+s.cfg.Secret)
 	dctx, cancel := context.WithTimeout(ctx, s.cfg.DialTimeout)
 	defer cancel()
-	c, resp, err := websocket.Dial(dctx, s.url, &websocket.DialOptions{HTTPHeader: h})
+	c, resp, err := websocket.Dial(dctx, s.url, &websocket.DialOptions{HTTPHeader: proto.AgentHeader(s.cfg.ContainerID, s.cfg.Secret)})
 	if err != nil {
-		if resp != nil {
-			return nil, fmt.Errorf("dial %s: status %d: %w", s.url, resp.StatusCode, err)
-		}
-		return nil, fmt.Errorf("dial %s: %w", s.url, err)
+		return nil, proto.DialError(s.url, resp, err)
 	}
 	c.SetReadLimit(proto.HeaderSize + proto.MaxControl)
 	return c, nil

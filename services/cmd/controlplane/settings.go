@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/sockerless/sockerless/services/internal/controlplane"
+	"github.com/sockerless/sockerless/services/internal/portbind"
 	"github.com/sockerless/sockerless/services/internal/settings"
 )
 
@@ -48,11 +49,7 @@ func appliers(c *controlplane.Config, dev *bool, level *slog.Level) map[string]a
 		},
 		settings.StateDir: text(&c.StateDir),
 		settings.Listen: func(c *controlplane.Config, v string) error {
-			for _, p := range strings.Split(v, ",") {
-				if p = strings.TrimSpace(p); p != "" {
-					c.Listen = append(c.Listen, p)
-				}
-			}
+			c.Listen = append(c.Listen, splitList(v)...)
 			return nil
 		},
 		settings.Token: text(&c.Token),
@@ -91,7 +88,27 @@ func appliers(c *controlplane.Config, dev *bool, level *slog.Level) map[string]a
 		settings.LogLevel: func(_ *controlplane.Config, v string) error {
 			return level.UnmarshalText([]byte(v))
 		},
+		settings.ExposeHostPort: func(c *controlplane.Config, v string) error {
+			ports, err := portbind.ParsePorts(splitList(v))
+			if err != nil {
+				return err
+			}
+			c.ExposeHostPorts = append(c.ExposeHostPorts, ports...)
+			return nil
+		},
 	}
+}
+
+// splitList reads a repeatable setting's value: comma-separated in its
+// environment twin.
+func splitList(v string) []string {
+	var out []string
+	for _, p := range strings.Split(v, ",") {
+		if p = strings.TrimSpace(p); p != "" {
+			out = append(out, p)
+		}
+	}
+	return out
 }
 
 // HostedMark ends the --help line of every setting a hosted deployment

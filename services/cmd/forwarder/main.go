@@ -5,8 +5,11 @@
 //	DOCKER_HOST=unix:///tmp/sockerless.sock docker run --rm busybox echo hello
 //
 // Every flag has an environment twin (SOCKERLESS_LISTEN, SOCKERLESS_UPSTREAM,
-// SOCKERLESS_TOKEN); a flag wins over its variable. Streams docker hijacks
-// (attach, exec) travel as WebSocket tunnels; see package forward.
+// SOCKERLESS_TOKEN, SOCKERLESS_EXPOSE_HOST_PORT); a flag wins over its
+// variable. Streams docker hijacks (attach, exec) travel as WebSocket
+// tunnels; see package forward. The published ports of the containers
+// created through it are bound on this machine and carried over its link
+// to the control plane (package clientlink), which it keeps open.
 package main
 
 import (
@@ -28,7 +31,10 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/sockerless/sockerless/services/internal/clientlink"
 	"github.com/sockerless/sockerless/services/internal/forward"
+	"github.com/sockerless/sockerless/services/internal/portbind"
+	"github.com/sockerless/sockerless/services/internal/settings"
 )
 
 const (
@@ -50,6 +56,8 @@ type config struct {
 	listen   string
 	upstream *url.URL
 	token    string
+	// hostPorts are the ports of this machine containers may reach.
+	hostPorts []int
 }
 
 // errUsage marks a configuration error: exit status 2.
@@ -67,6 +75,10 @@ func parseConfig(args []string, getenv func(string) string, stderr io.Writer) (c
 		"the control plane's URL, http(s)://HOST[:PORT] (env SOCKERLESS_UPSTREAM)")
 	token := fset.String("token", "",
 		"bearer token sent to the control plane (env SOCKERLESS_TOKEN)")
+	var exposed []string
+	fset.Func(settings.ExposeHostPort,
+		"a TCP port of this machine that containers may reach as host.docker.internal (--add-host NAME:host-gateway); repeatable (env "+settings.EnvName(settings.ExposeHostPort)+", comma-separated)",
+		func(v string) error { exposed = append(exposed, v); return nil })
 	if err := fset.Parse(args); err != nil {
 		return config{}, fmt.Errorf("%w: %w", errUsage, err)
 	}
@@ -80,6 +92,17 @@ func parseConfig(args []string, getenv func(string) string, stderr io.Writer) (c
 			*v = getenv("SOCKERLESS_" + strings.ToUpper(name))
 		}
 	}
+	if !set[settings.ExposeHostPort] {
+		for _, p := range strings.Split(getenv(settings.EnvName(settings.ExposeHostPort)), ",") {
+			if p = strings.TrimSpace(p); p != "" {
+				exposed = append(exposed, p)
+			}
+		}
+	}
+	hostPorts, err := portbind.ParsePorts(exposed)
+	if err != nil {
+		return config{}, fmt.Errorf("%w: --%s: %w", errUsage, settings.ExposeHostPort, err)
+	}
 	if *listen == "" {
 		*listen = defaultListen(getenv)
 	}
@@ -90,7 +113,7 @@ func parseConfig(args []string, getenv func(string) string, stderr io.Writer) (c
 	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
 		return config{}, fmt.Errorf("%w: --upstream/SOCKERLESS_UPSTREAM must be an http(s) URL with a host, got %q", errUsage, redactURL(*upstream))
 	}
-	return config{listen: *listen, upstream: u, token: *token}, nil
+	return config{listen: *listen, upstream: u, token: *token, hostPorts: hostPorts}, nil
 }
 
 // defaultListen is a per-user socket: $XDG_RUNTIME_DIR/sockerless.sock, else
@@ -196,7 +219,9 @@ func run(ctx context.Context, args []string, getenv func(string) string, stderr 
 		fmt.Fprintf(stderr, "forwarder: %v\n", err)
 		return 2
 	}
-	fwd, err := forward.New(forward.Config{Upstream: cfg.upstream, Token: cfg.token, Logger: log})
+	host, _ := os.Hostname()
+	client := clientlink.ClientID(host, network+"://"+addr)
+	fwd, err := forward.New(forward.Config{Upstream: cfg.upstream, Token: cfg.token, Client: client, Logger: log})
 	if err != nil {
 		fmt.Fprintf(stderr, "forwarder: %v\n", err)
 		return 2
@@ -213,8 +238,16 @@ func run(ctx context.Context, args []string, getenv func(string) string, stderr 
 	}
 	served := make(chan error, 1)
 	go func() { served <- srv.Serve(l) }()
+	// The link carries published ports; its listeners close when it stops.
+	link := clientlink.NewClient(clientlink.ClientConfig{Upstream: cfg.upstream, Token: cfg.token, ClientID: client, HostPorts: cfg.hostPorts, Logger: log})
+	linkCtx, stopLink := context.WithCancel(context.Background())
+	linkDone := make(chan struct{})
+	go func() {
+		defer close(linkDone)
+		link.Run(linkCtx)
+	}()
 	log.Info("ready", "network", network, "listen", addr, "upstream", cfg.upstream.Redacted(),
-		"token_set", cfg.token != "")
+		"token_set", cfg.token != "", "client", client, "exposeHostPorts", cfg.hostPorts)
 
 	code := 0
 	select {
@@ -225,6 +258,8 @@ func run(ctx context.Context, args []string, getenv func(string) string, stderr 
 		code = 1
 	}
 	drain(srv, fwd, log)
+	stopLink()
+	<-linkDone
 	if network == "unix" {
 		if err := os.Remove(addr); err != nil && !errors.Is(err, fs.ErrNotExist) {
 			log.Warn("cannot remove socket", "path", addr, "err", err)

@@ -7,7 +7,6 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
-	"sync"
 	"syscall"
 	"time"
 
@@ -71,22 +70,10 @@ func (h *Hub) MeshHandler() http.Handler {
 			return
 		}
 		log.Debug("agent mesh connected")
-		var streams sync.WaitGroup
-		for {
-			st, err := sess.AcceptStream()
-			if err != nil {
-				break
-			}
-			streams.Add(1)
-			go func() {
-				defer streams.Done()
-				h.serveAgentStream(m, proto.StreamConn(st))
-			}()
-		}
-		sess.Close()
-		h.unregisterMesh(m)
-		streams.Wait()
-		log.Debug("agent mesh ended")
+		defer log.Debug("agent mesh ended")
+		defer h.unregisterMesh(m)
+		defer sess.Close()
+		proto.ServeStreams(sess, func(st net.Conn) { h.serveAgentStream(m, st) })
 	})
 }
 
@@ -120,37 +107,20 @@ func (h *Hub) unregisterMesh(m *meshConn) {
 
 // serveAgentStream routes one stream the agent opened and splices it.
 func (h *Hub) serveAgentStream(m *meshConn, st net.Conn) {
-	_ = st.SetReadDeadline(time.Now().Add(meshOpenTimeout))
-	var open proto.MeshOpen
-	if err := proto.ReadLine(st, &open); err != nil {
-		m.log.Warn("mesh stream without a valid opening", "err", err)
-		st.Close()
-		return
-	}
-	_ = st.SetReadDeadline(time.Time{})
-	h.mu.Lock()
-	r := h.router
-	h.mu.Unlock()
-	var c net.Conn
-	var err error
-	if r == nil {
-		err = fmt.Errorf("%w: no route for %s streams", proto.ErrRefused, open.Kind)
-	} else {
+	open, err := proto.ServeStream(st, meshOpenTimeout, func(open proto.MeshOpen) (net.Conn, error) {
+		h.mu.Lock()
+		r := h.router
+		h.mu.Unlock()
+		if r == nil {
+			return nil, fmt.Errorf("%w: no route for %s streams", proto.ErrRefused, open.Kind)
+		}
 		ctx, cancel := context.WithTimeout(h.ctx, meshOpenTimeout)
-		c, err = r.RouteMesh(ctx, m.id, open)
-		cancel()
+		defer cancel()
+		return r.RouteMesh(ctx, m.id, open)
+	})
+	if err != nil && !errors.Is(err, syscall.ECONNREFUSED) {
+		m.log.Info("mesh stream not routed", "kind", open.Kind, "err", err)
 	}
-	if aerr := proto.AnswerMesh(st, err); aerr != nil || err != nil {
-		if err != nil && !errors.Is(err, syscall.ECONNREFUSED) {
-			m.log.Info("mesh stream not routed", "kind", open.Kind, "err", err)
-		}
-		if c != nil {
-			c.Close()
-		}
-		st.Close()
-		return
-	}
-	proto.Splice(st, c)
 }
 
 // DialMesh opens a stream to container id's agent (proto.MeshDial: the
@@ -166,19 +136,7 @@ func (h *Hub) DialMesh(ctx context.Context, id string, open proto.MeshOpen) (net
 	if err != nil {
 		return nil, &engine.Error{Kind: engine.KindUnavailable, Message: fmt.Sprintf("mesh of %s: agent connection failed", id), Err: err}
 	}
-	c := proto.StreamConn(st)
-	if dl, ok := ctx.Deadline(); ok {
-		_ = c.SetReadDeadline(dl)
-	}
-	stop := context.AfterFunc(ctx, func() { _ = c.SetReadDeadline(time.Now()) })
-	err = proto.OpenMesh(c, open)
-	stop()
-	_ = c.SetReadDeadline(time.Time{})
-	if err != nil {
-		c.Close()
-		return nil, err
-	}
-	return c, nil
+	return proto.DialStream(ctx, st, open)
 }
 
 // awaitMesh returns the mesh of container id, waiting for one.

@@ -10,7 +10,6 @@ import (
 	"net/http"
 	"sort"
 	"strings"
-	"sync"
 	"syscall"
 	"testing"
 	"time"
@@ -19,6 +18,7 @@ import (
 	"github.com/hashicorp/yamux"
 
 	"github.com/sockerless/sockerless/agent/proto"
+	"github.com/sockerless/sockerless/services/internal/testnet"
 )
 
 // meshAgent is the test side of an agent's mesh: it answers MeshDial
@@ -88,30 +88,6 @@ func (m *meshAgent) open(open proto.MeshOpen) (net.Conn, error) {
 	return c, nil
 }
 
-// echoServer answers each connection with what it read, as it reads, and
-// closes its writes when the client closes its own.
-func echoServer(t testing.TB) string {
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { ln.Close() })
-	go func() {
-		for {
-			c, err := ln.Accept()
-			if err != nil {
-				return
-			}
-			go func() {
-				defer c.Close()
-				io.Copy(c, c)
-				c.(*net.TCPConn).CloseWrite()
-			}()
-		}
-	}()
-	return ln.Addr().String()
-}
-
 func closedPort(t *testing.T) string {
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
@@ -131,7 +107,7 @@ func TestDialMeshReachesTheAgent(t *testing.T) {
 	defer cancel()
 
 	t.Run("bytes go both ways and the half-close passes", func(t *testing.T) {
-		c, err := env.hub.DialMesh(ctx, "c1", proto.MeshOpen{Kind: proto.MeshDial, Addr: echoServer(t)})
+		c, err := env.hub.DialMesh(ctx, "c1", proto.MeshOpen{Kind: proto.MeshDial, Addr: testnet.Echo(t)})
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -153,35 +129,24 @@ func TestDialMeshReachesTheAgent(t *testing.T) {
 		}
 	})
 	t.Run("100 parallel connections each get their own bytes", func(t *testing.T) {
-		addr := echoServer(t)
-		var wg sync.WaitGroup
-		errs := make(chan error, 100)
-		for i := 0; i < 100; i++ {
-			wg.Add(1)
+		addr := testnet.Echo(t)
+		testnet.Parallel(t, 100, func(i int) error {
+			c, err := env.hub.DialMesh(ctx, "c1", proto.MeshOpen{Kind: proto.MeshDial, Addr: addr})
+			if err != nil {
+				return err
+			}
+			defer c.Close()
+			want := bytes.Repeat([]byte(fmt.Sprintf("%03d", i)), 50_000)
 			go func() {
-				defer wg.Done()
-				c, err := env.hub.DialMesh(ctx, "c1", proto.MeshOpen{Kind: proto.MeshDial, Addr: addr})
-				if err != nil {
-					errs <- err
-					return
-				}
-				defer c.Close()
-				want := bytes.Repeat([]byte(fmt.Sprintf("%03d", i)), 50_000)
-				go func() {
-					c.Write(want)
-					c.(interface{ CloseWrite() error }).CloseWrite()
-				}()
-				got, err := io.ReadAll(c)
-				if err != nil || !bytes.Equal(got, want) {
-					errs <- fmt.Errorf("connection %d: %d bytes, %v", i, len(got), err)
-				}
+				c.Write(want)
+				c.(interface{ CloseWrite() error }).CloseWrite()
 			}()
-		}
-		wg.Wait()
-		close(errs)
-		for err := range errs {
-			t.Error(err)
-		}
+			got, err := io.ReadAll(c)
+			if err != nil || !bytes.Equal(got, want) {
+				return fmt.Errorf("%d bytes, %v", len(got), err)
+			}
+			return nil
+		})
 	})
 }
 
@@ -196,7 +161,7 @@ func TestMeshDialWithoutTheSecretIsRefusedAndNeverTakesOver(t *testing.T) {
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
-	c, err := env.hub.DialMesh(ctx, "c1", proto.MeshOpen{Kind: proto.MeshDial, Addr: echoServer(t)})
+	c, err := env.hub.DialMesh(ctx, "c1", proto.MeshOpen{Kind: proto.MeshDial, Addr: testnet.Echo(t)})
 	if err != nil {
 		t.Fatalf("the live mesh is gone after a refused dial: %v", err)
 	}
@@ -228,7 +193,7 @@ func TestStreamsTheAgentOpensAreRouted(t *testing.T) {
 		t.Run(tt.name, func(t *testing.T) {
 			env := newTestEnv(t, newFakeBackend(map[string]string{"c1": "s"}), func(h *Hub) {
 				if r, ok := tt.router.(fakeRouter); ok {
-					r.addr = echoServer(t)
+					r.addr = testnet.Echo(t)
 					h.SetMeshRouter(r)
 				}
 			})
@@ -324,7 +289,7 @@ func BenchmarkControlLatencyDuringBulk(b *testing.B) {
 	if err != nil {
 		b.Fatal(err)
 	}
-	echo := echoServer(b)
+	echo := testnet.Echo(b)
 	rtt := func(shared bool) time.Duration {
 		const n = 20
 		var samples []time.Duration

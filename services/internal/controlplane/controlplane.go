@@ -15,9 +15,12 @@ import (
 
 	"github.com/sockerless/sockerless/agent/proto"
 	"github.com/sockerless/sockerless/services/internal/agenthub"
+	"github.com/sockerless/sockerless/services/internal/clientlink"
 	"github.com/sockerless/sockerless/services/internal/dockerapi"
 	"github.com/sockerless/sockerless/services/internal/engine"
 	"github.com/sockerless/sockerless/services/internal/netplane"
+	"github.com/sockerless/sockerless/services/internal/portbind"
+	"github.com/sockerless/sockerless/services/internal/publish"
 	"github.com/sockerless/sockerless/services/internal/wsconn"
 )
 
@@ -51,6 +54,9 @@ type Config struct {
 	GCPSimBinary string
 	// TargetRepo is where wrapped images are pushed.
 	TargetRepo string
+	// ExposeHostPorts are the ports of this machine that containers
+	// created through the unix socket may reach as host.docker.internal.
+	ExposeHostPorts []int
 	// VolumeBucket or VolumeNFS ("SERVER:/EXPORT") is the shared file
 	// system of docker volumes (dev default: a gcpsim bucket);
 	// VolumeNFSDir is where this process has the NFS share mounted;
@@ -139,16 +145,52 @@ func Run(ctx context.Context, cfg Config) error {
 	})
 	hub := agenthub.New(eng.AgentBackend(), log)
 	eng.SetAgents(hub)
+	hasUnix := false
+	for _, a := range addrs {
+		hasUnix = hasUnix || a.network == "unix"
+	}
+	// Published ports: the clients of the unix socket are on this machine,
+	// so the control plane binds their ports itself; forwarders bind
+	// theirs through their links.
+	var plane *publish.Plane
+	links := clientlink.NewServer(clientlink.ServerConfig{
+		Dial: func(ctx context.Context, ns, _, container string, port int) (net.Conn, error) {
+			return plane.Dial(ctx, ns, container, port)
+		},
+		Bindings: func(ctx context.Context, ns, client string) ([]portbind.Request, error) {
+			return plane.Bindings(ctx, ns, client)
+		},
+		Logger: log,
+	})
+	plane = publish.New(publish.Config{
+		Store:          deps.store,
+		Agents:         hub,
+		Clients:        links,
+		Local:          hasUnix,
+		LocalHostPorts: cfg.ExposeHostPorts,
+		Peers:          nets,
+		Addr:           nets.DialAddr,
+		Logger:         log,
+	})
+	closers.add(plane.Close)
+	eng.SetPorts(plane)
+	hub.SetMeshRouter(plane)
 	nets.SetEvents(eng)
 	nets.SetAgents(eng)
-	hub.SetMeshRouter(netplane.PeerRouter{Plane: nets, Dialer: hub})
-	api := dockerapi.New(eng, dockerapi.Config{Version: cfg.Version, Networks: nets, Volumes: deps.volumes, Logger: log})
+	nets.SetHostPorts(func(_, client string) []int {
+		if client == publish.LocalClient { // a forwarder's are not told to the control plane yet
+			return cfg.ExposeHostPorts
+		}
+		return nil
+	})
+	api := dockerapi.New(eng, dockerapi.Config{Version: cfg.Version, Networks: nets, Volumes: deps.volumes, Logger: log, Client: requestClient})
 	tunnel := wsconn.NewListener(&net.TCPAddr{IP: net.IPv4(127, 0, 0, 1)})
 
 	open := http.NewServeMux()
 	open.Handle(proto.ConnectPath, hub)
 	open.Handle(proto.MeshPath, hub.MeshHandler())
 	open.Handle(TunnelPath, tunnel)
+	open.Handle(clientlink.Path, links)
 	open.Handle(GCPath, gcHandler(eng, log))
 	open.Handle(StoreStatsPath, storeStatsHandler(deps.store))
 	open.Handle("/", api)
@@ -175,7 +217,7 @@ func Run(ctx context.Context, cfg Config) error {
 	}
 	for i, ln := range lns {
 		if addrs[i].network == "unix" {
-			serve(ln, open)
+			serve(ln, localClient(open))
 		} else {
 			serve(ln, guarded)
 		}
@@ -189,6 +231,9 @@ func Run(ctx context.Context, cfg Config) error {
 	serve(tunnel, guarded)
 
 	eng.Recover(engine.DefaultNamespace)
+	if err := plane.RestoreLocal(ctx); err != nil {
+		log.Error("restore published ports", "err", err)
+	}
 	log.Info("sockerless control plane ready", "listen", cfg.Listen, "callback", cfg.CallbackURL, "gcpsim", deps.simURL, "dev", cfg.Dev)
 	<-ctx.Done()
 	log.Info("shutting down")
@@ -204,6 +249,7 @@ func Run(ctx context.Context, cfg Config) error {
 		sctx, cancel := context.WithTimeout(context.Background(), 6*time.Second)
 		defer cancel()
 		_ = hub.Close()
+		_ = links.Close()
 		for _, srv := range servers {
 			srv.SetKeepAlivesEnabled(false)
 		}
@@ -290,4 +336,28 @@ func hubListener(stateDir string) (net.Listener, error) {
 		return nil, fmt.Errorf("hub listener: %w", err)
 	}
 	return ln, nil
+}
+
+// localKey marks requests that came through a unix socket.
+type localKey struct{}
+
+// localClient marks the requests of a unix socket's clients: they run on
+// this machine, whose published ports the control plane binds itself.
+func localClient(next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		next.ServeHTTP(w, r.WithContext(context.WithValue(r.Context(), localKey{}, true)))
+	})
+}
+
+// requestClient names the client side of a request (engine.Container.Client):
+// the control plane itself for its unix socket, the forwarder's ID it
+// sends on every request, or none.
+func requestClient(r *http.Request) string {
+	if r.Context().Value(localKey{}) != nil {
+		return publish.LocalClient
+	}
+	if c := r.Header.Get(clientlink.HeaderClient); c != publish.LocalClient {
+		return c
+	}
+	return "" // only the unix socket's clients are this machine's
 }

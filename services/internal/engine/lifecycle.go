@@ -15,10 +15,11 @@ import (
 )
 
 // agentID is the identity a container's agent presents to the hub.
-func agentID(c *Container) string { return AgentID(c.Namespace, c.ID) }
+func agentID(c *Container) string { return c.Namespace + "/" + c.ID }
 
-// AgentID is the hub's name of the agent of container id of namespace ns.
-func AgentID(ns, id string) string { return ns + "/" + id }
+// AgentID is the identity container c's agent presents to the hub, by
+// which the hub knows its connections: "namespace/id".
+func AgentID(c *Container) string { return agentID(c) }
 
 // SplitAgentID undoes AgentID.
 func SplitAgentID(aid string) (ns, id string, ok bool) { return splitAgentID(aid) }

@@ -62,7 +62,7 @@ func (e *Engine) PublishEvent(ns string, typ events.Type, action, id string, att
 // SendView sends a network view to the agent of container id of namespace
 // ns, if it is connected (netplane.Agents).
 func (e *Engine) SendView(ctx context.Context, ns, id string, v proto.NetworkView) error {
-	aid := AgentID(ns, id)
+	aid := agentID(&Container{Namespace: ns, ID: id})
 	if !e.cfg.Agents.Connected(aid) {
 		return Errorf(KindUnavailable, "agent of %s not connected", id)
 	}

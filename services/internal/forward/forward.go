@@ -32,6 +32,10 @@ type Config struct {
 	// Token is sent as `Authorization: Bearer <Token>` on every request,
 	// replacing the client's; empty leaves the client's header alone.
 	Token string
+	// Client is this forwarder's client ID, sent on every request so the
+	// control plane knows whose machine binds the published ports of the
+	// containers it creates (see package clientlink); empty sends none.
+	Client string
 	// Logger receives diagnostics; nil discards them. The token is never logged.
 	Logger *slog.Logger
 }
@@ -43,6 +47,7 @@ type Forwarder struct {
 	upstream  *url.URL
 	tunnelURL string
 	token     string
+	clientID  string
 	log       *slog.Logger
 	transport *http.Transport
 	client    *http.Client // dials tunnels
@@ -79,6 +84,7 @@ func New(cfg Config) (*Forwarder, error) {
 		upstream:  u,
 		tunnelURL: tunnelURL(u),
 		token:     cfg.Token,
+		clientID:  cfg.Client,
 		log:       log,
 		transport: newTransport(),
 		streams:   map[*stream]struct{}{},
@@ -195,7 +201,14 @@ func (f *Forwarder) authorize(h http.Header) {
 	if f.token != "" {
 		h.Set("Authorization", "Bearer "+f.token)
 	}
+	if f.clientID != "" {
+		h.Set(clientHeader, f.clientID)
+	}
 }
+
+// clientHeader carries Config.Client (clientlink.HeaderClient; the
+// packages do not import each other).
+const clientHeader = "X-Sockerless-Client"
 
 // proxyError answers a request the upstream did not answer.
 func (f *Forwarder) proxyError(w http.ResponseWriter, r *http.Request, err error) {

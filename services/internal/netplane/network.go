@@ -79,11 +79,14 @@ type Spec struct {
 	ExtraHosts []proto.HostEntry `json:"extraHosts,omitempty"`
 	// HostGateway: an extra host names host-gateway, so the agent listens
 	// there for the ports of the client's machine the user allowed.
-	HostGateway bool     `json:"hostGateway,omitempty"`
-	Links       []Link   `json:"links,omitempty"`
-	DNSServers  []string `json:"dnsServers,omitempty"`
-	DNSSearch   []string `json:"dnsSearch,omitempty"`
-	DNSOptions  []string `json:"dnsOptions,omitempty"`
+	HostGateway bool `json:"hostGateway,omitempty"`
+	// Client is the client side the container was created through, whose
+	// machine host-gateway reaches (engine.Container.Client).
+	Client     string   `json:"client,omitempty"`
+	Links      []Link   `json:"links,omitempty"`
+	DNSServers []string `json:"dnsServers,omitempty"`
+	DNSSearch  []string `json:"dnsSearch,omitempty"`
+	DNSOptions []string `json:"dnsOptions,omitempty"`
 }
 
 // Link is a --link: Alias names container Container (called Name).

@@ -42,9 +42,10 @@ type Config struct {
 	Agents Agents
 	// Events publishes network events; nil publishes none.
 	Events Events
-	// HostPorts lists the ports of the client's machine that containers
-	// of namespace ns may reach at host-gateway (nil: none).
-	HostPorts func(ns string) []int
+	// HostPorts lists the ports of the machine of client (a container's
+	// engine.Container.Client) that containers of namespace ns may reach
+	// at host-gateway (nil: none).
+	HostPorts func(ns, client string) []int
 	// Debounce is how long the pusher waits to coalesce changes into one
 	// round of views (default 20 ms).
 	Debounce time.Duration
@@ -111,6 +112,9 @@ func (p *Plane) Close() error {
 // SetAgents connects the agent hub, which is made after the plane. Call
 // before serving.
 func (p *Plane) SetAgents(a Agents) { p.cfg.Agents = a }
+
+// SetHostPorts sets Config.HostPorts. Call before serving.
+func (p *Plane) SetHostPorts(f func(ns, client string) []int) { p.cfg.HostPorts = f }
 
 // SetEvents connects the event publisher. Call before serving.
 func (p *Plane) SetEvents(e Events) { p.cfg.Events = e }

@@ -2,6 +2,7 @@ package netplane_test
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"path/filepath"
 	"slices"
@@ -56,7 +57,7 @@ func newFixture(t *testing.T) *fixture {
 	}
 	a := &agents{views: map[string][]proto.NetworkView{}}
 	p := netplane.New(netplane.Config{Store: st, Containers: st, Agents: a, Debounce: time.Millisecond,
-		HostPorts: func(string) []int { return []int{5000} }})
+		HostPorts: func(string, string) []int { return []int{5000} }})
 	t.Cleanup(func() { p.Close(); st.Close() })
 	return &fixture{t: t, store: st, plane: p, agents: a}
 }
@@ -176,8 +177,9 @@ func TestViewsOfAUserNetwork(t *testing.T) {
 
 	// Peer streams: allowed between members, on the peer's address only.
 	ctx := t.Context()
-	if addr, err := f.plane.RoutePeer(ctx, engine.DefaultNamespace, web.ID, proto.MeshOpen{Kind: proto.MeshPeer, Container: db.ID, Addr: dbIP + ":5432"}); err != nil || addr != dbIP+":5432" {
-		t.Fatalf("web → db: %q, %v", addr, err)
+	target, dial, err := f.plane.RoutePeer(ctx, engine.DefaultNamespace, web.ID, proto.MeshOpen{Kind: proto.MeshPeer, Container: db.ID, Addr: dbIP + ":5432"})
+	if want := (proto.MeshOpen{Kind: proto.MeshDial, Addr: dbIP + ":5432", From: webIP}); err != nil || target != engine.DefaultNamespace+"/"+db.ID || dial != want {
+		t.Fatalf("web → db: %q %+v, %v; want %+v", target, dial, err, want)
 	}
 	for _, bad := range []struct {
 		from string
@@ -189,8 +191,8 @@ func TestViewsOfAUserNetwork(t *testing.T) {
 		{web.ID, proto.MeshOpen{Kind: proto.MeshPeer, Container: web.ID, Addr: webIP + ":80"}},   // itself
 		{"nobody", proto.MeshOpen{Kind: proto.MeshPeer, Container: db.ID, Addr: dbIP + ":5432"}}, // no such container
 	} {
-		if _, err := f.plane.RoutePeer(ctx, engine.DefaultNamespace, bad.from, bad.open); err == nil {
-			t.Errorf("%s → %+v was routed", bad.from, bad.open)
+		if _, _, err := f.plane.RoutePeer(ctx, engine.DefaultNamespace, bad.from, bad.open); !errors.Is(err, proto.ErrRefused) {
+			t.Errorf("%s → %+v: %v, want refused", bad.from, bad.open, err)
 		}
 	}
 
@@ -208,7 +210,7 @@ func TestViewsOfAUserNetwork(t *testing.T) {
 	}
 	f.waitView(lone, "db is gone", func(v proto.NetworkView) bool { _, ok := v.Names["db"]; return !ok })
 	f.waitView(db, "lone is gone", func(v proto.NetworkView) bool { _, ok := v.Names["lone"]; return !ok })
-	if _, err := f.plane.RoutePeer(ctx, engine.DefaultNamespace, lone.ID, proto.MeshOpen{Kind: proto.MeshPeer, Container: db.ID, Addr: dbIP + ":5432"}); err == nil {
+	if _, _, err := f.plane.RoutePeer(ctx, engine.DefaultNamespace, lone.ID, proto.MeshOpen{Kind: proto.MeshPeer, Container: db.ID, Addr: dbIP + ":5432"}); err == nil {
 		t.Error("lone still reaches db after its disconnect")
 	}
 	// Ports the peer's processes listen on are reached too.

@@ -95,7 +95,7 @@ func (p *Plane) Up(ctx context.Context, c *engine.Container) (*proto.NetworkView
 // spec is the part of c's view its networks do not give.
 func (p *Plane) spec(ctx context.Context, c *engine.Container) (*Spec, error) {
 	hc := c.HostConfig
-	s := &Spec{Hostname: c.Config.Hostname, Domainname: c.Config.Domainname, DNSSearch: hc.DNSSearch, DNSOptions: hc.DNSOptions}
+	s := &Spec{Hostname: c.Config.Hostname, Domainname: c.Config.Domainname, DNSSearch: hc.DNSSearch, DNSOptions: hc.DNSOptions, Client: c.Client}
 	for _, a := range hc.DNS {
 		s.DNSServers = append(s.DNSServers, a.String())
 	}

@@ -197,7 +197,7 @@ func (p *Plane) viewOf(ns, id string, idx []*netIndex, spec *Spec) (proto.Networ
 		}
 	}
 	if spec.HostGateway && p.cfg.HostPorts != nil {
-		for _, port := range p.cfg.HostPorts(ns) {
+		for _, port := range p.cfg.HostPorts(ns, spec.Client) {
 			if !skip[port] {
 				v.Listen = append(v.Listen, proto.ListenAddr{Addr: net.JoinHostPort(HostGateway.String(), strconv.Itoa(port)), Host: true, Port: port})
 			}

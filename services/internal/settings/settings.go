@@ -39,6 +39,7 @@ const (
 	VolumeNFSDir   = "volume-nfs-dir"
 	VolumeNetwork  = "volume-vpc-network"
 	VolumeSubnet   = "volume-vpc-subnet"
+	ExposeHostPort = "expose-host-port"
 )
 
 // PortEnv is the variable Cloud Run sets to the port a service must serve

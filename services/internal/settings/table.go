@@ -50,6 +50,8 @@ func All() []Setting {
 			Usage: "VPC network functions reach the --volume-nfs share through (Direct VPC egress)"},
 		{Flag: VolumeSubnet,
 			Usage: "subnetwork of --volume-vpc-network for the functions' Direct VPC egress"},
+		{Flag: ExposeHostPort, Repeat: true,
+			Usage: "a TCP port of this machine that containers created through the unix socket may reach as host.docker.internal (--add-host NAME:host-gateway); repeatable; env: comma-separated (the forwarder has the same flag for its clients)"},
 	}
 	for i := range rows {
 		rows[i].Env = EnvName(rows[i].Flag)

@@ -40,6 +40,8 @@ type Options struct {
 	Config *v1.Config
 	// Files are extra regular files: path inside the image → content.
 	Files map[string]string
+	// Programs are extra executable files (mode 0755): path → content.
+	Programs map[string][]byte
 }
 
 // Busybox returns a linux/amd64 image holding /bin/busybox, a symlink for
@@ -95,6 +97,11 @@ func Busybox(opts Options) (v1.Image, error) {
 	}
 	for name, content := range files {
 		if err := file(name, 0o644, []byte(content)); err != nil {
+			return nil, err
+		}
+	}
+	for name, content := range opts.Programs {
+		if err := file(strings.TrimPrefix(name, "/"), 0o755, content); err != nil {
 			return nil, err
 		}
 	}

@@ -3,9 +3,13 @@ package storetest
 import (
 	"errors"
 	"fmt"
+	"net/netip"
+	"reflect"
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/moby/moby/api/types/network"
 
 	"github.com/sockerless/sockerless/services/internal/engine"
 )
@@ -22,6 +26,33 @@ func containerCases() []testCase {
 		{"delete frees the name and drops the logs", testDelete},
 		{"delete of a foreign container is not found and keeps it", testDeleteForeign},
 		{"list is per namespace, newest first", testList},
+		{"published ports and the client side are kept", testPortsKept},
+	}
+}
+
+// testPortsKept: the client side a container was created through and
+// the host ports its run published (chosen on the client's machine) come
+// back as written, so a restarted control plane binds them again.
+func testPortsKept(t *testing.T, s engine.Store) {
+	c := NewContainer("a", "p0rt5", "web")
+	c.Client = "fwd-0123456789abcdef"
+	mustCreate(t, s, c)
+	ports := network.PortMap{
+		network.MustParsePort("80/tcp"): {{HostIP: netip.MustParseAddr("0.0.0.0"), HostPort: "32768"}, {HostIP: netip.MustParseAddr("::"), HostPort: "32768"}},
+		network.MustParsePort("81/tcp"): {{HostIP: netip.MustParseAddr("127.0.0.1"), HostPort: "40001"}},
+	}
+	if _, err := s.UpdateContainer(t.Context(), "a", "p0rt5", func(c *engine.Container) error {
+		c.Ports = ports
+		return nil
+	}); err != nil {
+		t.Fatal(err)
+	}
+	got, err := s.GetContainer(t.Context(), "a", "p0rt5")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got.Client != c.Client || !reflect.DeepEqual(got.Ports, ports) {
+		t.Fatalf("read back client %q ports %v; want %q %v", got.Client, got.Ports, c.Client, ports)
 	}
 }
 

@@ -16,6 +16,7 @@ import (
 	"time"
 
 	"github.com/google/go-containerregistry/pkg/name"
+	v1 "github.com/google/go-containerregistry/pkg/v1"
 	"github.com/google/go-containerregistry/pkg/v1/tarball"
 	"github.com/sockerless/sockerless/services/internal/testimage"
 )
@@ -130,13 +131,21 @@ func loadReference(t testing.TB) error {
 	if err != nil {
 		return err
 	}
-	tag, _ := name.NewTag("busybox:latest")
+	return loadIntoReference("busybox:latest", img)
+}
+
+// loadIntoReference loads img as tag into the machine's Docker engine.
+func loadIntoReference(tagName string, img v1.Image) error {
+	tag, err := name.NewTag(tagName)
+	if err != nil {
+		return err
+	}
 	dir, err := os.MkdirTemp("", "reference-")
 	if err != nil {
 		return err
 	}
 	defer os.RemoveAll(dir)
-	path := filepath.Join(dir, "busybox.tar")
+	path := filepath.Join(dir, "image.tar")
 	if err := tarball.WriteToFile(path, tag, img); err != nil {
 		return err
 	}

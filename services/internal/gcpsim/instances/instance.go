@@ -15,6 +15,7 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/sockerless/sockerless/services/internal/gcpsim/instnet"
 	"github.com/sockerless/sockerless/services/internal/gcpsim/run"
 )
 
@@ -32,6 +33,7 @@ type instance struct {
 	port      int
 	dir       string
 	bundle    string
+	net       *instnet.Net // its network namespace; set by launch
 	cmd       *exec.Cmd
 	transport *http.Transport
 
@@ -148,7 +150,14 @@ func (i *instance) launch(ctx context.Context) error {
 	if err := os.MkdirAll(i.bundle, 0o700); err != nil {
 		return fmt.Errorf("bundle dir: %w", err)
 	}
+	// The network first: its pasta sets up while the rest is prepared.
+	if i.net, err = instnet.Open(filepath.Join(i.dir, "net"), i.m.netConfig()); err != nil {
+		return fmt.Errorf("instance network: %w", err)
+	}
 	if err := makeRootfs(img.Rootfs, i.dir, rootfs, i.m.overlay); err != nil {
+		return fmt.Errorf("instance rootfs: %w", err)
+	}
+	if err := writeEtcFiles(rootfs, i.net.ResolvConf(), i.net.Hosts()); err != nil {
 		return fmt.Errorf("instance rootfs: %w", err)
 	}
 	port, err := freePort()
@@ -160,6 +169,7 @@ func (i *instance) launch(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
+	p.Netns = i.net.Path()
 	if err := writeSpec(i.bundle, newSpec(p)); err != nil {
 		return err
 	}
@@ -192,8 +202,7 @@ func (i *instance) launch(ctx context.Context) error {
 	go i.readLog(errR, "stderr")
 	i.transport = &http.Transport{
 		DialContext: func(ctx context.Context, _, _ string) (net.Conn, error) {
-			var d net.Dialer
-			return d.DialContext(ctx, "tcp", net.JoinHostPort("127.0.0.1", strconv.Itoa(i.port)))
+			return i.dialPort(ctx)
 		},
 		DisableCompression:  true,
 		MaxIdleConnsPerHost: max(i.rev.Concurrency, 2),
@@ -250,18 +259,27 @@ func (i *instance) process(img *image, rootfs string) (processSpec, error) {
 	return processSpec{Args: args, Env: env.list(), Cwd: cwd, User: user, Hostname: i.id}, nil
 }
 
+// dialPort connects to the instance's PORT inside its network namespace.
+func (i *instance) dialPort(ctx context.Context) (net.Conn, error) {
+	return i.net.DialContext(ctx, "tcp", net.JoinHostPort("127.0.0.1", strconv.Itoa(i.port)))
+}
+
 // awaitListening polls the instance's port until it accepts a connection
-// (a TCP startup probe), the process exits, or the startup timeout passes.
+// (a TCP startup probe), the process exits, or the startup timeout passes;
+// then it waits for the instance's internet egress (an instance without
+// one still serves: it reaches the host's loopback through its relays).
 func (i *instance) awaitListening(ctx context.Context) error {
 	deadline := time.NewTimer(i.m.cfg.StartupTimeout)
 	defer deadline.Stop()
 	tick := time.NewTicker(10 * time.Millisecond)
 	defer tick.Stop()
-	addr := net.JoinHostPort("127.0.0.1", strconv.Itoa(i.port))
 	for {
-		c, err := net.DialTimeout("tcp", addr, time.Second)
+		probeCtx, cancel := context.WithTimeout(ctx, time.Second)
+		c, err := i.dialPort(probeCtx)
+		cancel()
 		if err == nil {
 			c.Close()
+			i.awaitEgress(ctx)
 			return nil
 		}
 		select {
@@ -274,6 +292,17 @@ func (i *instance) awaitListening(ctx context.Context) error {
 		case <-tick.C:
 		}
 	}
+}
+
+// awaitEgress waits for the instance's internet egress; if it has none
+// although it should, the instance's log and gcpsim's say why.
+func (i *instance) awaitEgress(ctx context.Context) {
+	err := i.net.AwaitEgress(ctx)
+	if err == nil || errors.Is(err, instnet.ErrEgressOff) || ctx.Err() != nil {
+		return
+	}
+	i.m.logger.Warn("instance has no internet egress", "instance", i.id, "revision", i.rev.Name, "err", err)
+	i.system("WARNING", "The instance has no internet egress: "+err.Error())
 }
 
 // stop ends the instance once: SIGTERM, a grace period, SIGKILL. It
@@ -340,6 +369,11 @@ func (i *instance) cleanup() {
 	}
 	if i.transport != nil {
 		i.transport.CloseIdleConnections()
+	}
+	if i.net != nil {
+		if err := i.net.Close(); err != nil {
+			i.m.logger.Warn("remove instance network", "instance", i.id, "err", err)
+		}
 	}
 	if err := unmountUnder(i.dir); err != nil {
 		i.m.logger.Warn("unmount instance rootfs", "instance", i.id, "err", err)

@@ -19,7 +19,6 @@ import (
 	"github.com/sockerless/sockerless/agent/internal/mounts"
 	"github.com/sockerless/sockerless/agent/internal/netview"
 	"github.com/sockerless/sockerless/agent/internal/server"
-	"github.com/sockerless/sockerless/agent/proto"
 )
 
 func main() {
@@ -61,8 +60,7 @@ func run() int {
 		// Docker's network inside the instance: /etc/hosts, the embedded
 		// DNS server, listeners for peers (the control plane's views).
 		NewNetwork: func(d instance.NetworkDeps) instance.Network {
-			return netview.New(netview.Config{Dial: d.Dial, Listening: d.Listening, Logger: d.Logger,
-				Shared: os.Getenv(proto.EnvSharedNetwork) != ""})
+			return netview.New(netview.Config{Dial: d.Dial, Listening: d.Listening, Logger: d.Logger})
 		},
 	})
 	if err := srv.Serve(context.Background(), ln); err != nil {

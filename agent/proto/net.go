@@ -29,13 +29,6 @@ const (
 	TypeListening Type = 21
 )
 
-// EnvSharedNetwork, set (to anything) in a function instance's
-// environment, says the platform runs its instances in one network
-// namespace, unlike Cloud Run: the agent then neither serves the embedded
-// DNS nor listens on peers' addresses (both would collide across
-// instances); it still writes /etc/hosts and resolv.conf where it can.
-const EnvSharedNetwork = "SOCKERLESS_SHARED_NETWORK"
-
 // MeshPath is the hub's WebSocket path for an agent's mesh connection,
 // relative to the callback base URL. The upgrade carries HeaderContainer
 // and the container's secret like ConnectPath.

@@ -6,16 +6,6 @@ import (
 	"time"
 )
 
-// sharedNetworkNamespace reports whether the stack's function instances
-// share one network namespace (gcpsim without per-instance namespaces),
-// where agents neither serve DNS nor listen for peers: the agent, PID 1 of
-// the instance, then has proto.EnvSharedNetwork in its environment.
-func sharedNetworkNamespace(t *testing.T, host string) bool {
-	t.Helper()
-	r := docker(t, host, "run", "--rm", "busybox", "sh", "-c", "tr '\\0' '\\n' < /proc/1/environ")
-	return strings.Contains(r.stdout, "SOCKERLESS_SHARED_NETWORK=")
-}
-
 // webServer runs busybox httpd on port 80 of a container serving body.
 func webServer(t *testing.T, host, name string, body string, args ...string) {
 	t.Helper()
@@ -36,9 +26,6 @@ func fetch(t *testing.T, host, url string, args ...string) result {
 
 func TestContainersReachEachOtherByName(t *testing.T) {
 	s := requireStack(t)
-	if sharedNetworkNamespace(t, s.direct) {
-		t.Skip("gcpsim's function instances share one network namespace here: agents serve no DNS and no peer listeners (per-instance namespaces are gcpsim's to build)")
-	}
 	for _, h := range referenceHosts(t, s) {
 		t.Run(h.name, func(t *testing.T) {
 			net, other := "peers-"+h.name+runID, "elsewhere-"+h.name+runID
@@ -91,9 +78,6 @@ func TestContainersReachEachOtherByName(t *testing.T) {
 
 func TestDefaultBridgeByAddressLinksAndExtraHosts(t *testing.T) {
 	s := requireStack(t)
-	if sharedNetworkNamespace(t, s.direct) {
-		t.Skip("gcpsim's function instances share one network namespace here: agents serve no DNS and no peer listeners (per-instance namespaces are gcpsim's to build)")
-	}
 	for _, h := range referenceHosts(t, s) {
 		t.Run(h.name, func(t *testing.T) {
 			svc := "svc-" + h.name + runID
@@ -123,9 +107,6 @@ func TestDefaultBridgeByAddressLinksAndExtraHosts(t *testing.T) {
 
 func TestHostsAndResolvConfAsDocker(t *testing.T) {
 	s := requireStack(t)
-	if sharedNetworkNamespace(t, s.direct) {
-		t.Skip("gcpsim's function instances share /etc/hosts and resolv.conf with the host here (read-only): per-instance files come with per-instance namespaces")
-	}
 	for _, h := range referenceHosts(t, s) {
 		t.Run(h.name, func(t *testing.T) {
 			net := "files-" + h.name + runID

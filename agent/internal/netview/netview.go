@@ -36,10 +36,7 @@ type Config struct {
 	// ScanInterval is how often listening ports are scanned (default
 	// 250 ms).
 	ScanInterval time.Duration
-	// Shared says the instance shares its network namespace with others
-	// (proto.EnvSharedNetwork): no DNS server, no listeners for peers.
-	Shared bool
-	Logger *slog.Logger
+	Logger       *slog.Logger
 }
 
 // View is a container's network view in its instance.
@@ -98,9 +95,7 @@ func (v *View) Apply(ctx context.Context, nv proto.NetworkView) error {
 	}
 	var errs []error
 	dnsUp := false
-	if v.cfg.Shared {
-		nv.Listen = nil // names still go into /etc/hosts below
-	} else if nv.DNS {
+	if nv.DNS {
 		if v.dns == nil {
 			d, err := startDNS(v.cfg.DNSAddr, v.log)
 			if err != nil {

@@ -17,8 +17,8 @@ import (
 // startScan watches the ports the container's processes listen on until
 // Close; the caller holds v.mu.
 func (v *View) startScan() {
-	if v.cfg.Listening == nil || v.cfg.Shared {
-		return // a shared namespace's sockets are not the container's
+	if v.cfg.Listening == nil {
+		return
 	}
 	ctx, cancel := context.WithCancel(context.Background())
 	v.stopScan, v.scanDone = cancel, make(chan struct{})

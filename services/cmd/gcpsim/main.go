@@ -16,6 +16,7 @@ import (
 	"os"
 	"os/signal"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"syscall"
 	"time"
@@ -49,7 +50,20 @@ func run(ctx context.Context, args []string, logw io.Writer) error {
 		insecure = fs.Bool("insecure-registries", false, "pull instance images over plain http from any registry")
 		logLevel = fs.String("log-level", "info", "debug, info, warn or error")
 		epFile   = fs.String("endpoint-file", "", "once serving, write its addresses (and pid) here as JSON, for a control plane that starts later; removed on exit")
+		pasta    = fs.String("pasta", "pasta", "the pasta binary (Debian's passt) that gives function instances internet egress")
+		noNet    = fs.Bool("no-internet", false, "give function instances no internet egress, only the host ports and the host's loopback resolvers")
+		hostPort []int
 	)
+	fs.Func("host-port", "a TCP port of the host's loopback that function instances reach at the same address, e.g. the control plane's callback port (repeatable; comma-separated list)", func(v string) error {
+		for _, f := range strings.Split(v, ",") {
+			p, err := strconv.Atoi(strings.TrimSpace(f))
+			if err != nil || p < 1 || p > 65535 {
+				return fmt.Errorf("bad port %q", f)
+			}
+			hostPort = append(hostPort, p)
+		}
+		return nil
+	})
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
@@ -64,13 +78,14 @@ func run(ctx context.Context, args []string, logw io.Writer) error {
 	srv, err := gcpsim.Start(ctx, gcpsim.Config{
 		StateDir: *stateDir, OperationDelay: *opDelay, IdleTimeout: *idle, QueueTimeout: *queue,
 		StopGrace: *grace, RuncPath: *runcPath, CopyRootfs: *copyRoot, InsecureRegistries: *insecure,
+		HostPorts: hostPort, Pasta: *pasta, NoInternet: *noNet,
 		GRPCListen: *grpcAddr, HTTPListen: *httpAddr, Logger: logger,
 	})
 	if err != nil {
 		return err
 	}
 	logger.Info("gcpsim ready", "grpc", srv.GRPCAddr(), "http", srv.HTTPURL(), "registry", srv.RegistryHost(),
-		"stateDir", *stateDir, "overlay", srv.Overlay())
+		"stateDir", *stateDir, "overlay", srv.Overlay(), "hostPorts", srv.HostPorts())
 	if *epFile != "" {
 		if err := gcpsim.WriteEndpoint(*epFile, srv.Endpoint()); err != nil {
 			_ = srv.Close()

@@ -80,6 +80,7 @@ func (cfg *Config) dependencies(ctx context.Context, log *slog.Logger, closers *
 			sim, err := gcpsim.Start(context.WithoutCancel(ctx), gcpsim.Config{
 				StateDir:       filepath.Join(cfg.StateDir, "gcpsim"),
 				OperationDelay: cfg.OperationDelay,
+				HostPorts:      callbackHostPorts(cfg.CallbackURL),
 				Logger:         log.With("component", "gcpsim"),
 			})
 			if err != nil {

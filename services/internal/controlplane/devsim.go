@@ -5,9 +5,11 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"net/url"
 	"os"
 	"os/exec"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"syscall"
 	"time"
@@ -31,7 +33,12 @@ const simStartTimeout = time.Minute
 func (cfg *Config) devSim(ctx context.Context, log *slog.Logger) (gcpsim.Endpoint, error) {
 	dir := filepath.Join(cfg.StateDir, "gcpsim")
 	epFile := filepath.Join(dir, "endpoint.json")
+	hostPorts := callbackHostPorts(cfg.CallbackURL)
 	if ep, err := gcpsim.ReadEndpoint(epFile); err == nil && ep.Alive(ctx) {
+		// It may have been started for another callback port.
+		if err := ep.AllowHostPorts(ctx, hostPorts); err != nil {
+			return gcpsim.Endpoint{}, fmt.Errorf("running gcpsim (pid %d): %w", ep.PID, err)
+		}
 		log.Info("reusing the running gcpsim", "pid", ep.PID, "grpc", ep.GRPC)
 		return ep, nil
 	}
@@ -56,8 +63,11 @@ func (cfg *Config) devSim(ctx context.Context, log *slog.Logger) (gcpsim.Endpoin
 		return gcpsim.Endpoint{}, fmt.Errorf("gcpsim log: %w", err)
 	}
 	defer logf.Close()
-	cmd := exec.Command(bin, "--state-dir", dir, "--endpoint-file", epFile,
-		"--operation-delay", cfg.OperationDelay.String())
+	args := []string{"--state-dir", dir, "--endpoint-file", epFile, "--operation-delay", cfg.OperationDelay.String()}
+	for _, p := range hostPorts {
+		args = append(args, "--host-port", strconv.Itoa(p))
+	}
+	cmd := exec.Command(bin, args...)
 	cmd.Stdout, cmd.Stderr = logf, logf
 	cmd.SysProcAttr = &syscall.SysProcAttr{Setsid: true}
 	if err := cmd.Start(); err != nil {
@@ -85,6 +95,36 @@ func (cfg *Config) devSim(ctx context.Context, log *slog.Logger) (gcpsim.Endpoin
 			}
 		}
 	}
+}
+
+// callbackHostPorts returns the port of a callback URL on the host's
+// loopback, which function instances (each in its own network namespace)
+// reach only through gcpsim's relays, at 127.0.0.1 and [::1]: for a host
+// of 127.0.0.1, ::1, localhost, or a wildcard address (a listener's own
+// address may show one; dialled, it is the loopback). None for another
+// host, which instances reach through their internet egress.
+func callbackHostPorts(callback string) []int {
+	u, err := url.Parse(callback)
+	if err != nil || u.Hostname() == "" {
+		return nil
+	}
+	switch host := u.Hostname(); host {
+	case "localhost", "127.0.0.1", "::1", "0.0.0.0", "::":
+	default:
+		return nil
+	}
+	port := u.Port()
+	if port == "" {
+		port = "80"
+		if u.Scheme == "wss" || u.Scheme == "https" {
+			port = "443"
+		}
+	}
+	p, err := strconv.Atoi(port)
+	if err != nil {
+		return nil
+	}
+	return []int{p}
 }
 
 // lastLines returns the last n lines of the file at path, for an error.

@@ -46,10 +46,10 @@ type Option struct {
 
 // Reasons shared by several options.
 const (
-	whyKernel   = "a Cloud Run function instance runs in a sandbox whose kernel settings, devices and namespaces a container cannot change"
-	whyCgroups  = "a function instance is its own resource boundary: there is no cgroup hierarchy to place or tune the container in"
-	whyWindows  = "it applies to Windows containers only"
-	whyAlone    = "a function instance runs one container alone, so a relative weight or soft limit has nothing to weigh against"
+	whyKernel  = "a Cloud Run function instance runs in a sandbox whose kernel settings, devices and namespaces a container cannot change"
+	whyCgroups = "a function instance is its own resource boundary: there is no cgroup hierarchy to place or tune the container in"
+	whyWindows = "it applies to Windows containers only"
+	whyAlone   = "a function instance runs one container alone, so a relative weight or soft limit has nothing to weigh against"
 	// whyShape: resource limits are to choose the function's resources (a
 	// function per image and shape); until that is built they are shown in
 	// inspect and the container gets the function's default resources.

@@ -1,9 +1,11 @@
 package gcpsim
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"fmt"
+	"io"
 	"net/http"
 	"os"
 	"path/filepath"
@@ -73,6 +75,38 @@ func RemoveEndpoint(path string, pid int) {
 	if e, err := ReadEndpoint(path); err == nil && e.PID == pid {
 		_ = os.Remove(path)
 	}
+}
+
+// AllowHostPorts asks the gcpsim at e to let the function instances it
+// starts from now on reach ports of the host's loopback.
+func (e Endpoint) AllowHostPorts(ctx context.Context, ports []int) error {
+	if len(ports) == 0 {
+		return nil
+	}
+	body, err := json.Marshal(HostPorts{Ports: ports})
+	if err != nil {
+		return err
+	}
+	ctx, cancel := context.WithTimeout(ctx, 10*time.Second)
+	defer cancel()
+	req, err := http.NewRequestWithContext(ctx, http.MethodPost, e.HTTP+"/sim/v1/host-ports", bytes.NewReader(body))
+	if err != nil {
+		return fmt.Errorf("allow host ports: %w", err)
+	}
+	req.Header.Set("Content-Type", "application/json")
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		return fmt.Errorf("allow host ports: %w", err)
+	}
+	defer resp.Body.Close()
+	if resp.StatusCode == http.StatusNotFound {
+		return nil // a gcpsim from before instance networks: they share the host's
+	}
+	if resp.StatusCode != http.StatusOK {
+		msg, _ := io.ReadAll(io.LimitReader(resp.Body, 1024))
+		return fmt.Errorf("allow host ports: %s: %s", resp.Status, bytes.TrimSpace(msg))
+	}
+	return nil
 }
 
 // Alive reports whether a gcpsim answers at e within a second.

@@ -2,6 +2,7 @@ package gcpsim
 
 import (
 	"encoding/json"
+	"fmt"
 	"github.com/sockerless/sockerless/services/internal/gcpsim/storage"
 	"net/http"
 	"net/url"
@@ -29,7 +30,37 @@ func (s *Server) routes(registry http.Handler) http.Handler {
 		writeJSON(w, s.Instances())
 	})
 	mux.HandleFunc("GET /sim/v1/logs", s.getLogs)
+	mux.HandleFunc("GET /sim/v1/host-ports", func(w http.ResponseWriter, _ *http.Request) {
+		writeJSON(w, HostPorts{Ports: s.HostPorts()})
+	})
+	mux.HandleFunc("POST /sim/v1/host-ports", s.postHostPorts)
 	return mux
+}
+
+// HostPorts is the body of /sim/v1/host-ports: TCP ports of the host's
+// loopback that function instances reach (GET), or ports to add (POST).
+type HostPorts struct {
+	Ports []int `json:"ports"`
+}
+
+// postHostPorts adds host ports for the instances that start from now on
+// (a control plane that reuses a running gcpsim names its callback port).
+func (s *Server) postHostPorts(w http.ResponseWriter, r *http.Request) {
+	var req HostPorts
+	if err := json.NewDecoder(http.MaxBytesReader(w, r.Body, 64<<10)).Decode(&req); err != nil {
+		http.Error(w, "bad request: "+err.Error(), http.StatusBadRequest)
+		return
+	}
+	for _, p := range req.Ports {
+		if p < 1 || p > 65535 {
+			http.Error(w, fmt.Sprintf("bad request: port %d out of range", p), http.StatusBadRequest)
+			return
+		}
+	}
+	for _, p := range req.Ports {
+		s.AllowHostPort(p)
+	}
+	writeJSON(w, HostPorts{Ports: s.HostPorts()})
 }
 
 // invoke serves a function URL, /functions/PROJECT/LOCATION/ID/PATH…, by

@@ -62,9 +62,16 @@ func pushHTTPD(t *testing.T, srv *gcpsim.Server, tag, index string) string {
 	for k, v := range cgi {
 		files[k] = v
 	}
+	return pushImage(t, srv, "httpd:"+tag, entrypoint, files)
+}
+
+// pushImage pushes a busybox image running the shell script entry with
+// files added to gcpsim's registry and returns its reference.
+func pushImage(t *testing.T, srv *gcpsim.Server, nameTag, entry string, files map[string]string) string {
+	t.Helper()
 	img, err := testimage.Busybox(testimage.Options{
 		Config: &v1.Config{
-			Entrypoint: []string{"/bin/sh", "-c", entrypoint},
+			Entrypoint: []string{"/bin/sh", "-c", entry},
 			Env:        []string{"PATH=/bin", "FOO=from-image"},
 		},
 		Files: files,
@@ -72,7 +79,7 @@ func pushHTTPD(t *testing.T, srv *gcpsim.Server, tag, index string) string {
 	if err != nil {
 		t.Fatalf("build image: %v", err)
 	}
-	ref := srv.RegistryHost() + "/sockerless/httpd:" + tag
+	ref := srv.RegistryHost() + "/sockerless/" + nameTag
 	r, err := name.ParseReference(ref)
 	if err != nil {
 		t.Fatal(err)
@@ -105,15 +112,19 @@ func waitFor(t *testing.T, what string, cond func() bool) {
 	}
 }
 
-func createService(t *testing.T, rc *run.ServicesClient, id, image string, timeout time.Duration, maxInstances int32) *runpb.Service {
+// createService creates a service of image with FOO=from-service and env
+// ("NAME=value") in its environment.
+func createService(t *testing.T, rc *run.ServicesClient, id, image string, timeout time.Duration, maxInstances int32, env ...string) *runpb.Service {
 	t.Helper()
+	vars := []*runpb.EnvVar{{Name: "FOO", Values: &runpb.EnvVar_Value{Value: "from-service"}}}
+	for _, kv := range env {
+		k, v, _ := strings.Cut(kv, "=")
+		vars = append(vars, &runpb.EnvVar{Name: k, Values: &runpb.EnvVar_Value{Value: v}})
+	}
 	op, err := rc.CreateService(context.Background(), &runpb.CreateServiceRequest{
 		Parent: parent, ServiceId: id,
 		Service: &runpb.Service{Template: &runpb.RevisionTemplate{
-			Containers: []*runpb.Container{{
-				Image: image,
-				Env:   []*runpb.EnvVar{{Name: "FOO", Values: &runpb.EnvVar_Value{Value: "from-service"}}},
-			}},
+			Containers:                    []*runpb.Container{{Image: image, Env: vars}},
 			Timeout:                       durationpb.New(timeout),
 			MaxInstanceRequestConcurrency: 1,
 			Scaling:                       &runpb.RevisionScaling{MaxInstanceCount: maxInstances},

@@ -7,6 +7,7 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"os/exec"
 	"path/filepath"
 	"time"
 
@@ -20,6 +21,7 @@ import (
 
 	"github.com/sockerless/sockerless/services/internal/gcpsim/functions"
 	"github.com/sockerless/sockerless/services/internal/gcpsim/instances"
+	"github.com/sockerless/sockerless/services/internal/gcpsim/instnet"
 	"github.com/sockerless/sockerless/services/internal/gcpsim/logging"
 	"github.com/sockerless/sockerless/services/internal/gcpsim/lro"
 	"github.com/sockerless/sockerless/services/internal/gcpsim/registry"
@@ -51,6 +53,19 @@ type Config struct {
 	// InsecureRegistries pulls instance images over plain http from any
 	// registry (loopback and private networks always are).
 	InsecureRegistries bool
+	// HostPorts are TCP ports of the host's loopback that function
+	// instances reach at the same address (127.0.0.1:P, [::1]:P), e.g. the
+	// control plane's callback port; AllowHostPort adds more.
+	HostPorts []int
+	// Pasta is the pasta binary (Debian's passt) that gives instances
+	// internet egress; default "pasta" on PATH. Without it instances reach
+	// only HostPorts and the host's loopback resolvers.
+	Pasta string
+	// NoInternet gives instances no internet egress even where pasta is.
+	NoInternet bool
+	// ResolvConf is the resolver configuration copied into instances;
+	// default /etc/resolv.conf.
+	ResolvConf string
 	// GRPCListen and HTTPListen are the addresses Start listens on;
 	// default 127.0.0.1:0 each.
 	GRPCListen, HTTPListen string
@@ -100,6 +115,7 @@ func New(cfg Config, grpcLn, httpLn net.Listener) (*Server, error) {
 		StartupTimeout: cfg.StartupTimeout, StopGrace: cfg.StopGrace,
 		Copy: cfg.CopyRootfs, Insecure: cfg.InsecureRegistries,
 		StorageDir: s.storageDir(),
+		Network:    instnet.Config{HostPorts: cfg.HostPorts, Pasta: cfg.pasta(), ResolvConf: cfg.ResolvConf},
 		Logs:       s.logs, Logger: cfg.Logger.With("component", "instances"),
 	})
 	if err != nil {
@@ -129,6 +145,32 @@ func New(cfg Config, grpcLn, httpLn net.Listener) (*Server, error) {
 	s.http = &http.Server{Handler: s.routes(reg), ReadHeaderTimeout: 30 * time.Second}
 	return s, nil
 }
+
+// pasta resolves the pasta binary of instances' internet egress: "" for
+// none, saying why in the log.
+func (cfg Config) pasta() string {
+	if cfg.NoInternet {
+		cfg.Logger.Info("function instances have no internet egress (turned off)")
+		return ""
+	}
+	bin := cfg.Pasta
+	if bin == "" {
+		bin = "pasta"
+	}
+	path, err := exec.LookPath(bin)
+	if err != nil {
+		cfg.Logger.Warn("function instances have no internet egress: no pasta (apt-get install passt)", "err", err)
+		return ""
+	}
+	return path
+}
+
+// AllowHostPort makes a TCP port of the host's loopback reachable from
+// the function instances that start from now on.
+func (s *Server) AllowHostPort(port int) { s.instances.AllowHostPort(port) }
+
+// HostPorts lists the host ports new instances reach.
+func (s *Server) HostPorts() []int { return s.instances.HostPorts() }
 
 // functionURL is the invocation URL of a function or service.
 func (s *Server) functionURL(project, location, id string) string {

@@ -239,6 +239,10 @@ func (s *Source) Wrap(ctx context.Context, img *engine.Image) (string, error) {
 	cf.Config.Entrypoint = agent.entrypoint
 	cf.Config.Cmd = nil
 	cf.Config.Healthcheck = nil
+	// The agent runs as root whatever the image's USER: it binds the
+	// embedded DNS on port 53 and rewrites /etc/hosts and resolv.conf, and
+	// runs the container's processes as the container's user itself.
+	cf.Config.User = ""
 	if wrapped, err = mutate.ConfigFile(wrapped, cf); err != nil {
 		return "", fmt.Errorf("set agent entrypoint: %w", err)
 	}
@@ -254,7 +258,7 @@ func (s *Source) Wrap(ctx context.Context, img *engine.Image) (string, error) {
 
 // wrapVersion names how Wrap transforms an image; change it when Wrap's
 // output changes so that earlier wrapped images are not reused.
-const wrapVersion = "sockerless-wrap/1"
+const wrapVersion = "sockerless-wrap/2"
 
 // wrapKey is the content hash naming a wrapped image: the base image's
 // manifest digest (not where it was read from, so a mirror change reuses

@@ -120,9 +120,14 @@ func TestWrapKeepsTheImagesSettings(t *testing.T) {
 	}
 	_, cf := wrapped(t, ref)
 	c := cf.Config
-	if !slices.Equal(c.Env, []string{"PATH=/bin", "A=1"}) || c.WorkingDir != "/srv" || c.User != "nobody" ||
+	if !slices.Equal(c.Env, []string{"PATH=/bin", "A=1"}) || c.WorkingDir != "/srv" ||
 		!maps.Equal(c.Labels, map[string]string{"team": "x"}) || c.StopSignal != "SIGQUIT" {
 		t.Fatalf("wrapped config %+v lost the image's settings", c)
+	}
+	// The agent runs as root (it serves port 53 and rewrites /etc/hosts);
+	// the container's user comes from the original image's config.
+	if c.User != "" || img.Config.User != "nobody" {
+		t.Fatalf("wrapped user %q (want root), image user %q (want nobody)", c.User, img.Config.User)
 	}
 	// The agent runs the user's command itself and health checks as
 	// probes; the platform must run neither.

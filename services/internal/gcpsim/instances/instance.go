@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"github.com/sockerless/sockerless/agent/proto"
 	"net"
 	"net/http"
 	"os"
@@ -16,6 +15,7 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/sockerless/sockerless/services/internal/gcpsim/instnet"
 	"github.com/sockerless/sockerless/services/internal/gcpsim/run"
 )
 
@@ -33,6 +33,7 @@ type instance struct {
 	port      int
 	dir       string
 	bundle    string
+	net       *instnet.Net // its network namespace; set by launch
 	cmd       *exec.Cmd
 	transport *http.Transport
 
@@ -149,7 +150,14 @@ func (i *instance) launch(ctx context.Context) error {
 	if err := os.MkdirAll(i.bundle, 0o700); err != nil {
 		return fmt.Errorf("bundle dir: %w", err)
 	}
+	// The network first: its pasta sets up while the rest is prepared.
+	if i.net, err = instnet.Open(filepath.Join(i.dir, "net"), i.m.netConfig()); err != nil {
+		return fmt.Errorf("instance network: %w", err)
+	}
 	if err := makeRootfs(img.Rootfs, i.dir, rootfs, i.m.overlay); err != nil {
+		return fmt.Errorf("instance rootfs: %w", err)
+	}
+	if err := writeEtcFiles(rootfs, i.net.ResolvConf(), i.net.Hosts()); err != nil {
 		return fmt.Errorf("instance rootfs: %w", err)
 	}
 	port, err := freePort()
@@ -161,6 +169,7 @@ func (i *instance) launch(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
+	p.Netns = i.net.Path()
 	spec := newSpec(p)
 	if err := i.applyRevision(&spec); err != nil {
 		return err
@@ -197,8 +206,7 @@ func (i *instance) launch(ctx context.Context) error {
 	go i.readLog(errR, "stderr")
 	i.transport = &http.Transport{
 		DialContext: func(ctx context.Context, _, _ string) (net.Conn, error) {
-			var d net.Dialer
-			return d.DialContext(ctx, "tcp", net.JoinHostPort("127.0.0.1", strconv.Itoa(i.port)))
+			return i.dialPort(ctx)
 		},
 		DisableCompression:  true,
 		MaxIdleConnsPerHost: max(i.rev.Concurrency, 2),
@@ -242,10 +250,6 @@ func (i *instance) process(img *image, rootfs string) (processSpec, error) {
 	env.set("K_SERVICE=" + i.rev.ServiceID)
 	env.set("K_REVISION=" + i.rev.Name)
 	env.set("K_CONFIGURATION=" + i.rev.ServiceID)
-	// Instances share the host's network namespace here (unlike Cloud
-	// Run's): the agent must not serve DNS or listen for peers, which
-	// would collide across instances.
-	env.set(proto.EnvSharedNetwork + "=1")
 	cwd := i.rev.WorkingDir
 	if cwd == "" {
 		cwd = cfg.WorkingDir
@@ -259,18 +263,27 @@ func (i *instance) process(img *image, rootfs string) (processSpec, error) {
 	return processSpec{Args: args, Env: env.list(), Cwd: cwd, User: user, Hostname: i.id}, nil
 }
 
+// dialPort connects to the instance's PORT inside its network namespace.
+func (i *instance) dialPort(ctx context.Context) (net.Conn, error) {
+	return i.net.DialContext(ctx, "tcp", net.JoinHostPort("127.0.0.1", strconv.Itoa(i.port)))
+}
+
 // awaitListening polls the instance's port until it accepts a connection
-// (a TCP startup probe), the process exits, or the startup timeout passes.
+// (a TCP startup probe), the process exits, or the startup timeout passes;
+// then it waits for the instance's internet egress (an instance without
+// one still serves: it reaches the host's loopback through its relays).
 func (i *instance) awaitListening(ctx context.Context) error {
 	deadline := time.NewTimer(i.m.cfg.StartupTimeout)
 	defer deadline.Stop()
 	tick := time.NewTicker(10 * time.Millisecond)
 	defer tick.Stop()
-	addr := net.JoinHostPort("127.0.0.1", strconv.Itoa(i.port))
 	for {
-		c, err := net.DialTimeout("tcp", addr, time.Second)
+		probeCtx, cancel := context.WithTimeout(ctx, time.Second)
+		c, err := i.dialPort(probeCtx)
+		cancel()
 		if err == nil {
 			c.Close()
+			i.awaitEgress(ctx)
 			return nil
 		}
 		select {
@@ -283,6 +296,17 @@ func (i *instance) awaitListening(ctx context.Context) error {
 		case <-tick.C:
 		}
 	}
+}
+
+// awaitEgress waits for the instance's internet egress; if it has none
+// although it should, the instance's log and gcpsim's say why.
+func (i *instance) awaitEgress(ctx context.Context) {
+	err := i.net.AwaitEgress(ctx)
+	if err == nil || errors.Is(err, instnet.ErrEgressOff) || ctx.Err() != nil {
+		return
+	}
+	i.m.logger.Warn("instance has no internet egress", "instance", i.id, "revision", i.rev.Name, "err", err)
+	i.system("WARNING", "The instance has no internet egress: "+err.Error())
 }
 
 // stop ends the instance once: SIGTERM, a grace period, SIGKILL. It
@@ -349,6 +373,11 @@ func (i *instance) cleanup() {
 	}
 	if i.transport != nil {
 		i.transport.CloseIdleConnections()
+	}
+	if i.net != nil {
+		if err := i.net.Close(); err != nil {
+			i.m.logger.Warn("remove instance network", "instance", i.id, "err", err)
+		}
 	}
 	if err := unmountUnder(i.dir); err != nil {
 		i.m.logger.Warn("unmount instance rootfs", "instance", i.id, "err", err)

@@ -10,11 +10,13 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
 
+	"github.com/sockerless/sockerless/services/internal/gcpsim/instnet"
 	"github.com/sockerless/sockerless/services/internal/gcpsim/logging"
 	"github.com/sockerless/sockerless/services/internal/gcpsim/run"
 )
@@ -47,6 +49,9 @@ type Config struct {
 	Insecure bool
 	// StorageDir holds the data of Cloud Run volumes (BucketDir, NFSDir).
 	StorageDir string
+	// Network says how instances reach the host (package instnet); its
+	// HostPorts grow with AllowHostPort.
+	Network instnet.Config
 	// Logs receives instance stdout/stderr lines; required.
 	Logs LogSink
 	// Logger receives the manager's own logs.
@@ -70,6 +75,8 @@ type Info struct {
 	Port      int    `json:"port"`
 	Active    int    `json:"active"`
 	Listening bool   `json:"listening"`
+	// Netns is its network namespace's file (nsenter --net=NETNS).
+	Netns string `json:"netns,omitempty"`
 }
 
 // Manager runs the instances of every revision. Close stops them all.
@@ -84,10 +91,11 @@ type Manager struct {
 	cancel context.CancelFunc
 	wg     sync.WaitGroup // instance lifecycles and kills
 
-	mu      sync.Mutex
-	pools   map[string]*pool
-	retired map[string]bool
-	closed  bool
+	mu        sync.Mutex
+	pools     map[string]*pool
+	retired   map[string]bool
+	closed    bool
+	hostPorts []int // Network.HostPorts and those allowed since
 
 	requests, started, timeouts, rejected atomic.Int64
 }
@@ -132,6 +140,7 @@ func New(cfg Config) (*Manager, error) {
 		pools:    map[string]*pool{},
 		retired:  map[string]bool{},
 	}
+	m.hostPorts = slices.Clone(cfg.Network.HostPorts)
 	for _, d := range []string{m.runcRoot, m.images.dir, m.instancesRoot()} {
 		if err := os.MkdirAll(d, 0o700); err != nil {
 			return nil, fmt.Errorf("instances: %w", err)
@@ -150,8 +159,34 @@ func (m *Manager) instanceDir(id string) string { return filepath.Join(m.instanc
 // Overlay reports whether instance root filesystems are overlay mounts.
 func (m *Manager) Overlay() bool { return m.overlay }
 
-// removeLeftovers deletes runc containers, mounts and bundles of an earlier
-// run of gcpsim on the same state directory.
+// netConfig is the network configuration of a new instance.
+func (m *Manager) netConfig() instnet.Config {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	c := m.cfg.Network
+	c.HostPorts = slices.Clone(m.hostPorts)
+	return c
+}
+
+// AllowHostPort makes port of the host's loopback reachable from instances
+// that start from now on (at 127.0.0.1 and [::1], as on the host).
+func (m *Manager) AllowHostPort(port int) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if !slices.Contains(m.hostPorts, port) {
+		m.hostPorts = append(m.hostPorts, port)
+	}
+}
+
+// HostPorts lists the host ports that new instances reach.
+func (m *Manager) HostPorts() []int {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	return slices.Sorted(slices.Values(m.hostPorts))
+}
+
+// removeLeftovers deletes runc containers, networks, mounts and bundles of
+// an earlier run of gcpsim on the same state directory.
 func (m *Manager) removeLeftovers() {
 	if _, err := exec.LookPath(m.cfg.RuncPath); err == nil {
 		out, err := exec.Command(m.cfg.RuncPath, "--root", m.runcRoot, "list", "-q").Output()
@@ -162,10 +197,15 @@ func (m *Manager) removeLeftovers() {
 			}
 		}
 	}
+	entries, _ := os.ReadDir(m.instancesRoot())
+	for _, e := range entries {
+		if err := instnet.RemoveLeftovers(filepath.Join(m.instanceDir(e.Name()), "net")); err != nil {
+			m.logger.Warn("remove leftover instance network", "instance", e.Name(), "err", err)
+		}
+	}
 	if err := unmountUnder(m.instancesRoot()); err != nil {
 		m.logger.Warn("unmount leftover instances", "err", err)
 	}
-	entries, _ := os.ReadDir(m.instancesRoot())
 	for _, e := range entries {
 		_ = os.RemoveAll(filepath.Join(m.instancesRoot(), e.Name()))
 	}
@@ -204,7 +244,11 @@ func (m *Manager) Instances() []Info {
 	for _, p := range pools {
 		p.mu.Lock()
 		for _, in := range p.instances {
-			out = append(out, Info{ID: in.id, Service: in.rev.Service, Revision: in.rev.Name, Port: in.port, Active: in.active, Listening: in.listening})
+			info := Info{ID: in.id, Service: in.rev.Service, Revision: in.rev.Name, Port: in.port, Active: in.active, Listening: in.listening}
+			if in.listening {
+				info.Netns = in.net.Path()
+			}
+			out = append(out, info)
 		}
 		p.mu.Unlock()
 	}

@@ -198,3 +198,42 @@ func unescapeMount(s string) string {
 	}
 	return b.String()
 }
+
+// writeEtcFiles makes /etc/resolv.conf and /etc/hosts regular files of the
+// rootfs with the given content, replacing what the image has there (a
+// symlink included), so that the instance's agent can rewrite them, in
+// place or by renaming a new file over them.
+func writeEtcFiles(rootfs string, resolvConf, hosts []byte) error {
+	for _, f := range []struct {
+		rel  string
+		data []byte
+	}{{"etc/resolv.conf", resolvConf}, {"etc/hosts", hosts}} {
+		p, err := securePath(rootfs, f.rel)
+		if err != nil {
+			return fmt.Errorf("write /%s: %w", f.rel, err)
+		}
+		if err := os.MkdirAll(filepath.Dir(p), 0o755); err != nil {
+			return fmt.Errorf("write /%s: %w", f.rel, err)
+		}
+		if fi, err := os.Lstat(p); err == nil && !fi.Mode().IsRegular() {
+			if err := os.Remove(p); err != nil {
+				return fmt.Errorf("write /%s: %w", f.rel, err)
+			}
+		}
+		out, err := os.OpenFile(p, os.O_WRONLY|os.O_CREATE|os.O_TRUNC|syscall.O_NOFOLLOW, 0o644)
+		if err != nil {
+			return fmt.Errorf("write /%s: %w", f.rel, err)
+		}
+		_, err = out.Write(f.data)
+		if cerr := out.Close(); err == nil {
+			err = cerr
+		}
+		if err == nil {
+			err = os.Chmod(p, 0o644)
+		}
+		if err != nil {
+			return fmt.Errorf("write /%s: %w", f.rel, err)
+		}
+	}
+	return nil
+}

@@ -71,6 +71,7 @@ type (
 	}
 	ociNamespace struct {
 		Type string `json:"type"`
+		Path string `json:"path,omitempty"`
 	}
 )
 
@@ -88,11 +89,15 @@ type processSpec struct {
 	Cwd      string
 	User     ociUser
 	Hostname string
+	// Netns is the instance's network namespace (a bound file).
+	Netns string
 }
 
 // newSpec returns the OCI config of an instance: pid, mount, ipc and uts
-// namespaces but the host's network, docker's default capabilities, the
-// usual /proc, /dev and /sys mounts, and the host's resolv.conf and hosts.
+// namespaces and its own network namespace (made by package instnet),
+// docker's default capabilities and the usual /proc, /dev and /sys mounts.
+// /etc/resolv.conf and /etc/hosts are files of the instance's rootfs
+// (writeEtcFiles), which its agent may rewrite.
 func newSpec(p processSpec) ociSpec {
 	caps := ociCaps{Bounding: defaultCaps, Effective: defaultCaps, Permitted: defaultCaps, Inheritable: []string{}, Ambient: []string{}}
 	if p.User.UID != 0 {
@@ -115,12 +120,10 @@ func newSpec(p processSpec) ociSpec {
 			{Destination: "/dev/shm", Type: "tmpfs", Source: "shm", Options: []string{"nosuid", "noexec", "nodev", "mode=1777", "size=65536k"}},
 			{Destination: "/dev/mqueue", Type: "mqueue", Source: "mqueue", Options: []string{"nosuid", "noexec", "nodev"}},
 			{Destination: "/sys", Type: "sysfs", Source: "sysfs", Options: []string{"nosuid", "noexec", "nodev", "ro"}},
-			{Destination: "/etc/resolv.conf", Type: "bind", Source: "/etc/resolv.conf", Options: []string{"rbind", "ro"}},
-			{Destination: "/etc/hosts", Type: "bind", Source: "/etc/hosts", Options: []string{"rbind", "ro"}},
 		},
 		Linux: ociLinux{
 			Resources:  ociResources{Devices: []ociDevice{{Allow: false, Access: "rwm"}}},
-			Namespaces: []ociNamespace{{Type: "pid"}, {Type: "ipc"}, {Type: "uts"}, {Type: "mount"}},
+			Namespaces: []ociNamespace{{Type: "pid"}, {Type: "ipc"}, {Type: "uts"}, {Type: "mount"}, {Type: "network", Path: p.Netns}},
 			MaskedPaths: []string{
 				"/proc/acpi", "/proc/asound", "/proc/kcore", "/proc/keys", "/proc/latency_stats",
 				"/proc/timer_list", "/proc/timer_stats", "/proc/sched_debug", "/sys/firmware", "/proc/scsi",

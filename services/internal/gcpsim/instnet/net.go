@@ -1,0 +1,183 @@
+package instnet
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net"
+	"net/netip"
+	"os"
+	"path/filepath"
+	"slices"
+	"strconv"
+	"sync"
+
+	"golang.org/x/sys/unix"
+)
+
+// Config says how instances reach the host.
+type Config struct {
+	// HostPorts are TCP ports of the host's loopback that instances reach
+	// at the same address (127.0.0.1 and [::1]): the control plane's
+	// callback port, say.
+	HostPorts []int
+	// Pasta is the pasta binary that gives instances internet egress;
+	// empty for none.
+	Pasta string
+	// ResolvConf is the host's resolver configuration, copied into each
+	// instance; default /etc/resolv.conf.
+	ResolvConf string
+}
+
+// Net is the network of one instance: its namespace, the relays to the
+// host's loopback and the pasta process of its internet egress.
+type Net struct {
+	dir, path string
+	resolv    []byte
+	relays    *relays
+	pasta     *pasta // nil without internet egress
+	noEgress  error  // why there is no internet egress, if there is none
+
+	mu     sync.RWMutex // guards fd against Close while entering it
+	fd     int          // the namespace, open for setns; -1 once closed
+	closed bool
+}
+
+// nsFile is the namespace's bind mount in an instance network's directory.
+const nsFile = "netns"
+
+// Open creates the network of an instance in dir (which it owns): a new
+// namespace with loopback up, bound at dir/netns; relays of cfg.HostPorts
+// and of the host's loopback resolvers; pasta started for internet egress
+// (AwaitEgress waits for it). Close removes it all.
+func Open(dir string, cfg Config) (*Net, error) {
+	if cfg.ResolvConf == "" {
+		cfg.ResolvConf = "/etc/resolv.conf"
+	}
+	resolv, err := os.ReadFile(cfg.ResolvConf)
+	if err != nil && !errors.Is(err, os.ErrNotExist) {
+		return nil, fmt.Errorf("host resolver configuration: %w", err)
+	}
+	if err := os.MkdirAll(dir, 0o700); err != nil {
+		return nil, fmt.Errorf("instance network dir: %w", err)
+	}
+	n := &Net{dir: dir, path: filepath.Join(dir, nsFile), resolv: resolv, relays: newRelays(), fd: -1}
+	if err := createNetns(n.path); err != nil {
+		return nil, err
+	}
+	n.fd, err = unix.Open(n.path, unix.O_RDONLY|unix.O_CLOEXEC, 0)
+	if err != nil {
+		_ = removeNetns(n.path)
+		return nil, fmt.Errorf("open network namespace: %w", err)
+	}
+	// pasta first: it sets up the namespace while the rest is prepared.
+	if cfg.Pasta == "" {
+		n.noEgress = ErrEgressOff
+	} else if n.pasta, err = startPasta(cfg.Pasta, n.path, dir); err != nil {
+		n.noEgress = err
+	}
+	if err := n.relayAll(cfg.HostPorts); err != nil {
+		_ = n.Close()
+		return nil, err
+	}
+	return n, nil
+}
+
+// relayAll listens inside the namespace on each host port (127.0.0.1 and
+// ::1) and on port 53 of each loopback resolver (TCP and UDP).
+func (n *Net) relayAll(ports []int) error {
+	for _, p := range slices.Compact(slices.Sorted(slices.Values(ports))) {
+		for _, ip := range []string{"127.0.0.1", "::1"} {
+			addr := net.JoinHostPort(ip, strconv.Itoa(p))
+			ln, err := listenIn(n.fd, "tcp", addr)
+			if err != nil {
+				if ip == "::1" && errors.Is(err, unix.EADDRNOTAVAIL) {
+					continue // no IPv6 in the namespace
+				}
+				return fmt.Errorf("relay host port %s: %w", addr, err)
+			}
+			n.relays.serveTCP(ln, addr)
+		}
+	}
+	for _, a := range loopbackResolvers(n.resolv) {
+		addr := netip.AddrPortFrom(a, 53).String()
+		// TCP port 53 of 127.0.0.1 and ::1 may be a host port already.
+		if !slices.Contains(ports, 53) || (a != netip.MustParseAddr("127.0.0.1") && a != netip.IPv6Loopback()) {
+			ln, err := listenIn(n.fd, "tcp", addr)
+			if err != nil {
+				return fmt.Errorf("relay resolver %s: %w", addr, err)
+			}
+			n.relays.serveTCP(ln, addr)
+		}
+		pc, err := listenPacketIn(n.fd, "udp", addr)
+		if err != nil {
+			return fmt.Errorf("relay resolver %s: %w", addr, err)
+		}
+		n.relays.serveUDP(pc, addr)
+	}
+	return nil
+}
+
+// Path is the namespace's file, for runc's config and nsenter --net.
+func (n *Net) Path() string { return n.path }
+
+// ResolvConf is the instance's /etc/resolv.conf: the host's, whose
+// loopback resolvers the instance reaches through the relays.
+func (n *Net) ResolvConf() []byte { return n.resolv }
+
+// Hosts is the instance's /etc/hosts: docker's localhost lines.
+func (n *Net) Hosts() []byte { return []byte(defaultHosts) }
+
+// AwaitEgress waits until the instance has internet egress (pasta has set
+// up its interface) and returns nil, or returns why it has none.
+func (n *Net) AwaitEgress(ctx context.Context) error {
+	if n.pasta == nil {
+		return n.noEgress
+	}
+	select {
+	case <-n.pasta.ready:
+		return n.pasta.err
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+}
+
+// DialContext connects to addr from inside the namespace.
+func (n *Net) DialContext(ctx context.Context, network, addr string) (net.Conn, error) {
+	n.mu.RLock()
+	defer n.mu.RUnlock()
+	if n.closed {
+		return nil, fmt.Errorf("dial %s: %w", addr, net.ErrClosed)
+	}
+	return dialIn(ctx, n.fd, network, addr)
+}
+
+// Close stops the relays and pasta and removes the namespace (it ends
+// once the last socket or process in it is gone).
+func (n *Net) Close() error {
+	n.mu.Lock()
+	if n.closed {
+		n.mu.Unlock()
+		return nil
+	}
+	n.closed = true
+	if n.fd >= 0 {
+		unix.Close(n.fd)
+		n.fd = -1
+	}
+	n.mu.Unlock()
+	n.relays.Close()
+	if n.pasta != nil {
+		n.pasta.stop()
+	}
+	return removeNetns(n.path)
+}
+
+// RemoveLeftovers removes what the network of an instance in dir left
+// behind when its gcpsim ended without cleaning up: the pasta process and
+// the namespace's bind mount.
+func RemoveLeftovers(dir string) error {
+	path := filepath.Join(dir, nsFile)
+	killLeftoverPasta(dir, path)
+	return removeNetns(path)
+}

@@ -134,10 +134,18 @@ func (p *Plane) leave(ctx context.Context, n *Network, id string) error {
 	if had {
 		p.publish(n, "disconnect", map[string]string{"container": id})
 	}
-	// The container is no member of n any more: mark its other networks.
-	if err := p.Refresh(ctx, n.Namespace, id); err != nil {
-		p.log.Warn("refresh view after disconnect", "container", id, "err", err)
+	// Before docker network disconnect answers, the container and n's
+	// members have views without each other.
+	p.push.forget(id)
+	ids := []string{n.ID}
+	if nets, err := p.list(ctx, n.Namespace, false); err == nil {
+		for _, o := range nets {
+			if o.Endpoints[id] != nil {
+				ids = append(ids, o.ID)
+			}
+		}
 	}
+	p.push.flushWith(ctx, n.Namespace, []string{id}, ids...)
 	return nil
 }
 

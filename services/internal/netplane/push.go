@@ -16,6 +16,9 @@ const pushParallel = 16
 type pusher struct {
 	p    *Plane
 	kick chan struct{}
+	// rounds serialises rounds, so that an agent never gets an older view
+	// after a newer one.
+	rounds sync.Mutex
 
 	mu    sync.Mutex
 	dirty map[string]map[string]bool // namespace → network IDs
@@ -76,13 +79,35 @@ func (q *pusher) run(ctx context.Context) {
 		q.dirty = map[string]map[string]bool{}
 		q.mu.Unlock()
 		for ns, ids := range dirty {
+			q.rounds.Lock()
 			q.round(ctx, ns, ids)
+			q.rounds.Unlock()
 		}
 	}
 }
 
-// round sends new views to the members of networks ids of ns.
-func (q *pusher) round(ctx context.Context, ns string, ids map[string]bool) {
+// flush sends new views to the members of networks ids of ns now, and
+// returns once they are sent: docker network connect and disconnect
+// answer when the container's names and peers have changed.
+func (q *pusher) flush(ctx context.Context, ns string, ids ...string) {
+	q.flushWith(ctx, ns, nil, ids...)
+}
+
+// flushWith is flush that also sends container also its view (one that
+// just left its last network gets a view without peers).
+func (q *pusher) flushWith(ctx context.Context, ns string, also []string, ids ...string) {
+	set := map[string]bool{}
+	for _, id := range ids {
+		set[id] = true
+	}
+	q.rounds.Lock()
+	defer q.rounds.Unlock()
+	q.round(ctx, ns, set, also...)
+}
+
+// round sends new views to the members of networks ids of ns, and to the
+// containers also.
+func (q *pusher) round(ctx context.Context, ns string, ids map[string]bool, also ...string) {
 	// The cached list: this process's own changes are in it (updated),
 	// another process's show within the cache's TTL.
 	nets, err := q.p.list(ctx, ns, false)
@@ -91,6 +116,9 @@ func (q *pusher) round(ctx context.Context, ns string, ids map[string]bool) {
 		return
 	}
 	members := map[string]bool{}
+	for _, id := range also {
+		members[id] = true
+	}
 	for _, n := range nets {
 		if ids[n.ID] {
 			for id := range n.Endpoints {

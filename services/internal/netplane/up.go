@@ -22,6 +22,18 @@ func (p *Plane) Up(ctx context.Context, c *engine.Container) (*proto.NetworkView
 	if err != nil {
 		return nil, err
 	}
+	// The ports its processes listen on, as reported on a network it is
+	// on already: a network it joins (docker network connect) gets them
+	// too, without waiting for a change.
+	var listening []int
+	if nets, err := p.list(ctx, c.Namespace, false); err == nil {
+		for _, n := range nets {
+			if ep := n.Endpoints[c.ID]; ep != nil && len(ep.Listening) > 0 {
+				listening = ep.Listening
+				break
+			}
+		}
+	}
 	var touched []*Network
 	for name, es := range c.Networks {
 		id := es.NetworkID
@@ -51,7 +63,7 @@ func (p *Plane) Up(ctx context.Context, c *engine.Container) (*proto.NetworkView
 				if err != nil {
 					return err
 				}
-				ep.ID, ep.IP, ep.Attached = randomID(), a.String(), time.Now().UTC()
+				ep.ID, ep.IP, ep.Attached, ep.Listening = randomID(), a.String(), time.Now().UTC(), listening
 				ep.MAC = macFor(a)
 				if es.MacAddress != nil && len(es.MacAddress) > 0 {
 					ep.MAC = es.MacAddress.String()
@@ -89,6 +101,16 @@ func (p *Plane) Up(ctx context.Context, c *engine.Container) (*proto.NetworkView
 	} else {
 		p.push.forget(c.ID)
 	}
+	// Its peers (and a running container itself) have their new views
+	// before Up returns: once docker run or network connect answers, the
+	// others resolve and reach it, as under docker.
+	ids := make([]string, 0, len(nets))
+	for _, n := range nets {
+		if n.Endpoints[c.ID] != nil {
+			ids = append(ids, n.ID)
+		}
+	}
+	p.push.flush(ctx, c.Namespace, ids...)
 	return &v, nil
 }
 

@@ -108,23 +108,30 @@ func build(dir string) (string, error) {
 	if out, err := cmd.CombinedOutput(); err != nil {
 		return "", fmt.Errorf("go build: %v\n%s", err, out)
 	}
-	// The network tests' server, static, for the nettest image.
-	cmd = exec.Command("go", "build", "-o", filepath.Join(bin, "netserver"), "./services/e2e/testdata/netserver")
-	cmd.Dir = repoRoot()
-	cmd.Env = append(os.Environ(), "CGO_ENABLED=0")
-	if out, err := cmd.CombinedOutput(); err != nil {
-		return "", fmt.Errorf("go build netserver: %v\n%s", err, out)
+	// The network tests' server and client, static, for the nettest image.
+	for _, prog := range []string{"netserver", "netclient"} {
+		cmd = exec.Command("go", "build", "-o", filepath.Join(bin, prog), "./services/e2e/testdata/"+prog)
+		cmd.Dir = repoRoot()
+		cmd.Env = append(os.Environ(), "CGO_ENABLED=0")
+		if out, err := cmd.CombinedOutput(); err != nil {
+			return "", fmt.Errorf("go build %s: %v\n%s", prog, err, out)
+		}
 	}
 	return bin, nil
 }
 
-// nettestImage is busybox with /bin/netserver (services/e2e/testdata).
+// nettestImage is busybox with /bin/netserver and /bin/netclient
+// (services/e2e/testdata).
 func nettestImage(bin string) (v1.Image, error) {
-	ns, err := os.ReadFile(filepath.Join(bin, "netserver"))
-	if err != nil {
-		return nil, err
+	progs := map[string][]byte{}
+	for _, prog := range []string{"netserver", "netclient"} {
+		b, err := os.ReadFile(filepath.Join(bin, prog))
+		if err != nil {
+			return nil, err
+		}
+		progs["/bin/"+prog] = b
 	}
-	return testimage.Busybox(testimage.Options{Programs: map[string][]byte{"/bin/netserver": ns}})
+	return testimage.Busybox(testimage.Options{Programs: progs})
 }
 
 // seedRegistry serves a registry with the test images on 127.0.0.1.

@@ -150,3 +150,33 @@ func TestHostsAndResolvConfAsDocker(t *testing.T) {
 		})
 	}
 }
+
+// TestPeersAcrossControlPlaneRestart: after a restart of the control plane
+// on the same state, running containers still reach each other by name
+// (their agents keep their views; the new process routes their streams
+// from the store), and a new container on the network reaches them, with
+// no user action.
+func TestPeersAcrossControlPlaneRestart(t *testing.T) {
+	s := otherStack(t, nil, nil)
+	net, db, web := "restart-net", "restart-db", "restart-web"
+	mustDocker(t, s.direct, "network", "create", net)
+	mustDocker(t, s.direct, "run", "-d", "--name", db, "--network", net, "nettest", "netserver", "9000")
+	mustDocker(t, s.direct, "run", "-d", "--name", web, "--network", net, "nettest", "sleep", "600")
+	ping := func(what string, args ...string) {
+		t.Helper()
+		if r := docker(t, s.direct, args...); r.code != 0 || len(strings.Fields(r.stdout)) != 2 {
+			t.Fatalf("%s: exit %d %q %s", what, r.code, r.stdout, r.stderr)
+		}
+	}
+	ping("before the restart", "exec", web, "netclient", "ping", db+":9000", "3")
+	s.cp.stop()
+	if err := s.startControlPlane(); err != nil {
+		t.Fatal(err)
+	}
+	ping("a running peer after the restart", "exec", web, "netclient", "ping", db+":9000", "3")
+	ping("a new container after the restart", "run", "--rm", "--network", net, "nettest", "netclient", "ping", db+":9000", "3")
+	members := networkInspect(t, s.direct, net)["Containers"].(map[string]any)
+	if len(members) != 2 {
+		t.Fatalf("after the restart the network has %d members, want 2: %v", len(members), members)
+	}
+}

@@ -117,6 +117,13 @@ type ListenAddr struct {
 	Container string `json:"container,omitempty"`
 	Host      bool   `json:"host,omitempty"`
 	Port      int    `json:"port,omitempty"`
+	// Discovered: the peer's processes listen on the port but the peer
+	// declares no such port (EXPOSE, published). 127.0.0.0/8 is one
+	// loopback, so the agent binds such a port only once the container's
+	// own servers have had time to bind theirs, and never one the
+	// container listens on itself: a peer's port must not take the
+	// container's own server's port away.
+	Discovered bool `json:"discovered,omitempty"`
 }
 
 // Listening lists the TCP ports that the container's processes (not the

@@ -17,14 +17,7 @@ import (
 //	go test ./services/e2e -run '^$' -bench ContainerToContainer -benchtime 1x
 func BenchmarkContainerToContainer(b *testing.B) {
 	s := requireStack(b)
-	targets := []struct{ name, host string }{{"sockerless", s.direct}}
-	if dockerAnswers(b) {
-		if err := loadNettest(s.bin, referenceDocker); err != nil {
-			b.Logf("no ratios: %v", err)
-		} else {
-			targets = append(targets, struct{ name, host string }{"docker", referenceDocker})
-		}
-	}
+	targets := withNettestReference(b, s, []struct{ name, host string }{{"sockerless", s.direct}})
 	type result struct {
 		p50, p95 time.Duration
 		mibps    float64

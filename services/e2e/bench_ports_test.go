@@ -23,14 +23,7 @@ import (
 //	go test ./services/e2e -run '^$' -bench PublishedPorts -benchtime 1x
 func BenchmarkPublishedPorts(b *testing.B) {
 	s := requireStack(b)
-	targets := s.hosts()
-	if dockerAnswers(b) {
-		if err := loadNettest(s.bin, referenceDocker); err != nil {
-			b.Logf("no ratios: %v", err)
-		} else {
-			targets = append(targets, struct{ name, host string }{"docker", referenceDocker})
-		}
-	}
+	targets := withNettestReference(b, s, s.hosts())
 	type result struct {
 		p50, p95       time.Duration
 		one, many      float64 // MiB/s each way
@@ -94,6 +87,19 @@ func BenchmarkPublishedPorts(b *testing.B) {
 		}
 		b.Log(line)
 	}
+}
+
+// withNettestReference adds the machine's Docker engine to targets when it
+// answers, with the nettest image loaded.
+func withNettestReference(b *testing.B, s *stack, targets []struct{ name, host string }) []struct{ name, host string } {
+	if dockerAnswers(b) {
+		if err := loadNettest(s.bin, referenceDocker); err != nil {
+			b.Logf("no ratios: %v", err)
+		} else {
+			targets = append(targets, struct{ name, host string }{"docker", referenceDocker})
+		}
+	}
+	return targets
 }
 
 // benchNettest runs netserver publishing a free port; it returns the

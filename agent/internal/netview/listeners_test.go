@@ -186,3 +186,35 @@ func TestListeningPortsScan(t *testing.T) {
 	os.WriteFile(filepath.Join(proc, "net", "tcp6"), []byte(header), 0o644)
 	waitReport([]int{5432, 8080})
 }
+
+func TestDiscoveredPortsWaitAndYield(t *testing.T) {
+	mesh := &fakeMesh{target: echoServer(t)}
+	proc := t.TempDir()
+	os.MkdirAll(filepath.Join(proc, "net"), 0o755)
+	os.MkdirAll(filepath.Join(proc, "self", "fd"), 0o755)
+	const header = "  sl  local_address rem_address   st tx_queue rx_queue tr tm->when retrnsmt   uid  timeout inode\n"
+	// The container's own process listens on 0.0.0.0:8080.
+	os.WriteFile(filepath.Join(proc, "net", "tcp"), []byte(header+
+		"   0: 00000000:1F90 00000000:0000 0A 00000000:00000000 00:00000000 00000000     0        0 101 1 0 100 0 0 10 0\n"), 0o644)
+	v := New(Config{Root: t.TempDir(), Proc: proc, DNSAddr: freeUDP(t), Dial: mesh.dial, Listening: func([]int) {},
+		ScanInterval: 10 * time.Millisecond, DiscoveredDelay: 300 * time.Millisecond})
+	defer v.Close()
+	later, mine := peerAddr(t), "127.201.0.2:8080"
+	view := proto.NetworkView{Listen: []proto.ListenAddr{
+		{Addr: later, Container: "p1", Discovered: true},
+		{Addr: mine, Container: "p2", Discovered: true},
+	}}
+	if err := v.Apply(t.Context(), view); err != nil {
+		t.Fatal(err)
+	}
+	if got := v.peers.addrs(); len(got) != 0 {
+		t.Fatalf("discovered ports bound at once: %v", got)
+	}
+	deadline := time.Now().Add(30 * time.Second)
+	for !slices.Equal(v.peers.addrs(), []string{later}) {
+		if time.Now().After(deadline) {
+			t.Fatalf("listening on %v, want only %s (8080 is the container's own)", v.peers.addrs(), later)
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+}

@@ -6,6 +6,7 @@ import (
 	"log/slog"
 	"net"
 	"path/filepath"
+	"strconv"
 	"sync"
 	"syscall"
 	"time"
@@ -36,7 +37,12 @@ type Config struct {
 	// ScanInterval is how often listening ports are scanned (default
 	// 250 ms).
 	ScanInterval time.Duration
-	Logger       *slog.Logger
+	// DiscoveredDelay is how long after the first view a peer's
+	// discovered port (proto.ListenAddr.Discovered) waits before it is
+	// bound, so the container's own servers bind theirs first (default
+	// 3 s).
+	DiscoveredDelay time.Duration
+	Logger          *slog.Logger
 }
 
 // View is a container's network view in its instance.
@@ -44,13 +50,20 @@ type View struct {
 	cfg Config
 	log *slog.Logger
 
-	mu       sync.Mutex
-	closed   bool
-	applied  bool
-	orig     resolvConf // the instance's own resolv.conf, read before the first write
-	dns      *dnsServer
-	peers    *listeners
-	selfIPs  map[string]bool
+	mu      sync.Mutex
+	closed  bool
+	applied bool
+	orig    resolvConf // the instance's own resolv.conf, read before the first write
+	dns     *dnsServer
+	peers   *listeners
+	selfIPs map[string]bool
+	// started is the first Apply; own are the ports the container's
+	// processes listen on (the last scan); listen is the view's Listen;
+	// later is set while a re-evaluation of deferred ports is due.
+	started  time.Time
+	own      map[int]bool
+	listen   []proto.ListenAddr
+	later    *time.Timer
 	stopScan context.CancelFunc
 	scanDone chan struct{}
 }
@@ -68,6 +81,9 @@ func New(cfg Config) *View {
 	}
 	if cfg.ScanInterval <= 0 {
 		cfg.ScanInterval = 250 * time.Millisecond
+	}
+	if cfg.DiscoveredDelay <= 0 {
+		cfg.DiscoveredDelay = 3 * time.Second
 	}
 	if cfg.Logger == nil {
 		cfg.Logger = slog.New(slog.DiscardHandler)
@@ -91,6 +107,7 @@ func (v *View) Apply(ctx context.Context, nv proto.NetworkView) error {
 	if !v.applied {
 		v.orig = readResolvConf(v.path("/etc/resolv.conf"))
 		v.applied = true
+		v.started = time.Now()
 		v.startScan()
 	}
 	var errs []error
@@ -123,8 +140,44 @@ func (v *View) Apply(ctx context.Context, nv proto.NetworkView) error {
 		}
 	}
 	v.selfIPs = selfIPs(nv)
-	v.peers.set(nv.Listen)
+	v.listen = nv.Listen
+	v.setListeners()
 	return errors.Join(errs...)
+}
+
+// setListeners has the listeners of the view's Listen open, but a peer's
+// discovered port that the container listens on itself, or before
+// DiscoveredDelay has passed since the first view (then they are tried
+// again once it has). The caller holds v.mu.
+func (v *View) setListeners() {
+	if v.closed {
+		return
+	}
+	want := make([]proto.ListenAddr, 0, len(v.listen))
+	deferred := false
+	for _, la := range v.listen {
+		if la.Discovered {
+			if _, p, err := net.SplitHostPort(la.Addr); err == nil {
+				if port, _ := strconv.Atoi(p); v.own[port] {
+					continue
+				}
+			}
+			if time.Since(v.started) < v.cfg.DiscoveredDelay {
+				deferred = true
+				continue
+			}
+		}
+		want = append(want, la)
+	}
+	v.peers.set(want)
+	if deferred && v.later == nil {
+		v.later = time.AfterFunc(time.Until(v.started.Add(v.cfg.DiscoveredDelay)), func() {
+			v.mu.Lock()
+			defer v.mu.Unlock()
+			v.later = nil
+			v.setListeners()
+		})
+	}
 }
 
 // upstreams are where names the view does not know go: --dns servers if
@@ -158,6 +211,9 @@ func (v *View) readOnly(err error) error {
 func (v *View) Close() error {
 	v.mu.Lock()
 	v.closed = true
+	if v.later != nil {
+		v.later.Stop()
+	}
 	stop, done := v.stopScan, v.scanDone
 	if v.dns != nil {
 		v.dns.close()

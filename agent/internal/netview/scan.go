@@ -37,6 +37,13 @@ func (v *View) startScan() {
 				v.log.Debug("scan listening ports", "err", err)
 			} else if first || !slices.Equal(ports, last) {
 				first, last = false, ports
+				v.mu.Lock()
+				v.own = map[int]bool{}
+				for _, p := range ports {
+					v.own[p] = true
+				}
+				v.setListeners()
+				v.mu.Unlock()
 				v.cfg.Listening(ports)
 			}
 			select {

@@ -118,7 +118,7 @@ func (p *Plane) Disconnect(ctx context.Context, ns, netRef, ctrRef string, force
 // container itself (its view loses n's peers).
 func (p *Plane) leave(ctx context.Context, n *Network, id string) error {
 	had := false
-	out, err := p.cfg.Store.UpdateNetwork(ctx, n.Namespace, n.ID, func(n *Network) error {
+	out, err := p.update(ctx, n.Namespace, n.ID, func(n *Network) error {
 		_, had = n.Endpoints[id]
 		delete(n.Endpoints, id)
 		return nil

@@ -48,6 +48,9 @@ type Network struct {
 	UserGateway bool `json:"userGateway,omitempty"`
 	// Endpoints are the running members, by container ID.
 	Endpoints map[string]*Endpoint `json:"endpoints,omitempty"`
+	// Rev counts the record's changes, so that of two copies the newer
+	// is known (the plane's cache).
+	Rev uint64 `json:"rev,omitempty"`
 }
 
 // Endpoint is a running container's membership of a network.

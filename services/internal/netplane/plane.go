@@ -1,7 +1,9 @@
 package netplane
 
 import (
+	"bytes"
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -66,6 +68,9 @@ type Plane struct {
 	mu      sync.Mutex
 	ensured map[string]bool // namespaces whose predefined networks exist
 	cache   map[string]cachedList
+	// gen counts, per namespace, this process's changes of its networks:
+	// a list read that a change overtook is not cached.
+	gen map[string]uint64
 	// listening holds, per container, the Listening report waiting to be
 	// recorded (see Listening).
 	listening map[string]listenReport
@@ -80,6 +85,24 @@ type cachedList struct {
 	at   time.Time
 }
 
+// update is Store.UpdateNetwork counting the change in Rev (a call that
+// changes nothing writes nothing).
+func (p *Plane) update(ctx context.Context, ns, id string, fn func(*Network) error) (*Network, error) {
+	return p.cfg.Store.UpdateNetwork(ctx, ns, id, func(n *Network) error {
+		before, err := json.Marshal(n)
+		if err != nil {
+			return err
+		}
+		if err := fn(n); err != nil {
+			return err
+		}
+		if after, err := json.Marshal(n); err != nil || !bytes.Equal(before, after) {
+			n.Rev++
+		}
+		return nil
+	})
+}
+
 // New returns a Plane; Close stops its pusher.
 func New(cfg Config) *Plane {
 	if cfg.Logger == nil {
@@ -92,7 +115,7 @@ func New(cfg Config) *Plane {
 		cfg.CacheTTL = time.Second
 	}
 	ctx, cancel := context.WithCancel(context.Background())
-	p := &Plane{cfg: cfg, log: cfg.Logger, ensured: map[string]bool{}, cache: map[string]cachedList{}, listening: map[string]listenReport{}, ctx: ctx, cancel: cancel}
+	p := &Plane{cfg: cfg, log: cfg.Logger, ensured: map[string]bool{}, cache: map[string]cachedList{}, gen: map[string]uint64{}, listening: map[string]listenReport{}, ctx: ctx, cancel: cancel}
 	p.push = newPusher(p)
 	p.wg.Add(1)
 	go func() {
@@ -171,12 +194,15 @@ func (p *Plane) list(ctx context.Context, ns string, fresh bool) ([]*Network, er
 		}
 	}
 	at := time.Now()
+	p.mu.Lock()
+	gen := p.gen[ns]
+	p.mu.Unlock()
 	nets, err := p.cfg.Store.ListNetworks(ctx, ns)
 	if err != nil {
 		return nil, fmt.Errorf("list networks: %w", err)
 	}
 	p.mu.Lock()
-	if c, ok := p.cache[ns]; !ok || !c.at.After(at) {
+	if c, ok := p.cache[ns]; p.gen[ns] == gen && (!ok || !c.at.After(at)) {
 		p.cache[ns] = cachedList{nets: nets, at: at}
 	}
 	p.mu.Unlock()
@@ -188,6 +214,7 @@ func (p *Plane) list(ctx context.Context, ns string, fresh bool) ([]*Network, er
 func (p *Plane) changed(ns string) {
 	p.mu.Lock()
 	delete(p.cache, ns)
+	p.gen[ns]++
 	p.mu.Unlock()
 }
 
@@ -200,6 +227,7 @@ func (p *Plane) updated(ns string, nets ...*Network) {
 	}
 	ids := make([]string, 0, len(nets))
 	p.mu.Lock()
+	p.gen[ns]++
 	c, ok := p.cache[ns]
 	if ok {
 		list := slices.Clone(c.nets)
@@ -209,7 +237,9 @@ func (p *Plane) updated(ns string, nets ...*Network) {
 				ok = false // not in the list: read it again
 				break
 			}
-			list[i] = n
+			if n.Rev >= list[i].Rev { // an older copy never replaces a newer
+				list[i] = n
+			}
 		}
 		if ok {
 			p.cache[ns] = cachedList{nets: list, at: c.at}

@@ -50,7 +50,7 @@ func (p *Plane) Up(ctx context.Context, c *engine.Container) (*proto.NetworkView
 		}
 		ep := &Endpoint{Container: c.ID, Name: c.Name, Aliases: es.Aliases, Ports: declaredPorts(c), Spec: spec}
 		none, joined := false, false
-		out, err := p.cfg.Store.UpdateNetwork(ctx, c.Namespace, id, func(n *Network) error {
+		out, err := p.update(ctx, c.Namespace, id, func(n *Network) error {
 			if none = n.Subnet == ""; none {
 				return nil // none: no address, no peers (and no write)
 			}
@@ -196,7 +196,7 @@ func (p *Plane) Down(ctx context.Context, c *engine.Container) error {
 			continue
 		}
 		had := false
-		out, err := p.cfg.Store.UpdateNetwork(ctx, c.Namespace, es.NetworkID, func(n *Network) error {
+		out, err := p.update(ctx, c.Namespace, es.NetworkID, func(n *Network) error {
 			_, had = n.Endpoints[c.ID]
 			delete(n.Endpoints, c.ID)
 			return nil
@@ -279,7 +279,7 @@ func (p *Plane) recordListening(ctx context.Context, ns, id string, ports []int)
 			touched = append(touched, n)
 			continue
 		}
-		out, err := p.cfg.Store.UpdateNetwork(ctx, ns, n.ID, func(n *Network) error {
+		out, err := p.update(ctx, ns, n.ID, func(n *Network) error {
 			if ep := n.Endpoints[id]; ep != nil {
 				ep.Listening = ports
 			}

@@ -30,9 +30,10 @@ type netIndex struct {
 }
 
 type peer struct {
-	ep    *Endpoint
-	ports []int
-	addrs []string // "ip:port" per port
+	ep         *Endpoint
+	ports      []int
+	addrs      []string // "ip:port" per port
+	discovered []bool   // per port: listened on, not declared
 }
 
 func newIndex(n *Network) *netIndex {
@@ -41,6 +42,7 @@ func newIndex(n *Network) *netIndex {
 		pp := peer{ep: ep, ports: peerPorts(ep)}
 		for _, port := range pp.ports {
 			pp.addrs = append(pp.addrs, net.JoinHostPort(ep.IP, strconv.Itoa(port)))
+			pp.discovered = append(pp.discovered, !slices.Contains(ep.Ports, port))
 		}
 		x.peers = append(x.peers, pp)
 	}
@@ -192,7 +194,7 @@ func (p *Plane) viewOf(ns, id string, idx []*netIndex, spec *Spec) (proto.Networ
 				if seen != nil {
 					seen[addr] = true
 				}
-				v.Listen = append(v.Listen, proto.ListenAddr{Addr: addr, Container: pp.ep.Container})
+				v.Listen = append(v.Listen, proto.ListenAddr{Addr: addr, Container: pp.ep.Container, Discovered: pp.discovered[i]})
 			}
 		}
 	}
@@ -226,7 +228,7 @@ func digestView(v proto.NetworkView, names [32]byte) [32]byte {
 	writeStrings(h, "o")
 	writeStrings(h, v.DNSOptions...)
 	for _, l := range v.Listen {
-		writeStrings(h, "l", l.Addr, l.Container, strconv.FormatBool(l.Host), strconv.Itoa(l.Port))
+		writeStrings(h, "l", l.Addr, l.Container, strconv.FormatBool(l.Host), strconv.Itoa(l.Port), strconv.FormatBool(l.Discovered))
 	}
 	var out [32]byte
 	h.Sum(out[:0])

@@ -170,17 +170,23 @@ func (s *Store) ListNetworks(ctx context.Context, ns string) ([]*netplane.Networ
 	return out, nil
 }
 
+// txNetwork reads network id in transaction t.
+func (s *Store) txNetwork(t *txn, ns, id string) (*firestore.DocumentRef, *netplane.Network, error) {
+	ref := s.networkRef(ns, id)
+	snap, err := t.get(ref)
+	if err != nil {
+		return nil, nil, err
+	}
+	n, err := readNetwork(snap)
+	return ref, n, err
+}
+
 // UpdateNetwork is a read-modify-write of one network in a transaction.
 func (s *Store) UpdateNetwork(ctx context.Context, ns, id string, fn func(*netplane.Network) error) (*netplane.Network, error) {
 	defer s.lock(networkKey(ns, id))()
 	var out *netplane.Network
 	err := s.runTx(ctx, func(t *txn) error {
-		ref := s.networkRef(ns, id)
-		snap, err := t.get(ref)
-		if err != nil {
-			return err
-		}
-		n, err := readNetwork(snap)
+		ref, n, err := s.txNetwork(t, ns, id)
 		if err != nil {
 			return err
 		}
@@ -210,12 +216,7 @@ func (s *Store) UpdateNetwork(ctx context.Context, ns, id string, fn func(*netpl
 func (s *Store) DeleteNetwork(ctx context.Context, ns, id string) error {
 	defer s.lock(networkKey(ns, id))()
 	err := s.runTx(ctx, func(t *txn) error {
-		ref := s.networkRef(ns, id)
-		snap, err := t.get(ref)
-		if err != nil {
-			return err
-		}
-		n, err := readNetwork(snap)
+		ref, n, err := s.txNetwork(t, ns, id)
 		if err != nil {
 			return err
 		}

@@ -21,6 +21,7 @@ func TestRefusedOptionsNameThemselves(t *testing.T) {
 				{[]string{"--cap-add", "NET_ADMIN"}, "HostConfig.CapAdd"},
 				{[]string{"--device", "/dev/null:/dev/xnull"}, "HostConfig.Devices"},
 				{[]string{"--cgroup-parent", "x"}, "HostConfig.CgroupParent"},
+				{[]string{"--volume-driver", "flocker", "-v", "v:/x"}, "HostConfig.VolumeDriver"},
 				{[]string{"--network", "host"}, "HostConfig.NetworkMode"},
 				{[]string{"--pid", "host"}, "HostConfig.PidMode"},
 				{[]string{"--read-only"}, "HostConfig.ReadonlyRootfs"},

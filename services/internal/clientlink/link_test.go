@@ -228,6 +228,9 @@ func TestDialHostReachesOnlyExposedPorts(t *testing.T) {
 	if _, err := e.srv.DialHost(ctx, "default", "fwd-test", allowed+1); !errors.Is(err, syscall.ECONNREFUSED) {
 		t.Fatalf("a port not exposed: %v, want refused", err)
 	}
+	if got := e.srv.HostPorts("default", "fwd-test"); len(got) != 1 || got[0] != allowed {
+		t.Fatalf("host ports the link said: %v, want [%d]", got, allowed)
+	}
 }
 
 func TestBindForAClientThatIsNotConnectedFails(t *testing.T) {

@@ -39,7 +39,11 @@ type ServerConfig struct {
 	// Bindings lists what client must hold, sent as the sync that opens
 	// every link.
 	Bindings func(ctx context.Context, ns, client string) ([]portbind.Request, error)
-	Logger   *slog.Logger
+	// OnLink, if set, hears of every link that comes up, with the ports of
+	// its machine the client exposes to containers (its Hello); see
+	// HostPorts.
+	OnLink func(ns, client string, hostPorts []int)
+	Logger *slog.Logger
 }
 
 // Server is the control plane's end of client links. Mount it at Path,
@@ -66,6 +70,7 @@ func NewServer(cfg ServerConfig) *Server {
 // link is one connected client.
 type link struct {
 	ns, client string
+	hostPorts  []int // Hello.HostPorts
 	sess       *yamux.Session
 	ctl        net.Conn
 	log        *slog.Logger
@@ -126,7 +131,10 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	}
 	s.register(l)
 	defer s.unregister(l)
-	log.Info("client link up")
+	log.Info("client link up", "exposeHostPorts", l.hostPorts)
+	if s.cfg.OnLink != nil {
+		s.cfg.OnLink(l.ns, l.client, l.hostPorts)
+	}
 	proto.ServeStreams(sess, func(st net.Conn) { s.serveStream(l, st) })
 	<-readDone
 	log.Info("client link down")
@@ -178,7 +186,7 @@ func (s *Server) greet(ctx context.Context, sess *yamux.Session, ns, client stri
 	if h.Client != client {
 		return nil, fmt.Errorf("hello from client %q on the link of %q", h.Client, client)
 	}
-	return &link{ns: ns, client: client, sess: sess, ctl: ctl, log: log, pending: map[uint64]chan Result{}}, nil
+	return &link{ns: ns, client: client, hostPorts: h.HostPorts, sess: sess, ctl: ctl, log: log, pending: map[uint64]chan Result{}}, nil
 }
 
 // sync tells the client everything it must hold.
@@ -309,6 +317,18 @@ func (s *Server) DialHost(ctx context.Context, ns, client string, port int) (net
 		return nil, fmt.Errorf("client %s: %w", client, err)
 	}
 	return proto.DialStream(ctx, st, proto.MeshOpen{Kind: proto.MeshHost, Port: port})
+}
+
+// HostPorts returns the ports of client's machine its user exposed to
+// containers (forwarder --expose-host-port), as its current link said;
+// nil while it is not connected.
+func (s *Server) HostPorts(ns, client string) []int {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if l := s.links[key(ns, client)]; l != nil {
+		return append([]int(nil), l.hostPorts...)
+	}
+	return nil
 }
 
 // Close ends every link and waits for them.

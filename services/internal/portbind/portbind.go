@@ -70,11 +70,15 @@ type Binder struct {
 	cfg Config
 	log *slog.Logger
 
+	// ctx ends with Close: dials of accepted connections stop waiting.
+	ctx    context.Context
+	cancel context.CancelFunc
+
 	mu     sync.Mutex
 	closed bool
-	bound  map[string]*binding // by container ID
-	conns  map[net.Conn]struct{}
-	wg     sync.WaitGroup // accept loops and connections
+	bound  map[string]*binding   // by container ID
+	conns  map[net.Conn]struct{} // both ends of every carried connection
+	wg     sync.WaitGroup        // accept loops and connections
 }
 
 // binding is what one run of a container has bound.
@@ -90,7 +94,8 @@ func New(cfg Config) *Binder {
 	if cfg.Logger == nil {
 		cfg.Logger = slog.New(slog.DiscardHandler)
 	}
-	return &Binder{cfg: cfg, log: cfg.Logger, bound: map[string]*binding{}, conns: map[net.Conn]struct{}{}}
+	ctx, cancel := context.WithCancel(context.Background())
+	return &Binder{cfg: cfg, log: cfg.Logger, ctx: ctx, cancel: cancel, bound: map[string]*binding{}, conns: map[net.Conn]struct{}{}}
 }
 
 // Bind binds req's ports and serves them, returning the bindings made.
@@ -181,14 +186,18 @@ func (b *Binder) Bound(container string) (uint32, network.PortMap) {
 	return 0, nil
 }
 
-// Close closes every listener and every connection and waits for them.
+// Close closes every listener and both ends of every connection, and
+// waits for them.
 func (b *Binder) Close() error {
+	b.cancel()
 	b.mu.Lock()
 	b.closed = true
 	for id := range b.bound {
 		b.releaseLocked(id)
 	}
 	for c := range b.conns {
+		// A stream's end only half-closes: the deadline ends its reads.
+		_ = c.SetDeadline(time.Now())
 		c.Close()
 	}
 	b.mu.Unlock()
@@ -208,33 +217,43 @@ func (b *Binder) serve(ln net.Listener, container string, port int) {
 			}
 			return
 		}
-		if !b.track(c) {
+		b.mu.Lock()
+		closed := b.closed
+		if !closed {
+			b.wg.Add(1)
+		}
+		b.mu.Unlock()
+		if closed {
 			c.Close()
 			return
 		}
 		go func() {
 			defer b.wg.Done()
-			defer b.untrack(c)
 			b.carry(c, container, port)
 		}()
 	}
 }
 
-func (b *Binder) track(c net.Conn) bool {
+// track records both ends of a carried connection, so Close can end it;
+// false once the Binder is closed.
+func (b *Binder) track(c ...net.Conn) bool {
 	b.mu.Lock()
 	defer b.mu.Unlock()
 	if b.closed {
 		return false
 	}
-	b.conns[c] = struct{}{}
-	b.wg.Add(1)
+	for _, x := range c {
+		b.conns[x] = struct{}{}
+	}
 	return true
 }
 
-func (b *Binder) untrack(c net.Conn) {
+func (b *Binder) untrack(c ...net.Conn) {
 	b.mu.Lock()
-	delete(b.conns, c)
-	b.mu.Unlock()
+	defer b.mu.Unlock()
+	for _, x := range c {
+		delete(b.conns, x)
+	}
 }
 
 // carry connects one accepted connection to the container. When nothing
@@ -242,16 +261,22 @@ func (b *Binder) untrack(c net.Conn) {
 // closes it (the client reads an empty reply, or a reset when it had sent
 // bytes the proxy never read).
 func (b *Binder) carry(c net.Conn, container string, port int) {
-	ctx, cancel := context.WithTimeout(context.Background(), dialTimeout)
+	ctx, cancel := context.WithTimeout(b.ctx, dialTimeout)
 	remote, err := b.cfg.Dial(ctx, container, port)
 	cancel()
 	if err != nil {
-		if !errors.Is(err, syscall.ECONNREFUSED) {
+		if !errors.Is(err, syscall.ECONNREFUSED) && b.ctx.Err() == nil {
 			b.log.Info("published port: container not reached", "container", container, "port", port, "err", err)
 		}
 		c.Close()
 		return
 	}
+	if !b.track(c, remote) {
+		c.Close()
+		remote.Close()
+		return
+	}
+	defer b.untrack(c, remote)
 	proto.Splice(c, remote)
 }
 

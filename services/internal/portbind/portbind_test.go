@@ -287,3 +287,39 @@ func TestHostPortsAllowOnlyWhatTheUserExposed(t *testing.T) {
 		t.Fatal("ParsePorts accepted x")
 	}
 }
+
+// TestCloseEndsIdleConnections: a connection whose container end never
+// sends (its reads block) does not hold Close up.
+func TestCloseEndsIdleConnections(t *testing.T) {
+	b := New(Config{Dial: func(context.Context, string, int) (net.Conn, error) {
+		far, near := net.Pipe()
+		t.Cleanup(func() { far.Close() })
+		return near, nil
+	}})
+	got, err := b.Bind(req(1, network.PortBinding{HostIP: netip.MustParseAddr("127.0.0.1")}))
+	if err != nil {
+		t.Fatal(err)
+	}
+	c, err := net.Dial("tcp", "127.0.0.1:"+got[network.MustParsePort("80/tcp")][0].HostPort)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	waitTracked := time.Now().Add(5 * time.Second)
+	for {
+		b.mu.Lock()
+		n := len(b.conns)
+		b.mu.Unlock()
+		if n == 2 || time.Now().After(waitTracked) {
+			break
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	closed := make(chan struct{})
+	go func() { b.Close(); close(closed) }()
+	select {
+	case <-closed:
+	case <-time.After(10 * time.Second):
+		t.Fatal("Close waits for an idle connection")
+	}
+}

@@ -110,36 +110,30 @@ func inNetns(nsFD int, fn func() error) error {
 	return <-errc
 }
 
-// dialIn connects to addr from inside the namespace nsFD.
-func dialIn(ctx context.Context, nsFD int, network, addr string) (net.Conn, error) {
-	var c net.Conn
+// makeIn returns what mk makes (a socket) on a thread inside the
+// namespace nsFD.
+func makeIn[T any](nsFD int, mk func() (T, error)) (T, error) {
+	var v T
 	err := inNetns(nsFD, func() error {
-		var d net.Dialer
 		var err error
-		c, err = d.DialContext(ctx, network, addr)
+		v, err = mk()
 		return err
 	})
-	return c, err
+	return v, err
+}
+
+// dialIn connects to addr from inside the namespace nsFD.
+func dialIn(ctx context.Context, nsFD int, network, addr string) (net.Conn, error) {
+	var d net.Dialer
+	return makeIn(nsFD, func() (net.Conn, error) { return d.DialContext(ctx, network, addr) })
 }
 
 // listenIn listens on addr inside the namespace nsFD.
 func listenIn(nsFD int, network, addr string) (net.Listener, error) {
-	var ln net.Listener
-	err := inNetns(nsFD, func() error {
-		var err error
-		ln, err = net.Listen(network, addr)
-		return err
-	})
-	return ln, err
+	return makeIn(nsFD, func() (net.Listener, error) { return net.Listen(network, addr) })
 }
 
 // listenPacketIn opens a packet socket on addr inside the namespace nsFD.
 func listenPacketIn(nsFD int, network, addr string) (net.PacketConn, error) {
-	var pc net.PacketConn
-	err := inNetns(nsFD, func() error {
-		var err error
-		pc, err = net.ListenPacket(network, addr)
-		return err
-	})
-	return pc, err
+	return makeIn(nsFD, func() (net.PacketConn, error) { return net.ListenPacket(network, addr) })
 }

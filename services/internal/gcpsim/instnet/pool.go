@@ -50,9 +50,9 @@ func NewPool(dir string, cfg Config, logger *slog.Logger) (*Pool, error) {
 			logger.Info("removed leftover instance network", "dir", e.Name())
 		}
 	}
-	p := &Pool{dir: dir, cfg: cfg, logger: logger}
-	p.Refill()
-	return p, nil
+	// The first network is made on demand: a gcpsim that starts no
+	// instance starts no pasta.
+	return &Pool{dir: dir, cfg: cfg, logger: logger}, nil
 }
 
 // Open returns the network of a new instance, whose relays join hostPorts

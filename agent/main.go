@@ -15,6 +15,7 @@ import (
 	"syscall"
 
 	"github.com/sockerless/sockerless/agent/internal/applog"
+	"github.com/sockerless/sockerless/agent/internal/mounts"
 	"github.com/sockerless/sockerless/agent/internal/server"
 )
 
@@ -23,11 +24,19 @@ func main() {
 }
 
 func run() int {
+	if mounts.IsHelper() {
+		return mounts.RunHelper()
+	}
 	level := slog.LevelInfo
 	if os.Getenv("SOCKERLESS_AGENT_DEBUG") != "" {
 		level = slog.LevelDebug
 	}
 	log := applog.New(os.Stderr, level)
+	mounter, err := mounts.Boot() // re-executes a privileged agent
+	if err != nil {
+		log.Error("boot", "err", err)
+		return 1
+	}
 	port := os.Getenv("PORT")
 	if port == "" {
 		port = "8080"
@@ -44,6 +53,7 @@ func run() int {
 		Stdout:  os.Stdout,
 		Stderr:  os.Stderr,
 		Signals: sigs,
+		Mounter: mounter,
 		Logger:  log,
 	})
 	if err := srv.Serve(context.Background(), ln); err != nil {

@@ -242,6 +242,9 @@ type Process struct {
 	User      string   `json:"user,omitempty"`
 	Tty       bool     `json:"tty,omitempty"`
 	OpenStdin bool     `json:"openStdin,omitempty"`
+	// GroupAdd are extra supplementary groups (docker's --group-add):
+	// names from the image's group file, or numbers.
+	GroupAdd []string `json:"groupAdd,omitempty"`
 }
 
 // Start asks the agent to run the container's process as run number Run.
@@ -317,6 +320,10 @@ const (
 	ArchiveFailed   = 1
 	ArchiveNotFound = 2
 	ArchiveNotDir   = 3
+	// ArchiveBadTar: an upload that is not a tar, or an entry that cannot
+	// be extracted (a hard link to a missing file, a path beneath a
+	// symlink the same upload made).
+	ArchiveBadTar = 4
 )
 
 // ExecStarted says exec ID runs as Pid.
@@ -385,6 +392,21 @@ type Stats struct {
 	MemoryUsage uint64 `json:"memoryUsage"`
 	MemoryLimit uint64 `json:"memoryLimit"`
 	Pids        uint64 `json:"pids"`
+	// Network is the traffic of the instance's interfaces but loopback,
+	// summed (docker stats shows it as eth0).
+	Network NetStats `json:"network"`
+}
+
+// NetStats counts an interface's traffic, as /proc/net/dev does.
+type NetStats struct {
+	RxBytes   uint64 `json:"rxBytes"`
+	RxPackets uint64 `json:"rxPackets"`
+	RxErrors  uint64 `json:"rxErrors"`
+	RxDropped uint64 `json:"rxDropped"`
+	TxBytes   uint64 `json:"txBytes"`
+	TxPackets uint64 `json:"txPackets"`
+	TxErrors  uint64 `json:"txErrors"`
+	TxDropped uint64 `json:"txDropped"`
 }
 
 // Invocation is the JSON body of the HTTP POST that starts a container on a
@@ -407,6 +429,9 @@ type Invocation struct {
 	// (200); any other answers 409 at once, and the caller tries again
 	// (the platform picks instances, the caller cannot).
 	Resume bool `json:"resume,omitempty"`
+	// Mounts are the container's volumes and tmpfs mounts, applied before
+	// the agent dials back (mounts.go).
+	Mounts []Mount `json:"mounts,omitempty"`
 }
 
 // Header names of the agent's WebSocket upgrade request.

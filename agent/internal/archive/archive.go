@@ -105,6 +105,10 @@ func Extract(r io.Reader, dir string) error {
 		return fmt.Errorf("extraction point is not a directory")
 	}
 	tr := tar.NewReader(r)
+	// made are the symlinks this upload created: later entries are never
+	// written through them (an upload could otherwise point a link
+	// anywhere and then write there).
+	made := map[string]bool{}
 	type dirTime struct {
 		path string
 		t    time.Time
@@ -116,12 +120,21 @@ func Extract(r io.Reader, dir string) error {
 			break
 		}
 		if err != nil {
-			return err
+			return &BadTarError{err}
 		}
 		name := filepath.Clean("/" + h.Name)
 		target := filepath.Join(dir, name)
 		if target != dir && !strings.HasPrefix(target, strings.TrimSuffix(dir, "/")+"/") {
-			return fmt.Errorf("entry %q leaves the destination", h.Name)
+			return &BadTarError{fmt.Errorf("entry %q leaves the destination", h.Name)}
+		}
+		for p := filepath.Dir(target); len(p) > len(dir); p = filepath.Dir(p) {
+			if made[p] {
+				return &BadTarError{fmt.Errorf("entry %q is beneath the symlink %q made by the same archive", h.Name, strings.TrimPrefix(p, dir))}
+			}
+		}
+		if made[target] {
+			_ = os.Remove(target) // replaced, never followed
+			delete(made, target)
 		}
 		mode := os.FileMode(h.Mode).Perm()
 		if h.Mode&0o4000 != 0 {
@@ -152,6 +165,9 @@ func Extract(r io.Reader, dir string) error {
 			if cerr := f.Close(); err == nil {
 				err = cerr
 			}
+			if errors.Is(err, io.ErrUnexpectedEOF) {
+				return &BadTarError{err}
+			}
 			if err != nil {
 				return err
 			}
@@ -160,11 +176,12 @@ func Extract(r io.Reader, dir string) error {
 			if err := os.Symlink(h.Linkname, target); err != nil {
 				return err
 			}
+			made[target] = true
 		case tar.TypeLink:
 			src := filepath.Join(dir, filepath.Clean("/"+h.Linkname))
 			_ = os.Remove(target)
 			if err := os.Link(src, target); err != nil {
-				return err
+				return &BadTarError{err}
 			}
 		default:
 			continue // devices and fifos are not copied
@@ -185,3 +202,10 @@ func Extract(r io.Reader, dir string) error {
 	}
 	return nil
 }
+
+// BadTarError is an upload that is not a tar or holds an entry that cannot
+// be extracted: the client's fault, not the container's.
+type BadTarError struct{ Err error }
+
+func (e *BadTarError) Error() string { return e.Err.Error() }
+func (e *BadTarError) Unwrap() error { return e.Err }

@@ -125,8 +125,11 @@ func (in *Instance) startArchive(ctx context.Context, runs *sync.WaitGroup, es p
 		outW.Close()
 		<-pumped
 		code := proto.ArchiveOK
+		var bad *archive.BadTarError
 		switch {
 		case err == nil:
+		case errors.As(err, &bad):
+			code = proto.ArchiveBadTar
 		case errors.Is(err, fs.ErrNotExist):
 			code = proto.ArchiveNotFound
 		case strings.Contains(err.Error(), "not a directory"):

@@ -12,6 +12,7 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/sockerless/sockerless/agent/internal/mounts"
 	"github.com/sockerless/sockerless/agent/internal/process"
 	"github.com/sockerless/sockerless/agent/internal/procinfo"
 	"github.com/sockerless/sockerless/agent/internal/session"
@@ -33,7 +34,10 @@ type Config struct {
 	// Stdout and Stderr receive a copy of the process's output (default
 	// io.Discard).
 	Stdout, Stderr io.Writer
-	Logger         *slog.Logger
+	// Mounter applies the container's mounts before the agent dials back
+	// (nil: mounts.Local at proto.VolumesRoot).
+	Mounter mounts.Mounter
+	Logger  *slog.Logger
 }
 
 // Instance serves one invocation.
@@ -141,6 +145,9 @@ func (r *run) running() bool {
 // an error wrapping session.ErrUnreachable. Either way the process is
 // killed and the connection closed before it returns.
 func (in *Instance) Run(ctx context.Context) error {
+	if err := in.mount(); err != nil {
+		return err
+	}
 	sessCtx, stopSess := context.WithCancel(context.Background())
 	sessDone := make(chan struct{})
 	go func() {

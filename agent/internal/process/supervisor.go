@@ -171,6 +171,9 @@ func (s *Supervisor) StartSized(p proto.Process, size Size) (*Proc, error) {
 		dir = "/"
 	}
 	cred, err := ResolveUser(p.User, s.cfg.PasswdPath, s.cfg.GroupPath)
+	if err == nil {
+		err = AddGroups(&cred, p.GroupAdd, s.cfg.GroupPath)
+	}
 	if err != nil {
 		return nil, cannotExec("%s", err.Error())
 	}

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io/fs"
 	"os"
+	"slices"
 	"strconv"
 	"strings"
 )
@@ -181,4 +182,37 @@ func readGroup(path string) ([]groupEntry, error) {
 		out = append(out, e)
 	}
 	return out, nil
+}
+
+// AddGroups adds docker's --group-add groups to cred's supplementary
+// groups: a name is looked up in the group file at groupPath, a number is
+// taken as is.
+func AddGroups(cred *Credential, extra []string, groupPath string) error {
+	if len(extra) == 0 {
+		return nil
+	}
+	groups, err := readGroup(groupPath)
+	if err != nil && !os.IsNotExist(err) {
+		return err
+	}
+	for _, name := range extra {
+		gid, found := uint64(0), false
+		for _, g := range groups {
+			if g.name == name {
+				gid, found = uint64(g.gid), true
+				break
+			}
+		}
+		if !found {
+			n, err := strconv.ParseUint(name, 10, 32)
+			if err != nil {
+				return fmt.Errorf("Unable to find group %s: no matching entries in group file", name)
+			}
+			gid = n
+		}
+		if !slices.Contains(cred.Groups, uint32(gid)) {
+			cred.Groups = append(cred.Groups, uint32(gid))
+		}
+	}
+	return nil
 }

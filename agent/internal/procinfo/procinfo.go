@@ -135,6 +135,9 @@ func Stats(root string, skip int) (proto.Stats, error) {
 			s.SystemCPU = total * (1e9 / clockTicks)
 		}
 	}
+	if b, err := os.ReadFile(filepath.Join(root, "net", "dev")); err == nil {
+		s.Network = netDev(b)
+	}
 	if b, err := os.ReadFile(filepath.Join(root, "meminfo")); err == nil {
 		sc := bufio.NewScanner(bytes.NewReader(b))
 		for sc.Scan() {
@@ -147,4 +150,29 @@ func Stats(root string, skip int) (proto.Stats, error) {
 		}
 	}
 	return s, nil
+}
+
+// netDev sums /proc/net/dev over every interface but loopback.
+func netDev(b []byte) proto.NetStats {
+	var n proto.NetStats
+	for _, line := range strings.Split(string(b), "\n") {
+		iface, rest, ok := strings.Cut(line, ":")
+		if !ok || strings.TrimSpace(iface) == "lo" {
+			continue
+		}
+		f := strings.Fields(rest)
+		if len(f) < 16 {
+			continue
+		}
+		v := func(i int) uint64 { x, _ := strconv.ParseUint(f[i], 10, 64); return x }
+		n.RxBytes += v(0)
+		n.RxPackets += v(1)
+		n.RxErrors += v(2)
+		n.RxDropped += v(3)
+		n.TxBytes += v(8)
+		n.TxPackets += v(9)
+		n.TxErrors += v(10)
+		n.TxDropped += v(11)
+	}
+	return n
 }

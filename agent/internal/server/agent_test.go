@@ -49,6 +49,7 @@ type postResult struct {
 	status int
 	body   map[string]string
 	err    error
+	close  bool // the answer said Connection: close
 }
 
 func requireShell(t *testing.T) {
@@ -101,7 +102,7 @@ func (a *agent) invoke(inv proto.Invocation) <-chan postResult {
 		defer resp.Body.Close()
 		var m map[string]string
 		err = json.NewDecoder(resp.Body).Decode(&m)
-		res <- postResult{status: resp.StatusCode, body: m, err: err}
+		res <- postResult{status: resp.StatusCode, body: m, err: err, close: resp.Close}
 	}()
 	return res
 }
@@ -143,6 +144,9 @@ func TestRunReportsOutputAndExit(t *testing.T) {
 	r := waitPost(t, res, 10*time.Second)
 	if r.status != http.StatusOK || r.body["status"] != "done" {
 		t.Fatalf("POST answered %d %v", r.status, r.body)
+	}
+	if !r.close {
+		t.Fatal("the final answer lets the platform keep the connection to an instance that is ending")
 	}
 	if got := h.output(proto.StreamStdout); got != "out\n" {
 		t.Fatalf("stdout %q", got)

@@ -26,6 +26,7 @@ import (
 	"time"
 
 	"github.com/sockerless/sockerless/agent/internal/instance"
+	"github.com/sockerless/sockerless/agent/internal/mounts"
 	"github.com/sockerless/sockerless/agent/internal/process"
 	"github.com/sockerless/sockerless/agent/internal/session"
 	"github.com/sockerless/sockerless/agent/proto"
@@ -48,6 +49,9 @@ type Config struct {
 	// Signals are the signals the agent itself receives (SIGTERM from the
 	// platform): forwarded to the running process, or ending an idle agent.
 	Signals <-chan os.Signal
+	// Mounter applies the invocation's mounts before the agent dials
+	// back; nil applies them in this process.
+	Mounter mounts.Mounter
 	Logger  *slog.Logger
 }
 
@@ -180,6 +184,7 @@ func (s *Server) postInvocation(w http.ResponseWriter, r *http.Request) {
 		Session:    s.cfg.Session,
 		Stdout:     s.cfg.Stdout,
 		Stderr:     s.cfg.Stderr,
+		Mounter:    s.cfg.Mounter,
 		Logger:     s.log,
 	})
 	s.active = inst
@@ -197,6 +202,10 @@ func (s *Server) postInvocation(w http.ResponseWriter, r *http.Request) {
 	s.active = nil
 	s.mu.Unlock()
 	s.stopListening()
+	// The instance ends after this answer: the connection must not go
+	// back to the platform's pool of kept-alive connections, where the
+	// next request would be written to a process on its way out.
+	w.Header().Set("Connection", "close")
 	if err != nil {
 		writeJSON(w, http.StatusBadGateway, map[string]string{"message": err.Error()})
 	} else {
@@ -222,6 +231,7 @@ func (s *Server) resumeInvocation(w http.ResponseWriter, r *http.Request, id str
 	s.log.Info("invocation resumed", "container", id)
 	select {
 	case <-s.finished:
+		w.Header().Set("Connection", "close") // as the invocation's own answer
 		writeJSON(w, http.StatusOK, map[string]string{"status": "done"})
 	case <-r.Context().Done():
 	}

@@ -83,6 +83,11 @@ func appliers(c *controlplane.Config, dev *bool, level *slog.Level) map[string]a
 		settings.GCPEndpoint:    text(&c.GCPEndpoint),
 		settings.GCPSimBinary:   text(&c.GCPSimBinary),
 		settings.ImageRepo:      text(&c.TargetRepo),
+		settings.VolumeBucket:   text(&c.VolumeBucket),
+		settings.VolumeNFS:      text(&c.VolumeNFS),
+		settings.VolumeNFSDir:   text(&c.VolumeNFSDir),
+		settings.VolumeNetwork:  text(&c.VolumeNetwork),
+		settings.VolumeSubnet:   text(&c.VolumeSubnet),
 		settings.LogLevel: func(_ *controlplane.Config, v string) error {
 			return level.UnmarshalText([]byte(v))
 		},

@@ -50,8 +50,14 @@ type Config struct {
 	GCPSimBinary string
 	// TargetRepo is where wrapped images are pushed.
 	TargetRepo string
-	Version    string
-	Logger     *slog.Logger
+	// VolumeBucket or VolumeNFS ("SERVER:/EXPORT") is the shared file
+	// system of docker volumes (dev default: a gcpsim bucket);
+	// VolumeNFSDir is where this process has the NFS share mounted;
+	// VolumeNetwork and VolumeSubnet carry functions' NFS traffic.
+	VolumeBucket, VolumeNFS, VolumeNFSDir string
+	VolumeNetwork, VolumeSubnet           string
+	Version                               string
+	Logger                                *slog.Logger
 }
 
 // Run serves until ctx ends, then drains and returns.
@@ -118,6 +124,7 @@ func Run(ctx context.Context, cfg Config) error {
 		Store:       deps.store,
 		Images:      deps.images,
 		Functions:   deps.functions,
+		Volumes:     deps.volumesOrNil(),
 		CallbackURL: cfg.CallbackURL,
 		Linger:      cfg.Linger,
 		BootTimeout: cfg.BootTimeout,
@@ -128,7 +135,7 @@ func Run(ctx context.Context, cfg Config) error {
 	})
 	hub := agenthub.New(eng.AgentBackend(), log)
 	eng.SetAgents(hub)
-	api := dockerapi.New(eng, dockerapi.Config{Version: cfg.Version, Logger: log})
+	api := dockerapi.New(eng, dockerapi.Config{Version: cfg.Version, Volumes: deps.volumes, Logger: log})
 	tunnel := wsconn.NewListener(&net.TCPAddr{IP: net.IPv4(127, 0, 0, 1)})
 
 	open := http.NewServeMux()

@@ -17,6 +17,7 @@ import (
 	"github.com/sockerless/sockerless/services/internal/settings"
 	"github.com/sockerless/sockerless/services/internal/store/bolt"
 	"github.com/sockerless/sockerless/services/internal/store/firestore"
+	"github.com/sockerless/sockerless/services/internal/volumes"
 )
 
 // sharedStorePoll is how often waiters re-read a store that other control
@@ -35,6 +36,17 @@ type dependencies struct {
 	// poll is engine.Config.PollInterval: a shared store (Firestore) is
 	// written by other control planes too.
 	poll time.Duration
+	// volumes serves docker volumes; nil without a volume file system.
+	volumes *volumes.Service
+}
+
+// volumesOrNil is the engine's view of volumes (a nil interface, not a
+// nil pointer, when there are none).
+func (d *dependencies) volumesOrNil() engine.Volumes {
+	if d.volumes == nil {
+		return nil
+	}
+	return d.volumes
 }
 
 // dependencies opens the store and the Google-facing adapters; in dev mode
@@ -116,6 +128,11 @@ func (cfg *Config) dependencies(ctx context.Context, log *slog.Logger, closers *
 	if cfg.Dev {
 		gcfCfg.PollInterval = 100 * time.Millisecond // gcpsim's operations are short
 	}
+	vm, err := cfg.volumeMount()
+	if err != nil {
+		return nil, err
+	}
+	gcfCfg.Volumes = vm
 	fns, err := gcf.New(ctx, gcfCfg)
 	if err != nil {
 		return nil, fmt.Errorf("functions: %w", err)
@@ -125,6 +142,12 @@ func (cfg *Config) dependencies(ctx context.Context, log *slog.Logger, closers *
 	d.scope = project + "/" + region
 	if endpoint != "" {
 		d.scope += "/" + endpoint
+	}
+	if vm != nil { // functions made without (or with another) volume mount are not reused
+		d.scope += "/vol=" + vm.Bucket + vm.NFSServer + vm.NFSPath
+	}
+	if d.volumes, err = cfg.volumeService(ctx, st, vm, project, d.simURL, log, closers); err != nil {
+		return nil, err
 	}
 	return d, nil
 }

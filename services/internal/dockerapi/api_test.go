@@ -126,7 +126,7 @@ func TestAPIListAndInspectShapes(t *testing.T) {
 	if err := json.Unmarshal([]byte(body), &in); err != nil {
 		t.Fatal(err)
 	}
-	if in.ID != cr.ID || in.Name != "/web" || in.State.Status != "created" || in.Path != "sleep" || in.Config.Env[0] != "PATH=/bin" || in.Config.Env[1] != "A=1" || in.HostConfig == nil {
+	if in.ID != cr.ID || in.Name != "/web" || in.State.Status != "created" || in.Path != "sleep" || in.Config.Env[0] != "A=1" || in.Config.Env[1] != "PATH=/bin" || in.HostConfig == nil {
 		t.Fatalf("inspect %s", body)
 	}
 	if code, _ := do(t, srv, "DELETE", "/containers/web", ""); code != 204 {

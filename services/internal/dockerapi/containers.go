@@ -31,7 +31,11 @@ func (s *Server) postContainersCreate(w http.ResponseWriter, r *http.Request) er
 	if err != nil {
 		return err
 	}
-	return writeJSON(w, http.StatusCreated, container.CreateResponse{ID: c.ID, Warnings: []string{}})
+	warnings := c.Warnings
+	if warnings == nil {
+		warnings = []string{}
+	}
+	return writeJSON(w, http.StatusCreated, container.CreateResponse{ID: c.ID, Warnings: warnings})
 }
 
 // getContainersJSON: GET /containers/json (docker ps).
@@ -65,7 +69,7 @@ func summary(c *engine.Container) container.Summary {
 		State:           container.ContainerState(c.State.Status),
 		Status:          statusText(c, time.Now()),
 		NetworkSettings: &container.NetworkSettingsSummary{Networks: map[string]*network.EndpointSettings{}},
-		Mounts:          []container.MountPoint{},
+		Mounts:          engine.MountPoints(c),
 	}
 	if h := c.State.Health; h != nil {
 		sm.Health = &container.HealthSummary{Status: h.Status, FailingStreak: h.FailingStreak}
@@ -144,7 +148,7 @@ func inspect(c *engine.Container) container.InspectResponse {
 		Args:    args,
 		State: &container.State{
 			Status:     container.ContainerState(st.Status),
-			Running:    st.Status == engine.StatusRunning || st.Status == engine.StatusPaused,
+			Running:    st.Status == engine.StatusRunning || st.Status == engine.StatusPaused || st.Status == engine.StatusRestarting,
 			Paused:     st.Status == engine.StatusPaused,
 			Restarting: st.Status == engine.StatusRestarting,
 			OOMKilled:  st.OOMKilled,
@@ -164,7 +168,7 @@ func inspect(c *engine.Container) container.InspectResponse {
 		Platform:     "linux",
 		ExecIDs:      runningExecs(c),
 		HostConfig:   c.HostConfig,
-		Mounts:       []container.MountPoint{},
+		Mounts:       engine.MountPoints(c),
 		Config:       c.Config,
 		NetworkSettings: &container.NetworkSettings{
 			Networks: map[string]*network.EndpointSettings{},
@@ -229,7 +233,7 @@ func (s *Server) postContainersWait(w http.ResponseWriter, r *http.Request) erro
 
 // deleteContainers: DELETE /containers/{id}?force= (docker rm).
 func (s *Server) deleteContainers(w http.ResponseWriter, r *http.Request) error {
-	if err := s.e.Remove(r.Context(), s.ns(r), chi.URLParam(r, "id"), boolParam(r, "force")); err != nil {
+	if err := s.e.RemoveWithVolumes(r.Context(), s.ns(r), chi.URLParam(r, "id"), boolParam(r, "force"), boolParam(r, "v")); err != nil {
 		return err
 	}
 	w.WriteHeader(http.StatusNoContent)
@@ -242,14 +246,14 @@ func (s *Server) postContainersPrune(w http.ResponseWriter, r *http.Request) err
 	if err != nil {
 		return err
 	}
-	ids, err := s.e.Prune(r.Context(), s.ns(r), f)
+	ids, freed, err := s.e.Prune(r.Context(), s.ns(r), f)
 	if err != nil {
 		return err
 	}
 	if ids == nil {
 		ids = []string{}
 	}
-	return writeJSON(w, http.StatusOK, container.PruneReport{ContainersDeleted: ids})
+	return writeJSON(w, http.StatusOK, container.PruneReport{ContainersDeleted: ids, SpaceReclaimed: freed})
 }
 
 // graphDriver says where the container's filesystem is: on a function

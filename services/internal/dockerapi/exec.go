@@ -51,7 +51,10 @@ func (s *Server) postExecStart(w http.ResponseWriter, r *http.Request) error {
 		w.WriteHeader(http.StatusOK)
 		return nil
 	}
-	tty := x.Tty || req.Tty
+	// As moby: the start request's Tty says how output is framed (raw or
+	// multiplexed); the exec's own Tty (at create) says whether it runs on
+	// a terminal.
+	tty := req.Tty
 	conn, buf, err := hijack(w, r, tty)
 	if err != nil {
 		return err

@@ -49,10 +49,16 @@ func (s *Server) postImagesCreate(w http.ResponseWriter, r *http.Request) error 
 		msgs = append(msgs, map[string]string{"status": "Digest: " + d})
 	}
 	msgs = append(msgs, map[string]string{"status": "Status: Downloaded newer image for " + shown})
+	// A chunked JSON-message stream, as the engine's progress: clients
+	// decode it message by message (docker-py's stream=True reads only a
+	// chunked answer as a stream).
+	rc := http.NewResponseController(w)
+	_ = rc.Flush()
 	for _, m := range msgs {
 		if err := enc.Encode(m); err != nil {
 			return nil
 		}
+		_ = rc.Flush()
 	}
 	return nil
 }
@@ -147,6 +153,23 @@ func (s *Server) deleteImages(w http.ResponseWriter, r *http.Request) error {
 	for _, t := range img.RepoTags {
 		out = append(out, image.DeleteResponse{Untagged: t})
 	}
-	out = append(out, image.DeleteResponse{Deleted: img.ID})
+	if img.ID != "" { // "" when only a name went
+		out = append(out, image.DeleteResponse{Deleted: img.ID})
+	}
 	return writeJSON(w, http.StatusOK, out)
+}
+
+// postImagesByName: POST /images/{name}/tag?repo=&tag= (docker tag).
+func (s *Server) postImagesByName(w http.ResponseWriter, r *http.Request) error {
+	name, op := imageSuffix(r)
+	if op != "tag" {
+		notImplemented(w, r)
+		return nil
+	}
+	q := r.URL.Query()
+	if err := s.e.TagImage(r.Context(), name, q.Get("repo"), q.Get("tag")); err != nil {
+		return err
+	}
+	w.WriteHeader(http.StatusCreated)
+	return nil
 }

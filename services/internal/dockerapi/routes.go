@@ -29,6 +29,7 @@ func (s *Server) routes() chi.Router {
 	r.Get("/images/json", s.h(s.getImagesJSON))
 	r.Get("/images/*", s.h(s.getImagesByName))
 	r.Delete("/images/*", s.h(s.deleteImages))
+	r.Post("/images/*", s.h(s.postImagesByName))
 
 	// Containers
 	r.Post("/containers/create", s.h(s.postContainersCreate))
@@ -56,11 +57,16 @@ func (s *Server) routes() chi.Router {
 	r.Get("/containers/{id}/archive", s.h(s.getContainersArchive))
 	r.Put("/containers/{id}/archive", s.h(s.putContainersArchive))
 
+	// Volumes (volumes.go)
+	s.volumeRoutes(r)
+
 	// Exec
 	r.Post("/containers/{id}/exec", s.h(s.postContainersExec))
 	r.Post("/exec/{id}/start", s.h(s.postExecStart))
 	r.Post("/exec/{id}/resize", s.h(s.postExecResize))
 	r.Get("/exec/{id}/json", s.h(s.getExecJSON))
+
+	swarmRoutes(r)
 
 	// Known Docker routes not supported yet: 501, not 404.
 	for _, rt := range []struct{ method, path string }{
@@ -82,17 +88,6 @@ func (s *Server) routes() chi.Router {
 		{"POST", "/networks/{id}/connect"},
 		{"POST", "/networks/{id}/disconnect"},
 		{"POST", "/networks/prune"},
-		{"GET", "/volumes"},
-		{"POST", "/volumes/create"},
-		{"GET", "/volumes/{name}"},
-		{"DELETE", "/volumes/{name}"},
-		{"POST", "/volumes/prune"},
-		{"GET", "/swarm"},
-		{"GET", "/nodes"},
-		{"GET", "/services"},
-		{"GET", "/tasks"},
-		{"GET", "/secrets"},
-		{"GET", "/configs"},
 		{"GET", "/plugins"},
 		{"GET", "/session"},
 		{"POST", "/session"},

@@ -13,6 +13,7 @@ import (
 
 	"github.com/go-chi/chi/v5"
 	"github.com/sockerless/sockerless/services/internal/engine"
+	"github.com/sockerless/sockerless/services/internal/volumes"
 )
 
 // API versions: the newest is the one the docker CLI on these machines
@@ -29,7 +30,9 @@ type Config struct {
 	// Namespace resolves a request's namespace (team auth); nil means
 	// engine.DefaultNamespace for every request.
 	Namespace func(*http.Request) string
-	Logger    *slog.Logger
+	// Volumes serves docker volume; nil answers its routes with 501.
+	Volumes *volumes.Service
+	Logger  *slog.Logger
 }
 
 // Server is the Docker API handler.
@@ -67,7 +70,7 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 			writeError(w, s.log, engine.Errorf(engine.KindInvalid, "client version %s is too new. Maximum supported API version is %s", v, APIVersion))
 			return
 		}
-		r2 := r.Clone(r.Context())
+		r2 := r.Clone(versionContext(r.Context(), v))
 		r2.URL.Path = m[2]
 		r2.URL.RawPath = ""
 		r = r2

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"strings"
@@ -60,6 +61,8 @@ func archiveError(code int, msg, path, id string) error {
 		return Errorf(KindNotFound, "Could not find the file %s in container %s", path, id)
 	case proto.ArchiveNotDir:
 		return Errorf(KindInvalid, "extraction point is not a directory: %s", path)
+	case proto.ArchiveBadTar:
+		return badTar(errors.New(msg))
 	}
 	return Errorf(KindInternal, "%s", msg)
 }
@@ -116,6 +119,9 @@ func (e *Engine) ArchiveGet(ctx context.Context, ns, ref, path string, header fu
 func (e *Engine) ArchivePut(ctx context.Context, ns, ref, path string, r io.Reader) error {
 	c, err := e.Container(ctx, ns, ref)
 	if err != nil {
+		return err
+	}
+	if r, err = decompressed(r); err != nil {
 		return err
 	}
 	if neverStarted(c) {

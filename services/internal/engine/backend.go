@@ -133,7 +133,7 @@ func (e *Engine) autoRemove(c *Container) {
 	e.goBackground(func(ctx context.Context) {
 		// attached clients get all the output before it goes with the container
 		e.awaitFollowers(ctx, c.ID, 30*time.Second)
-		if err := e.remove(ctx, c); err != nil {
+		if err := e.remove(ctx, c, true); err != nil {
 			e.log.Error("auto-remove", "container", c.ID, "err", err)
 		}
 	})

@@ -53,8 +53,21 @@ func (e *Engine) Kill(ctx context.Context, ns, ref, signal string) error {
 	if err := e.signal(ctx, c, sig); err != nil {
 		return err
 	}
-	return e.thawForSignal(ctx, c, sig)
+	if err := e.thawForSignal(ctx, c, sig); err != nil {
+		return err
+	}
+	if sig == int(unix.SIGKILL) {
+		// As docker: a kill with SIGKILL answers once the container has
+		// exited, so an inspect or rm right after sees it stopped.
+		if !e.waitRunExit(ctx, ns, c.ID, c.Run, killWait) && ctx.Err() == nil {
+			e.failRun(ns, c.ID, c.Run, "container did not exit after SIGKILL")
+		}
+	}
+	return nil
 }
+
+// killWait bounds how long a SIGKILL waits for the exit to be stored.
+const killWait = 30 * time.Second
 
 // markStopped records a user's stop, which the restart policy respects.
 func (e *Engine) markStopped(ctx context.Context, c *Container) error {
@@ -115,6 +128,9 @@ func (e *Engine) Stop(ctx context.Context, ns, ref string, timeout *int, signal 
 	if err != nil {
 		return err
 	}
+	if c.State.Status == StatusRestarting && c.Run == c.ExitedRun {
+		return e.cancelRestart(ctx, c)
+	}
 	if !running(c) {
 		return Errorf(KindNotModified, "container already stopped")
 	}
@@ -158,10 +174,29 @@ func (e *Engine) Stop(ctx context.Context, ns, ref string, timeout *int, signal 
 	if err := e.signal(ctx, c, int(unix.SIGKILL)); err != nil {
 		e.log.Warn("stop kill", "container", c.ID, "err", err)
 	}
-	if e.waitRunExit(ctx, ns, c.ID, run, 30*time.Second) {
+	if e.waitRunExit(ctx, ns, c.ID, run, killWait) {
 		return nil
 	}
 	e.failRun(ns, c.ID, run, "container did not exit after SIGKILL")
+	return nil
+}
+
+// cancelRestart stops a container that waits for its restart policy's
+// next start: it stays exited, as after docker stop.
+func (e *Engine) cancelRestart(ctx context.Context, c *Container) error {
+	run := c.Run
+	_, err := e.cfg.Store.UpdateContainer(ctx, c.Namespace, c.ID, func(c *Container) error {
+		c.ManuallyStopped = true
+		if c.State.Status == StatusRestarting && c.Run == run {
+			c.State.Status = StatusExited
+		}
+		return nil
+	})
+	if err != nil {
+		return fmt.Errorf("stop %s: %w", c.ID, err)
+	}
+	e.notify.notify(c.ID)
+	e.publish(c, "stop", nil)
 	return nil
 }
 
@@ -266,17 +301,29 @@ func (e *Engine) removedCode(id string) (WaitResult, bool) {
 
 // Remove deletes a container; force kills it first if it runs.
 func (e *Engine) Remove(ctx context.Context, ns, ref string, force bool) error {
+	return e.RemoveWithVolumes(ctx, ns, ref, force, false)
+}
+
+// RemoveWithVolumes is Remove that also removes the container's anonymous
+// volumes when volumes is set (docker rm -v); named volumes stay.
+func (e *Engine) RemoveWithVolumes(ctx context.Context, ns, ref string, force, volumes bool) error {
 	c, err := e.Container(ctx, ns, ref)
 	if err != nil {
 		return err
 	}
-	if running(c) && !force {
-		return Errorf(KindConflict, "cannot remove container \"/%s\": container is running: stop the container before removing or force remove", c.Name)
+	if !force {
+		switch c.State.Status {
+		case StatusPaused:
+			return Errorf(KindConflict, "cannot remove container \"/%s\": container is paused and must be unpaused first", c.Name)
+		case StatusRunning, StatusRestarting:
+			return Errorf(KindConflict, "cannot remove container \"/%s\": container is %s: stop the container before removing or force remove", c.Name, c.State.Status)
+		}
 	}
-	return e.remove(ctx, c)
+	return e.remove(ctx, c, volumes)
 }
 
-func (e *Engine) remove(ctx context.Context, c *Container) error {
+// remove deletes c; volumes also removes its anonymous volumes.
+func (e *Engine) remove(ctx context.Context, c *Container, volumes bool) error {
 	e.mu.Lock()
 	delete(e.startedRun, c.ID)
 	delete(e.starting, c.ID)
@@ -306,6 +353,7 @@ func (e *Engine) remove(ctx context.Context, c *Container) error {
 	if err := e.cfg.Store.DeleteContainer(ctx, c.Namespace, c.ID); err != nil && !errors.Is(err, ErrNotFound) {
 		return fmt.Errorf("remove %s: %w", c.ID, err)
 	}
+	e.releaseVolumes(context.WithoutCancel(ctx), c, volumes)
 	e.notify.notify(c.ID)
 	e.publish(c, "destroy", nil)
 	// The agent ends its instance on Shutdown; cancelling the POST covers an
@@ -314,21 +362,41 @@ func (e *Engine) remove(ctx context.Context, c *Container) error {
 	return nil
 }
 
-// Prune removes every stopped container matching f; it returns their IDs.
-func (e *Engine) Prune(ctx context.Context, ns string, f Filters) ([]string, error) {
+// Prune removes every stopped container matching f; it returns their IDs
+// and the bytes the store freed: their output and pending uploads (a
+// container's files go with its function instance).
+func (e *Engine) Prune(ctx context.Context, ns string, f Filters) ([]string, uint64, error) {
 	cs, err := e.cfg.Store.ListContainers(ctx, ns)
 	if err != nil {
-		return nil, fmt.Errorf("prune: %w", err)
+		return nil, 0, fmt.Errorf("prune: %w", err)
 	}
 	var deleted []string
+	var freed uint64
 	for _, c := range cs {
-		if running(c) || !f.matchPrune(c) {
+		if running(c) || c.State.Status == StatusRestarting || !f.matchPrune(c) {
 			continue
 		}
-		if err := e.remove(ctx, c); err != nil {
-			return deleted, err
+		size := e.storedBytes(ctx, c)
+		if err := e.remove(ctx, c, false); err != nil {
+			return deleted, freed, err
 		}
 		deleted = append(deleted, c.ID)
+		freed += size
 	}
-	return deleted, nil
+	return deleted, freed, nil
+}
+
+// storedBytes is the size of what the store keeps of c's output.
+func (e *Engine) storedBytes(ctx context.Context, c *Container) uint64 {
+	var n uint64
+	for after := uint64(0); ; {
+		batch, err := e.cfg.Store.ReadLogs(ctx, c.Namespace, c.ID, after, readBatch)
+		if err != nil || len(batch) == 0 {
+			return n
+		}
+		for _, le := range batch {
+			n += uint64(len(le.Data))
+			after = le.Seq
+		}
+	}
 }

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"math/rand/v2"
 	"regexp"
+	"slices"
 	"strings"
 	"time"
 
@@ -46,8 +47,23 @@ func (e *Engine) Create(ctx context.Context, req CreateRequest) (*Container, err
 		// --since); clients such as the Python SDK read logs only for it.
 		hc.LogConfig.Type = "json-file"
 	}
+	if hc.Runtime == "" {
+		hc.Runtime = defaultRuntime
+	}
+	warnings, err := checkOptions(req.Config, hc)
+	if err != nil {
+		return nil, err
+	}
+	if req.Name != "" && !validName.MatchString(req.Name) {
+		return nil, Errorf(KindInvalid, "Invalid container name (%s), only [a-zA-Z0-9][a-zA-Z0-9_.-] are allowed", req.Name)
+	}
+	id := randomHex(32)
+	mounts, err := e.mounts(ctx, id, req, img)
+	if err != nil {
+		return nil, err
+	}
 	c := &Container{
-		ID:         randomHex(32),
+		ID:         id,
 		Namespace:  req.Namespace,
 		Created:    time.Now().UTC(),
 		ImageRef:   req.Config.Image,
@@ -56,6 +72,8 @@ func (e *Engine) Create(ctx context.Context, req CreateRequest) (*Container, err
 		HostConfig: hc,
 		State:      State{Status: StatusCreated},
 		Function:   e.functionKey(img),
+		Warnings:   warnings,
+		Mounts:     mounts,
 	}
 	auto := req.Name == ""
 	for attempt := 0; ; attempt++ {
@@ -67,17 +85,21 @@ func (e *Engine) Create(ctx context.Context, req CreateRequest) (*Container, err
 			}
 			c.Name = strings.TrimPrefix(req.Name, "/")
 		}
-		c.Config.Hostname = c.ID[:12]
+		if req.Config.Hostname == "" {
+			c.Config.Hostname = c.ID[:12]
+		}
 		err = e.cfg.Store.CreateContainer(ctx, c)
 		if err == nil {
 			break
 		}
 		if !errors.Is(err, ErrConflict) {
+			e.releaseMounts(c)
 			return nil, fmt.Errorf("create container: %w", err)
 		}
 		if auto && attempt < 10 {
 			continue
 		}
+		e.releaseMounts(c)
 		other, gerr := e.cfg.Store.GetContainer(ctx, c.Namespace, c.Name)
 		otherID := ""
 		if gerr == nil {
@@ -98,7 +120,7 @@ func mergeConfig(in, img *container.Config) *container.Config {
 	if img == nil {
 		img = &container.Config{}
 	}
-	out.Env = mergeEnv(img.Env, in.Env)
+	out.Env = createEnv(in.Env, img.Env)
 	if len(in.Entrypoint) == 0 {
 		out.Entrypoint = img.Entrypoint
 		if len(in.Cmd) == 0 {
@@ -125,11 +147,36 @@ func mergeConfig(in, img *container.Config) *container.Config {
 		labels[k] = v
 	}
 	out.Labels = labels
+	out.Volumes = mergeVolumes(in.Volumes, img.Volumes)
 	if len(img.ExposedPorts) > 0 && out.ExposedPorts == nil {
 		out.ExposedPorts = img.ExposedPorts
 	}
 	return &out
 }
+
+// createEnv is docker's container environment: the user's variables as
+// given, then the image's that the user did not set.
+func createEnv(user, image []string) []string {
+	out := append([]string{}, user...)
+	set := map[string]bool{}
+	for _, kv := range user {
+		k, _, _ := strings.Cut(kv, "=")
+		set[k] = true
+	}
+	for _, kv := range image {
+		if k, _, _ := strings.Cut(kv, "="); !set[k] {
+			out = append(out, kv)
+		}
+	}
+	if !set["PATH"] && !slices.ContainsFunc(image, func(kv string) bool { return strings.HasPrefix(kv, "PATH=") }) {
+		out = append(out, "PATH="+defaultPath)
+	}
+	return out
+}
+
+// defaultPath is the PATH a container gets when neither it nor its image
+// sets one.
+const defaultPath = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
 
 // mergeEnv overlays "K=V" entries of over on base, by key, keeping order.
 func mergeEnv(base, over []string) []string {
@@ -151,7 +198,7 @@ func mergeEnv(base, over []string) []string {
 		add(kv)
 	}
 	if _, ok := idx["PATH"]; !ok {
-		out = append(out, "PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin")
+		out = append(out, "PATH="+defaultPath)
 	}
 	return out
 }

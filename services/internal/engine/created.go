@@ -378,6 +378,11 @@ func (e *Engine) createdPut(ctx context.Context, c *Container, ref, p string, r 
 			return fmt.Errorf("copy into %s: read upload: %w", c.ID, rerr)
 		}
 	}
+	// Checked now, as extracting would check it at the start: an upload
+	// that cannot be extracted is refused and the container stays usable.
+	if err := checkUpload(v, e.uploadReader(ctx, c, u), dir); err != nil {
+		return err
+	}
 	_, err = e.cfg.Store.UpdateContainer(ctx, c.Namespace, c.ID, func(c *Container) error {
 		if !neverStarted(c) {
 			return Errorf(KindConflict, "container %s was started while the copy into it was uploaded; copy again", c.ID)
@@ -462,6 +467,35 @@ func (e *Engine) applyUploads(ctx context.Context, c *Container) error {
 		if err != nil {
 			return fmt.Errorf("record docker cp into %s of %s as applied: %w", u.Dir, c.ID, err)
 		}
+	}
+	return nil
+}
+
+// checkUpload reads an upload's tar as the agent will extract it into dir
+// over the view v: it must be a tar, hard links must name a file that is
+// there by then, and no entry may lie beneath a symlink the upload made.
+func checkUpload(v fsView, r io.Reader, dir string) error {
+	seen := map[string]bool{}
+	links := map[string]bool{}
+	err := scanTar(r, func(h *tar.Header, _ io.Reader) error {
+		p := path.Join(dir, cleanAbs(h.Name))
+		for d := path.Dir(p); len(d) > len(dir); d = path.Dir(d) {
+			if links[d] {
+				return fmt.Errorf("entry %q is beneath the symlink %q made by the same archive", h.Name, d)
+			}
+		}
+		if h.Typeflag == tar.TypeLink {
+			src := path.Join(dir, cleanAbs(h.Linkname))
+			if !seen[src] && v[v.resolve(src, false)] == nil {
+				return fmt.Errorf("link %s %s: no such file or directory", src, p)
+			}
+		}
+		seen[p] = true
+		links[p] = h.Typeflag == tar.TypeSymlink
+		return nil
+	})
+	if err != nil {
+		return badTar(err)
 	}
 	return nil
 }

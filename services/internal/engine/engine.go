@@ -15,6 +15,8 @@ type Config struct {
 	Images    ImageSource
 	Functions Functions
 	Agents    Agents
+	// Volumes keeps volume records; nil refuses containers with volumes.
+	Volumes Volumes
 	// CallbackURL is the hub's base URL as function instances reach it
 	// (ws:// or wss://).
 	CallbackURL string

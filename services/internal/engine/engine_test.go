@@ -39,9 +39,9 @@ func TestMergeConfigFillsImageDefaultsLikeDocker(t *testing.T) {
 			want: container.Config{Image: "x", Entrypoint: []string{"/mine"}, Env: []string{"PATH=/img/bin", "A=img", "B=img"}, WorkingDir: "/work", User: "app", StopSignal: "SIGQUIT", Labels: map[string]string{"from": "image", "both": "image"}},
 		},
 		{
-			name: "env overrides by key, labels merge, workdir and user win",
+			name: "the user's env comes first then the image's not overridden, labels merge, workdir and user win",
 			in:   container.Config{Image: "x", Env: []string{"A=mine", "C=new"}, Labels: map[string]string{"both": "mine"}, WorkingDir: "/tmp", User: "nobody"},
-			want: container.Config{Image: "x", Entrypoint: []string{"/entry"}, Cmd: []string{"default"}, Env: []string{"PATH=/img/bin", "A=mine", "B=img", "C=new"}, WorkingDir: "/tmp", User: "nobody", StopSignal: "SIGQUIT", Labels: map[string]string{"from": "image", "both": "mine"}},
+			want: container.Config{Image: "x", Entrypoint: []string{"/entry"}, Cmd: []string{"default"}, Env: []string{"A=mine", "C=new", "PATH=/img/bin", "B=img"}, WorkingDir: "/tmp", User: "nobody", StopSignal: "SIGQUIT", Labels: map[string]string{"from": "image", "both": "mine"}},
 		},
 	}
 	for _, tt := range tests {

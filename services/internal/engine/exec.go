@@ -169,7 +169,7 @@ func (e *Engine) ExecStart(ctx context.Context, ns, execID string, o ExecStartOp
 	pid, err := sess.Exec(ctx, proto.ExecStart{
 		ID: execID, Stdout: x.Stdout, Stderr: x.Stderr, Stdin: x.Stdin,
 		Rows: o.Rows, Cols: o.Cols,
-		Process: proto.Process{Args: x.Cmd, Env: mergeEnv(c.Config.Env, x.Env), Dir: dir, User: user, Tty: x.Tty, OpenStdin: x.AttachStdin},
+		Process: proto.Process{Args: x.Cmd, Env: mergeEnv(containerEnv(c), x.Env), Dir: dir, User: user, Tty: x.Tty, OpenStdin: x.AttachStdin, GroupAdd: groupAdd(c)},
 	})
 	if err != nil {
 		if KindOf(err) != KindInvalid {

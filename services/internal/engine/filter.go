@@ -88,6 +88,9 @@ func (f Filters) match(c *Container, imgID map[string]bool) bool {
 	if imgID != nil && !imgID[c.ImageID] {
 		return false
 	}
+	if !anyOf(f["volume"], func(v string) bool { return usesVolume(c, v) }) {
+		return false
+	}
 	return matchLabels(f["label"], c.Config.Labels, true) && matchLabels(f["label!"], c.Config.Labels, false)
 }
 

@@ -4,6 +4,8 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"slices"
+	"strings"
 
 	"github.com/distribution/reference"
 )
@@ -71,6 +73,15 @@ func (e *Engine) RemoveImage(ctx context.Context, ns, ref string, force bool) (*
 	if err != nil {
 		return nil, err
 	}
+	if name := normalizeRef(ref); len(img.RepoTags) > 1 && slices.Contains(img.RepoTags, name) {
+		// As docker: one of several names goes; the image stays.
+		untagged := *img
+		untagged.RepoTags = slices.DeleteFunc(slices.Clone(img.RepoTags), func(t string) bool { return t == name })
+		if err := e.cfg.Store.PutImage(ctx, &untagged); err != nil {
+			return nil, fmt.Errorf("untag %s: %w", ref, err)
+		}
+		return &Image{RepoTags: []string{name}}, nil
+	}
 	if !force {
 		cs, err := e.cfg.Store.ListContainers(ctx, ns)
 		if err != nil {
@@ -86,4 +97,28 @@ func (e *Engine) RemoveImage(ctx context.Context, ns, ref string, force bool) (*
 		return nil, fmt.Errorf("delete image %s: %w", ref, err)
 	}
 	return img, nil
+}
+
+// TagImage gives the image ref the name repo:tag (tag "" is "latest"),
+// taking it from any image that had it, as docker tag does.
+func (e *Engine) TagImage(ctx context.Context, ref, repo, tag string) error {
+	img, err := e.Image(ctx, ref)
+	if err != nil {
+		return err
+	}
+	if tag == "" {
+		tag = "latest"
+	}
+	full := repo + ":" + tag
+	if strings.HasPrefix(tag, "sha256:") || normalizeRef(full) == "" {
+		return Errorf(KindInvalid, "invalid reference format: %s", full)
+	}
+	name := normalizeRef(full)
+	if !slices.Contains(img.RepoTags, name) {
+		img.RepoTags = append(img.RepoTags, name)
+	}
+	if err := e.cfg.Store.PutImage(ctx, img); err != nil {
+		return fmt.Errorf("tag %s as %s: %w", ref, name, err)
+	}
+	return nil
 }

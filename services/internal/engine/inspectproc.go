@@ -107,6 +107,10 @@ func statsResponse(c *Container, s, prev *proto.Stats) container.StatsResponse {
 		MemoryStats: container.MemoryStats{Usage: s.MemoryUsage, Limit: s.MemoryLimit},
 		PidsStats:   container.PidsStats{Current: s.Pids},
 		NumProcs:    uint32(s.Pids),
+		Networks: map[string]container.NetworkStats{"eth0": {
+			RxBytes: s.Network.RxBytes, RxPackets: s.Network.RxPackets, RxErrors: s.Network.RxErrors, RxDropped: s.Network.RxDropped,
+			TxBytes: s.Network.TxBytes, TxPackets: s.Network.TxPackets, TxErrors: s.Network.TxErrors, TxDropped: s.Network.TxDropped,
+		}},
 	}
 	if prev != nil {
 		r.PreRead, r.PreCPUStats = prev.Time, cpu(prev)

@@ -6,6 +6,7 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
+	"slices"
 	"strings"
 	"time"
 
@@ -49,12 +50,31 @@ func running(c *Container) bool {
 	return c.State.Status == StatusRunning || c.State.Status == StatusPaused
 }
 
+// containerEnv is the environment of c's processes: its Config.Env and,
+// as docker adds it, HOSTNAME.
+func containerEnv(c *Container) []string {
+	env := c.Config.Env
+	if !slices.ContainsFunc(env, func(kv string) bool { return strings.HasPrefix(kv, "HOSTNAME=") }) {
+		env = append(slices.Clip(env), "HOSTNAME="+c.Config.Hostname)
+	}
+	return env
+}
+
+// groupAdd is c's --group-add, for its process and its execs.
+func groupAdd(c *Container) []string {
+	if c.HostConfig == nil {
+		return nil
+	}
+	return c.HostConfig.GroupAdd
+}
+
 // process is what the agent runs for c.
 func process(c *Container) proto.Process {
 	args := append(append([]string{}, c.Config.Entrypoint...), c.Config.Cmd...)
 	return proto.Process{
 		Args:      args,
-		Env:       c.Config.Env,
+		Env:       containerEnv(c),
+		GroupAdd:  groupAdd(c),
 		Dir:       c.Config.WorkingDir,
 		User:      c.Config.User,
 		Tty:       c.Config.Tty,
@@ -181,6 +201,7 @@ func (e *Engine) invoke(c *Container, url, secret string) *invocation {
 		Secret:        secret,
 		CallbackURL:   e.cfg.CallbackURL,
 		LingerSeconds: int(e.cfg.Linger / time.Second),
+		Mounts:        invocationMounts(c),
 	})
 }
 
@@ -333,7 +354,7 @@ func (e *Engine) refuseStart(ctx context.Context, c *Container, why error) {
 	if updated.HostConfig != nil && updated.HostConfig.AutoRemove && !running(updated) {
 		// No output will come: attached clients need not be waited for.
 		e.goBackground(func(ctx context.Context) {
-			if err := e.remove(ctx, updated); err != nil {
+			if err := e.remove(ctx, updated, true); err != nil {
 				e.log.Error("auto-remove", "container", updated.ID, "err", err)
 			}
 		})
@@ -347,6 +368,9 @@ func (e *Engine) instanceEnded(ns, id, secretHash string, err error) {
 		// The engine is closing and cancelled the invocation itself: the
 		// instance runs on, and the next control plane recovers it.
 		return
+	}
+	if _, removing := e.removedCode(id); removing {
+		return // the instance ended because the container is being removed
 	}
 	current := false
 	c, uerr := e.cfg.Store.UpdateContainer(context.WithoutCancel(e.ctx), ns, id, func(c *Container) error {

@@ -35,6 +35,9 @@ func (e *Engine) Logs(ctx context.Context, ns, ref string, o LogOptions, emit fu
 	if err != nil {
 		return err
 	}
+	if err := logsReadable(c); err != nil {
+		return err
+	}
 	want := func(le LogEntry) bool {
 		if !wantStream(le.Stream, o.Stdout, o.Stderr) {
 			return false

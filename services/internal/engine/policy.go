@@ -172,7 +172,22 @@ func (e *Engine) Update(ctx context.Context, ns, ref string, u container.UpdateC
 	}
 	var warnings []string
 	if !reflect.DeepEqual(u.Resources, container.Resources{}) {
-		warnings = append(warnings, "Sockerless does not apply resource limits to a running container; they are fixed per function")
+		// Shown in inspect as docker shows them; what the table says of
+		// each (options.go) holds here too.
+		hc := *c.HostConfig
+		mergeResources(&hc.Resources, u.Resources)
+		w, err := checkOptions(c.Config, &hc)
+		if err != nil {
+			return nil, err
+		}
+		warnings = append(w, "the resources of a running container's function instance do not change")
+		_, err = e.cfg.Store.UpdateContainer(ctx, ns, c.ID, func(c *Container) error {
+			mergeResources(&c.HostConfig.Resources, u.Resources)
+			return nil
+		})
+		if err != nil {
+			return nil, fmt.Errorf("update %s: %w", ref, err)
+		}
 	}
 	if u.RestartPolicy.Name != "" {
 		switch u.RestartPolicy.Name {
@@ -193,4 +208,15 @@ func (e *Engine) Update(ctx context.Context, ns, ref string, u container.UpdateC
 	}
 	e.publish(c, "update", nil)
 	return warnings, nil
+}
+
+// mergeResources sets in r the resource fields u sets (non-zero), as
+// docker update changes only what it is given.
+func mergeResources(r *container.Resources, u container.Resources) {
+	dst, src := reflect.ValueOf(r).Elem(), reflect.ValueOf(u)
+	for i := 0; i < src.NumField(); i++ {
+		if f := src.Field(i); !f.IsZero() {
+			dst.Field(i).Set(f)
+		}
+	}
 }

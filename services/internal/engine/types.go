@@ -56,9 +56,14 @@ type Container struct {
 	Execs map[string]*Exec `json:"execs,omitempty"`
 	// NextStream is the next agent stream number free for an exec.
 	NextStream uint32 `json:"nextStream,omitempty"`
+	// Warnings are what the create request was warned about (see
+	// options.go); they are answered once and not stored.
+	Warnings []string `json:"-"`
 	// PendingUploads are docker cp uploads into the container before its
 	// first start, in order; they are extracted when it starts.
 	PendingUploads []PendingUpload `json:"pendingUploads,omitempty"`
+	// Mounts are the container's volumes and tmpfs mounts (mounts.go).
+	Mounts []Mount `json:"mounts,omitempty"`
 }
 
 // PendingUpload is a docker cp into a container that has never run. Its

@@ -142,8 +142,27 @@ func (f *Forwarder) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		f.serveEvents(w, r)
 		return
 	}
-	f.proxy.ServeHTTP(w, r)
+	f.proxy.ServeHTTP(&headerFlusher{ResponseWriter: w}, r)
 }
+
+// headerFlusher sends the headers of a streamed answer (one without a
+// Content-Length: wait, pull progress, attach of a silent container) as
+// soon as they are written, as the Docker engine does; ReverseProxy alone
+// holds them until the first byte of the body, and clients that wait for
+// the headers before they go on would block.
+type headerFlusher struct {
+	http.ResponseWriter
+}
+
+func (h *headerFlusher) WriteHeader(code int) {
+	h.ResponseWriter.WriteHeader(code)
+	if code >= 200 && h.Header().Get("Content-Length") == "" {
+		_ = http.NewResponseController(h.ResponseWriter).Flush()
+	}
+}
+
+// Unwrap gives http.ResponseController the underlying writer.
+func (h *headerFlusher) Unwrap() http.ResponseWriter { return h.ResponseWriter }
 
 var (
 	versionPrefix = regexp.MustCompile(`^/v[0-9]+(\.[0-9]+)?/`)

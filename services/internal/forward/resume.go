@@ -124,6 +124,7 @@ func (f *Forwarder) serveResumable(w http.ResponseWriter, r *http.Request,
 			copyHeader(w.Header(), resp.Header)
 			w.Header().Del(resume.HeaderAnchor)
 			w.WriteHeader(resp.StatusCode)
+			_ = http.NewResponseController(w).Flush() // headers go out at once
 			started = true
 			if resp.StatusCode != http.StatusOK || !resumable {
 				_, _ = io.Copy(flushWriter{w}, resp.Body)

@@ -13,6 +13,7 @@ import (
 	"github.com/sockerless/sockerless/services/internal/gcpsim/functions"
 	"github.com/sockerless/sockerless/services/internal/gcpsim/logging"
 	"github.com/sockerless/sockerless/services/internal/gcpsim/resname"
+	"github.com/sockerless/sockerless/services/internal/gcpsim/storage"
 )
 
 // routes is the HTTP listener's handler.
@@ -21,6 +22,7 @@ func (s *Server) routes(registry http.Handler) http.Handler {
 	mux.Handle("/v2/", registry)
 	mux.Handle("/upload/", s.functions.UploadHandler())
 	mux.HandleFunc("/functions/", s.invoke)
+	mux.Handle(storage.Prefix, storage.New(s.storageDir(), s.logger.With("component", "storage")))
 	mux.HandleFunc("GET /sim/v1/stats", func(w http.ResponseWriter, _ *http.Request) {
 		writeJSON(w, s.Stats())
 	})

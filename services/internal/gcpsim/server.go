@@ -26,6 +26,7 @@ import (
 	"github.com/sockerless/sockerless/services/internal/gcpsim/lro"
 	"github.com/sockerless/sockerless/services/internal/gcpsim/registry"
 	"github.com/sockerless/sockerless/services/internal/gcpsim/run"
+	"github.com/sockerless/sockerless/services/internal/gcpsim/storage"
 )
 
 // Config configures gcpsim. Zero values take the documented defaults.
@@ -113,8 +114,9 @@ func New(cfg Config, grpcLn, httpLn net.Listener) (*Server, error) {
 		IdleTimeout: cfg.IdleTimeout, QueueTimeout: cfg.QueueTimeout,
 		StartupTimeout: cfg.StartupTimeout, StopGrace: cfg.StopGrace,
 		Copy: cfg.CopyRootfs, Insecure: cfg.InsecureRegistries,
-		Network: instnet.Config{HostPorts: cfg.HostPorts, Pasta: cfg.pasta(), ResolvConf: cfg.ResolvConf},
-		Logs:    s.logs, Logger: cfg.Logger.With("component", "instances"),
+		Network:    instnet.Config{HostPorts: cfg.HostPorts, Pasta: cfg.pasta(), ResolvConf: cfg.ResolvConf},
+		StorageDir: s.storageDir(),
+		Logs:       s.logs, Logger: cfg.Logger.With("component", "instances"),
 	})
 	if err != nil {
 		return nil, fmt.Errorf("gcpsim: %w", err)
@@ -266,6 +268,14 @@ func (s *Server) stopGrace() time.Duration {
 	}
 	return 10 * time.Second
 }
+
+// storageDir holds Cloud Storage buckets and NFS exports: the data of
+// Cloud Run volumes.
+func (s *Server) storageDir() string { return filepath.Join(s.cfg.StateDir, "storage") }
+
+// StorageURL is the Cloud Storage JSON API's endpoint, for
+// option.WithEndpoint.
+func (s *Server) StorageURL() string { return s.httpURL + storage.Prefix }
 
 // GRPCAddr is the host:port of the gRPC APIs, for option.WithEndpoint.
 func (s *Server) GRPCAddr() string { return s.grpcLn.Addr().String() }

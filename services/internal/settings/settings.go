@@ -34,6 +34,11 @@ const (
 	GCPSimBinary   = "gcpsim-binary"
 	ImageRepo      = "image-repo"
 	LogLevel       = "log-level"
+	VolumeBucket   = "volume-bucket"
+	VolumeNFS      = "volume-nfs"
+	VolumeNFSDir   = "volume-nfs-dir"
+	VolumeNetwork  = "volume-vpc-network"
+	VolumeSubnet   = "volume-vpc-subnet"
 )
 
 // PortEnv is the variable Cloud Run sets to the port a service must serve

@@ -40,6 +40,16 @@ func All() []Setting {
 			Usage: "repository for wrapped images, e.g. REGION-docker.pkg.dev/PROJECT/REPO/wrapped (dev: gcpsim's registry)"},
 		{Flag: LogLevel, Default: "info",
 			Usage: "debug, info, warn or error"},
+		{Flag: VolumeBucket,
+			Usage: "Cloud Storage bucket holding docker volumes, mounted in every function (dev default: gcpsim's bucket sockerless-volumes; without it or --volume-nfs, volumes are refused)"},
+		{Flag: VolumeNFS,
+			Usage: "SERVER:/EXPORT of an NFS share (Filestore) holding docker volumes instead of a bucket: POSIX semantics (locks, renames)"},
+		{Flag: VolumeNFSDir,
+			Usage: "where this control plane has the --volume-nfs share mounted (a Cloud Run volume mount of the same export), to delete and measure volume data"},
+		{Flag: VolumeNetwork,
+			Usage: "VPC network functions reach the --volume-nfs share through (Direct VPC egress)"},
+		{Flag: VolumeSubnet,
+			Usage: "subnetwork of --volume-vpc-network for the functions' Direct VPC egress"},
 	}
 	for i := range rows {
 		rows[i].Env = EnvName(rows[i].Flag)

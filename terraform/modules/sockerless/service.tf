@@ -22,6 +22,29 @@ resource "google_cloud_run_v2_service" "controlplane" {
       max_instance_count = 1
     }
 
+    # With an NFS share for volumes, the control plane mounts it too (to
+    # delete and measure volume data) and reaches it through the VPC.
+    dynamic "volumes" {
+      for_each = var.volume_nfs == null ? [] : [var.volume_nfs]
+      content {
+        name = "volumes"
+        nfs {
+          server = volumes.value.server
+          path   = volumes.value.path
+        }
+      }
+    }
+    dynamic "vpc_access" {
+      for_each = var.volume_nfs == null ? [] : [var.volume_nfs]
+      content {
+        egress = "PRIVATE_RANGES_ONLY"
+        network_interfaces {
+          network    = vpc_access.value.network
+          subnetwork = vpc_access.value.subnetwork
+        }
+      }
+    }
+
     containers {
       image = var.image
 
@@ -69,6 +92,33 @@ resource "google_cloud_run_v2_service" "controlplane" {
       env {
         name  = "SOCKERLESS_LOG_LEVEL"
         value = var.log_level
+      }
+      env {
+        name  = "SOCKERLESS_VOLUME_BUCKET"
+        value = local.volume_bucket
+      }
+      env {
+        name  = "SOCKERLESS_VOLUME_NFS"
+        value = local.volume_nfs
+      }
+      env {
+        name  = "SOCKERLESS_VOLUME_NFS_DIR"
+        value = local.volume_nfs_dir
+      }
+      env {
+        name  = "SOCKERLESS_VOLUME_VPC_NETWORK"
+        value = var.volume_nfs == null ? "" : var.volume_nfs.network
+      }
+      env {
+        name  = "SOCKERLESS_VOLUME_VPC_SUBNET"
+        value = var.volume_nfs == null ? "" : var.volume_nfs.subnetwork
+      }
+      dynamic "volume_mounts" {
+        for_each = var.volume_nfs == null ? [] : [1]
+        content {
+          name       = "volumes"
+          mount_path = local.volume_nfs_dir
+        }
       }
       env {
         name = "SOCKERLESS_TOKEN"

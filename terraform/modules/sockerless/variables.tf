@@ -99,3 +99,20 @@ variable "grant_default_build_account" {
   type        = bool
   default     = true
 }
+
+variable "volume_nfs" {
+  description = "NFS share (e.g. a Filestore instance) holding docker volumes instead of a Cloud Storage bucket: server, export path, and the VPC network and subnetwork the functions and the control plane reach it through. Choose it for POSIX semantics (file locking, atomic renames, databases, git checkouts shared live). null: a bucket, created by this module."
+  type = object({
+    server     = string
+    path       = string
+    network    = string
+    subnetwork = string
+  })
+  default = null
+}
+
+variable "delete_volumes_on_destroy" {
+  description = "Let terraform destroy delete the volumes bucket with the data in it."
+  type        = bool
+  default     = false
+}

@@ -56,6 +56,8 @@ type Config struct {
 	Memory, CPU string
 	// Env is set in every function's environment.
 	Env map[string]string
+	// Volumes, if set, is mounted in every function (volumes.go).
+	Volumes *Volumes
 	// PollInterval is how often operations are polled; default 1 s.
 	PollInterval time.Duration
 	// HTTPClient uploads sources and invokes functions; default a client
@@ -279,6 +281,9 @@ func (d *Driver) setImage(ctx context.Context, name, image string) error {
 			t.Scaling = &runpb.RevisionScaling{}
 		}
 		t.Scaling.MaxInstanceCount = int32(d.cfg.MaxInstances)
+		if d.cfg.Volumes != nil {
+			d.cfg.Volumes.apply(t)
+		}
 
 		op, err := d.services.UpdateService(ctx, &runpb.UpdateServiceRequest{Service: svc})
 		if status.Code(err) == codes.Aborted && attempt < 3 {

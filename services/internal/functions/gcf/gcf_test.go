@@ -7,6 +7,7 @@ import (
 	"io"
 	"net/http"
 	"net/http/httptest"
+	"reflect"
 	"strings"
 	"testing"
 	"time"
@@ -198,7 +199,7 @@ func TestInvokeStatuses(t *testing.T) {
 				if err != nil {
 					t.Fatalf("Invoke: %v", err)
 				}
-				if got != inv || gotCT != "application/json" || gotAuth != "" {
+				if !reflect.DeepEqual(got, inv) || gotCT != "application/json" || gotAuth != "" {
 					t.Errorf("server got %+v, content type %q, auth %q", got, gotCT, gotAuth)
 				}
 				return

@@ -173,7 +173,11 @@ func (i *instance) launch(ctx context.Context) error {
 		return err
 	}
 	p.Netns = i.net.Path()
-	if err := writeSpec(i.bundle, newSpec(p)); err != nil {
+	spec := newSpec(p)
+	if err := i.applyRevision(&spec); err != nil {
+		return err
+	}
+	if err := writeSpec(i.bundle, spec); err != nil {
 		return err
 	}
 

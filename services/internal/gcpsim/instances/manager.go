@@ -50,6 +50,8 @@ type Config struct {
 	// Network says how instances reach the host (package instnet); its
 	// HostPorts grow with AllowHostPort.
 	Network instnet.Config
+	// StorageDir holds the data of Cloud Run volumes (BucketDir, NFSDir).
+	StorageDir string
 	// Logs receives instance stdout/stderr lines; required.
 	Logs LogSink
 	// Logger receives the manager's own logs.
@@ -313,25 +315,29 @@ func (m *Manager) Serve(w http.ResponseWriter, r *http.Request, rev *run.Revisio
 	m.mu.Unlock()
 
 	// The body is read by at most one attempt: a retry happens only when
-	// the connection to an instance could not even be made.
+	// the connection to an instance could not even be made. An instance
+	// that served before and refuses is on its way out (its process ends
+	// after its last answer) and is stopped, so each refusal takes one
+	// instance out of the pool and the retries end: the request reaches a
+	// live instance or a new one, however many are ending at once.
 	body := r.Body
 	if body != nil {
 		r.Body = io.NopCloser(body)
 	}
 	for attempt := 1; ; attempt++ {
-		in, err := p.acquire(r.Context(), rev)
+		in, reused, err := p.acquire(r.Context(), rev)
 		if err != nil {
 			m.acquireFailed(w, r, err)
 			return
 		}
-		if m.proxy(w, r, rev, p, in, attempt < maxAttempts) {
+		if m.proxy(w, r, rev, p, in, reused || attempt < maxAttempts) {
 			return
 		}
 	}
 }
 
-// maxAttempts bounds the instances one request is offered to when the
-// chosen instance no longer accepts connections.
+// maxAttempts bounds the new instances one request is offered to when they
+// do not accept connections.
 const maxAttempts = 3
 
 // acquireFailed answers a request no instance could take.

@@ -68,16 +68,16 @@ func (p *pool) broadcastLocked() {
 }
 
 // acquire returns an instance with a free request slot, reserving it:
-// an idle or not fully busy one, else a new one (cold start), else it waits
-// until one frees up or the queue timeout passes (errNoInstance).
-func (p *pool) acquire(ctx context.Context, rev *run.Revision) (*instance, error) {
+// an idle or not fully busy one (reused), else a new one (cold start), else
+// it waits until one frees up or the queue timeout passes (errNoInstance).
+func (p *pool) acquire(ctx context.Context, rev *run.Revision) (in *instance, reused bool, err error) {
 	queue := time.NewTimer(p.m.cfg.QueueTimeout)
 	defer queue.Stop()
 	for {
 		p.mu.Lock()
 		if p.retired {
 			p.mu.Unlock()
-			return nil, errRetired
+			return nil, false, errRetired
 		}
 		p.rev = rev
 		for _, in := range p.instances {
@@ -88,14 +88,14 @@ func (p *pool) acquire(ctx context.Context, rev *run.Revision) (*instance, error
 					in.idleTimer = nil
 				}
 				p.mu.Unlock()
-				return in, nil
+				return in, true, nil
 			}
 		}
 		if p.liveLocked() < rev.MaxInstances {
-			in := p.m.newInstance(p, rev)
+			in = p.m.newInstance(p, rev)
 			if in == nil {
 				p.mu.Unlock()
-				return nil, errRetired
+				return nil, false, errRetired
 			}
 			in.active = 1
 			p.instances[in.id] = in
@@ -104,12 +104,12 @@ func (p *pool) acquire(ctx context.Context, rev *run.Revision) (*instance, error
 			select {
 			case <-in.ready:
 				if in.startErr != nil {
-					return nil, &startError{in.startErr}
+					return nil, false, &startError{in.startErr}
 				}
-				return in, nil
+				return in, false, nil
 			case <-ctx.Done():
 				p.release(in)
-				return nil, ctx.Err()
+				return nil, false, ctx.Err()
 			}
 		}
 		wake := p.wake
@@ -117,9 +117,9 @@ func (p *pool) acquire(ctx context.Context, rev *run.Revision) (*instance, error
 		select {
 		case <-wake:
 		case <-ctx.Done():
-			return nil, ctx.Err()
+			return nil, false, ctx.Err()
 		case <-queue.C:
-			return nil, errNoInstance
+			return nil, false, errNoInstance
 		}
 	}
 }

@@ -41,6 +41,11 @@ type Revision struct {
 	Concurrency int
 	// MaxInstances bounds the instances of this revision.
 	MaxInstances int
+	// Gen2 is the second generation execution environment (a microVM,
+	// where the container may mount file systems).
+	Gen2 bool
+	// Volumes are the Cloud Run volumes mounted into the container.
+	Volumes []VolumeMount
 }
 
 // revisionFrom validates svc's template and snapshots it as revision name.
@@ -68,6 +73,10 @@ func revisionFrom(svc *runpb.Service, name string) (*Revision, error) {
 		Timeout:      DefaultTimeout,
 		Concurrency:  int(t.GetMaxInstanceRequestConcurrency()),
 		MaxInstances: int(t.GetScaling().GetMaxInstanceCount()),
+	}
+	r.Gen2 = t.GetExecutionEnvironment() == runpb.ExecutionEnvironment_EXECUTION_ENVIRONMENT_GEN2
+	if r.Volumes, err = volumeMounts(t, c); err != nil {
+		return nil, err
 	}
 	for _, e := range c.GetEnv() {
 		if e.GetName() == "" {

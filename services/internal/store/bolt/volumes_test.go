@@ -1,0 +1,20 @@
+package bolt
+
+import (
+	"path/filepath"
+	"testing"
+
+	"github.com/sockerless/sockerless/services/internal/volumes"
+	"github.com/sockerless/sockerless/services/internal/volumes/volumetest"
+)
+
+func TestVolumeConformance(t *testing.T) {
+	volumetest.Run(t, func(t *testing.T) volumes.Store {
+		s, err := Open(filepath.Join(t.TempDir(), "store.db"), Options{NoSync: true})
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { s.Close() })
+		return s
+	})
+}

@@ -1,0 +1,16 @@
+package firestore
+
+import (
+	"testing"
+
+	"github.com/sockerless/sockerless/services/internal/volumes"
+	"github.com/sockerless/sockerless/services/internal/volumes/volumetest"
+)
+
+func TestVolumeConformance(t *testing.T) {
+	volumetest.Run(t, func(t *testing.T) volumes.Store {
+		s, _ := openFresh(t)
+		t.Cleanup(func() { s.Close() })
+		return s
+	})
+}

@@ -21,10 +21,15 @@ func createNetns(path string) error {
 	f.Close()
 	errc := make(chan error, 1)
 	go func() {
-		// The thread is left in the new namespace and never unlocked:
-		// it ends with this goroutine, so nothing else ever runs on it.
 		runtime.LockOSThread()
-		errc <- func() error {
+		self, err := unix.Open("/proc/thread-self/ns/net", unix.O_RDONLY|unix.O_CLOEXEC, 0)
+		if err != nil {
+			runtime.UnlockOSThread()
+			errc <- fmt.Errorf("own network namespace: %w", err)
+			return
+		}
+		defer unix.Close(self)
+		err = func() error {
 			if err := unix.Unshare(unix.CLONE_NEWNET); err != nil {
 				return fmt.Errorf("unshare: %w", err)
 			}
@@ -36,6 +41,14 @@ func createNetns(path string) error {
 			}
 			return nil
 		}()
+		if serr := unix.Setns(self, unix.CLONE_NEWNET); serr != nil {
+			// Left locked, the thread ends with this goroutine instead
+			// of running others in the new namespace.
+			errc <- errors.Join(err, fmt.Errorf("leave network namespace: %w", serr))
+			return
+		}
+		runtime.UnlockOSThread()
+		errc <- err
 	}()
 	if err := <-errc; err != nil {
 		os.Remove(path)

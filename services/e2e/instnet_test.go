@@ -2,6 +2,7 @@ package e2e
 
 import (
 	"fmt"
+	"path/filepath"
 	"strings"
 	"testing"
 
@@ -9,6 +10,7 @@ import (
 	v1 "github.com/google/go-containerregistry/pkg/v1"
 	"github.com/google/go-containerregistry/pkg/v1/remote"
 
+	"github.com/sockerless/sockerless/services/internal/gcpsim"
 	"github.com/sockerless/sockerless/services/internal/testimage"
 )
 
@@ -100,5 +102,32 @@ func TestImageUserIsKeptWhileTheAgentRunsAsRoot(t *testing.T) {
 				t.Errorf("the agent (PID 1) does not run as root:\n%s", status)
 			}
 		})
+	}
+}
+
+// A control plane restarted on another TCP port reuses the running gcpsim
+// and tells it its new callback port: containers started after reach it
+// from their network namespaces, and their agents call back.
+func TestControlPlaneOnAnotherPortReusesGcpsim(t *testing.T) {
+	s := otherStack(t, []string{"--boot-timeout", "30s"}, nil)
+	mustDocker(t, s.direct, "run", "--rm", "busybox", "true")
+	sim, err := gcpsim.ReadEndpoint(filepath.Join(s.dir, "state", "gcpsim", "endpoint.json"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	s.cp.stop()
+	port, err := freePort()
+	if err != nil {
+		t.Fatal(err)
+	}
+	s.tcp = fmt.Sprintf("127.0.0.1:%d", port)
+	if err := s.startControlPlane(); err != nil {
+		t.Fatal(err)
+	}
+	if again, err := gcpsim.ReadEndpoint(filepath.Join(s.dir, "state", "gcpsim", "endpoint.json")); err != nil || again.PID != sim.PID {
+		t.Fatalf("gcpsim %+v (%v) after the restart, want the running one (pid %d)", again, err, sim.PID)
+	}
+	if out := mustDocker(t, s.direct, "run", "--rm", "busybox", "echo", "called back"); out != "called back\n" {
+		t.Errorf("run after the restart = %q", out)
 	}
 }

@@ -25,7 +25,7 @@ import (
 const parent = "projects/proj/locations/us-central1"
 
 // startSim runs gcpsim in-process on loopback listeners.
-func startSim(t *testing.T, cfg gcpsim.Config) *gcpsim.Server {
+func startSim(t testing.TB, cfg gcpsim.Config) *gcpsim.Server {
 	t.Helper()
 	if cfg.StateDir == "" {
 		cfg.StateDir = t.TempDir()
@@ -42,7 +42,7 @@ func startSim(t *testing.T, cfg gcpsim.Config) *gcpsim.Server {
 	return srv
 }
 
-func clients(t *testing.T, srv *gcpsim.Server) (*functions.FunctionClient, *run.ServicesClient) {
+func clients(t testing.TB, srv *gcpsim.Server) (*functions.FunctionClient, *run.ServicesClient) {
 	t.Helper()
 	ctx := context.Background()
 	fc, err := functions.NewFunctionClient(ctx, srv.ClientOptions()...)
@@ -222,11 +222,11 @@ func TestFunctionLifecycleThroughProductionClients(t *testing.T) {
 }
 
 // testLogger sends gcpsim's logs to the test's log.
-func testLogger(t *testing.T) *slog.Logger {
+func testLogger(t testing.TB) *slog.Logger {
 	return slog.New(slog.NewTextHandler(testWriter{t}, &slog.HandlerOptions{Level: slog.LevelDebug}))
 }
 
-type testWriter struct{ t *testing.T }
+type testWriter struct{ t testing.TB }
 
 func (w testWriter) Write(p []byte) (int, error) {
 	w.t.Log(strings.TrimSpace(string(p)))

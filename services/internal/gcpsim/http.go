@@ -3,7 +3,6 @@ package gcpsim
 import (
 	"encoding/json"
 	"fmt"
-	"github.com/sockerless/sockerless/services/internal/gcpsim/storage"
 	"net/http"
 	"net/url"
 	"strings"
@@ -14,6 +13,7 @@ import (
 	"github.com/sockerless/sockerless/services/internal/gcpsim/functions"
 	"github.com/sockerless/sockerless/services/internal/gcpsim/logging"
 	"github.com/sockerless/sockerless/services/internal/gcpsim/resname"
+	"github.com/sockerless/sockerless/services/internal/gcpsim/storage"
 )
 
 // routes is the HTTP listener's handler.

@@ -25,7 +25,7 @@ import (
 )
 
 // needRunc skips tests that run real containers where they cannot.
-func needRunc(t *testing.T) {
+func needRunc(t testing.TB) {
 	t.Helper()
 	if os.Geteuid() != 0 {
 		t.Skip("needs root to run containers with runc")
@@ -56,7 +56,7 @@ var cgi = map[string]string{
 
 // pushHTTPD pushes the instance image with index.html holding index and
 // returns its reference.
-func pushHTTPD(t *testing.T, srv *gcpsim.Server, tag, index string) string {
+func pushHTTPD(t testing.TB, srv *gcpsim.Server, tag, index string) string {
 	t.Helper()
 	files := map[string]string{"/www/index.html": index}
 	for k, v := range cgi {
@@ -67,7 +67,7 @@ func pushHTTPD(t *testing.T, srv *gcpsim.Server, tag, index string) string {
 
 // pushImage pushes a busybox image running the shell script entry with
 // files added to gcpsim's registry and returns its reference.
-func pushImage(t *testing.T, srv *gcpsim.Server, nameTag, entry string, files map[string]string) string {
+func pushImage(t testing.TB, srv *gcpsim.Server, nameTag, entry string, files map[string]string) string {
 	t.Helper()
 	img, err := testimage.Busybox(testimage.Options{
 		Config: &v1.Config{
@@ -90,7 +90,7 @@ func pushImage(t *testing.T, srv *gcpsim.Server, nameTag, entry string, files ma
 	return ref
 }
 
-func get(t *testing.T, url string) (int, string) {
+func get(t testing.TB, url string) (int, string) {
 	t.Helper()
 	resp, err := http.Get(url)
 	if err != nil {
@@ -101,7 +101,7 @@ func get(t *testing.T, url string) (int, string) {
 	return resp.StatusCode, strings.TrimSpace(string(b))
 }
 
-func waitFor(t *testing.T, what string, cond func() bool) {
+func waitFor(t testing.TB, what string, cond func() bool) {
 	t.Helper()
 	deadline := time.Now().Add(20 * time.Second)
 	for !cond() {
@@ -114,7 +114,7 @@ func waitFor(t *testing.T, what string, cond func() bool) {
 
 // createService creates a service of image with FOO=from-service and env
 // ("NAME=value") in its environment.
-func createService(t *testing.T, rc *run.ServicesClient, id, image string, timeout time.Duration, maxInstances int32, env ...string) *runpb.Service {
+func createService(t testing.TB, rc *run.ServicesClient, id, image string, timeout time.Duration, maxInstances int32, env ...string) *runpb.Service {
 	t.Helper()
 	vars := []*runpb.EnvVar{{Name: "FOO", Values: &runpb.EnvVar_Value{Value: "from-service"}}}
 	for _, kv := range env {

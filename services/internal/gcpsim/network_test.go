@@ -49,7 +49,7 @@ var netCGI = map[string]string{
 
 // testResolver is a loopback address of the host where the test serves
 // DNS, as systemd-resolved serves at 127.0.0.53.
-var testResolver = netip.MustParseAddr("127.0.0.77")
+var testResolver = netip.MustParseAddr("127.0.0.78") // instnet's tests serve on .77
 
 func TestInstanceNetworks(t *testing.T) {
 	needRunc(t)
@@ -157,10 +157,6 @@ func TestInstanceNetworks(t *testing.T) {
 		if len(inst) == 0 || inst[0].Netns == "" {
 			t.Fatalf("instances %+v, want a listening one with its namespace", inst)
 		}
-		nsPath := inst[0].Netns
-		if !isMount(t, nsPath) {
-			t.Fatalf("%s is not a mount point", nsPath)
-		}
 		if len(inst) != 2 {
 			t.Fatalf("want both instances, have %+v", inst)
 		}
@@ -169,11 +165,9 @@ func TestInstanceNetworks(t *testing.T) {
 			waitFor(t, "an instance to end", func() bool { return len(srv.Instances()) < n })
 		}
 		for _, in := range inst {
-			if isMount(t, in.Netns) {
-				t.Errorf("namespace %s still bound after its instance ended", in.Netns)
-			}
+			// Its file goes only once unbound (a mount point cannot be removed).
 			if _, err := os.Stat(in.Netns); !errors.Is(err, os.ErrNotExist) {
-				t.Errorf("namespace file %s: %v, want it gone", in.Netns, err)
+				t.Errorf("namespace file %s: %v, want it unbound and gone", in.Netns, err)
 			}
 			if pid := pastaOf(in.Netns); pid != 0 {
 				t.Errorf("pasta %d of %s still runs", pid, in.Netns)
@@ -210,8 +204,8 @@ func TestLeftoverNetworksAreRemoved(t *testing.T) {
 	// A gcpsim starting on the state dir of one that did not clean up (as
 	// after a crash) removes its containers, namespaces and pastas.
 	startSim(t, gcpsim.Config{StateDir: state, Logger: testLogger(t)})
-	if isMount(t, nsPath) {
-		t.Errorf("leftover namespace %s still bound", nsPath)
+	if _, err := os.Stat(filepath.Dir(nsPath)); !errors.Is(err, os.ErrNotExist) {
+		t.Errorf("leftover network %s: %v, want its namespace unbound and gone", filepath.Dir(nsPath), err)
 	}
 	if _, err := exec.LookPath("pasta"); err == nil && pasta == 0 {
 		t.Error("the instance had no pasta")
@@ -292,21 +286,6 @@ func serveDNS(t *testing.T) bool {
 func hasDefaultRoute(routes string) bool {
 	for _, l := range strings.Split(routes, "\n") {
 		if f := strings.Fields(l); len(f) > 7 && f[1] == "00000000" && f[7] == "00000000" {
-			return true
-		}
-	}
-	return false
-}
-
-// isMount reports whether path is a mount point of this process.
-func isMount(t *testing.T, path string) bool {
-	t.Helper()
-	b, err := os.ReadFile("/proc/self/mountinfo")
-	if err != nil {
-		t.Fatal(err)
-	}
-	for _, l := range strings.Split(string(b), "\n") {
-		if f := strings.Fields(l); len(f) > 4 && f[4] == path {
 			return true
 		}
 	}

@@ -114,8 +114,8 @@ func New(cfg Config, grpcLn, httpLn net.Listener) (*Server, error) {
 		IdleTimeout: cfg.IdleTimeout, QueueTimeout: cfg.QueueTimeout,
 		StartupTimeout: cfg.StartupTimeout, StopGrace: cfg.StopGrace,
 		Copy: cfg.CopyRootfs, Insecure: cfg.InsecureRegistries,
-		StorageDir: s.storageDir(),
 		Network:    instnet.Config{HostPorts: cfg.HostPorts, Pasta: cfg.pasta(), ResolvConf: cfg.ResolvConf},
+		StorageDir: s.storageDir(),
 		Logs:       s.logs, Logger: cfg.Logger.With("component", "instances"),
 	})
 	if err != nil {

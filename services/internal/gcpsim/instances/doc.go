@@ -3,8 +3,10 @@
 // request when no idle one of the revision exists (at most MaxInstances,
 // each serving at most Concurrency requests), from a fresh root filesystem
 // (overlayfs over a per-image-digest unpacked cache, or a full copy), with
-// PORT set and the host's network. Requests are proxied to it with the
-// revision's timeout; an idle instance is reused, and stopped after an idle
+// PORT set and a network namespace of its own (package instnet: relays to
+// the host's loopback, internet egress through pasta), whose
+// /etc/resolv.conf and /etc/hosts are files of its rootfs. Requests are
+// proxied to it, inside its namespace, with the revision's timeout; an idle instance is reused, and stopped after an idle
 // timeout or when its revision is retired. Instance stdout/stderr lines
 // become log entries.
 //

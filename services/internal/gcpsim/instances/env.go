@@ -6,7 +6,9 @@ import (
 	"strings"
 )
 
-// freePort returns a TCP port free on the host right now.
+// freePort returns a TCP port free on the host right now: an instance's
+// PORT (in its own network namespace any port would do, but one free on
+// the host is none of the host ports relayed into the instance).
 func freePort() (int, error) {
 	l, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {

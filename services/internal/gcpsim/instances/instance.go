@@ -67,6 +67,7 @@ func (i *instance) run(ctx context.Context) {
 	err := i.launch(ctx)
 	close(i.launched)
 	if err != nil {
+		i.m.nets.Refill()
 		i.failStart(err)
 		i.cleanup()
 		return
@@ -84,7 +85,9 @@ func (i *instance) run(ctx context.Context) {
 		close(i.exited)
 	}()
 
-	if err := i.awaitListening(ctx); err != nil {
+	err = i.awaitListening(ctx)
+	i.m.nets.Refill() // the start no longer competes with the next network
+	if err != nil {
 		i.awaitOutput(time.Second)
 		i.failStart(err)
 		i.stop()
@@ -151,7 +154,7 @@ func (i *instance) launch(ctx context.Context) error {
 		return fmt.Errorf("bundle dir: %w", err)
 	}
 	// The network first: its pasta sets up while the rest is prepared.
-	if i.net, err = instnet.Open(filepath.Join(i.dir, "net"), i.m.netConfig()); err != nil {
+	if i.net, err = i.m.openNet(); err != nil {
 		return fmt.Errorf("instance network: %w", err)
 	}
 	if err := makeRootfs(img.Rootfs, i.dir, rootfs, i.m.overlay); err != nil {

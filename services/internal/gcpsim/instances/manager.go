@@ -47,11 +47,11 @@ type Config struct {
 	// Insecure pulls from every registry over plain http (loopback and
 	// private-network registries always are).
 	Insecure bool
-	// StorageDir holds the data of Cloud Run volumes (BucketDir, NFSDir).
-	StorageDir string
 	// Network says how instances reach the host (package instnet); its
 	// HostPorts grow with AllowHostPort.
 	Network instnet.Config
+	// StorageDir holds the data of Cloud Run volumes (BucketDir, NFSDir).
+	StorageDir string
 	// Logs receives instance stdout/stderr lines; required.
 	Logs LogSink
 	// Logger receives the manager's own logs.
@@ -85,6 +85,7 @@ type Manager struct {
 	logger   *slog.Logger
 	runcRoot string
 	images   *imageCache
+	nets     *instnet.Pool
 	overlay  bool
 
 	ctx    context.Context // ends when Close begins
@@ -147,6 +148,9 @@ func New(cfg Config) (*Manager, error) {
 		}
 	}
 	m.removeLeftovers()
+	if m.nets, err = instnet.NewPool(filepath.Join(abs, "nets"), cfg.Network, cfg.Logger); err != nil {
+		return nil, fmt.Errorf("instances: %w", err)
+	}
 	m.overlay = !cfg.Copy && overlaySupported(m.instancesRoot())
 	m.logger.Debug("instance manager started", "overlay", m.overlay, "stateDir", abs)
 	m.ctx, m.cancel = context.WithCancel(context.Background())
@@ -158,15 +162,6 @@ func (m *Manager) instanceDir(id string) string { return filepath.Join(m.instanc
 
 // Overlay reports whether instance root filesystems are overlay mounts.
 func (m *Manager) Overlay() bool { return m.overlay }
-
-// netConfig is the network configuration of a new instance.
-func (m *Manager) netConfig() instnet.Config {
-	m.mu.Lock()
-	defer m.mu.Unlock()
-	c := m.cfg.Network
-	c.HostPorts = slices.Clone(m.hostPorts)
-	return c
-}
 
 // AllowHostPort makes port of the host's loopback reachable from instances
 // that start from now on (at 127.0.0.1 and [::1], as on the host).
@@ -185,8 +180,13 @@ func (m *Manager) HostPorts() []int {
 	return slices.Sorted(slices.Values(m.hostPorts))
 }
 
-// removeLeftovers deletes runc containers, networks, mounts and bundles of
-// an earlier run of gcpsim on the same state directory.
+// openNet makes the network of a new instance.
+func (m *Manager) openNet() (*instnet.Net, error) {
+	return m.nets.Open(m.HostPorts())
+}
+
+// removeLeftovers deletes runc containers, mounts and bundles of an earlier
+// run of gcpsim on the same state directory (NewPool removes its networks).
 func (m *Manager) removeLeftovers() {
 	if _, err := exec.LookPath(m.cfg.RuncPath); err == nil {
 		out, err := exec.Command(m.cfg.RuncPath, "--root", m.runcRoot, "list", "-q").Output()
@@ -197,15 +197,10 @@ func (m *Manager) removeLeftovers() {
 			}
 		}
 	}
-	entries, _ := os.ReadDir(m.instancesRoot())
-	for _, e := range entries {
-		if err := instnet.RemoveLeftovers(filepath.Join(m.instanceDir(e.Name()), "net")); err != nil {
-			m.logger.Warn("remove leftover instance network", "instance", e.Name(), "err", err)
-		}
-	}
 	if err := unmountUnder(m.instancesRoot()); err != nil {
 		m.logger.Warn("unmount leftover instances", "err", err)
 	}
+	entries, _ := os.ReadDir(m.instancesRoot())
 	for _, e := range entries {
 		_ = os.RemoveAll(filepath.Join(m.instancesRoot(), e.Name()))
 	}
@@ -284,7 +279,7 @@ func (m *Manager) Close(ctx context.Context) error {
 		p.retire(true)
 	}
 	done := make(chan struct{})
-	go func() { m.wg.Wait(); close(done) }()
+	go func() { m.wg.Wait(); m.nets.Close(); close(done) }()
 	select {
 	case <-done:
 		return nil

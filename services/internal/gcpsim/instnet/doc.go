@@ -20,11 +20,15 @@
 //     (pasta refuses to start there), an instance reaches only the relays.
 //
 // gcpsim reaches the instance's PORT by dialling from a thread inside the
-// namespace. The namespace is bound at DIR/netns of the instance's network
-// directory (nsenter --net=DIR/netns enters it), pasta writes DIR/pasta.pid
-// and DIR/pasta.log; RemoveLeftovers cleans what a crashed gcpsim left.
+// namespace. Each network lives in a directory of its own under the
+// pool's (gcpsim: STATE_DIR/run/nets/net-HEX/): the namespace is bound at
+// netns there (nsenter --net=…/netns enters it; /sim/v1/instances names
+// it), pasta writes pasta.pid and pasta.log beside it. A Pool removes what
+// a crashed gcpsim left under its directory (pasta processes, namespaces)
+// when it starts, and keeps one network with pasta set up ahead so that a
+// cold start does not wait for pasta.
 //
-// Files: net.go (Net: open, dial, close), netns.go (namespaces and
-// entering them), relay.go (the relays), pasta.go (the pasta process),
-// files.go (the instance's resolv.conf and hosts).
+// Files: net.go (Net: open, dial, close), pool.go (Pool), netns.go
+// (namespaces and entering them), relay.go (the relays), pasta.go (the
+// pasta process), files.go (the instance's resolv.conf and hosts).
 package instnet

@@ -30,7 +30,8 @@ type Config struct {
 }
 
 // Net is the network of one instance: its namespace, the relays to the
-// host's loopback and the pasta process of its internet egress.
+// host's loopback and the pasta process of its internet egress. Its
+// directory holds the namespace's file and pasta's pid and log files.
 type Net struct {
 	dir, path string
 	resolv    []byte
@@ -47,40 +48,59 @@ type Net struct {
 const nsFile = "netns"
 
 // Open creates the network of an instance in dir (which it owns): a new
-// namespace with loopback up, bound at dir/netns; relays of cfg.HostPorts
-// and of the host's loopback resolvers; pasta started for internet egress
-// (AwaitEgress waits for it). Close removes it all.
+// namespace with loopback up, bound at dir/netns; pasta started for
+// internet egress (AwaitEgress waits for it); relays of cfg.HostPorts and
+// of the host's loopback resolvers. Close removes it all.
 func Open(dir string, cfg Config) (*Net, error) {
-	if cfg.ResolvConf == "" {
-		cfg.ResolvConf = "/etc/resolv.conf"
-	}
-	resolv, err := os.ReadFile(cfg.ResolvConf)
-	if err != nil && !errors.Is(err, os.ErrNotExist) {
-		return nil, fmt.Errorf("host resolver configuration: %w", err)
-	}
-	if err := os.MkdirAll(dir, 0o700); err != nil {
-		return nil, fmt.Errorf("instance network dir: %w", err)
-	}
-	n := &Net{dir: dir, path: filepath.Join(dir, nsFile), resolv: resolv, relays: newRelays(), fd: -1}
-	if err := createNetns(n.path); err != nil {
+	n, err := create(dir, cfg.Pasta)
+	if err != nil {
 		return nil, err
 	}
-	n.fd, err = unix.Open(n.path, unix.O_RDONLY|unix.O_CLOEXEC, 0)
-	if err != nil {
-		_ = removeNetns(n.path)
-		return nil, fmt.Errorf("open network namespace: %w", err)
-	}
-	// pasta first: it sets up the namespace while the rest is prepared.
-	if cfg.Pasta == "" {
-		n.noEgress = ErrEgressOff
-	} else if n.pasta, err = startPasta(cfg.Pasta, n.path, dir); err != nil {
-		n.noEgress = err
-	}
-	if err := n.relayAll(cfg.HostPorts); err != nil {
+	if err := n.attach(cfg.HostPorts, cfg.ResolvConf); err != nil {
 		_ = n.Close()
 		return nil, err
 	}
 	return n, nil
+}
+
+// create makes the namespace in dir and starts its pasta (if bin is set).
+func create(dir, pastaBin string) (*Net, error) {
+	if err := os.MkdirAll(dir, 0o700); err != nil {
+		return nil, fmt.Errorf("instance network dir: %w", err)
+	}
+	n := &Net{dir: dir, path: filepath.Join(dir, nsFile), relays: newRelays(), fd: -1}
+	if err := createNetns(n.path); err != nil {
+		os.RemoveAll(dir)
+		return nil, err
+	}
+	var err error
+	n.fd, err = unix.Open(n.path, unix.O_RDONLY|unix.O_CLOEXEC, 0)
+	if err != nil {
+		_ = removeNetns(n.path)
+		os.RemoveAll(dir)
+		return nil, fmt.Errorf("open network namespace: %w", err)
+	}
+	if pastaBin == "" {
+		n.noEgress = ErrEgressOff
+	} else if n.pasta, err = startPasta(pastaBin, n.path, dir); err != nil {
+		n.noEgress = err
+	}
+	return n, nil
+}
+
+// attach reads the host's resolver configuration (default
+// /etc/resolv.conf) and starts the relays of hostPorts and of its
+// loopback resolvers.
+func (n *Net) attach(hostPorts []int, resolvConf string) error {
+	if resolvConf == "" {
+		resolvConf = "/etc/resolv.conf"
+	}
+	resolv, err := os.ReadFile(resolvConf)
+	if err != nil && !errors.Is(err, os.ErrNotExist) {
+		return fmt.Errorf("host resolver configuration: %w", err)
+	}
+	n.resolv = resolv
+	return n.relayAll(hostPorts)
 }
 
 // relayAll listens inside the namespace on each host port (127.0.0.1 and
@@ -170,14 +190,20 @@ func (n *Net) Close() error {
 	if n.pasta != nil {
 		n.pasta.stop()
 	}
-	return removeNetns(n.path)
+	if err := removeNetns(n.path); err != nil {
+		return err
+	}
+	return os.RemoveAll(n.dir)
 }
 
-// RemoveLeftovers removes what the network of an instance in dir left
-// behind when its gcpsim ended without cleaning up: the pasta process and
-// the namespace's bind mount.
-func RemoveLeftovers(dir string) error {
+// removeLeftovers removes what the network in dir left behind when its
+// gcpsim ended without cleaning up: the pasta process, the namespace's
+// bind mount and the directory.
+func removeLeftovers(dir string) error {
 	path := filepath.Join(dir, nsFile)
 	killLeftoverPasta(dir, path)
-	return removeNetns(path)
+	if err := removeNetns(path); err != nil {
+		return err
+	}
+	return os.RemoveAll(dir)
 }

@@ -5,6 +5,7 @@ import (
 	"context"
 	"errors"
 	"io"
+	"log/slog"
 	"net"
 	"net/netip"
 	"os"
@@ -287,11 +288,11 @@ func TestLoopbackResolverIsRelayed(t *testing.T) {
 	}
 }
 
-func TestRemoveLeftovers(t *testing.T) {
+func TestPoolRemovesLeftovers(t *testing.T) {
 	needRoot(t)
 	bin := pastaOrSkip(t)
-	dir := filepath.Join(t.TempDir(), "net")
-	n, err := Open(dir, Config{Pasta: bin})
+	dir := t.TempDir()
+	n, err := Open(filepath.Join(dir, "net-left"), Config{Pasta: bin})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -300,17 +301,79 @@ func TestRemoveLeftovers(t *testing.T) {
 		t.Skipf("pasta cannot set up a namespace here: %v", err)
 	}
 	pid := pastaPID(t, n)
-	// As a gcpsim that crashed left it: the next one cleans up from dir.
-	if err := RemoveLeftovers(dir); err != nil {
+	// As a gcpsim that crashed left it: the next one's pool cleans up.
+	p, err := NewPool(dir, Config{}, slog.New(slog.DiscardHandler))
+	if err != nil {
 		t.Fatal(err)
 	}
+	defer p.Close()
 	if mounted(t, n.Path()) {
 		t.Error("leftover namespace still bound")
+	}
+	if _, err := os.Stat(filepath.Join(dir, "net-left")); !errors.Is(err, os.ErrNotExist) {
+		t.Errorf("leftover network dir: %v, want it gone", err)
 	}
 	deadline := time.Now().Add(20 * time.Second)
 	for syscall.Kill(pid, 0) == nil {
 		if time.Now().After(deadline) {
 			t.Fatalf("leftover pasta %d still runs", pid)
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+}
+
+func TestPoolMakesOneAhead(t *testing.T) {
+	needRoot(t)
+	bin := pastaOrSkip(t)
+	hostPort := echoServer(t)
+	dir := t.TempDir()
+	p, err := NewPool(dir, Config{Pasta: bin, ResolvConf: "/nonexistent"}, slog.New(slog.DiscardHandler))
+	if err != nil {
+		t.Fatal(err)
+	}
+	nets := func() int {
+		entries, _ := os.ReadDir(dir)
+		return len(entries)
+	}
+	if got := nets(); got != 0 {
+		t.Errorf("%d networks before the first Open, want none", got)
+	}
+	var opened []*Net
+	for range 3 {
+		n, err := p.Open([]int{hostPort})
+		if err != nil {
+			t.Fatal(err)
+		}
+		opened = append(opened, n)
+		p.Refill()
+		if got := roundTrip(t, n, "127.0.0.1:"+strconv.Itoa(hostPort)); got != "host:ping\n" {
+			t.Errorf("answer %q, want the host's", got)
+		}
+		if err := n.AwaitEgress(t.Context()); err != nil {
+			t.Logf("no egress on this host: %v", err)
+		}
+	}
+	waitUntil(t, "three networks in use and one ahead", func() bool { return nets() == 4 })
+	for _, n := range opened {
+		if err := n.Close(); err != nil {
+			t.Fatal(err)
+		}
+	}
+	p.Close()
+	if got := nets(); got != 0 {
+		t.Errorf("%d network dirs left after closing all and the pool", got)
+	}
+	if _, err := p.Open(nil); err == nil {
+		t.Error("a closed pool opened a network")
+	}
+}
+
+func waitUntil(t *testing.T, what string, cond func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(30 * time.Second)
+	for !cond() {
+		if time.Now().After(deadline) {
+			t.Fatalf("timed out waiting for %s", what)
 		}
 		time.Sleep(10 * time.Millisecond)
 	}

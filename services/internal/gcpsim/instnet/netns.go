@@ -21,10 +21,15 @@ func createNetns(path string) error {
 	f.Close()
 	errc := make(chan error, 1)
 	go func() {
-		// The thread is left in the new namespace and never unlocked:
-		// it ends with this goroutine, so nothing else ever runs on it.
 		runtime.LockOSThread()
-		errc <- func() error {
+		self, err := unix.Open("/proc/thread-self/ns/net", unix.O_RDONLY|unix.O_CLOEXEC, 0)
+		if err != nil {
+			runtime.UnlockOSThread()
+			errc <- fmt.Errorf("own network namespace: %w", err)
+			return
+		}
+		defer unix.Close(self)
+		err = func() error {
 			if err := unix.Unshare(unix.CLONE_NEWNET); err != nil {
 				return fmt.Errorf("unshare: %w", err)
 			}
@@ -36,6 +41,14 @@ func createNetns(path string) error {
 			}
 			return nil
 		}()
+		if serr := unix.Setns(self, unix.CLONE_NEWNET); serr != nil {
+			// Left locked, the thread ends with this goroutine instead
+			// of running others in the new namespace.
+			errc <- errors.Join(err, fmt.Errorf("leave network namespace: %w", serr))
+			return
+		}
+		runtime.UnlockOSThread()
+		errc <- err
 	}()
 	if err := <-errc; err != nil {
 		os.Remove(path)
@@ -110,36 +123,30 @@ func inNetns(nsFD int, fn func() error) error {
 	return <-errc
 }
 
-// dialIn connects to addr from inside the namespace nsFD.
-func dialIn(ctx context.Context, nsFD int, network, addr string) (net.Conn, error) {
-	var c net.Conn
+// makeIn returns what mk makes (a socket) on a thread inside the
+// namespace nsFD.
+func makeIn[T any](nsFD int, mk func() (T, error)) (T, error) {
+	var v T
 	err := inNetns(nsFD, func() error {
-		var d net.Dialer
 		var err error
-		c, err = d.DialContext(ctx, network, addr)
+		v, err = mk()
 		return err
 	})
-	return c, err
+	return v, err
+}
+
+// dialIn connects to addr from inside the namespace nsFD.
+func dialIn(ctx context.Context, nsFD int, network, addr string) (net.Conn, error) {
+	var d net.Dialer
+	return makeIn(nsFD, func() (net.Conn, error) { return d.DialContext(ctx, network, addr) })
 }
 
 // listenIn listens on addr inside the namespace nsFD.
 func listenIn(nsFD int, network, addr string) (net.Listener, error) {
-	var ln net.Listener
-	err := inNetns(nsFD, func() error {
-		var err error
-		ln, err = net.Listen(network, addr)
-		return err
-	})
-	return ln, err
+	return makeIn(nsFD, func() (net.Listener, error) { return net.Listen(network, addr) })
 }
 
 // listenPacketIn opens a packet socket on addr inside the namespace nsFD.
 func listenPacketIn(nsFD int, network, addr string) (net.PacketConn, error) {
-	var pc net.PacketConn
-	err := inNetns(nsFD, func() error {
-		var err error
-		pc, err = net.ListenPacket(network, addr)
-		return err
-	})
-	return pc, err
+	return makeIn(nsFD, func() (net.PacketConn, error) { return net.ListenPacket(network, addr) })
 }

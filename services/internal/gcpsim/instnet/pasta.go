@@ -48,8 +48,10 @@ func startPasta(bin, nsPath, dir string) (*pasta, error) {
 		// and sandboxes itself.
 		"--runas", "0",
 		"--pid", p.pidFile, "--log-file", p.logFile)
-	// Dies with gcpsim (a restarted gcpsim removes what is left anyway).
-	p.cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true, Pdeathsig: syscall.SIGKILL}
+	// No Pdeathsig: it fires when the forking thread ends, and threads
+	// that entered a namespace do end. After a crash of gcpsim its next
+	// start kills what is left (killLeftoverPasta).
+	p.cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
 	if err := p.cmd.Start(); err != nil {
 		return nil, fmt.Errorf("start pasta: %w", err)
 	}

@@ -41,6 +41,7 @@ type stack struct {
 	fw       *proc
 	cpArgs   []string // extra control plane flags
 	cpEnv    []string // extra control plane environment
+	fwArgs   []string // extra forwarder flags
 	twin     string   // names the second control plane of a state dir ("" for the first)
 	tcpOpts  string   // query of the TCP listen URL, e.g. "?reuseport=true"
 }
@@ -197,7 +198,7 @@ func (s *stack) startProcs() error {
 		return err
 	}
 	s.fw, err = startProc(filepath.Join(s.dir, "forwarder"+s.twin+".log"), filepath.Join(s.bin, "forwarder"),
-		"--listen", s.fwd, "--upstream", "http://"+s.tcp, "--token", token)
+		append([]string{"--listen", s.fwd, "--upstream", "http://" + s.tcp, "--token", token}, s.fwArgs...)...)
 	if err != nil {
 		return fmt.Errorf("forwarder: %w", err)
 	}

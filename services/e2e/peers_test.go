@@ -1,6 +1,8 @@
 package e2e
 
 import (
+	gonet "net"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -178,5 +180,49 @@ func TestPeersAcrossControlPlaneRestart(t *testing.T) {
 	members := networkInspect(t, s.direct, net)["Containers"].(map[string]any)
 	if len(members) != 2 {
 		t.Fatalf("after the restart the network has %d members, want 2: %v", len(members), members)
+	}
+}
+
+// TestHostGateway: --add-host host.docker.internal:host-gateway reaches a
+// port of the client's machine that its user exposed (--expose-host-port
+// of the --dev control plane, for its socket's clients), and no other.
+func TestHostGateway(t *testing.T) {
+	ln, err := gonet.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	go func() {
+		for {
+			c, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			c.Write([]byte("from-host\n"))
+			c.Close()
+		}
+	}()
+	port := strconv.Itoa(ln.Addr().(*gonet.TCPAddr).Port)
+	closed, err := gonet.Listen("tcp", "127.0.0.1:0") // listening, but not exposed
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer closed.Close()
+	other := strconv.Itoa(closed.Addr().(*gonet.TCPAddr).Port)
+	s := otherStack(t, []string{"--expose-host-port", port}, nil, func(s *stack) { s.fwArgs = []string{"--expose-host-port", port} })
+	for _, h := range s.hosts() {
+		t.Run(h.name, func(t *testing.T) {
+			read := func(p string) result {
+				return docker(t, h.host, "run", "--rm", "--add-host", "host.docker.internal:host-gateway", "busybox", "sh", "-c",
+					"grep host.docker.internal /etc/hosts && nc -w 3 host.docker.internal "+p+" </dev/null")
+			}
+			r := read(port)
+			if r.code != 0 || !strings.HasPrefix(r.stdout, "127.17.0.1\thost.docker.internal\n") || !strings.HasSuffix(r.stdout, "from-host\n") {
+				t.Fatalf("host-gateway to an exposed port: exit %d %q %s", r.code, r.stdout, r.stderr)
+			}
+			if r := read(other); strings.Contains(r.stdout, "from-host") || r.code == 0 {
+				t.Fatalf("a port not exposed was reached: exit %d %q", r.code, r.stdout)
+			}
+		})
 	}
 }

@@ -160,6 +160,9 @@ func Run(ctx context.Context, cfg Config) error {
 		Bindings: func(ctx context.Context, ns, client string) ([]portbind.Request, error) {
 			return plane.Bindings(ctx, ns, client)
 		},
+		// A forwarder that comes up may expose other ports: the views of
+		// its containers at host-gateway change.
+		OnLink: func(ns, _ string, _ []int) { nets.Touch(ns) },
 		Logger: log,
 	})
 	plane = publish.New(publish.Config{
@@ -177,11 +180,11 @@ func Run(ctx context.Context, cfg Config) error {
 	hub.SetMeshRouter(plane)
 	nets.SetEvents(eng)
 	nets.SetAgents(eng)
-	nets.SetHostPorts(func(_, client string) []int {
-		if client == publish.LocalClient { // a forwarder's are not told to the control plane yet
+	nets.SetHostPorts(func(ns, client string) []int {
+		if client == publish.LocalClient {
 			return cfg.ExposeHostPorts
 		}
-		return nil
+		return links.HostPorts(ns, client)
 	})
 	api := dockerapi.New(eng, dockerapi.Config{Version: cfg.Version, Networks: nets, Volumes: deps.volumes, Logger: log, Client: requestClient})
 	tunnel := wsconn.NewListener(&net.TCPAddr{IP: net.IPv4(127, 0, 0, 1)})

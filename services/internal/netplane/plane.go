@@ -136,6 +136,22 @@ func (p *Plane) Close() error {
 // before serving.
 func (p *Plane) SetAgents(a Agents) { p.cfg.Agents = a }
 
+// Touch has the views of namespace ns's containers built again and sent
+// where they changed (what Config.HostPorts says changed).
+func (p *Plane) Touch(ns string) {
+	p.mu.Lock()
+	c, ok := p.cache[ns]
+	p.mu.Unlock()
+	if !ok {
+		return // no view of ns was built by this process yet
+	}
+	ids := make([]string, 0, len(c.nets))
+	for _, n := range c.nets {
+		ids = append(ids, n.ID)
+	}
+	p.push.mark(ns, ids...)
+}
+
 // SetHostPorts sets Config.HostPorts. Call before serving.
 func (p *Plane) SetHostPorts(f func(ns, client string) []int) { p.cfg.HostPorts = f }
 

@@ -19,38 +19,19 @@ func createNetns(path string) error {
 		return fmt.Errorf("network namespace file: %w", err)
 	}
 	f.Close()
-	errc := make(chan error, 1)
-	go func() {
-		runtime.LockOSThread()
-		self, err := unix.Open("/proc/thread-self/ns/net", unix.O_RDONLY|unix.O_CLOEXEC, 0)
-		if err != nil {
-			runtime.UnlockOSThread()
-			errc <- fmt.Errorf("own network namespace: %w", err)
-			return
+	err = onOwnThread(func() error {
+		if err := unix.Unshare(unix.CLONE_NEWNET); err != nil {
+			return fmt.Errorf("unshare: %w", err)
 		}
-		defer unix.Close(self)
-		err = func() error {
-			if err := unix.Unshare(unix.CLONE_NEWNET); err != nil {
-				return fmt.Errorf("unshare: %w", err)
-			}
-			if err := loopbackUp(); err != nil {
-				return err
-			}
-			if err := unix.Mount("/proc/thread-self/ns/net", path, "", unix.MS_BIND, ""); err != nil {
-				return fmt.Errorf("bind %s: %w", path, err)
-			}
-			return nil
-		}()
-		if serr := unix.Setns(self, unix.CLONE_NEWNET); serr != nil {
-			// Left locked, the thread ends with this goroutine instead
-			// of running others in the new namespace.
-			errc <- errors.Join(err, fmt.Errorf("leave network namespace: %w", serr))
-			return
+		if err := loopbackUp(); err != nil {
+			return err
 		}
-		runtime.UnlockOSThread()
-		errc <- err
-	}()
-	if err := <-errc; err != nil {
+		if err := unix.Mount("/proc/thread-self/ns/net", path, "", unix.MS_BIND, ""); err != nil {
+			return fmt.Errorf("bind %s: %w", path, err)
+		}
+		return nil
+	})
+	if err != nil {
 		os.Remove(path)
 		return fmt.Errorf("create network namespace: %w", err)
 	}
@@ -91,10 +72,11 @@ func removeNetns(path string) error {
 	return nil
 }
 
-// inNetns runs fn on a thread that is in the namespace open as nsFD. A
-// socket keeps the namespace it was created in, so sockets fn makes stay
-// in it once the thread has gone back.
-func inNetns(nsFD int, fn func() error) error {
+// onOwnThread runs fn on a thread of its own, which fn may move into
+// another network namespace: afterwards the thread returns to gcpsim's,
+// or, if it cannot, ends (it stays locked) instead of running others in
+// the wrong namespace.
+func onOwnThread(fn func() error) error {
 	errc := make(chan error, 1)
 	go func() {
 		runtime.LockOSThread()
@@ -105,15 +87,8 @@ func inNetns(nsFD int, fn func() error) error {
 			return
 		}
 		defer unix.Close(self)
-		if err := unix.Setns(nsFD, unix.CLONE_NEWNET); err != nil {
-			runtime.UnlockOSThread()
-			errc <- fmt.Errorf("enter network namespace: %w", err)
-			return
-		}
 		ferr := fn()
 		if err := unix.Setns(self, unix.CLONE_NEWNET); err != nil {
-			// The thread stays locked, so it ends with this goroutine
-			// instead of running others in the wrong namespace.
 			errc <- errors.Join(ferr, fmt.Errorf("leave network namespace: %w", err))
 			return
 		}
@@ -121,6 +96,18 @@ func inNetns(nsFD int, fn func() error) error {
 		errc <- ferr
 	}()
 	return <-errc
+}
+
+// inNetns runs fn on a thread that is in the namespace open as nsFD. A
+// socket keeps the namespace it was created in, so sockets fn makes stay
+// in it once the thread has gone back.
+func inNetns(nsFD int, fn func() error) error {
+	return onOwnThread(func() error {
+		if err := unix.Setns(nsFD, unix.CLONE_NEWNET); err != nil {
+			return fmt.Errorf("enter network namespace: %w", err)
+		}
+		return fn()
+	})
 }
 
 // makeIn returns what mk makes (a socket) on a thread inside the

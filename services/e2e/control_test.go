@@ -3,8 +3,8 @@ package e2e
 import (
 	"bufio"
 	"context"
-	"fmt"
 	"encoding/json"
+	"fmt"
 	"os/exec"
 	"strconv"
 	"strings"

@@ -17,6 +17,7 @@ import (
 	"github.com/sockerless/sockerless/services/internal/agenthub"
 	"github.com/sockerless/sockerless/services/internal/dockerapi"
 	"github.com/sockerless/sockerless/services/internal/engine"
+	"github.com/sockerless/sockerless/services/internal/imageops"
 	"github.com/sockerless/sockerless/services/internal/wsconn"
 )
 
@@ -135,7 +136,8 @@ func Run(ctx context.Context, cfg Config) error {
 	})
 	hub := agenthub.New(eng.AgentBackend(), log)
 	eng.SetAgents(hub)
-	api := dockerapi.New(eng, dockerapi.Config{Version: cfg.Version, Volumes: deps.volumes, Logger: log})
+	imgOps := imageops.New(imageops.Config{Engine: eng, Images: deps.store, Registry: deps.registry, Logger: log.With("component", "images")})
+	api := dockerapi.New(eng, dockerapi.Config{Version: cfg.Version, Volumes: deps.volumes, Images: imgOps, Logger: log})
 	tunnel := wsconn.NewListener(&net.TCPAddr{IP: net.IPv4(127, 0, 0, 1)})
 
 	open := http.NewServeMux()

@@ -120,9 +120,15 @@ func TestWrapKeepsTheImagesSettings(t *testing.T) {
 	}
 	_, cf := wrapped(t, ref)
 	c := cf.Config
-	if !slices.Equal(c.Env, []string{"PATH=/bin", "A=1"}) || c.WorkingDir != "/srv" || c.User != "nobody" ||
+	if !slices.Equal(c.Env, []string{"PATH=/bin", "A=1"}) || c.WorkingDir != "/srv" ||
 		!maps.Equal(c.Labels, map[string]string{"team": "x"}) || c.StopSignal != "SIGQUIT" {
 		t.Fatalf("wrapped config %+v lost the image's settings", c)
+	}
+	// The agent starts as root (it mounts volumes before it dials back)
+	// and runs the container's processes as the image's user itself: the
+	// user is in the pulled image's config, not the wrapped one's.
+	if c.User != "" || img.Config.User != "nobody" {
+		t.Fatalf("wrapped image's user %q (want root), image's %q", c.User, img.Config.User)
 	}
 	// The agent runs the user's command itself and health checks as
 	// probes; the platform must run neither.

@@ -197,6 +197,9 @@ func (s *Server) deleteImages(w http.ResponseWriter, r *http.Request) error {
 	}
 	if img.ID != "" { // "" when only a name went
 		out = append(out, image.DeleteResponse{Deleted: img.ID})
+		if s.cfg.Images != nil {
+			s.cfg.Images.Forget(r.Context(), img)
+		}
 	}
 	return writeJSON(w, http.StatusOK, out)
 }

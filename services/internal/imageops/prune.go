@@ -51,9 +51,7 @@ func (s *Service) Prune(ctx context.Context, ns string, f engine.Filters) ([]ima
 		if err := s.cfg.Images.DeleteImage(ctx, img.ID); err != nil {
 			return deleted, 0, fmt.Errorf("prune image %s: %w", img.ID, err)
 		}
-		if err := s.cfg.Registry.Forget(ctx, img); err != nil {
-			s.log.Warn("image prune: registry copy kept", "image", img.ID, "err", err)
-		}
+		s.Forget(ctx, img)
 		for _, t := range img.RepoTags {
 			deleted = append(deleted, image.DeleteResponse{Untagged: t})
 		}
@@ -184,5 +182,14 @@ func Summary(img *engine.Image, containers, shared int64) image.Summary {
 		Labels:      labels,
 		Containers:  containers,
 		SharedSize:  shared,
+	}
+}
+
+// Forget deletes a removed image's bytes from the deployment's image
+// repository if they are there (docker rmi of a loaded, imported or
+// committed image); a failure is logged: the record is gone already.
+func (s *Service) Forget(ctx context.Context, img *engine.Image) {
+	if err := s.cfg.Registry.Forget(ctx, img); err != nil {
+		s.log.Warn("removed image's registry copy kept", "image", img.ID, "err", err)
 	}
 }

@@ -22,11 +22,10 @@ func TestRefusedOptionsNameThemselves(t *testing.T) {
 				{[]string{"--device", "/dev/null:/dev/xnull"}, "HostConfig.Devices"},
 				{[]string{"--cgroup-parent", "x"}, "HostConfig.CgroupParent"},
 				{[]string{"-p", "8080:80"}, "HostConfig.PortBindings"},
-				{[]string{"-v", "/tmp:/x"}, "HostConfig.Binds"},
+				{[]string{"--volume-driver", "flocker", "-v", "v:/x"}, "HostConfig.VolumeDriver"},
 				{[]string{"--network", "host"}, "HostConfig.NetworkMode"},
 				{[]string{"--pid", "host"}, "HostConfig.PidMode"},
 				{[]string{"--read-only"}, "HostConfig.ReadonlyRootfs"},
-				{[]string{"--tmpfs", "/run"}, "HostConfig.Tmpfs"},
 				{[]string{"--sysctl", "net.ipv4.ip_forward=1"}, "HostConfig.Sysctls"},
 			} {
 				args := append(append([]string{"create"}, c.args...), "busybox", "true")

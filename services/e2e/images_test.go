@@ -339,3 +339,26 @@ func (h apiHost) pollLogs(t *testing.T, id, want string) {
 		time.Sleep(50 * time.Millisecond)
 	}
 }
+
+// docker container prune reports the size of the files each removed
+// container wrote, as the Docker engine does (asked of the instance,
+// which lingers after the exit: this stack's linger outlasts the test).
+func TestContainerPruneReportsWrittenFiles(t *testing.T) {
+	s := otherStack(t, []string{"--linger", "10m"}, nil)
+	for _, h := range apiHosts(t, s) {
+		t.Run(h.name, func(t *testing.T) {
+			label := uniq("prune")
+			id := h.run(t, "", map[string]any{"Cmd": []string{"dd", "if=/dev/zero", "of=/big", "bs=1k", "count=100"},
+				"Labels": map[string]string{label: ""}})
+			h.must(t, http.StatusOK, "POST", "/containers/"+id+"/wait", nil, nil)
+			var rep struct {
+				ContainersDeleted []string
+				SpaceReclaimed    int64
+			}
+			h.must(t, http.StatusOK, "POST", `/containers/prune?filters={"label":["`+label+`"]}`, nil, &rep)
+			if len(rep.ContainersDeleted) != 1 || rep.ContainersDeleted[0] != id || rep.SpaceReclaimed < 100*1024 {
+				t.Fatalf("prune: %+v, want %s and at least the 100 KiB it wrote", rep, id)
+			}
+		})
+	}
+}

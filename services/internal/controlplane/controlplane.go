@@ -137,6 +137,7 @@ func Run(ctx context.Context, cfg Config) error {
 	hub := agenthub.New(eng.AgentBackend(), log)
 	eng.SetAgents(hub)
 	imgOps := imageops.New(imageops.Config{Engine: eng, Images: deps.store, Registry: deps.registry, Logger: log.With("component", "images")})
+	eng.SetFilesSizer(imgOps)
 	api := dockerapi.New(eng, dockerapi.Config{Version: cfg.Version, Volumes: deps.volumes, Images: imgOps, Logger: log})
 	tunnel := wsconn.NewListener(&net.TCPAddr{IP: net.IPv4(127, 0, 0, 1)})
 

@@ -117,6 +117,10 @@ func (s *Server) getImagesByName(w http.ResponseWriter, r *http.Request) error {
 // VirtualSize before 1.44.
 type legacyImageInspect struct {
 	image.InspectResponse
+	// Config, before API 1.50, is a whole container config (its
+	// container-only fields empty), as docker 20.10 shows it: clients
+	// read Config["Entrypoint"] and the like without checking.
+	Config any
 	Parent          *string           `json:",omitempty"`
 	Comment         *string           `json:",omitempty"`
 	Container       *string           `json:",omitempty"`
@@ -164,7 +168,14 @@ func imageInspect(img *engine.Image, version string) legacyImageInspect {
 			resp.RootFS.Layers = append(resp.RootFS.Layers, l.DiffID)
 		}
 	}
-	out := legacyImageInspect{InspectResponse: resp}
+	out := legacyImageInspect{InspectResponse: resp, Config: resp.Config}
+	if versionLess(version, "1.50") {
+		full := container.Config{}
+		if img.Config != nil {
+			full = *img.Config
+		}
+		out.Config = &full
+	}
 	if versionLess(version, "1.52") {
 		out.Parent, out.Comment, out.DockerVersion, out.Author = &img.Parent, &img.Comment, &img.DockerVersion, &img.Author
 	}

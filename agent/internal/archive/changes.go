@@ -211,6 +211,16 @@ func (t *Tree) compareDir(p string, idx *Index, out *[]proto.Change) error {
 
 // addAll appends everything beneath directory p as added.
 func (t *Tree) addAll(p string, out *[]proto.Change) error {
+	return t.each(p, func(cp string, st *syscall.Stat_t) (bool, error) {
+		*out = append(*out, change(cp, proto.ChangeAdd, st))
+		return st.Mode&syscall.S_IFMT == syscall.S_IFDIR && !t.Mounts[cp], nil
+	})
+}
+
+// each calls fn for every path beneath directory p that is not skipped,
+// in name order, and goes into the directories fn says to. A path gone
+// meanwhile is passed over.
+func (t *Tree) each(p string, fn func(cp string, st *syscall.Stat_t) (descend bool, err error)) error {
 	names, err := readNames(t.host(p))
 	if err != nil {
 		return err
@@ -221,15 +231,18 @@ func (t *Tree) addAll(p string, out *[]proto.Change) error {
 			continue
 		}
 		st, err := lstat(t.host(cp))
+		if errors.Is(err, os.ErrNotExist) {
+			continue
+		}
 		if err != nil {
-			if errors.Is(err, os.ErrNotExist) {
-				continue
-			}
 			return err
 		}
-		*out = append(*out, change(cp, proto.ChangeAdd, st))
-		if st.Mode&syscall.S_IFMT == syscall.S_IFDIR && !t.Mounts[cp] {
-			if err := t.addAll(cp, out); err != nil {
+		descend, err := fn(cp, st)
+		if err != nil {
+			return err
+		}
+		if descend {
+			if err := t.each(cp, fn); err != nil {
 				return err
 			}
 		}

@@ -8,6 +8,7 @@ import (
 	"os"
 	"path"
 	"strings"
+	"syscall"
 
 	"github.com/sockerless/sockerless/agent/proto"
 )
@@ -41,33 +42,17 @@ func (t *Tree) WriteLayer(w io.Writer, changes []proto.Change) error {
 // appear empty, skipped paths not at all.
 func (t *Tree) Export(w io.Writer) error {
 	tw := tar.NewWriter(w)
-	var walk func(p string) error
-	walk = func(p string) error {
-		names, err := readNames(t.host(p))
-		if err != nil {
-			return err
+	err := t.each("/", func(cp string, st *syscall.Stat_t) (bool, error) {
+		mount := t.Mounts[cp]
+		if err := t.writeEntry(tw, cp, mount); err != nil {
+			if errors.Is(err, fs.ErrNotExist) {
+				return false, nil
+			}
+			return false, err
 		}
-		for _, n := range names {
-			cp := path.Join(p, n)
-			if t.skipped(cp) {
-				continue
-			}
-			mount := t.Mounts[cp]
-			if err := t.writeEntry(tw, cp, mount); err != nil {
-				if errors.Is(err, fs.ErrNotExist) {
-					continue
-				}
-				return err
-			}
-			if fi, err := os.Lstat(t.host(cp)); err == nil && fi.IsDir() && !mount {
-				if err := walk(cp); err != nil {
-					return err
-				}
-			}
-		}
-		return nil
-	}
-	if err := walk("/"); err != nil {
+		return st.Mode&syscall.S_IFMT == syscall.S_IFDIR && !mount, nil
+	})
+	if err != nil {
 		return err
 	}
 	return tw.Close()

@@ -120,7 +120,7 @@ type legacyImageInspect struct {
 	// Config, before API 1.50, is a whole container config (its
 	// container-only fields empty), as docker 20.10 shows it: clients
 	// read Config["Entrypoint"] and the like without checking.
-	Config any
+	Config          any
 	Parent          *string           `json:",omitempty"`
 	Comment         *string           `json:",omitempty"`
 	Container       *string           `json:",omitempty"`

@@ -56,7 +56,7 @@ func (s *Service) Save(ctx context.Context, names []string, begin func(), w io.W
 			}
 			return err
 		}
-		add(img, taggedName(n))
+		add(img, FamiliarTag(n))
 	}
 	begin()
 	return s.cfg.Registry.Save(ctx, &lazyWriter{w: w}, items)
@@ -72,9 +72,9 @@ func repositoryOnly(n string) string {
 	return reference.FamiliarName(named)
 }
 
-// taggedName is the familiar name:tag a name carries, "" for an ID or a
-// digest.
-func taggedName(n string) string {
+// FamiliarTag is docker's short form of a tagged name ("busybox:latest"),
+// "" for an ID, a digest or something else.
+func FamiliarTag(n string) string {
 	named, err := reference.ParseNormalizedNamed(n)
 	if err != nil {
 		return ""

@@ -32,7 +32,7 @@ func mergeConfig(user, base *container.Config) *container.Config {
 		maps.Copy(ports, out.ExposedPorts)
 		out.ExposedPorts = ports
 	}
-	out.Env = mergeEnv(out.Env, base.Env)
+	out.Env = engine.UserEnvFirst(out.Env, base.Env)
 	if len(base.Labels) > 0 {
 		labels := map[string]string{}
 		maps.Copy(labels, base.Labels)
@@ -63,22 +63,6 @@ func mergeConfig(user, base *container.Config) *container.Config {
 	return &out
 }
 
-// mergeEnv is user's variables, then base's that user does not set.
-func mergeEnv(user, base []string) []string {
-	set := map[string]bool{}
-	out := append([]string(nil), user...)
-	for _, kv := range user {
-		k, _, _ := strings.Cut(kv, "=")
-		set[k] = true
-	}
-	for _, kv := range base {
-		if k, _, _ := strings.Cut(kv, "="); !set[k] {
-			out = append(out, kv)
-		}
-	}
-	return out
-}
-
 // applyChanges applies docker's --change instructions (Dockerfile
 // lines: CMD, ENTRYPOINT, ENV, EXPOSE, HEALTHCHECK, LABEL, ONBUILD,
 // STOPSIGNAL, USER, VOLUME, WORKDIR) to cfg.
@@ -101,7 +85,7 @@ func applyChanges(cfg *container.Config, changes []string) error {
 				return err
 			}
 			for _, kv := range kvs {
-				cfg.Env = mergeEnv([]string{kv[0] + "=" + kv[1]}, cfg.Env)
+				cfg.Env = engine.UserEnvFirst([]string{kv[0] + "=" + kv[1]}, cfg.Env)
 			}
 		case "LABEL":
 			kvs, err := pairs(rest, "LABEL")

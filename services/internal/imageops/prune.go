@@ -29,11 +29,7 @@ func (s *Service) Prune(ctx context.Context, ns string, f engine.Filters) ([]ima
 		}
 		danglingOnly = b
 	}
-	imgs, err := s.cfg.Engine.Images(ctx)
-	if err != nil {
-		return nil, 0, err
-	}
-	used, err := s.usedImages(ctx, ns)
+	imgs, used, err := s.imagesInUse(ctx, ns)
 	if err != nil {
 		return nil, 0, err
 	}
@@ -85,17 +81,22 @@ func pruneMatch(img *engine.Image, f engine.Filters, danglingOnly bool) (bool, e
 	return engine.MatchLabels(f["label"], labels, true) && engine.MatchLabels(f["label!"], labels, false), nil
 }
 
-// usedImages counts the namespace's containers per image ID.
-func (s *Service) usedImages(ctx context.Context, ns string) (map[string]int, error) {
+// imagesInUse lists the images with the number of the namespace's
+// containers using each (by image ID).
+func (s *Service) imagesInUse(ctx context.Context, ns string) ([]*engine.Image, map[string]int, error) {
+	imgs, err := s.cfg.Engine.Images(ctx)
+	if err != nil {
+		return nil, nil, err
+	}
 	cs, err := s.cfg.Engine.List(ctx, ns, engine.ListOptions{All: true})
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 	used := map[string]int{}
 	for _, c := range cs {
 		used[c.ImageID]++
 	}
-	return used, nil
+	return imgs, used, nil
 }
 
 // uniqueBytes is the size of the layers of gone that no image of kept
@@ -129,11 +130,7 @@ func layerKey(l engine.ImageLayer) string { return l.DiffID + "/" + strconv.Form
 // number of the namespace's containers using it and the size of its
 // layers other images share, and the size of all distinct layers.
 func (s *Service) Usage(ctx context.Context, ns string) ([]image.Summary, int64, error) {
-	imgs, err := s.cfg.Engine.Images(ctx)
-	if err != nil {
-		return nil, 0, err
-	}
-	used, err := s.usedImages(ctx, ns)
+	imgs, used, err := s.imagesInUse(ctx, ns)
 	if err != nil {
 		return nil, 0, err
 	}

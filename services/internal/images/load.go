@@ -11,7 +11,6 @@ import (
 	"path"
 	"strings"
 
-	"github.com/distribution/reference"
 	"github.com/google/go-containerregistry/pkg/name"
 	v1 "github.com/google/go-containerregistry/pkg/v1"
 	"github.com/google/go-containerregistry/pkg/v1/remote"
@@ -139,7 +138,7 @@ func (s *Source) loadOne(ctx context.Context, repo name.Repository, m archiveMan
 		return nil, err
 	}
 	for _, t := range m.RepoTags {
-		if n := familiarTag(t); n != "" {
+		if n := imageops.FamiliarTag(t); n != "" {
 			img.RepoTags = append(img.RepoTags, n)
 		}
 	}
@@ -230,19 +229,6 @@ func (s *Source) targetRepo() (name.Repository, error) {
 		return name.Repository{}, fmt.Errorf("target repo %s: %w", s.cfg.TargetRepo, err)
 	}
 	return repo, nil
-}
-
-// familiarTag is docker's short form of a tagged name ("busybox:latest"),
-// or "" for something else.
-func familiarTag(t string) string {
-	named, err := reference.ParseNormalizedNamed(t)
-	if err != nil {
-		return ""
-	}
-	if _, ok := named.(reference.Tagged); !ok {
-		return ""
-	}
-	return reference.FamiliarString(named)
 }
 
 // layerShortID names a layer file of an archive as docker's progress does:

@@ -316,8 +316,9 @@ type ExecStart struct {
 // ArchiveCommand as an exec's Args[0] makes the agent do docker cp's work
 // in Go instead of starting a process: Args are [ArchiveCommand, op, path]
 // with op "stat" (stdout: the path's JSON stat), "get" (stdout: a tar of
-// the path) or "put" (stdin: a tar to extract into the directory path).
-// The exit code says how it went: see the Archive* codes.
+// the path) or "put" (stdin: a tar to extract into the directory path);
+// files.go adds the ops of docker diff, commit and export. The exit code
+// says how it went: see the Archive* codes.
 const ArchiveCommand = "sockerless:archive"
 
 // Exit codes of an ArchiveCommand; stderr carries the message.

@@ -20,38 +20,48 @@ func firestoreStack(t *testing.T) *stack {
 	return otherStack(t, []string{"--store", "firestore", "--gcp-project", fmt.Sprintf("e2e-%d", time.Now().UnixNano())}, nil)
 }
 
-// storeOps reads the control plane's count of store document operations.
-func storeOps(t *testing.T, s *stack) (reads, writes int64) {
+// storeOps reads the control plane's count of store document operations
+// (eventWrites: how many of the writes stored event batches).
+func storeOps(t *testing.T, s *stack) (reads, writes, eventWrites int64) {
 	t.Helper()
 	resp, body := s.apiRequest(t, http.MethodGet, "/sockerless/v1/store-stats", nil, true)
 	if resp.StatusCode != http.StatusOK {
 		t.Fatalf("store stats: %d %s", resp.StatusCode, body)
 	}
-	var st struct{ Reads, Writes int64 }
+	var st struct{ Reads, Writes, EventWrites int64 }
 	if err := json.Unmarshal(body, &st); err != nil {
 		t.Fatal(err)
 	}
-	return st.Reads, st.Writes
+	return st.Reads, st.Writes, st.EventWrites
 }
 
 // What one `docker run --rm busybox echo hi` costs in Firestore document
-// operations, once the image and its function are known. The target was
-// at most 10 writes before the network plane; a container's address on the
-// default bridge costs two more (its endpoint written into the bridge's
-// record at start, removed at exit), hence 13 with the published ports'.
+// operations, once the image and its function are known. The issue's
+// target was at most 10 writes before the network plane; a container's
+// address on the default bridge costs two more (its endpoint written into
+// the bridge's record at start, removed at exit), hence 12. The run's
+// events are stored in batches the engine flushes every 200 ms: one batch
+// when they come close together, more on a slow machine, where they fall
+// into several flushes. So the run is counted as its own writes plus one
+// for its events, whatever the timing; the batches it really took are
+// logged.
 func TestFirestoreOperationsPerRun(t *testing.T) {
 	s := firestoreStack(t)
 	mustDocker(t, s.direct, "run", "--rm", "busybox", "true") // image and function
 	time.Sleep(time.Second)                                   // background work of the first run settles
-	r0, w0 := storeOps(t, s)
+	r0, w0, e0 := storeOps(t, s)
 	if out := mustDocker(t, s.direct, "run", "--rm", "busybox", "echo", "hi"); out != "hi\n" {
 		t.Fatalf("run printed %q", out)
 	}
 	time.Sleep(time.Second) // the removal after the CLI returns
-	r1, w1 := storeOps(t, s)
-	t.Logf("docker run --rm busybox echo hi: %d document reads, %d writes", r1-r0, w1-w0)
-	if w1-w0 > 13 {
-		t.Errorf("%d writes per run, want at most 13", w1-w0)
+	r1, w1, e1 := storeOps(t, s)
+	own, batches := (w1-w0)-(e1-e0), e1-e0
+	t.Logf("docker run --rm busybox echo hi: %d document reads, %d writes (%d of state, %d event batches)", r1-r0, w1-w0, own, batches)
+	if batches < 1 {
+		t.Errorf("the run's events were not stored")
+	}
+	if own+1 > 12 {
+		t.Errorf("%d writes per run (%d of state and one event batch), want at most 12", own+1, own)
 	}
 }
 

@@ -81,3 +81,52 @@ func TestPythonSDK(t *testing.T) {
 		})
 	}
 }
+
+// slowHeadScript reads every answer's head 0.3 s late, as a client on a
+// loaded machine does: the SDK parses the head of a hijacked exec stream
+// through a buffer and then reads the raw socket, so output that arrives
+// with the head used to be lost (against the Docker engine too).
+const slowHeadScript = `
+import http.client, sys, time, docker
+begin = http.client.HTTPResponse.begin
+def late_begin(self):
+    time.sleep(0.3)
+    return begin(self)
+http.client.HTTPResponse.begin = late_begin
+c = docker.APIClient(base_url=sys.argv[1], version="1.41")
+ct = c.create_container("busybox", "cat", detach=True, stdin_open=True)
+c.start(ct)
+try:
+    cmd = 'sh -c "echo hello out; sleep 0.5; echo hello err >&2"'
+    out = c.exec_start(c.exec_create(ct, cmd))
+    assert out == b"hello out\nhello err\n", out
+    out = list(c.exec_start(c.exec_create(ct, cmd), stream=True))
+    assert out == [b"hello out\n", b"hello err\n"], out
+    out = c.exec_start(c.exec_create(ct, cmd), demux=True)
+    assert out == (b"hello out\n", b"hello err\n"), out
+finally:
+    c.remove_container(ct, force=True)
+print("slow head ok")
+`
+
+// A client that reads a hijacked answer's head late still gets the
+// stream's first bytes: the stream begins only once it has read the
+// head (directly and through the forwarder).
+func TestSlowClientKeepsTheFirstExecOutput(t *testing.T) {
+	s := requireStack(t)
+	if err := exec.Command("python3", "-c", "import docker").Run(); err != nil {
+		t.Skip("the Python docker SDK is not installed (pip install docker)")
+	}
+	script := filepath.Join(t.TempDir(), "slowhead.py")
+	if err := os.WriteFile(script, []byte(slowHeadScript), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	for _, h := range s.hosts() {
+		t.Run(h.name, func(t *testing.T) {
+			out, err := exec.Command("python3", script, h.host).CombinedOutput()
+			if err != nil || !strings.Contains(string(out), "slow head ok") {
+				t.Fatalf("exec output with a late head read: %v\n%s", err, out)
+			}
+		})
+	}
+}

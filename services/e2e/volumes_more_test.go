@@ -1,6 +1,7 @@
 package e2e
 
 import (
+	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -96,6 +97,34 @@ func TestPythonSDKVolumes(t *testing.T) {
 			out, err := exec.Command("python3", script, h.host, "1.41", uniq("sdkvol")).CombinedOutput()
 			if err != nil || !strings.Contains(string(out), "sdk volumes ok") {
 				t.Fatalf("python SDK volumes: %v\n%s", err, out)
+			}
+		})
+	}
+}
+
+// A create request without a HostConfig (docker's Python SDK sends none
+// unless asked) still gets its Config.Volumes as anonymous volumes, and
+// docker cp reaches a volume's destination before the first start (the
+// upload lands in the volume) and while it runs, as with the Docker
+// engine.
+func TestVolumesWithoutHostConfigAndCopies(t *testing.T) {
+	s := requireStack(t)
+	for _, h := range apiHosts(t, s) {
+		t.Run(h.name, func(t *testing.T) {
+			id := h.create(t, "", map[string]any{"Cmd": []string{"sh", "-c", "cat /vol1/in.txt > /vol1/out.txt && echo ready; sleep 300"},
+				"Volumes": map[string]any{"/vol1": map[string]any{}}})
+			var c struct{ Mounts []map[string]any }
+			h.must(t, http.StatusOK, "GET", "/containers/"+id+"/json", nil, &c)
+			if len(c.Mounts) != 1 || c.Mounts[0]["Destination"] != "/vol1" || c.Mounts[0]["Type"] != "volume" {
+				t.Fatalf("mounts %v, want an anonymous volume at /vol1", c.Mounts)
+			}
+			t.Cleanup(func() { h.call(t, "DELETE", "/containers/"+id+"?force=1&v=1", nil) })
+			h.must(t, http.StatusOK, "PUT", "/containers/"+id+"/archive?path=/vol1", tarOf(t, [][2]string{{"in.txt", "copied in"}}), nil)
+			h.must(t, http.StatusNoContent, "POST", "/containers/"+id+"/start", nil, nil)
+			h.pollLogs(t, id, "ready")
+			_, b := h.call(t, "GET", "/containers/"+id+"/archive?path=/vol1/out.txt", nil)
+			if !strings.Contains(string(b), "copied in") {
+				t.Fatalf("archive of /vol1/out.txt after the exit: %q", b)
 			}
 		})
 	}

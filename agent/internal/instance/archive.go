@@ -92,7 +92,7 @@ func (in *Instance) startArchive(ctx context.Context, runs *sync.WaitGroup, es p
 		op, path = args[1], args[2]
 	}
 	var stdin *queue
-	if op == "put" {
+	if op == "put" || op == proto.ArchiveChanges || op == proto.ArchiveLayer {
 		stdin = newQueue(func(n int) { in.sess.Credit(es.Stdin, n) })
 	}
 	in.sess.ExecStarted(es.ID, 0)
@@ -116,11 +116,13 @@ func (in *Instance) startArchive(ctx context.Context, runs *sync.WaitGroup, es p
 			err = archive.Write(outW, path)
 		case "put":
 			err = archive.Extract(stdin, path)
-			if err != nil {
-				_, _ = io.Copy(io.Discard, stdin) // the client is still sending
-			}
+		case proto.ArchiveChanges, proto.ArchiveLayer, proto.ArchiveExport:
+			err = treeOp(op, stdin, outW)
 		default:
-			err = errors.New("usage: " + proto.ArchiveCommand + " stat|get|put PATH")
+			err = errors.New("usage: " + proto.ArchiveCommand + " stat|get|put|changes|layer|export PATH")
+		}
+		if err != nil && stdin != nil {
+			_, _ = io.Copy(io.Discard, stdin) // the client may still be sending
 		}
 		outW.Close()
 		<-pumped
@@ -148,4 +150,35 @@ func (in *Instance) startArchive(ctx context.Context, runs *sync.WaitGroup, es p
 		return nil
 	}
 	return stdin
+}
+
+// treeOp does docker diff (changes), commit (layer) and export on the
+// instance's root filesystem; changes and layer read the image's file
+// index from stdin.
+func treeOp(op string, stdin io.Reader, out io.Writer) error {
+	tree, err := archive.InstanceTree()
+	if err != nil {
+		return err
+	}
+	if op == proto.ArchiveExport {
+		return tree.Export(out)
+	}
+	idx, err := archive.ReadIndex(stdin)
+	if err != nil {
+		return err
+	}
+	changes, err := tree.Changes(idx)
+	if err != nil {
+		return err
+	}
+	if op == proto.ArchiveLayer {
+		return tree.WriteLayer(out, changes)
+	}
+	enc := json.NewEncoder(out)
+	for _, c := range changes {
+		if err := enc.Encode(c); err != nil {
+			return err
+		}
+	}
+	return nil
 }

@@ -13,6 +13,7 @@ import (
 	"github.com/sockerless/sockerless/services/internal/engine"
 	"github.com/sockerless/sockerless/services/internal/functions/gcf"
 	"github.com/sockerless/sockerless/services/internal/gcpsim"
+	"github.com/sockerless/sockerless/services/internal/imageops"
 	"github.com/sockerless/sockerless/services/internal/images"
 	"github.com/sockerless/sockerless/services/internal/netplane"
 	"github.com/sockerless/sockerless/services/internal/settings"
@@ -34,8 +35,10 @@ type store interface {
 
 // dependencies are the engine's adapters.
 type dependencies struct {
-	store     store
-	images    engine.ImageSource
+	store  store
+	images engine.ImageSource
+	// registry is where image bytes live, for the image operations.
+	registry  imageops.Registry
 	functions engine.Functions
 	simURL    string // dev: gcpsim's HTTP base URL
 	// scope names the functions backend: an in-process gcpsim is new on
@@ -125,7 +128,7 @@ func (cfg *Config) dependencies(ctx context.Context, log *slog.Logger, closers *
 	if err != nil {
 		return nil, fmt.Errorf("images: %w", err)
 	}
-	d.images = src
+	d.images, d.registry = src, src
 	gcfCfg := gcf.Config{
 		Project:        project,
 		Region:         region,

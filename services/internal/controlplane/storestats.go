@@ -6,7 +6,8 @@ import (
 )
 
 // StoreStatsPath answers GET with the store's document operations since
-// the control plane started, {"reads": N, "writes": M}, behind the same
+// the control plane started, {"reads": N, "writes": M, "eventWrites": E}
+// (E of the M wrote event batches), behind the same
 // token as the Docker API: what a workload costs in Firestore operations.
 // A store that does not count answers 404.
 const StoreStatsPath = "/sockerless/v1/store-stats"
@@ -14,6 +15,7 @@ const StoreStatsPath = "/sockerless/v1/store-stats"
 // opCounter is a store that counts its document reads and writes.
 type opCounter interface {
 	Stats() (reads, writes int64)
+	EventWrites() int64
 }
 
 // storeStatsHandler serves StoreStatsPath for store.
@@ -32,6 +34,6 @@ func storeStatsHandler(store any) http.Handler {
 			return
 		}
 		reads, writes := c.Stats()
-		_ = json.NewEncoder(w).Encode(map[string]int64{"reads": reads, "writes": writes})
+		_ = json.NewEncoder(w).Encode(map[string]int64{"reads": reads, "writes": writes, "eventWrites": c.EventWrites()})
 	})
 }

@@ -2,13 +2,17 @@ package dockerapi
 
 import (
 	"encoding/json"
+	"github.com/distribution/reference"
 	"net/http"
 	"strings"
 	"time"
 
 	dockerspec "github.com/moby/docker-image-spec/specs-go/v1"
+	"github.com/moby/moby/api/types/container"
 	"github.com/moby/moby/api/types/image"
+	"github.com/moby/moby/api/types/storage"
 	"github.com/sockerless/sockerless/services/internal/engine"
+	"github.com/sockerless/sockerless/services/internal/imageops"
 )
 
 // postImagesCreate: POST /images/create?fromImage=&tag= (docker pull).
@@ -17,7 +21,11 @@ func (s *Server) postImagesCreate(w http.ResponseWriter, r *http.Request) error 
 	from, tag := q.Get("fromImage"), q.Get("tag")
 	if from == "" {
 		if q.Get("fromSrc") != "" {
-			return engine.Errorf(engine.KindNotImplemented, "docker import is not supported")
+			if s.cfg.Images == nil {
+				notImplemented(w, r)
+				return nil
+			}
+			return s.postImagesImport(w, r)
 		}
 		return engine.Errorf(engine.KindInvalid, "fromImage or fromSrc is required")
 	}
@@ -36,8 +44,8 @@ func (s *Server) postImagesCreate(w http.ResponseWriter, r *http.Request) error 
 	w.WriteHeader(http.StatusOK)
 	enc := json.NewEncoder(w)
 	shown := ref
-	if len(img.RepoTags) > 0 && !strings.Contains(ref, "@") {
-		shown = img.RepoTags[0]
+	if named, err := reference.ParseNormalizedNamed(ref); err == nil && !strings.Contains(ref, "@") {
+		shown = reference.FamiliarString(reference.TagNameOnly(named))
 	}
 	name, t, _ := strings.Cut(shown, ":")
 	if t == "" {
@@ -71,20 +79,7 @@ func (s *Server) getImagesJSON(w http.ResponseWriter, r *http.Request) error {
 	}
 	out := make([]image.Summary, 0, len(imgs))
 	for _, img := range imgs {
-		labels := map[string]string{}
-		if img.Config != nil && img.Config.Labels != nil {
-			labels = img.Config.Labels
-		}
-		out = append(out, image.Summary{
-			ID:          img.ID,
-			RepoTags:    nonNil(img.RepoTags),
-			RepoDigests: nonNil(img.RepoDigests),
-			Created:     img.Created.Unix(),
-			Size:        img.Size,
-			Labels:      labels,
-			Containers:  -1,
-			SharedSize:  -1,
-		})
+		out = append(out, imageops.Summary(img, -1, -1))
 	}
 	return writeJSON(w, http.StatusOK, out)
 }
@@ -96,25 +91,51 @@ func nonNil(s []string) []string {
 	return s
 }
 
-// getImagesByName: GET /images/{name}/json (docker image inspect).
+// getImagesByName: GET /images/{name}/json (docker image inspect),
+// /images/{name}/history and /images/{name}/get (docker save of one).
 func (s *Server) getImagesByName(w http.ResponseWriter, r *http.Request) error {
 	name, op := imageSuffix(r)
-	if op != "json" {
-		notImplemented(w, r)
-		return nil
+	switch {
+	case op == "json":
+		img, err := s.e.Image(r.Context(), name)
+		if err != nil {
+			return err
+		}
+		return writeJSON(w, http.StatusOK, imageInspect(img, requestVersion(r)))
+	case s.cfg.Images != nil && op == "history":
+		return s.getImagesHistory(w, r, name)
+	case s.cfg.Images != nil && op == "get":
+		return s.save(w, r, []string{name})
 	}
-	img, err := s.e.Image(r.Context(), name)
-	if err != nil {
-		return err
-	}
-	return writeJSON(w, http.StatusOK, imageInspect(img))
+	notImplemented(w, r)
+	return nil
 }
 
-func imageInspect(img *engine.Image) image.InspectResponse {
+// legacyImageInspect is image inspect with the fields older API versions
+// have and moby's current type lacks: Parent, Comment, DockerVersion and
+// Author before 1.52, Container and ContainerConfig before 1.45,
+// VirtualSize before 1.44.
+type legacyImageInspect struct {
+	image.InspectResponse
+	// Config, before API 1.50, is a whole container config (its
+	// container-only fields empty), as docker 20.10 shows it: clients
+	// read Config["Entrypoint"] and the like without checking.
+	Config          any
+	Parent          *string           `json:",omitempty"`
+	Comment         *string           `json:",omitempty"`
+	Container       *string           `json:",omitempty"`
+	ContainerConfig *container.Config `json:",omitempty"`
+	DockerVersion   *string           `json:",omitempty"`
+	Author          *string           `json:",omitempty"`
+	VirtualSize     *int64            `json:",omitempty"`
+}
+
+func imageInspect(img *engine.Image, version string) legacyImageInspect {
 	cfg := &dockerspec.DockerOCIImageConfig{}
 	if c := img.Config; c != nil {
 		cfg.User, cfg.Env, cfg.Entrypoint, cfg.Cmd = c.User, c.Env, c.Entrypoint, c.Cmd
 		cfg.WorkingDir, cfg.Labels, cfg.StopSignal, cfg.Volumes = c.WorkingDir, c.Labels, c.StopSignal, c.Volumes
+		cfg.OnBuild = c.OnBuild
 		if len(c.ExposedPorts) > 0 {
 			cfg.ExposedPorts = map[string]struct{}{}
 			for p := range c.ExposedPorts {
@@ -125,17 +146,49 @@ func imageInspect(img *engine.Image) image.InspectResponse {
 			cfg.Healthcheck = &dockerspec.HealthcheckConfig{Test: h.Test, Interval: h.Interval, Timeout: h.Timeout, StartPeriod: h.StartPeriod, Retries: h.Retries}
 		}
 	}
-	return image.InspectResponse{
+	resp := image.InspectResponse{
 		ID:           img.ID,
 		RepoTags:     nonNil(img.RepoTags),
 		RepoDigests:  nonNil(img.RepoDigests),
-		Created:      img.Created.Format(time.RFC3339Nano),
+		Comment:      img.Comment,
+		Author:       img.Author,
 		Config:       cfg,
 		Architecture: img.Arch,
 		Os:           img.OS,
 		Size:         img.Size,
+		GraphDriver:  &storage.DriverData{Name: "cloud-run-functions", Data: map[string]string{}},
 		RootFS:       image.RootFS{Type: "layers"},
+		Metadata:     image.Metadata{LastTagTime: img.Tagged},
 	}
+	if !img.Created.IsZero() || versionLess(version, "1.44") {
+		resp.Created = img.Created.Format(time.RFC3339Nano)
+	}
+	for _, l := range img.Layers {
+		if l.DiffID != "" {
+			resp.RootFS.Layers = append(resp.RootFS.Layers, l.DiffID)
+		}
+	}
+	out := legacyImageInspect{InspectResponse: resp, Config: resp.Config}
+	if versionLess(version, "1.50") {
+		full := container.Config{}
+		if img.Config != nil {
+			full = *img.Config
+		}
+		out.Config = &full
+	}
+	if versionLess(version, "1.52") {
+		out.Parent, out.Comment, out.DockerVersion, out.Author = &img.Parent, &img.Comment, &img.DockerVersion, &img.Author
+	}
+	if versionLess(version, "1.45") {
+		out.Container, out.ContainerConfig = &img.Container, img.ContainerConfig
+		if out.ContainerConfig == nil {
+			out.ContainerConfig = &container.Config{}
+		}
+	}
+	if versionLess(version, "1.44") {
+		out.VirtualSize = &img.Size
+	}
+	return out
 }
 
 // deleteImages: DELETE /images/{name} (docker rmi).
@@ -155,21 +208,28 @@ func (s *Server) deleteImages(w http.ResponseWriter, r *http.Request) error {
 	}
 	if img.ID != "" { // "" when only a name went
 		out = append(out, image.DeleteResponse{Deleted: img.ID})
+		if s.cfg.Images != nil {
+			s.cfg.Images.Forget(r.Context(), img)
+		}
 	}
 	return writeJSON(w, http.StatusOK, out)
 }
 
-// postImagesByName: POST /images/{name}/tag?repo=&tag= (docker tag).
+// postImagesByName: POST /images/{name}/tag?repo=&tag= (docker tag) and
+// /images/{name}/push?tag= (docker push).
 func (s *Server) postImagesByName(w http.ResponseWriter, r *http.Request) error {
 	name, op := imageSuffix(r)
-	if op != "tag" {
-		notImplemented(w, r)
+	switch {
+	case op == "tag":
+		q := r.URL.Query()
+		if err := s.e.TagImage(r.Context(), name, q.Get("repo"), q.Get("tag")); err != nil {
+			return err
+		}
+		w.WriteHeader(http.StatusCreated)
 		return nil
+	case op == "push" && s.cfg.Images != nil:
+		return s.postImagesPush(w, r, name)
 	}
-	q := r.URL.Query()
-	if err := s.e.TagImage(r.Context(), name, q.Get("repo"), q.Get("tag")); err != nil {
-		return err
-	}
-	w.WriteHeader(http.StatusCreated)
+	notImplemented(w, r)
 	return nil
 }

@@ -60,6 +60,9 @@ func (s *Server) routes() chi.Router {
 	// Volumes (volumes.go)
 	s.volumeRoutes(r)
 
+	// Image operations and container filesystems (imageops.go)
+	s.imageOpsRoutes(r)
+
 	// Exec
 	r.Post("/containers/{id}/exec", s.h(s.postContainersExec))
 	r.Post("/exec/{id}/start", s.h(s.postExecStart))
@@ -73,17 +76,9 @@ func (s *Server) routes() chi.Router {
 
 	// Known Docker routes not supported yet: 501, not 404.
 	for _, rt := range []struct{ method, path string }{
-		{"GET", "/containers/{id}/changes"},
-		{"GET", "/containers/{id}/export"},
-		{"GET", "/system/df"},
 		{"POST", "/auth"},
 		{"POST", "/build"},
 		{"POST", "/build/prune"},
-		{"POST", "/commit"},
-		{"GET", "/images/search"},
-		{"POST", "/images/load"},
-		{"GET", "/images/get"},
-		{"POST", "/images/prune"},
 		{"GET", "/plugins"},
 		{"GET", "/session"},
 		{"POST", "/session"},

@@ -13,6 +13,7 @@ import (
 
 	"github.com/go-chi/chi/v5"
 	"github.com/sockerless/sockerless/services/internal/engine"
+	"github.com/sockerless/sockerless/services/internal/imageops"
 	"github.com/sockerless/sockerless/services/internal/netplane"
 	"github.com/sockerless/sockerless/services/internal/volumes"
 )
@@ -40,6 +41,9 @@ type Config struct {
 	// binds the published ports of the containers it creates (see
 	// engine.Container.Client); nil or "" means none.
 	Client func(*http.Request) string
+	// Images carries out save, load, import, commit, diff, export,
+	// history, push, image prune and system df; nil answers them with 501.
+	Images *imageops.Service
 	Logger *slog.Logger
 }
 
@@ -158,24 +162,26 @@ func writeError(w http.ResponseWriter, log *slog.Logger, err error) {
 	if errors.Is(err, context.Canceled) {
 		return // client went away
 	}
-	k := engine.KindOf(err)
-	code := status(k)
-	msg := err.Error()
-	var ee *engine.Error
-	if errors.As(err, &ee) && k != engine.KindInternal {
-		msg = ee.Message
-	}
+	code := status(engine.KindOf(err))
+	msg := publicMessage(err)
 	if code >= 500 {
 		log.Error("request failed", "err", err)
-		if errors.As(err, &ee) {
-			msg = ee.Message
-		}
 	}
 	if code == http.StatusNotModified {
 		w.WriteHeader(code)
 		return
 	}
 	WriteJSONError(w, code, msg)
+}
+
+// publicMessage is what a client is told of err: an engine error's own
+// message, else the error's text.
+func publicMessage(err error) string {
+	var ee *engine.Error
+	if errors.As(err, &ee) {
+		return ee.Message
+	}
+	return err.Error()
 }
 
 // WriteJSONError writes {"message": msg} with status code.

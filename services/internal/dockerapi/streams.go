@@ -14,6 +14,7 @@ import (
 	"github.com/go-chi/chi/v5"
 	"github.com/sockerless/sockerless/services/internal/engine"
 	"github.com/sockerless/sockerless/services/internal/resume"
+	"github.com/sockerless/sockerless/services/internal/sockq"
 )
 
 // Stream content types (API ≥ 1.42 tells them apart).
@@ -248,8 +249,16 @@ func hijack(w http.ResponseWriter, r *http.Request, tty bool) (net.Conn, *bufio.
 		conn.Close()
 		return nil, nil, err
 	}
+	// A client that reads the stream from its raw socket after parsing the
+	// head through a buffer (docker's Python SDK) loses stream bytes that
+	// arrive with the head: let it read the head first.
+	sockq.AwaitRead(conn, headReadWait)
 	return conn, buf, nil
 }
+
+// headReadWait bounds the wait for a client to read a hijacked answer's
+// head before its stream begins.
+const headReadWait = 2 * time.Second
 
 // drainInput reads and discards input of a client that attached no stdin,
 // and cancels when the connection fails. A half-close (EOF) is not an end:

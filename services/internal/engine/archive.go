@@ -24,7 +24,7 @@ func (e *Engine) archive(ctx context.Context, ns, ref, op, path string, stdin io
 		return 0, "", err
 	}
 	if !running(c) && !(c.Instance == "up" && e.cfg.Agents.Connected(agentID(c))) {
-		return 0, "", Errorf(KindNotImplemented, "container %s has no live function instance: Sockerless copies files only while the container runs or lingers after its exit", c.ID)
+		return 0, "", Errorf(KindNotImplemented, "container %s has no live function instance: Sockerless reaches a container's files only while it runs or lingers after its exit (its filesystem ends with its instance)", c.ID)
 	}
 	id, err := e.ExecCreate(ctx, ns, c.ID, ExecConfig{
 		Cmd: []string{proto.ArchiveCommand, op, path}, AttachStdin: stdin != nil,
@@ -121,7 +121,7 @@ func (e *Engine) ArchivePut(ctx context.Context, ns, ref, path string, r io.Read
 	if err != nil {
 		return err
 	}
-	if r, err = decompressed(r); err != nil {
+	if r, err = Decompressed(r); err != nil {
 		return err
 	}
 	if neverStarted(c) {
@@ -132,4 +132,29 @@ func (e *Engine) ArchivePut(ctx context.Context, ns, ref, path string, r io.Read
 		return err
 	}
 	return archiveError(code, msg, path, ref)
+}
+
+// NeverStarted reports whether container ref has never run: it has no
+// filesystem of its own yet, only its image's.
+func (e *Engine) NeverStarted(ctx context.Context, ns, ref string) (*Container, bool, error) {
+	c, err := e.Container(ctx, ns, ref)
+	if err != nil {
+		return nil, false, err
+	}
+	return c, neverStarted(c), nil
+}
+
+// FilesOp runs one of the agent's operations on the container's whole
+// filesystem (proto.ArchiveChanges, ArchiveLayer, ArchiveExport) in its
+// live instance, stdin (nil for none) in, its output streamed to out. A
+// container without a live instance is a KindNotImplemented error.
+func (e *Engine) FilesOp(ctx context.Context, ns, ref, op string, stdin io.Reader, out io.Writer) error {
+	code, msg, err := e.archive(ctx, ns, ref, op, "/", stdin, out)
+	if err != nil {
+		return err
+	}
+	if code != proto.ArchiveOK {
+		return fmt.Errorf("%s of container %s: %s", op, ref, msg)
+	}
+	return nil
 }

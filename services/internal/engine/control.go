@@ -367,8 +367,9 @@ func (e *Engine) remove(ctx context.Context, c *Container, volumes bool) error {
 }
 
 // Prune removes every stopped container matching f; it returns their IDs
-// and the bytes the store freed: their output and pending uploads (a
-// container's files go with its function instance).
+// and the bytes freed: the files each added or changed in its instance
+// (docker's measure; an instance that has ended has none left) and its
+// output and pending uploads in the store.
 func (e *Engine) Prune(ctx context.Context, ns string, f Filters) ([]string, uint64, error) {
 	cs, err := e.cfg.Store.ListContainers(ctx, ns)
 	if err != nil {
@@ -381,6 +382,9 @@ func (e *Engine) Prune(ctx context.Context, ns string, f Filters) ([]string, uin
 			continue
 		}
 		size := e.storedBytes(ctx, c)
+		if e.sizer != nil {
+			size += uint64(e.sizer.SizeRw(ctx, ns, c))
+		}
 		if err := e.remove(ctx, c, false); err != nil {
 			return deleted, freed, err
 		}

@@ -176,19 +176,27 @@ func mergeConfig(in, img *container.Config) *container.Config {
 // createEnv is docker's container environment: the user's variables as
 // given, then the image's that the user did not set.
 func createEnv(user, image []string) []string {
+	out := UserEnvFirst(user, image)
+	if !slices.ContainsFunc(out, func(kv string) bool { return strings.HasPrefix(kv, "PATH=") }) {
+		out = append(out, "PATH="+defaultPath)
+	}
+	return out
+}
+
+// UserEnvFirst is user's variables as given, then base's that user does
+// not set: how docker completes a container's (or a committed image's)
+// environment from its image's (or container's).
+func UserEnvFirst(user, base []string) []string {
 	out := append([]string{}, user...)
 	set := map[string]bool{}
 	for _, kv := range user {
 		k, _, _ := strings.Cut(kv, "=")
 		set[k] = true
 	}
-	for _, kv := range image {
+	for _, kv := range base {
 		if k, _, _ := strings.Cut(kv, "="); !set[k] {
 			out = append(out, kv)
 		}
-	}
-	if !set["PATH"] && !slices.ContainsFunc(image, func(kv string) bool { return strings.HasPrefix(kv, "PATH=") }) {
-		out = append(out, "PATH="+defaultPath)
 	}
 	return out
 }

@@ -102,6 +102,13 @@ func (f *createdFiles) view(ctx context.Context) (fsView, error) {
 	if err != nil {
 		return nil, fmt.Errorf("read files of image %s: %w", f.img.ID, err)
 	}
+	// The container's volume and tmpfs destinations exist, as docker makes
+	// them at create: an upload into one lands in the mount at the start.
+	for _, m := range f.c.Mounts {
+		if d := cleanAbs(m.Destination); v[d] == nil {
+			v.put(d, &tar.Header{Typeflag: tar.TypeDir, Mode: 0o755}, srcMade)
+		}
+	}
 	for i, u := range f.c.PendingUploads {
 		err := scanTar(f.e.uploadReader(ctx, f.c, u), func(h *tar.Header, _ io.Reader) error {
 			v.put(path.Join(u.Dir, cleanAbs(h.Name)), h, i)

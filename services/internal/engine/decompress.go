@@ -11,10 +11,10 @@ import (
 	"github.com/ulikunitz/xz"
 )
 
-// decompressed returns r's tar stream: docker cp and PUT archive accept a
+// Decompressed returns r's tar stream: docker cp, PUT archive, load and import accept a
 // tar compressed with gzip, bzip2, xz or zstd (testcontainers-go sends
 // gzip), recognized by its first bytes, as Docker's DecompressStream does.
-func decompressed(r io.Reader) (io.Reader, error) {
+func Decompressed(r io.Reader) (io.Reader, error) {
 	br := bufio.NewReaderSize(r, 64<<10)
 	head, _ := br.Peek(6)
 	switch {

@@ -65,6 +65,8 @@ type Engine struct {
 	starting   map[string]uint32
 	startedRun map[string]uint32
 	wg         sync.WaitGroup
+	// sizer measures containers' files for container prune; may be nil.
+	sizer FilesSizer
 	// process names this engine among control plane processes sharing
 	// the store (Container.StartedBy).
 	process string
@@ -152,6 +154,17 @@ func randomHex(n int) string {
 	}
 	return hex.EncodeToString(b)
 }
+
+// FilesSizer measures the files a container added or changed (docker's
+// SizeRw) in its live instance; 0 when it has none.
+type FilesSizer interface {
+	SizeRw(ctx context.Context, ns string, c *Container) int64
+}
+
+// SetFilesSizer connects what measures containers' files (the image
+// operations, which are made after the engine); without one, container
+// prune counts only what the store frees.
+func (e *Engine) SetFilesSizer(f FilesSizer) { e.sizer = f }
 
 // SetAgents connects the hub; the hub needs the engine's AgentBackend, so
 // it is made after the engine. Call before serving.

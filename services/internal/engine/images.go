@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"slices"
 	"strings"
+	"time"
 
 	"github.com/distribution/reference"
 )
@@ -117,6 +118,7 @@ func (e *Engine) TagImage(ctx context.Context, ref, repo, tag string) error {
 	if !slices.Contains(img.RepoTags, name) {
 		img.RepoTags = append(img.RepoTags, name)
 	}
+	img.Tagged = time.Now()
 	if err := e.cfg.Store.PutImage(ctx, img); err != nil {
 		return fmt.Errorf("tag %s as %s: %w", ref, name, err)
 	}

@@ -161,8 +161,29 @@ type Image struct {
 	Arch        string            `json:"arch"`
 	Config      *container.Config `json:"config"`
 	// Source is the resolved remote reference it was pulled from (after the
-	// mirror map), pinned by digest.
+	// mirror map), pinned by digest; a loaded, imported or committed image
+	// lives in the deployment's image repository.
 	Source string `json:"source"`
+	// Layers are the image's layers, bottom first.
+	Layers []ImageLayer `json:"layers,omitempty"`
+	// Parent is the image a committed image was made from.
+	Parent        string `json:"parent,omitempty"`
+	Comment       string `json:"comment,omitempty"`
+	Author        string `json:"author,omitempty"`
+	Container     string `json:"container,omitempty"`
+	DockerVersion string `json:"dockerVersion,omitempty"`
+	// ContainerConfig is the configuration of the container a committed
+	// image was made from.
+	ContainerConfig *container.Config `json:"containerConfig,omitempty"`
+	// Tagged is when a name was last given to the image.
+	Tagged time.Time `json:"tagged,omitempty"`
+}
+
+// ImageLayer is one layer of an image: its uncompressed content's digest
+// (docker's RootFS.Layers) and its size in the registry.
+type ImageLayer struct {
+	DiffID string `json:"diffId"`
+	Size   int64  `json:"size"`
 }
 
 // Function is a Cloud Function made for one image (+ resource shape), shared

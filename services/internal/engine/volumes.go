@@ -11,8 +11,8 @@ import (
 // created: its volumes exist and count it as a user when this returns.
 func (e *Engine) mounts(ctx context.Context, id string, req CreateRequest, img *Image) ([]Mount, error) {
 	hc := req.HostConfig
-	if hc == nil {
-		return nil, nil
+	if hc == nil { // Config.Volumes and the image's VOLUMEs still count
+		hc = &container.HostConfig{}
 	}
 	imgCfg := img.Config
 	if imgCfg == nil {

@@ -148,6 +148,9 @@ func (f *Forwarder) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		f.serveEvents(w, r)
 		return
 	}
+	// An upload (docker load, import) is still being sent while the
+	// control plane's progress answer comes back.
+	_ = http.NewResponseController(w).EnableFullDuplex()
 	f.proxy.ServeHTTP(&headerFlusher{ResponseWriter: w}, r)
 }
 

@@ -1,6 +1,7 @@
 package forward
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -9,6 +10,7 @@ import (
 	"net/http"
 	"time"
 
+	"github.com/sockerless/sockerless/services/internal/sockq"
 	"github.com/sockerless/sockerless/services/internal/wsconn"
 )
 
@@ -168,7 +170,10 @@ func bridge(s *stream) error {
 		up <- result{rerr, werr}
 	}()
 	go func() {
-		rerr, werr := pipe(s.client, s.tunnel)
+		rerr, werr := relayHead(s.client, s.tunnel)
+		if rerr == nil && werr == nil {
+			rerr, werr = pipe(s.client, s.tunnel)
+		}
 		if rerr == nil && werr == nil {
 			werr = closeWrite(s.client)
 		}
@@ -208,6 +213,54 @@ func bridge(s *stream) error {
 		<-down
 	}
 	return failure
+}
+
+// maxHead bounds the answer head relayHead looks for.
+const maxHead = 64 << 10
+
+// headReadWait bounds the wait for the client to read the answer's head.
+const headReadWait = 2 * time.Second
+
+// relayHead copies the upstream's answer head (up to its blank line) to
+// the client and waits until the client has read it before anything
+// else follows (see package sockq: a client that parses the head
+// through a buffer and then reads its raw socket would lose stream bytes
+// that came with the head). An answer whose head is not found in its
+// first maxHead bytes is copied on as it is.
+func relayHead(dst net.Conn, src io.Reader) (readErr, writeErr error) {
+	var head []byte
+	buf := make([]byte, 32<<10)
+	for len(head) < maxHead {
+		n, err := src.Read(buf)
+		head = append(head, buf[:n]...)
+		if i := bytes.Index(head, []byte("\r\n\r\n")); i >= 0 {
+			if _, werr := dst.Write(head[:i+4]); werr != nil {
+				return nil, werr
+			}
+			sockq.AwaitRead(dst, headReadWait)
+			if _, werr := dst.Write(head[i+4:]); werr != nil {
+				return nil, werr
+			}
+			if err == io.EOF {
+				return nil, nil // the rest: pipe reads EOF again
+			}
+			if err != nil {
+				return err, nil
+			}
+			return nil, nil
+		}
+		if err != nil {
+			if _, werr := dst.Write(head); werr != nil {
+				return nil, werr
+			}
+			if err == io.EOF {
+				return nil, nil
+			}
+			return err, nil
+		}
+	}
+	_, werr := dst.Write(head)
+	return nil, werr
 }
 
 // pipe copies src to dst until src's EOF, telling a read failure from a write

@@ -1,7 +1,6 @@
 package images
 
 import (
-	"bytes"
 	"context"
 	"crypto/sha256"
 	"encoding/hex"
@@ -138,41 +137,16 @@ func (s *Source) Pull(ctx context.Context, ref string) (*engine.Image, error) {
 	if err != nil {
 		return nil, fmt.Errorf("read image %s: %w", ref, err)
 	}
-	raw, err := img.RawConfigFile()
-	if err != nil {
-		return nil, fmt.Errorf("read config of %s: %w", ref, err)
-	}
-	cf, err := v1.ParseConfigFile(bytes.NewReader(raw))
-	if err != nil {
-		return nil, fmt.Errorf("parse config of %s: %w", ref, err)
-	}
-	cfgDigest, err := img.ConfigName()
-	if err != nil {
-		return nil, fmt.Errorf("config digest of %s: %w", ref, err)
-	}
 	manDigest, err := img.Digest()
 	if err != nil {
 		return nil, fmt.Errorf("manifest digest of %s: %w", ref, err)
 	}
-	var size int64
-	if layers, err := img.Layers(); err == nil {
-		for _, l := range layers {
-			if n, err := l.Size(); err == nil {
-				size += n
-			}
-		}
+	out, err := record(img, fetch.Context().Name()+"@"+manDigest.String())
+	if err != nil {
+		return nil, fmt.Errorf("%s: %w", ref, err)
 	}
 	familiar := familiarName(user)
-	out := &engine.Image{
-		ID:          cfgDigest.String(),
-		RepoDigests: []string{familiar + "@" + desc.Digest.String()},
-		Created:     cf.Created.Time.UTC(),
-		Size:        size,
-		OS:          cf.OS,
-		Arch:        cf.Architecture,
-		Config:      convertConfig(cf.Config, raw),
-		Source:      fetch.Context().Name() + "@" + manDigest.String(),
-	}
+	out.RepoDigests = []string{familiar + "@" + desc.Digest.String()}
 	if t, ok := user.(name.Tag); ok {
 		out.RepoTags = []string{familiar + ":" + t.TagStr()}
 	}
@@ -219,13 +193,9 @@ func (s *Source) Wrap(ctx context.Context, img *engine.Image) (string, error) {
 	if d, err := remote.Head(tag, s.remoteOpts(ctx)...); err == nil {
 		return repo.Name() + "@" + d.Digest.String(), nil
 	}
-	src, err := name.ParseReference(img.Source, s.nameOpts(registryOf(img.Source))...)
+	base, err := s.image(ctx, img)
 	if err != nil {
-		return "", fmt.Errorf("source of %s: %w", img.ID, err)
-	}
-	base, err := remote.Image(src, s.remoteOpts(ctx)...)
-	if err != nil {
-		return "", fmt.Errorf("read %s: %w", img.Source, err)
+		return "", err
 	}
 	wrapped, err := mutate.AppendLayers(base, agent.layer)
 	if err != nil {
@@ -238,6 +208,9 @@ func (s *Source) Wrap(ctx context.Context, img *engine.Image) (string, error) {
 	cf = cf.DeepCopy()
 	cf.Config.Entrypoint = agent.entrypoint
 	cf.Config.Cmd = nil
+	// The agent runs as root to set up mounts and runs the container's
+	// processes as the image's (or the container's) user itself.
+	cf.Config.User = ""
 	cf.Config.Healthcheck = nil
 	// The agent runs as root whatever the image's USER: it binds the
 	// embedded DNS on port 53 and rewrites /etc/hosts and resolv.conf, and

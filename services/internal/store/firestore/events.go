@@ -57,6 +57,7 @@ func (s *Store) putEventBatch(ctx context.Context, ns string, batch []engine.Sto
 		return fmt.Errorf("store events of %s: %w", ns, err)
 	}
 	s.writes.Add(1)
+	s.eventWrites.Add(1)
 	return nil
 }
 
@@ -129,6 +130,7 @@ func (s *Store) PruneEvents(ctx context.Context, ns, before string) error {
 			return fmt.Errorf("prune events of %s: %w", ns, err)
 		}
 		s.writes.Add(1)
+		s.eventWrites.Add(1)
 	}
 	return nil
 }

@@ -51,6 +51,10 @@ type Store struct {
 	writeTimeout time.Duration
 
 	reads, writes atomic.Int64
+	// eventWrites are the writes of event batches (and their pruning),
+	// counted in writes too: how many a workload costs depends on how its
+	// events fall into the engine's flushes.
+	eventWrites atomic.Int64
 	// locks serialise this process's transactions on one record (striped
 	// by key), so the hub's appends and the engine's updates of a
 	// container queue here instead of aborting each other in Firestore
@@ -121,6 +125,10 @@ func (s *Store) Close() error {
 func (s *Store) Stats() (reads, writes int64) {
 	return s.reads.Load(), s.writes.Load()
 }
+
+// EventWrites returns how many of the writes stored or pruned event
+// batches.
+func (s *Store) EventWrites() int64 { return s.eventWrites.Load() }
 
 // Collections under the root document.
 const (

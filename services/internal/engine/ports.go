@@ -77,10 +77,11 @@ func (e *Engine) checkPorts(cfg *container.Config, hc *container.HostConfig, cli
 	return nil
 }
 
-// HostPortRange parses a binding's HostPort: "" (any free port: 0, 0), a
+// HostPortRange parses a binding's HostPort: "" or "0" (any free port:
+// 0, 0, as Docker's allocator takes 0; testcontainers-go sends it), a
 // port, or a range "A-B".
 func HostPortRange(s string) (lo, hi int, err error) {
-	if s == "" {
+	if s == "" || s == "0" {
 		return 0, 0, nil
 	}
 	a, b, isRange := strings.Cut(s, "-")

@@ -205,3 +205,27 @@ func TestPortSummariesListBindingsThenExposedPorts(t *testing.T) {
 		t.Fatalf("an exposed port without binding shows %v, want null", v)
 	}
 }
+
+func TestHostPortRange(t *testing.T) {
+	tests := []struct {
+		in     string
+		lo, hi int
+		bad    bool
+	}{
+		{in: "", lo: 0, hi: 0},
+		{in: "0", lo: 0, hi: 0}, // any free port, as Docker's allocator (testcontainers-go sends it)
+		{in: "8080", lo: 8080, hi: 8080},
+		{in: "8000-8010", lo: 8000, hi: 8010},
+		{in: "8010-8000", bad: true},
+		{in: "70000", bad: true},
+		{in: "x", bad: true},
+	}
+	for _, tt := range tests {
+		t.Run(tt.in, func(t *testing.T) {
+			lo, hi, err := engine.HostPortRange(tt.in)
+			if (err != nil) != tt.bad || lo != tt.lo || hi != tt.hi {
+				t.Fatalf("HostPortRange(%q) = %d, %d, %v; want %d, %d, bad %v", tt.in, lo, hi, err, tt.lo, tt.hi, tt.bad)
+			}
+		})
+	}
+}

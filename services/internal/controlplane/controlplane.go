@@ -69,7 +69,12 @@ type Config struct {
 	// IdleTimeout closes a keep-alive connection idle this long (default
 	// DefaultIdleTimeout).
 	IdleTimeout time.Duration
-	Logger      *slog.Logger
+	// MaxBodyBytes bounds JSON request bodies (dockerapi.Config).
+	MaxBodyBytes int64
+	// RegistryAllow are the registries image references may name; empty
+	// allows any.
+	RegistryAllow []string
+	Logger        *slog.Logger
 }
 
 // Run serves until ctx ends, then drains and returns.
@@ -193,7 +198,7 @@ func Run(ctx context.Context, cfg Config) error {
 	})
 	imgOps := imageops.New(imageops.Config{Engine: eng, Images: deps.store, Registry: deps.registry, Logger: log.With("component", "images")})
 	eng.SetFilesSizer(imgOps)
-	api := dockerapi.New(eng, dockerapi.Config{Version: cfg.Version, Networks: nets, Volumes: deps.volumes, Images: imgOps, Logger: log, Client: requestClient})
+	api := dockerapi.New(eng, dockerapi.Config{Version: cfg.Version, Networks: nets, Volumes: deps.volumes, Images: imgOps, Logger: log, Client: requestClient, MaxBodyBytes: cfg.MaxBodyBytes})
 	tunnel := wsconn.NewListener(&net.TCPAddr{IP: net.IPv4(127, 0, 0, 1)})
 
 	open := routes(handlers{

@@ -281,6 +281,9 @@ func filtersParam(r *http.Request) (engine.Filters, error) {
 	if raw == "" {
 		return engine.Filters{}, nil
 	}
+	if len(raw) > maxFilterBytes {
+		return nil, engine.Errorf(engine.KindInvalid, "invalid filter: longer than %d bytes", maxFilterBytes)
+	}
 	var m map[string]map[string]bool
 	if err := json.Unmarshal([]byte(raw), &m); err == nil {
 		f := engine.Filters{}
@@ -299,6 +302,11 @@ func filtersParam(r *http.Request) (engine.Filters, error) {
 	}
 	return engine.Filters(l), nil
 }
+
+// maxFilterBytes bounds ?filters=: some filters are regular expressions
+// matched against every object (name), so a huge one would cost seconds
+// per request. What docker's clients send is a few hundred bytes.
+const maxFilterBytes = 16 << 10
 
 func notImplemented(w http.ResponseWriter, r *http.Request) {
 	WriteJSONError(w, http.StatusNotImplemented, fmt.Sprintf("%s %s is not supported by Sockerless yet", r.Method, r.URL.Path))

@@ -2,7 +2,6 @@ package controlplane
 
 import (
 	"context"
-	"crypto/subtle"
 	"fmt"
 	"net"
 	"net/http"
@@ -14,7 +13,7 @@ import (
 	"golang.org/x/sys/unix"
 
 	"github.com/sockerless/sockerless/agent/proto"
-	"github.com/sockerless/sockerless/services/internal/dockerapi"
+	"github.com/sockerless/sockerless/services/internal/auth"
 )
 
 // listenAddr is a parsed --listen value.
@@ -89,20 +88,16 @@ func (l listenAddr) listen() (net.Listener, error) {
 	return ln, nil
 }
 
-// requireToken refuses requests without the bearer token, except agent
-// dials, which carry their own per-container secret.
-func requireToken(token string, next http.Handler) http.Handler {
-	want := []byte("Bearer " + token)
+// requireToken refuses requests whose bearer token identifies no one
+// (package auth) and puts the caller's identity in the others' context,
+// except agent dials, which carry their own per-container secret.
+func requireToken(a *auth.Authenticator, next http.Handler) http.Handler {
+	checked := a.Middleware(next)
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		if r.URL.Path == proto.ConnectPath || r.URL.Path == proto.MeshPath {
 			next.ServeHTTP(w, r)
 			return
 		}
-		got := []byte(r.Header.Get("Authorization"))
-		if token == "" || subtle.ConstantTimeCompare(got, want) != 1 {
-			dockerapi.WriteJSONError(w, http.StatusUnauthorized, "Unauthorized: this endpoint requires a bearer token (forwarder --token or SOCKERLESS_TOKEN)")
-			return
-		}
-		next.ServeHTTP(w, r)
+		checked.ServeHTTP(w, r)
 	})
 }

@@ -6,12 +6,15 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"io/fs"
 	"log/slog"
 	"net"
 	"os"
 	"path/filepath"
 	"time"
+
+	"golang.org/x/sys/unix"
 )
 
 // Host describes the host side of a bind.
@@ -152,4 +155,40 @@ func writeLine(c net.Conn, m msg) error {
 	}
 	_, err = c.Write(append(b, '\n'))
 	return err
+}
+
+// Serve runs the host side of a bind in this process and returns the
+// agent's end of its stream, for a caller that splices it with a mesh
+// stream (the --dev control plane, the forwarder). The host side ends
+// when that end is closed.
+func Serve(h Host) (net.Conn, error) {
+	fds, err := unix.Socketpair(unix.AF_UNIX, unix.SOCK_STREAM|unix.SOCK_CLOEXEC, 0)
+	if err != nil {
+		return nil, fmt.Errorf("bind sync: socketpair: %w", err)
+	}
+	conns := make([]net.Conn, 2)
+	for i, fd := range fds {
+		f := os.NewFile(uintptr(fd), "bindsync")
+		c, err := net.FileConn(f)
+		f.Close()
+		if err != nil {
+			if i == 1 {
+				conns[0].Close()
+			} else {
+				unix.Close(fds[1])
+			}
+			return nil, fmt.Errorf("bind sync: %w", err)
+		}
+		conns[i] = c
+	}
+	log := h.Logger
+	if log == nil {
+		log = slog.New(slog.DiscardHandler)
+	}
+	go func() {
+		if err := ServeHost(context.Background(), conns[0], h); err != nil && !errors.Is(err, io.EOF) {
+			log.Info("host bind sync ended", "source", h.Path, "err", err)
+		}
+	}()
+	return conns[1], nil
 }

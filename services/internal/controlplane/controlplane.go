@@ -18,6 +18,7 @@ import (
 	"github.com/sockerless/sockerless/services/internal/clientlink"
 	"github.com/sockerless/sockerless/services/internal/dockerapi"
 	"github.com/sockerless/sockerless/services/internal/engine"
+	"github.com/sockerless/sockerless/services/internal/fleet"
 	"github.com/sockerless/sockerless/services/internal/imageops"
 	"github.com/sockerless/sockerless/services/internal/netplane"
 	"github.com/sockerless/sockerless/services/internal/portbind"
@@ -130,19 +131,26 @@ func Run(ctx context.Context, cfg Config) error {
 	}
 	nets := netplane.New(netplane.Config{Store: deps.store, Containers: deps.store, Logger: log.With("component", "netplane")})
 	closers.add(nets.Close)
+	fl := fleet.New(fleet.Config{
+		Store:     deps.store,
+		Images:    deps.images,
+		Functions: deps.functions,
+		Scope:     deps.scope,
+		Logger:    log.With("component", "fleet"),
+	})
 	eng := engine.New(engine.Config{
 		Store:       deps.store,
 		Networks:    nets,
 		Images:      deps.images,
 		Functions:   deps.functions,
+		Fleet:       fl,
 		Volumes:     deps.volumesOrNil(),
 		CallbackURL: cfg.CallbackURL,
 		Linger:      cfg.Linger,
 		BootTimeout: cfg.BootTimeout,
 		Logger:      log,
 
-		FunctionScope: deps.scope,
-		PollInterval:  deps.poll,
+		PollInterval: deps.poll,
 	})
 	hub := agenthub.New(eng.AgentBackend(), log)
 	eng.SetAgents(hub)
@@ -197,7 +205,7 @@ func Run(ctx context.Context, cfg Config) error {
 	open.Handle(proto.MeshPath, hub.MeshHandler())
 	open.Handle(TunnelPath, tunnel)
 	open.Handle(clientlink.Path, links)
-	open.Handle(GCPath, gcHandler(eng, log))
+	open.Handle(GCPath, gcHandler(fl, log))
 	open.Handle(StoreStatsPath, storeStatsHandler(deps.store))
 	open.Handle("/", api)
 	guarded := requireToken(cfg.Token, open)
@@ -268,6 +276,7 @@ func Run(ctx context.Context, cfg Config) error {
 		}
 		wg.Wait()
 		_ = eng.Close()
+		_ = fl.Close()
 	}()
 	select {
 	case <-drained:

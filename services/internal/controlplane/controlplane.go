@@ -49,7 +49,7 @@ type Config struct {
 	Region          string
 	ServiceAccount  string
 	// GCPEndpoint points the Google clients at a running gcpsim (gRPC
-	// host:port); empty with Dev finds or starts one (see devSim).
+	// host:port); empty with Dev finds or starts one (DevSim).
 	GCPEndpoint string
 	// GCPSimBinary is the gcpsim that Dev starts as its own process;
 	// default: gcpsim next to this binary (in-process if there is none).
@@ -67,6 +67,18 @@ type Config struct {
 	VolumeNetwork, VolumeSubnet           string
 	Version                               string
 	Logger                                *slog.Logger
+	// DevSim finds or starts the gcpsim of --dev without GCPEndpoint
+	// (package devstack; cmd/controlplane wires it in, so this package
+	// never imports the simulation).
+	DevSim func(ctx context.Context, cfg *Config, log *slog.Logger) (SimEndpoint, func() error, error)
+}
+
+// SimEndpoint is where a dev gcpsim serves.
+type SimEndpoint struct {
+	// GRPC is the host:port of the Google APIs; HTTP the base URL of
+	// function URLs and /sim/v1/; Registry the host:port of its registry;
+	// Storage the endpoint of its Cloud Storage JSON API.
+	GRPC, HTTP, Registry, Storage string
 }
 
 // Run serves until ctx ends, then drains and returns.

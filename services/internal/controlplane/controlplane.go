@@ -15,6 +15,7 @@ import (
 
 	"github.com/sockerless/sockerless/agent/proto"
 	"github.com/sockerless/sockerless/services/internal/agenthub"
+	"github.com/sockerless/sockerless/services/internal/authn"
 	"github.com/sockerless/sockerless/services/internal/clientlink"
 	"github.com/sockerless/sockerless/services/internal/dockerapi"
 	"github.com/sockerless/sockerless/services/internal/engine"
@@ -66,7 +67,15 @@ type Config struct {
 	VolumeBucket, VolumeNFS, VolumeNFSDir string
 	VolumeNetwork, VolumeSubnet           string
 	Version                               string
-	Logger                                *slog.Logger
+	// IdleTimeout closes a keep-alive connection idle this long (default
+	// DefaultIdleTimeout).
+	IdleTimeout time.Duration
+	// MaxBodyBytes bounds JSON request bodies (dockerapi.Config).
+	MaxBodyBytes int64
+	// RegistryAllow are the registries image references may name; empty
+	// allows any.
+	RegistryAllow []string
+	Logger        *slog.Logger
 	// DevSim finds or starts the gcpsim of --dev without GCPEndpoint
 	// (package devstack; cmd/controlplane wires it in, so this package
 	// never imports the simulation).
@@ -209,18 +218,16 @@ func Run(ctx context.Context, cfg Config) error {
 	})
 	imgOps := imageops.New(imageops.Config{Engine: eng, Images: deps.store, Registry: deps.registry, Logger: log.With("component", "images")})
 	eng.SetFilesSizer(imgOps)
-	api := dockerapi.New(eng, dockerapi.Config{Version: cfg.Version, Networks: nets, Volumes: deps.volumes, Images: imgOps, Logger: log, Client: requestClient})
+	api := dockerapi.New(eng, dockerapi.Config{Version: cfg.Version, Networks: nets, Volumes: deps.volumes, Images: imgOps, Logger: log, Client: requestClient, MaxBodyBytes: cfg.MaxBodyBytes})
 	tunnel := wsconn.NewListener(&net.TCPAddr{IP: net.IPv4(127, 0, 0, 1)})
 
-	open := http.NewServeMux()
-	open.Handle(proto.ConnectPath, hub)
-	open.Handle(proto.MeshPath, hub.MeshHandler())
-	open.Handle(TunnelPath, tunnel)
-	open.Handle(clientlink.Path, links)
-	open.Handle(GCPath, gcHandler(fl, log))
-	open.Handle(StoreStatsPath, storeStatsHandler(deps.store))
-	open.Handle("/", api)
-	guarded := requireToken(cfg.Token, open)
+	open := routes(handlers{
+		hub: hub, mesh: hub.MeshHandler(), tunnel: tunnel, links: links,
+		gc: gcHandler(fl, log), storeStats: storeStatsHandler(deps.store), api: api,
+	})
+	fails := authn.NewFailures(log.With("component", "auth"))
+	fails.TrustForwarded = !cfg.Dev
+	guarded := requireToken(cfg.Token, fails, open)
 
 	var servers []*http.Server
 	var wg sync.WaitGroup
@@ -230,8 +237,7 @@ func Run(ctx context.Context, cfg Config) error {
 	reqCtx, endRequests := context.WithCancel(context.WithoutCancel(ctx))
 	defer endRequests()
 	serve := func(ln net.Listener, h http.Handler) {
-		srv := &http.Server{Handler: h, ReadHeaderTimeout: 30 * time.Second,
-			BaseContext: func(net.Listener) context.Context { return reqCtx }}
+		srv := newHTTPServer(h, reqCtx, cfg.IdleTimeout)
 		servers = append(servers, srv)
 		wg.Add(1)
 		go func() {
@@ -372,7 +378,9 @@ type localKey struct{}
 // this machine, whose published ports the control plane binds itself.
 func localClient(next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		next.ServeHTTP(w, r.WithContext(context.WithValue(r.Context(), localKey{}, true)))
+		ctx := context.WithValue(r.Context(), localKey{}, true)
+		ctx = authn.WithIdentity(ctx, authn.Identity{Member: "local", Role: "admin"})
+		next.ServeHTTP(w, r.WithContext(ctx))
 	})
 }
 

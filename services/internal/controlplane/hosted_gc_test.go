@@ -82,7 +82,7 @@ func TestGCEndpointNeedsTheToken(t *testing.T) {
 	fc := &fakeCollector{}
 	mux := http.NewServeMux()
 	mux.Handle(GCPath, gcHandler(fc, slog.New(slog.NewTextHandler(io.Discard, nil))))
-	h := requireToken("0123456789abcdef", mux)
+	h := requireToken("0123456789abcdef", testFailures(), mux)
 	for _, auth := range []string{"", "Bearer wrong"} {
 		rec := httptest.NewRecorder()
 		req := httptest.NewRequest("POST", GCPath+"?all=true", nil)

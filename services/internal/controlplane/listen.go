@@ -14,7 +14,7 @@ import (
 	"golang.org/x/sys/unix"
 
 	"github.com/sockerless/sockerless/agent/proto"
-	"github.com/sockerless/sockerless/services/internal/dockerapi"
+	"github.com/sockerless/sockerless/services/internal/authn"
 )
 
 // listenAddr is a parsed --listen value.
@@ -90,19 +90,26 @@ func (l listenAddr) listen() (net.Listener, error) {
 }
 
 // requireToken refuses requests without the bearer token, except agent
-// dials, which carry their own per-container secret.
-func requireToken(token string, next http.Handler) http.Handler {
-	want := []byte("Bearer " + token)
+// dials, which carry their own per-container secret. The exemption is
+// decided on the path the router sees (authn.Exempt), so an encoded or
+// unclean path never reaches another handler without a token. A refused
+// request is answered by fails: logged, slowed per source, connection
+// closed. An accepted one carries the admin identity (authn.IdentityOf).
+func requireToken(token string, fails *authn.Failures, next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		if r.URL.Path == proto.ConnectPath || r.URL.Path == proto.MeshPath {
+		if authn.Exempt(r, proto.ConnectPath, proto.MeshPath) {
 			next.ServeHTTP(w, r)
 			return
 		}
-		got := []byte(r.Header.Get("Authorization"))
-		if token == "" || subtle.ConstantTimeCompare(got, want) != 1 {
-			dockerapi.WriteJSONError(w, http.StatusUnauthorized, "Unauthorized: this endpoint requires a bearer token (forwarder --token or SOCKERLESS_TOKEN)")
+		got, ok := authn.Bearer(r.Header.Get("Authorization"))
+		if token == "" || !ok || subtle.ConstantTimeCompare([]byte(got), []byte(token)) != 1 {
+			reason := "no bearer token"
+			if ok {
+				reason = "wrong token"
+			}
+			fails.Fail(w, r, http.StatusUnauthorized, reason, "Unauthorized: this endpoint requires a bearer token (forwarder --token or SOCKERLESS_TOKEN)")
 			return
 		}
-		next.ServeHTTP(w, r)
+		next.ServeHTTP(w, r.WithContext(authn.WithIdentity(r.Context(), authn.Identity{Member: "admin", Role: "admin"})))
 	})
 }

@@ -66,7 +66,7 @@ func TestReusePortLetsTwoProcessesShareAPort(t *testing.T) {
 
 func TestRequireToken(t *testing.T) {
 	ok := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { w.WriteHeader(204) })
-	h := requireToken("T", ok)
+	h := requireToken("T", testFailures(), ok)
 	tests := []struct {
 		name, path, auth string
 		status           int
@@ -94,7 +94,7 @@ func TestRequireToken(t *testing.T) {
 		})
 	}
 	w := httptest.NewRecorder()
-	requireToken("", ok).ServeHTTP(w, httptest.NewRequest("GET", "/x", nil))
+	requireToken("", testFailures(), ok).ServeHTTP(w, httptest.NewRequest("GET", "/x", nil))
 	if w.Code != 401 {
 		t.Fatalf("an empty configured token must refuse everything, got %d", w.Code)
 	}

@@ -40,6 +40,8 @@ func devSim(ctx context.Context, cfg *controlplane.Config, log *slog.Logger) (co
 		Binary:         cfg.GCPSimBinary,
 		CallbackURL:    cfg.CallbackURL,
 		OperationDelay: cfg.OperationDelay,
+		Profile:        cfg.SimProfile,
+		TimeScale:      cfg.SimTimeScale,
 	}, log)
 	if err != nil {
 		return controlplane.SimEndpoint{}, nil, err

@@ -55,6 +55,12 @@ type Config struct {
 	// GCPSimBinary is the gcpsim that Dev starts as its own process;
 	// default: gcpsim next to this binary (in-process if there is none).
 	GCPSimBinary string
+	// SimProfile ("fast", "google") and SimTimeScale say how the dev
+	// gcpsim keeps Google's clock (DevSim passes them on).
+	SimProfile   string
+	SimTimeScale float64
+	// PoolSize is the number of stub functions kept ahead (package fleet).
+	PoolSize int
 	// TargetRepo is where wrapped images are pushed.
 	TargetRepo string
 	// ExposeHostPorts are the ports of this machine that containers

@@ -57,7 +57,12 @@ func Start(ctx context.Context, opts Options, log *slog.Logger) (gcpsim.Endpoint
 		return ep, func() error { return nil }, err
 	}
 	log.Warn("no gcpsim binary next to the control plane: running it in-process, so its instances end with the control plane", "setting", settings.Ref(settings.GCPSimBinary))
+	prof, err := gcpsim.ProfileNamed(opts.Profile, opts.OperationDelay)
+	if err != nil {
+		return gcpsim.Endpoint{}, nil, err
+	}
 	sim, err := gcpsim.Start(context.WithoutCancel(ctx), gcpsim.Config{
+		Profile:        prof.Scaled(opts.TimeScale),
 		StateDir:       opts.StateDir,
 		OperationDelay: opts.OperationDelay,
 		HostPorts:      callbackHostPorts(opts.CallbackURL),
@@ -109,6 +114,12 @@ func (cfg *Options) devSim(ctx context.Context, log *slog.Logger) (gcpsim.Endpoi
 	}
 	defer logf.Close()
 	args := []string{"--state-dir", dir, "--endpoint-file", epFile, "--operation-delay", cfg.OperationDelay.String()}
+	if cfg.Profile != "" {
+		args = append(args, "--profile", cfg.Profile)
+	}
+	if cfg.TimeScale > 0 {
+		args = append(args, "--time-scale", strconv.FormatFloat(cfg.TimeScale, 'g', -1, 64))
+	}
 	for _, p := range hostPorts {
 		args = append(args, "--host-port", strconv.Itoa(p))
 	}

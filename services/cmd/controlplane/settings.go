@@ -95,6 +95,10 @@ func appliers(c *controlplane.Config, dev *bool, level *slog.Level) map[string]a
 			c.SimTimeScale = f
 			return nil
 		},
+		settings.PrewarmImage: func(c *controlplane.Config, v string) error {
+			c.PrewarmImages = append(c.PrewarmImages, splitList(v)...)
+			return nil
+		},
 		settings.PoolSize: func(c *controlplane.Config, v string) error {
 			n, err := strconv.Atoi(v)
 			if err != nil || n < 0 {

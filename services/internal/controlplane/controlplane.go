@@ -61,6 +61,9 @@ type Config struct {
 	SimTimeScale float64
 	// PoolSize is the number of stub functions kept ahead (package fleet).
 	PoolSize int
+	// PrewarmImages keep a warm instance of their function (min
+	// instances 1: billed while idle).
+	PrewarmImages []string
 	// TargetRepo is where wrapped images are pushed.
 	TargetRepo string
 	// ExposeHostPorts are the ports of this machine that containers
@@ -163,6 +166,8 @@ func Run(ctx context.Context, cfg Config) error {
 		Images:    deps.images,
 		Functions: deps.functions,
 		Scope:     deps.scope,
+		PoolSize:  cfg.PoolSize,
+		Prewarm:   prewarmMatcher(cfg.PrewarmImages),
 		Logger:    log.With("component", "fleet"),
 	})
 	eng := engine.New(engine.Config{

@@ -35,6 +35,7 @@ const (
 	SimProfile     = "sim-profile"
 	SimTimeScale   = "sim-time-scale"
 	PoolSize       = "pool-size"
+	PrewarmImage   = "prewarm-image"
 	ImageRepo      = "image-repo"
 	LogLevel       = "log-level"
 	VolumeBucket   = "volume-bucket"

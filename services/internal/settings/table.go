@@ -42,6 +42,8 @@ func All() []Setting {
 			Usage: "dev: multiply the profile's delays by this, e.g. 0.02 runs Google's clock fifty times as fast"},
 		{Flag: PoolSize, Default: "0",
 			Usage: "stub functions kept created ahead, so a new image skips CreateFunction (a minute or more on Google); each idle one costs nothing but a slot of the region's function quota"},
+		{Flag: PrewarmImage, Repeat: true,
+			Usage: "an image whose function keeps one warm instance (min instances 1), so its containers start without a cold start; billed while idle (Cloud Run's idle min-instance rate); repeatable; env: comma-separated"},
 		{Flag: ImageRepo, Hosted: true,
 			Usage: "repository for wrapped images, e.g. REGION-docker.pkg.dev/PROJECT/REPO/wrapped (dev: gcpsim's registry)"},
 		{Flag: LogLevel, Default: "info",

@@ -139,7 +139,7 @@ func New(cfg Config, grpcLn, httpLn net.Listener) (*Server, error) {
 	s.run = run.NewServer(run.Config{
 		Operations: s.ops, Delay: prof.Revision, URL: s.functionURL,
 		Writes:  writes("run.googleapis.com"),
-		Retired: mgr.Retire, Logger: cfg.Logger.With("component", "run"),
+		Retired: mgr.Retire, Serving: mgr.Warm, Logger: cfg.Logger.With("component", "run"),
 	})
 	s.functions = functions.NewServer(functions.Config{
 		Operations: s.ops, Services: s.run, Delay: prof.CreateFunction, DeleteDelay: prof.DeleteFunction,

@@ -264,6 +264,23 @@ func (m *Manager) Instances() []Info {
 	return out
 }
 
+// Warm starts rev's min instances (scaling.min_instance_count) without a
+// request, and keeps them: an instance that ends is replaced.
+func (m *Manager) Warm(rev *run.Revision) {
+	m.mu.Lock()
+	if m.closed || m.retired[poolKey(rev)] {
+		m.mu.Unlock()
+		return
+	}
+	p, ok := m.pools[poolKey(rev)]
+	if !ok {
+		p = newPool(m, poolKey(rev), rev)
+		m.pools[poolKey(rev)] = p
+	}
+	m.mu.Unlock()
+	p.ensureMin()
+}
+
 func poolKey(rev *run.Revision) string { return rev.Service + "/revisions/" + rev.Name }
 
 // Retire stops serving rev: its idle instances stop now, busy ones when

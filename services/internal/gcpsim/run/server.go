@@ -33,6 +33,9 @@ type Config struct {
 	Writes *quota.Limiter
 	// URL returns the invocation URL of a service.
 	URL func(project, location, serviceID string) string
+	// Serving, if set, is called (without locks held) when a revision
+	// starts taking traffic: its min instances start.
+	Serving func(*Revision)
 	// Retired, if set, is called (without locks held) when a revision stops
 	// taking traffic: replaced by a newer one or its service deleted.
 	Retired func(*Revision)
@@ -266,6 +269,9 @@ func (s *Server) promote(name string, rev *Revision, gen int64) (*runpb.Service,
 	out := clone(e.svc)
 	s.mu.Unlock()
 	s.cfg.Logger.Debug("revision serving", "service", name, "revision", rev.Name)
+	if s.cfg.Serving != nil && rev.MinInstances > 0 {
+		s.cfg.Serving(rev)
+	}
 	if old != nil && old.Name != rev.Name && s.cfg.Retired != nil {
 		s.cfg.Retired(old)
 	}

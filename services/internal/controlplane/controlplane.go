@@ -234,7 +234,7 @@ func Run(ctx context.Context, cfg Config) error {
 
 	open := routes(handlers{
 		hub: hub, mesh: hub.MeshHandler(), tunnel: tunnel, links: links,
-		gc: gcHandler(fl, log), storeStats: storeStatsHandler(deps.store), api: api,
+		gc: gcHandler(fl, log), pool: poolHandler(fl, log), storeStats: storeStatsHandler(deps.store), api: api,
 	})
 	fails := authn.NewFailures(log.With("component", "auth"))
 	fails.TrustForwarded = !cfg.Dev

@@ -37,7 +37,7 @@ func newHTTPServer(h http.Handler, base context.Context, idle time.Duration) *ht
 
 // handlers are what the control plane serves on its listeners.
 type handlers struct {
-	hub, mesh, tunnel, links, gc, storeStats, api http.Handler
+	hub, mesh, tunnel, links, gc, pool, storeStats, api http.Handler
 }
 
 // routes is the table of the control plane's own paths; everything else
@@ -49,6 +49,9 @@ func routes(h handlers) *http.ServeMux {
 	mux.Handle(TunnelPath, h.tunnel)
 	mux.Handle(clientlink.Path, h.links)
 	mux.Handle(GCPath, h.gc)
+	if h.pool != nil {
+		mux.Handle(PoolPath, h.pool)
+	}
 	mux.Handle(StoreStatsPath, h.storeStats)
 	mux.Handle("/", h.api)
 	return mux

@@ -175,9 +175,12 @@ func TestPrewarmKeepsAWarmInstanceOfTheImage(t *testing.T) {
 	}
 	// The container ran on the warm instance, which ended with it; another
 	// took its place.
-	next := s.awaitIdle(t, 1, 30*time.Second)[0]
-	if next == first {
-		t.Fatalf("the warm instance %s is still idle: the container did not run on it", first)
+	deadline := time.Now().Add(30 * time.Second)
+	for s.awaitIdle(t, 1, 30*time.Second)[0] == first {
+		if time.Now().After(deadline) {
+			t.Fatalf("the warm instance %s is still there: the container did not run on it", first)
+		}
+		time.Sleep(100 * time.Millisecond)
 	}
 	if got := s.simStats(t)["instancesStarted"] - started; got != 1 {
 		t.Fatalf("%v instances started for one run of a prewarmed image: want only the replacement", got)

@@ -22,7 +22,7 @@ const googleScale = "0.02"
 
 // googleStack starts a stack of its own on gcpsim's google profile at
 // scale, with extra control plane flags.
-func googleStack(t *testing.T, scale string, args ...string) *stack {
+func googleStack(t testing.TB, scale string, args ...string) *stack {
 	return otherStack(t, append([]string{"--sim-profile", "google", "--sim-time-scale", scale}, args...), nil)
 }
 

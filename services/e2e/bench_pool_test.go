@@ -16,12 +16,14 @@ import (
 //
 //   - the first `docker run --rm` of a never-seen image, without and with
 //     the pool (target: with ≤ a revision + a cold start + 1 s);
+//
 //   - `docker run --rm` of a known image, cold and prewarmed, beside the
 //     fast profile's figure (target: prewarmed ≤ fast + 0.3 s);
+//
 //   - 50 `docker run --rm` of 5 new images at once: time until all exited,
 //     and the functions created.
 //
-//	go test ./services/e2e -run '^$' -bench GoogleClock -benchtime 1x
+//     go test ./services/e2e -run '^$' -bench GoogleClock -benchtime 1x
 func BenchmarkGoogleClock(b *testing.B) {
 	fast := requireStack(b)
 	scale := 0.1

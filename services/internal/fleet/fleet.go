@@ -114,8 +114,8 @@ func (l *lease) Release() {
 
 // Acquire waits until img's function is ready, making it once, and returns
 // a lease on it.
-func (e *Fleet) Acquire(ctx context.Context, img *engine.Image) (engine.Lease, error) {
-	f, err := e.ensureFunction(ctx, img)
+func (e *Fleet) Acquire(ctx context.Context, img *engine.Image, shape engine.Shape) (engine.Lease, error) {
+	f, err := e.ensureFunction(ctx, img, shape)
 	if err != nil {
 		return nil, err
 	}
@@ -131,8 +131,11 @@ const staleClaim = 10 * time.Minute
 
 // Key is the reuse key: one function per image within the
 // functions backend the control plane talks to (FunctionScope).
-func (e *Fleet) Key(img *engine.Image) string {
+func (e *Fleet) Key(img *engine.Image, shape engine.Shape) string {
 	k := "img-" + strings.TrimPrefix(img.ID, "sha256:")
+	if sh := shape.String(); sh != "" {
+		k += "-" + sh
+	}
 	if e.cfg.Scope != "" {
 		k += "@" + e.cfg.Scope
 	}
@@ -141,29 +144,33 @@ func (e *Fleet) Key(img *engine.Image) string {
 
 // Name is the Cloud Functions id made for an image (lower case, ≤ 63
 // chars); a function from the pool keeps its stub's name.
-func (e *Fleet) Name(img *engine.Image) string {
+func (e *Fleet) Name(img *engine.Image, shape engine.Shape) string {
 	h := strings.TrimPrefix(img.ID, "sha256:")
 	if len(h) > 20 {
 		h = h[:20]
 	}
-	return e.cfg.Prefix + "-" + h
+	name := e.cfg.Prefix + "-" + h
+	if sh := shape.String(); sh != "" {
+		name += "-" + strings.ToLower(sh)
+	}
+	return name
 }
 
 // Prepare starts making img's function if none exists, without waiting.
-func (e *Fleet) Prepare(img *engine.Image) {
+func (e *Fleet) Prepare(img *engine.Image, shape engine.Shape) {
 	e.goBackground(func(ctx context.Context) {
-		if _, err := e.cfg.Store.GetFunction(ctx, e.Key(img)); err == nil {
+		if _, err := e.cfg.Store.GetFunction(ctx, e.Key(img, shape)); err == nil {
 			return
 		}
-		if _, err := e.claimFunction(ctx, img); err != nil {
+		if _, err := e.claimFunction(ctx, img, shape); err != nil {
 			e.log.Warn("prewarm function", "image", img.ID, "err", err)
 		}
 	})
 }
 
 // ensureFunction returns the ready function for img, creating it once.
-func (e *Fleet) ensureFunction(ctx context.Context, img *engine.Image) (*engine.Function, error) {
-	key := e.Key(img)
+func (e *Fleet) ensureFunction(ctx context.Context, img *engine.Image, shape engine.Shape) (*engine.Function, error) {
+	key := e.Key(img, shape)
 	waited := false
 	for {
 		f, err := e.cfg.Store.GetFunction(ctx, key)
@@ -185,7 +192,7 @@ func (e *Fleet) ensureFunction(ctx context.Context, img *engine.Image) (*engine.
 			}
 		}
 		// Absent, failed before we came, or a stale claim: (re)create.
-		if _, err := e.claimFunction(ctx, img); err != nil {
+		if _, err := e.claimFunction(ctx, img, shape); err != nil {
 			return nil, err
 		}
 	}
@@ -218,8 +225,8 @@ func (e *Fleet) waitFunction(ctx context.Context, key string) error {
 // claimFunction marks the function as being created by us (unless someone
 // else is, or it is ready) and creates it in the background. It returns
 // whether it claimed.
-func (e *Fleet) claimFunction(ctx context.Context, img *engine.Image) (bool, error) {
-	key := e.Key(img)
+func (e *Fleet) claimFunction(ctx context.Context, img *engine.Image, shape engine.Shape) (bool, error) {
+	key := e.Key(img, shape)
 	claimed := false
 	_, err := e.cfg.Store.UpdateFunction(ctx, key, func(f *engine.Function) (*engine.Function, error) {
 		claimed = false
@@ -227,7 +234,7 @@ func (e *Fleet) claimFunction(ctx context.Context, img *engine.Image) (bool, err
 			return nil, nil
 		}
 		claimed = true
-		return &engine.Function{Key: key, Name: e.Name(img), Status: engine.FunctionCreating, Created: time.Now().UTC()}, nil
+		return &engine.Function{Key: key, Name: e.Name(img, shape), Status: engine.FunctionCreating, Created: time.Now().UTC()}, nil
 	})
 	if err != nil {
 		return false, fmt.Errorf("claim function %s: %w", key, err)
@@ -246,19 +253,19 @@ func (e *Fleet) claimFunction(ctx context.Context, img *engine.Image) (bool, err
 			e.mu.Unlock()
 			close(ch)
 		}()
-		e.createFunction(bg, img, key)
+		e.createFunction(bg, img, shape, key)
 	})
 	return true, nil
 }
 
 // createFunction wraps the image, makes the function (from a pooled stub
 // if one is ready) and records the result.
-func (e *Fleet) createFunction(ctx context.Context, img *engine.Image, key string) {
-	name := e.Name(img)
+func (e *Fleet) createFunction(ctx context.Context, img *engine.Image, shape engine.Shape, key string) {
+	name := e.Name(img, shape)
 	start := time.Now()
 	var url, wrapped string
 	wrapped, err := e.cfg.Images.Wrap(ctx, img)
-	opts := ImageOptions{}
+	opts := ImageOptions{CPU: shape.CPU, Memory: shape.Memory}
 	if e.cfg.Prewarm != nil && e.cfg.Prewarm(img) {
 		opts.MinInstances = 1
 	}

@@ -29,6 +29,9 @@ type ImageOptions struct {
 	// MinInstances keeps this many instances warm (prewarm; billed while
 	// idle).
 	MinInstances int
+	// CPU and Memory are each instance's resources in Cloud Run's terms
+	// (engine.Shape); empty keeps the backend's default.
+	CPU, Memory string
 }
 
 // Pool record statuses. A pool record's key is "pool-<name>[@scope]";

@@ -51,7 +51,7 @@ func TestQuotaRefusalsAreRetried(t *testing.T) {
 	fl, img := quotaFleet(t, fns, time.Minute)
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
-	l, err := fl.Acquire(ctx, img)
+	l, err := fl.Acquire(ctx, img, engine.Shape{})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -64,7 +64,7 @@ func TestQuotaRefusalsAreRetried(t *testing.T) {
 func TestPersistentQuotaRefusalIsReported(t *testing.T) {
 	fns := &quotaFunctions{refusals: 1 << 30}
 	fl, img := quotaFleet(t, fns, time.Second)
-	_, err := fl.Acquire(context.Background(), img)
+	_, err := fl.Acquire(context.Background(), img, engine.Shape{})
 	if err == nil || !strings.Contains(err.Error(), "still over the cloud's API quota") || !strings.Contains(err.Error(), "Quota exceeded") {
 		t.Fatalf("err = %v, want one that says the quota refused it", err)
 	}

@@ -319,6 +319,20 @@ func (d *Driver) setImage(ctx context.Context, name, image string, opts fleet.Im
 		}
 		t.Scaling.MaxInstanceCount = int32(d.cfg.MaxInstances)
 		t.Scaling.MinInstanceCount = int32(opts.MinInstances)
+		if opts.CPU != "" || opts.Memory != "" {
+			if c.Resources == nil {
+				c.Resources = &runpb.ResourceRequirements{}
+			}
+			if c.Resources.Limits == nil {
+				c.Resources.Limits = map[string]string{}
+			}
+			if opts.CPU != "" {
+				c.Resources.Limits["cpu"] = opts.CPU
+			}
+			if opts.Memory != "" {
+				c.Resources.Limits["memory"] = opts.Memory
+			}
+		}
 		// The second generation execution environment: the container may
 		// mount file systems, and gets a full Linux (DESIGN.md).
 		t.ExecutionEnvironment = runpb.ExecutionEnvironment_EXECUTION_ENVIRONMENT_GEN2

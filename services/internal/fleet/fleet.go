@@ -265,6 +265,7 @@ func (e *Fleet) createFunction(ctx context.Context, img *engine.Image, shape eng
 	start := time.Now()
 	var url, wrapped string
 	wrapped, err := e.cfg.Images.Wrap(ctx, img)
+	wrapTook := time.Since(start)
 	opts := ImageOptions{CPU: shape.CPU, Memory: shape.Memory}
 	if e.cfg.Prewarm != nil && e.cfg.Prewarm(img) {
 		opts.MinInstances = 1
@@ -306,7 +307,7 @@ func (e *Fleet) createFunction(ctx context.Context, img *engine.Image, shape eng
 	if err != nil {
 		e.log.Error("create function failed", "function", name, "image", img.ID, "err", err)
 	} else {
-		e.log.Info("function ready", "function", name, "image", img.ID, "pooled", pooled, "prewarm", opts.MinInstances > 0, "took", time.Since(start).String())
+		e.log.Info("function ready", "function", name, "image", img.ID, "pooled", pooled, "prewarm", opts.MinInstances > 0, "wrap", wrapTook.String(), "took", time.Since(start).String())
 	}
 	if uerr != nil {
 		e.log.Error("record function", "function", name, "err", uerr)

@@ -28,6 +28,7 @@ import (
 	"github.com/hashicorp/yamux"
 
 	"github.com/sockerless/sockerless/agent/proto"
+	"github.com/sockerless/sockerless/agent/proto/wsmux"
 )
 
 // Config configures a Mesh. Zero durations take the defaults noted.
@@ -119,7 +120,7 @@ func (m *Mesh) Run(ctx context.Context) {
 func (m *Mesh) dial(ctx context.Context) (*yamux.Session, error) {
 	dctx, cancel := context.WithTimeout(ctx, m.cfg.DialTimeout)
 	defer cancel()
-	sess, resp, err := proto.DialMux(dctx, m.url, proto.AgentHeader(m.cfg.ContainerID, m.cfg.Secret), m.log)
+	sess, resp, err := wsmux.DialMux(dctx, m.url, proto.AgentHeader(m.cfg.ContainerID, m.cfg.Secret), m.log)
 	if err != nil {
 		return nil, proto.DialError(m.url, resp, err)
 	}
@@ -135,7 +136,7 @@ func (m *Mesh) serve(ctx context.Context, sess *yamux.Session) {
 	defer stop()
 	defer m.setSession(nil)
 	defer sess.Close()
-	proto.ServeStreams(sess, m.serveStream)
+	wsmux.ServeStreams(sess, m.serveStream)
 }
 
 func (m *Mesh) setSession(s *yamux.Session) {

@@ -51,11 +51,20 @@ type Config struct {
 	Region          string
 	ServiceAccount  string
 	// GCPEndpoint points the Google clients at a running gcpsim (gRPC
-	// host:port); empty with Dev finds or starts one (see devSim).
+	// host:port); empty with Dev finds or starts one (DevSim).
 	GCPEndpoint string
 	// GCPSimBinary is the gcpsim that Dev starts as its own process;
 	// default: gcpsim next to this binary (in-process if there is none).
 	GCPSimBinary string
+	// SimProfile ("fast", "google") and SimTimeScale say how the dev
+	// gcpsim keeps Google's clock (DevSim passes them on).
+	SimProfile   string
+	SimTimeScale float64
+	// PoolSize is the number of stub functions kept ahead (package fleet).
+	PoolSize int
+	// PrewarmImages keep a warm instance of their function (min
+	// instances 1: billed while idle).
+	PrewarmImages []string
 	// TargetRepo is where wrapped images are pushed.
 	TargetRepo string
 	// ExposeHostPorts are the ports of this machine that containers
@@ -77,6 +86,18 @@ type Config struct {
 	// allows any.
 	RegistryAllow []string
 	Logger        *slog.Logger
+	// DevSim finds or starts the gcpsim of --dev without GCPEndpoint
+	// (package devstack; cmd/controlplane wires it in, so this package
+	// never imports the simulation).
+	DevSim func(ctx context.Context, cfg *Config, log *slog.Logger) (SimEndpoint, func() error, error)
+}
+
+// SimEndpoint is where a dev gcpsim serves.
+type SimEndpoint struct {
+	// GRPC is the host:port of the Google APIs; HTTP the base URL of
+	// function URLs and /sim/v1/; Registry the host:port of its registry;
+	// Storage the endpoint of its Cloud Storage JSON API.
+	GRPC, HTTP, Registry, Storage string
 }
 
 // Run serves until ctx ends, then drains and returns.
@@ -146,6 +167,8 @@ func Run(ctx context.Context, cfg Config) error {
 		Images:    deps.images,
 		Functions: deps.functions,
 		Scope:     deps.scope,
+		PoolSize:  cfg.PoolSize,
+		Prewarm:   prewarmMatcher(cfg.PrewarmImages),
 		Logger:    log.With("component", "fleet"),
 	})
 	eng := engine.New(engine.Config{
@@ -214,6 +237,7 @@ func Run(ctx context.Context, cfg Config) error {
 	open := routes(handlers{
 		hub: hub, mesh: hub.MeshHandler(), tunnel: tunnel, links: links,
 		gc:         auth.RequireAdmin(gcHandler(fl, log)),
+		pool:       poolHandler(fl, log),
 		storeStats: auth.RequireAdmin(storeStatsHandler(deps.store)),
 		admin:      auth.NewAdmin(deps.store, log),
 		api:        api,

@@ -2,7 +2,6 @@ package controlplane
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"log/slog"
 	"path/filepath"
@@ -13,7 +12,6 @@ import (
 	"github.com/sockerless/sockerless/services/internal/auth"
 	"github.com/sockerless/sockerless/services/internal/engine"
 	"github.com/sockerless/sockerless/services/internal/functions/gcf"
-	"github.com/sockerless/sockerless/services/internal/gcpsim"
 	"github.com/sockerless/sockerless/services/internal/imageops"
 	"github.com/sockerless/sockerless/services/internal/images"
 	"github.com/sockerless/sockerless/services/internal/netplane"
@@ -43,6 +41,7 @@ type dependencies struct {
 	registry  imageops.Registry
 	functions engine.Functions
 	simURL    string // dev: gcpsim's HTTP base URL
+	simGCS    string // dev: gcpsim's Cloud Storage endpoint
 	// scope names the functions backend: an in-process gcpsim is new on
 	// every start, so its functions are never reused from an earlier run.
 	scope string
@@ -79,25 +78,16 @@ func (cfg *Config) dependencies(ctx context.Context, log *slog.Logger, closers *
 	project, region, endpoint, repo := cfg.Project, cfg.Region, cfg.GCPEndpoint, cfg.TargetRepo
 	insecure := false
 	if cfg.Dev && endpoint == "" {
-		ep, err := cfg.devSim(ctx, log)
-		if errors.Is(err, errNoSimBinary) {
-			log.Warn("no gcpsim binary next to the control plane: running it in-process, so its instances end with the control plane", "setting", settings.Ref(settings.GCPSimBinary))
-			sim, err := gcpsim.Start(context.WithoutCancel(ctx), gcpsim.Config{
-				StateDir:       filepath.Join(cfg.StateDir, "gcpsim"),
-				OperationDelay: cfg.OperationDelay,
-				HostPorts:      callbackHostPorts(cfg.CallbackURL),
-				Logger:         log.With("component", "gcpsim"),
-			})
-			if err != nil {
-				return nil, fmt.Errorf("start gcpsim: %w", err)
-			}
-			closers.add(sim.Close)
-			ep = sim.Endpoint()
-		} else if err != nil {
+		if cfg.DevSim == nil {
+			return nil, fmt.Errorf("--dev needs a gcpsim: this build wires none in (or set --gcp-endpoint)")
+		}
+		ep, closeSim, err := cfg.DevSim(ctx, cfg, log)
+		if err != nil {
 			return nil, err
 		}
+		closers.add(closeSim)
 		endpoint = ep.GRPC
-		d.simURL = ep.HTTP
+		d.simURL, d.simGCS = ep.HTTP, ep.Storage
 		if repo == "" {
 			repo = ep.Registry + "/sockerless/wrapped"
 		}
@@ -159,7 +149,7 @@ func (cfg *Config) dependencies(ctx context.Context, log *slog.Logger, closers *
 	if vm != nil { // functions made without (or with another) volume mount are not reused
 		d.scope += "/vol=" + vm.Bucket + vm.NFSServer + vm.NFSPath
 	}
-	if d.volumes, err = cfg.volumeService(ctx, st, vm, project, d.simURL, log, closers); err != nil {
+	if d.volumes, err = cfg.volumeService(ctx, st, vm, project, d.simGCS, log, closers); err != nil {
 		return nil, err
 	}
 	return d, nil

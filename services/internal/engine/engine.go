@@ -179,8 +179,8 @@ func (e *Engine) SetPorts(p Ports) { e.cfg.Ports = p }
 // are created, and refused at start.
 type noFleet struct{}
 
-func (noFleet) Key(img *Image) string { return "img-" + strings.TrimPrefix(img.ID, "sha256:") }
-func (noFleet) Prepare(*Image)        {}
-func (noFleet) Acquire(context.Context, *Image) (Lease, error) {
+func (noFleet) Key(img *Image, _ Shape) string { return "img-" + strings.TrimPrefix(img.ID, "sha256:") }
+func (noFleet) Prepare(*Image, Shape)          {}
+func (noFleet) Acquire(context.Context, *Image, Shape) (Lease, error) {
 	return nil, Errorf(KindInternal, "no functions backend is configured")
 }

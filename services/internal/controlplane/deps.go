@@ -124,6 +124,7 @@ func (cfg *Config) dependencies(ctx context.Context, log *slog.Logger, closers *
 		AgentBinary: cfg.AgentBinary,
 		Insecure:    insecure,
 		Keychain:    keychain,
+		Allow:       cfg.RegistryAllow,
 	})
 	if err != nil {
 		return nil, fmt.Errorf("images: %w", err)

@@ -88,7 +88,7 @@ func (e *Engine) Create(ctx context.Context, req CreateRequest) (*Container, err
 		Config:     merged,
 		HostConfig: hc,
 		State:      State{Status: StatusCreated},
-		Function:   e.functionKey(img),
+		Function:   e.cfg.Fleet.Key(img),
 		Warnings:   warnings,
 		Mounts:     mounts,
 	}
@@ -136,7 +136,7 @@ func (e *Engine) Create(ctx context.Context, req CreateRequest) (*Container, err
 		return nil, &Error{Kind: KindConflict, Err: err, Message: fmt.Sprintf(
 			"Conflict. The container name \"/%s\" is already in use by container %q. You have to remove (or rename) that container to be able to reuse that name.", c.Name, otherID)}
 	}
-	e.prewarm(img)
+	e.cfg.Fleet.Prepare(img)
 	e.publish(c, "create", nil)
 	return c, nil
 }

@@ -2,7 +2,9 @@ package agenthub
 
 import (
 	"context"
+	"net/http"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -34,5 +36,32 @@ func TestOversizedStartIsRefusedNotSent(t *testing.T) {
 	a.expectNone(200 * time.Millisecond)
 	if !a.isOpen() {
 		t.Fatal("the agent's connection was dropped")
+	}
+}
+
+// TestRefusedDialsAreReported: a dial with a wrong secret or none is told
+// to the audit hook, and the connection is closed.
+func TestRefusedDialsAreReported(t *testing.T) {
+	var mu sync.Mutex
+	var reasons []string
+	b := newFakeBackend(map[string]string{"c1": "s"})
+	env := newTestEnv(t, b, func(h *Hub) {
+		h.SetAuthFailed(func(_ *http.Request, reason string) {
+			mu.Lock()
+			reasons = append(reasons, reason)
+			mu.Unlock()
+		})
+	})
+	for _, secret := range []string{"wrong", ""} {
+		_, resp, err := env.dial(t, "c1", secret)
+		if err == nil || resp == nil || resp.StatusCode != http.StatusUnauthorized {
+			t.Fatalf("secret %q: err %v resp %v", secret, err, resp)
+		}
+	}
+	env.connect(t, "c1", 0) // the right secret is no failure
+	mu.Lock()
+	defer mu.Unlock()
+	if len(reasons) != 2 {
+		t.Fatalf("reported %v, want the two refusals only", reasons)
 	}
 }

@@ -223,6 +223,7 @@ func Run(ctx context.Context, cfg Config) error {
 	fails.TrustForwarded = !cfg.Dev
 	fails.OnFailure = func(r *http.Request, source, reason string) { audit.Failure(deps.audit, r, source, reason) }
 	audited := audit.Middleware(deps.audit, fails.Source, open)
+	hub.SetAuthFailed(func(r *http.Request, reason string) { audit.Failure(deps.audit, r, fails.Source(r), reason) })
 	guarded := requireToken(auth.New(auth.Config{AdminToken: cfg.Token, Store: deps.store, Logger: log}), fails, audited)
 
 	var servers []*http.Server

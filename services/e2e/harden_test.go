@@ -101,3 +101,40 @@ func rawJSON(v any) []byte {
 	_ = enc.Encode(v)
 	return b.Bytes()
 }
+
+// TestCreateValidationAsDocker: values dockerd refuses at create are
+// refused here with its words, through the docker CLI, on both ways in and
+// on the machine's Docker engine (the same message from each). A 1 ns
+// health-check interval used to be accepted, and would burn a core.
+func TestCreateValidationAsDocker(t *testing.T) {
+	s := requireStack(t)
+	cases := []struct {
+		args []string
+		want string
+	}{
+		{[]string{"--health-cmd", "true", "--health-interval", "1ns"}, "Interval in Healthcheck cannot be less than 1ms"},
+		{[]string{"--health-cmd", "true", "--health-timeout", "1ns"}, "Timeout in Healthcheck cannot be less than 1ms"},
+		{[]string{"--health-cmd", "true", "--health-start-period", "1ns"}, "StartPeriod in Healthcheck cannot be less than 1ms"},
+		{[]string{"--stop-signal", "SIGFOO"}, "Invalid signal: SIGFOO"},
+		{[]string{"--restart", "sometimes"}, "invalid restart policy 'sometimes'"},
+		{[]string{"--restart", "always:3"}, "maximum retry count cannot be used with restart policy 'always'"},
+		{[]string{"--restart", "on-failure:-1"}, "maximum retry count cannot be negative"},
+	}
+	for _, h := range referenceHosts(t, s) {
+		t.Run(h.name, func(t *testing.T) {
+			for _, tc := range cases {
+				args := append(append([]string{"create"}, tc.args...), "busybox", "true")
+				r := docker(t, h.host, args...)
+				if r.code == 0 {
+					docker(t, h.host, "rm", strings.TrimSpace(r.stdout))
+				}
+				// The first create on a fresh stack pulls first: the
+				// refusal is the last line.
+				lines := strings.Split(strings.TrimSpace(r.stderr), "\n")
+				if r.code == 0 || lines[len(lines)-1] != "Error response from daemon: "+tc.want {
+					t.Errorf("docker %s: exit %d stderr %q, want %q", strings.Join(args, " "), r.code, r.stderr, tc.want)
+				}
+			}
+		})
+	}
+}

@@ -15,6 +15,7 @@ import (
 
 	"github.com/sockerless/sockerless/agent/proto"
 	"github.com/sockerless/sockerless/services/internal/agenthub"
+	"github.com/sockerless/sockerless/services/internal/audit"
 	"github.com/sockerless/sockerless/services/internal/auth"
 	"github.com/sockerless/sockerless/services/internal/authn"
 	"github.com/sockerless/sockerless/services/internal/clientlink"
@@ -244,7 +245,10 @@ func Run(ctx context.Context, cfg Config) error {
 	})
 	fails := authn.NewFailures(log.With("component", "auth"))
 	fails.TrustForwarded = !cfg.Dev
-	guarded := requireToken(auth.New(auth.Config{AdminToken: cfg.Token, Store: deps.store, Logger: log}), fails, open)
+	fails.OnFailure = func(r *http.Request, source, reason string) { audit.Failure(deps.audit, r, source, reason) }
+	audited := audit.Middleware(deps.audit, fails.Source, open)
+	hub.SetAuthFailed(func(r *http.Request, reason string) { audit.Failure(deps.audit, r, fails.Source(r), reason) })
+	guarded := requireToken(auth.New(auth.Config{AdminToken: cfg.Token, Store: deps.store, Logger: log}), fails, audited)
 
 	var servers []*http.Server
 	var wg sync.WaitGroup
@@ -266,7 +270,7 @@ func Run(ctx context.Context, cfg Config) error {
 	}
 	for i, ln := range lns {
 		if addrs[i].network == "unix" {
-			serve(ln, localClient(open))
+			serve(ln, localClient(audited))
 		} else {
 			serve(ln, guarded)
 		}

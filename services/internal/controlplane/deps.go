@@ -9,6 +9,7 @@ import (
 
 	"github.com/google/go-containerregistry/pkg/authn"
 	"github.com/google/go-containerregistry/pkg/v1/google"
+	"github.com/sockerless/sockerless/services/internal/audit"
 	"github.com/sockerless/sockerless/services/internal/auth"
 	"github.com/sockerless/sockerless/services/internal/engine"
 	"github.com/sockerless/sockerless/services/internal/functions/gcf"
@@ -50,6 +51,8 @@ type dependencies struct {
 	poll time.Duration
 	// volumes serves docker volumes; nil without a volume file system.
 	volumes *volumes.Service
+	// audit takes the audit trail.
+	audit audit.Sink
 }
 
 // volumesOrNil is the engine's view of volumes (a nil interface, not a
@@ -116,6 +119,7 @@ func (cfg *Config) dependencies(ctx context.Context, log *slog.Logger, closers *
 		AgentBinary: cfg.AgentBinary,
 		Insecure:    insecure,
 		Keychain:    keychain,
+		Allow:       cfg.RegistryAllow,
 	})
 	if err != nil {
 		return nil, fmt.Errorf("images: %w", err)
@@ -150,6 +154,9 @@ func (cfg *Config) dependencies(ctx context.Context, log *slog.Logger, closers *
 		d.scope += "/vol=" + vm.Bucket + vm.NFSServer + vm.NFSPath
 	}
 	if d.volumes, err = cfg.volumeService(ctx, st, vm, project, d.simGCS, log, closers); err != nil {
+		return nil, err
+	}
+	if d.audit, err = cfg.auditSink(ctx, project, endpoint, log, closers); err != nil {
 		return nil, err
 	}
 	return d, nil

@@ -96,6 +96,10 @@ func (e *Engine) Create(ctx context.Context, req CreateRequest) (*Container, err
 		Warnings:   warnings,
 		Mounts:     mounts,
 	}
+	if err := checkProcessSize("container", process(c)); err != nil {
+		e.releaseMounts(c)
+		return nil, err
+	}
 	if e.cfg.Networks != nil {
 		if err := e.cfg.Networks.Prepare(ctx, c, req.Endpoints); err != nil {
 			return nil, err

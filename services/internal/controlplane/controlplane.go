@@ -142,7 +142,6 @@ func Run(ctx context.Context, cfg Config) error {
 		Logger:      log,
 
 		FunctionScope: deps.scope,
-		PollInterval:  deps.poll,
 	})
 	hub := agenthub.New(eng.AgentBackend(), log)
 	eng.SetAgents(hub)

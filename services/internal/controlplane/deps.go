@@ -22,10 +22,6 @@ import (
 	"github.com/sockerless/sockerless/services/internal/volumes"
 )
 
-// sharedStorePoll is how often waiters re-read a store that other control
-// planes write too.
-const sharedStorePoll = 500 * time.Millisecond
-
 // store is what both stores implement: the engine's and the network
 // plane's slices.
 type store interface {
@@ -44,9 +40,6 @@ type dependencies struct {
 	// scope names the functions backend: an in-process gcpsim is new on
 	// every start, so its functions are never reused from an earlier run.
 	scope string
-	// poll is engine.Config.PollInterval: a shared store (Firestore) is
-	// written by other control planes too.
-	poll time.Duration
 	// volumes serves docker volumes; nil without a volume file system.
 	volumes *volumes.Service
 }
@@ -70,9 +63,6 @@ func (cfg *Config) dependencies(ctx context.Context, log *slog.Logger, closers *
 	}
 	closers.add(st.Close)
 	d.store = st
-	if cfg.Store == "firestore" {
-		d.poll = sharedStorePoll
-	}
 
 	project, region, endpoint, repo := cfg.Project, cfg.Region, cfg.GCPEndpoint, cfg.TargetRepo
 	insecure := false

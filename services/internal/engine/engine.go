@@ -53,6 +53,8 @@ type Engine struct {
 	mu      sync.Mutex
 	invokes map[string]*invocation // by container ID
 	fnWait  map[string]chan struct{}
+	// watches are the store watches of containers with local waiters.
+	watches map[string]*watch
 	removed map[string]WaitResult // exit status of recently removed containers
 	// followers counts output readers per container; drained is closed
 	// when a container's count drops to zero (see awaitFollowers).
@@ -101,6 +103,7 @@ func New(cfg Config) *Engine {
 		events:  newEventBus(),
 		invokes: map[string]*invocation{},
 		fnWait:  map[string]chan struct{}{},
+		watches: map[string]*watch{},
 		removed: map[string]WaitResult{},
 
 		followers:  map[string]int{},

@@ -74,6 +74,7 @@ func (s *Store) CreateContainer(ctx context.Context, c *engine.Container) error 
 		return err
 	}
 	doc := containerDoc{NS: c.Namespace, JSON: data, Gen: newGen()}
+	s.own.wrote(c.ID, fingerprint(&doc))
 	err = s.runTx(ctx, func(t *txn) error {
 		if err := t.create(s.containerRef(c.ID), doc); err != nil {
 			return err
@@ -237,6 +238,7 @@ func (s *Store) UpdateContainer(ctx context.Context, ns, id string, fn func(*eng
 			return nil // nothing changed: no write
 		}
 		doc.JSON = data
+		s.own.wrote(id, fingerprint(doc))
 		return t.set(ref, doc)
 	})
 	if isCode(err, codes.AlreadyExists) {
@@ -268,6 +270,7 @@ func (s *Store) DeleteContainer(ctx context.Context, ns, id string) error {
 			return err
 		}
 		doc = d
+		s.own.wrote(id, deleted) // until a watch sees the deletion
 		if err := t.delete(ref); err != nil {
 			return err
 		}

@@ -233,6 +233,7 @@ func (s *Store) AppendLogs(ctx context.Context, ns, id string, entries []engine.
 		if doc.JSON, err = encodeContainer(c); err != nil {
 			return err
 		}
+		s.own.wrote(id, fingerprint(doc))
 		return t.set(ref, doc)
 	})
 	if err != nil {

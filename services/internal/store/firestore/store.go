@@ -61,9 +61,14 @@ type Store struct {
 	// and backing off for seconds. Other processes still meet Firestore's
 	// transactions.
 	locks [64]sync.Mutex
+	// own are the container states this process wrote, for its watches.
+	own ownWrites
 }
 
-var _ engine.Store = (*Store)(nil)
+var (
+	_ engine.Store            = (*Store)(nil)
+	_ engine.ContainerWatcher = (*Store)(nil)
+)
 
 // Open connects to Firestore in project (or to the emulator named by
 // FIRESTORE_EMULATOR_HOST, which the client honours by itself).

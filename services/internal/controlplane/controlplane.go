@@ -44,9 +44,11 @@ type Config struct {
 	Linger          time.Duration
 	BootTimeout     time.Duration
 	OperationDelay  time.Duration
-	Project         string
-	Region          string
-	ServiceAccount  string
+	// StoreLatency delays every call to the Firestore emulator (benchmarks).
+	StoreLatency   time.Duration
+	Project        string
+	Region         string
+	ServiceAccount string
 	// GCPEndpoint points the Google clients at a running gcpsim (gRPC
 	// host:port); empty with Dev finds or starts one (see devSim).
 	GCPEndpoint string

@@ -167,7 +167,7 @@ func (cfg *Config) openStore(ctx context.Context) (store, error) {
 		if cfg.Project == "" {
 			return nil, fmt.Errorf("--store firestore needs %s", settings.Ref(settings.GCPProject))
 		}
-		st, err := firestore.Open(ctx, cfg.Project)
+		st, err := firestore.Open(ctx, cfg.Project, firestore.Options{Latency: cfg.StoreLatency})
 		if err != nil {
 			return nil, fmt.Errorf("open store: %w", err)
 		}

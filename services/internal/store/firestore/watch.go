@@ -21,6 +21,21 @@ import (
 type ownWrites struct {
 	mu     sync.Mutex
 	states map[string][]uint64 // container ID → fingerprints, newest last
+	// pending is, per container, the last own state its watch has not
+	// delivered yet; seen holds the last state a watch delivered. While a
+	// container is watched and none of its own writes is pending, seen is
+	// the document as Firestore has it (other processes' changes arrive
+	// with the listener's delay, as they arrived with the poll before), so
+	// reads are answered from it.
+	pending map[string]uint64
+	seen    map[string]*seenDoc
+}
+
+// seenDoc is the state a watch delivered last.
+type seenDoc struct {
+	watches int
+	doc     *containerDoc // nil until the first snapshot, or once deleted
+	gone    bool          // the watch saw the document deleted
 }
 
 const (
@@ -43,7 +58,9 @@ func (o *ownWrites) wrote(id string, fp uint64) {
 	defer o.mu.Unlock()
 	if o.states == nil || len(o.states) >= ownMaxContainers {
 		o.states = map[string][]uint64{}
+		o.pending = map[string]uint64{}
 	}
+	o.pending[id] = fp
 	st := append(o.states[id], fp)
 	if len(st) > ownKept {
 		st = st[len(st)-ownKept:]
@@ -51,18 +68,72 @@ func (o *ownWrites) wrote(id string, fp uint64) {
 	o.states[id] = st
 }
 
-// forget drops a deleted container's states.
-func (o *ownWrites) forget(id string) {
+// watching and unwatch count the watches of a container.
+func (o *ownWrites) watching(id string) {
 	o.mu.Lock()
 	defer o.mu.Unlock()
-	delete(o.states, id)
+	if o.seen == nil {
+		o.seen = map[string]*seenDoc{}
+	}
+	sd := o.seen[id]
+	if sd == nil {
+		sd = &seenDoc{}
+		o.seen[id] = sd
+	}
+	sd.watches++
 }
 
-// own reports whether state fp of container id is one this process wrote.
-func (o *ownWrites) own(id string, fp uint64) bool {
+func (o *ownWrites) unwatch(id string) {
 	o.mu.Lock()
 	defer o.mu.Unlock()
-	return slices.Contains(o.states[id], fp)
+	if sd := o.seen[id]; sd != nil {
+		if sd.watches--; sd.watches <= 0 {
+			delete(o.seen, id)
+		}
+	}
+}
+
+// delivered takes a state a watch delivered (d nil: deleted) and reports
+// whether this process wrote it.
+func (o *ownWrites) delivered(id string, fp uint64, d *containerDoc) (own bool) {
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	own = slices.Contains(o.states[id], fp)
+	if p, ok := o.pending[id]; ok && p == fp {
+		delete(o.pending, id)
+	}
+	if sd := o.seen[id]; sd != nil {
+		sd.doc, sd.gone = d, d == nil
+	}
+	if fp == deleted {
+		delete(o.states, id)
+	}
+	return own
+}
+
+// gone reports whether container id's watch saw it deleted, with no own
+// write of it on the way.
+func (o *ownWrites) gone(id string) bool {
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	sd := o.seen[id]
+	_, pending := o.pending[id]
+	return sd != nil && sd.gone && !pending
+}
+
+// current returns container id's document as its watch delivered it, if
+// it is watched, exists and no own write of it is on the way.
+func (o *ownWrites) current(id string) (*containerDoc, bool) {
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	sd := o.seen[id]
+	if sd == nil || sd.doc == nil {
+		return nil, false
+	}
+	if _, ok := o.pending[id]; ok {
+		return nil, false
+	}
+	return sd.doc, true
 }
 
 // fingerprint identifies a container document's content.
@@ -101,6 +172,8 @@ func fingerprint(d *containerDoc) uint64 {
 // listeners) and calls changed for every state this process did not write
 // itself. It returns nil when ctx ends, or the listener's error.
 func (s *Store) WatchContainer(ctx context.Context, ns, id string, changed func()) error {
+	s.own.watching(id)
+	defer s.own.unwatch(id)
 	it := s.containerRef(id).Snapshots(ctx)
 	defer it.Stop()
 	for {
@@ -113,6 +186,7 @@ func (s *Store) WatchContainer(ctx context.Context, ns, id string, changed func(
 		}
 		s.reads.Add(1)
 		var fp uint64 = deleted
+		var doc *containerDoc
 		if snap.Exists() {
 			var d containerDoc
 			if err := snap.DataTo(&d); err != nil {
@@ -121,13 +195,10 @@ func (s *Store) WatchContainer(ctx context.Context, ns, id string, changed func(
 			if d.NS != ns {
 				continue
 			}
-			fp = fingerprint(&d)
+			fp, doc = fingerprint(&d), &d
 		}
-		if !s.own.own(id, fp) {
+		if !s.own.delivered(id, fp, doc) {
 			changed()
-		}
-		if fp == deleted {
-			s.own.forget(id)
 		}
 	}
 }

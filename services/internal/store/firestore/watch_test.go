@@ -43,6 +43,15 @@ func TestWatchContainerSeesOtherProcessesChanges(t *testing.T) {
 	expectNoWake(t, woke)
 	set(other, engine.StatusExited)
 	expectWake(t, woke)
+	// While watched, the container is read from the watch: no document read.
+	r0, _ := s.Stats()
+	got, err := s.GetContainer(ctx, "default", "w1")
+	if err != nil || got.State.Status != engine.StatusExited {
+		t.Fatalf("get while watched = %+v, %v; want the other process's exited", got, err)
+	}
+	if r1, _ := s.Stats(); r1 != r0 {
+		t.Fatalf("get while watched read %d documents", r1-r0)
+	}
 	if _, err := other.AppendLogs(ctx, "default", "w1", []engine.LogEntry{{Stream: engine.Stdout, Data: []byte("x\n")}}, nil); err != nil {
 		t.Fatal(err)
 	}

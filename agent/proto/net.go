@@ -1,5 +1,7 @@
 package proto
 
+import "encoding/json"
+
 // The network plane (DESIGN.md "The network plane"). A function instance
 // accepts no connection but its invocation, so every TCP connection between
 // a container and anything else rides the agent's mesh: a second WebSocket
@@ -51,7 +53,20 @@ const (
 	// into the container (the control plane serves it as the container's
 	// namespace).
 	MeshDocker = "docker"
+	// MeshArchive (hub→agent): docker cp's read side without the log
+	// store: Op "get" streams Path as a tar, Op "stat" writes one
+	// ArchiveStat line. The stream ends with its data.
+	MeshArchive = "archive"
 )
+
+// ArchiveStat is the answer of a MeshArchive "stat": an ArchiveCommand
+// exit code, its message, and the path's stat (JSON of docker's PathStat)
+// when Code is ArchiveOK.
+type ArchiveStat struct {
+	Code    int             `json:"code"`
+	Message string          `json:"message,omitempty"`
+	Stat    json.RawMessage `json:"stat,omitempty"`
+}
 
 // MeshOpen is the first line of a mesh stream.
 type MeshOpen struct {
@@ -66,6 +81,9 @@ type MeshOpen struct {
 	From string `json:"from,omitempty"`
 	// Port is the port on the client's machine (MeshHost).
 	Port int `json:"port,omitempty"`
+	// Op and Path are MeshArchive's operation and path in the container.
+	Op   string `json:"op,omitempty"`
+	Path string `json:"path,omitempty"`
 }
 
 // MeshReply answers a MeshOpen. Refused says nothing listens there (the

@@ -14,6 +14,9 @@ import (
 )
 
 func main() {
+	if len(os.Args) > 1 && (os.Args[1] == "tokens" || os.Args[1] == "members") {
+		os.Exit(runAdmin(os.Args[1:], os.Getenv, os.Stdout, os.Stderr))
+	}
 	cfg, log, err := parse(os.Args[1:], os.Getenv)
 	if err != nil {
 		fmt.Fprintln(os.Stderr, "controlplane:", err)

@@ -6,6 +6,7 @@ import (
 	"io"
 	"log/slog"
 	"os"
+	"strconv"
 	"strings"
 	"time"
 
@@ -91,6 +92,16 @@ func appliers(c *controlplane.Config, dev *bool, level *slog.Level) map[string]a
 		settings.LogLevel: func(_ *controlplane.Config, v string) error {
 			return level.UnmarshalText([]byte(v))
 		},
+		settings.MaxBody: func(c *controlplane.Config, v string) error {
+			n, err := parseBytes(v)
+			c.MaxBodyBytes = n
+			return err
+		},
+		settings.IdleTimeout: duration(&c.IdleTimeout),
+		settings.RegistryAllow: func(c *controlplane.Config, v string) error {
+			c.RegistryAllow = append(c.RegistryAllow, splitList(v)...)
+			return nil
+		},
 		settings.ExposeHostPort: func(c *controlplane.Config, v string) error {
 			ports, err := portbind.ParsePorts(splitList(v))
 			if err != nil {
@@ -100,6 +111,22 @@ func appliers(c *controlplane.Config, dev *bool, level *slog.Level) map[string]a
 			return nil
 		},
 	}
+}
+
+// parseBytes reads a size: bytes, or a number with KiB, MiB or GiB.
+func parseBytes(v string) (int64, error) {
+	mult := int64(1)
+	for suffix, m := range map[string]int64{"KiB": 1 << 10, "MiB": 1 << 20, "GiB": 1 << 30} {
+		if n, ok := strings.CutSuffix(v, suffix); ok {
+			v, mult = n, m
+			break
+		}
+	}
+	n, err := strconv.ParseInt(strings.TrimSpace(v), 10, 64)
+	if err != nil || n <= 0 || n > (1<<40)/mult {
+		return 0, fmt.Errorf("want a positive size such as 4MiB, got %q", v)
+	}
+	return n * mult, nil
 }
 
 // splitList reads a repeatable setting's value: comma-separated in its

@@ -38,6 +38,9 @@ func (e *Engine) ExecCreate(ctx context.Context, ns, ref string, cfg ExecConfig)
 	if len(cfg.Cmd) == 0 {
 		return "", Errorf(KindInvalid, "No exec command specified")
 	}
+	if err := checkNoNUL("exec configuration", append(append([]string{cfg.WorkingDir, cfg.User}, cfg.Cmd...), cfg.Env...)...); err != nil {
+		return "", err
+	}
 	c, err := e.Container(ctx, ns, ref)
 	if err != nil {
 		return "", err

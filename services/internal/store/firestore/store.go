@@ -340,4 +340,3 @@ func (s *Store) query(ctx context.Context, q firestore.Query, each func(*firesto
 		}
 	}
 }
-

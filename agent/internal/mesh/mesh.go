@@ -150,10 +150,13 @@ func (m *Mesh) setSession(s *yamux.Session) {
 // serveStream answers one stream the hub opened.
 func (m *Mesh) serveStream(st net.Conn) {
 	open, err := proto.ServeStream(st, m.cfg.DialTimeout, func(open proto.MeshOpen) (net.Conn, error) {
-		if open.Kind != proto.MeshDial {
-			return nil, fmt.Errorf("the agent does not serve %q streams", open.Kind)
+		switch open.Kind {
+		case proto.MeshDial:
+			return m.dialInside(open)
+		case proto.MeshArchive:
+			return serveArchive(open)
 		}
-		return m.dialInside(open)
+		return nil, fmt.Errorf("the agent does not serve %q streams", open.Kind)
 	})
 	if err != nil && !errors.Is(err, syscall.ECONNREFUSED) {
 		m.log.Debug("mesh stream", "kind", open.Kind, "addr", open.Addr, "err", err)

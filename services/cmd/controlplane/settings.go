@@ -77,6 +77,7 @@ func appliers(c *controlplane.Config, dev *bool, level *slog.Level) map[string]a
 		settings.Linger:         duration(&c.Linger),
 		settings.BootTimeout:    duration(&c.BootTimeout),
 		settings.OperationDelay: duration(&c.OperationDelay),
+		settings.StoreLatency:   duration(&c.StoreLatency),
 		settings.GCPProject:     text(&c.Project),
 		settings.GCPRegion:      text(&c.Region),
 		settings.ServiceAccount: text(&c.ServiceAccount),

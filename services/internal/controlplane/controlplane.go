@@ -48,9 +48,11 @@ type Config struct {
 	Linger          time.Duration
 	BootTimeout     time.Duration
 	OperationDelay  time.Duration
-	Project         string
-	Region          string
-	ServiceAccount  string
+	// StoreLatency delays every call to the Firestore emulator (benchmarks).
+	StoreLatency   time.Duration
+	Project        string
+	Region         string
+	ServiceAccount string
 	// GCPEndpoint points the Google clients at a running gcpsim (gRPC
 	// host:port); empty with Dev finds or starts one (DevSim).
 	GCPEndpoint string
@@ -183,8 +185,6 @@ func Run(ctx context.Context, cfg Config) error {
 		Linger:      cfg.Linger,
 		BootTimeout: cfg.BootTimeout,
 		Logger:      log,
-
-		PollInterval: deps.poll,
 	})
 	hub := agenthub.New(eng.AgentBackend(), log)
 	eng.SetAgents(hub)

@@ -22,10 +22,6 @@ import (
 	"github.com/sockerless/sockerless/services/internal/volumes"
 )
 
-// sharedStorePoll is how often waiters re-read a store that other control
-// planes write too.
-const sharedStorePoll = 500 * time.Millisecond
-
 // store is what both stores implement: the engine's and the network
 // plane's slices.
 type store interface {
@@ -46,9 +42,6 @@ type dependencies struct {
 	// scope names the functions backend: an in-process gcpsim is new on
 	// every start, so its functions are never reused from an earlier run.
 	scope string
-	// poll is engine.Config.PollInterval: a shared store (Firestore) is
-	// written by other control planes too.
-	poll time.Duration
 	// volumes serves docker volumes; nil without a volume file system.
 	volumes *volumes.Service
 	// audit takes the audit trail.
@@ -74,9 +67,6 @@ func (cfg *Config) dependencies(ctx context.Context, log *slog.Logger, closers *
 	}
 	closers.add(st.Close)
 	d.store = st
-	if cfg.Store == "firestore" {
-		d.poll = sharedStorePoll
-	}
 
 	project, region, endpoint, repo := cfg.Project, cfg.Region, cfg.GCPEndpoint, cfg.TargetRepo
 	insecure := false
@@ -176,7 +166,7 @@ func (cfg *Config) openStore(ctx context.Context) (store, error) {
 		if cfg.Project == "" {
 			return nil, fmt.Errorf("--store firestore needs %s", settings.Ref(settings.GCPProject))
 		}
-		st, err := firestore.Open(ctx, cfg.Project)
+		st, err := firestore.Open(ctx, cfg.Project, firestore.Options{Latency: cfg.StoreLatency})
 		if err != nil {
 			return nil, fmt.Errorf("open store: %w", err)
 		}

@@ -50,7 +50,9 @@ type Engine struct {
 
 	mu      sync.Mutex
 	invokes map[string]*invocation // by container ID
-	removed map[string]WaitResult  // exit status of recently removed containers
+	// watches are the store watches of containers with local waiters.
+	watches map[string]*watch
+	removed map[string]WaitResult // exit status of recently removed containers
 	// followers counts output readers per container; drained is closed
 	// when a container's count drops to zero (see awaitFollowers).
 	followers map[string]int
@@ -97,6 +99,7 @@ func New(cfg Config) *Engine {
 		notify:  newNotifier(),
 		events:  newEventBus(),
 		invokes: map[string]*invocation{},
+		watches: map[string]*watch{},
 		removed: map[string]WaitResult{},
 
 		followers:  map[string]int{},

@@ -27,6 +27,7 @@ const (
 	Linger         = "linger"
 	BootTimeout    = "boot-timeout"
 	OperationDelay = "operation-delay"
+	StoreLatency   = "store-latency"
 	GCPProject     = "gcp-project"
 	GCPRegion      = "gcp-region"
 	ServiceAccount = "service-account"

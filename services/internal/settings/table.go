@@ -26,6 +26,8 @@ func All() []Setting {
 			Usage: "how long start waits for a new instance's agent to call back"},
 		{Flag: OperationDelay, Default: "1s",
 			Usage: "dev: how long gcpsim's create/update operations take"},
+		{Flag: StoreLatency, Default: "0s",
+			Usage: "benchmarks: delay every call to the Firestore emulator by this much, to model a hosted control plane's round trips to Firestore (emulator only)"},
 		{Flag: GCPProject, Aliases: []string{"SOCKERLESS_GCF_PROJECT"}, Hosted: true,
 			Usage: "Google Cloud project of the functions"},
 		{Flag: GCPRegion, Aliases: []string{"SOCKERLESS_GCF_REGION"}, Default: "us-central1", Hosted: true,

@@ -24,6 +24,7 @@ import (
 	"github.com/sockerless/sockerless/services/internal/portbind"
 	"github.com/sockerless/sockerless/services/internal/publish"
 	"github.com/sockerless/sockerless/services/internal/wsconn"
+	"google.golang.org/api/option"
 )
 
 // TunnelPath is where the forwarder opens WebSocket tunnels for hijacked
@@ -65,8 +66,20 @@ type Config struct {
 	// VolumeNetwork and VolumeSubnet carry functions' NFS traffic.
 	VolumeBucket, VolumeNFS, VolumeNFSDir string
 	VolumeNetwork, VolumeSubnet           string
-	Version                               string
-	Logger                                *slog.Logger
+	// Quota limits each namespace; Prices estimate costs (package engine).
+	Quota  engine.Quota
+	Prices engine.Prices
+	// RateLimit is the requests per minute of one token or identity (0:
+	// none).
+	RateLimit int
+	// GoogleAudience, if set, accepts Google ID tokens for this audience
+	// (the service's URL) from members.
+	GoogleAudience string
+	// IDTokenOptions configure the Google ID token validator (tests give
+	// it a local key set); nil: Google's keys.
+	IDTokenOptions []option.ClientOption
+	Version        string
+	Logger         *slog.Logger
 }
 
 // Run serves until ctx ends, then drains and returns.
@@ -144,6 +157,9 @@ func Run(ctx context.Context, cfg Config) error {
 
 		FunctionScope: deps.scope,
 		PollInterval:  deps.poll,
+		Quota:         cfg.Quota,
+		Prices:        cfg.Prices,
+		Ledger:        deps.store,
 	})
 	hub := agenthub.New(eng.AgentBackend(), log)
 	eng.SetAgents(hub)
@@ -194,6 +210,10 @@ func Run(ctx context.Context, cfg Config) error {
 	api := dockerapi.New(eng, dockerapi.Config{Version: cfg.Version, Networks: nets, Volumes: deps.volumes, Images: imgOps, Logger: log, Client: requestClient, Namespace: requestNamespace})
 	tunnel := wsconn.NewListener(&net.TCPAddr{IP: net.IPv4(127, 0, 0, 1)})
 
+	verifier, err := cfg.idVerifier(ctx)
+	if err != nil {
+		return err
+	}
 	open := http.NewServeMux()
 	open.Handle(proto.ConnectPath, hub)
 	open.Handle(proto.MeshPath, hub.MeshHandler())
@@ -206,9 +226,10 @@ func Run(ctx context.Context, cfg Config) error {
 		open.Handle(p, admin)
 		open.Handle(p+"/", admin)
 	}
+	open.Handle(UsagePath, usageHandler(eng))
 	open.Handle("/", api)
-	authn := auth.New(auth.Config{AdminToken: cfg.Token, Store: deps.store, Logger: log})
-	guarded := requireToken(authn, open)
+	authn := auth.New(auth.Config{AdminToken: cfg.Token, Store: deps.store, IDTokens: verifier, Logger: log})
+	guarded := requireToken(authn, rateLimit(cfg.RateLimit, open))
 
 	var servers []*http.Server
 	var wg sync.WaitGroup

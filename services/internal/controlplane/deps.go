@@ -33,6 +33,7 @@ type store interface {
 	engine.Store
 	netplane.Store
 	auth.Store
+	engine.UsageLedger
 }
 
 // dependencies are the engine's adapters.

@@ -40,6 +40,15 @@ const (
 	VolumeNetwork  = "volume-vpc-network"
 	VolumeSubnet   = "volume-vpc-subnet"
 	ExposeHostPort = "expose-host-port"
+	QuotaRunning   = "quota-running"
+	QuotaVCPU      = "quota-vcpu"
+	QuotaMemory    = "quota-memory"
+	QuotaLogBytes  = "quota-log-bytes"
+	RateLimit      = "rate-limit"
+	PriceVCPU      = "price-vcpu-second"
+	PriceGiB       = "price-gib-second"
+	PriceRequest   = "price-invocation"
+	GoogleAudience = "google-audience"
 )
 
 // PortEnv is the variable Cloud Run sets to the port a service must serve

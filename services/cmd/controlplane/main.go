@@ -6,7 +6,6 @@ package main
 import (
 	"context"
 	"fmt"
-	"log/slog"
 	"os"
 	"os/signal"
 	"syscall"
@@ -29,22 +28,4 @@ func main() {
 		log.Error("control plane failed", "err", err)
 		os.Exit(1)
 	}
-}
-
-// newLogger logs JSON with Cloud Logging's severity key.
-func newLogger(level slog.Level) *slog.Logger {
-	return slog.New(slog.NewJSONHandler(os.Stderr, &slog.HandlerOptions{
-		Level: level,
-		ReplaceAttr: func(groups []string, a slog.Attr) slog.Attr {
-			if len(groups) == 0 {
-				switch a.Key {
-				case slog.LevelKey:
-					a.Key = "severity"
-				case slog.MessageKey:
-					a.Key = "message"
-				}
-			}
-			return a
-		},
-	}))
 }

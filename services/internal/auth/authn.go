@@ -12,6 +12,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/sockerless/sockerless/services/internal/authn"
 	"github.com/sockerless/sockerless/services/internal/engine"
 )
 
@@ -64,11 +65,8 @@ func New(cfg Config) *Authenticator {
 // BearerToken returns the credentials of an "Authorization: Bearer X"
 // header (scheme case-insensitive, as RFC 6750), or "".
 func BearerToken(r *http.Request) string {
-	scheme, tok, ok := strings.Cut(r.Header.Get("Authorization"), " ")
-	if !ok || !strings.EqualFold(scheme, "Bearer") {
-		return ""
-	}
-	return strings.TrimSpace(tok)
+	tok, _ := authn.Bearer(r.Header.Get("Authorization"))
+	return tok
 }
 
 // Identify returns who presents bearer token tok: the bootstrap admin, an

@@ -16,9 +16,11 @@ import (
 	"github.com/sockerless/sockerless/agent/proto"
 	"github.com/sockerless/sockerless/services/internal/agenthub"
 	"github.com/sockerless/sockerless/services/internal/auth"
+	"github.com/sockerless/sockerless/services/internal/authn"
 	"github.com/sockerless/sockerless/services/internal/clientlink"
 	"github.com/sockerless/sockerless/services/internal/dockerapi"
 	"github.com/sockerless/sockerless/services/internal/engine"
+	"github.com/sockerless/sockerless/services/internal/fleet"
 	"github.com/sockerless/sockerless/services/internal/imageops"
 	"github.com/sockerless/sockerless/services/internal/netplane"
 	"github.com/sockerless/sockerless/services/internal/portbind"
@@ -79,7 +81,15 @@ type Config struct {
 	// it a local key set); nil: Google's keys.
 	IDTokenOptions []option.ClientOption
 	Version        string
-	Logger         *slog.Logger
+	// IdleTimeout closes a keep-alive connection idle this long (default
+	// DefaultIdleTimeout).
+	IdleTimeout time.Duration
+	// MaxBodyBytes bounds JSON request bodies (dockerapi.Config).
+	MaxBodyBytes int64
+	// RegistryAllow are the registries image references may name; empty
+	// allows any.
+	RegistryAllow []string
+	Logger        *slog.Logger
 }
 
 // Run serves until ctx ends, then drains and returns.
@@ -144,22 +154,29 @@ func Run(ctx context.Context, cfg Config) error {
 	}
 	nets := netplane.New(netplane.Config{Store: deps.store, Containers: deps.store, Logger: log.With("component", "netplane")})
 	closers.add(nets.Close)
+	fl := fleet.New(fleet.Config{
+		Store:     deps.store,
+		Images:    deps.images,
+		Functions: deps.functions,
+		Scope:     deps.scope,
+		Logger:    log.With("component", "fleet"),
+	})
 	eng := engine.New(engine.Config{
 		Store:       deps.store,
 		Networks:    nets,
 		Images:      deps.images,
 		Functions:   deps.functions,
+		Fleet:       fl,
 		Volumes:     deps.volumesOrNil(),
 		CallbackURL: cfg.CallbackURL,
 		Linger:      cfg.Linger,
 		BootTimeout: cfg.BootTimeout,
 		Logger:      log,
 
-		FunctionScope: deps.scope,
-		PollInterval:  deps.poll,
-		Quota:         cfg.Quota,
-		Prices:        cfg.Prices,
-		Ledger:        deps.store,
+		PollInterval: deps.poll,
+		Quota:        cfg.Quota,
+		Prices:       cfg.Prices,
+		Ledger:       deps.store,
 	})
 	hub := agenthub.New(eng.AgentBackend(), log)
 	eng.SetAgents(hub)
@@ -207,29 +224,25 @@ func Run(ctx context.Context, cfg Config) error {
 	})
 	imgOps := imageops.New(imageops.Config{Engine: eng, Images: deps.store, Registry: deps.registry, Logger: log.With("component", "images")})
 	eng.SetFilesSizer(imgOps)
-	api := dockerapi.New(eng, dockerapi.Config{Version: cfg.Version, Networks: nets, Volumes: deps.volumes, Images: imgOps, Logger: log, Client: requestClient, Namespace: requestNamespace})
+	api := dockerapi.New(eng, dockerapi.Config{Version: cfg.Version, Networks: nets, Volumes: deps.volumes, Images: imgOps, Logger: log, Client: requestClient, MaxBodyBytes: cfg.MaxBodyBytes, Namespace: requestNamespace})
 	tunnel := wsconn.NewListener(&net.TCPAddr{IP: net.IPv4(127, 0, 0, 1)})
 
 	verifier, err := cfg.idVerifier(ctx)
 	if err != nil {
 		return err
 	}
-	open := http.NewServeMux()
-	open.Handle(proto.ConnectPath, hub)
-	open.Handle(proto.MeshPath, hub.MeshHandler())
-	open.Handle(TunnelPath, tunnel)
-	open.Handle(clientlink.Path, links)
-	open.Handle(GCPath, auth.RequireAdmin(gcHandler(eng, log)))
-	open.Handle(StoreStatsPath, auth.RequireAdmin(storeStatsHandler(deps.store)))
-	admin := auth.NewAdmin(deps.store, log)
-	for _, p := range []string{auth.TokensPath, auth.MembersPath} {
-		open.Handle(p, admin)
-		open.Handle(p+"/", admin)
-	}
-	open.Handle(UsagePath, usageHandler(eng))
-	open.Handle("/", api)
-	authn := auth.New(auth.Config{AdminToken: cfg.Token, Store: deps.store, IDTokens: verifier, Logger: log})
-	guarded := requireToken(authn, rateLimit(cfg.RateLimit, open))
+	open := routes(handlers{
+		hub: hub, mesh: hub.MeshHandler(), tunnel: tunnel, links: links,
+		gc:         auth.RequireAdmin(gcHandler(fl, log)),
+		storeStats: auth.RequireAdmin(storeStatsHandler(deps.store)),
+		admin:      auth.NewAdmin(deps.store, log),
+		usage:      usageHandler(eng),
+		api:        api,
+	})
+	fails := authn.NewFailures(log.With("component", "auth"))
+	fails.TrustForwarded = !cfg.Dev
+	authenticator := auth.New(auth.Config{AdminToken: cfg.Token, Store: deps.store, IDTokens: verifier, Logger: log})
+	guarded := requireToken(authenticator, fails, rateLimit(cfg.RateLimit, open))
 
 	var servers []*http.Server
 	var wg sync.WaitGroup
@@ -239,8 +252,7 @@ func Run(ctx context.Context, cfg Config) error {
 	reqCtx, endRequests := context.WithCancel(context.WithoutCancel(ctx))
 	defer endRequests()
 	serve := func(ln net.Listener, h http.Handler) {
-		srv := &http.Server{Handler: h, ReadHeaderTimeout: 30 * time.Second,
-			BaseContext: func(net.Listener) context.Context { return reqCtx }}
+		srv := newHTTPServer(h, reqCtx, cfg.IdleTimeout)
 		servers = append(servers, srv)
 		wg.Add(1)
 		go func() {
@@ -299,6 +311,7 @@ func Run(ctx context.Context, cfg Config) error {
 		}
 		wg.Wait()
 		_ = eng.Close()
+		_ = fl.Close()
 	}()
 	select {
 	case <-drained:

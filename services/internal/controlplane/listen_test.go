@@ -67,7 +67,7 @@ func TestReusePortLetsTwoProcessesShareAPort(t *testing.T) {
 
 func TestRequireToken(t *testing.T) {
 	ok := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { w.WriteHeader(204) })
-	h := requireToken(auth.New(auth.Config{AdminToken: "T"}), ok)
+	h := requireToken(auth.New(auth.Config{AdminToken: "T"}), testFailures(), ok)
 	tests := []struct {
 		name, path, auth string
 		status           int
@@ -95,7 +95,7 @@ func TestRequireToken(t *testing.T) {
 		})
 	}
 	w := httptest.NewRecorder()
-	requireToken(auth.New(auth.Config{}), ok).ServeHTTP(w, httptest.NewRequest("GET", "/x", nil))
+	requireToken(auth.New(auth.Config{}), testFailures(), ok).ServeHTTP(w, httptest.NewRequest("GET", "/x", nil))
 	if w.Code != 401 {
 		t.Fatalf("an empty configured token must refuse everything, got %d", w.Code)
 	}

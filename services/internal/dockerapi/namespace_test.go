@@ -19,6 +19,7 @@ import (
 	"github.com/moby/moby/api/types/container"
 	"github.com/sockerless/sockerless/agent/proto"
 	"github.com/sockerless/sockerless/services/internal/engine"
+	"github.com/sockerless/sockerless/services/internal/fleet"
 	"github.com/sockerless/sockerless/services/internal/netplane"
 	"github.com/sockerless/sockerless/services/internal/store/bolt"
 	"github.com/sockerless/sockerless/services/internal/volumes"
@@ -51,7 +52,9 @@ func teamAPI(t *testing.T) (*Server, *httptest.Server, *bolt.Store) {
 	nets := netplane.New(netplane.Config{Store: st, Containers: st})
 	t.Cleanup(func() { nets.Close() })
 	vols := volumes.New(volumes.Config{Store: st})
-	e := engine.New(engine.Config{Store: st, FunctionScope: "test", Agents: noAgents{}, Functions: noFunctions{}, Networks: nets, Volumes: vols, BootTimeout: 200 * time.Millisecond})
+	fl := fleet.New(fleet.Config{Store: st, Functions: noFunctions{}, Scope: "test"})
+	t.Cleanup(func() { fl.Close() })
+	e := engine.New(engine.Config{Store: st, Fleet: fl, Agents: noAgents{}, Functions: noFunctions{}, Networks: nets, Volumes: vols, BootTimeout: 200 * time.Millisecond})
 	t.Cleanup(func() { e.Close() })
 	nets.SetEvents(e)
 	s := New(e, Config{Networks: nets, Volumes: vols, Namespace: func(r *http.Request) string {

@@ -25,9 +25,8 @@ func teamEngine(t *testing.T, fns *fakeFunctions, q engine.Quota) (*engine.Engin
 	if err := st.PutImage(context.Background(), &engine.Image{ID: "sha256:" + strings.Repeat("cd", 32), RepoTags: []string{"busybox:latest"}, Config: &container.Config{Cmd: []string{"sh"}}}); err != nil {
 		t.Fatal(err)
 	}
-	e := engine.New(engine.Config{Store: st, Images: fakeImages{}, Functions: fns, Agents: silentAgents{}, BootTimeout: 200 * time.Millisecond, CallbackURL: "ws://hub",
+	e := newWithFleet(t, engine.Config{Store: st, Images: fakeImages{}, Functions: fns, Agents: silentAgents{}, BootTimeout: 200 * time.Millisecond, CallbackURL: "ws://hub",
 		Quota: q, Ledger: st, Prices: engine.Prices{VCPUSecond: 0.000024, GiBSecond: 0.0000025, Invocation: 0.0000004}})
-	t.Cleanup(func() { e.Close() })
 	return e, st
 }
 

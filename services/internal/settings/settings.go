@@ -49,6 +49,9 @@ const (
 	PriceGiB       = "price-gib-second"
 	PriceRequest   = "price-invocation"
 	GoogleAudience = "google-audience"
+	MaxBody        = "max-body"
+	IdleTimeout    = "idle-timeout"
+	RegistryAllow  = "registry-allow"
 )
 
 // PortEnv is the variable Cloud Run sets to the port a service must serve

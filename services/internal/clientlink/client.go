@@ -27,6 +27,9 @@ type ClientConfig struct {
 	Upstream *url.URL
 	// Token is sent as a bearer token; never logged.
 	Token string
+	// Tokens, if set, gives the bearer token of each dial instead of
+	// Token (forwarder --google).
+	Tokens func() (string, error)
 	// ClientID names this client side (see ClientID).
 	ClientID string
 	// HostPorts are the ports of this machine containers may reach.
@@ -112,8 +115,16 @@ func (c *Client) Run(ctx context.Context) {
 func (c *Client) connect(ctx context.Context) error {
 	h := http.Header{}
 	h.Set(HeaderClient, c.cfg.ClientID)
-	if c.cfg.Token != "" {
-		h.Set("Authorization", "Bearer "+c.cfg.Token)
+	tok := c.cfg.Token
+	if c.cfg.Tokens != nil {
+		t, err := c.cfg.Tokens()
+		if err != nil {
+			return fmt.Errorf("identity token: %w", err)
+		}
+		tok = t
+	}
+	if tok != "" {
+		h.Set("Authorization", "Bearer "+tok)
 	}
 	dctx, cancel := context.WithTimeout(ctx, 30*time.Second)
 	sess, resp, err := wsmux.DialMux(dctx, c.url, h, c.log)

@@ -27,6 +27,7 @@ import (
 	"github.com/sockerless/sockerless/services/internal/portbind"
 	"github.com/sockerless/sockerless/services/internal/publish"
 	"github.com/sockerless/sockerless/services/internal/wsconn"
+	"google.golang.org/api/option"
 )
 
 // TunnelPath is where the forwarder opens WebSocket tunnels for hijacked
@@ -79,7 +80,19 @@ type Config struct {
 	// VolumeNetwork and VolumeSubnet carry functions' NFS traffic.
 	VolumeBucket, VolumeNFS, VolumeNFSDir string
 	VolumeNetwork, VolumeSubnet           string
-	Version                               string
+	// Quota limits each namespace; Prices estimate costs (package engine).
+	Quota  engine.Quota
+	Prices engine.Prices
+	// RateLimit is the requests per minute of one token or identity (0:
+	// none).
+	RateLimit int
+	// GoogleAudience, if set, accepts Google ID tokens for this audience
+	// (the service's URL) from members.
+	GoogleAudience string
+	// IDTokenOptions configure the Google ID token validator (tests give
+	// it a local key set); nil: Google's keys.
+	IDTokenOptions []option.ClientOption
+	Version        string
 	// IdleTimeout closes a keep-alive connection idle this long (default
 	// DefaultIdleTimeout).
 	IdleTimeout time.Duration
@@ -185,6 +198,9 @@ func Run(ctx context.Context, cfg Config) error {
 		Linger:      cfg.Linger,
 		BootTimeout: cfg.BootTimeout,
 		Logger:      log,
+		Quota:       cfg.Quota,
+		Prices:      cfg.Prices,
+		Ledger:      deps.store,
 	})
 	hub := agenthub.New(eng.AgentBackend(), log)
 	eng.SetAgents(hub)
@@ -235,20 +251,26 @@ func Run(ctx context.Context, cfg Config) error {
 	api := dockerapi.New(eng, dockerapi.Config{Version: cfg.Version, Networks: nets, Volumes: deps.volumes, Images: imgOps, Logger: log, Client: requestClient, MaxBodyBytes: cfg.MaxBodyBytes, Namespace: requestNamespace})
 	tunnel := wsconn.NewListener(&net.TCPAddr{IP: net.IPv4(127, 0, 0, 1)})
 
+	verifier, err := cfg.idVerifier(ctx)
+	if err != nil {
+		return err
+	}
 	open := routes(handlers{
 		hub: hub, mesh: hub.MeshHandler(), tunnel: tunnel, links: links,
 		gc:         auth.RequireAdmin(gcHandler(fl, log)),
 		pool:       poolHandler(fl, log),
 		storeStats: auth.RequireAdmin(storeStatsHandler(deps.store)),
 		admin:      auth.NewAdmin(deps.store, log),
+		usage:      usageHandler(eng),
 		api:        api,
 	})
 	fails := authn.NewFailures(log.With("component", "auth"))
 	fails.TrustForwarded = !cfg.Dev
 	fails.OnFailure = func(r *http.Request, source, reason string) { audit.Failure(deps.audit, r, source, reason) }
-	audited := audit.Middleware(deps.audit, fails.Source, open)
+	audited := audit.Middleware(deps.audit, fails.Source, rateLimit(cfg.RateLimit, open))
 	hub.SetAuthFailed(func(r *http.Request, reason string) { audit.Failure(deps.audit, r, fails.Source(r), reason) })
-	guarded := requireToken(auth.New(auth.Config{AdminToken: cfg.Token, Store: deps.store, Logger: log}), fails, audited)
+	authenticator := auth.New(auth.Config{AdminToken: cfg.Token, Store: deps.store, IDTokens: verifier, Logger: log})
+	guarded := requireToken(authenticator, fails, audited)
 
 	var servers []*http.Server
 	var wg sync.WaitGroup

@@ -28,6 +28,7 @@ type store interface {
 	engine.Store
 	netplane.Store
 	auth.Store
+	engine.UsageLedger
 }
 
 // dependencies are the engine's adapters.

@@ -38,7 +38,15 @@ type Config struct {
 	// planes write too (Firestore during a redeploy), changes they make
 	// reach this one's clients. Zero: only this process's changes wake.
 	PollInterval time.Duration
-	Logger       *slog.Logger
+	// Quota limits what each namespace may run and keep (zero fields:
+	// no limit).
+	Quota Quota
+	// Prices turn usage into a cost estimate (see Cost).
+	Prices Prices
+	// Ledger keeps the usage of ended instances per namespace (GET
+	// /sockerless/v1/usage); nil keeps it only on each container.
+	Ledger UsageLedger
+	Logger *slog.Logger
 }
 
 // Engine carries out the Docker container lifecycle on functions.

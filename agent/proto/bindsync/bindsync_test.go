@@ -219,3 +219,26 @@ func TestSingleFileAndReadOnly(t *testing.T) {
 		t.Fatalf("a read-only bind was written back: %q", got)
 	}
 }
+
+// BenchmarkInitialCopy: the protocol alone (a unix socket between the two
+// sides) on a 10,000-file, 200 MB tree.
+func BenchmarkInitialCopy(b *testing.B) {
+	host := b.TempDir()
+	buf := make([]byte, 20*1024)
+	for i := range 10000 {
+		p := filepath.Join(host, fmt.Sprintf("d%03d", i/100), fmt.Sprintf("f%05d", i))
+		if i%100 == 0 {
+			os.MkdirAll(filepath.Dir(p), 0o755)
+		}
+		buf[0] = byte(i)
+		if err := os.WriteFile(p, buf, 0o644); err != nil {
+			b.Fatal(err)
+		}
+	}
+	b.ResetTimer()
+	for range b.N {
+		start := time.Now()
+		pair(b, host, false)
+		b.ReportMetric(200/time.Since(start).Seconds(), "MB/s")
+	}
+}

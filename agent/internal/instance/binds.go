@@ -29,6 +29,7 @@ type bindSet struct {
 	binds    []proto.Bind
 	sessions map[int]*bindsync.Opened
 	mounted  map[int]bool
+	closed   bool
 }
 
 func (in *Instance) mounter() mounts.Mounter {
@@ -70,7 +71,7 @@ func (in *Instance) pullBinds(ctx context.Context, binds []proto.Bind) error {
 		}
 		if o == nil {
 			var err error
-			if o, err = in.openBind(ctx, bind); err != nil {
+			if o, err = in.openBind(ctx, bind, b.sessions[bind.Index]); err != nil {
 				errs = append(errs, fmt.Errorf("bind %s: %w", bind.Destination, err))
 				continue
 			}
@@ -93,8 +94,58 @@ func (in *Instance) pullBinds(ctx context.Context, binds []proto.Bind) error {
 	return errors.Join(errs...)
 }
 
-// openBind opens bind's sync, waits for the initial copy and mounts it.
-func (in *Instance) openBind(ctx context.Context, bind proto.Bind) (*bindsync.Opened, error) {
+// openBind opens bind's sync, waits for the initial copy and mounts it;
+// after a previous session prev (nil: none), only what changed since
+// travels. b.mu is held.
+func (in *Instance) openBind(ctx context.Context, bind proto.Bind, prev *bindsync.Opened) (*bindsync.Opened, error) {
+	o, err := in.dialBind(ctx, bind, prev)
+	if err != nil {
+		return nil, err
+	}
+	go in.keepBind(bind, o)
+	return o, nil
+}
+
+// keepBind opens bind's sync again when its stream ends (the mesh
+// reconnected, the control plane or forwarder restarted), so changes keep
+// flowing between barriers, until the instance ends.
+func (in *Instance) keepBind(bind proto.Bind, o *bindsync.Opened) {
+	select {
+	case <-o.Done():
+	case <-in.done:
+		return
+	}
+	for backoff := 200 * time.Millisecond; ; backoff = min(2*backoff, 5*time.Second) {
+		select {
+		case <-in.done:
+			return
+		case <-time.After(backoff):
+		}
+		b := &in.binds
+		b.mu.Lock()
+		if b.closed || b.sessions[bind.Index] != o {
+			b.mu.Unlock()
+			return // closed, or pullBinds opened it again
+		}
+		ctx, cancel := context.WithTimeout(context.Background(), bindOpenWait)
+		n, err := in.dialBind(ctx, bind, o)
+		cancel()
+		if err == nil {
+			b.sessions[bind.Index] = n
+		}
+		b.mu.Unlock()
+		if err == nil {
+			in.log.Info("host bind sync open again", "destination", bind.Destination)
+			go in.keepBind(bind, n)
+			return
+		}
+		in.log.Warn("host bind sync: open again", "destination", bind.Destination, "err", err)
+	}
+}
+
+// dialBind opens one session of bind's sync and mounts the bind after its
+// first initial copy. b.mu is held.
+func (in *Instance) dialBind(ctx context.Context, bind proto.Bind, prev *bindsync.Opened) (*bindsync.Opened, error) {
 	ctx, cancel := context.WithTimeout(ctx, bindOpenWait)
 	defer cancel()
 	conn, err := in.mesh.Dial(ctx, proto.MeshOpen{Kind: proto.MeshBind, Port: bind.Index})
@@ -102,7 +153,11 @@ func (in *Instance) openBind(ctx context.Context, bind proto.Bind) (*bindsync.Op
 		return nil, err
 	}
 	dir := filepath.Join(proto.BindsRoot, strconv.Itoa(bind.Index))
-	o, err := bindsync.Open(conn, bindsync.Agent{Dir: dir, Logger: in.log.With("bind", bind.Destination)})
+	a := bindsync.Agent{Dir: dir, Logger: in.log.With("bind", bind.Destination)}
+	if prev != nil {
+		a.Prev = prev.State()
+	}
+	o, err := bindsync.Open(conn, a)
 	if err != nil {
 		return nil, err
 	}
@@ -160,6 +215,7 @@ func (in *Instance) closeBinds() {
 	b := &in.binds
 	b.mu.Lock()
 	defer b.mu.Unlock()
+	b.closed = true
 	for _, o := range b.sessions {
 		o.Close()
 	}

@@ -6,6 +6,7 @@ import (
 	"net"
 	"os"
 	"path/filepath"
+	"strings"
 	"testing"
 	"time"
 )
@@ -240,5 +241,57 @@ func BenchmarkInitialCopy(b *testing.B) {
 		start := time.Now()
 		pair(b, host, false)
 		b.ReportMetric(200/time.Since(start).Seconds(), "MB/s")
+	}
+}
+
+// TestReopenCarriesChangesOfBothSides: the stream ends (a control plane
+// restart), both sides change the tree, and the next session, opened with
+// the previous one's State, carries both sides' changes and deletions.
+func TestReopenCarriesChangesOfBothSides(t *testing.T) {
+	host := t.TempDir()
+	write(t, filepath.Join(host, "keep"), "same", 0o644)
+	write(t, filepath.Join(host, "hostchange"), "v1", 0o644)
+	write(t, filepath.Join(host, "hostdel"), "x", 0o644)
+	write(t, filepath.Join(host, "ctrchange"), "v1", 0o644)
+	write(t, filepath.Join(host, "ctrdel"), "x", 0o644)
+	stg := filepath.Join(t.TempDir(), "staging")
+	open := func(prev *State) *Opened {
+		a, b := socketPair(t)
+		go ServeHost(context.Background(), a, Host{Path: host})
+		o, err := Open(b, Agent{Dir: stg, Prev: prev})
+		if err != nil {
+			t.Fatal(err)
+		}
+		select {
+		case <-o.Ready():
+		case <-time.After(30 * time.Second):
+			t.Fatal("initial copy not done")
+		}
+		return o
+	}
+	o := open(nil)
+	o.Close() // the stream ends
+	prev := o.State()
+	write(t, filepath.Join(host, "hostchange"), "v2", 0o644)
+	os.Remove(filepath.Join(host, "hostdel"))
+	write(t, filepath.Join(stg, "ctrchange"), "v2", 0o644)
+	os.Remove(filepath.Join(stg, "ctrdel"))
+	write(t, filepath.Join(stg, "ctrnew"), "new", 0o644)
+
+	n := open(prev)
+	defer n.Close()
+	if err := n.Sync(ctx10(t)); err != nil {
+		t.Fatal(err)
+	}
+	for _, dir := range []string{host, stg} {
+		for name, want := range map[string]string{"keep": "same", "hostchange": "v2", "ctrchange": "v2", "ctrnew": "new", "hostdel": "<missing>", "ctrdel": "<missing>"} {
+			got := read(filepath.Join(dir, name))
+			if strings.HasPrefix(got, "<") {
+				got = "<missing>"
+			}
+			if got != want {
+				t.Errorf("%s/%s = %q, want %q", dir, name, got, want)
+			}
+		}
 	}
 }

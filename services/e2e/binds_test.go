@@ -7,6 +7,7 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 )
 
 // Host bind mounts (-v /host/dir:/ctr, --mount type=bind): synced by the
@@ -130,5 +131,60 @@ func TestBindMountNeedsTheForwarder(t *testing.T) {
 	resp, b := s.apiRequest(t, http.MethodPost, "/containers/create", []byte(body), true)
 	if resp.StatusCode != http.StatusBadRequest || !strings.Contains(string(b), "need the Sockerless forwarder") {
 		t.Fatalf("status %d, body %s", resp.StatusCode, b)
+	}
+}
+
+// TestBindMountSurvivesControlPlaneRestart: the bind's sync rides the
+// control plane; when it crashes and comes back, the sync opens again and
+// carries what changed on either side meanwhile, deletions included.
+func TestBindMountSurvivesControlPlaneRestart(t *testing.T) {
+	s := otherStack(t, nil, nil)
+	dirs := map[string]string{}
+	names := map[string]string{}
+	for _, h := range s.hosts() {
+		dir := t.TempDir()
+		writeFile(t, filepath.Join(dir, "hostdel"), "x", 0o644)
+		writeFile(t, filepath.Join(dir, "hostchange"), "v1", 0o644)
+		name := uniq("bind-restart-" + h.name)
+		mustDocker(t, h.host, "run", "-d", "--name", name, "-v", dir+":/w", "busybox", "sh", "-c", "sleep 3; echo during > /w/during; sleep 600")
+		dirs[h.name], names[h.name] = dir, name
+		t.Cleanup(func() { docker(t, h.host, "rm", "-f", name) })
+	}
+	s.crashControlPlane()
+	for _, dir := range dirs {
+		os.Remove(filepath.Join(dir, "hostdel"))
+		writeFile(t, filepath.Join(dir, "hostchange"), "v2 while the control plane was away\n", 0o644)
+	}
+	time.Sleep(4 * time.Second) // the containers write while it is away
+	if err := s.startControlPlane(); err != nil {
+		t.Fatal(err)
+	}
+	for _, h := range s.hosts() {
+		dir, name := dirs[h.name], names[h.name]
+		deadline := time.Now().Add(60 * time.Second)
+		for readFile(filepath.Join(dir, "during")) != "during\n" {
+			if time.Now().After(deadline) {
+				t.Fatalf("%s: the container's write while the control plane was away never reached the host", h.name)
+			}
+			time.Sleep(100 * time.Millisecond)
+		}
+		var out string
+		for {
+			r := docker(t, h.host, "exec", name, "sh", "-c", "cat /w/hostchange; ls /w; echo after > /w/after")
+			if r.code == 0 {
+				out = r.stdout
+				break
+			}
+			if time.Now().After(deadline) {
+				t.Fatalf("%s: exec after the restart: %d %s", h.name, r.code, r.stderr)
+			}
+			time.Sleep(200 * time.Millisecond)
+		}
+		if want := "v2 while the control plane was away\nduring\nhostchange\n"; out != want {
+			t.Fatalf("%s: in the container after the restart: %q", h.name, out)
+		}
+		if got := readFile(filepath.Join(dir, "after")); got != "after\n" {
+			t.Fatalf("%s: the exec's write after the restart: %q", h.name, got)
+		}
 	}
 }

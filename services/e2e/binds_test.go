@@ -103,6 +103,19 @@ func TestBindMounts(t *testing.T) {
 					t.Fatalf("host file after the run: %q", got)
 				}
 			})
+			t.Run("host writes seen by the process after an attach", func(t *testing.T) {
+				name := uniq("bind-attach")
+				mustDocker(t, h.host, "run", "-d", "-i", "--name", name, "-v", dir+":/w", "busybox", "sh", "-c", "read f; cat /w/$f; echo back > /w/attach.out")
+				defer docker(t, h.host, "rm", "-f", name)
+				writeFile(t, filepath.Join(dir, "attach.in"), "written just before the attach\n", 0o644)
+				r := dockerIn(t, h.host, []byte("attach.in\n"), "attach", name)
+				if r.stdout != "written just before the attach\n" {
+					t.Fatalf("attach: exit %d, stdout %q, stderr %q", r.code, r.stdout, r.stderr)
+				}
+				if got := readFile(filepath.Join(dir, "attach.out")); got != "back\n" {
+					t.Fatalf("the container's write when its attach ended: %q", got)
+				}
+			})
 			t.Run("host writes seen by the next exec, exec writes on the host when it returns", func(t *testing.T) {
 				name := uniq("bind")
 				mustDocker(t, h.host, "run", "-d", "--name", name, "-v", dir+":/w", "busybox", "sleep", "600")

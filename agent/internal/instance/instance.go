@@ -487,6 +487,11 @@ func (h handler) Request(r proto.Request) {
 			body, err = procinfo.Top("/proc", os.Getpid())
 		case proto.RequestStats:
 			body, err = procinfo.Stats("/proc", os.Getpid())
+		case proto.RequestBinds:
+			ctx, cancel := context.WithTimeout(context.Background(), bindBarrierWait)
+			err = h.in.pullBinds(ctx, nil)
+			cancel()
+			body = struct{}{}
 		default:
 			err = fmt.Errorf("unknown request %q", r.Kind)
 		}

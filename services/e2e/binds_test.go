@@ -1,9 +1,11 @@
 package e2e
 
 import (
+	"bufio"
 	"fmt"
 	"net/http"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -105,13 +107,40 @@ func TestBindMounts(t *testing.T) {
 			})
 			t.Run("host writes seen by the process after an attach", func(t *testing.T) {
 				name := uniq("bind-attach")
-				mustDocker(t, h.host, "run", "-d", "-i", "--name", name, "-v", dir+":/w", "busybox", "sh", "-c", "read f; cat /w/$f; echo back > /w/attach.out")
+				mustDocker(t, h.host, "run", "-d", "-i", "--name", name, "-v", dir+":/w", "busybox", "sh", "-c", "read f; cat /w/$f; echo back > /w/attach.out; sleep 1")
 				defer docker(t, h.host, "rm", "-f", name)
-				writeFile(t, filepath.Join(dir, "attach.in"), "written just before the attach\n", 0o644)
-				r := dockerIn(t, h.host, []byte("attach.in\n"), "attach", name)
-				if r.stdout != "written just before the attach\n" {
-					t.Fatalf("attach: exit %d, stdout %q, stderr %q", r.code, r.stdout, r.stderr)
+				// stdin stays open until the answer is in: Docker ends an
+				// attach's output when its input ends.
+				cmd := exec.Command("docker", "attach", name)
+				cmd.Env = append(os.Environ(), "DOCKER_HOST="+h.host, "DOCKER_CONFIG="+dockerConfigDir(t), "DOCKER_CLI_HINTS=false")
+				in, err := cmd.StdinPipe()
+				if err != nil {
+					t.Fatal(err)
 				}
+				out, err := cmd.StdoutPipe()
+				if err != nil {
+					t.Fatal(err)
+				}
+				writeFile(t, filepath.Join(dir, "attach.in"), "written just before the attach\n", 0o644)
+				if err := cmd.Start(); err != nil {
+					t.Fatal(err)
+				}
+				time.Sleep(500 * time.Millisecond) // attached
+				if _, err := in.Write([]byte("attach.in\n")); err != nil {
+					t.Fatal(err)
+				}
+				line := make(chan string, 1)
+				go func() { l, _ := bufio.NewReader(out).ReadString('\n'); line <- l }()
+				select {
+				case l := <-line:
+					if l != "written just before the attach\n" {
+						t.Fatalf("attach read %q", l)
+					}
+				case <-time.After(60 * time.Second):
+					t.Fatal("no answer through the attach")
+				}
+				in.Close()
+				_ = cmd.Wait()
 				if got := readFile(filepath.Join(dir, "attach.out")); got != "back\n" {
 					t.Fatalf("the container's write when its attach ended: %q", got)
 				}
@@ -120,6 +149,10 @@ func TestBindMounts(t *testing.T) {
 				name := uniq("bind")
 				mustDocker(t, h.host, "run", "-d", "--name", name, "-v", dir+":/w", "busybox", "sleep", "600")
 				defer docker(t, h.host, "rm", "-f", name)
+				// Input sent while the exec waits for its barrier is kept.
+				if r := dockerIn(t, h.host, []byte("piped in\n"), "exec", "-i", name, "sh", "-c", "cat > /w/piped; cat /w/piped"); r.stdout != "piped in\n" || readFile(filepath.Join(dir, "piped")) != "piped in\n" {
+					t.Fatalf("exec -i: exit %d, stdout %q, stderr %q; on the host %q", r.code, r.stdout, r.stderr, readFile(filepath.Join(dir, "piped")))
+				}
 				for i := range 200 {
 					v := fmt.Sprintf("step %d", i)
 					writeFile(t, filepath.Join(dir, "_temp", "step.sh"), "echo "+v+"\necho out"+fmt.Sprint(i)+" >> /w/_temp/env\n", 0o644)

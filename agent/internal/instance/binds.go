@@ -7,6 +7,7 @@ import (
 	"path/filepath"
 	"strconv"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/sockerless/sockerless/agent/internal/mounts"
@@ -30,6 +31,7 @@ type bindSet struct {
 	sessions map[int]*bindsync.Opened
 	mounted  map[int]bool
 	closed   bool
+	has      atomic.Bool // binds is not empty (read without mu)
 }
 
 func (in *Instance) mounter() mounts.Mounter {
@@ -46,19 +48,16 @@ func (in *Instance) mounter() mounts.Mounter {
 func (in *Instance) pullBinds(ctx context.Context, binds []proto.Bind) error {
 	b := &in.binds
 	b.mu.Lock()
-	defer b.mu.Unlock()
 	if binds != nil {
 		b.binds = binds
-	}
-	if len(b.binds) == 0 {
-		return nil
+		b.has.Store(len(binds) > 0)
 	}
 	if b.sessions == nil {
 		b.sessions, b.mounted = map[int]*bindsync.Opened{}, map[int]bool{}
 	}
 	var errs []error
-	var wg sync.WaitGroup
-	var emu sync.Mutex
+	var pull []*bindsync.Opened
+	var dests []string
 	for _, bind := range b.binds {
 		o := b.sessions[bind.Index]
 		if o != nil {
@@ -70,14 +69,23 @@ func (in *Instance) pullBinds(ctx context.Context, binds []proto.Bind) error {
 			}
 		}
 		if o == nil {
-			var err error
-			if o, err = in.openBind(ctx, bind, b.sessions[bind.Index]); err != nil {
+			// Opened (and the initial copy done) under the lock: one open
+			// per bind at a time.
+			n, err := in.openBind(ctx, bind, b.sessions[bind.Index])
+			if err != nil {
 				errs = append(errs, fmt.Errorf("bind %s: %w", bind.Destination, err))
 				continue
 			}
-			b.sessions[bind.Index] = o
+			b.sessions[bind.Index] = n
 			continue // its initial copy is as fresh as a pull
 		}
+		pull, dests = append(pull, o), append(dests, bind.Destination)
+	}
+	b.mu.Unlock()
+	// Pulls of concurrent execs go on side by side.
+	var wg sync.WaitGroup
+	var emu sync.Mutex
+	for i, o := range pull {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
@@ -85,7 +93,7 @@ func (in *Instance) pullBinds(ctx context.Context, binds []proto.Bind) error {
 			defer cancel()
 			if err := o.Pull(pctx); err != nil {
 				emu.Lock()
-				errs = append(errs, fmt.Errorf("bind %s: %w", bind.Destination, err))
+				errs = append(errs, fmt.Errorf("bind %s: %w", dests[i], err))
 				emu.Unlock()
 			}
 		}()
@@ -93,6 +101,9 @@ func (in *Instance) pullBinds(ctx context.Context, binds []proto.Bind) error {
 	wg.Wait()
 	return errors.Join(errs...)
 }
+
+// hasBinds reports whether the container has host binds.
+func (in *Instance) hasBinds() bool { return in.binds.has.Load() }
 
 // openBind opens bind's sync, waits for the initial copy and mounts it;
 // after a previous session prev (nil: none), only what changed since

@@ -61,8 +61,13 @@ func (e *Engine) Create(ctx context.Context, req CreateRequest) (*Container, err
 	if err != nil {
 		return nil, err
 	}
-	if req.Name != "" && !validName.MatchString(req.Name) {
-		return nil, Errorf(KindInvalid, "Invalid container name (%s), only [a-zA-Z0-9][a-zA-Z0-9_.-] are allowed", req.Name)
+	if req.Name != "" {
+		if err := checkName(req.Name); err != nil {
+			return nil, err
+		}
+	}
+	if err := checkConfig(req.Config, hc); err != nil {
+		return nil, err
 	}
 	merged := mergeConfig(req.Config, img.Config)
 	if err := e.checkPorts(merged, hc, req.Client); err != nil {
@@ -102,8 +107,8 @@ func (e *Engine) Create(ctx context.Context, req CreateRequest) (*Container, err
 		if auto {
 			c.Name = randomName(attempt)
 		} else {
-			if !validName.MatchString(req.Name) {
-				return nil, Errorf(KindInvalid, "Invalid container name (%s), only [a-zA-Z0-9][a-zA-Z0-9_.-] are allowed", req.Name)
+			if err := checkName(req.Name); err != nil {
+				return nil, err
 			}
 			c.Name = strings.TrimPrefix(req.Name, "/")
 		}

@@ -12,14 +12,17 @@ import (
 // BenchmarkBinds measures host bind mounts (issue 12) on the dev socket,
 // through the forwarder and, when it answers, on the machine's Docker
 // engine in the same run:
+//
 //   - initial sync of a 10,000-file, 200 MB tree: docker run --rm with the
 //     bind minus the same run without it (s, MB/s);
+//
 //   - the barrier an exec pays with nothing pending: median docker exec
 //     in a container with a bind minus one without binds (ms);
+//
 //   - one file written on the host until the container saw it and its
 //     answer is back on the host (round trip, ms; one way is about half).
 //
-//	go test ./services/e2e -run '^$' -bench Binds -benchtime 1x
+//     go test ./services/e2e -run '^$' -bench Binds -benchtime 1x
 func BenchmarkBinds(b *testing.B) {
 	s := requireStack(b)
 	targets := []struct{ name, host string }{{"direct", s.direct}, {"forwarder", s.fwd}}

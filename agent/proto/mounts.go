@@ -17,6 +17,11 @@ const VolumesRoot = "/.sockerless/volumes"
 const (
 	MountVolume = "volume"
 	MountTmpfs  = "tmpfs"
+	// MountDockerSocket is a bind of the client's Docker socket
+	// (/var/run/docker.sock): no kernel mount, the agent serves a unix
+	// socket at Destination and carries each connection to the control
+	// plane as a MeshDocker stream (DESIGN.md "The network plane").
+	MountDockerSocket = "docker-socket"
 )
 
 // Mount is one volume or tmpfs mount of the container.

@@ -221,7 +221,11 @@ func run(ctx context.Context, args []string, getenv func(string) string, stderr 
 	}
 	host, _ := os.Hostname()
 	client := clientlink.ClientID(host, network+"://"+addr)
-	fwd, err := forward.New(forward.Config{Upstream: cfg.upstream, Token: cfg.token, Client: client, Logger: log})
+	fcfg := forward.Config{Upstream: cfg.upstream, Token: cfg.token, Client: client, Logger: log}
+	if network == "unix" {
+		fcfg.Socket = addr
+	}
+	fwd, err := forward.New(fcfg)
 	if err != nil {
 		fmt.Fprintf(stderr, "forwarder: %v\n", err)
 		return 2

@@ -335,6 +335,10 @@ func MountPoints(c *Container) []container.MountPoint {
 		if m.Unlisted {
 			continue
 		}
+		if m.Type == MountDockerSocket {
+			out = append(out, socketMountPoint(m))
+			continue
+		}
 		mp := container.MountPoint{Type: mount.Type(m.Type), Destination: m.Destination, Mode: m.Mode, RW: m.RW}
 		if m.Type == MountVolume {
 			mp.Name, mp.Source, mp.Driver = m.Name, m.Source, "local"

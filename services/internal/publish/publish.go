@@ -85,7 +85,10 @@ type Config struct {
 	// Addr is where, inside container id's instance, its port is dialed;
 	// nil: 127.0.0.1:port. (Docker dials the container's address: a
 	// server bound to 127.0.0.1 alone is not reachable there.)
-	Addr   func(ctx context.Context, ns, id string, port int) (string, error)
+	Addr func(ctx context.Context, ns, id string, port int) (string, error)
+	// Docker serves a MeshDocker stream of container id: a connection to
+	// the Docker API as that container (package dockersock); nil refuses.
+	Docker func(ctx context.Context, ns, id string) (net.Conn, error)
 	Logger *slog.Logger
 }
 
@@ -114,6 +117,12 @@ func New(cfg Config) *Plane {
 		}})
 	}
 	return p
+}
+
+// SetDocker sets Config.Docker (the API is made after the Plane); call it
+// before serving.
+func (p *Plane) SetDocker(f func(ctx context.Context, ns, id string) (net.Conn, error)) {
+	p.cfg.Docker = f
 }
 
 // Close closes the ports the control plane bound itself.
@@ -229,7 +238,10 @@ func (p *Plane) RouteMesh(ctx context.Context, aid string, open proto.MeshOpen) 
 		}
 		return p.cfg.Agents.DialMesh(ctx, target, dial)
 	case proto.MeshDocker:
-		return nil, errors.New("the Docker API socket inside containers is not supported yet")
+		if p.cfg.Docker == nil {
+			return nil, errors.New("this control plane serves no Docker socket inside containers")
+		}
+		return p.cfg.Docker(ctx, ns, id)
 	}
 	return nil, fmt.Errorf("unknown mesh stream kind %q", open.Kind)
 }

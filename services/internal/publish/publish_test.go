@@ -180,13 +180,36 @@ func TestHostDockerInternal(t *testing.T) {
 	}
 }
 
-func TestStreamsToPeersAndTheDockerAPIAreRefusedForNow(t *testing.T) {
+func TestStreamsWithoutARouteAreRefused(t *testing.T) {
 	w := newWorld(t, ctr(publish.LocalClient, 80), nil)
 	if _, err := w.agent.dial(proto.MeshOpen{Kind: proto.MeshPeer, Container: "c2", Addr: "127.18.0.3:80"}); !errors.Is(err, syscall.ECONNREFUSED) {
 		t.Fatalf("peer stream: %v, want refused (no networks)", err)
 	}
-	if _, err := w.agent.dial(proto.MeshOpen{Kind: proto.MeshDocker}); err == nil || !strings.Contains(err.Error(), "not supported yet") {
+	if _, err := w.agent.dial(proto.MeshOpen{Kind: proto.MeshDocker}); err == nil || !strings.Contains(err.Error(), "serves no Docker socket") {
 		t.Fatalf("docker stream: %v", err)
+	}
+}
+
+func TestDockerStreamsGoToTheAPIAsTheContainer(t *testing.T) {
+	w := newWorld(t, ctr(publish.LocalClient, 80), nil)
+	var gotNS, gotID string
+	w.plane.SetDocker(func(_ context.Context, ns, id string) (net.Conn, error) {
+		gotNS, gotID = ns, id
+		a, b := net.Pipe()
+		go func() {
+			_, _ = b.Write([]byte("HTTP/1.1 200 OK\r\n\r\n"))
+			b.Close()
+		}()
+		return a, nil
+	})
+	c, err := w.agent.dial(proto.MeshOpen{Kind: proto.MeshDocker})
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, _ := io.ReadAll(c)
+	c.Close()
+	if string(b) != "HTTP/1.1 200 OK\r\n\r\n" || gotNS != "default" || gotID != "c1" {
+		t.Fatalf("read %q as %s/%s", b, gotNS, gotID)
 	}
 }
 

@@ -1,0 +1,142 @@
+package e2e
+
+import (
+	"fmt"
+	"os"
+	"os/exec"
+	"strings"
+	"sync"
+	"testing"
+
+	"github.com/google/go-containerregistry/pkg/name"
+	v1 "github.com/google/go-containerregistry/pkg/v1"
+	"github.com/google/go-containerregistry/pkg/v1/remote"
+
+	"github.com/sockerless/sockerless/services/internal/testimage"
+)
+
+var (
+	cliImgOnce sync.Once
+	cliImg     v1.Image
+	cliImgErr  error
+	cliRefOnce sync.Once
+	cliRefErr  error
+	cliSeeded  sync.Map // registry host → error
+)
+
+// dockerCLIImage is busybox with this machine's docker CLI at
+// /usr/local/bin/docker; it skips when that CLI is not a static binary
+// (it must run inside a busybox image).
+func dockerCLIImage(t *testing.T) v1.Image {
+	t.Helper()
+	cliImgOnce.Do(func() {
+		path, err := exec.LookPath("docker")
+		if err != nil {
+			cliImgErr = err
+			return
+		}
+		if out, _ := exec.Command("ldd", path).CombinedOutput(); !strings.Contains(string(out), "not a dynamic executable") && !strings.Contains(string(out), "statically linked") {
+			cliImgErr = fmt.Errorf("the docker CLI %s is not statically linked: %s", path, out)
+			return
+		}
+		bin, err := os.ReadFile(path)
+		if err != nil {
+			cliImgErr = err
+			return
+		}
+		cliImg, cliImgErr = testimage.Busybox(testimage.Options{Programs: map[string][]byte{"/usr/local/bin/docker": bin}})
+	})
+	if cliImgErr != nil {
+		t.Skipf("no docker CLI image: %v", cliImgErr)
+	}
+	return cliImg
+}
+
+// seedDockerCLI pushes the docker CLI image to s's registry as
+// docker.io/library/dockercli, and loads it into the reference engine.
+func seedDockerCLI(t *testing.T, s *stack) {
+	t.Helper()
+	img := dockerCLIImage(t)
+	v, _ := cliSeeded.LoadOrStore(s.registry, sync.OnceValue(func() error {
+		ref, err := name.ParseReference(s.registry+"/library/dockercli:latest", name.Insecure)
+		if err != nil {
+			return err
+		}
+		return remote.Write(ref, img)
+	}))
+	if err := v.(func() error)(); err != nil {
+		t.Fatalf("push the docker CLI image: %v", err)
+	}
+	if ref, ok := reference(t); ok {
+		cliRefOnce.Do(func() { cliRefErr = loadImage(ref, "dockercli:latest", img) })
+		if cliRefErr != nil {
+			t.Fatalf("load the docker CLI image into the Docker engine: %v", cliRefErr)
+		}
+	}
+}
+
+// TestDockerSocketInContainer: with the Docker socket bound into a
+// container (/var/run/docker.sock, or the client's own socket), the docker
+// CLI inside sees its own container, runs a sibling, execs into it with
+// stdin, and removes it — directly, through the forwarder and on the
+// Docker engine alike.
+func TestDockerSocketInContainer(t *testing.T) {
+	s := requireStack(t)
+	seedDockerCLI(t, s)
+	type target struct{ name, host, src string }
+	targets := []target{
+		{"direct", s.direct, "/var/run/docker.sock"},
+		{"direct own socket", s.direct, strings.TrimPrefix(s.direct, "unix://")},
+		{"forwarder own socket", s.fwd, strings.TrimPrefix(s.fwd, "unix://")},
+	}
+	if ref, ok := reference(t); ok {
+		targets = append(targets, target{"docker", ref, "/var/run/docker.sock"})
+	}
+	for _, tg := range targets {
+		t.Run(tg.name, func(t *testing.T) {
+			outer, sib := uniq("dsock-outer-"), uniq("dsock-sib-")
+			t.Cleanup(func() { docker(t, tg.host, "rm", "-f", sib, outer) })
+			mustDocker(t, tg.host, "run", "-d", "--name", outer, "-v", tg.src+":/var/run/docker.sock", "dockercli", "sleep", "600")
+
+			mp := inspect(t, tg.host, outer)["Mounts"].([]any)
+			if len(mp) != 1 {
+				t.Fatalf("mounts %v", mp)
+			}
+			m := mp[0].(map[string]any)
+			if m["Type"] != "bind" || m["Source"] != tg.src || m["Destination"] != "/var/run/docker.sock" || m["RW"] != true {
+				t.Fatalf("mount %v", m)
+			}
+
+			inside := func(stdin []byte, args ...string) result {
+				return dockerIn(t, tg.host, stdin, append([]string{"exec", "-i", outer, "docker"}, args...)...)
+			}
+			mustInside := func(stdin []byte, args ...string) string {
+				r := inside(stdin, args...)
+				if r.code != 0 {
+					t.Fatalf("docker %s inside: exit %d\nstdout: %s\nstderr: %s", strings.Join(args, " "), r.code, r.stdout, r.stderr)
+				}
+				return r.stdout
+			}
+			if names := mustInside(nil, "ps", "--format", "{{.Names}}"); !strings.Contains(names, outer) {
+				t.Fatalf("docker ps inside does not list its own container %s:\n%s", outer, names)
+			}
+			mustInside(nil, "run", "-d", "--name", sib, "busybox", "sleep", "600")
+			if names := mustDocker(t, tg.host, "ps", "--format", "{{.Names}}"); !strings.Contains(names, sib) {
+				t.Fatalf("the sibling %s is not in the outer docker ps:\n%s", sib, names)
+			}
+			if out := mustInside(nil, "exec", sib, "sh", "-c", "echo hi from $(hostname)"); !strings.HasPrefix(out, "hi from ") {
+				t.Fatalf("exec into the sibling printed %q", out)
+			}
+			if out := mustInside([]byte("abc\ndef\n"), "exec", "-i", sib, "cat"); out != "abc\ndef\n" {
+				t.Fatalf("exec -i into the sibling echoed %q", out)
+			}
+			if r := inside(nil, "exec", sib, "sh", "-c", "exit 7"); r.code != 7 {
+				t.Fatalf("exit code through the socket: %d (%s)", r.code, r.stderr)
+			}
+			mustInside(nil, "rm", "-f", sib)
+			if names := mustDocker(t, tg.host, "ps", "-a", "--format", "{{.Names}}"); strings.Contains(names, sib) {
+				t.Fatalf("the sibling removed inside is still listed:\n%s", names)
+			}
+		})
+	}
+}

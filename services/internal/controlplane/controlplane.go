@@ -197,7 +197,7 @@ func Run(ctx context.Context, cfg Config) error {
 		}
 	}
 	api := dockerapi.New(eng, dockerapi.Config{Version: cfg.Version, Networks: nets, Volumes: deps.volumes, Images: imgOps, Logger: log, Client: requestClient,
-		Namespace: dockersock.Namespace(nil), DockerSockets: requestSockets(unixPaths)})
+		Namespace: dockersock.Namespace(nil), DockerSockets: requestSockets(unixPaths), Login: deps.login})
 	// Docker sockets bound into containers: served by the same API, as
 	// the container's namespace.
 	socks := dockersock.New(context.WithoutCancel(ctx), deps.store, api, log.With("part", "dockersock"))

@@ -44,6 +44,9 @@ type Config struct {
 	// DockerSockets are the paths of the requesting client's own Docker
 	// socket (see engine.CreateRequest.DockerSockets); nil: none.
 	DockerSockets func(*http.Request) []string
+	// Login checks docker login's credentials; nil answers POST /auth
+	// with 501.
+	Login Login
 	// Images carries out save, load, import, commit, diff, export,
 	// history, push, image prune and system df; nil answers them with 501.
 	Images *imageops.Service

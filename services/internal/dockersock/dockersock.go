@@ -4,7 +4,8 @@
 // carries each connection to the hub as a proto.MeshDocker stream; Connect
 // turns such a stream into a connection served by the Docker API as a
 // client of the container's own namespace: its identity is the container
-// the agent authenticated for (never a token), so `docker ps` there lists
+// the agent authenticated for (never a token; an auth.Identity of the
+// container's namespace with the member role), so `docker ps` there lists
 // the namespace's containers, and containers it creates are siblings that
 // belong to the same client side (published ports bind where the outer
 // container's would, as on Docker's host).
@@ -22,6 +23,7 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/sockerless/sockerless/services/internal/auth"
 	"github.com/sockerless/sockerless/services/internal/engine"
 )
 
@@ -47,20 +49,6 @@ func FromContext(ctx context.Context) (Caller, bool) {
 	return c, ok
 }
 
-// Namespace returns a request's namespace: the container's for a request
-// through its Docker socket, else next's (nil: engine.DefaultNamespace).
-func Namespace(next func(*http.Request) string) func(*http.Request) string {
-	return func(r *http.Request) string {
-		if c, ok := FromContext(r.Context()); ok {
-			return c.Namespace
-		}
-		if next != nil {
-			return next(r)
-		}
-		return engine.DefaultNamespace
-	}
-}
-
 // Containers finds the container whose agent opened a stream.
 type Containers interface {
 	GetContainer(ctx context.Context, ns, ref string) (*engine.Container, error)
@@ -84,6 +72,7 @@ func New(base context.Context, store Containers, api http.Handler, log *slog.Log
 		BaseContext:       func(net.Listener) context.Context { return base },
 		ConnContext: func(ctx context.Context, c net.Conn) context.Context {
 			if cc, ok := c.(*callerConn); ok {
+				ctx = auth.WithIdentity(ctx, auth.Identity{Member: "container:" + cc.caller.Container, Namespace: cc.caller.Namespace, Role: auth.RoleMember})
 				return context.WithValue(ctx, callerKey{}, cc.caller)
 			}
 			return ctx

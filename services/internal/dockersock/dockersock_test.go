@@ -8,6 +8,7 @@ import (
 	"net/http"
 	"testing"
 
+	"github.com/sockerless/sockerless/services/internal/auth"
 	"github.com/sockerless/sockerless/services/internal/engine"
 )
 
@@ -23,7 +24,7 @@ func (s store) GetContainer(_ context.Context, ns, ref string) (*engine.Containe
 func TestConnectServesTheAPIAsTheContainer(t *testing.T) {
 	st := store{"team/c1": {ID: "c1", Namespace: "team", Client: "fwd-1",
 		Mounts: []engine.Mount{{Type: engine.MountDockerSocket, Source: "/var/run/docker.sock", Destination: "/run/d.sock"}}}}
-	ns := Namespace(nil)
+	ns := func(r *http.Request) string { return auth.Namespace(r.Context()) }
 	api := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		c, _ := FromContext(r.Context())
 		_, _ = io.WriteString(w, ns(r)+" "+c.Container+" "+c.Client+" "+c.Sockets[0])

@@ -22,14 +22,17 @@ const MountDockerSocket = proto.MountDockerSocket
 // client sent it.
 var DockerSocketPaths = []string{"/var/run/docker.sock", "/run/docker.sock"}
 
-// isDockerSocket reports whether a bind's source is a Docker socket: a
-// default path or one of the client's own (CreateRequest.DockerSockets).
+// isDockerSocket reports whether a bind's source is a Docker socket (the
+// Docker API served inside the container, not a file synced): a default
+// path, any file named docker.sock (Docker Desktop's ~/.docker/run, a
+// rootless daemon's /run/user/UID), or one of the client's own
+// (CreateRequest.DockerSockets).
 func isDockerSocket(src string, own []string) bool {
 	if !path.IsAbs(src) {
 		return false
 	}
 	src = path.Clean(src)
-	return slices.Contains(DockerSocketPaths, src) || slices.Contains(own, src)
+	return slices.Contains(DockerSocketPaths, src) || path.Base(src) == "docker.sock" || slices.Contains(own, src)
 }
 
 // splitDockerSockets takes the binds of a Docker socket out of hc's Binds

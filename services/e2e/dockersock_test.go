@@ -7,6 +7,7 @@ import (
 	"strings"
 	"sync"
 	"testing"
+	"time"
 
 	"github.com/google/go-containerregistry/pkg/name"
 	v1 "github.com/google/go-containerregistry/pkg/v1"
@@ -94,9 +95,10 @@ func TestDockerSocketInContainer(t *testing.T) {
 	}
 	for _, tg := range targets {
 		t.Run(tg.name, func(t *testing.T) {
-			outer, sib := uniq("dsock-outer-"), uniq("dsock-sib-")
-			t.Cleanup(func() { docker(t, tg.host, "rm", "-f", sib, outer) })
-			mustDocker(t, tg.host, "run", "-d", "--name", outer, "-v", tg.src+":/var/run/docker.sock", "dockercli", "sleep", "600")
+			outer, sib, web := uniq("dsock-outer-"), uniq("dsock-sib-"), uniq("dsock-web-")
+			t.Cleanup(func() { docker(t, tg.host, "rm", "-f", web, sib, outer) })
+			mustDocker(t, tg.host, "run", "-d", "--name", outer, "-v", tg.src+":/var/run/docker.sock",
+				"--add-host", "host.docker.internal:host-gateway", "dockercli", "sleep", "600")
 
 			mp := inspect(t, tg.host, outer)["Mounts"].([]any)
 			if len(mp) != 1 {
@@ -133,6 +135,35 @@ func TestDockerSocketInContainer(t *testing.T) {
 			if r := inside(nil, "exec", sib, "sh", "-c", "exit 7"); r.code != 7 {
 				t.Fatalf("exit code through the socket: %d (%s)", r.code, r.stderr)
 			}
+
+			// A sibling's published port, at the gateway address and at
+			// host.docker.internal (host-gateway), as under Docker.
+			hp, err := freePort()
+			if err != nil {
+				t.Fatal(err)
+			}
+			want := "served by " + web
+			mustInside(nil, "run", "-d", "--name", web, "-p", fmt.Sprintf("%d:80", hp), "busybox", "sh", "-c",
+				"mkdir -p /www && echo '"+want+"' > /www/id && exec httpd -f -p 80 -h /www")
+			gw := strings.TrimSpace(mustDocker(t, tg.host, "inspect", "-f", "{{.NetworkSettings.Gateway}}", outer))
+			if gw == "" {
+				t.Fatalf("outer container has no gateway address")
+			}
+			for _, addr := range []string{gw, "host.docker.internal"} {
+				url := fmt.Sprintf("http://%s:%d/id", addr, hp)
+				deadline := time.Now().Add(30 * time.Second)
+				for {
+					r := docker(t, tg.host, "exec", outer, "timeout", "5", "wget", "-q", "-O-", url)
+					if r.code == 0 && strings.TrimSpace(r.stdout) == want {
+						break
+					}
+					if time.Now().After(deadline) {
+						t.Fatalf("the sibling's published port at %s: exit %d %q %s", url, r.code, r.stdout, r.stderr)
+					}
+					time.Sleep(300 * time.Millisecond)
+				}
+			}
+			mustInside(nil, "rm", "-f", web)
 			mustInside(nil, "rm", "-f", sib)
 			if names := mustDocker(t, tg.host, "ps", "-a", "--format", "{{.Names}}"); strings.Contains(names, sib) {
 				t.Fatalf("the sibling removed inside is still listed:\n%s", names)

@@ -193,6 +193,7 @@ func Run(ctx context.Context, cfg Config) error {
 		Local:          hasUnix,
 		LocalHostPorts: cfg.ExposeHostPorts,
 		Peers:          nets,
+		OnPublished:    nets.Touch,
 		Addr:           nets.DialAddr,
 		Logger:         log,
 	})
@@ -201,6 +202,7 @@ func Run(ctx context.Context, cfg Config) error {
 	hub.SetMeshRouter(plane)
 	nets.SetEvents(eng)
 	nets.SetAgents(eng)
+	nets.SetPublished(plane.PublishedHostPorts)
 	nets.SetHostPorts(func(ns, client string) []int {
 		if client == publish.LocalClient {
 			return cfg.ExposeHostPorts

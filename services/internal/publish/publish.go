@@ -93,7 +93,10 @@ type Config struct {
 	// Docker serves a MeshDocker stream of container id: a connection to
 	// the Docker API as that container (package dockersock); nil refuses.
 	Docker func(ctx context.Context, ns, id string) (net.Conn, error)
-	Logger *slog.Logger
+	// OnPublished is told when the ports a namespace's containers publish
+	// change (the network plane rebuilds the gateway listeners); nil: no one.
+	OnPublished func(ns string)
+	Logger      *slog.Logger
 }
 
 // Plane is engine.Ports and agenthub.MeshRouter.
@@ -102,6 +105,7 @@ type Plane struct {
 	log   *slog.Logger
 	local *portbind.Binder // nil unless cfg.Local
 	hosts *portbind.HostPorts
+	pub   publishedCache
 }
 
 var _ engine.Ports = (*Plane)(nil)
@@ -158,11 +162,13 @@ func (p *Plane) Publish(ctx context.Context, c *engine.Container, run uint32) (n
 	case err != nil:
 		return nil, &engine.Error{Kind: engine.KindInternal, Message: "published ports: " + err.Error()}
 	}
+	p.changed(c.Namespace)
 	return ports, nil
 }
 
 // Unpublish releases the ports of c's run (or an earlier one).
 func (p *Plane) Unpublish(ctx context.Context, c *engine.Container, run uint32) error {
+	defer p.changed(c.Namespace)
 	switch {
 	case c.Client == LocalClient && p.local != nil:
 		p.local.Release(c.ID, run)
@@ -253,11 +259,18 @@ func (p *Plane) RouteMesh(ctx context.Context, aid string, open proto.MeshOpen) 
 }
 
 // dialHost connects container id to port on the machine of its client
-// (host.docker.internal), if that client's user exposed the port.
+// (host.docker.internal), if that client's user exposed the port, or to
+// the sibling that publishes it there (see gateway.go).
 func (p *Plane) dialHost(ctx context.Context, ns, id string, port int) (net.Conn, error) {
 	c, err := p.cfg.Store.GetContainer(ctx, ns, id)
 	if err != nil {
 		return nil, fmt.Errorf("container %s: %w", id, err)
+	}
+	if c.Client != "" {
+		// A sibling's published port, reached at the gateway.
+		if conn, ok, err := p.dialPublished(ctx, ns, c.Client, port); ok || err != nil {
+			return conn, err
+		}
 	}
 	switch {
 	case c.Client == LocalClient && p.local != nil:

@@ -1,9 +1,12 @@
 package e2e
 
 import (
+	"encoding/json"
 	"fmt"
+	"net/http"
 	"os"
 	"os/exec"
+	"path/filepath"
 	"strings"
 	"sync"
 	"testing"
@@ -169,5 +172,59 @@ func TestDockerSocketInContainer(t *testing.T) {
 				t.Fatalf("the sibling removed inside is still listed:\n%s", names)
 			}
 		})
+	}
+}
+
+// TestDockerSocketIsTheContainersNamespace: a client straight on the TCP
+// endpoint with a token of namespace N (no forwarder, no unix socket)
+// binds the Docker socket; the docker CLI inside lists N's containers and
+// nothing of another namespace, and its siblings are N's.
+func TestDockerSocketIsTheContainersNamespace(t *testing.T) {
+	s := requireStack(t)
+	seedDockerCLI(t, s)
+	ns := uniq("dsockns")
+	resp, body := s.apiRequest(t, "POST", "/sockerless/v1/tokens", []byte(`{"member":"ci@example.com","namespace":"`+ns+`","role":"member"}`), true)
+	if resp.StatusCode != http.StatusCreated {
+		t.Fatalf("issue a token: %d %s", resp.StatusCode, body)
+	}
+	var tok struct{ Token string }
+	if err := json.Unmarshal(body, &tok); err != nil || tok.Token == "" {
+		t.Fatalf("token answer %s: %v", body, err)
+	}
+	cfg := t.TempDir()
+	headers, _ := json.Marshal(map[string]any{"HttpHeaders": map[string]string{"Authorization": "Bearer " + tok.Token}})
+	if err := os.WriteFile(filepath.Join(cfg, "config.json"), headers, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	host := "tcp://" + s.tcp
+	d := func(stdin []byte, args ...string) result { return dockerWithConfig(t, host, cfg, stdin, args...) }
+	must := func(stdin []byte, args ...string) string {
+		t.Helper()
+		r := d(stdin, args...)
+		if r.code != 0 {
+			t.Fatalf("docker %s: exit %d\n%s%s", strings.Join(args, " "), r.code, r.stdout, r.stderr)
+		}
+		return r.stdout
+	}
+	other, outer, sib := uniq("dsock-default-"), uniq("dsock-ns-outer-"), uniq("dsock-ns-sib-")
+	t.Cleanup(func() {
+		d(nil, "rm", "-f", sib, outer)
+		docker(t, s.direct, "rm", "-f", other)
+	})
+	mustDocker(t, s.direct, "create", "--name", other, "busybox")
+	must(nil, "run", "-d", "--name", outer, "-v", "/var/run/docker.sock:/var/run/docker.sock", "dockercli", "sleep", "600")
+	must(nil, "exec", outer, "docker", "run", "-d", "--name", sib, "busybox", "sleep", "600")
+	names := must(nil, "exec", outer, "docker", "ps", "-a", "--format", "{{.Names}}")
+	if !strings.Contains(names, outer) || !strings.Contains(names, sib) || strings.Contains(names, other) {
+		t.Fatalf("docker ps -a inside namespace %s:\n%s", ns, names)
+	}
+	if r := d(nil, "exec", outer, "docker", "inspect", other); r.code == 0 {
+		t.Fatalf("another namespace's container is visible inside: %s", r.stdout)
+	}
+	if mine := must(nil, "ps", "--format", "{{.Names}}"); !strings.Contains(mine, sib) {
+		t.Fatalf("the sibling is not in the token's namespace:\n%s", mine)
+	}
+	if dflt := mustDocker(t, s.direct, "ps", "-a", "--format", "{{.Names}}"); strings.Contains(dflt, sib) || strings.Contains(dflt, outer) {
+		t.Fatalf("namespace %s's containers show in the default namespace:\n%s", ns, dflt)
 	}
 }

@@ -270,3 +270,32 @@ func TestLocalPublishCarriesConnectionsAndFailsAsDocker(t *testing.T) {
 		conn.Close()
 	})
 }
+
+// TestSiblingsPublishedPortsAtTheGateway: a connection at the gateway to
+// a host port that a running container of the same client publishes goes
+// straight to that container's port; other clients do not see the port.
+func TestSiblingsPublishedPortsAtTheGateway(t *testing.T) {
+	cport := testnet.Port(testnet.Greeter(t, "from the sibling"))
+	c := ctr(publish.LocalClient, cport)
+	c.Run = 1
+	c.Ports = network.PortMap{network.MustParsePort(strconv.Itoa(cport) + "/tcp"): {{HostPort: "45678"}}}
+	w := newWorld(t, c, nil)
+	if got := w.plane.PublishedHostPorts("default", publish.LocalClient); len(got) != 1 || got[0] != 45678 {
+		t.Fatalf("published host ports %v", got)
+	}
+	if got := w.plane.PublishedHostPorts("default", "fwd-1"); len(got) != 0 {
+		t.Fatalf("another client sees %v", got)
+	}
+	conn, err := w.agent.dial(proto.MeshOpen{Kind: proto.MeshHost, Port: 45678})
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, _ := io.ReadAll(conn)
+	conn.Close()
+	if string(b) != "from the sibling" {
+		t.Fatalf("read %q", b)
+	}
+	if _, err := w.agent.dial(proto.MeshOpen{Kind: proto.MeshHost, Port: 45679}); !errors.Is(err, syscall.ECONNREFUSED) {
+		t.Fatalf("a port nobody publishes nor exposes: %v", err)
+	}
+}

@@ -31,7 +31,7 @@ var (
 // dockerCLIImage is busybox with this machine's docker CLI at
 // /usr/local/bin/docker; it skips when that CLI is not a static binary
 // (it must run inside a busybox image).
-func dockerCLIImage(t *testing.T) v1.Image {
+func dockerCLIImage(t testing.TB) v1.Image {
 	t.Helper()
 	cliImgOnce.Do(func() {
 		path, err := exec.LookPath("docker")
@@ -57,8 +57,15 @@ func dockerCLIImage(t *testing.T) v1.Image {
 }
 
 // seedDockerCLI pushes the docker CLI image to s's registry as
-// docker.io/library/dockercli, and loads it into the reference engine.
+// docker.io/library/dockercli, and loads it into the reference engine
+// where one answers.
 func seedDockerCLI(t *testing.T, s *stack) {
+	t.Helper()
+	_, ok := reference(t)
+	seedDockerCLIRef(t, s, ok)
+}
+
+func seedDockerCLIRef(t testing.TB, s *stack, withRef bool) {
 	t.Helper()
 	img := dockerCLIImage(t)
 	v, _ := cliSeeded.LoadOrStore(s.registry, sync.OnceValue(func() error {
@@ -71,8 +78,8 @@ func seedDockerCLI(t *testing.T, s *stack) {
 	if err := v.(func() error)(); err != nil {
 		t.Fatalf("push the docker CLI image: %v", err)
 	}
-	if ref, ok := reference(t); ok {
-		cliRefOnce.Do(func() { cliRefErr = loadImage(ref, "dockercli:latest", img) })
+	if withRef {
+		cliRefOnce.Do(func() { cliRefErr = loadImage(referenceDocker, "dockercli:latest", img) })
 		if cliRefErr != nil {
 			t.Fatalf("load the docker CLI image into the Docker engine: %v", cliRefErr)
 		}

@@ -119,6 +119,11 @@ func TestDockerSocketInContainer(t *testing.T) {
 				t.Fatalf("mount %v", m)
 			}
 
+			// Docker lists the socket bind's mount point as added.
+			if diff := mustDocker(t, tg.host, "diff", outer); !strings.Contains(diff, "A /var/run/docker.sock\n") {
+				t.Fatalf("docker diff:\n%s", diff)
+			}
+
 			inside := func(stdin []byte, args ...string) result {
 				return dockerIn(t, tg.host, stdin, append([]string{"exec", "-i", outer, "docker"}, args...)...)
 			}

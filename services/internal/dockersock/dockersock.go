@@ -94,11 +94,16 @@ func (s *Server) Connect(ctx context.Context, ns, id string) (net.Conn, error) {
 	if err != nil {
 		return nil, fmt.Errorf("docker socket of %s: %w", id, err)
 	}
+	sockets := engine.DockerSockets(c)
+	if len(sockets) == 0 {
+		// Only a container the user gave the socket gets the API.
+		return nil, fmt.Errorf("container %s has no Docker socket bound", id)
+	}
 	mine, theirs, err := socketPair()
 	if err != nil {
 		return nil, fmt.Errorf("docker socket of %s: %w", id, err)
 	}
-	caller := Caller{Namespace: ns, Container: id, Client: c.Client, Sockets: engine.DockerSockets(c)}
+	caller := Caller{Namespace: ns, Container: id, Client: c.Client, Sockets: sockets}
 	if !s.ln.push(&callerConn{UnixConn: theirs, caller: caller}) {
 		mine.Close()
 		theirs.Close()

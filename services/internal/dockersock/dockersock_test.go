@@ -23,7 +23,8 @@ func (s store) GetContainer(_ context.Context, ns, ref string) (*engine.Containe
 
 func TestConnectServesTheAPIAsTheContainer(t *testing.T) {
 	st := store{"team/c1": {ID: "c1", Namespace: "team", Client: "fwd-1",
-		Mounts: []engine.Mount{{Type: engine.MountDockerSocket, Source: "/var/run/docker.sock", Destination: "/run/d.sock"}}}}
+		Mounts: []engine.Mount{{Type: engine.MountDockerSocket, Source: "/var/run/docker.sock", Destination: "/run/d.sock"}}},
+		"team/c2": {ID: "c2", Namespace: "team"}}
 	ns := func(r *http.Request) string { return auth.Namespace(r.Context()) }
 	api := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		c, _ := FromContext(r.Context())
@@ -52,6 +53,9 @@ func TestConnectServesTheAPIAsTheContainer(t *testing.T) {
 
 	if _, err := s.Connect(context.Background(), "other", "c1"); err == nil {
 		t.Fatal("a container of another namespace got a socket")
+	}
+	if _, err := s.Connect(context.Background(), "team", "c2"); err == nil {
+		t.Fatal("a container without a Docker socket bind got the API")
 	}
 	r, _ := http.NewRequest("GET", "/", nil)
 	if got := ns(r); got != engine.DefaultNamespace {

@@ -240,3 +240,33 @@ func TestDockerSocketIsTheContainersNamespace(t *testing.T) {
 		t.Fatalf("namespace %s's containers show in the default namespace:\n%s", ns, dflt)
 	}
 }
+
+// TestDockerSocketCIStep: the "docker in CI" step of a GitHub Actions
+// container job. The job container has the workspace and the Docker
+// socket bound; a step script the runner wrote on the host runs docker
+// inside the job, which starts a sibling with a bind of the host's
+// workspace; what the sibling wrote is on the host when the step's exec
+// has ended. Directly, through the forwarder and on the Docker engine.
+func TestDockerSocketCIStep(t *testing.T) {
+	s := requireStack(t)
+	seedDockerCLI(t, s)
+	for _, h := range referenceHosts(t, s) {
+		t.Run(h.name, func(t *testing.T) {
+			ws := t.TempDir()
+			writeFile(t, filepath.Join(ws, "in.txt"), "written on the host\n", 0o644)
+			job := uniq("dsock-job-")
+			t.Cleanup(func() { docker(t, h.host, "rm", "-f", job) })
+			mustDocker(t, h.host, "run", "-d", "--name", job, "-v", ws+":/__w", "-v", "/var/run/docker.sock:/var/run/docker.sock",
+				"--entrypoint", "tail", "dockercli", "-f", "/dev/null")
+			writeFile(t, filepath.Join(ws, "_temp", "step.sh"),
+				"docker run --rm -v "+ws+":/work busybox sh -c 'cat /work/in.txt && echo from-sibling > /work/out.txt'\n", 0o644)
+			r := dockerIn(t, h.host, nil, "exec", "-i", job, "sh", "-e", "/__w/_temp/step.sh")
+			if r.code != 0 || r.stdout != "written on the host\n" {
+				t.Fatalf("step: exit %d\nstdout: %q\nstderr: %s", r.code, r.stdout, r.stderr)
+			}
+			if got := readFile(filepath.Join(ws, "out.txt")); got != "from-sibling\n" {
+				t.Fatalf("the sibling's file on the host: %q", got)
+			}
+		})
+	}
+}

@@ -66,6 +66,9 @@ type MeshOpen struct {
 	From string `json:"from,omitempty"`
 	// Port is the port on the client's machine (MeshHost).
 	Port int `json:"port,omitempty"`
+	// Network is "udp" for a stream of datagrams (each framed as
+	// WriteDatagram frames it) to a UDP port; "" is TCP.
+	Network string `json:"network,omitempty"`
 }
 
 // MeshReply answers a MeshOpen. Refused says nothing listens there (the

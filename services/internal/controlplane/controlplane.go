@@ -18,6 +18,7 @@ import (
 	"github.com/sockerless/sockerless/services/internal/clientlink"
 	"github.com/sockerless/sockerless/services/internal/dockerapi"
 	"github.com/sockerless/sockerless/services/internal/engine"
+	"github.com/sockerless/sockerless/services/internal/functions/gcf"
 	"github.com/sockerless/sockerless/services/internal/imageops"
 	"github.com/sockerless/sockerless/services/internal/netplane"
 	"github.com/sockerless/sockerless/services/internal/portbind"
@@ -158,6 +159,9 @@ func Run(ctx context.Context, cfg Config) error {
 		Dial: func(ctx context.Context, ns, _, container string, port int) (net.Conn, error) {
 			return plane.Dial(ctx, ns, container, port)
 		},
+		DialUDP: func(ctx context.Context, ns, _, container string, port int) (net.Conn, error) {
+			return plane.DialUDP(ctx, ns, container, port)
+		},
 		Bindings: func(ctx context.Context, ns, client string) ([]portbind.Request, error) {
 			return plane.Bindings(ctx, ns, client)
 		},
@@ -189,7 +193,9 @@ func Run(ctx context.Context, cfg Config) error {
 	})
 	imgOps := imageops.New(imageops.Config{Engine: eng, Images: deps.store, Registry: deps.registry, Logger: log.With("component", "images")})
 	eng.SetFilesSizer(imgOps)
-	api := dockerapi.New(eng, dockerapi.Config{Version: cfg.Version, Networks: nets, Volumes: deps.volumes, Images: imgOps, Logger: log, Client: requestClient})
+	ncpu, mem := gcf.DefaultShape()
+	api := dockerapi.New(eng, dockerapi.Config{Version: cfg.Version, Networks: nets, Volumes: deps.volumes, Images: imgOps, Logger: log, Client: requestClient,
+		NCPU: ncpu, MemTotal: mem})
 	tunnel := wsconn.NewListener(&net.TCPAddr{IP: net.IPv4(127, 0, 0, 1)})
 
 	open := http.NewServeMux()

@@ -44,7 +44,13 @@ type Config struct {
 	// Images carries out save, load, import, commit, diff, export,
 	// history, push, image prune and system df; nil answers them with 501.
 	Images *imageops.Service
-	Logger *slog.Logger
+	// NCPU and MemTotal are the resources of a container's function
+	// instance (the function shape), which docker info reports as the
+	// machine's: what a container gets. Zero: this process's CPUs and no
+	// memory figure.
+	NCPU     int
+	MemTotal int64
+	Logger   *slog.Logger
 }
 
 // Server is the Docker API handler.

@@ -7,7 +7,6 @@ import (
 	"net/netip"
 	"slices"
 	"sort"
-	"strings"
 	"time"
 
 	"github.com/moby/moby/api/types/network"
@@ -132,14 +131,7 @@ func (p *Plane) spec(ctx context.Context, c *engine.Container) (*Spec, error) {
 		s.ExtraHosts = append(s.ExtraHosts, proto.HostEntry{IP: ip, Names: []string{name}})
 	}
 	for _, l := range hc.Links {
-		name, alias, _ := strings.Cut(l, ":")
-		name = strings.TrimPrefix(name, "/")
-		if alias == "" {
-			alias = name
-		}
-		if i := strings.LastIndexByte(alias, '/'); i >= 0 { // "/db:/web/alias" as docker stores it
-			alias = alias[i+1:]
-		}
+		name, alias := SplitLink(l)
 		t, err := p.cfg.Containers.GetContainer(ctx, c.Namespace, name)
 		if err != nil {
 			if errors.Is(err, engine.ErrNotFound) {
@@ -151,14 +143,14 @@ func (p *Plane) spec(ctx context.Context, c *engine.Container) (*Spec, error) {
 	}
 	for _, es := range c.Networks {
 		for _, l := range es.Links { // links given per user network
-			name, alias, _ := strings.Cut(l, ":")
-			name = strings.TrimPrefix(name, "/")
-			if alias == "" {
-				alias = name
-			}
+			name, alias := SplitLink(l)
+			// As docker, the target may come later: it is found by
+			// name on the network whenever views are built.
+			lk := Link{Name: name, Alias: alias, ByName: true}
 			if t, err := p.cfg.Containers.GetContainer(ctx, c.Namespace, name); err == nil {
-				s.Links = append(s.Links, Link{Container: t.ID, Name: t.Name, Alias: alias})
+				lk.Container, lk.Name = t.ID, t.Name
 			}
+			s.Links = append(s.Links, lk)
 		}
 	}
 	return s, nil

@@ -119,7 +119,7 @@ func (p *Plane) viewOf(ns, id string, idx []*netIndex, spec *Spec) (proto.Networ
 	var linkNames map[string][]string // container-scoped aliases (links on user networks)
 	for _, l := range spec.Links {
 		for _, m := range mine {
-			t := m.x.n.Endpoints[l.Container]
+			t := l.target(m.x.n)
 			if t == nil {
 				continue
 			}

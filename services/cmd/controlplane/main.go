@@ -6,7 +6,6 @@ package main
 import (
 	"context"
 	"fmt"
-	"log/slog"
 	"os"
 	"os/signal"
 	"syscall"
@@ -15,6 +14,9 @@ import (
 )
 
 func main() {
+	if len(os.Args) > 1 && (os.Args[1] == "tokens" || os.Args[1] == "members") {
+		os.Exit(runAdmin(os.Args[1:], os.Getenv, os.Stdout, os.Stderr))
+	}
 	cfg, log, err := parse(os.Args[1:], os.Getenv)
 	if err != nil {
 		fmt.Fprintln(os.Stderr, "controlplane:", err)
@@ -26,22 +28,4 @@ func main() {
 		log.Error("control plane failed", "err", err)
 		os.Exit(1)
 	}
-}
-
-// newLogger logs JSON with Cloud Logging's severity key.
-func newLogger(level slog.Level) *slog.Logger {
-	return slog.New(slog.NewJSONHandler(os.Stderr, &slog.HandlerOptions{
-		Level: level,
-		ReplaceAttr: func(groups []string, a slog.Attr) slog.Attr {
-			if len(groups) == 0 {
-				switch a.Key {
-				case slog.LevelKey:
-					a.Key = "severity"
-				case slog.MessageKey:
-					a.Key = "message"
-				}
-			}
-			return a
-		},
-	}))
 }

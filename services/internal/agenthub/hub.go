@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"log/slog"
 	"net/http"
-	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -14,6 +13,7 @@ import (
 	"github.com/coder/websocket"
 
 	"github.com/sockerless/sockerless/agent/proto"
+	"github.com/sockerless/sockerless/services/internal/authn"
 	"github.com/sockerless/sockerless/services/internal/engine"
 )
 
@@ -112,8 +112,9 @@ func (h *Hub) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 // registered handler (h.handlers) and must call h.handlers.Done when done.
 func (h *Hub) accept(w http.ResponseWriter, r *http.Request) (id string, ws *websocket.Conn, ok bool) {
 	id = r.Header.Get(proto.HeaderContainer)
-	secret, ok := bearer(r.Header.Get(proto.HeaderAuthorization))
+	secret, ok := authn.Bearer(r.Header.Get(proto.HeaderAuthorization))
 	if id == "" || !ok {
+		w.Header().Set("Connection", "close")
 		writeError(w, http.StatusUnauthorized, "agent credentials required")
 		return "", nil, false
 	}
@@ -134,6 +135,7 @@ func (h *Hub) accept(w http.ResponseWriter, r *http.Request) (id string, ws *web
 			return "", nil, false
 		}
 		h.log.Warn("agent refused", "container", id, "remote", r.RemoteAddr, "err", err)
+		w.Header().Set("Connection", "close") // a failed dial holds no connection
 		writeError(w, http.StatusUnauthorized, "agent authentication failed")
 		return "", nil, false
 	}
@@ -314,16 +316,6 @@ func (h *Hub) unregister(c *conn) {
 // errHubClosed is the error of every call after Close.
 func errHubClosed() error {
 	return &engine.Error{Kind: engine.KindUnavailable, Message: "agent hub is shutting down"}
-}
-
-// bearer extracts the token of an "Authorization: Bearer <token>" value.
-func bearer(v string) (string, bool) {
-	const prefix = "bearer "
-	if len(v) <= len(prefix) || !strings.EqualFold(v[:len(prefix)], prefix) {
-		return "", false
-	}
-	tok := strings.TrimSpace(v[len(prefix):])
-	return tok, tok != ""
 }
 
 // writeError writes a Docker-style error body.

@@ -15,9 +15,12 @@ import (
 
 	"github.com/sockerless/sockerless/agent/proto"
 	"github.com/sockerless/sockerless/services/internal/agenthub"
+	"github.com/sockerless/sockerless/services/internal/auth"
+	"github.com/sockerless/sockerless/services/internal/authn"
 	"github.com/sockerless/sockerless/services/internal/clientlink"
 	"github.com/sockerless/sockerless/services/internal/dockerapi"
 	"github.com/sockerless/sockerless/services/internal/engine"
+	"github.com/sockerless/sockerless/services/internal/fleet"
 	"github.com/sockerless/sockerless/services/internal/functions/gcf"
 	"github.com/sockerless/sockerless/services/internal/imageops"
 	"github.com/sockerless/sockerless/services/internal/netplane"
@@ -66,7 +69,15 @@ type Config struct {
 	VolumeBucket, VolumeNFS, VolumeNFSDir string
 	VolumeNetwork, VolumeSubnet           string
 	Version                               string
-	Logger                                *slog.Logger
+	// IdleTimeout closes a keep-alive connection idle this long (default
+	// DefaultIdleTimeout).
+	IdleTimeout time.Duration
+	// MaxBodyBytes bounds JSON request bodies (dockerapi.Config).
+	MaxBodyBytes int64
+	// RegistryAllow are the registries image references may name; empty
+	// allows any.
+	RegistryAllow []string
+	Logger        *slog.Logger
 }
 
 // Run serves until ctx ends, then drains and returns.
@@ -131,19 +142,26 @@ func Run(ctx context.Context, cfg Config) error {
 	}
 	nets := netplane.New(netplane.Config{Store: deps.store, Containers: deps.store, Logger: log.With("component", "netplane")})
 	closers.add(nets.Close)
+	fl := fleet.New(fleet.Config{
+		Store:     deps.store,
+		Images:    deps.images,
+		Functions: deps.functions,
+		Scope:     deps.scope,
+		Logger:    log.With("component", "fleet"),
+	})
 	eng := engine.New(engine.Config{
 		Store:       deps.store,
 		Networks:    nets,
 		Images:      deps.images,
 		Functions:   deps.functions,
+		Fleet:       fl,
 		Volumes:     deps.volumesOrNil(),
 		CallbackURL: cfg.CallbackURL,
 		Linger:      cfg.Linger,
 		BootTimeout: cfg.BootTimeout,
 		Logger:      log,
 
-		FunctionScope: deps.scope,
-		PollInterval:  deps.poll,
+		PollInterval: deps.poll,
 	})
 	hub := agenthub.New(eng.AgentBackend(), log)
 	eng.SetAgents(hub)
@@ -167,8 +185,9 @@ func Run(ctx context.Context, cfg Config) error {
 		},
 		// A forwarder that comes up may expose other ports: the views of
 		// its containers at host-gateway change.
-		OnLink: func(ns, _ string, _ []int) { nets.Touch(ns) },
-		Logger: log,
+		OnLink:    func(ns, _ string, _ []int) { nets.Touch(ns) },
+		Namespace: requestNamespace,
+		Logger:    log,
 	})
 	plane = publish.New(publish.Config{
 		Store:          deps.store,
@@ -194,19 +213,20 @@ func Run(ctx context.Context, cfg Config) error {
 	imgOps := imageops.New(imageops.Config{Engine: eng, Images: deps.store, Registry: deps.registry, Logger: log.With("component", "images")})
 	eng.SetFilesSizer(imgOps)
 	ncpu, mem := gcf.DefaultShape()
-	api := dockerapi.New(eng, dockerapi.Config{Version: cfg.Version, Networks: nets, Volumes: deps.volumes, Images: imgOps, Logger: log, Client: requestClient,
+	api := dockerapi.New(eng, dockerapi.Config{Version: cfg.Version, Networks: nets, Volumes: deps.volumes, Images: imgOps, Logger: log, Client: requestClient, MaxBodyBytes: cfg.MaxBodyBytes, Namespace: requestNamespace,
 		NCPU: ncpu, MemTotal: mem})
 	tunnel := wsconn.NewListener(&net.TCPAddr{IP: net.IPv4(127, 0, 0, 1)})
 
-	open := http.NewServeMux()
-	open.Handle(proto.ConnectPath, hub)
-	open.Handle(proto.MeshPath, hub.MeshHandler())
-	open.Handle(TunnelPath, tunnel)
-	open.Handle(clientlink.Path, links)
-	open.Handle(GCPath, gcHandler(eng, log))
-	open.Handle(StoreStatsPath, storeStatsHandler(deps.store))
-	open.Handle("/", api)
-	guarded := requireToken(cfg.Token, open)
+	open := routes(handlers{
+		hub: hub, mesh: hub.MeshHandler(), tunnel: tunnel, links: links,
+		gc:         auth.RequireAdmin(gcHandler(fl, log)),
+		storeStats: auth.RequireAdmin(storeStatsHandler(deps.store)),
+		admin:      auth.NewAdmin(deps.store, log),
+		api:        api,
+	})
+	fails := authn.NewFailures(log.With("component", "auth"))
+	fails.TrustForwarded = !cfg.Dev
+	guarded := requireToken(auth.New(auth.Config{AdminToken: cfg.Token, Store: deps.store, Logger: log}), fails, open)
 
 	var servers []*http.Server
 	var wg sync.WaitGroup
@@ -216,8 +236,7 @@ func Run(ctx context.Context, cfg Config) error {
 	reqCtx, endRequests := context.WithCancel(context.WithoutCancel(ctx))
 	defer endRequests()
 	serve := func(ln net.Listener, h http.Handler) {
-		srv := &http.Server{Handler: h, ReadHeaderTimeout: 30 * time.Second,
-			BaseContext: func(net.Listener) context.Context { return reqCtx }}
+		srv := newHTTPServer(h, reqCtx, cfg.IdleTimeout)
 		servers = append(servers, srv)
 		wg.Add(1)
 		go func() {
@@ -242,7 +261,9 @@ func Run(ctx context.Context, cfg Config) error {
 	}
 	serve(tunnel, guarded)
 
-	eng.Recover(engine.DefaultNamespace)
+	for _, ns := range namespaces(ctx, deps.store, log) {
+		eng.Recover(ns)
+	}
 	if err := plane.RestoreLocal(ctx); err != nil {
 		log.Error("restore published ports", "err", err)
 	}
@@ -274,6 +295,7 @@ func Run(ctx context.Context, cfg Config) error {
 		}
 		wg.Wait()
 		_ = eng.Close()
+		_ = fl.Close()
 	}()
 	select {
 	case <-drained:
@@ -353,12 +375,53 @@ func hubListener(stateDir string) (net.Listener, error) {
 // localKey marks requests that came through a unix socket.
 type localKey struct{}
 
+// localIdentity is who a unix socket's client is: the socket's file mode
+// already limits it to this machine's owner, an admin of the default
+// namespace.
+var localIdentity = auth.Identity{Member: "local", Namespace: auth.DefaultNamespace, Role: auth.RoleAdmin}
+
 // localClient marks the requests of a unix socket's clients: they run on
 // this machine, whose published ports the control plane binds itself.
 func localClient(next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		next.ServeHTTP(w, r.WithContext(context.WithValue(r.Context(), localKey{}, true)))
+		ctx := context.WithValue(r.Context(), localKey{}, true)
+		if _, ok := auth.FromContext(ctx); !ok {
+			ctx = auth.WithIdentity(ctx, localIdentity)
+		}
+		next.ServeHTTP(w, r.WithContext(ctx))
 	})
+}
+
+// requestNamespace is the namespace of the identity that sent r.
+func requestNamespace(r *http.Request) string { return auth.Namespace(r.Context()) }
+
+// namespaces lists every namespace that may hold containers: the default
+// one and those of tokens and members (a removed token's containers stay
+// in its namespace; an admin names it when issuing a new token).
+func namespaces(ctx context.Context, s auth.Store, log *slog.Logger) []string {
+	seen := map[string]bool{auth.DefaultNamespace: true}
+	out := []string{auth.DefaultNamespace}
+	add := func(ns string) {
+		if !seen[ns] {
+			seen[ns] = true
+			out = append(out, ns)
+		}
+	}
+	ts, err := s.ListTokens(ctx)
+	if err != nil {
+		log.Error("recover: list tokens", "err", err)
+	}
+	for _, t := range ts {
+		add(t.Namespace)
+	}
+	ms, err := s.ListMembers(ctx)
+	if err != nil {
+		log.Error("recover: list members", "err", err)
+	}
+	for _, m := range ms {
+		add(m.Namespace)
+	}
+	return out
 }
 
 // requestClient names the client side of a request (engine.Container.Client):

@@ -11,10 +11,11 @@ import (
 	"time"
 
 	"github.com/sockerless/sockerless/services/internal/engine"
+	"github.com/sockerless/sockerless/services/internal/fleet"
 )
 
 // GCPath is the admin endpoint that deletes the functions the control
-// plane made (engine.CollectFunctions). It is served where the Docker API
+// plane made (fleet.Fleet.CollectFunctions). It is served where the Docker API
 // is, behind the same bearer token:
 //
 //	POST /sockerless/v1/gc?all=true                 every function (before terraform destroy)
@@ -27,21 +28,21 @@ import (
 // 500 when a deletion failed (the results say which).
 const GCPath = "/sockerless/v1/gc"
 
-// functionCollector is the engine's garbage collection.
+// functionCollector is the fleet's garbage collection.
 type functionCollector interface {
-	CollectFunctions(ctx context.Context, opts engine.GCOptions) ([]engine.GCResult, error)
+	CollectFunctions(ctx context.Context, opts fleet.GCOptions) ([]fleet.GCResult, error)
 }
 
 // gcResponse is GCPath's answer.
 type gcResponse struct {
-	Results []engine.GCResult `json:"results"`
-	Deleted int               `json:"deleted"`
-	Errors  []string          `json:"errors,omitempty"`
+	Results []fleet.GCResult `json:"results"`
+	Deleted int              `json:"deleted"`
+	Errors  []string         `json:"errors,omitempty"`
 }
 
 // parseGCOptions reads GCPath's query.
-func parseGCOptions(q map[string][]string) (engine.GCOptions, error) {
-	opts := engine.GCOptions{Keep: -1}
+func parseGCOptions(q map[string][]string) (fleet.GCOptions, error) {
+	opts := fleet.GCOptions{Keep: -1}
 	get := func(k string) string {
 		if v := q[k]; len(v) > 0 {
 			return v[len(v)-1]
@@ -109,10 +110,10 @@ func gcHandler(c functionCollector, log *slog.Logger) http.Handler {
 		results, err := c.CollectFunctions(context.WithoutCancel(r.Context()), opts)
 		resp := gcResponse{Results: results}
 		if resp.Results == nil {
-			resp.Results = []engine.GCResult{}
+			resp.Results = []fleet.GCResult{}
 		}
 		for _, res := range results {
-			if res.Action == engine.GCDeleted {
+			if res.Action == fleet.GCDeleted {
 				resp.Deleted++
 			}
 		}

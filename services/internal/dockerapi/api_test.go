@@ -33,12 +33,8 @@ func newAPI(t *testing.T) *httptest.Server {
 	if err != nil {
 		t.Fatal(err)
 	}
-	e := engine.New(engine.Config{Store: st, FunctionScope: "test", Agents: noAgents{}})
-	// Keep the background prewarm from reaching a functions driver: mark the
-	// image's function as being made elsewhere.
-	_, _ = st.UpdateFunction(context.Background(), "img-"+strings.Repeat("ab", 32)+"@test", func(*engine.Function) (*engine.Function, error) {
-		return &engine.Function{Status: engine.FunctionReady, URL: "http://unused"}, nil
-	})
+	// No fleet: containers are created, and nothing makes functions.
+	e := engine.New(engine.Config{Store: st, Agents: noAgents{}})
 	t.Cleanup(func() { e.Close() })
 	srv := httptest.NewServer(New(e, Config{}))
 	t.Cleanup(srv.Close)

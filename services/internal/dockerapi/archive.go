@@ -22,7 +22,7 @@ func archivePath(r *http.Request) (string, error) {
 	if p == "" {
 		return "", engine.Errorf(engine.KindInvalid, "path cannot be empty")
 	}
-	return p, nil
+	return p, engine.CheckPath(p)
 }
 
 // headContainersArchive: HEAD /containers/{id}/archive (stat for docker cp).

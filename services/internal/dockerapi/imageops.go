@@ -188,6 +188,9 @@ func registryAuth(r *http.Request) (imageops.PushAuth, error) {
 	h := r.Header.Get("X-Registry-Auth")
 	if h == "" {
 		if err := json.NewDecoder(r.Body).Decode(&auth); err != nil {
+			if tooLarge := bodyError(err); engine.KindOf(tooLarge) != engine.KindInvalid {
+				return auth, tooLarge
+			}
 			return auth, engine.Errorf(engine.KindInvalid, "Bad parameters and missing X-Registry-Auth: %v", err)
 		}
 		return auth, nil

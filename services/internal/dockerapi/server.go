@@ -2,6 +2,8 @@ package dockerapi
 
 import (
 	"context"
+	"crypto/rand"
+	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -44,6 +46,9 @@ type Config struct {
 	// Images carries out save, load, import, commit, diff, export,
 	// history, push, image prune and system df; nil answers them with 501.
 	Images *imageops.Service
+	// MaxBodyBytes bounds every request body but the streamed ones
+	// (archive uploads, image load and import); 0 means DefaultMaxBody.
+	MaxBodyBytes int64
 	// NCPU and MemTotal are the resources of a container's function
 	// instance (the function shape), which docker info reports as the
 	// machine's: what a container gets. Zero: this process's CPUs and no
@@ -52,6 +57,11 @@ type Config struct {
 	MemTotal int64
 	Logger   *slog.Logger
 }
+
+// DefaultMaxBody is Config.MaxBodyBytes's default: far above any create,
+// exec or update body docker sends, far below what would bloat every
+// later list and the store.
+const DefaultMaxBody = 4 << 20
 
 // Server is the Docker API handler.
 type Server struct {
@@ -68,6 +78,9 @@ func New(e *engine.Engine, cfg Config) *Server {
 	}
 	if cfg.Version == "" {
 		cfg.Version = "0.1.0"
+	}
+	if cfg.MaxBodyBytes <= 0 {
+		cfg.MaxBodyBytes = DefaultMaxBody
 	}
 	s := &Server{e: e, cfg: cfg, log: cfg.Logger}
 	s.mux = s.routes()
@@ -92,6 +105,9 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		r2.URL.Path = m[2]
 		r2.URL.RawPath = ""
 		r = r2
+	}
+	if r.Body != nil && !streamsBody(r) {
+		r.Body = http.MaxBytesReader(w, r.Body, s.cfg.MaxBodyBytes)
 	}
 	w.Header().Set("Api-Version", APIVersion)
 	w.Header().Set("Docker-Experimental", "false")
@@ -162,16 +178,24 @@ func status(k engine.Kind) int {
 	return http.StatusInternalServerError
 }
 
-// writeError sends Docker's error body; 5xx details are logged and only a
-// public message goes out.
+// writeError sends Docker's error body. A 5xx answer carries a generic
+// message with a reference; the detail goes to the log under that reference
+// (a 501 names the unsupported option, which is no internal detail). Other
+// statuses carry the engine's Docker-compatible text.
 func writeError(w http.ResponseWriter, log *slog.Logger, err error) {
 	if errors.Is(err, context.Canceled) {
 		return // client went away
 	}
 	code := status(engine.KindOf(err))
 	msg := publicMessage(err)
-	if code >= 500 {
-		log.Error("request failed", "err", err)
+	var se *statusError
+	if errors.As(err, &se) {
+		code, msg = se.code, se.msg
+	}
+	if code >= 500 && code != http.StatusNotImplemented {
+		ref := errorRef()
+		log.Error("request failed", "status", code, "ref", ref, "err", err)
+		msg = genericMessage(code, ref)
 	}
 	if code == http.StatusNotModified {
 		w.WriteHeader(code)
@@ -180,8 +204,24 @@ func writeError(w http.ResponseWriter, log *slog.Logger, err error) {
 	WriteJSONError(w, code, msg)
 }
 
-// publicMessage is what a client is told of err: an engine error's own
-// message, else the error's text.
+// genericMessage is what a client is told of a server-side failure.
+func genericMessage(code int, ref string) string {
+	hint := "see the control plane's log"
+	if code == http.StatusServiceUnavailable {
+		hint = "try again; the control plane's log has the detail"
+	}
+	return fmt.Sprintf("%s: %s (ref %s)", http.StatusText(code), hint, ref)
+}
+
+// errorRef is a short random reference tying a generic answer to its log line.
+func errorRef() string {
+	var b [6]byte
+	_, _ = rand.Read(b[:])
+	return hex.EncodeToString(b[:])
+}
+
+// publicMessage is what a client is told of a non-5xx err: an engine
+// error's own message, else the error's text.
 func publicMessage(err error) string {
 	var ee *engine.Error
 	if errors.As(err, &ee) {
@@ -216,9 +256,42 @@ func decodeJSON(r *http.Request, v any) error {
 		return nil
 	}
 	if err := json.NewDecoder(r.Body).Decode(v); err != nil {
-		return engine.Errorf(engine.KindInvalid, "invalid JSON: %s", err.Error())
+		return bodyError(err)
 	}
 	return nil
+}
+
+// bodyError is the error of a request body that could not be decoded:
+// 413 over the size limit, else docker's 400.
+func bodyError(err error) error {
+	var tooLarge *http.MaxBytesError
+	if errors.As(err, &tooLarge) {
+		return &statusError{code: http.StatusRequestEntityTooLarge,
+			msg: fmt.Sprintf("request body is larger than %d bytes (setting --max-body)", tooLarge.Limit)}
+	}
+	return engine.Errorf(engine.KindInvalid, "invalid JSON: %s", err.Error())
+}
+
+// statusError is an answer with its own status, for what has no engine
+// error kind (413).
+type statusError struct {
+	code int
+	msg  string
+}
+
+func (e *statusError) Error() string { return e.msg }
+
+// streamsBody reports whether r's body is a stream of any size (a tar
+// archive) rather than a JSON document.
+func streamsBody(r *http.Request) bool {
+	p := r.URL.Path
+	switch {
+	case r.Method == http.MethodPut && strings.HasPrefix(p, "/containers/") && strings.HasSuffix(p, "/archive"):
+		return true
+	case r.Method == http.MethodPost && (p == "/images/load" || p == "/images/create" || p == "/build"):
+		return true
+	}
+	return false
 }
 
 // boolParam reads docker's boolean query values ("1", "true", "True").
@@ -235,6 +308,9 @@ func filtersParam(r *http.Request) (engine.Filters, error) {
 	raw := r.URL.Query().Get("filters")
 	if raw == "" {
 		return engine.Filters{}, nil
+	}
+	if len(raw) > maxFilterBytes {
+		return nil, engine.Errorf(engine.KindInvalid, "invalid filter: longer than %d bytes", maxFilterBytes)
 	}
 	var m map[string]map[string]bool
 	if err := json.Unmarshal([]byte(raw), &m); err == nil {
@@ -254,6 +330,11 @@ func filtersParam(r *http.Request) (engine.Filters, error) {
 	}
 	return engine.Filters(l), nil
 }
+
+// maxFilterBytes bounds ?filters=: some filters are regular expressions
+// matched against every object (name), so a huge one would cost seconds
+// per request. What docker's clients send is a few hundred bytes.
+const maxFilterBytes = 16 << 10
 
 func notImplemented(w http.ResponseWriter, r *http.Request) {
 	WriteJSONError(w, http.StatusNotImplemented, fmt.Sprintf("%s %s is not supported by Sockerless yet", r.Method, r.URL.Path))

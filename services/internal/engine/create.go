@@ -61,8 +61,13 @@ func (e *Engine) Create(ctx context.Context, req CreateRequest) (*Container, err
 	if err != nil {
 		return nil, err
 	}
-	if req.Name != "" && !validName.MatchString(req.Name) {
-		return nil, Errorf(KindInvalid, "Invalid container name (%s), only [a-zA-Z0-9][a-zA-Z0-9_.-] are allowed", req.Name)
+	if req.Name != "" {
+		if err := checkName(req.Name); err != nil {
+			return nil, err
+		}
+	}
+	if err := checkConfig(req.Config, hc); err != nil {
+		return nil, err
 	}
 	merged := mergeConfig(req.Config, img.Config)
 	if err := e.checkPorts(merged, hc, req.Client); err != nil {
@@ -83,7 +88,7 @@ func (e *Engine) Create(ctx context.Context, req CreateRequest) (*Container, err
 		Config:     merged,
 		HostConfig: hc,
 		State:      State{Status: StatusCreated},
-		Function:   e.functionKey(img),
+		Function:   e.cfg.Fleet.Key(img),
 		Warnings:   warnings,
 		Mounts:     mounts,
 	}
@@ -102,8 +107,8 @@ func (e *Engine) Create(ctx context.Context, req CreateRequest) (*Container, err
 		if auto {
 			c.Name = randomName(attempt)
 		} else {
-			if !validName.MatchString(req.Name) {
-				return nil, Errorf(KindInvalid, "Invalid container name (%s), only [a-zA-Z0-9][a-zA-Z0-9_.-] are allowed", req.Name)
+			if err := checkName(req.Name); err != nil {
+				return nil, err
 			}
 			c.Name = strings.TrimPrefix(req.Name, "/")
 		}
@@ -127,7 +132,7 @@ func (e *Engine) Create(ctx context.Context, req CreateRequest) (*Container, err
 		return nil, &Error{Kind: KindConflict, Err: err, Message: fmt.Sprintf(
 			"Conflict. The container name \"/%s\" is already in use by container %q. You have to remove (or rename) that container to be able to reuse that name.", c.Name, otherID)}
 	}
-	e.prewarm(img)
+	e.cfg.Fleet.Prepare(img)
 	e.publish(c, "create", nil)
 	return c, nil
 }

@@ -5,15 +5,19 @@ import (
 	"crypto/rand"
 	"encoding/hex"
 	"log/slog"
+	"strings"
 	"sync"
 	"time"
 )
 
 // Config wires the engine to its adapters.
 type Config struct {
-	Store     Store
-	Images    ImageSource
+	Store  Store
+	Images ImageSource
+	// Functions invokes functions; Fleet makes and collects them. A nil
+	// Fleet refuses every start.
 	Functions Functions
+	Fleet     Fleet
 	Agents    Agents
 	// Ports binds published ports; nil refuses them at create.
 	Ports Ports
@@ -29,12 +33,6 @@ type Config struct {
 	Linger time.Duration
 	// BootTimeout bounds the time from invocation to the agent's call back.
 	BootTimeout time.Duration
-	// FunctionPrefix starts every function name this control plane makes.
-	FunctionPrefix string
-	// FunctionScope names the functions backend (project/region, or one
-	// run of an in-process gcpsim); function records of another scope are
-	// not reused.
-	FunctionScope string
 	// PollInterval, if positive, wakes every waiter (logs -f, attach, wait)
 	// this often to read the store again: with a store that other control
 	// planes write too (Firestore during a redeploy), changes they make
@@ -52,8 +50,7 @@ type Engine struct {
 
 	mu      sync.Mutex
 	invokes map[string]*invocation // by container ID
-	fnWait  map[string]chan struct{}
-	removed map[string]WaitResult // exit status of recently removed containers
+	removed map[string]WaitResult  // exit status of recently removed containers
 	// followers counts output readers per container; drained is closed
 	// when a container's count drops to zero (see awaitFollowers).
 	followers map[string]int
@@ -76,7 +73,7 @@ type Engine struct {
 
 // invocation is one open POST to a function instance serving a container.
 type invocation struct {
-	url    string // the function's; gc keeps functions with open invocations
+	lease  Lease // on the function, released when the invocation ends
 	cancel context.CancelFunc
 	done   chan struct{}
 	err    error // set before done closes
@@ -90,8 +87,8 @@ func New(cfg Config) *Engine {
 	if cfg.BootTimeout <= 0 {
 		cfg.BootTimeout = 2 * time.Minute
 	}
-	if cfg.FunctionPrefix == "" {
-		cfg.FunctionPrefix = "sockerless"
+	if cfg.Fleet == nil {
+		cfg.Fleet = noFleet{}
 	}
 	ctx, cancel := context.WithCancel(context.Background())
 	e := &Engine{
@@ -100,7 +97,6 @@ func New(cfg Config) *Engine {
 		notify:  newNotifier(),
 		events:  newEventBus(),
 		invokes: map[string]*invocation{},
-		fnWait:  map[string]chan struct{}{},
 		removed: map[string]WaitResult{},
 
 		followers:  map[string]int{},
@@ -178,3 +174,13 @@ func (e *Engine) SetNetworks(n Networks) { e.cfg.Networks = n }
 // store and dials through the hub, so it is made after both. Call before
 // serving.
 func (e *Engine) SetPorts(p Ports) { e.cfg.Ports = p }
+
+// noFleet is the Fleet of an engine configured without one: containers
+// are created, and refused at start.
+type noFleet struct{}
+
+func (noFleet) Key(img *Image) string { return "img-" + strings.TrimPrefix(img.ID, "sha256:") }
+func (noFleet) Prepare(*Image)        {}
+func (noFleet) Acquire(context.Context, *Image) (Lease, error) {
+	return nil, Errorf(KindInternal, "no functions backend is configured")
+}

@@ -115,7 +115,7 @@ func TestFiltersMatch(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			if got := tt.f.match(c, nil); got != tt.want {
+			if got := tt.f.match(c, nil, compileNames(tt.f["name"])); got != tt.want {
 				t.Fatalf("match = %v, want %v", got, tt.want)
 			}
 		})

@@ -38,6 +38,9 @@ func (e *Engine) ExecCreate(ctx context.Context, ns, ref string, cfg ExecConfig)
 	if len(cfg.Cmd) == 0 {
 		return "", Errorf(KindInvalid, "No exec command specified")
 	}
+	if err := checkNoNUL("exec configuration", append(append([]string{cfg.WorkingDir, cfg.User}, cfg.Cmd...), cfg.Env...)...); err != nil {
+		return "", err
+	}
 	c, err := e.Container(ctx, ns, ref)
 	if err != nil {
 		return "", err
@@ -226,7 +229,7 @@ func (e *Engine) ExecStart(ctx context.Context, ns, execID string, o ExecStartOp
 
 // pumpStdin forwards a client's input to a stdin stream; at EOF (or a
 // failed client read) it closes the stream if closeAtEOF. If the input is
-// an escapeReader that read the detach keys, onDetach ends the attachment.
+// the escape proxy that read the detach keys, onDetach ends the attachment.
 func (e *Engine) pumpStdin(ctx context.Context, sess StreamSession, stream uint32, r io.Reader, closeAtEOF bool, onDetach func()) {
 	buf := make([]byte, proto.MaxPayload)
 	for {
@@ -238,7 +241,7 @@ func (e *Engine) pumpStdin(ctx context.Context, sess StreamSession, stream uint3
 			}
 		}
 		if err != nil {
-			if errors.Is(err, errDetached) {
+			if isDetach(err) {
 				if onDetach != nil {
 					onDetach()
 				}

@@ -50,12 +50,13 @@ func (e *Engine) List(ctx context.Context, ns string, opts ListOptions) ([]*Cont
 			}
 		}
 	}
+	names := compileNames(opts.Filters["name"])
 	out := cs[:0]
 	for _, c := range cs {
 		if !opts.All && !running(c) && len(opts.Filters["status"]) == 0 && len(opts.Filters["exited"]) == 0 {
 			continue
 		}
-		if !opts.Filters.match(c, imgID) {
+		if !opts.Filters.match(c, imgID, names) {
 			continue
 		}
 		out = append(out, c)
@@ -66,13 +67,24 @@ func (e *Engine) List(ctx context.Context, ns string, opts ListOptions) ([]*Cont
 	return out, nil
 }
 
-func (f Filters) match(c *Container, imgID map[string]bool) bool {
+// compileNames compiles the name filters once per list, not once per
+// container; a value that is no expression matches nothing.
+func compileNames(vs []string) map[string]*regexp.Regexp {
+	out := make(map[string]*regexp.Regexp, len(vs))
+	for _, v := range vs {
+		re, _ := regexp.Compile(strings.TrimPrefix(v, "/"))
+		out[v] = re
+	}
+	return out
+}
+
+func (f Filters) match(c *Container, imgID map[string]bool, names map[string]*regexp.Regexp) bool {
 	if !anyOf(f["id"], func(v string) bool { return strings.HasPrefix(c.ID, v) }) {
 		return false
 	}
 	if !anyOf(f["name"], func(v string) bool {
-		re, err := regexp.Compile(strings.TrimPrefix(v, "/"))
-		return err == nil && re.MatchString(c.Name)
+		re := names[v]
+		return re != nil && re.MatchString(c.Name)
 	}) {
 		return false
 	}

@@ -105,6 +105,30 @@ type Functions interface {
 	Delete(ctx context.Context, name string) error
 }
 
+// Fleet keeps the functions containers run on: one per image, made once
+// and shared (package fleet).
+type Fleet interface {
+	// Key is the store key of img's function (Container.Function).
+	Key(img *Image) string
+	// Prepare starts making img's function, if it has none, without
+	// waiting: a docker create makes it while the client gets ready to
+	// start.
+	Prepare(img *Image)
+	// Acquire waits until img's function is ready, making it once however
+	// many starts ask at a time, and returns a lease on it for one
+	// invocation.
+	Acquire(ctx context.Context, img *Image) (Lease, error)
+}
+
+// Lease is one invocation's hold on a function: a function with a lease
+// is in use, and garbage collection of unused functions spares it.
+type Lease interface {
+	// URL is where the function's invocations are POSTed.
+	URL() string
+	// Release ends the hold; later calls do nothing.
+	Release()
+}
+
 // Ports binds published ports (docker run -p, -P) on the machine of the
 // client a container was created through, and releases them (package
 // publish).

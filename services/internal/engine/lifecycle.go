@@ -117,15 +117,22 @@ func (e *Engine) Start(ctx context.Context, ns, ref string) error {
 	aid := agentID(c)
 	reuse := c.Instance == "up" && e.cfg.Agents.Connected(aid)
 	var secret string
-	var fn *Function
+	var lease Lease
 	if !reuse {
 		img, err := e.cfg.Store.GetImage(ctx, c.ImageID)
 		if err != nil {
 			return fmt.Errorf("start %s: image %s: %w", c.ID, c.ImageID, err)
 		}
-		if fn, err = e.ensureFunction(ctx, img); err != nil {
+		if lease, err = e.cfg.Fleet.Acquire(ctx, img); err != nil {
 			return fmt.Errorf("start %s: %w", c.ID, err)
 		}
+		// The invocation holds the lease from here; until then, a start
+		// that fails gives it back.
+		defer func() {
+			if lease != nil {
+				lease.Release()
+			}
+		}()
 		secret = randomHex(32)
 	}
 	// Ports are bound before anything starts: a port that is taken fails
@@ -165,7 +172,8 @@ func (e *Engine) Start(ctx context.Context, ns, ref string) error {
 	run := c.Run
 	var inv *invocation
 	if !reuse {
-		inv = e.invoke(c, fn.URL, secret)
+		inv = e.invoke(c, lease, secret)
+		lease = nil
 	}
 	sess, err := e.session(ctx, aid, inv)
 	if err != nil {
@@ -188,7 +196,7 @@ func (e *Engine) Start(ctx context.Context, ns, ref string) error {
 		e.failRun(ns, c.ID, run, err.Error())
 		return err
 	}
-	st := proto.Start{Run: run, Process: process(c), Network: view}
+	st := proto.Start{Run: run, Process: process(c), Network: view, Binds: startBinds(c)}
 	if c.HostConfig != nil && c.Config.Tty {
 		if cs := c.HostConfig.ConsoleSize; cs[0] > 0 && cs[1] > 0 {
 			st.Rows, st.Cols = uint16(cs[0]), uint16(cs[1])
@@ -232,8 +240,8 @@ func (e *Engine) Start(ctx context.Context, ns, ref string) error {
 }
 
 // invoke opens the invocation that runs c on a new function instance.
-func (e *Engine) invoke(c *Container, url, secret string) *invocation {
-	return e.openInvocation(c, url, proto.Invocation{
+func (e *Engine) invoke(c *Container, lease Lease, secret string) *invocation {
+	return e.openInvocation(c, lease, proto.Invocation{
 		ContainerID:   agentID(c),
 		Secret:        secret,
 		CallbackURL:   e.cfg.CallbackURL,
@@ -254,10 +262,11 @@ const (
 // again while it meets busy instances. When the invocation of a new
 // instance ends, so has the instance (instanceEnded). A resumed invocation
 // that cannot find its instance ends without a verdict: the instance may
-// live on.
-func (e *Engine) openInvocation(c *Container, url string, req proto.Invocation) *invocation {
+// live on. The invocation owns lease and releases it when it ends.
+func (e *Engine) openInvocation(c *Container, lease Lease, req proto.Invocation) *invocation {
 	ctx, cancel := context.WithCancel(e.ctx)
-	inv := &invocation{url: url, cancel: cancel, done: make(chan struct{})}
+	url := lease.URL()
+	inv := &invocation{lease: lease, cancel: cancel, done: make(chan struct{})}
 	e.mu.Lock()
 	e.invokes[c.ID] = inv
 	e.mu.Unlock()
@@ -278,6 +287,7 @@ func (e *Engine) openInvocation(c *Container, url string, req proto.Invocation) 
 			case <-time.After(time.Duration(min(try, 5)) * 100 * time.Millisecond):
 			}
 		}
+		lease.Release()
 		inv.err = err
 		close(inv.done)
 		e.mu.Lock()

@@ -131,8 +131,8 @@ func (e *Engine) Rename(ctx context.Context, ns, ref, name string) error {
 	if name == "" {
 		return Errorf(KindInvalid, "Neither old nor new names may be empty")
 	}
-	if !validName.MatchString(name) {
-		return Errorf(KindInvalid, "Invalid container name (%s), only [a-zA-Z0-9][a-zA-Z0-9_.-] are allowed", name)
+	if err := checkName(name); err != nil {
+		return err
 	}
 	c, err := e.Container(ctx, ns, ref)
 	if err != nil {
@@ -191,10 +191,8 @@ func (e *Engine) Update(ctx context.Context, ns, ref string, u container.UpdateC
 		}
 	}
 	if u.RestartPolicy.Name != "" {
-		switch u.RestartPolicy.Name {
-		case container.RestartPolicyDisabled, container.RestartPolicyAlways, container.RestartPolicyUnlessStopped, container.RestartPolicyOnFailure:
-		default:
-			return nil, Errorf(KindInvalid, "invalid restart policy '%s'", u.RestartPolicy.Name)
+		if err := checkRestartPolicy(u.RestartPolicy); err != nil {
+			return nil, err
 		}
 		if c.HostConfig.AutoRemove && u.RestartPolicy.Name != container.RestartPolicyDisabled {
 			return nil, Errorf(KindInvalid, "Restart policy cannot be updated because AutoRemove is enabled for the container")

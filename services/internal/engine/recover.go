@@ -93,12 +93,12 @@ func (e *Engine) resume(ctx context.Context, c *Container) {
 		e.log.Warn("recover: image of container", "container", c.ID, "err", err)
 		return
 	}
-	fn, err := e.ensureFunction(ctx, img)
+	lease, err := e.cfg.Fleet.Acquire(ctx, img)
 	if err != nil {
 		e.log.Warn("recover: function of container", "container", c.ID, "err", err)
 		return
 	}
-	e.openInvocation(c, fn.URL, proto.Invocation{ContainerID: agentID(c), Resume: true})
+	e.openInvocation(c, lease, proto.Invocation{ContainerID: agentID(c), Resume: true})
 }
 
 // instanceGone records that c's instance is gone, unless c has moved to

@@ -27,7 +27,7 @@ func TestWaitSeesChangesOfAnotherControlPlane(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			a, st := newEngine(t, &fakeFunctions{})
-			b := engine.New(engine.Config{Store: st, Images: fakeImages{}, Functions: &fakeFunctions{}, Agents: silentAgents{},
+			b := newWithFleet(t, engine.Config{Store: st, Images: fakeImages{}, Functions: &fakeFunctions{}, Agents: silentAgents{},
 				BootTimeout: 300 * time.Millisecond, CallbackURL: "ws://hub", PollInterval: tt.poll})
 			t.Cleanup(func() { b.Close() })
 			ctx := context.Background()
@@ -168,7 +168,7 @@ func TestEventsOutliveTheEngine(t *testing.T) {
 		t.Fatal(err)
 	}
 	a.Close() // flushes what is queued
-	b := engine.New(engine.Config{Store: st, Images: fakeImages{}, Functions: &fakeFunctions{}, Agents: silentAgents{}, CallbackURL: "ws://hub"})
+	b := newWithFleet(t, engine.Config{Store: st, Images: fakeImages{}, Functions: &fakeFunctions{}, Agents: silentAgents{}, CallbackURL: "ws://hub"})
 	t.Cleanup(func() { b.Close() })
 	var got []string
 	err = b.Events(ctx, "default", engine.EventOptions{Since: since, Until: time.Now()}, func(m events.Message) error {

@@ -12,6 +12,7 @@ import (
 	"github.com/moby/moby/api/types/container"
 	"github.com/sockerless/sockerless/agent/proto"
 	"github.com/sockerless/sockerless/services/internal/engine"
+	"github.com/sockerless/sockerless/services/internal/fleet"
 	"github.com/sockerless/sockerless/services/internal/store/bolt"
 )
 
@@ -44,6 +45,18 @@ func (f *fakeFunctions) Invoke(ctx context.Context, _ string, _ proto.Invocation
 }
 func (f *fakeFunctions) Delete(context.Context, string) error { return nil }
 
+// newWithFleet returns an engine on cfg with a fleet over cfg's store,
+// images and functions; both close when the test ends.
+func newWithFleet(t *testing.T, cfg engine.Config) *engine.Engine {
+	t.Helper()
+	fl := fleet.New(fleet.Config{Store: cfg.Store, Images: cfg.Images, Functions: cfg.Functions})
+	t.Cleanup(func() { fl.Close() })
+	cfg.Fleet = fl
+	e := engine.New(cfg)
+	t.Cleanup(func() { e.Close() })
+	return e
+}
+
 type silentAgents struct{}
 
 func (silentAgents) Session(ctx context.Context, _ string) (engine.AgentSession, error) {
@@ -62,7 +75,7 @@ func newEngine(t *testing.T, fns *fakeFunctions) (*engine.Engine, engine.Store) 
 	if err := st.PutImage(context.Background(), &engine.Image{ID: "sha256:" + strings.Repeat("cd", 32), RepoTags: []string{"busybox:latest"}, Config: &container.Config{Cmd: []string{"sh"}}}); err != nil {
 		t.Fatal(err)
 	}
-	e := engine.New(engine.Config{Store: st, Images: fakeImages{}, Functions: fns, Agents: silentAgents{}, BootTimeout: 300 * time.Millisecond, CallbackURL: "ws://hub"})
+	e := newWithFleet(t, engine.Config{Store: st, Images: fakeImages{}, Functions: fns, Agents: silentAgents{}, BootTimeout: 300 * time.Millisecond, CallbackURL: "ws://hub"})
 	t.Cleanup(func() { e.Close() })
 	return e, st
 }

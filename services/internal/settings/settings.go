@@ -40,6 +40,9 @@ const (
 	VolumeNetwork  = "volume-vpc-network"
 	VolumeSubnet   = "volume-vpc-subnet"
 	ExposeHostPort = "expose-host-port"
+	MaxBody        = "max-body"
+	IdleTimeout    = "idle-timeout"
+	RegistryAllow  = "registry-allow"
 )
 
 // PortEnv is the variable Cloud Run sets to the port a service must serve

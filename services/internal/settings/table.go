@@ -52,6 +52,12 @@ func All() []Setting {
 			Usage: "subnetwork of --volume-vpc-network for the functions' Direct VPC egress"},
 		{Flag: ExposeHostPort, Repeat: true,
 			Usage: "a TCP port of this machine that containers created through the unix socket may reach as host.docker.internal (--add-host NAME:host-gateway); repeatable; env: comma-separated (the forwarder has the same flag for its clients)"},
+		{Flag: MaxBody, Default: "4MiB",
+			Usage: "largest JSON request body (create, exec, update, networks, volumes…): bytes, or with KiB/MiB; a larger one is refused with 413 (archive uploads and image load/import stream and are not bounded)"},
+		{Flag: IdleTimeout, Default: "2m",
+			Usage: "how long a keep-alive connection may stay idle between requests before it is closed (a request head must arrive within 10s of connecting)"},
+		{Flag: RegistryAllow, Repeat: true,
+			Usage: "registry (host[:port], or *.domain for its subdomains) image pulls and pushes may name; others are refused with 403; repeatable; env: comma-separated; empty: any registry"},
 	}
 	for i := range rows {
 		rows[i].Env = EnvName(rows[i].Flag)

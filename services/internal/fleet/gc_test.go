@@ -1,4 +1,4 @@
-package engine_test
+package fleet_test
 
 import (
 	"context"
@@ -7,14 +7,48 @@ import (
 	"sort"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
 	"github.com/moby/moby/api/types/container"
 	"github.com/sockerless/sockerless/agent/proto"
 	"github.com/sockerless/sockerless/services/internal/engine"
+	"github.com/sockerless/sockerless/services/internal/fleet"
 	"github.com/sockerless/sockerless/services/internal/store/bolt"
 )
+
+// Hand-written fakes of the cloud-facing interfaces; the store is the real
+// embedded one.
+type fakeImages struct{}
+
+func (fakeImages) Pull(context.Context, string) (*engine.Image, error) {
+	return nil, errors.New("unused")
+}
+func (fakeImages) Wrap(context.Context, *engine.Image) (string, error) {
+	return "reg/wrapped@sha256:1", nil
+}
+
+type fakeFunctions struct {
+	creates atomic.Int64
+}
+
+func (f *fakeFunctions) Create(context.Context, string, string) (string, error) {
+	f.creates.Add(1)
+	return "http://fn", nil
+}
+func (f *fakeFunctions) Invoke(ctx context.Context, _ string, _ proto.Invocation) error {
+	<-ctx.Done()
+	return ctx.Err()
+}
+
+type silentAgents struct{}
+
+func (silentAgents) Session(ctx context.Context, _ string) (engine.AgentSession, error) {
+	<-ctx.Done()
+	return nil, ctx.Err()
+}
+func (silentAgents) Connected(string) bool { return false }
 
 // gcFunctions records deletions and reports invocations.
 type gcFunctions struct {
@@ -55,7 +89,7 @@ const gcScope = "proj/us-central1"
 // imageHex is the test image's ID without "sha256:" (see newGCEngine).
 var imageHex = strings.Repeat("cd", 32)
 
-func newGCEngine(t *testing.T, fns engine.Functions, bootTimeout time.Duration) (*engine.Engine, engine.Store) {
+func newGCEngine(t *testing.T, fns engine.Functions, bootTimeout time.Duration) (*engine.Engine, *fleet.Fleet, engine.Store) {
 	t.Helper()
 	st, err := bolt.Open(filepath.Join(t.TempDir(), "s.db"), bolt.Options{NoSync: true})
 	if err != nil {
@@ -65,9 +99,11 @@ func newGCEngine(t *testing.T, fns engine.Functions, bootTimeout time.Duration) 
 	if err := st.PutImage(context.Background(), &engine.Image{ID: "sha256:" + imageHex, RepoTags: []string{"busybox:latest"}, Config: &container.Config{Cmd: []string{"sh"}}}); err != nil {
 		t.Fatal(err)
 	}
-	e := engine.New(engine.Config{Store: st, Images: fakeImages{}, Functions: fns, Agents: silentAgents{}, BootTimeout: bootTimeout, CallbackURL: "ws://hub", FunctionScope: gcScope})
+	fl := fleet.New(fleet.Config{Store: st, Images: fakeImages{}, Functions: fns, Scope: gcScope})
+	t.Cleanup(func() { fl.Close() })
+	e := engine.New(engine.Config{Store: st, Images: fakeImages{}, Functions: fns, Fleet: fl, Agents: silentAgents{}, BootTimeout: bootTimeout, CallbackURL: "ws://hub"})
 	t.Cleanup(func() { e.Close() })
-	return e, st
+	return e, fl, st
 }
 
 // seed stores function records: name → (status, age).
@@ -101,48 +137,48 @@ func TestCollectFunctions(t *testing.T) {
 		{name: "broken", status: engine.FunctionFailed, age: 48 * time.Hour},
 		{name: "creating", status: engine.FunctionCreating, age: time.Minute},
 		{name: "stale", status: engine.FunctionCreating, age: time.Hour},
-		{name: "gone", status: engine.FunctionDeleted, age: 96 * time.Hour},
+		{name: "gone", status: fleet.FunctionDeleted, age: 96 * time.Hour},
 		{name: "otherproject", status: engine.FunctionReady, age: 96 * time.Hour, scope: "other/us-east1"},
 	}
 	tests := []struct {
 		name        string
-		opts        engine.GCOptions
+		opts        fleet.GCOptions
 		wantDeleted []string // function names, sorted
 		wantWould   []string // dry run
 	}{
 		{
 			name:        "all deletes every function of this backend but one being created",
-			opts:        engine.GCOptions{All: true, Keep: -1},
+			opts:        fleet.GCOptions{All: true, Keep: -1},
 			wantDeleted: []string{"sockerless-broken", "sockerless-mid", "sockerless-new", "sockerless-old", "sockerless-stale"},
 		},
 		{
 			name:        "older than deletes old unused functions",
-			opts:        engine.GCOptions{OlderThan: 36 * time.Hour, Keep: -1},
+			opts:        fleet.GCOptions{OlderThan: 36 * time.Hour, Keep: -1},
 			wantDeleted: []string{"sockerless-broken", "sockerless-old"},
 		},
 		{
 			name:        "keep deletes all but the newest unused",
-			opts:        engine.GCOptions{Keep: 3}, // new, stale and mid stay
+			opts:        fleet.GCOptions{Keep: 3}, // new, stale and mid stay
 			wantDeleted: []string{"sockerless-broken", "sockerless-old"},
 		},
 		{
 			name:        "keep zero deletes every unused one",
-			opts:        engine.GCOptions{Keep: 0},
+			opts:        fleet.GCOptions{Keep: 0},
 			wantDeleted: []string{"sockerless-broken", "sockerless-mid", "sockerless-new", "sockerless-old", "sockerless-stale"},
 		},
 		{
 			name:      "dry run deletes nothing",
-			opts:      engine.GCOptions{All: true, Keep: -1, DryRun: true},
+			opts:      fleet.GCOptions{All: true, Keep: -1, DryRun: true},
 			wantWould: []string{"sockerless-broken", "sockerless-mid", "sockerless-new", "sockerless-old", "sockerless-stale"},
 		},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			fns := &gcFunctions{}
-			e, st := newGCEngine(t, fns, time.Second)
+			_, fl, st := newGCEngine(t, fns, time.Second)
 			seed(t, st, records)
 			ctx := context.Background()
-			res, err := e.CollectFunctions(ctx, tt.opts)
+			res, err := fl.CollectFunctions(ctx, tt.opts)
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -152,12 +188,12 @@ func TestCollectFunctions(t *testing.T) {
 			var would, deleted []string
 			for _, r := range res {
 				switch r.Action {
-				case engine.GCWouldDelete:
+				case fleet.GCWouldDelete:
 					would = append(would, r.Name)
-				case engine.GCDeleted:
+				case fleet.GCDeleted:
 					deleted = append(deleted, r.Name)
 				}
-				if strings.Contains(r.Key, "other/") || r.Status == engine.FunctionDeleted {
+				if strings.Contains(r.Key, "other/") || r.Status == fleet.FunctionDeleted {
 					t.Errorf("reported %s, which is not this backend's or is gone", r.Key)
 				}
 			}
@@ -167,9 +203,9 @@ func TestCollectFunctions(t *testing.T) {
 				t.Fatalf("report: would %v deleted %v", would, deleted)
 			}
 			for _, r := range res {
-				if r.Action == engine.GCDeleted {
+				if r.Action == fleet.GCDeleted {
 					f, err := st.GetFunction(ctx, r.Key)
-					if err != nil || f.Status != engine.FunctionDeleted || f.URL != "" {
+					if err != nil || f.Status != fleet.FunctionDeleted || f.URL != "" {
 						t.Errorf("record %s after gc: %+v, %v", r.Key, f, err)
 					}
 				}
@@ -182,8 +218,8 @@ func TestCollectFunctions(t *testing.T) {
 }
 
 func TestCollectFunctionsNeedsARule(t *testing.T) {
-	e, _ := newGCEngine(t, &gcFunctions{}, time.Second)
-	_, err := e.CollectFunctions(context.Background(), engine.GCOptions{Keep: -1})
+	_, fl, _ := newGCEngine(t, &gcFunctions{}, time.Second)
+	_, err := fl.CollectFunctions(context.Background(), fleet.GCOptions{Keep: -1})
 	if engine.KindOf(err) != engine.KindInvalid {
 		t.Fatalf("err = %v, want invalid", err)
 	}
@@ -191,13 +227,13 @@ func TestCollectFunctionsNeedsARule(t *testing.T) {
 
 func TestCollectFunctionsRestoresTheRecordWhenDeleteFails(t *testing.T) {
 	fns := &gcFunctions{deleteErr: errors.New("permission denied")}
-	e, st := newGCEngine(t, fns, time.Second)
+	_, fl, st := newGCEngine(t, fns, time.Second)
 	seed(t, st, []seedFn{{name: "old", status: engine.FunctionReady, age: 72 * time.Hour}})
-	res, err := e.CollectFunctions(context.Background(), engine.GCOptions{All: true, Keep: -1})
+	res, err := fl.CollectFunctions(context.Background(), fleet.GCOptions{All: true, Keep: -1})
 	if err == nil || !strings.Contains(err.Error(), "permission denied") {
 		t.Fatalf("err = %v", err)
 	}
-	if len(res) != 1 || res[0].Action != engine.GCFailed {
+	if len(res) != 1 || res[0].Action != fleet.GCFailed {
 		t.Fatalf("results %+v", res)
 	}
 	f, err := st.GetFunction(context.Background(), "img-old@"+gcScope)
@@ -227,7 +263,7 @@ func startInBackground(t *testing.T, e *engine.Engine, fns *gcFunctions) string 
 
 func TestCollectFunctionsSparesFunctionsInUseUnlessAll(t *testing.T) {
 	fns := &gcFunctions{invoked: make(chan string, 4)}
-	e, st := newGCEngine(t, fns, 30*time.Second)
+	e, fl, st := newGCEngine(t, fns, 30*time.Second)
 	ctx := context.Background()
 	url := startInBackground(t, e, fns)
 	key := "img-" + imageHex + "@" + gcScope
@@ -236,29 +272,29 @@ func TestCollectFunctionsSparesFunctionsInUseUnlessAll(t *testing.T) {
 		t.Fatalf("function %+v, %v; invoked %s", f, err, url)
 	}
 
-	res, err := e.CollectFunctions(ctx, engine.GCOptions{Keep: 0})
+	res, err := fl.CollectFunctions(ctx, fleet.GCOptions{Keep: 0})
 	if err != nil {
 		t.Fatal(err)
 	}
-	if len(res) != 1 || res[0].Action != engine.GCKept || res[0].Reason != "in use" || len(fns.deletedNames()) != 0 {
+	if len(res) != 1 || res[0].Action != fleet.GCKept || res[0].Reason != "in use" || len(fns.deletedNames()) != 0 {
 		t.Fatalf("gc of an unused-only rule: %+v, deleted %v", res, fns.deletedNames())
 	}
 
-	res, err = e.CollectFunctions(ctx, engine.GCOptions{All: true, Keep: -1})
+	res, err = fl.CollectFunctions(ctx, fleet.GCOptions{All: true, Keep: -1})
 	if err != nil {
 		t.Fatal(err)
 	}
-	if len(res) != 1 || res[0].Action != engine.GCDeleted || len(fns.deletedNames()) != 1 {
+	if len(res) != 1 || res[0].Action != fleet.GCDeleted || len(fns.deletedNames()) != 1 {
 		t.Fatalf("gc all: %+v, deleted %v", res, fns.deletedNames())
 	}
 }
 
 func TestDeletedFunctionIsCreatedAgainOnNextStart(t *testing.T) {
 	fns := &gcFunctions{invoked: make(chan string, 4)}
-	e, _ := newGCEngine(t, fns, 200*time.Millisecond)
+	e, fl, _ := newGCEngine(t, fns, 200*time.Millisecond)
 	startInBackground(t, e, fns)
 	time.Sleep(400 * time.Millisecond) // the start gives up; its invocation ends
-	if _, err := e.CollectFunctions(context.Background(), engine.GCOptions{Keep: 0}); err != nil {
+	if _, err := fl.CollectFunctions(context.Background(), fleet.GCOptions{Keep: 0}); err != nil {
 		t.Fatal(err)
 	}
 	if len(fns.deletedNames()) != 1 {

@@ -1,4 +1,4 @@
-package engine
+package fleet
 
 import (
 	"context"
@@ -8,6 +8,8 @@ import (
 	"strings"
 	"sync"
 	"time"
+
+	"github.com/sockerless/sockerless/services/internal/engine"
 )
 
 // FunctionDeleted marks the record of a function that CollectFunctions
@@ -58,15 +60,15 @@ type GCResult struct {
 // with each function record of this control plane's functions backend
 // (FunctionScope), oldest first. Functions of other backends are left
 // alone. The error joins every deletion that failed.
-func (e *Engine) CollectFunctions(ctx context.Context, opts GCOptions) ([]GCResult, error) {
+func (e *Fleet) CollectFunctions(ctx context.Context, opts GCOptions) ([]GCResult, error) {
 	if !opts.All && opts.OlderThan <= 0 && opts.Keep < 0 {
-		return nil, Errorf(KindInvalid, "gc: say which functions to delete: all, older-than or keep")
+		return nil, engine.Errorf(engine.KindInvalid, "gc: say which functions to delete: all, older-than or keep")
 	}
 	fns, err := e.cfg.Store.ListFunctions(ctx)
 	if err != nil {
 		return nil, fmt.Errorf("gc: list functions: %w", err)
 	}
-	var mine []*Function
+	var mine []*engine.Function
 	for _, f := range fns {
 		if e.ownFunction(f.Key) && f.Status != FunctionDeleted {
 			mine = append(mine, f)
@@ -77,13 +79,13 @@ func (e *Engine) CollectFunctions(ctx context.Context, opts GCOptions) ([]GCResu
 	now := time.Now()
 	inUse := e.functionsInUse()
 	var results []GCResult
-	var byIndex []*Function // the record of results[i]
+	var byIndex []*engine.Function // the record of results[i]
 	var errs []error
 	unused := 0
 	for _, f := range mine {
 		r := GCResult{Key: f.Key, Name: f.Name, Status: f.Status, Created: f.Created, Action: GCKept}
 		busy := inUse[f.URL] && f.URL != ""
-		fresh := f.Status == FunctionCreating && now.Sub(f.Created) < staleClaim
+		fresh := f.Status == engine.FunctionCreating && now.Sub(f.Created) < staleClaim
 		switch {
 		case fresh && f.Error == gcClaimError:
 			r.Reason = "another gc is deleting it"
@@ -120,7 +122,7 @@ func (e *Engine) CollectFunctions(ctx context.Context, opts GCOptions) ([]GCResu
 			}
 			wg.Add(1)
 			sem <- struct{}{}
-			go func(r *GCResult, f *Function) {
+			go func(r *GCResult, f *engine.Function) {
 				defer func() { <-sem; wg.Done() }()
 				err := e.deleteFunction(ctx, f, opts.All)
 				mu.Lock()
@@ -156,25 +158,25 @@ var errGCSkipped = errors.New("skipped")
 
 // ownFunction reports whether the record with key belongs to this control
 // plane's functions backend (see functionKey).
-func (e *Engine) ownFunction(key string) bool {
+func (e *Fleet) ownFunction(key string) bool {
 	if !strings.HasPrefix(key, "img-") {
 		return false
 	}
 	_, scope, scoped := strings.Cut(key, "@")
-	if e.cfg.FunctionScope == "" {
+	if e.cfg.Scope == "" {
 		return !scoped
 	}
-	return scope == e.cfg.FunctionScope
+	return scope == e.cfg.Scope
 }
 
-// functionsInUse returns the URLs of functions with open invocations:
-// running containers and instances that linger.
-func (e *Engine) functionsInUse() map[string]bool {
+// functionsInUse returns the URLs of functions with open leases (open
+// invocations: running containers and instances that linger).
+func (e *Fleet) functionsInUse() map[string]bool {
 	e.mu.Lock()
 	defer e.mu.Unlock()
 	out := map[string]bool{}
-	for _, inv := range e.invokes {
-		out[inv.url] = true
+	for url := range e.leases {
+		out[url] = true
 	}
 	return out
 }
@@ -184,15 +186,15 @@ func (e *Engine) functionsInUse() map[string]bool {
 // function that is going away; then, unless force, it checks again that
 // nothing started on it meanwhile. Afterwards the record is FunctionDeleted,
 // and a start creates it anew; if deletion failed, the record is restored.
-func (e *Engine) deleteFunction(ctx context.Context, f *Function, force bool) error {
+func (e *Fleet) deleteFunction(ctx context.Context, f *engine.Function, force bool) error {
 	key := f.Key
-	var orig *Function
-	_, err := e.cfg.Store.UpdateFunction(ctx, key, func(cur *Function) (*Function, error) {
+	var orig *engine.Function
+	_, err := e.cfg.Store.UpdateFunction(ctx, key, func(cur *engine.Function) (*engine.Function, error) {
 		orig = nil
 		if cur == nil || cur.Status == FunctionDeleted {
 			return nil, fmt.Errorf("%w: gone already", errGCSkipped)
 		}
-		if cur.Status == FunctionCreating && time.Since(cur.Created) < staleClaim {
+		if cur.Status == engine.FunctionCreating && time.Since(cur.Created) < staleClaim {
 			return nil, fmt.Errorf("%w: being created", errGCSkipped)
 		}
 		if !force && cur.URL != f.URL {
@@ -201,7 +203,7 @@ func (e *Engine) deleteFunction(ctx context.Context, f *Function, force bool) er
 		c := *cur
 		orig = &c
 		claim := *cur
-		claim.Status, claim.Error, claim.Created = FunctionCreating, gcClaimError, time.Now().UTC()
+		claim.Status, claim.Error, claim.Created = engine.FunctionCreating, gcClaimError, time.Now().UTC()
 		return &claim, nil
 	})
 	if err != nil {
@@ -221,13 +223,13 @@ func (e *Engine) deleteFunction(ctx context.Context, f *Function, force bool) er
 	}()
 	if !force && orig.URL != "" && e.functionsInUse()[orig.URL] {
 		// A start read the ready record just before the claim.
-		if _, err := e.cfg.Store.UpdateFunction(context.WithoutCancel(ctx), key, func(*Function) (*Function, error) { return orig, nil }); err != nil {
+		if _, err := e.cfg.Store.UpdateFunction(context.WithoutCancel(ctx), key, func(*engine.Function) (*engine.Function, error) { return orig, nil }); err != nil {
 			return fmt.Errorf("restore record: %w", err)
 		}
 		return fmt.Errorf("%w: in use", errGCSkipped)
 	}
 	derr := e.cfg.Functions.Delete(ctx, orig.Name)
-	_, uerr := e.cfg.Store.UpdateFunction(context.WithoutCancel(ctx), key, func(*Function) (*Function, error) {
+	_, uerr := e.cfg.Store.UpdateFunction(context.WithoutCancel(ctx), key, func(*engine.Function) (*engine.Function, error) {
 		if derr != nil {
 			return orig, nil // still there, as far as anyone can tell: keep using it
 		}

@@ -1,0 +1,266 @@
+package fleet
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/sockerless/sockerless/services/internal/engine"
+)
+
+// Config wires a Fleet to the store and the cloud.
+type Config struct {
+	Store     engine.Store
+	Images    engine.ImageSource
+	Functions engine.Functions
+	// Prefix starts every function name this control plane makes.
+	Prefix string
+	// Scope names the functions backend (project/region, or one run of an
+	// in-process gcpsim); function records of another scope are not reused.
+	Scope  string
+	Logger *slog.Logger
+}
+
+// Fleet makes, shares and collects the functions of images. It implements
+// engine.Fleet.
+type Fleet struct {
+	cfg Config
+	log *slog.Logger
+
+	mu     sync.Mutex
+	fnWait map[string]chan struct{} // closed when this process's creation (or deletion) of a key ends
+	leases map[string]int           // open leases by function URL
+
+	wg     sync.WaitGroup
+	ctx    context.Context // lives until Close; owns background work
+	cancel context.CancelFunc
+}
+
+var _ engine.Fleet = (*Fleet)(nil)
+
+// New returns a Fleet. Close stops its background work.
+func New(cfg Config) *Fleet {
+	if cfg.Logger == nil {
+		cfg.Logger = slog.Default()
+	}
+	if cfg.Prefix == "" {
+		cfg.Prefix = "sockerless"
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	return &Fleet{
+		cfg:    cfg,
+		log:    cfg.Logger,
+		fnWait: map[string]chan struct{}{},
+		leases: map[string]int{},
+		ctx:    ctx,
+		cancel: cancel,
+	}
+}
+
+// Close cancels background work (creations in flight) and waits for it.
+func (e *Fleet) Close() error {
+	e.cancel()
+	e.wg.Wait()
+	return nil
+}
+
+// goBackground runs f as background work owned by the fleet.
+func (e *Fleet) goBackground(f func(ctx context.Context)) {
+	e.wg.Add(1)
+	go func() {
+		defer e.wg.Done()
+		f(e.ctx)
+	}()
+}
+
+// lease is one invocation's hold on a function.
+type lease struct {
+	f    *Fleet
+	url  string
+	once sync.Once
+}
+
+func (l *lease) URL() string { return l.url }
+
+func (l *lease) Release() {
+	l.once.Do(func() {
+		l.f.mu.Lock()
+		defer l.f.mu.Unlock()
+		if l.f.leases[l.url]--; l.f.leases[l.url] <= 0 {
+			delete(l.f.leases, l.url)
+		}
+	})
+}
+
+// Acquire waits until img's function is ready, making it once, and returns
+// a lease on it.
+func (e *Fleet) Acquire(ctx context.Context, img *engine.Image) (engine.Lease, error) {
+	f, err := e.ensureFunction(ctx, img)
+	if err != nil {
+		return nil, err
+	}
+	e.mu.Lock()
+	e.leases[f.URL]++
+	e.mu.Unlock()
+	return &lease{f: e, url: f.URL}, nil
+}
+
+// staleClaim is how long a "creating" function record blocks others; past
+// it the creator is presumed dead and another control plane takes over.
+const staleClaim = 10 * time.Minute
+
+// Key is the reuse key: one function per image within the
+// functions backend the control plane talks to (FunctionScope).
+func (e *Fleet) Key(img *engine.Image) string {
+	k := "img-" + strings.TrimPrefix(img.ID, "sha256:")
+	if e.cfg.Scope != "" {
+		k += "@" + e.cfg.Scope
+	}
+	return k
+}
+
+// functionName is the Cloud Functions id for an image: lower case, ≤ 63 chars.
+func (e *Fleet) functionName(img *engine.Image) string {
+	h := strings.TrimPrefix(img.ID, "sha256:")
+	if len(h) > 20 {
+		h = h[:20]
+	}
+	return e.cfg.Prefix + "-" + h
+}
+
+// Prepare starts making img's function if none exists, without waiting.
+func (e *Fleet) Prepare(img *engine.Image) {
+	e.goBackground(func(ctx context.Context) {
+		if _, err := e.cfg.Store.GetFunction(ctx, e.Key(img)); err == nil {
+			return
+		}
+		if _, err := e.claimFunction(ctx, img); err != nil {
+			e.log.Warn("prewarm function", "image", img.ID, "err", err)
+		}
+	})
+}
+
+// ensureFunction returns the ready function for img, creating it once.
+func (e *Fleet) ensureFunction(ctx context.Context, img *engine.Image) (*engine.Function, error) {
+	key := e.Key(img)
+	waited := false
+	for {
+		f, err := e.cfg.Store.GetFunction(ctx, key)
+		if err != nil && !errors.Is(err, engine.ErrNotFound) {
+			return nil, fmt.Errorf("get function %s: %w", key, err)
+		}
+		if err == nil {
+			switch {
+			case f.Status == engine.FunctionReady:
+				return f, nil
+			case f.Status == engine.FunctionCreating && time.Since(f.Created) < staleClaim:
+				if err := e.waitFunction(ctx, key); err != nil {
+					return nil, err
+				}
+				waited = true
+				continue
+			case f.Status == engine.FunctionFailed && waited:
+				return nil, engine.Errorf(engine.KindInternal, "create function for image %s: %s", img.ID, f.Error)
+			}
+		}
+		// Absent, failed before we came, or a stale claim: (re)create.
+		if _, err := e.claimFunction(ctx, img); err != nil {
+			return nil, err
+		}
+	}
+}
+
+// waitFunction blocks until the function stops being "creating" here, or
+// polls the store if another control plane creates it.
+func (e *Fleet) waitFunction(ctx context.Context, key string) error {
+	e.mu.Lock()
+	ch := e.fnWait[key]
+	e.mu.Unlock()
+	if ch == nil {
+		t := time.NewTimer(500 * time.Millisecond)
+		defer t.Stop()
+		select {
+		case <-t.C:
+			return nil
+		case <-ctx.Done():
+			return fmt.Errorf("wait for function %s: %w", key, ctx.Err())
+		}
+	}
+	select {
+	case <-ch:
+		return nil
+	case <-ctx.Done():
+		return fmt.Errorf("wait for function %s: %w", key, ctx.Err())
+	}
+}
+
+// claimFunction marks the function as being created by us (unless someone
+// else is, or it is ready) and creates it in the background. It returns
+// whether it claimed.
+func (e *Fleet) claimFunction(ctx context.Context, img *engine.Image) (bool, error) {
+	key := e.Key(img)
+	claimed := false
+	_, err := e.cfg.Store.UpdateFunction(ctx, key, func(f *engine.Function) (*engine.Function, error) {
+		claimed = false
+		if f != nil && (f.Status == engine.FunctionReady || (f.Status == engine.FunctionCreating && time.Since(f.Created) < staleClaim)) {
+			return nil, nil
+		}
+		claimed = true
+		return &engine.Function{Key: key, Name: e.functionName(img), Status: engine.FunctionCreating, Created: time.Now().UTC()}, nil
+	})
+	if err != nil {
+		return false, fmt.Errorf("claim function %s: %w", key, err)
+	}
+	if !claimed {
+		return false, nil
+	}
+	ch := make(chan struct{})
+	e.mu.Lock()
+	e.fnWait[key] = ch
+	e.mu.Unlock()
+	e.goBackground(func(bg context.Context) {
+		defer func() {
+			e.mu.Lock()
+			delete(e.fnWait, key)
+			e.mu.Unlock()
+			close(ch)
+		}()
+		e.createFunction(bg, img, key)
+	})
+	return true, nil
+}
+
+// createFunction wraps the image, creates the function and records the result.
+func (e *Fleet) createFunction(ctx context.Context, img *engine.Image, key string) {
+	name := e.functionName(img)
+	start := time.Now()
+	var url, wrapped string
+	wrapped, err := e.cfg.Images.Wrap(ctx, img)
+	if err == nil {
+		url, err = e.cfg.Functions.Create(ctx, name, wrapped)
+	}
+	_, uerr := e.cfg.Store.UpdateFunction(context.WithoutCancel(ctx), key, func(f *engine.Function) (*engine.Function, error) {
+		if f == nil {
+			f = &engine.Function{Key: key, Name: name, Created: time.Now().UTC()}
+		}
+		f.Image = wrapped
+		if err != nil {
+			f.Status, f.Error = engine.FunctionFailed, err.Error()
+		} else {
+			f.Status, f.URL, f.Error = engine.FunctionReady, url, ""
+		}
+		return f, nil
+	})
+	if err != nil {
+		e.log.Error("create function failed", "function", name, "image", img.ID, "err", err)
+	} else {
+		e.log.Info("function ready", "function", name, "image", img.ID, "took", time.Since(start).String())
+	}
+	if uerr != nil {
+		e.log.Error("record function", "function", name, "err", uerr)
+	}
+}

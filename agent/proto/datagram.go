@@ -125,3 +125,78 @@ func (f *framedConn) Close() error {
 	})
 	return err
 }
+
+// ServeDatagrams carries the datagrams arriving on pc as flows, one per
+// source address: the first datagram from an address dials its stream
+// (dial; a failed dial loses the datagram, as UDP may), each datagram is
+// framed onto it, and the frames coming back are sent to that address.
+// A flow ends after idle without a datagram either way. It returns once
+// pc is closed and every flow has ended.
+func ServeDatagrams(pc net.PacketConn, idle time.Duration, dial func(from net.Addr) (net.Conn, error)) {
+	type flow struct {
+		conn  net.Conn
+		timer *time.Timer
+	}
+	var mu sync.Mutex
+	flows := map[string]*flow{}
+	var wg sync.WaitGroup
+	defer func() {
+		mu.Lock()
+		for _, f := range flows {
+			f.conn.Close()
+		}
+		mu.Unlock()
+		wg.Wait()
+	}()
+	buf := make([]byte, MaxDatagram)
+	for {
+		n, from, err := pc.ReadFrom(buf)
+		if err != nil {
+			var ne net.Error
+			if errors.As(err, &ne) && ne.Timeout() {
+				continue
+			}
+			return
+		}
+		key := from.String()
+		mu.Lock()
+		f := flows[key]
+		mu.Unlock()
+		if f == nil {
+			conn, err := dial(from)
+			if err != nil {
+				continue
+			}
+			f = &flow{conn: conn, timer: time.AfterFunc(idle, func() { conn.Close() })}
+			mu.Lock()
+			flows[key] = f
+			mu.Unlock()
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				defer f.timer.Stop()
+				back := make([]byte, MaxDatagram)
+				for {
+					n, err := ReadDatagram(conn, back)
+					if err != nil {
+						break
+					}
+					f.timer.Reset(idle)
+					if _, err := pc.WriteTo(back[:n], from); err != nil {
+						break
+					}
+				}
+				conn.Close()
+				mu.Lock()
+				if flows[key] == f {
+					delete(flows, key)
+				}
+				mu.Unlock()
+			}()
+		}
+		f.timer.Reset(idle)
+		if err := WriteDatagram(f.conn, buf[:n]); err != nil {
+			f.conn.Close()
+		}
+	}
+}

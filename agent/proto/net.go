@@ -134,6 +134,10 @@ type ListenAddr struct {
 	Container string `json:"container,omitempty"`
 	Host      bool   `json:"host,omitempty"`
 	Port      int    `json:"port,omitempty"`
+	// Network is "udp" for a peer's UDP port: the agent receives
+	// datagrams there and carries each source address's as a flow (see
+	// ServeDatagrams); "" is TCP.
+	Network string `json:"network,omitempty"`
 	// Discovered: the peer's processes listen on the port but the peer
 	// declares no such port (EXPOSE, published). 127.0.0.0/8 is one
 	// loopback, so the agent binds such a port only once the container's

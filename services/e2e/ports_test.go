@@ -688,3 +688,39 @@ func ping(addr string) error {
 	_, err = io.ReadFull(c, make([]byte, 1))
 	return err
 }
+
+// TestContainerToContainerUDP: on a user network a container reaches a
+// peer's declared UDP port (--expose 5300/udp) by name, and a container on
+// another network does not.
+func TestContainerToContainerUDP(t *testing.T) {
+	s := requireStack(t)
+	for _, h := range referenceHosts(t, s) {
+		t.Run(h.name, func(t *testing.T) {
+			if h.name == "docker" {
+				img, err := nettestImage(s.bin)
+				if err == nil {
+					err = loadImage(h.host, "nettest:latest", img)
+				}
+				if err != nil {
+					t.Fatal(err)
+				}
+			}
+			net, other, srv := "udpnet-"+h.name+runID, "udpother-"+h.name+runID, "udpsrv-"+h.name+runID
+			t.Cleanup(func() {
+				docker(t, h.host, "rm", "-f", srv)
+				docker(t, h.host, "network", "rm", net, other)
+			})
+			mustDocker(t, h.host, "network", "create", net)
+			mustDocker(t, h.host, "network", "create", other)
+			mustDocker(t, h.host, "run", "-d", "--name", srv, "--network", net, "--expose", "5300/udp", "nettest", "netserver", "5300")
+			out := mustDocker(t, h.host, "run", "--rm", "--network", net, "nettest", "netclient", "udp", srv+":5300", "100")
+			if got := strings.TrimSpace(out); got != "HELLO" {
+				t.Fatalf("answer %q", got)
+			}
+			ip := strings.TrimSpace(mustDocker(t, h.host, "inspect", "-f", "{{(index .NetworkSettings.Networks \""+net+"\").IPAddress}}", srv))
+			if r := docker(t, h.host, "run", "--rm", "--network", other, "nettest", "netclient", "udp", ip+":5300", "10"); r.code == 0 {
+				t.Fatalf("reached from another network: %s", r.stdout)
+			}
+		})
+	}
+}

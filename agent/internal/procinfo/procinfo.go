@@ -91,9 +91,30 @@ func read(dir string, pid int) (proc, error) {
 	return p, nil
 }
 
+// containerProcs lists the container's processes: all but the agent
+// (pid agent) and its own helpers (the privileged mount helper runs the
+// same executable).
+func containerProcs(root string, agent int) ([]proc, error) {
+	ps, err := list(root, agent)
+	if err != nil {
+		return nil, err
+	}
+	self, _ := os.Readlink(filepath.Join(root, strconv.Itoa(agent), "exe"))
+	if self == "" {
+		return ps, nil
+	}
+	out := ps[:0]
+	for _, p := range ps {
+		if exe, _ := os.Readlink(filepath.Join(root, strconv.Itoa(p.pid), "exe")); exe != self {
+			out = append(out, p)
+		}
+	}
+	return out, nil
+}
+
 // Top lists the processes like `ps -ef` (docker top's default).
 func Top(root string, skip int) (proto.Top, error) {
-	ps, err := list(root, skip)
+	ps, err := containerProcs(root, skip)
 	if err != nil {
 		return proto.Top{}, err
 	}
@@ -114,7 +135,7 @@ func Top(root string, skip int) (proto.Top, error) {
 
 // Stats samples the processes' CPU time and memory and the host's CPU time.
 func Stats(root string, skip int) (proto.Stats, error) {
-	ps, err := list(root, skip)
+	ps, err := containerProcs(root, skip)
 	if err != nil {
 		return proto.Stats{}, err
 	}

@@ -70,6 +70,8 @@ type Endpoint struct {
 	// agent reported. Peers reach both.
 	Ports     []int `json:"ports,omitempty"`
 	Listening []int `json:"listening,omitempty"`
+	// UDPPorts are its declared UDP ports, which peers reach too.
+	UDPPorts []int `json:"udpPorts,omitempty"`
 	// Attached orders the container's own /etc/hosts lines.
 	Attached time.Time `json:"attached"`
 	// Spec is what the container's own view needs besides its networks.

@@ -47,7 +47,7 @@ func (p *Plane) Up(ctx context.Context, c *engine.Container) (*proto.NetworkView
 		if es.IPAMConfig != nil {
 			want = es.IPAMConfig.IPv4Address
 		}
-		ep := &Endpoint{Container: c.ID, Name: c.Name, Aliases: es.Aliases, Ports: declaredPorts(c), Spec: spec}
+		ep := &Endpoint{Container: c.ID, Name: c.Name, Aliases: es.Aliases, Ports: declaredPorts(c, network.TCP), UDPPorts: declaredPorts(c, network.UDP), Spec: spec}
 		none, joined := false, false
 		out, err := p.update(ctx, c.Namespace, id, func(n *Network) error {
 			if none = n.Subnet == ""; none {
@@ -156,12 +156,13 @@ func (p *Plane) spec(ctx context.Context, c *engine.Container) (*Spec, error) {
 	return s, nil
 }
 
-// declaredPorts are c's TCP ports that peers reach without its processes
-// having to be seen listening: ExposedPorts and published ports.
-func declaredPorts(c *engine.Container) []int {
+// declaredPorts are c's ports of protocol ipp that peers reach without
+// its processes having to be seen listening: ExposedPorts and published
+// ports.
+func declaredPorts(c *engine.Container, ipp network.IPProtocol) []int {
 	set := map[int]bool{}
 	add := func(p network.Port) {
-		if p.Proto() == network.TCP && p.Num() > 0 {
+		if p.Proto() == ipp && p.Num() > 0 {
 			set[int(p.Num())] = true
 		}
 	}

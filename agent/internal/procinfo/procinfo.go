@@ -99,13 +99,15 @@ func containerProcs(root string, agent int) ([]proc, error) {
 	if err != nil {
 		return nil, err
 	}
-	self, _ := os.Readlink(filepath.Join(root, strconv.Itoa(agent), "exe"))
-	if self == "" {
+	// By command line: the helper keeps privileges the agent dropped, so
+	// the agent may not read its exe link.
+	self, err := read(filepath.Join(root, strconv.Itoa(agent)), agent)
+	if err != nil || self.args == "" {
 		return ps, nil
 	}
 	out := ps[:0]
 	for _, p := range ps {
-		if exe, _ := os.Readlink(filepath.Join(root, strconv.Itoa(p.pid), "exe")); exe != self {
+		if p.args != self.args {
 			out = append(out, p)
 		}
 	}

@@ -23,6 +23,7 @@ import (
 	"github.com/sockerless/sockerless/services/internal/dockersock"
 	"github.com/sockerless/sockerless/services/internal/engine"
 	"github.com/sockerless/sockerless/services/internal/fleet"
+	"github.com/sockerless/sockerless/services/internal/functions/gcf"
 	"github.com/sockerless/sockerless/services/internal/imageops"
 	"github.com/sockerless/sockerless/services/internal/netplane"
 	"github.com/sockerless/sockerless/services/internal/portbind"
@@ -217,6 +218,9 @@ func Run(ctx context.Context, cfg Config) error {
 		Dial: func(ctx context.Context, ns, _, container string, port int) (net.Conn, error) {
 			return plane.Dial(ctx, ns, container, port)
 		},
+		DialUDP: func(ctx context.Context, ns, _, container string, port int) (net.Conn, error) {
+			return plane.DialUDP(ctx, ns, container, port)
+		},
 		Bindings: func(ctx context.Context, ns, client string) ([]portbind.Request, error) {
 			return plane.Bindings(ctx, ns, client)
 		},
@@ -257,8 +261,9 @@ func Run(ctx context.Context, cfg Config) error {
 			unixPaths = append(unixPaths, a.addr)
 		}
 	}
+	ncpu, mem := gcf.DefaultShape()
 	api := dockerapi.New(eng, dockerapi.Config{Version: cfg.Version, Networks: nets, Volumes: deps.volumes, Images: imgOps, Logger: log, Client: requestClient, MaxBodyBytes: cfg.MaxBodyBytes, Namespace: requestNamespace,
-		DockerSockets: requestSockets(unixPaths), Login: deps.login})
+		DockerSockets: requestSockets(unixPaths), Login: deps.login, NCPU: ncpu, MemTotal: mem})
 	// Docker sockets bound into containers: served by the same API, as
 	// the container's namespace.
 	socks := dockersock.New(context.WithoutCancel(ctx), deps.store, api, log.With("part", "dockersock"))

@@ -45,6 +45,7 @@ func (s *Server) routes() chi.Router {
 	r.Get("/containers/{id}/attach/ws", s.h(s.getContainersAttachWS))
 	r.Get("/containers/{id}/logs", s.h(s.getContainersLogs))
 	r.Delete("/containers/{id}", s.h(s.deleteContainers))
+	r.Delete("/containers/{id}/{alias}", s.h(s.deleteContainersLink))
 	r.Post("/containers/{id}/resize", s.h(s.postContainersResize))
 	r.Post("/containers/{id}/restart", s.h(s.postContainersRestart))
 	r.Post("/containers/{id}/pause", s.h(s.postContainersPause))

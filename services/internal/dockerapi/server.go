@@ -55,7 +55,13 @@ type Config struct {
 	// MaxBodyBytes bounds every request body but the streamed ones
 	// (archive uploads, image load and import); 0 means DefaultMaxBody.
 	MaxBodyBytes int64
-	Logger       *slog.Logger
+	// NCPU and MemTotal are the resources of a container's function
+	// instance (the function shape), which docker info reports as the
+	// machine's: what a container gets. Zero: this process's CPUs and no
+	// memory figure.
+	NCPU     int
+	MemTotal int64
+	Logger   *slog.Logger
 }
 
 // DefaultMaxBody is Config.MaxBodyBytes's default: far above any create,

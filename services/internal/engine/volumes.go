@@ -37,6 +37,9 @@ func (e *Engine) mounts(ctx context.Context, id string, req CreateRequest, img *
 	if !hasVolume(ms) {
 		return ms, nil
 	}
+	if d := hc.VolumeDriver; d != "" && d != "local" {
+		return nil, Errorf(KindInvalid, "volume driver %q (HostConfig.VolumeDriver) is not supported by Sockerless: only the local driver, whose volumes live on the deployment's bucket or NFS share", d)
+	}
 	if e.cfg.Volumes == nil {
 		return nil, Errorf(KindInvalid, "volumes are not configured on this control plane")
 	}

@@ -122,6 +122,8 @@ func New(cfg Config) *Plane {
 	if cfg.Local {
 		p.local = portbind.New(portbind.Config{Logger: p.log, Dial: func(ctx context.Context, container string, port int) (net.Conn, error) {
 			return p.Dial(ctx, cfg.LocalNamespace, container, port)
+		}, DialUDP: func(ctx context.Context, container string, port int) (net.Conn, error) {
+			return p.DialUDP(ctx, cfg.LocalNamespace, container, port)
 		}})
 	}
 	return p
@@ -184,6 +186,17 @@ func (p *Plane) Unpublish(ctx context.Context, c *engine.Container, run uint32) 
 // container is named by the binder of its own client, in its namespace,
 // so no store read is needed per connection.
 func (p *Plane) Dial(ctx context.Context, ns, container string, port int) (net.Conn, error) {
+	return p.dial(ctx, ns, container, port, "")
+}
+
+// DialUDP opens a flow of datagrams to UDP port of container (namespace
+// ns): a stream of frames (proto.WriteDatagram) that its agent sends to
+// the port, and whose answers come back framed.
+func (p *Plane) DialUDP(ctx context.Context, ns, container string, port int) (net.Conn, error) {
+	return p.dial(ctx, ns, container, port, "udp")
+}
+
+func (p *Plane) dial(ctx context.Context, ns, container string, port int, netw string) (net.Conn, error) {
 	addr := net.JoinHostPort("127.0.0.1", strconv.Itoa(port))
 	if p.cfg.Addr != nil {
 		var err error
@@ -193,7 +206,7 @@ func (p *Plane) Dial(ctx context.Context, ns, container string, port int) (net.C
 	}
 	ctx, cancel := context.WithTimeout(ctx, agentWait)
 	defer cancel()
-	return p.cfg.Agents.DialMesh(ctx, engine.AgentID(&engine.Container{Namespace: ns, ID: container}), proto.MeshOpen{Kind: proto.MeshDial, Addr: addr})
+	return p.cfg.Agents.DialMesh(ctx, engine.AgentID(&engine.Container{Namespace: ns, ID: container}), proto.MeshOpen{Kind: proto.MeshDial, Addr: addr, Network: netw})
 }
 
 // Bindings lists what client must hold: the ports of its running

@@ -209,7 +209,7 @@ func (s *stack) startProcs() error {
 // registry and its own state, sockets and gcpsim, with extra control plane
 // flags and environment (opts may change more before it starts); the
 // test's end stops it.
-func otherStack(t *testing.T, args, env []string, opts ...func(*stack)) *stack {
+func otherStack(t testing.TB, args, env []string, opts ...func(*stack)) *stack {
 	base := requireStack(t)
 	dir, err := os.MkdirTemp("", "sockerless-e2e-")
 	if err != nil {

@@ -31,6 +31,8 @@ func (s *Server) postContainersCreate(w http.ResponseWriter, r *http.Request) er
 		HostConfig: req.HostConfig,
 		Endpoints:  endpointsConfig(req.NetworkingConfig),
 		Client:     s.client(r),
+
+		DockerSockets: s.dockerSockets(r),
 	})
 	if err != nil {
 		return err

@@ -214,7 +214,7 @@ func writeError(w http.ResponseWriter, log *slog.Logger, err error) {
 		// own 500 texts, e.g. a published port already taken); only an
 		// unclassified error is replaced by a generic answer.
 		var ee *engine.Error
-		if se == nil && !errors.As(err, &ee) {
+		if se == nil && (!errors.As(err, &ee) || ee.Message == "") {
 			msg = genericMessage(code, ref)
 		}
 	}

@@ -99,8 +99,9 @@ func (p *Plane) Disconnect(ctx context.Context, ns, netRef, ctrRef string, force
 		return p.dropStale(ctx, n, ctrRef)
 	}
 	if _, on := c.Networks[n.Name]; !on {
-		// Docker's two wordings; it answers 500, but 5xx answers here carry
-		// no detail, and this is the client's mistake: 400 keeps the words.
+		// Docker's two wordings. Docker answers 500, but this is the
+		// client's mistake, not the control plane's: 400 (a 500 here
+		// means a failure no check names; see dockerapi's fuzz targets).
 		if running(c) {
 			return engine.Errorf(engine.KindInvalid, "container %s is not connected to network %s", c.ID, n.Name)
 		}

@@ -181,6 +181,8 @@ func status(k engine.Kind) int {
 		return http.StatusServiceUnavailable
 	case engine.KindForbidden:
 		return http.StatusForbidden
+	case engine.KindTooManyRequests:
+		return http.StatusTooManyRequests
 	}
 	return http.StatusInternalServerError
 }
@@ -202,7 +204,13 @@ func writeError(w http.ResponseWriter, log *slog.Logger, err error) {
 	if code >= 500 && code != http.StatusNotImplemented {
 		ref := errorRef()
 		log.Error("request failed", "status", code, "ref", ref, "err", err)
-		msg = genericMessage(code, ref)
+		// An engine error's Message was written for the client (Docker's
+		// own 500 texts, e.g. a published port already taken); only an
+		// unclassified error is replaced by a generic answer.
+		var ee *engine.Error
+		if se == nil && !errors.As(err, &ee) {
+			msg = genericMessage(code, ref)
+		}
 	}
 	if code == http.StatusNotModified {
 		w.WriteHeader(code)

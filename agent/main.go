@@ -14,7 +14,7 @@ import (
 	"os/signal"
 	"syscall"
 
-	"github.com/sockerless/sockerless/agent/internal/applog"
+	"github.com/sockerless/sockerless/agent/jsonlog"
 	"github.com/sockerless/sockerless/agent/internal/instance"
 	"github.com/sockerless/sockerless/agent/internal/mounts"
 	"github.com/sockerless/sockerless/agent/internal/netview"
@@ -33,7 +33,7 @@ func run() int {
 	if os.Getenv("SOCKERLESS_AGENT_DEBUG") != "" {
 		level = slog.LevelDebug
 	}
-	log := applog.New(os.Stderr, level)
+	log := jsonlog.New(os.Stderr, level)
 	mounter, err := mounts.Boot() // re-executes a privileged agent
 	if err != nil {
 		log.Error("boot", "err", err)

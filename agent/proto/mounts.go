@@ -17,7 +17,26 @@ const VolumesRoot = "/.sockerless/volumes"
 const (
 	MountVolume = "volume"
 	MountTmpfs  = "tmpfs"
+	// MountBind bind-mounts a host bind's staging directory (or the one
+	// file in it) at its destination, once the bind's initial copy is in
+	// (package bindsync); the agent asks for it after the invocation's
+	// mounts, so it never covers the volume root.
+	MountBind = "bind"
 )
+
+// BindsRoot holds the staging directories of a container's host bind
+// mounts in its instance, one per bind (BindsRoot/<Bind.Index>).
+const BindsRoot = "/.sockerless/binds"
+
+// Bind is a host bind mount of the container (docker run -v /host:/ctr):
+// the agent opens a MeshBind stream for it (MeshOpen.Port = Index), and
+// the client's machine syncs the source with the staging directory.
+type Bind struct {
+	// Index is the bind's number among the container's binds.
+	Index       int    `json:"index"`
+	Destination string `json:"destination"`
+	ReadOnly    bool   `json:"readOnly,omitempty"`
+}
 
 // Mount is one volume or tmpfs mount of the container.
 type Mount struct {

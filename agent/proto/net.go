@@ -51,6 +51,11 @@ const (
 	// into the container (the control plane serves it as the container's
 	// namespace).
 	MeshDocker = "docker"
+	// MeshBind (agent→hub, and control plane→client side): the sync of
+	// the container's host bind mount number Port (package bindsync); the
+	// control plane adds the bind's Source, ReadOnly and Create for the
+	// client side, which serves the host's end.
+	MeshBind = "bind"
 )
 
 // MeshOpen is the first line of a mesh stream.
@@ -64,8 +69,17 @@ type MeshOpen struct {
 	// From is the source address of the original connection (the peer
 	// container's own address), so the server sees its peer's address.
 	From string `json:"from,omitempty"`
-	// Port is the port on the client's machine (MeshHost).
+	// Port is the port on the client's machine (MeshHost), or the bind's
+	// number (MeshBind).
 	Port int `json:"port,omitempty"`
+	// Source is the bind's path on the client's machine (MeshBind to the
+	// client side).
+	Source string `json:"source,omitempty"`
+	// ReadOnly marks a read-only bind (MeshBind to the client side).
+	ReadOnly bool `json:"readOnly,omitempty"`
+	// Create makes a missing bind source as a directory (MeshBind: docker
+	// -v does, --mount type=bind does not).
+	Create bool `json:"create,omitempty"`
 }
 
 // MeshReply answers a MeshOpen. Refused says nothing listens there (the

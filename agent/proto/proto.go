@@ -265,6 +265,9 @@ type Start struct {
 	// Network is the container's network view, applied before the process
 	// starts (nil: the instance's network as it is).
 	Network *NetworkView `json:"network,omitempty"`
+	// Binds are the container's host bind mounts: each is synced into the
+	// instance and mounted before the process starts.
+	Binds []Bind `json:"binds,omitempty"`
 }
 
 // Started says run Run is executing as Pid.

@@ -3,6 +3,7 @@ package instance
 import (
 	"context"
 	"errors"
+	"fmt"
 	"io"
 	"log/slog"
 	"sync"
@@ -93,7 +94,14 @@ func (t *execTable) killAll(log *slog.Logger) {
 // the exec's exit.
 func (in *Instance) startExec(ctx context.Context, runs *sync.WaitGroup, es proto.ExecStart) *process.Proc {
 	log := in.log.With("exec", es.ID)
-	proc, err := in.cfg.Supervisor.StartSized(es.Process, process.Size{Rows: es.Rows, Cols: es.Cols})
+	// The host's changes of the binds are in before the exec starts.
+	var proc *process.Proc
+	err := in.pullBinds(ctx, nil)
+	if err != nil {
+		err = fmt.Errorf("host bind mounts: %w", err)
+	} else {
+		proc, err = in.cfg.Supervisor.StartSized(es.Process, process.Size{Rows: es.Rows, Cols: es.Cols})
+	}
 	if err != nil {
 		exit := proto.ExecExit{ID: es.ID, Code: process.CodeCannotExecute, Error: err.Error()}
 		var se *process.StartError
@@ -130,6 +138,7 @@ func (in *Instance) startExec(ctx context.Context, runs *sync.WaitGroup, es prot
 		st := proc.Status()
 		proc.Close()
 		log.Info("exec exited", "code", st.Code, "signal", st.Signal)
+		in.flushBinds(ctx) // the exec's changes are on the host before its output ends
 		in.post(event{kind: evExecDone, id: es.ID})
 		_ = in.sess.ExecExit(ctx, proto.ExecExit{ID: es.ID, Code: st.Code, Signal: st.Signal})
 	}()

@@ -57,6 +57,7 @@ type Instance struct {
 	net    Network // nil: network views are ignored
 	events chan event
 	done   chan struct{} // closed when Run's loop ends
+	binds  bindSet
 }
 
 // New returns an Instance for cfg.Invocation; Run serves it.
@@ -196,6 +197,7 @@ func (in *Instance) Run(ctx context.Context) error {
 	close(in.done)
 	stopRuns()
 	waitTimeout(&runs, killWait, in.log)
+	in.closeBinds()
 	if in.net != nil {
 		if err := in.net.Close(); err != nil {
 			in.log.Warn("close network", "err", err)
@@ -380,6 +382,11 @@ func (in *Instance) startRun(ctx context.Context, runs *sync.WaitGroup, s proto.
 			err = fmt.Errorf("apply the container's network: %w", nerr)
 		}
 	}
+	if err == nil && len(s.Binds) > 0 {
+		if berr := in.pullBinds(ctx, s.Binds); berr != nil {
+			err = fmt.Errorf("host bind mounts: %w", berr)
+		}
+	}
 	if err == nil {
 		proc, err = in.cfg.Supervisor.StartSized(s.Process, process.Size{Rows: s.Rows, Cols: s.Cols})
 	}
@@ -422,6 +429,7 @@ func (in *Instance) startRun(ctx context.Context, runs *sync.WaitGroup, s proto.
 		st := proc.Status()
 		proc.Close()
 		log.Info("process exited", "code", st.Code, "signal", st.Signal)
+		in.flushBinds(ctx) // the container's changes are on the host before its exit is known
 		in.reportExit(ctx, proto.Exit{Run: s.Run, Code: st.Code, Signal: st.Signal})
 	}()
 	return r

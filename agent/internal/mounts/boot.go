@@ -11,6 +11,7 @@ import (
 	"runtime"
 	"strconv"
 	"strings"
+	"sync"
 	"syscall"
 
 	"golang.org/x/sys/unix"
@@ -31,7 +32,8 @@ const dockerCaps uint64 = 1<<unix.CAP_CHOWN | 1<<unix.CAP_DAC_OVERRIDE | 1<<unix
 	1<<unix.CAP_SETPCAP | 1<<unix.CAP_NET_BIND_SERVICE | 1<<unix.CAP_NET_RAW |
 	1<<unix.CAP_SYS_CHROOT | 1<<unix.CAP_MKNOD | 1<<unix.CAP_AUDIT_WRITE | 1<<unix.CAP_SETFCAP
 
-// Mounter applies an invocation's mounts (and covers the volume root).
+// Mounter applies an invocation's mounts (and covers the volume root),
+// then, in later calls, the host binds' mounts.
 type Mounter interface {
 	Mount(ms []proto.Mount) error
 }
@@ -48,7 +50,8 @@ func (l Local) Mount(ms []proto.Mount) error { return Apply(l.Root, ms) }
 // main then runs RunHelper and exits.
 func IsHelper() bool { return os.Getenv(envRole) == "mounter" }
 
-// RunHelper serves one mount request on fd 3 and returns the exit code.
+// RunHelper serves mount requests on fd 3, in order, until the agent
+// closes it, and returns the exit code.
 func RunHelper() int {
 	f := os.NewFile(3, "mounter")
 	conn, err := net.FileConn(f)
@@ -58,27 +61,47 @@ func RunHelper() int {
 		return 1
 	}
 	defer conn.Close()
-	var req []proto.Mount
-	if err := json.NewDecoder(bufio.NewReader(conn)).Decode(&req); err != nil {
-		return 0 // the agent ended without asking
+	dec := json.NewDecoder(bufio.NewReader(conn))
+	enc := json.NewEncoder(conn)
+	for first := true; ; first = false {
+		var req []proto.Mount
+		if err := dec.Decode(&req); err != nil {
+			return 0 // the agent ended
+		}
+		var resp struct {
+			Error string `json:"error,omitempty"`
+		}
+		if !first && !allBinds(req) {
+			resp.Error = "only host binds are mounted after the invocation's mounts"
+		} else if err := Apply(proto.VolumesRoot, req); err != nil {
+			resp.Error = err.Error()
+		}
+		if err := enc.Encode(resp); err != nil {
+			return 0
+		}
 	}
-	var resp struct {
-		Error string `json:"error,omitempty"`
-	}
-	if err := Apply(proto.VolumesRoot, req); err != nil {
-		resp.Error = err.Error()
-	}
-	_ = json.NewEncoder(conn).Encode(resp)
-	return 0
 }
 
-// remote asks the helper over its socket.
-type remote struct{ conn net.Conn }
+func allBinds(ms []proto.Mount) bool {
+	for _, m := range ms {
+		if m.Type != proto.MountBind {
+			return false
+		}
+	}
+	return len(ms) > 0
+}
 
-// Mount implements Mounter; the helper serves one request, then exits
-// (an instance serves one invocation).
+// remote asks the helper over its socket, one request at a time.
+type remote struct {
+	mu   *sync.Mutex
+	conn net.Conn
+}
+
+// Mount implements Mounter; the helper serves requests until the agent
+// exits (an instance serves one invocation).
 func (r remote) Mount(ms []proto.Mount) error {
-	defer r.conn.Close()
+	r.mu.Lock()
+	defer r.mu.Unlock()
 	if ms == nil {
 		ms = []proto.Mount{}
 	}
@@ -116,7 +139,7 @@ func Boot() (Mounter, error) {
 		if err != nil {
 			return nil, fmt.Errorf("mount helper socket: %w", err)
 		}
-		return remote{conn}, nil
+		return remote{mu: &sync.Mutex{}, conn: conn}, nil
 	}
 	bnd, err := capSet("CapBnd")
 	if err != nil || os.Getuid() != 0 || bnd&^dockerCaps == 0 {

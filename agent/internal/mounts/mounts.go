@@ -18,8 +18,10 @@ import (
 
 // Apply makes ms in this process's mount namespace: volumes under root
 // (proto.VolumesRoot outside tests), then covers root. Mounts are made
-// parents first.
+// parents first. A request of host binds alone (made once their initial
+// copy is in, after the invocation's mounts) leaves root as it is.
 func Apply(root string, ms []proto.Mount) error {
+	bindsOnly := len(ms) > 0
 	sorted := append([]proto.Mount(nil), ms...)
 	sort.SliceStable(sorted, func(i, j int) bool { return sorted[i].Destination < sorted[j].Destination })
 	for _, m := range sorted {
@@ -29,14 +31,74 @@ func Apply(root string, ms []proto.Mount) error {
 			err = bindVolume(root, m)
 		case proto.MountTmpfs:
 			err = mountTmpfs(m)
+		case proto.MountBind:
+			err = bindStaging(m)
 		default:
 			err = fmt.Errorf("unknown mount type %q", m.Type)
 		}
 		if err != nil {
 			return fmt.Errorf("mount %s at %s: %w", m.Type, m.Destination, err)
 		}
+		bindsOnly = bindsOnly && m.Type == proto.MountBind
+	}
+	if bindsOnly {
+		return nil
 	}
 	return cover(root)
+}
+
+// bindStaging bind-mounts a host bind's staging directory, or the one
+// file in it, at its destination (read only with ReadOnly: the
+// container's writes fail with EROFS, as under docker).
+func bindStaging(m proto.Mount) error {
+	src := filepath.Clean(m.Source)
+	if !strings.HasPrefix(src, proto.BindsRoot+"/") {
+		return fmt.Errorf("bind staging path %q is not under %s", m.Source, proto.BindsRoot)
+	}
+	st, err := os.Lstat(src)
+	if err != nil {
+		return fmt.Errorf("bind staging path: %w", err)
+	}
+	switch {
+	case st.IsDir():
+		if err := destinationDir(m.Destination); err != nil {
+			return err
+		}
+	case st.Mode().IsRegular():
+		if err := destinationFile(m.Destination); err != nil {
+			return err
+		}
+	default:
+		return fmt.Errorf("bind staging path %s is neither a directory nor a file", src)
+	}
+	if err := unix.Mount(src, m.Destination, "", unix.MS_BIND, ""); err != nil {
+		return privilege(err)
+	}
+	if m.ReadOnly {
+		return remountReadOnly(m.Destination)
+	}
+	return nil
+}
+
+// destinationFile makes the mount point of a single-file bind.
+func destinationFile(dst string) error {
+	st, err := os.Stat(dst)
+	switch {
+	case err == nil && st.IsDir():
+		return fmt.Errorf("%s is a directory in the image; the bind's source is a file", dst)
+	case err == nil:
+		return nil
+	case errors.Is(err, fs.ErrNotExist):
+		if err := os.MkdirAll(filepath.Dir(dst), 0o755); err != nil {
+			return err
+		}
+		f, err := os.OpenFile(dst, os.O_CREATE|os.O_WRONLY, 0o644)
+		if err != nil {
+			return err
+		}
+		return f.Close()
+	}
+	return err
 }
 
 // bindVolume bind-mounts the volume's directory at its destination,

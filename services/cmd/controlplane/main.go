@@ -18,6 +18,9 @@ import (
 )
 
 func main() {
+	if len(os.Args) > 1 && (os.Args[1] == "tokens" || os.Args[1] == "members") {
+		os.Exit(runAdmin(os.Args[1:], os.Getenv, os.Stdout, os.Stderr))
+	}
 	cfg, log, err := parse(os.Args[1:], os.Getenv)
 	if err != nil {
 		fmt.Fprintln(os.Stderr, "controlplane:", err)
@@ -47,22 +50,4 @@ func devSim(ctx context.Context, cfg *controlplane.Config, log *slog.Logger) (co
 		return controlplane.SimEndpoint{}, nil, err
 	}
 	return controlplane.SimEndpoint{GRPC: ep.GRPC, HTTP: ep.HTTP, Registry: ep.Registry, Storage: ep.HTTP + storage.Prefix}, closeSim, nil
-}
-
-// newLogger logs JSON with Cloud Logging's severity key.
-func newLogger(level slog.Level) *slog.Logger {
-	return slog.New(slog.NewJSONHandler(os.Stderr, &slog.HandlerOptions{
-		Level: level,
-		ReplaceAttr: func(groups []string, a slog.Attr) slog.Attr {
-			if len(groups) == 0 {
-				switch a.Key {
-				case slog.LevelKey:
-					a.Key = "severity"
-				case slog.MessageKey:
-					a.Key = "message"
-				}
-			}
-			return a
-		},
-	}))
 }

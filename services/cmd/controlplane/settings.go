@@ -10,6 +10,8 @@ import (
 	"strings"
 	"time"
 
+	"github.com/sockerless/sockerless/agent/jsonlog"
+
 	"github.com/sockerless/sockerless/services/internal/controlplane"
 	"github.com/sockerless/sockerless/services/internal/portbind"
 	"github.com/sockerless/sockerless/services/internal/settings"
@@ -247,7 +249,7 @@ func parseTo(args []string, getenv func(string) string, out io.Writer) (controlp
 	if port := getenv(settings.PortEnv); !dev && len(cfg.Listen) == 0 && port != "" {
 		cfg.Listen = []string{"tcp://0.0.0.0:" + port}
 	}
-	log := newLogger(level)
+	log := jsonlog.New(os.Stderr, level)
 	cfg.Logger = log
 	return cfg, log, nil
 }

@@ -31,6 +31,8 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/sockerless/sockerless/agent/jsonlog"
+
 	"github.com/sockerless/sockerless/services/internal/clientlink"
 	"github.com/sockerless/sockerless/services/internal/forward"
 	"github.com/sockerless/sockerless/services/internal/portbind"
@@ -184,24 +186,6 @@ func listen(network, addr string) (net.Listener, error) {
 	return l, nil
 }
 
-// newLogger logs JSON with Cloud Logging's severity and message keys.
-func newLogger(w io.Writer) *slog.Logger {
-	return slog.New(slog.NewJSONHandler(w, &slog.HandlerOptions{
-		ReplaceAttr: func(groups []string, a slog.Attr) slog.Attr {
-			if len(groups) > 0 {
-				return a
-			}
-			switch a.Key {
-			case slog.MessageKey:
-				a.Key = "message"
-			case slog.LevelKey:
-				a.Key = "severity"
-			}
-			return a
-		},
-	}))
-}
-
 // run is the forwarder: it serves until ctx ends, then drains and returns
 // the exit status.
 func run(ctx context.Context, args []string, getenv func(string) string, stderr io.Writer) int {
@@ -213,7 +197,7 @@ func run(ctx context.Context, args []string, getenv func(string) string, stderr 
 		fmt.Fprintf(stderr, "forwarder: %v\n", err)
 		return 2
 	}
-	log := newLogger(stderr)
+	log := jsonlog.New(stderr, slog.LevelInfo)
 	network, addr, err := parseListen(cfg.listen)
 	if err != nil {
 		fmt.Fprintf(stderr, "forwarder: %v\n", err)

@@ -21,6 +21,8 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/sockerless/sockerless/agent/jsonlog"
+
 	"github.com/sockerless/sockerless/services/internal/gcpsim"
 )
 
@@ -76,7 +78,7 @@ func run(ctx context.Context, args []string, logw io.Writer) error {
 	if err := level.UnmarshalText([]byte(*logLevel)); err != nil {
 		return fmt.Errorf("--log-level: %w", err)
 	}
-	logger := slog.New(slog.NewJSONHandler(logw, &slog.HandlerOptions{Level: level, ReplaceAttr: cloudLoggingKeys}))
+	logger := jsonlog.New(logw, level)
 	prof, err := gcpsim.ProfileNamed(*profile, *opDelay)
 	if err != nil {
 		return err
@@ -127,22 +129,4 @@ func applyEnv(fs *flag.FlagSet) error {
 		}
 	})
 	return err
-}
-
-// cloudLoggingKeys renames slog's level and msg keys to Cloud Logging's
-// severity and message.
-func cloudLoggingKeys(groups []string, a slog.Attr) slog.Attr {
-	if len(groups) > 0 {
-		return a
-	}
-	switch a.Key {
-	case slog.LevelKey:
-		a.Key = "severity"
-		if lv, ok := a.Value.Any().(slog.Level); ok && lv == slog.LevelWarn {
-			a.Value = slog.StringValue("WARNING")
-		}
-	case slog.MessageKey:
-		a.Key = "message"
-	}
-	return a
 }

@@ -129,13 +129,3 @@ func TestSourceTrustsOnlyTheLastForwardedEntry(t *testing.T) {
 	}
 }
 
-func TestIdentity(t *testing.T) {
-	r := httptest.NewRequest("GET", "/", nil)
-	if _, ok := IdentityOf(r.Context()); ok {
-		t.Fatal("identity without one set")
-	}
-	ctx := WithIdentity(r.Context(), Identity{Member: "alice", Role: "member"})
-	if id, ok := IdentityOf(ctx); !ok || id.Member != "alice" {
-		t.Fatalf("identity %+v %v", id, ok)
-	}
-}

@@ -16,6 +16,7 @@ import (
 	"github.com/hashicorp/yamux"
 
 	"github.com/sockerless/sockerless/agent/proto"
+	"github.com/sockerless/sockerless/agent/proto/bindsync"
 	"github.com/sockerless/sockerless/agent/proto/wsmux"
 	"github.com/sockerless/sockerless/services/internal/portbind"
 )
@@ -184,9 +185,12 @@ func (c *Client) do(op Op) Result {
 }
 
 // serveHost answers a stream the control plane opened: a container
-// connecting to a port of this machine.
+// connecting to a port of this machine, or the sync of a host bind.
 func (c *Client) serveHost(st net.Conn) {
 	open, err := proto.ServeStream(st, opTimeout, func(open proto.MeshOpen) (net.Conn, error) {
+		if open.Kind == proto.MeshBind {
+			return bindsync.Serve(bindsync.Host{Path: open.Source, ReadOnly: open.ReadOnly, Create: open.Create, Logger: c.log.With("container", open.Container)})
+		}
 		if open.Kind != proto.MeshHost {
 			return nil, fmt.Errorf("the forwarder does not serve %q streams", open.Kind)
 		}

@@ -320,6 +320,23 @@ func (s *Server) DialHost(ctx context.Context, ns, client string, port int) (net
 	return proto.DialStream(ctx, st, proto.MeshOpen{Kind: proto.MeshHost, Port: port})
 }
 
+// DialBind opens the sync of a host bind on client's machine (open is a
+// proto.MeshBind naming the bind's source), waiting a little for a
+// client whose link is down.
+func (s *Server) DialBind(ctx context.Context, ns, client string, open proto.MeshOpen) (net.Conn, error) {
+	actx, cancel := context.WithTimeout(ctx, awaitLink)
+	l, err := s.await(actx, ns, client)
+	cancel()
+	if err != nil {
+		return nil, err
+	}
+	st, err := l.sess.OpenStream()
+	if err != nil {
+		return nil, fmt.Errorf("client %s: %w", client, err)
+	}
+	return proto.DialStream(ctx, st, open)
+}
+
 // HostPorts returns the ports of client's machine its user exposed to
 // containers (forwarder --expose-host-port), as its current link said;
 // nil while it is not connected.

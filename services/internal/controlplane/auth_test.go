@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/sockerless/sockerless/agent/proto"
+	"github.com/sockerless/sockerless/services/internal/auth"
 	"github.com/sockerless/sockerless/services/internal/authn"
 )
 
@@ -44,7 +45,7 @@ func serveGuarded(t *testing.T, hit *string, fails *authn.Failures) (*http.Serve
 	if err != nil {
 		t.Fatal(err)
 	}
-	srv := newHTTPServer(requireToken("0123456789abcdef", fails, routes(recordingHandlers(hit))), context.Background(), 0)
+	srv := newHTTPServer(requireToken(auth.New(auth.Config{AdminToken: "0123456789abcdef"}), fails, routes(recordingHandlers(hit))), context.Background(), 0)
 	go srv.Serve(ln)
 	t.Cleanup(func() { srv.Close() })
 	return srv, ln.Addr().String()

@@ -15,6 +15,7 @@ import (
 
 	"github.com/sockerless/sockerless/agent/proto"
 	"github.com/sockerless/sockerless/services/internal/agenthub"
+	"github.com/sockerless/sockerless/services/internal/auth"
 	"github.com/sockerless/sockerless/services/internal/authn"
 	"github.com/sockerless/sockerless/services/internal/clientlink"
 	"github.com/sockerless/sockerless/services/internal/dockerapi"
@@ -203,8 +204,9 @@ func Run(ctx context.Context, cfg Config) error {
 		},
 		// A forwarder that comes up may expose other ports: the views of
 		// its containers at host-gateway change.
-		OnLink: func(ns, _ string, _ []int) { nets.Touch(ns) },
-		Logger: log,
+		OnLink:    func(ns, _ string, _ []int) { nets.Touch(ns) },
+		Namespace: requestNamespace,
+		Logger:    log,
 	})
 	plane = publish.New(publish.Config{
 		Store:          deps.store,
@@ -229,16 +231,20 @@ func Run(ctx context.Context, cfg Config) error {
 	})
 	imgOps := imageops.New(imageops.Config{Engine: eng, Images: deps.store, Registry: deps.registry, Logger: log.With("component", "images")})
 	eng.SetFilesSizer(imgOps)
-	api := dockerapi.New(eng, dockerapi.Config{Version: cfg.Version, Networks: nets, Volumes: deps.volumes, Images: imgOps, Logger: log, Client: requestClient, MaxBodyBytes: cfg.MaxBodyBytes})
+	api := dockerapi.New(eng, dockerapi.Config{Version: cfg.Version, Networks: nets, Volumes: deps.volumes, Images: imgOps, Logger: log, Client: requestClient, MaxBodyBytes: cfg.MaxBodyBytes, Namespace: requestNamespace})
 	tunnel := wsconn.NewListener(&net.TCPAddr{IP: net.IPv4(127, 0, 0, 1)})
 
 	open := routes(handlers{
 		hub: hub, mesh: hub.MeshHandler(), tunnel: tunnel, links: links,
-		gc: gcHandler(fl, log), pool: poolHandler(fl, log), storeStats: storeStatsHandler(deps.store), api: api,
+		gc:         auth.RequireAdmin(gcHandler(fl, log)),
+		pool:       poolHandler(fl, log),
+		storeStats: auth.RequireAdmin(storeStatsHandler(deps.store)),
+		admin:      auth.NewAdmin(deps.store, log),
+		api:        api,
 	})
 	fails := authn.NewFailures(log.With("component", "auth"))
 	fails.TrustForwarded = !cfg.Dev
-	guarded := requireToken(cfg.Token, fails, open)
+	guarded := requireToken(auth.New(auth.Config{AdminToken: cfg.Token, Store: deps.store, Logger: log}), fails, open)
 
 	var servers []*http.Server
 	var wg sync.WaitGroup
@@ -273,7 +279,9 @@ func Run(ctx context.Context, cfg Config) error {
 	}
 	serve(tunnel, guarded)
 
-	eng.Recover(engine.DefaultNamespace)
+	for _, ns := range namespaces(ctx, deps.store, log) {
+		eng.Recover(ns)
+	}
 	if err := plane.RestoreLocal(ctx); err != nil {
 		log.Error("restore published ports", "err", err)
 	}
@@ -385,14 +393,53 @@ func hubListener(stateDir string) (net.Listener, error) {
 // localKey marks requests that came through a unix socket.
 type localKey struct{}
 
+// localIdentity is who a unix socket's client is: the socket's file mode
+// already limits it to this machine's owner, an admin of the default
+// namespace.
+var localIdentity = auth.Identity{Member: "local", Namespace: auth.DefaultNamespace, Role: auth.RoleAdmin}
+
 // localClient marks the requests of a unix socket's clients: they run on
 // this machine, whose published ports the control plane binds itself.
 func localClient(next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		ctx := context.WithValue(r.Context(), localKey{}, true)
-		ctx = authn.WithIdentity(ctx, authn.Identity{Member: "local", Role: "admin"})
+		if _, ok := auth.FromContext(ctx); !ok {
+			ctx = auth.WithIdentity(ctx, localIdentity)
+		}
 		next.ServeHTTP(w, r.WithContext(ctx))
 	})
+}
+
+// requestNamespace is the namespace of the identity that sent r.
+func requestNamespace(r *http.Request) string { return auth.Namespace(r.Context()) }
+
+// namespaces lists every namespace that may hold containers: the default
+// one and those of tokens and members (a removed token's containers stay
+// in its namespace; an admin names it when issuing a new token).
+func namespaces(ctx context.Context, s auth.Store, log *slog.Logger) []string {
+	seen := map[string]bool{auth.DefaultNamespace: true}
+	out := []string{auth.DefaultNamespace}
+	add := func(ns string) {
+		if !seen[ns] {
+			seen[ns] = true
+			out = append(out, ns)
+		}
+	}
+	ts, err := s.ListTokens(ctx)
+	if err != nil {
+		log.Error("recover: list tokens", "err", err)
+	}
+	for _, t := range ts {
+		add(t.Namespace)
+	}
+	ms, err := s.ListMembers(ctx)
+	if err != nil {
+		log.Error("recover: list members", "err", err)
+	}
+	for _, m := range ms {
+		add(m.Namespace)
+	}
+	return out
 }
 
 // requestClient names the client side of a request (engine.Container.Client):

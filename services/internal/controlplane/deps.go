@@ -9,6 +9,7 @@ import (
 
 	"github.com/google/go-containerregistry/pkg/authn"
 	"github.com/google/go-containerregistry/pkg/v1/google"
+	"github.com/sockerless/sockerless/services/internal/auth"
 	"github.com/sockerless/sockerless/services/internal/engine"
 	"github.com/sockerless/sockerless/services/internal/functions/gcf"
 	"github.com/sockerless/sockerless/services/internal/imageops"
@@ -29,6 +30,7 @@ const sharedStorePoll = 500 * time.Millisecond
 type store interface {
 	engine.Store
 	netplane.Store
+	auth.Store
 }
 
 // dependencies are the engine's adapters.

@@ -12,6 +12,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/sockerless/sockerless/services/internal/auth"
 	"github.com/sockerless/sockerless/services/internal/fleet"
 )
 
@@ -82,16 +83,16 @@ func TestGCEndpointNeedsTheToken(t *testing.T) {
 	fc := &fakeCollector{}
 	mux := http.NewServeMux()
 	mux.Handle(GCPath, gcHandler(fc, slog.New(slog.NewTextHandler(io.Discard, nil))))
-	h := requireToken("0123456789abcdef", testFailures(), mux)
-	for _, auth := range []string{"", "Bearer wrong"} {
+	h := requireToken(auth.New(auth.Config{AdminToken: "0123456789abcdef"}), testFailures(), mux)
+	for _, hdr := range []string{"", "Bearer wrong"} {
 		rec := httptest.NewRecorder()
 		req := httptest.NewRequest("POST", GCPath+"?all=true", nil)
-		if auth != "" {
-			req.Header.Set("Authorization", auth)
+		if hdr != "" {
+			req.Header.Set("Authorization", hdr)
 		}
 		h.ServeHTTP(rec, req)
 		if rec.Code != http.StatusUnauthorized || fc.got != nil {
-			t.Fatalf("auth %q: status %d, engine called %v", auth, rec.Code, fc.got != nil)
+			t.Fatalf("auth %q: status %d, engine called %v", hdr, rec.Code, fc.got != nil)
 		}
 	}
 	rec := httptest.NewRecorder()

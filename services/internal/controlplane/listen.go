@@ -2,8 +2,9 @@ package controlplane
 
 import (
 	"context"
-	"crypto/subtle"
+	"errors"
 	"fmt"
+	"log/slog"
 	"net"
 	"net/http"
 	"net/url"
@@ -14,6 +15,7 @@ import (
 	"golang.org/x/sys/unix"
 
 	"github.com/sockerless/sockerless/agent/proto"
+	"github.com/sockerless/sockerless/services/internal/auth"
 	"github.com/sockerless/sockerless/services/internal/authn"
 )
 
@@ -89,27 +91,34 @@ func (l listenAddr) listen() (net.Listener, error) {
 	return ln, nil
 }
 
-// requireToken refuses requests without the bearer token, except agent
-// dials, which carry their own per-container secret. The exemption is
-// decided on the path the router sees (authn.Exempt), so an encoded or
-// unclean path never reaches another handler without a token. A refused
-// request is answered by fails: logged, slowed per source, connection
-// closed. An accepted one carries the admin identity (authn.IdentityOf).
-func requireToken(token string, fails *authn.Failures, next http.Handler) http.Handler {
+// requireToken refuses requests whose bearer token identifies no one
+// (package auth) and puts the caller's identity in the others' context,
+// except agent dials, which carry their own per-container secret. The
+// exemption is decided on the path the router sees (authn.Exempt), so an
+// encoded or unclean path never reaches another handler without a token.
+// A refused request is answered by fails: logged, slowed per source,
+// connection closed.
+func requireToken(a *auth.Authenticator, fails *authn.Failures, next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		if authn.Exempt(r, proto.ConnectPath, proto.MeshPath) {
 			next.ServeHTTP(w, r)
 			return
 		}
-		got, ok := authn.Bearer(r.Header.Get("Authorization"))
-		if token == "" || !ok || subtle.ConstantTimeCompare([]byte(got), []byte(token)) != 1 {
+		tok, ok := authn.Bearer(r.Header.Get("Authorization"))
+		id, err := a.Identify(r.Context(), tok)
+		switch {
+		case errors.Is(err, auth.ErrUnauthorized):
 			reason := "no bearer token"
 			if ok {
 				reason = "wrong token"
 			}
-			fails.Fail(w, r, http.StatusUnauthorized, reason, "Unauthorized: this endpoint requires a bearer token (forwarder --token or SOCKERLESS_TOKEN)")
+			fails.Fail(w, r, http.StatusUnauthorized, reason, auth.ErrUnauthorized.Error())
+			return
+		case err != nil:
+			slog.Default().Error("authenticate", "err", err)
+			auth.WriteError(w, http.StatusServiceUnavailable, "authentication is unavailable, try again")
 			return
 		}
-		next.ServeHTTP(w, r.WithContext(authn.WithIdentity(r.Context(), authn.Identity{Member: "admin", Role: "admin"})))
+		next.ServeHTTP(w, r.WithContext(auth.WithIdentity(r.Context(), id)))
 	})
 }

@@ -7,6 +7,7 @@ import (
 	"testing"
 
 	"github.com/sockerless/sockerless/agent/proto"
+	"github.com/sockerless/sockerless/services/internal/auth"
 )
 
 func TestParseListen(t *testing.T) {
@@ -66,7 +67,7 @@ func TestReusePortLetsTwoProcessesShareAPort(t *testing.T) {
 
 func TestRequireToken(t *testing.T) {
 	ok := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { w.WriteHeader(204) })
-	h := requireToken("T", testFailures(), ok)
+	h := requireToken(auth.New(auth.Config{AdminToken: "T"}), testFailures(), ok)
 	tests := []struct {
 		name, path, auth string
 		status           int
@@ -94,7 +95,7 @@ func TestRequireToken(t *testing.T) {
 		})
 	}
 	w := httptest.NewRecorder()
-	requireToken("", testFailures(), ok).ServeHTTP(w, httptest.NewRequest("GET", "/x", nil))
+	requireToken(auth.New(auth.Config{}), testFailures(), ok).ServeHTTP(w, httptest.NewRequest("GET", "/x", nil))
 	if w.Code != 401 {
 		t.Fatalf("an empty configured token must refuse everything, got %d", w.Code)
 	}

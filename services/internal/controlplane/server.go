@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/sockerless/sockerless/agent/proto"
+	"github.com/sockerless/sockerless/services/internal/auth"
 	"github.com/sockerless/sockerless/services/internal/clientlink"
 )
 
@@ -38,6 +39,8 @@ func newHTTPServer(h http.Handler, base context.Context, idle time.Duration) *ht
 // handlers are what the control plane serves on its listeners.
 type handlers struct {
 	hub, mesh, tunnel, links, gc, pool, storeStats, api http.Handler
+	// admin serves the token and member endpoints (package auth).
+	admin http.Handler
 }
 
 // routes is the table of the control plane's own paths; everything else
@@ -53,6 +56,12 @@ func routes(h handlers) *http.ServeMux {
 		mux.Handle(PoolPath, h.pool)
 	}
 	mux.Handle(StoreStatsPath, h.storeStats)
+	if h.admin != nil {
+		for _, p := range []string{auth.TokensPath, auth.MembersPath} {
+			mux.Handle(p, h.admin)
+			mux.Handle(p+"/", h.admin)
+		}
+	}
 	mux.Handle("/", h.api)
 	return mux
 }

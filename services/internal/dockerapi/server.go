@@ -2,6 +2,8 @@ package dockerapi
 
 import (
 	"context"
+	"crypto/rand"
+	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -170,8 +172,10 @@ func status(k engine.Kind) int {
 	return http.StatusInternalServerError
 }
 
-// writeError sends Docker's error body; 5xx details are logged and only a
-// public message goes out.
+// writeError sends Docker's error body. A 5xx answer carries a generic
+// message with a reference; the detail goes to the log under that reference
+// (a 501 names the unsupported option, which is no internal detail). Other
+// statuses carry the engine's Docker-compatible text.
 func writeError(w http.ResponseWriter, log *slog.Logger, err error) {
 	if errors.Is(err, context.Canceled) {
 		return // client went away
@@ -182,8 +186,10 @@ func writeError(w http.ResponseWriter, log *slog.Logger, err error) {
 	if errors.As(err, &se) {
 		code, msg = se.code, se.msg
 	}
-	if code >= 500 {
-		log.Error("request failed", "err", err)
+	if code >= 500 && code != http.StatusNotImplemented {
+		ref := errorRef()
+		log.Error("request failed", "status", code, "ref", ref, "err", err)
+		msg = genericMessage(code, ref)
 	}
 	if code == http.StatusNotModified {
 		w.WriteHeader(code)
@@ -192,8 +198,24 @@ func writeError(w http.ResponseWriter, log *slog.Logger, err error) {
 	WriteJSONError(w, code, msg)
 }
 
-// publicMessage is what a client is told of err: an engine error's own
-// message, else the error's text.
+// genericMessage is what a client is told of a server-side failure.
+func genericMessage(code int, ref string) string {
+	hint := "see the control plane's log"
+	if code == http.StatusServiceUnavailable {
+		hint = "try again; the control plane's log has the detail"
+	}
+	return fmt.Sprintf("%s: %s (ref %s)", http.StatusText(code), hint, ref)
+}
+
+// errorRef is a short random reference tying a generic answer to its log line.
+func errorRef() string {
+	var b [6]byte
+	_, _ = rand.Read(b[:])
+	return hex.EncodeToString(b[:])
+}
+
+// publicMessage is what a client is told of a non-5xx err: an engine
+// error's own message, else the error's text.
 func publicMessage(err error) string {
 	var ee *engine.Error
 	if errors.As(err, &ee) {

@@ -2,7 +2,6 @@ package engine
 
 import (
 	"bytes"
-	"errors"
 	"io"
 	"testing"
 	"testing/iotest"
@@ -19,6 +18,7 @@ func TestParseDetachKeys(t *testing.T) {
 		{"ctrl-a,x", []byte{1, 'x'}, false},
 		{"ctrl-[", []byte{27}, false},
 		{"ctrl-1", nil, true},
+		{"ctrl-@,ctrl-_", []byte{0, 31}, false},
 		{"ab", nil, true},
 	}
 	for _, tt := range tests {
@@ -38,7 +38,6 @@ func TestParseDetachKeys(t *testing.T) {
 }
 
 func TestEscapeReader(t *testing.T) {
-	keys := []byte{16, 17}
 	tests := []struct {
 		name     string
 		in       []byte
@@ -48,8 +47,7 @@ func TestEscapeReader(t *testing.T) {
 		{"plain input passes at EOF", []byte("hello"), "hello", false},
 		{"sequence detaches and hides itself", []byte("ab\x10\x11cd"), "ab", true},
 		{"half a sequence is passed on", []byte("a\x10b"), "a\x10b", false},
-		{"repeated first key", []byte("\x10\x10\x11"), "\x10", true},
-		{"trailing half sequence at EOF is passed on", []byte("a\x10"), "a\x10", false},
+		{"sequence across reads detaches", []byte("\x10\x11"), "", true},
 	}
 	for _, tt := range tests {
 		for _, oneByte := range []bool{false, true} {
@@ -58,11 +56,26 @@ func TestEscapeReader(t *testing.T) {
 				if oneByte {
 					src = iotest.OneByteReader(src)
 				}
-				got, err := io.ReadAll(newEscapeReader(src, keys))
-				if string(got) != tt.want || errors.Is(err, errDetached) != tt.detached {
+				in, err := attachInput(src, "", true)
+				if err != nil {
+					t.Fatal(err)
+				}
+				got, err := io.ReadAll(in)
+				if string(got) != tt.want || isDetach(err) != tt.detached {
 					t.Fatalf("got %q, %v; want %q detached=%v", got, err, tt.want, tt.detached)
 				}
 			})
 		}
+	}
+}
+
+func TestAttachInputWithoutTTYPassesKeys(t *testing.T) {
+	in, err := attachInput(bytes.NewReader([]byte("a\x10\x11b")), "", false)
+	if err != nil {
+		t.Fatal(err)
+	}
+	got, err := io.ReadAll(in)
+	if err != nil || string(got) != "a\x10\x11b" {
+		t.Fatalf("got %q, %v", got, err)
 	}
 }

@@ -229,7 +229,7 @@ func (e *Engine) ExecStart(ctx context.Context, ns, execID string, o ExecStartOp
 
 // pumpStdin forwards a client's input to a stdin stream; at EOF (or a
 // failed client read) it closes the stream if closeAtEOF. If the input is
-// an escapeReader that read the detach keys, onDetach ends the attachment.
+// the escape proxy that read the detach keys, onDetach ends the attachment.
 func (e *Engine) pumpStdin(ctx context.Context, sess StreamSession, stream uint32, r io.Reader, closeAtEOF bool, onDetach func()) {
 	buf := make([]byte, proto.MaxPayload)
 	for {
@@ -241,7 +241,7 @@ func (e *Engine) pumpStdin(ctx context.Context, sess StreamSession, stream uint3
 			}
 		}
 		if err != nil {
-			if errors.Is(err, errDetached) {
+			if isDetach(err) {
 				if onDetach != nil {
 					onDetach()
 				}

@@ -188,7 +188,7 @@ func (e *Engine) Start(ctx context.Context, ns, ref string) error {
 		e.failRun(ns, c.ID, run, err.Error())
 		return err
 	}
-	st := proto.Start{Run: run, Process: process(c), Network: view}
+	st := proto.Start{Run: run, Process: process(c), Network: view, Binds: startBinds(c)}
 	if c.HostConfig != nil && c.Config.Tty {
 		if cs := c.HostConfig.ConsoleSize; cs[0] > 0 && cs[1] > 0 {
 			st.Rows, st.Cols = uint16(cs[0]), uint16(cs[1])

@@ -12,12 +12,18 @@ import (
 	"github.com/docker/go-units"
 	"github.com/moby/moby/api/types/container"
 	"github.com/moby/moby/api/types/mount"
+
+	"github.com/sockerless/sockerless/agent/proto"
 )
 
 // Mount types of a container's Mount.
 const (
 	MountVolume = "volume"
 	MountTmpfs  = "tmpfs"
+	// MountBind is a host bind mount: a path on the client's machine,
+	// synced into the container's instance by the client side (the
+	// forwarder, or the --dev control plane; package bindsync).
+	MountBind = "bind"
 )
 
 // Mount is one of a container's volume or tmpfs mounts, resolved at
@@ -28,8 +34,12 @@ type Mount struct {
 	// Name is the volume's name (MountVolume).
 	Name string `json:"name,omitempty"`
 	// Source is what docker inspect shows as the mount's Source: the
-	// volume's Mountpoint. Set by Volumes.Acquire.
+	// volume's Mountpoint (set by Volumes.Acquire), or a bind's path on
+	// the client's machine.
 	Source string `json:"source,omitempty"`
+	// CreateSource makes a bind's missing source a directory, as docker
+	// does for -v (not for --mount type=bind).
+	CreateSource bool `json:"createSource,omitempty"`
 	// Dir is the volume's data directory, relative to the volume root
 	// that every function instance has mounted. Set by Volumes.Acquire.
 	Dir         string `json:"dir,omitempty"`
@@ -83,10 +93,62 @@ func CheckVolumeName(op, name string) error {
 	return nil
 }
 
-// errHostBind is the answer to a bind of a path on the client's machine,
-// which the forwarder will sync (issue 12) but nothing does yet.
-func errHostBind(src string) error {
-	return Errorf(KindInvalid, "host bind mounts are not supported yet (%s): Sockerless runs containers on Cloud Run, which cannot see paths on your machine; use a named volume (-v NAME:/path)", src)
+// errRelativeBind is the answer to a bind source that is a path but not
+// an absolute one (the docker CLI makes ./dir absolute; the API takes
+// absolute paths only).
+func errRelativeBind(src string) error {
+	return Errorf(KindInvalid, "invalid bind source %q: a host path must be absolute", src)
+}
+
+// errNoBindClient is the answer to a host bind from a client with no
+// process on its own machine to sync it.
+func errNoBindClient(src string) error {
+	return Errorf(KindInvalid, "bind mounts (%s) need the Sockerless forwarder (or the --dev control plane's unix socket): containers run on Cloud Run, which cannot see paths on your machine, and this client talks to the control plane directly; run the forwarder, or use a named volume (-v NAME:/path)", src)
+}
+
+// isDockerSocket tells a bind of the Docker API socket (served inside the
+// container by the network plane, not synced as a file).
+func isDockerSocket(src string) bool {
+	return path.Base(src) == "docker.sock"
+}
+
+// bindMount is the Mount of a host bind of src at dst.
+func bindMount(src, dst string, ro, create bool, mode string) (Mount, error) {
+	if isDockerSocket(src) {
+		return Mount{}, Errorf(KindInvalid, "binding the Docker socket (%s) into a container is not supported yet", src)
+	}
+	return Mount{Type: MountBind, Source: path.Clean(src), Destination: dst, RW: !ro, Mode: mode, CreateSource: create}, nil
+}
+
+// checkBinds refuses host binds for a client with no process on its
+// machine to sync them (client "": plain TCP to the control plane).
+func checkBinds(ms []Mount, client string) error {
+	for _, m := range ms {
+		if m.Type == MountBind && client == "" {
+			return errNoBindClient(m.Source)
+		}
+	}
+	return nil
+}
+
+// Binds are c's host bind mounts as the agent syncs them, numbered in
+// the order of c.Mounts (the number a MeshBind stream names).
+func Binds(c *Container) []Mount {
+	var out []Mount
+	for _, m := range c.Mounts {
+		if m.Type == MountBind {
+			out = append(out, m)
+		}
+	}
+	return out
+}
+
+func startBinds(c *Container) []proto.Bind {
+	var out []proto.Bind
+	for i, m := range Binds(c) {
+		out = append(out, proto.Bind{Index: i, Destination: m.Destination, ReadOnly: !m.RW})
+	}
+	return out
 }
 
 // resolveMounts turns a create request's volume options into the
@@ -193,8 +255,25 @@ func parseBind(b string) (Mount, error) {
 		return Mount{}, Errorf(KindInvalid, "invalid volume specification: '%s'", b)
 	}
 	src, dst := parts[0], parts[1]
-	if path.IsAbs(src) || strings.HasPrefix(src, ".") || strings.HasPrefix(src, "~") {
-		return Mount{}, errHostBind(src)
+	if path.IsAbs(src) {
+		ro := false
+		mode := ""
+		if len(parts) == 3 {
+			mode = parts[2]
+			for _, o := range strings.Split(parts[2], ",") {
+				switch o {
+				case "ro":
+					ro = true
+				case "rw", "z", "Z", "cached", "delegated", "consistent", "private", "rprivate", "shared", "rshared", "slave", "rslave":
+				default:
+					return Mount{}, Errorf(KindInvalid, "invalid mode: %s", parts[2])
+				}
+			}
+		}
+		return bindMount(src, dst, ro, true, mode)
+	}
+	if strings.HasPrefix(src, ".") || strings.HasPrefix(src, "~") {
+		return Mount{}, errRelativeBind(src)
 	}
 	if err := CheckVolumeName("create", src); err != nil {
 		return Mount{}, err
@@ -262,7 +341,16 @@ func parseMountSpec(spec mount.Mount) (Mount, error) {
 		}
 		return Mount{Type: MountTmpfs, Destination: spec.Target, RW: !spec.ReadOnly, TmpfsOptions: strings.Join(opts, ",")}, nil
 	case mount.TypeBind:
-		return Mount{}, errHostBind(spec.Source)
+		if !path.IsAbs(spec.Source) {
+			return Mount{}, errRelativeBind(spec.Source)
+		}
+		if spec.VolumeOptions != nil || spec.TmpfsOptions != nil {
+			return Mount{}, Errorf(KindInvalid, "invalid mount config for type \"bind\": only bind options may be given")
+		}
+		if o := spec.BindOptions; o != nil && (o.CreateMountpoint || o.NonRecursive || o.ReadOnlyNonRecursive || o.ReadOnlyForceRecursive) {
+			return Mount{}, Errorf(KindInvalid, "bind options other than propagation are not supported")
+		}
+		return bindMount(spec.Source, spec.Target, spec.ReadOnly, false, "")
 	}
 	return Mount{}, Errorf(KindInvalid, "mount type %q is not supported", spec.Type)
 }
@@ -336,8 +424,11 @@ func MountPoints(c *Container) []container.MountPoint {
 			continue
 		}
 		mp := container.MountPoint{Type: mount.Type(m.Type), Destination: m.Destination, Mode: m.Mode, RW: m.RW}
-		if m.Type == MountVolume {
+		switch m.Type {
+		case MountVolume:
 			mp.Name, mp.Source, mp.Driver = m.Name, m.Source, "local"
+		case MountBind:
+			mp.Source, mp.Propagation = m.Source, mount.PropagationRPrivate
 		}
 		out = append(out, mp)
 	}

@@ -85,7 +85,7 @@ var options = []Option{
 	{Name: "Config.Shell", Verdict: Carried, Why: "image metadata, kept as Docker keeps it"},
 
 	// HostConfig
-	{Name: "HostConfig.Binds", Verdict: Carried, Why: "named and anonymous volumes; host paths are refused in mounts.go until bind sync lands"},
+	{Name: "HostConfig.Binds", Verdict: Carried, Why: "named and anonymous volumes, and host paths synced by the forwarder or the --dev control plane (refused for a client without either)"},
 	{Name: "HostConfig.ContainerIDFile", Verdict: Carried, Why: "written by the docker CLI on the client's machine"},
 	{Name: "HostConfig.LogConfig", Verdict: Carried, Why: "json-file, local and none; output is kept in the store (see checkLogDriver)"},
 	{Name: "HostConfig.NetworkMode", Verdict: Carried, Why: "the default bridge, user networks and none (services/internal/netplane); host and container:NAME are refused there, naming why"},
@@ -130,7 +130,7 @@ var options = []Option{
 	{Name: "HostConfig.Isolation", Verdict: Refused, Why: whyWindows, set: func(_ *container.Config, h *container.HostConfig) bool {
 		return h.Isolation != "" && h.Isolation != container.IsolationDefault
 	}},
-	{Name: "HostConfig.Mounts", Verdict: Carried, Why: "volume and tmpfs mounts; bind mounts are refused in mounts.go until bind sync lands"},
+	{Name: "HostConfig.Mounts", Verdict: Carried, Why: "volume, tmpfs and host bind mounts (binds synced by the forwarder or the --dev control plane; refused for a client without either)"},
 	{Name: "HostConfig.MaskedPaths", Verdict: Refused, Why: whyKernel, set: func(_ *container.Config, h *container.HostConfig) bool { return h.MaskedPaths != nil }},
 	{Name: "HostConfig.ReadonlyPaths", Verdict: Refused, Why: whyKernel, set: func(_ *container.Config, h *container.HostConfig) bool { return h.ReadonlyPaths != nil }},
 	{Name: "HostConfig.Init", Verdict: Carried, Why: "the agent is the container's init: it reaps orphans and passes signals on"},

@@ -24,6 +24,9 @@ func (e *Engine) mounts(ctx context.Context, id string, req CreateRequest, img *
 	if err != nil || len(ms) == 0 {
 		return ms, err
 	}
+	if err := checkBinds(ms, req.Client); err != nil {
+		return nil, err
+	}
 	if !hasVolume(ms) {
 		return ms, nil
 	}
@@ -58,10 +61,14 @@ func hasVolume(ms []Mount) bool {
 	return false
 }
 
-// invocationMounts is what the agent mounts for c.
+// invocationMounts is what the agent mounts for c before it dials back;
+// host binds are mounted at start, once synced (Start.Binds).
 func invocationMounts(c *Container) []proto.Mount {
 	var out []proto.Mount
 	for _, m := range c.Mounts {
+		if m.Type == MountBind {
+			continue
+		}
 		pm := proto.Mount{Type: m.Type, Destination: m.Destination, ReadOnly: !m.RW}
 		switch m.Type {
 		case MountVolume:

@@ -31,6 +31,7 @@ import (
 	"github.com/moby/moby/api/types/network"
 
 	"github.com/sockerless/sockerless/agent/proto"
+	"github.com/sockerless/sockerless/agent/proto/bindsync"
 	"github.com/sockerless/sockerless/services/internal/engine"
 	"github.com/sockerless/sockerless/services/internal/portbind"
 )
@@ -54,6 +55,9 @@ type Clients interface {
 	Bind(ctx context.Context, ns, client string, req portbind.Request) (network.PortMap, error)
 	Release(ctx context.Context, ns, client, container string, run uint32) error
 	DialHost(ctx context.Context, ns, client string, port int) (net.Conn, error)
+	// DialBind opens the sync of a host bind on client's machine
+	// (open: proto.MeshBind with the bind's source).
+	DialBind(ctx context.Context, ns, client string, open proto.MeshOpen) (net.Conn, error)
 }
 
 // Peers routes connections between containers (the network plane's
@@ -228,6 +232,8 @@ func (p *Plane) RouteMesh(ctx context.Context, aid string, open proto.MeshOpen) 
 			return nil, err
 		}
 		return p.cfg.Agents.DialMesh(ctx, target, dial)
+	case proto.MeshBind:
+		return p.dialBind(ctx, ns, id, open.Port)
 	case proto.MeshDocker:
 		return nil, errors.New("the Docker API socket inside containers is not supported yet")
 	}
@@ -248,6 +254,30 @@ func (p *Plane) dialHost(ctx context.Context, ns, id string, port int) (net.Conn
 		return p.cfg.Clients.DialHost(ctx, ns, c.Client, port)
 	}
 	return nil, fmt.Errorf("%w: container %s was created without a forwarder: the client's machine is not reachable from it", proto.ErrRefused, id)
+}
+
+// dialBind opens the sync of container id's host bind number n with the
+// machine of its client: the --dev control plane's own, served here, or a
+// forwarder's, through its link. The bind's source comes from the store,
+// never from the agent.
+func (p *Plane) dialBind(ctx context.Context, ns, id string, n int) (net.Conn, error) {
+	c, err := p.cfg.Store.GetContainer(ctx, ns, id)
+	if err != nil {
+		return nil, fmt.Errorf("container %s: %w", id, err)
+	}
+	binds := engine.Binds(c)
+	if n < 0 || n >= len(binds) {
+		return nil, fmt.Errorf("container %s has no host bind %d", id, n)
+	}
+	b := binds[n]
+	open := proto.MeshOpen{Kind: proto.MeshBind, Container: id, Port: n, Source: b.Source, ReadOnly: !b.RW, Create: b.CreateSource}
+	switch {
+	case c.Client == LocalClient && p.local != nil && ns == p.cfg.LocalNamespace:
+		return bindsync.Serve(bindsync.Host{Path: b.Source, ReadOnly: !b.RW, Create: b.CreateSource, Logger: p.log})
+	case c.Client != "" && c.Client != LocalClient && p.cfg.Clients != nil:
+		return p.cfg.Clients.DialBind(ctx, ns, c.Client, open)
+	}
+	return nil, fmt.Errorf("container %s was created without a forwarder: no process syncs its host bind mounts", id)
 }
 
 // endpointID stands for Docker's network endpoint ID in its messages.

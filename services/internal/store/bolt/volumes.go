@@ -17,12 +17,7 @@ var _ volumes.Store = (*Store)(nil)
 
 // volumeBucket returns the volumes bucket, creating it on the first write
 // (stores made before volumes existed lack it).
-func volumeBucket(tx *bbolt.Tx) (*bbolt.Bucket, error) {
-	if b := tx.Bucket(bVolumes); b != nil || !tx.Writable() {
-		return b, nil
-	}
-	return tx.CreateBucket(bVolumes)
-}
+func volumeBucket(tx *bbolt.Tx) (*bbolt.Bucket, error) { return bucket(tx, bVolumes) }
 
 // GetVolume returns one volume record.
 func (s *Store) GetVolume(ctx context.Context, ns, name string) (*volumes.Volume, error) {

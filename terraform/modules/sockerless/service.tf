@@ -94,6 +94,10 @@ resource "google_cloud_run_v2_service" "controlplane" {
         value = var.log_level
       }
       env {
+        name  = "SOCKERLESS_POOL_SIZE"
+        value = tostring(var.pool_size)
+      }
+      env {
         name  = "SOCKERLESS_VOLUME_BUCKET"
         value = local.volume_bucket
       }

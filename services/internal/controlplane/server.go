@@ -41,6 +41,8 @@ type handlers struct {
 	hub, mesh, tunnel, links, gc, pool, storeStats, api http.Handler
 	// admin serves the token and member endpoints (package auth).
 	admin http.Handler
+	// usage serves UsagePath; nil: not served.
+	usage http.Handler
 }
 
 // routes is the table of the control plane's own paths; everything else
@@ -61,6 +63,9 @@ func routes(h handlers) *http.ServeMux {
 			mux.Handle(p, h.admin)
 			mux.Handle(p+"/", h.admin)
 		}
+	}
+	if h.usage != nil {
+		mux.Handle(UsagePath, h.usage)
 	}
 	mux.Handle("/", h.api)
 	return mux

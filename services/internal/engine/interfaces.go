@@ -223,3 +223,14 @@ type Networks interface {
 	// reconnected, possibly to a new control plane process).
 	Refresh(ctx context.Context, ns, id string) error
 }
+
+// ContainerWatcher is implemented by stores that other control planes
+// write too (Firestore): WatchContainer follows the record of container id
+// of namespace ns until ctx ends and calls changed after each change this
+// process did not make itself (the engine notifies its own). It returns
+// when ctx ends, or with an error if the store cannot follow (the engine
+// then polls). A store only this process writes (bolt) does not implement
+// it: the engine's in-process notifications suffice.
+type ContainerWatcher interface {
+	WatchContainer(ctx context.Context, ns, id string, changed func()) error
+}

@@ -158,7 +158,7 @@ func New(cfg Config, grpcLn, httpLn net.Listener) (*Server, error) {
 	runpb.RegisterServicesServer(s.grpc, s.run)
 	longrunningpb.RegisterOperationsServer(s.grpc, lro.NewServer(s.ops))
 	loggingpb.RegisterLoggingServiceV2Server(s.grpc, logging.NewServer(s.logs))
-	s.http = &http.Server{Handler: s.routes(reg), ReadHeaderTimeout: 30 * time.Second}
+	s.http = &http.Server{Handler: s.routes(reg), ReadHeaderTimeout: 30 * time.Second, IdleTimeout: 2 * time.Minute}
 	return s, nil
 }
 

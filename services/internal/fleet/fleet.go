@@ -129,8 +129,8 @@ func (e *Fleet) Acquire(ctx context.Context, img *engine.Image, shape engine.Sha
 // it the creator is presumed dead and another control plane takes over.
 const staleClaim = 10 * time.Minute
 
-// Key is the reuse key: one function per image within the
-// functions backend the control plane talks to (FunctionScope).
+// Key is the reuse key: one function per image and instance shape within
+// the functions backend the control plane talks to (Config.Scope).
 func (e *Fleet) Key(img *engine.Image, shape engine.Shape) string {
 	k := "img-" + strings.TrimPrefix(img.ID, "sha256:")
 	if sh := shape.String(); sh != "" {
@@ -156,14 +156,15 @@ func (e *Fleet) Name(img *engine.Image, shape engine.Shape) string {
 	return name
 }
 
-// Prepare starts making img's function if none exists, without waiting.
+// Prepare starts making the function of img and shape if none exists,
+// without waiting.
 func (e *Fleet) Prepare(img *engine.Image, shape engine.Shape) {
 	e.goBackground(func(ctx context.Context) {
 		if _, err := e.cfg.Store.GetFunction(ctx, e.Key(img, shape)); err == nil {
 			return
 		}
 		if _, err := e.claimFunction(ctx, img, shape); err != nil {
-			e.log.Warn("prewarm function", "image", img.ID, "err", err)
+			e.log.Warn("prepare function", "image", img.ID, "err", err)
 		}
 	})
 }

@@ -94,6 +94,10 @@ resource "google_cloud_run_v2_service" "controlplane" {
         value = var.log_level
       }
       env {
+        name  = "SOCKERLESS_POOL_SIZE"
+        value = tostring(var.pool_size)
+      }
+      env {
         name  = "SOCKERLESS_GOOGLE_AUDIENCE"
         value = var.google_identity ? local.google_audience : ""
       }

@@ -128,3 +128,14 @@ variable "delete_volumes_on_destroy" {
   type        = bool
   default     = false
 }
+
+variable "pool_size" {
+  description = "Stub functions kept created ahead, so the first run of a new image skips CreateFunction (a minute or more). An idle stub runs no instance (free) but takes a slot of the region's 1,000 functions."
+  type        = number
+  default     = 2
+
+  validation {
+    condition     = var.pool_size >= 0 && var.pool_size <= 50
+    error_message = "pool_size must be between 0 and 50."
+  }
+}

@@ -222,7 +222,7 @@ func Run(ctx context.Context, cfg Config) error {
 		}
 		return links.HostPorts(ns, client)
 	})
-	imgOps := imageops.New(imageops.Config{Engine: eng, Images: deps.store, Registry: deps.registry, Logger: log.With("component", "images")})
+	imgOps := imageops.New(imageops.Config{Engine: eng, Images: seenImages{eng}, Registry: deps.registry, Logger: log.With("component", "images")})
 	eng.SetFilesSizer(imgOps)
 	api := dockerapi.New(eng, dockerapi.Config{Version: cfg.Version, Networks: nets, Volumes: deps.volumes, Images: imgOps, Logger: log, Client: requestClient, MaxBodyBytes: cfg.MaxBodyBytes, Namespace: requestNamespace})
 	tunnel := wsconn.NewListener(&net.TCPAddr{IP: net.IPv4(127, 0, 0, 1)})

@@ -121,3 +121,18 @@ func (cfg *Config) idVerifier(ctx context.Context) (auth.IDVerifier, error) {
 	}
 	return v, nil
 }
+
+// seenImages are the store's image records as the image operations write
+// them: an image a namespace loads, imports or commits is seen by it
+// (engine.PutImage); one it prunes leaves its view only, while other
+// namespaces see it (engine.DropImage).
+type seenImages struct{ eng *engine.Engine }
+
+func (s seenImages) PutImage(ctx context.Context, img *engine.Image) error {
+	return s.eng.PutImage(ctx, img)
+}
+
+func (s seenImages) DeleteImage(ctx context.Context, id string) error {
+	_, err := s.eng.DropImage(ctx, id)
+	return err
+}

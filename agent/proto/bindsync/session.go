@@ -109,7 +109,7 @@ type config struct {
 	// peerHas: the tree as found at the start is what the peer has (the
 	// agent's staging directory), not changes to ship.
 	peerHas bool
-	log  *slog.Logger
+	log     *slog.Logger
 }
 
 // Session is one side of a bind's sync.

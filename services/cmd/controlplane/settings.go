@@ -102,17 +102,45 @@ func appliers(c *controlplane.Config, dev *bool, level *slog.Level) map[string]a
 		settings.Linger:         duration(&c.Linger),
 		settings.BootTimeout:    duration(&c.BootTimeout),
 		settings.OperationDelay: duration(&c.OperationDelay),
+		settings.StoreLatency:   duration(&c.StoreLatency),
 		settings.GCPProject:     text(&c.Project),
 		settings.GCPRegion:      text(&c.Region),
 		settings.ServiceAccount: text(&c.ServiceAccount),
 		settings.GCPEndpoint:    text(&c.GCPEndpoint),
 		settings.GCPSimBinary:   text(&c.GCPSimBinary),
-		settings.ImageRepo:      text(&c.TargetRepo),
-		settings.VolumeBucket:   text(&c.VolumeBucket),
-		settings.VolumeNFS:      text(&c.VolumeNFS),
-		settings.VolumeNFSDir:   text(&c.VolumeNFSDir),
-		settings.VolumeNetwork:  text(&c.VolumeNetwork),
-		settings.VolumeSubnet:   text(&c.VolumeSubnet),
+		settings.SimProfile: func(c *controlplane.Config, v string) error {
+			if v != "fast" && v != "google" {
+				return fmt.Errorf("want fast or google, got %q", v)
+			}
+			c.SimProfile = v
+			return nil
+		},
+		settings.SimTimeScale: func(c *controlplane.Config, v string) error {
+			f, err := strconv.ParseFloat(v, 64)
+			if err != nil || f <= 0 {
+				return fmt.Errorf("want a positive number, got %q", v)
+			}
+			c.SimTimeScale = f
+			return nil
+		},
+		settings.PrewarmImage: func(c *controlplane.Config, v string) error {
+			c.PrewarmImages = append(c.PrewarmImages, splitList(v)...)
+			return nil
+		},
+		settings.PoolSize: func(c *controlplane.Config, v string) error {
+			n, err := strconv.Atoi(v)
+			if err != nil || n < 0 {
+				return fmt.Errorf("want a count ≥ 0, got %q", v)
+			}
+			c.PoolSize = n
+			return nil
+		},
+		settings.ImageRepo:     text(&c.TargetRepo),
+		settings.VolumeBucket:  text(&c.VolumeBucket),
+		settings.VolumeNFS:     text(&c.VolumeNFS),
+		settings.VolumeNFSDir:  text(&c.VolumeNFSDir),
+		settings.VolumeNetwork: text(&c.VolumeNetwork),
+		settings.VolumeSubnet:  text(&c.VolumeSubnet),
 		settings.LogLevel: func(_ *controlplane.Config, v string) error {
 			return level.UnmarshalText([]byte(v))
 		},

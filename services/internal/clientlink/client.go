@@ -17,6 +17,7 @@ import (
 
 	"github.com/sockerless/sockerless/agent/proto"
 	"github.com/sockerless/sockerless/agent/proto/bindsync"
+	"github.com/sockerless/sockerless/agent/proto/wsmux"
 	"github.com/sockerless/sockerless/services/internal/portbind"
 )
 
@@ -126,7 +127,7 @@ func (c *Client) connect(ctx context.Context) error {
 		h.Set("Authorization", "Bearer "+tok)
 	}
 	dctx, cancel := context.WithTimeout(ctx, 30*time.Second)
-	sess, resp, err := proto.DialMux(dctx, c.url, h, c.log)
+	sess, resp, err := wsmux.DialMux(dctx, c.url, h, c.log)
 	cancel()
 	if err != nil {
 		return proto.DialError(c.url, resp, err)
@@ -150,7 +151,7 @@ func (c *Client) connect(ctx context.Context) error {
 	defer func() { sess.Close(); <-served }()
 	go func() {
 		defer close(served)
-		proto.ServeStreams(sess, c.serveHost)
+		wsmux.ServeStreams(sess, c.serveHost)
 	}()
 	// Ops run one at a time, in order.
 	for {

@@ -38,7 +38,7 @@ func newHTTPServer(h http.Handler, base context.Context, idle time.Duration) *ht
 
 // handlers are what the control plane serves on its listeners.
 type handlers struct {
-	hub, mesh, tunnel, links, gc, storeStats, api http.Handler
+	hub, mesh, tunnel, links, gc, pool, storeStats, api http.Handler
 	// admin serves the token and member endpoints (package auth).
 	admin http.Handler
 	// usage serves UsagePath; nil: not served.
@@ -54,6 +54,9 @@ func routes(h handlers) *http.ServeMux {
 	mux.Handle(TunnelPath, h.tunnel)
 	mux.Handle(clientlink.Path, h.links)
 	mux.Handle(GCPath, h.gc)
+	if h.pool != nil {
+		mux.Handle(PoolPath, h.pool)
+	}
 	mux.Handle(StoreStatsPath, h.storeStats)
 	if h.admin != nil {
 		for _, p := range []string{auth.TokensPath, auth.MembersPath} {

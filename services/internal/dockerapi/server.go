@@ -195,7 +195,13 @@ func writeError(w http.ResponseWriter, log *slog.Logger, err error) {
 	if code >= 500 && code != http.StatusNotImplemented {
 		ref := errorRef()
 		log.Error("request failed", "status", code, "ref", ref, "err", err)
-		msg = genericMessage(code, ref)
+		// An engine error's Message was written for the client (Docker's
+		// own 500 texts, e.g. a published port already taken); only an
+		// unclassified error is replaced by a generic answer.
+		var ee *engine.Error
+		if se == nil && !errors.As(err, &ee) {
+			msg = genericMessage(code, ref)
+		}
 	}
 	if code == http.StatusNotModified {
 		w.WriteHeader(code)

@@ -68,3 +68,8 @@ var (
 // invocation was cut by a control plane restart looks idle to the
 // platform). Trying again may reach another instance.
 var ErrBusy = &Error{Kind: KindUnavailable, Message: "no function instance could take the invocation"}
+
+// ErrQuota is what a functions backend wraps when Google refused a call
+// over quota (RESOURCE_EXHAUSTED, HTTP 429). Trying again later succeeds
+// once the quota's window has moved on.
+var ErrQuota = &Error{Kind: KindUnavailable, Message: "over the cloud's API quota"}

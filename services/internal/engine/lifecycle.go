@@ -122,7 +122,7 @@ func (e *Engine) Start(ctx context.Context, ns, ref string) error {
 		if err != nil {
 			return fmt.Errorf("start %s: image %s: %w", c.ID, c.ImageID, err)
 		}
-		if lease, err = e.cfg.Fleet.Acquire(ctx, img); err != nil {
+		if lease, err = e.cfg.Fleet.Acquire(ctx, img, shapeOf(c)); err != nil {
 			return fmt.Errorf("start %s: %w", c.ID, err)
 		}
 		// The invocation holds the lease from here; until then, a start

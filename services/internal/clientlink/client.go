@@ -76,7 +76,7 @@ func NewClient(cfg ClientConfig) *Client {
 		hosts:   portbind.NewHostPorts(cfg.HostPorts),
 		changed: make(chan struct{}),
 	}
-	c.binder = portbind.New(portbind.Config{Dial: c.dialPort, Logger: c.log})
+	c.binder = portbind.New(portbind.Config{Dial: c.dialPort, DialUDP: c.dialUDP, Logger: c.log})
 	return c
 }
 
@@ -226,6 +226,16 @@ func (c *Client) setSession(s *yamux.Session) {
 // the control plane, which reaches the container. While the link is down
 // it waits for it as long as ctx lasts.
 func (c *Client) dialPort(ctx context.Context, container string, port int) (net.Conn, error) {
+	return c.dialStream(ctx, proto.MeshOpen{Kind: KindPort, Container: container, Port: port})
+}
+
+// dialUDP carries a flow of datagrams of a published UDP port: a stream
+// of frames to the control plane, which reaches the container.
+func (c *Client) dialUDP(ctx context.Context, container string, port int) (net.Conn, error) {
+	return c.dialStream(ctx, proto.MeshOpen{Kind: KindPort, Container: container, Port: port, Network: "udp"})
+}
+
+func (c *Client) dialStream(ctx context.Context, open proto.MeshOpen) (net.Conn, error) {
 	var sess *yamux.Session
 	for sess == nil {
 		c.mu.Lock()
@@ -245,5 +255,5 @@ func (c *Client) dialPort(ctx context.Context, container string, port int) (net.
 	if err != nil {
 		return nil, fmt.Errorf("link to the control plane: %w", err)
 	}
-	return proto.DialStream(ctx, st, proto.MeshOpen{Kind: KindPort, Container: container, Port: port})
+	return proto.DialStream(ctx, st, open)
 }

@@ -37,6 +37,9 @@ type ServerConfig struct {
 	// Dial connects a connection accepted on a published port of client
 	// (KindPort); an error matching syscall.ECONNREFUSED refuses it.
 	Dial func(ctx context.Context, ns, client, container string, port int) (net.Conn, error)
+	// DialUDP opens a flow of datagrams to a published UDP port, framed
+	// (proto.WriteDatagram); nil refuses UDP.
+	DialUDP func(ctx context.Context, ns, client, container string, port int) (net.Conn, error)
 	// Bindings lists what client must hold, sent as the sync that opens
 	// every link.
 	Bindings func(ctx context.Context, ns, client string) ([]portbind.Request, error)
@@ -237,6 +240,12 @@ func (s *Server) serveStream(l *link, st net.Conn) {
 		}
 		ctx, cancel := context.WithTimeout(context.Background(), opTimeout)
 		defer cancel()
+		if open.Network == "udp" {
+			if s.cfg.DialUDP == nil {
+				return nil, fmt.Errorf("the control plane does not carry UDP")
+			}
+			return s.cfg.DialUDP(ctx, l.ns, l.client, open.Container, open.Port)
+		}
 		return s.cfg.Dial(ctx, l.ns, l.client, open.Container, open.Port)
 	})
 	if err != nil && !errors.Is(err, syscall.ECONNREFUSED) {

@@ -57,10 +57,14 @@ func running(c *Container) bool {
 	return c.State.Status == StatusRunning || c.State.Status == StatusPaused
 }
 
-// containerEnv is the environment of c's processes: its Config.Env and,
-// as docker adds it, HOSTNAME.
+// containerEnv is the environment of c's processes: its Config.Env, its
+// legacy links' variables it does not set, and, as docker adds it,
+// HOSTNAME.
 func containerEnv(c *Container) []string {
 	env := c.Config.Env
+	if len(c.LinkEnv) > 0 {
+		env = UserEnvFirst(env, c.LinkEnv)
+	}
 	if !slices.ContainsFunc(env, func(kv string) bool { return strings.HasPrefix(kv, "HOSTNAME=") }) {
 		env = append(slices.Clip(env), "HOSTNAME="+c.Config.Hostname)
 	}
@@ -193,6 +197,10 @@ func (e *Engine) Start(ctx context.Context, ns, ref string) error {
 		e.failRun(ns, c.ID, run, err.Error())
 		return err
 	}
+	if c.LinkEnv, err = e.linkEnv(ctx, c); err != nil {
+		e.failRun(ns, c.ID, run, err.Error())
+		return err
+	}
 	st := proto.Start{Run: run, Process: process(c), Network: view, Binds: startBinds(c)}
 	if c.HostConfig != nil && c.Config.Tty {
 		if cs := c.HostConfig.ConsoleSize; cs[0] > 0 && cs[1] > 0 {
@@ -202,6 +210,7 @@ func (e *Engine) Start(ctx context.Context, ns, ref string) error {
 	e.mu.Lock()
 	e.starting[c.ID] = run
 	e.mu.Unlock()
+	linkEnv := c.LinkEnv
 	pid, err := sess.Start(ctx, st)
 	if err != nil {
 		if KindOf(err) != KindInvalid { // a start failure the agent reported is stored already
@@ -215,6 +224,7 @@ func (e *Engine) Start(ctx context.Context, ns, ref string) error {
 		}
 		c.State.Status = StatusRunning
 		c.State.Pid = pid
+		c.LinkEnv = linkEnv
 		c.StartedBy, c.StartClaim = "", time.Time{}
 		c.State.ExitCode = 0
 		c.State.FinishedAt = time.Time{}

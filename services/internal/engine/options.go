@@ -89,12 +89,10 @@ var options = []Option{
 	{Name: "HostConfig.ContainerIDFile", Verdict: Carried, Why: "written by the docker CLI on the client's machine"},
 	{Name: "HostConfig.LogConfig", Verdict: Carried, Why: "json-file, local and none; output is kept in the store (see checkLogDriver)"},
 	{Name: "HostConfig.NetworkMode", Verdict: Carried, Why: "the default bridge, user networks and none (services/internal/netplane); host and container:NAME are refused there, naming why"},
-	{Name: "HostConfig.PortBindings", Verdict: Carried, Why: "TCP ports are bound on the client's machine by the forwarder, or by the --dev control plane for its socket's clients (ports.go); UDP and SCTP, and a client without either, are refused with a 400"},
+	{Name: "HostConfig.PortBindings", Verdict: Carried, Why: "TCP ports are bound on the client's machine by the forwarder, or by the --dev control plane for its socket's clients (ports.go); UDP datagrams ride the same path, one stream per client address; SCTP, and a client without either, are refused with a 400"},
 	{Name: "HostConfig.RestartPolicy", Verdict: Carried},
 	{Name: "HostConfig.AutoRemove", Verdict: Carried},
-	{Name: "HostConfig.VolumeDriver", Verdict: Refused, Why: "volume drivers other than local are not supported: Sockerless volumes live on the deployment's bucket or NFS share", set: func(_ *container.Config, h *container.HostConfig) bool {
-		return h.VolumeDriver != "" && h.VolumeDriver != "local"
-	}},
+	{Name: "HostConfig.VolumeDriver", Verdict: Carried, Why: "shown in inspect; as with docker, it matters only when the container creates a volume, and drivers other than local are refused then (volumes.go): Sockerless volumes live on the deployment's bucket or NFS share"},
 	{Name: "HostConfig.VolumesFrom", Verdict: Carried},
 	{Name: "HostConfig.ConsoleSize", Verdict: Carried},
 	{Name: "HostConfig.Annotations", Verdict: Warned, Why: "annotations are kept in inspect; no OCI runtime reads them on a function instance", set: func(_ *container.Config, h *container.HostConfig) bool { return len(h.Annotations) > 0 }},

@@ -82,6 +82,9 @@ type Container struct {
 	// Ports are the host ports the current run published, as
 	// NetworkSettings.Ports shows them; nil when it does not run.
 	Ports network.PortMap `json:"ports,omitempty"`
+	// LinkEnv are the variables of the current run's legacy links
+	// (--link on the default bridge), which its process and execs get.
+	LinkEnv []string `json:"linkEnv,omitempty"`
 }
 
 // PendingUpload is a docker cp into a container that has never run. Its

@@ -37,6 +37,12 @@ const (
 	DefaultPollInterval   = time.Second
 )
 
+// DefaultShape is the resources of a function instance with the default
+// CPU and memory: what docker info reports as the machine's.
+func DefaultShape() (cpus int, memBytes int64) {
+	return 1, 512 << 20 // DefaultCPU, DefaultMemory
+}
+
 // Config configures a Driver.
 type Config struct {
 	// Project and Region locate the functions. Required.

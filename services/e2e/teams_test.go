@@ -119,6 +119,16 @@ func TestTeamTokensAndNamespaces(t *testing.T) {
 		t.Fatalf("alice's db lost its env after bob's attempts: %v", env)
 	}
 
+	// Images are seen per namespace: alice's tag is hers.
+	mustDocker(t, alice.host, "tag", "busybox", "alice-private:1")
+	if r := docker(t, bob.host, "image", "inspect", "alice-private:1"); r.code == 0 || !strings.Contains(r.stderr, "No such image") {
+		t.Fatalf("bob inspects alice's image: exit %d %s%s", r.code, r.stdout, r.stderr)
+	}
+	if out := mustDocker(t, bob.host, "images", "--format", "{{.Repository}}:{{.Tag}}"); strings.Contains(out, "alice-private") {
+		t.Fatalf("bob's docker images lists alice's: %s", out)
+	}
+	mustDocker(t, alice.host, "rmi", "alice-private:1")
+
 	// A member's token gets 403 on the admin endpoints.
 	for _, p := range []struct{ method, path string }{{"GET", "/sockerless/v1/tokens"}, {"POST", "/sockerless/v1/gc?all=true"}, {"GET", "/sockerless/v1/store-stats"}} {
 		if resp, body := alice.as(t, s, p.method, p.path); resp.StatusCode != http.StatusForbidden {

@@ -253,7 +253,7 @@ func Run(ctx context.Context, cfg Config) error {
 		}
 		return links.HostPorts(ns, client)
 	})
-	imgOps := imageops.New(imageops.Config{Engine: eng, Images: deps.store, Registry: deps.registry, Logger: log.With("component", "images")})
+	imgOps := imageops.New(imageops.Config{Engine: eng, Images: seenImages{eng}, Registry: deps.registry, Logger: log.With("component", "images")})
 	eng.SetFilesSizer(imgOps)
 	var unixPaths []string
 	for _, a := range addrs {
@@ -460,30 +460,19 @@ func localClient(next http.Handler) http.Handler {
 func requestNamespace(r *http.Request) string { return auth.Namespace(r.Context()) }
 
 // namespaces lists every namespace that may hold containers: the default
-// one and those of tokens and members (a removed token's containers stay
-// in its namespace; an admin names it when issuing a new token).
-func namespaces(ctx context.Context, s auth.Store, log *slog.Logger) []string {
-	seen := map[string]bool{auth.DefaultNamespace: true}
+// one and those that do (a revoked token's containers are recovered too).
+func namespaces(ctx context.Context, s interface {
+	ContainerNamespaces(ctx context.Context) ([]string, error)
+}, log *slog.Logger) []string {
 	out := []string{auth.DefaultNamespace}
-	add := func(ns string) {
-		if !seen[ns] {
-			seen[ns] = true
+	nss, err := s.ContainerNamespaces(ctx)
+	if err != nil {
+		log.Error("recover: list namespaces", "err", err)
+	}
+	for _, ns := range nss {
+		if ns != auth.DefaultNamespace {
 			out = append(out, ns)
 		}
-	}
-	ts, err := s.ListTokens(ctx)
-	if err != nil {
-		log.Error("recover: list tokens", "err", err)
-	}
-	for _, t := range ts {
-		add(t.Namespace)
-	}
-	ms, err := s.ListMembers(ctx)
-	if err != nil {
-		log.Error("recover: list members", "err", err)
-	}
-	for _, m := range ms {
-		add(m.Namespace)
 	}
 	return out
 }

@@ -30,6 +30,9 @@ type store interface {
 	netplane.Store
 	auth.Store
 	engine.UsageLedger
+	// ContainerNamespaces lists the namespaces holding containers, each
+	// recovered at start.
+	ContainerNamespaces(ctx context.Context) ([]string, error)
 }
 
 // dependencies are the engine's adapters.

@@ -105,6 +105,7 @@ func (s *Server) getImagesByName(w http.ResponseWriter, r *http.Request) error {
 		if err != nil {
 			return err
 		}
+		img.RepoTags = engine.VisibleTags(r.Context(), img)
 		return writeJSON(w, http.StatusOK, imageInspect(img, requestVersion(r)))
 	case s.cfg.Images != nil && op == "history":
 		return s.getImagesHistory(w, r, name)
@@ -212,7 +213,7 @@ func (s *Server) deleteImages(w http.ResponseWriter, r *http.Request) error {
 	}
 	if img.ID != "" { // "" when only a name went
 		out = append(out, image.DeleteResponse{Deleted: img.ID})
-		if s.cfg.Images != nil {
+		if s.cfg.Images != nil && !engine.SeenByOthers(r.Context(), img) { // others' images keep their copy
 			s.cfg.Images.Forget(r.Context(), img)
 		}
 	}

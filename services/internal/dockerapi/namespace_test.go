@@ -101,7 +101,7 @@ func randomHex(n int) string {
 // objects are one namespace's objects of every kind, made fresh for each
 // route (a route may remove them).
 type objects struct {
-	container, running, exec, network, volume string
+	container, running, exec, network, volume, image string
 }
 
 func makeObjects(t *testing.T, srv *httptest.Server, st *bolt.Store, ns string, i int) objects {
@@ -133,6 +133,12 @@ func makeObjects(t *testing.T, srv *httptest.Server, st *bolt.Store, ns string, 
 	o.network = fmt.Sprintf("%s-n%d", ns, i)
 	if code, body := nsDo(t, srv, ns, "POST", "/networks/create", `{"Name":"`+o.network+`"}`); code != 201 {
 		t.Fatalf("network create: %d %s", code, body)
+	}
+	// An image only this namespace has seen (pulled, loaded, tagged).
+	o.image = fmt.Sprintf("%s-app%d", ns, i)
+	if err := st.PutImage(t.Context(), &engine.Image{ID: "sha256:" + randomHex(32), RepoTags: []string{o.image + ":latest"}, Seen: []string{ns},
+		OS: "linux", Arch: "amd64", Config: &container.Config{Cmd: []string{"sh"}}}); err != nil {
+		t.Fatal(err)
 	}
 	o.volume = fmt.Sprintf("%s-v%d", ns, i)
 	if code, body := nsDo(t, srv, ns, "POST", "/volumes/create", `{"Name":"`+o.volume+`"}`); code != 201 {
@@ -212,6 +218,8 @@ func (o objects) ref(kind string) string {
 		return o.network
 	case "volume":
 		return o.volume
+	case "image":
+		return o.image
 	}
 	return "x"
 }
@@ -232,15 +240,13 @@ func TestCrossNamespaceMatrix(t *testing.T) {
 			t.Errorf("%s %s: route with a parameter is not in routeObjects: say which namespace object it names", method, route)
 			return nil
 		}
-		if spec.kind == "image" {
-			// Images are shared by the namespaces of a control plane (the
-			// README says so); their routes name no namespace object.
-			return nil
-		}
 		t.Run(method+" "+route, func(t *testing.T) {
 			alice := makeObjects(t, srv, st, "alice", i)
 			bob := makeObjects(t, srv, st, "bob", i)
 			path := func(ref string) string {
+				if spec.kind == "image" {
+					return "/images/" + ref + map[string]string{"GET": "/json", "DELETE": "", "POST": "/tag?repo=stolen&tag=1"}[method]
+				}
 				if spec.kind == "exec" || strings.HasPrefix(route, "/exec/") {
 					return strings.Replace(route, "{id}", ref, 1) + spec.query
 				}
@@ -312,9 +318,12 @@ func (noFunctions) Delete(context.Context, string) error { return nil }
 // system df and prunes see and touch only the caller's namespace, and two
 // namespaces may both name a container db.
 func TestNamespaceLists(t *testing.T) {
-	_, srv, _ := teamAPI(t)
+	_, srv, st := teamAPI(t)
 	ids := map[string]string{}
 	for _, ns := range []string{"alice", "bob"} {
+		if err := st.PutImage(t.Context(), &engine.Image{ID: "sha256:" + randomHex(32), RepoTags: []string{ns + "-only:latest"}, Seen: []string{ns}, Config: &container.Config{}}); err != nil {
+			t.Fatal(err)
+		}
 		code, body := nsDo(t, srv, ns, "POST", "/containers/create?name=db", `{"Image":"busybox","Labels":{"owner":"`+ns+`"}}`)
 		if code != 201 {
 			t.Fatalf("%s creates db: %d %s", ns, code, body)
@@ -336,6 +345,7 @@ func TestNamespaceLists(t *testing.T) {
 		{"GET", "/events?since=1&until=" + until},
 		{"GET", "/system/df"},
 		{"GET", "/containers/db/json"},
+		{"GET", "/images/json"},
 	} {
 		code, body := nsDo(t, srv, "bob", tc.method, tc.path, "")
 		if code != 200 {
@@ -356,7 +366,34 @@ func TestNamespaceLists(t *testing.T) {
 			t.Fatalf("bob %s: %d %s", p, code, body)
 		}
 	}
-	for _, p := range []string{"/containers/db/json", "/networks/alice-only", "/volumes/alice-only"} {
+	// An image two namespaces have seen leaves one's view on rmi; the
+	// other keeps it.
+	if err := st.PutImage(t.Context(), &engine.Image{ID: "sha256:" + randomHex(32), RepoTags: []string{"shared:latest"}, Seen: []string{"alice", "bob"}, Config: &container.Config{}}); err != nil {
+		t.Fatal(err)
+	}
+	// A name one namespace gives a shared image is its own.
+	if err := st.PutImage(t.Context(), &engine.Image{ID: "sha256:" + randomHex(32), RepoTags: []string{"shared2:latest"}, Seen: []string{"alice", "bob"}, Config: &container.Config{}}); err != nil {
+		t.Fatal(err)
+	}
+	if code, body := nsDo(t, srv, "alice", "POST", "/images/shared2/tag?repo=alice-name&tag=1", ""); code != 201 {
+		t.Fatalf("alice tags shared: %d %s", code, body)
+	}
+	if code, body := nsDo(t, srv, "bob", "GET", "/images/alice-name:1/json", ""); code != 404 {
+		t.Fatalf("bob sees alice's name for a shared image: %d %s", code, body)
+	}
+	if _, body := nsDo(t, srv, "bob", "GET", "/images/shared2/json", ""); strings.Contains(body, "alice-name") || !strings.Contains(body, "shared2") {
+		t.Fatalf("bob's inspect of shared shows alice's name: %s", body)
+	}
+	if _, body := nsDo(t, srv, "bob", "GET", "/images/json", ""); strings.Contains(body, "alice-name") {
+		t.Fatalf("bob's image list shows alice's name: %s", body)
+	}
+	if code, body := nsDo(t, srv, "bob", "DELETE", "/images/shared", ""); code != 200 {
+		t.Fatalf("bob rmi shared: %d %s", code, body)
+	}
+	if code, _ := nsDo(t, srv, "bob", "GET", "/images/shared/json", ""); code != 404 {
+		t.Fatalf("bob still sees shared after rmi: %d", code)
+	}
+	for _, p := range []string{"/containers/db/json", "/networks/alice-only", "/volumes/alice-only", "/images/alice-only/json", "/images/shared/json", "/images/alice-name:1/json"} {
 		if code, body := nsDo(t, srv, "alice", "GET", p, ""); code != 200 {
 			t.Fatalf("after bob's prunes, alice's %s: %d %s", p, code, body)
 		}

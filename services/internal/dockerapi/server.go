@@ -115,6 +115,10 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	if r.Body != nil && !streamsBody(r) {
 		r.Body = http.MaxBytesReader(w, r.Body, s.cfg.MaxBodyBytes)
 	}
+	if s.cfg.Namespace != nil {
+		// Images are seen per namespace (engine.WithImageNamespace).
+		r = r.WithContext(engine.WithImageNamespace(r.Context(), s.ns(r)))
+	}
 	w.Header().Set("Api-Version", APIVersion)
 	w.Header().Set("Docker-Experimental", "false")
 	w.Header().Set("Ostype", "linux")

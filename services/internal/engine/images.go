@@ -21,20 +21,24 @@ func normalizeRef(ref string) string {
 	return reference.FamiliarString(reference.TagNameOnly(named))
 }
 
-// Image finds a stored image by reference, ID or ID prefix. A missing image
-// is docker's 404 "No such image: busybox:latest".
+// Image finds a stored image by reference, ID or ID prefix. A missing image,
+// or one another namespace's (see WithImageNamespace), is docker's 404 "No
+// such image: busybox:latest".
 func (e *Engine) Image(ctx context.Context, ref string) (*Image, error) {
 	norm := normalizeRef(ref)
 	if norm != "" {
 		img, err := e.cfg.Store.GetImage(ctx, norm)
-		if err == nil {
+		if err == nil && visible(ctx, img) && tagVisible(ctx, img, norm) {
 			return img, nil
 		}
-		if !errors.Is(err, ErrNotFound) {
+		if err != nil && !errors.Is(err, ErrNotFound) {
 			return nil, fmt.Errorf("get image %s: %w", norm, err)
 		}
 	}
 	img, err := e.cfg.Store.GetImage(ctx, ref)
+	if err == nil && (!visible(ctx, img) || !tagVisible(ctx, img, ref)) {
+		err = ErrNotFound
+	}
 	if err == nil {
 		return img, nil
 	}
@@ -48,9 +52,17 @@ func (e *Engine) Image(ctx context.Context, ref string) (*Image, error) {
 	return nil, fmt.Errorf("get image %s: %w", ref, err)
 }
 
-// Images lists stored images.
+// Images lists the stored images ctx's namespace sees.
 func (e *Engine) Images(ctx context.Context) ([]*Image, error) {
-	return e.cfg.Store.ListImages(ctx)
+	all, err := e.cfg.Store.ListImages(ctx)
+	if err != nil {
+		return nil, err
+	}
+	all = slices.DeleteFunc(all, func(img *Image) bool { return !visible(ctx, img) })
+	for _, img := range all {
+		img.RepoTags = VisibleTags(ctx, img)
+	}
+	return all, nil
 }
 
 // Pull resolves ref through the registries and stores its metadata.
@@ -62,7 +74,7 @@ func (e *Engine) Pull(ctx context.Context, ref string) (*Image, error) {
 	if err != nil {
 		return nil, fmt.Errorf("pull %s: %w", ref, err)
 	}
-	if err := e.cfg.Store.PutImage(ctx, img); err != nil {
+	if err := e.PutImage(ctx, img); err != nil {
 		return nil, fmt.Errorf("store image %s: %w", ref, err)
 	}
 	return img, nil
@@ -74,7 +86,17 @@ func (e *Engine) RemoveImage(ctx context.Context, ns, ref string, force bool) (*
 	if err != nil {
 		return nil, err
 	}
-	if name := normalizeRef(ref); len(img.RepoTags) > 1 && slices.Contains(img.RepoTags, name) {
+	name := normalizeRef(ref)
+	if others := tagSeenByOthers(ctx, img, name); others != nil {
+		// Other namespaces have this name too: it goes from this one's
+		// view only.
+		img.TagSeen[name] = others
+		if err := e.cfg.Store.PutImage(ctx, img); err != nil {
+			return nil, fmt.Errorf("untag %s: %w", ref, err)
+		}
+		return &Image{RepoTags: []string{name}}, nil
+	}
+	if len(img.RepoTags) > 1 && slices.Contains(img.RepoTags, name) {
 		// As docker: one of several names goes; the image stays.
 		untagged := *img
 		untagged.RepoTags = slices.DeleteFunc(slices.Clone(img.RepoTags), func(t string) bool { return t == name })
@@ -82,6 +104,13 @@ func (e *Engine) RemoveImage(ctx context.Context, ns, ref string, force bool) (*
 			return nil, fmt.Errorf("untag %s: %w", ref, err)
 		}
 		return &Image{RepoTags: []string{name}}, nil
+	}
+	if SeenByOthers(ctx, img) {
+		// Other namespaces see it too: it goes from this one's view only.
+		if _, err := e.DropImage(ctx, img.ID); err != nil {
+			return nil, fmt.Errorf("remove image %s: %w", ref, err)
+		}
+		return img, nil
 	}
 	if !force {
 		cs, err := e.cfg.Store.ListContainers(ctx, ns)
@@ -119,6 +148,8 @@ func (e *Engine) TagImage(ctx context.Context, ref, repo, tag string) error {
 		img.RepoTags = append(img.RepoTags, name)
 	}
 	img.Tagged = time.Now()
+	SeeImage(ctx, img)
+	seeTag(ctx, img, name)
 	if err := e.cfg.Store.PutImage(ctx, img); err != nil {
 		return fmt.Errorf("tag %s as %s: %w", ref, name, err)
 	}

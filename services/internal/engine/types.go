@@ -185,6 +185,13 @@ type Image struct {
 	ContainerConfig *container.Config `json:"containerConfig,omitempty"`
 	// Tagged is when a name was last given to the image.
 	Tagged time.Time `json:"tagged,omitempty"`
+	// Seen are the namespaces that pulled, loaded, committed or tagged the
+	// image: only they see it (its content is shared; see ImageNamespace).
+	// Empty: every namespace (images stored before namespaces).
+	Seen []string `json:"seen,omitempty"`
+	// TagSeen are, per name in RepoTags, the namespaces that gave or
+	// pulled it: only they see the name (none recorded: everyone).
+	TagSeen map[string][]string `json:"tagSeen,omitempty"`
 }
 
 // ImageLayer is one layer of an image: its uncompressed content's digest

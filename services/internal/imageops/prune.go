@@ -47,7 +47,9 @@ func (s *Service) Prune(ctx context.Context, ns string, f engine.Filters) ([]ima
 		if err := s.cfg.Images.DeleteImage(ctx, img.ID); err != nil {
 			return deleted, 0, fmt.Errorf("prune image %s: %w", img.ID, err)
 		}
-		s.Forget(ctx, img)
+		if !engine.SeenByOthers(ctx, img) { // others' images keep their copy
+			s.Forget(ctx, img)
+		}
 		for _, t := range img.RepoTags {
 			deleted = append(deleted, image.DeleteResponse{Untagged: t})
 		}

@@ -2,6 +2,7 @@ package bolt
 
 import (
 	"context"
+	"encoding/json"
 	"fmt"
 	"sort"
 
@@ -130,4 +131,31 @@ func (s *Store) deleteRecord(name []byte, key string) error {
 		}
 		return b.Delete([]byte(key))
 	})
+}
+
+// ContainerNamespaces returns every namespace that has containers, sorted.
+func (s *Store) ContainerNamespaces(ctx context.Context) ([]string, error) {
+	seen := map[string]bool{}
+	err := s.db.View(func(tx *bbolt.Tx) error {
+		return tx.Bucket(bContainers).ForEach(func(_, v []byte) error {
+			var c struct {
+				Namespace string `json:"namespace"`
+			}
+			if err := json.Unmarshal(v, &c); err != nil {
+				return err
+			}
+			seen[c.Namespace] = true
+			return nil
+		})
+	})
+	return sortedKeys(seen), err
+}
+
+func sortedKeys(m map[string]bool) []string {
+	out := make([]string, 0, len(m))
+	for k := range m {
+		out = append(out, k)
+	}
+	sort.Strings(out)
+	return out
 }

@@ -43,3 +43,14 @@ func TestUsageConformance(t *testing.T) {
 		return s
 	})
 }
+
+func TestNamespacesConformance(t *testing.T) {
+	storetest.RunNamespaces(t, func(t *testing.T) storetest.NamespaceStore {
+		s, err := Open(filepath.Join(t.TempDir(), "store.db"), Options{NoSync: true})
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { s.Close() })
+		return s
+	})
+}

@@ -115,3 +115,24 @@ func (s *Store) deleteRecord(ctx context.Context, col, key string) error {
 	})
 	return unwrapFn(err, "delete %s %s", col, key)
 }
+
+// ContainerNamespaces returns every namespace that has containers, sorted
+// (one read per container: for a control plane's start).
+func (s *Store) ContainerNamespaces(ctx context.Context) ([]string, error) {
+	seen := map[string]bool{}
+	err := s.query(ctx, s.col(colContainers).Select("ns"), func(snap *firestore.DocumentSnapshot) (bool, error) {
+		if ns, ok := snap.Data()["ns"].(string); ok {
+			seen[ns] = true
+		}
+		return false, nil
+	})
+	if err != nil {
+		return nil, fmt.Errorf("list namespaces: %w", err)
+	}
+	out := make([]string, 0, len(seen))
+	for ns := range seen {
+		out = append(out, ns)
+	}
+	sort.Strings(out)
+	return out, nil
+}

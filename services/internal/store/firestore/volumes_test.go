@@ -33,3 +33,11 @@ func TestUsageConformance(t *testing.T) {
 		return s
 	})
 }
+
+func TestNamespacesConformance(t *testing.T) {
+	storetest.RunNamespaces(t, func(t *testing.T) storetest.NamespaceStore {
+		s, _ := openFresh(t)
+		t.Cleanup(func() { s.Close() })
+		return s
+	})
+}

@@ -1,6 +1,9 @@
 package storetest
 
 import (
+	"context"
+	"fmt"
+	"strings"
 	"testing"
 	"time"
 
@@ -128,4 +131,35 @@ func testMembers(t *testing.T, s auth.Store) {
 		t.Fatal(err)
 	}
 	wantErr(t, s.DeleteMember(ctx, "bob@example.com"), engine.ErrNotFound)
+}
+
+// NamespaceStore is a store that lists the namespaces holding containers
+// (a control plane recovers each at start, whether or not a token or
+// member still names it).
+type NamespaceStore interface {
+	engine.Store
+	ContainerNamespaces(ctx context.Context) ([]string, error)
+}
+
+// RunNamespaces checks ContainerNamespaces; open returns a fresh store.
+func RunNamespaces(t *testing.T, open func(t *testing.T) NamespaceStore) {
+	t.Run("namespaces with containers are listed once, sorted", func(t *testing.T) {
+		s := open(t)
+		if got, err := s.ContainerNamespaces(t.Context()); err != nil || len(got) != 0 {
+			t.Fatalf("empty store: %v, %v", got, err)
+		}
+		for i, ns := range []string{"bob", "alice", "bob", "default"} {
+			mustCreate(t, s, NewContainer(ns, fmt.Sprintf("c%d", i), fmt.Sprintf("n%d", i)))
+		}
+		got, err := s.ContainerNamespaces(t.Context())
+		if err != nil || strings.Join(got, ",") != "alice,bob,default" {
+			t.Fatalf("namespaces %v, %v", got, err)
+		}
+		if err := s.DeleteContainer(t.Context(), "alice", "c1"); err != nil {
+			t.Fatal(err)
+		}
+		if got, _ := s.ContainerNamespaces(t.Context()); strings.Join(got, ",") != "bob,default" {
+			t.Fatalf("after alice's only container went: %v", got)
+		}
+	})
 }

@@ -14,11 +14,11 @@ import (
 	"os/signal"
 	"syscall"
 
-	"github.com/sockerless/sockerless/agent/jsonlog"
 	"github.com/sockerless/sockerless/agent/internal/instance"
 	"github.com/sockerless/sockerless/agent/internal/mounts"
 	"github.com/sockerless/sockerless/agent/internal/netview"
 	"github.com/sockerless/sockerless/agent/internal/server"
+	"github.com/sockerless/sockerless/agent/jsonlog"
 )
 
 func main() {

@@ -13,6 +13,7 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/sockerless/sockerless/agent/internal/dockersock"
 	"github.com/sockerless/sockerless/agent/internal/mesh"
 	"github.com/sockerless/sockerless/agent/internal/mounts"
 	"github.com/sockerless/sockerless/agent/internal/process"
@@ -176,6 +177,12 @@ func (in *Instance) Run(ctx context.Context) error {
 	if err := in.mount(); err != nil {
 		return err
 	}
+	socks, err := dockersock.Serve(in.cfg.Invocation.Mounts, in.mesh.Dial, in.log)
+	if err != nil {
+		in.log.Error("docker socket", "err", err)
+		return fmt.Errorf("set up the container's mounts: %w", err)
+	}
+	defer socks.Close()
 	sessCtx, stopSess := context.WithCancel(context.Background())
 	sessDone := make(chan struct{})
 	go func() {
@@ -193,7 +200,7 @@ func (in *Instance) Run(ctx context.Context) error {
 	runCtx, stopRuns := context.WithCancel(context.Background())
 	var runs sync.WaitGroup
 
-	err := in.loop(ctx, runCtx, &runs)
+	err = in.loop(ctx, runCtx, &runs)
 
 	close(in.done)
 	stopRuns()

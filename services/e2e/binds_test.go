@@ -105,6 +105,22 @@ func TestBindMounts(t *testing.T) {
 					t.Fatalf("host file after the run: %q", got)
 				}
 			})
+			t.Run("docker start again sees the host's changes", func(t *testing.T) {
+				name := uniq("bind-restart")
+				writeFile(t, filepath.Join(dir, "x"), "1\n", 0o644)
+				mustDocker(t, h.host, "create", "--name", name, "-v", dir+":/w", "busybox", "sh", "-c", "cat /w/x; echo seen >> /w/starts")
+				defer docker(t, h.host, "rm", "-f", name)
+				for i, wait := range []time.Duration{0, 0, 4 * time.Second} { // the last after the instance lingered out
+					time.Sleep(wait)
+					writeFile(t, filepath.Join(dir, "x"), fmt.Sprintf("%d\n", i+2), 0o644)
+					if out := mustDocker(t, h.host, "start", "-a", name); out != fmt.Sprintf("%d\n", i+2) {
+						t.Fatalf("start %d printed %q", i, out)
+					}
+					if got := readFile(filepath.Join(dir, "starts")); got != strings.Repeat("seen\n", i+1) {
+						t.Fatalf("after start %d the host has %q", i, got)
+					}
+				}
+			})
 			t.Run("host writes seen by the process after an attach", func(t *testing.T) {
 				name := uniq("bind-attach")
 				mustDocker(t, h.host, "run", "-d", "-i", "--name", name, "-v", dir+":/w", "busybox", "sh", "-c", "read f; cat /w/$f; echo back > /w/attach.out; sleep 1")

@@ -171,7 +171,9 @@ func (s *Session) record(rel, p string, stamp int64) {
 	if info.Mode()&fs.ModeSymlink != 0 {
 		target, _ = os.Readlink(p)
 	}
-	s.known[rel] = sigOf(info, target)
+	k := sigOf(info, target)
+	k.at = time.Now().UnixNano()
+	s.known[rel] = k
 }
 
 // applyPut writes a file: into a temporary file renamed over it, or in

@@ -85,9 +85,16 @@ type sig struct {
 	target string
 	// sum is a small file's SHA-256 (zero: not known). File times tick
 	// coarsely (a few ms), so a rewrite of the same size within one tick
-	// looks unchanged by size and time alone: the content tells.
+	// looks unchanged by size and time alone: the content tells, for a
+	// file whose recorded time is that recent ("racy", as git says).
 	sum [32]byte
+	// at is when this side recorded the sig (local clock; not compared).
+	at int64
 }
+
+// racy is how far a recorded file time may be from when it was recorded
+// for a rewrite within the same file-time tick to be possible.
+const racy = int64(50 * time.Millisecond)
 
 // smallFile is the largest file whose content sum a sig keeps.
 const smallFile = 64 << 10
@@ -95,13 +102,13 @@ const smallFile = 64 << 10
 // same reports whether the file at p, whose metadata is cur, is what old
 // recorded.
 func same(old, cur sig, p string) bool {
-	sum := old.sum
-	old.sum = [32]byte{}
+	sum, at := old.sum, old.at
+	old.sum, old.at, cur.sum, cur.at = [32]byte{}, 0, [32]byte{}, 0
 	if old != cur {
 		return false
 	}
-	if sum == ([32]byte{}) || !cur.mode.IsRegular() || cur.size > smallFile {
-		return true
+	if sum == ([32]byte{}) || !cur.mode.IsRegular() || cur.size > smallFile || cur.mtime < at-racy {
+		return true // a later write would show a later time
 	}
 	got, ok := fileSum(p)
 	return ok && got == sum
@@ -683,16 +690,7 @@ func (s *Session) prepare(rel string) (*msg, *os.File, io.Reader, error) {
 		if target, err = os.Readlink(p); err != nil {
 			return nil, nil, nil, nil // gone meanwhile
 		}
-	case info.Mode().IsRegular():
-		if f, err = os.OpenFile(p, os.O_RDONLY|syscallNoFollow, 0); err != nil {
-			return nil, nil, nil, nil // gone or replaced meanwhile: reported again
-		}
-		if info, err = f.Stat(); err != nil {
-			f.Close()
-			return nil, nil, nil, nil
-		}
-		src = f
-	case !info.IsDir():
+	case !info.IsDir() && !info.Mode().IsRegular():
 		return nil, nil, nil, nil // sockets, devices, pipes: not synced
 	}
 	cur := sigOf(info, target)
@@ -700,10 +698,17 @@ func (s *Session) prepare(rel string) (*msg, *os.File, io.Reader, error) {
 	old, ok := s.known[rel]
 	s.mu.Unlock()
 	if ok && same(old, cur, p) {
-		if f != nil {
-			f.Close()
+		return nil, nil, nil, nil // most often the report of an op applied here
+	}
+	if info.Mode().IsRegular() {
+		if f, err = os.OpenFile(p, os.O_RDONLY|syscallNoFollow, 0); err != nil {
+			return nil, nil, nil, nil // gone or replaced meanwhile: reported again
 		}
-		return nil, nil, nil, nil
+		if info, err = f.Stat(); err != nil || !info.Mode().IsRegular() {
+			f.Close()
+			return nil, nil, nil, nil
+		}
+		src, cur = f, sigOf(info, "")
 	}
 	if f != nil && info.Size() <= smallFile {
 		b, err := io.ReadAll(io.LimitReader(f, info.Size()))
@@ -713,6 +718,7 @@ func (s *Session) prepare(rel string) (*msg, *os.File, io.Reader, error) {
 		}
 		cur.sum, f, src = sha256.Sum256(b), nil, bytes.NewReader(b)
 	}
+	cur.at = time.Now().UnixNano()
 	s.mu.Lock()
 	s.known[rel] = cur
 	stamp := s.now()

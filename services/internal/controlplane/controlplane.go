@@ -161,6 +161,7 @@ func Run(ctx context.Context, cfg Config) error {
 		Linger:      cfg.Linger,
 		BootTimeout: cfg.BootTimeout,
 		Logger:      log,
+		BootLogs:    deps.bootLogs,
 	})
 	hub := agenthub.New(eng.AgentBackend(), log)
 	eng.SetAgents(hub)

@@ -38,7 +38,10 @@ type Config struct {
 	// planes write too (Firestore during a redeploy), changes they make
 	// reach this one's clients. Zero: only this process's changes wake.
 	PollInterval time.Duration
-	Logger       *slog.Logger
+	// BootLogs reads the platform's log of a container whose agent never
+	// called back; nil: such a container's logs are empty.
+	BootLogs BootLogs
+	Logger   *slog.Logger
 }
 
 // Engine carries out the Docker container lifecycle on functions.

@@ -145,4 +145,3 @@ func jsonLine(text string) (map[string]any, bool) {
 	}
 	return m, true
 }
-

@@ -90,6 +90,9 @@ type MeshOpen struct {
 	// Op and Path are MeshArchive's operation and path in the container.
 	Op   string `json:"op,omitempty"`
 	Path string `json:"path,omitempty"`
+	// Network is "udp" for a stream of datagrams (each framed as
+	// WriteDatagram frames it) to a UDP port; "" is TCP.
+	Network string `json:"network,omitempty"`
 	// Source is the bind's path on the client's machine (MeshBind to the
 	// client side).
 	Source string `json:"source,omitempty"`
@@ -149,6 +152,10 @@ type ListenAddr struct {
 	Container string `json:"container,omitempty"`
 	Host      bool   `json:"host,omitempty"`
 	Port      int    `json:"port,omitempty"`
+	// Network is "udp" for a peer's UDP port: the agent receives
+	// datagrams there and carries each source address's as a flow (see
+	// ServeDatagrams); "" is TCP.
+	Network string `json:"network,omitempty"`
 	// Discovered: the peer's processes listen on the port but the peer
 	// declares no such port (EXPOSE, published). 127.0.0.0/8 is one
 	// loopback, so the agent binds such a port only once the container's

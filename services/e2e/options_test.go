@@ -25,7 +25,6 @@ func TestRefusedOptionsNameThemselves(t *testing.T) {
 				{[]string{"--read-only"}, "HostConfig.ReadonlyRootfs"},
 				{[]string{"--sysctl", "net.ipv4.ip_forward=1"}, "HostConfig.Sysctls"},
 				// Refused by their planes, with their reasons.
-				{[]string{"-v", "/tmp:/x"}, "host bind mounts"},
 				{[]string{"--network", "host"}, `network mode "host"`},
 			} {
 				args := append(append([]string{"create"}, c.args...), "busybox", "true")

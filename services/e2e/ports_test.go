@@ -300,16 +300,90 @@ func TestPublishedPortAlreadyTakenFailsTheStart(t *testing.T) {
 	}
 }
 
-func TestPublishingUDPIsRefusedAtCreate(t *testing.T) {
+// TestPublishedUDPPort: -p HOST:5300/udp carries datagrams both ways
+// between the client's machine and the container, one flow per client
+// address, as under Docker; SCTP is refused at create.
+func TestPublishedUDPPort(t *testing.T) {
 	s := requireStack(t)
-	for _, h := range s.hosts() {
+	for _, h := range referenceHosts(t, s) {
 		t.Run(h.name, func(t *testing.T) {
-			r := docker(t, h.host, "create", "--name", unique("pub-udp-"+h.name), "-p", "5353:53/udp", "busybox")
-			if r.code == 0 || !strings.Contains(r.stderr, "published port 53/udp: only TCP ports can be published") {
-				t.Fatalf("exit %d: %s", r.code, r.stderr)
+			name := unique("pub-udp-" + h.name)
+			t.Cleanup(func() { docker(t, h.host, "rm", "-f", name) })
+			hp, err := freeUDPPort()
+			if err != nil {
+				t.Fatal(err)
+			}
+			if h.name == "docker" {
+				img, err := nettestImage(s.bin)
+				if err == nil {
+					err = loadImage(h.host, "nettest:latest", img)
+				}
+				if err != nil {
+					t.Fatal(err)
+				}
+			}
+			// netserver answers each datagram upper-cased (Debian's
+			// busybox nc has no -u).
+			mustDocker(t, h.host, "run", "-d", "--name", name, "-p", fmt.Sprintf("127.0.0.1:%d:5300/udp", hp), "nettest", "netserver", "5300")
+			if got := strings.TrimSpace(mustDocker(t, h.host, "port", name, "5300/udp")); got != fmt.Sprintf("127.0.0.1:%d", hp) {
+				t.Fatalf("docker port 5300/udp = %q", got)
+			}
+			c, err := net.Dial("udp", fmt.Sprintf("127.0.0.1:%d", hp))
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer c.Close()
+			buf := make([]byte, 100)
+			deadline := time.Now().Add(30 * time.Second)
+			for i := 0; ; i++ {
+				// Datagrams before the server listens are lost: send again.
+				if _, err := fmt.Fprintf(c, "hello %d\n", i); err != nil {
+					t.Fatal(err)
+				}
+				_ = c.SetReadDeadline(time.Now().Add(500 * time.Millisecond))
+				n, err := c.Read(buf)
+				if err == nil {
+					if got := string(buf[:n]); !strings.HasPrefix(got, "HELLO ") {
+						t.Fatalf("answer %q", got)
+					}
+					break
+				}
+				if time.Now().After(deadline) {
+					t.Fatalf("no answer over UDP: %v; container: %s %s", err, docker(t, h.host, "ps", "-a", "--filter", "name="+name).stdout, docker(t, h.host, "logs", name).stderr)
+				}
+			}
+			// The flow goes on: a second datagram, a second answer.
+			_ = c.SetReadDeadline(time.Now().Add(10 * time.Second))
+			for {
+				if _, err := fmt.Fprintf(c, "again\n"); err != nil {
+					t.Fatal(err)
+				}
+				n, err := c.Read(buf)
+				if err != nil {
+					t.Fatalf("second answer: %v", err)
+				}
+				if string(buf[:n]) == "AGAIN\n" {
+					break
+				}
+			}
+			if h.name != "docker" {
+				r := docker(t, h.host, "create", "-p", "5353:53/sctp", "busybox")
+				if r.code == 0 || !strings.Contains(r.stderr, "published port 53/sctp: only TCP and UDP ports can be published") {
+					t.Fatalf("SCTP: exit %d: %s", r.code, r.stderr)
+				}
 			}
 		})
 	}
+}
+
+// freeUDPPort returns a UDP port free on 127.0.0.1 a moment ago.
+func freeUDPPort() (int, error) {
+	pc, err := net.ListenPacket("udp4", "127.0.0.1:0")
+	if err != nil {
+		return 0, err
+	}
+	defer pc.Close()
+	return pc.LocalAddr().(*net.UDPAddr).Port, nil
 }
 
 func TestPublishedPortsNeedTheForwarder(t *testing.T) {
@@ -613,4 +687,40 @@ func ping(addr string) error {
 	}
 	_, err = io.ReadFull(c, make([]byte, 1))
 	return err
+}
+
+// TestContainerToContainerUDP: on a user network a container reaches a
+// peer's declared UDP port (--expose 5300/udp) by name, and a container on
+// another network does not.
+func TestContainerToContainerUDP(t *testing.T) {
+	s := requireStack(t)
+	for _, h := range referenceHosts(t, s) {
+		t.Run(h.name, func(t *testing.T) {
+			if h.name == "docker" {
+				img, err := nettestImage(s.bin)
+				if err == nil {
+					err = loadImage(h.host, "nettest:latest", img)
+				}
+				if err != nil {
+					t.Fatal(err)
+				}
+			}
+			net, other, srv := "udpnet-"+h.name+runID, "udpother-"+h.name+runID, "udpsrv-"+h.name+runID
+			t.Cleanup(func() {
+				docker(t, h.host, "rm", "-f", srv)
+				docker(t, h.host, "network", "rm", net, other)
+			})
+			mustDocker(t, h.host, "network", "create", net)
+			mustDocker(t, h.host, "network", "create", other)
+			mustDocker(t, h.host, "run", "-d", "--name", srv, "--network", net, "--expose", "5300/udp", "nettest", "netserver", "5300")
+			out := mustDocker(t, h.host, "run", "--rm", "--network", net, "nettest", "netclient", "udp", srv+":5300", "100")
+			if got := strings.TrimSpace(out); got != "HELLO" {
+				t.Fatalf("answer %q", got)
+			}
+			ip := strings.TrimSpace(mustDocker(t, h.host, "inspect", "-f", "{{(index .NetworkSettings.Networks \""+net+"\").IPAddress}}", srv))
+			if r := docker(t, h.host, "run", "--rm", "--network", other, "nettest", "netclient", "udp", ip+":5300", "10"); r.code == 0 {
+				t.Fatalf("reached from another network: %s", r.stdout)
+			}
+		})
+	}
 }

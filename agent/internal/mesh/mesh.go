@@ -28,6 +28,7 @@ import (
 	"github.com/hashicorp/yamux"
 
 	"github.com/sockerless/sockerless/agent/proto"
+	"github.com/sockerless/sockerless/agent/proto/wsmux"
 )
 
 // Config configures a Mesh. Zero durations take the defaults noted.
@@ -119,7 +120,7 @@ func (m *Mesh) Run(ctx context.Context) {
 func (m *Mesh) dial(ctx context.Context) (*yamux.Session, error) {
 	dctx, cancel := context.WithTimeout(ctx, m.cfg.DialTimeout)
 	defer cancel()
-	sess, resp, err := proto.DialMux(dctx, m.url, proto.AgentHeader(m.cfg.ContainerID, m.cfg.Secret), m.log)
+	sess, resp, err := wsmux.DialMux(dctx, m.url, proto.AgentHeader(m.cfg.ContainerID, m.cfg.Secret), m.log)
 	if err != nil {
 		return nil, proto.DialError(m.url, resp, err)
 	}
@@ -135,7 +136,7 @@ func (m *Mesh) serve(ctx context.Context, sess *yamux.Session) {
 	defer stop()
 	defer m.setSession(nil)
 	defer sess.Close()
-	proto.ServeStreams(sess, m.serveStream)
+	wsmux.ServeStreams(sess, m.serveStream)
 }
 
 func (m *Mesh) setSession(s *yamux.Session) {
@@ -166,14 +167,34 @@ func (m *Mesh) serveStream(st net.Conn) {
 // address when one is given (so the server sees its peer's address).
 func (m *Mesh) dialInside(open proto.MeshOpen) (net.Conn, error) {
 	d := net.Dialer{Timeout: m.cfg.DialTimeout}
+	udp := open.Network == "udp"
 	if open.From != "" {
 		host, _, err := net.SplitHostPort(open.From)
 		if err != nil {
 			host = open.From
 		}
 		if ip := net.ParseIP(host); ip != nil {
-			d.LocalAddr = &net.TCPAddr{IP: ip}
+			if udp {
+				d.LocalAddr = &net.UDPAddr{IP: ip}
+			} else {
+				d.LocalAddr = &net.TCPAddr{IP: ip}
+			}
 		}
+	}
+	if udp { // a flow of datagrams, framed on the stream
+		to, err := net.ResolveUDPAddr("udp", open.Addr)
+		if err != nil {
+			return nil, err
+		}
+		local := "127.0.0.1:0"
+		if a, ok := d.LocalAddr.(*net.UDPAddr); ok {
+			local = net.JoinHostPort(a.IP.String(), "0")
+		}
+		pc, err := net.ListenPacket("udp", local)
+		if err != nil {
+			return nil, err
+		}
+		return proto.FramedPacketConn(pc, to), nil
 	}
 	c, err := d.Dial("tcp", open.Addr)
 	if err != nil {

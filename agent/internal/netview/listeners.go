@@ -27,9 +27,24 @@ type listeners struct {
 
 type listener struct {
 	la     proto.ListenAddr
-	ln     net.Listener
+	ln     net.Listener   // TCP
+	pc     net.PacketConn // UDP (la.Network "udp")
 	ctx    context.Context
 	cancel context.CancelFunc // ends its accepted connections too
+}
+
+// udpIdle ends a peer's UDP flow after this long without a datagram, as
+// Docker's userland proxy does.
+const udpIdle = 90 * time.Second
+
+func (x *listener) close() {
+	x.cancel()
+	if x.ln != nil {
+		x.ln.Close()
+	}
+	if x.pc != nil {
+		x.pc.Close()
+	}
 }
 
 func newListeners(dial func(ctx context.Context, open proto.MeshOpen) (net.Conn, error), log *slog.Logger) *listeners {
@@ -41,7 +56,7 @@ func key(la proto.ListenAddr) string {
 	if la.Host {
 		host = "h"
 	}
-	return host + "|" + la.Addr + "|" + la.Container + "|" + strconv.Itoa(la.Port)
+	return host + "|" + la.Network + "|" + la.Addr + "|" + la.Container + "|" + strconv.Itoa(la.Port)
 }
 
 // set opens the listeners of want that are not open (again trying those
@@ -56,16 +71,19 @@ func (l *listeners) set(want []proto.ListenAddr) {
 	for _, la := range want {
 		keep[key(la)] = true
 	}
-	for k, ln := range l.open {
+	for k, x := range l.open {
 		if !keep[k] {
-			ln.cancel()
-			ln.ln.Close()
+			x.close()
 			delete(l.open, k)
 		}
 	}
 	for _, la := range want {
 		k := key(la)
 		if l.open[k] != nil {
+			continue
+		}
+		if la.Network == "udp" {
+			l.listenUDP(k, la)
 			continue
 		}
 		ln, err := net.Listen("tcp", la.Addr)
@@ -122,6 +140,29 @@ func (l *listeners) carry(x *listener, c net.Conn) {
 	proto.Splice(c, remote)
 }
 
+// listenUDP receives datagrams for a peer's UDP port at la.Addr and
+// carries each source address's as a flow: a MeshPeer stream of frames.
+// The caller holds l.mu.
+func (l *listeners) listenUDP(k string, la proto.ListenAddr) {
+	pc, err := net.ListenPacket("udp", la.Addr)
+	if err != nil {
+		l.log.Warn("listen for a peer", "addr", la.Addr, "network", "udp", "err", err)
+		return
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	x := &listener{la: la, pc: pc, ctx: ctx, cancel: cancel}
+	l.open[k] = x
+	l.conns.Add(1)
+	go func() {
+		defer l.conns.Done()
+		proto.ServeDatagrams(pc, udpIdle, func(net.Addr) (net.Conn, error) {
+			dctx, cancel := context.WithTimeout(ctx, 30*time.Second)
+			defer cancel()
+			return l.dial(dctx, proto.MeshOpen{Kind: proto.MeshPeer, Container: la.Container, Addr: la.Addr, Network: "udp"})
+		})
+	}()
+}
+
 // reset closes c with a RST.
 func reset(c net.Conn) {
 	if tc, ok := c.(*net.TCPConn); ok {
@@ -135,8 +176,7 @@ func (l *listeners) close() {
 	l.mu.Lock()
 	l.closed = true
 	for k, x := range l.open {
-		x.cancel()
-		x.ln.Close()
+		x.close()
 		delete(l.open, k)
 	}
 	l.mu.Unlock()

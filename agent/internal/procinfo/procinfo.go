@@ -54,6 +54,30 @@ func list(root string, skip int) ([]proc, error) {
 	return out, nil
 }
 
+// containerProcs lists the container's processes: all but the agent's
+// own. Those (agent pid skip, and its mount helper, which stays while host
+// binds may still be mounted) run the agent's command line, which no
+// process of the container runs. (The command line, not the executable's
+// link: the helper keeps capabilities the agent dropped, so the kernel
+// hides its exe link from the agent.)
+func containerProcs(root string, skip int) ([]proc, error) {
+	ps, err := list(root, skip)
+	if err != nil {
+		return nil, err
+	}
+	self, err := read(filepath.Join(root, strconv.Itoa(skip)), skip)
+	if err != nil || self.args == "" {
+		return ps, nil
+	}
+	out := ps[:0]
+	for _, p := range ps {
+		if p.args != self.args {
+			out = append(out, p)
+		}
+	}
+	return out, nil
+}
+
 func read(dir string, pid int) (proc, error) {
 	stat, err := os.ReadFile(filepath.Join(dir, "stat"))
 	if err != nil {
@@ -93,7 +117,7 @@ func read(dir string, pid int) (proc, error) {
 
 // Top lists the processes like `ps -ef` (docker top's default).
 func Top(root string, skip int) (proto.Top, error) {
-	ps, err := list(root, skip)
+	ps, err := containerProcs(root, skip)
 	if err != nil {
 		return proto.Top{}, err
 	}
@@ -114,7 +138,7 @@ func Top(root string, skip int) (proto.Top, error) {
 
 // Stats samples the processes' CPU time and memory and the host's CPU time.
 func Stats(root string, skip int) (proto.Stats, error) {
-	ps, err := list(root, skip)
+	ps, err := containerProcs(root, skip)
 	if err != nil {
 		return proto.Stats{}, err
 	}

@@ -128,4 +128,3 @@ func TestSourceTrustsOnlyTheLastForwardedEntry(t *testing.T) {
 		t.Fatalf("trusted source %q", s)
 	}
 }
-

@@ -16,6 +16,7 @@ import (
 	"github.com/moby/moby/api/types/network"
 
 	"github.com/sockerless/sockerless/agent/proto"
+	"github.com/sockerless/sockerless/agent/proto/wsmux"
 	"github.com/sockerless/sockerless/services/internal/engine"
 	"github.com/sockerless/sockerless/services/internal/portbind"
 )
@@ -36,6 +37,9 @@ type ServerConfig struct {
 	// Dial connects a connection accepted on a published port of client
 	// (KindPort); an error matching syscall.ECONNREFUSED refuses it.
 	Dial func(ctx context.Context, ns, client, container string, port int) (net.Conn, error)
+	// DialUDP opens a flow of datagrams to a published UDP port, framed
+	// (proto.WriteDatagram); nil refuses UDP.
+	DialUDP func(ctx context.Context, ns, client, container string, port int) (net.Conn, error)
 	// Bindings lists what client must hold, sent as the sync that opens
 	// every link.
 	Bindings func(ctx context.Context, ns, client string) ([]portbind.Request, error)
@@ -105,7 +109,7 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	log := s.log.With("client", client)
-	sess, err := proto.Mux(ws, false, log)
+	sess, err := wsmux.Mux(ws, false, log)
 	if err != nil {
 		ws.CloseNow()
 		return
@@ -135,7 +139,7 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	if s.cfg.OnLink != nil {
 		s.cfg.OnLink(l.ns, l.client, l.hostPorts)
 	}
-	proto.ServeStreams(sess, func(st net.Conn) { s.serveStream(l, st) })
+	wsmux.ServeStreams(sess, func(st net.Conn) { s.serveStream(l, st) })
 	<-readDone
 	log.Info("client link down")
 }
@@ -236,6 +240,12 @@ func (s *Server) serveStream(l *link, st net.Conn) {
 		}
 		ctx, cancel := context.WithTimeout(context.Background(), opTimeout)
 		defer cancel()
+		if open.Network == "udp" {
+			if s.cfg.DialUDP == nil {
+				return nil, fmt.Errorf("the control plane does not carry UDP")
+			}
+			return s.cfg.DialUDP(ctx, l.ns, l.client, open.Container, open.Port)
+		}
 		return s.cfg.Dial(ctx, l.ns, l.client, open.Container, open.Port)
 	})
 	if err != nil && !errors.Is(err, syscall.ECONNREFUSED) {

@@ -15,17 +15,21 @@ import (
 
 	"github.com/sockerless/sockerless/agent/proto"
 	"github.com/sockerless/sockerless/services/internal/agenthub"
+	"github.com/sockerless/sockerless/services/internal/audit"
 	"github.com/sockerless/sockerless/services/internal/auth"
 	"github.com/sockerless/sockerless/services/internal/authn"
 	"github.com/sockerless/sockerless/services/internal/clientlink"
 	"github.com/sockerless/sockerless/services/internal/dockerapi"
+	"github.com/sockerless/sockerless/services/internal/dockersock"
 	"github.com/sockerless/sockerless/services/internal/engine"
 	"github.com/sockerless/sockerless/services/internal/fleet"
+	"github.com/sockerless/sockerless/services/internal/functions/gcf"
 	"github.com/sockerless/sockerless/services/internal/imageops"
 	"github.com/sockerless/sockerless/services/internal/netplane"
 	"github.com/sockerless/sockerless/services/internal/portbind"
 	"github.com/sockerless/sockerless/services/internal/publish"
 	"github.com/sockerless/sockerless/services/internal/wsconn"
+	"google.golang.org/api/option"
 )
 
 // TunnelPath is where the forwarder opens WebSocket tunnels for hijacked
@@ -53,11 +57,20 @@ type Config struct {
 	Region         string
 	ServiceAccount string
 	// GCPEndpoint points the Google clients at a running gcpsim (gRPC
-	// host:port); empty with Dev finds or starts one (see devSim).
+	// host:port); empty with Dev finds or starts one (DevSim).
 	GCPEndpoint string
 	// GCPSimBinary is the gcpsim that Dev starts as its own process;
 	// default: gcpsim next to this binary (in-process if there is none).
 	GCPSimBinary string
+	// SimProfile ("fast", "google") and SimTimeScale say how the dev
+	// gcpsim keeps Google's clock (DevSim passes them on).
+	SimProfile   string
+	SimTimeScale float64
+	// PoolSize is the number of stub functions kept ahead (package fleet).
+	PoolSize int
+	// PrewarmImages keep a warm instance of their function (min
+	// instances 1: billed while idle).
+	PrewarmImages []string
 	// TargetRepo is where wrapped images are pushed.
 	TargetRepo string
 	// ExposeHostPorts are the ports of this machine that containers
@@ -69,7 +82,19 @@ type Config struct {
 	// VolumeNetwork and VolumeSubnet carry functions' NFS traffic.
 	VolumeBucket, VolumeNFS, VolumeNFSDir string
 	VolumeNetwork, VolumeSubnet           string
-	Version                               string
+	// Quota limits each namespace; Prices estimate costs (package engine).
+	Quota  engine.Quota
+	Prices engine.Prices
+	// RateLimit is the requests per minute of one token or identity (0:
+	// none).
+	RateLimit int
+	// GoogleAudience, if set, accepts Google ID tokens for this audience
+	// (the service's URL) from members.
+	GoogleAudience string
+	// IDTokenOptions configure the Google ID token validator (tests give
+	// it a local key set); nil: Google's keys.
+	IDTokenOptions []option.ClientOption
+	Version        string
 	// IdleTimeout closes a keep-alive connection idle this long (default
 	// DefaultIdleTimeout).
 	IdleTimeout time.Duration
@@ -79,6 +104,18 @@ type Config struct {
 	// allows any.
 	RegistryAllow []string
 	Logger        *slog.Logger
+	// DevSim finds or starts the gcpsim of --dev without GCPEndpoint
+	// (package devstack; cmd/controlplane wires it in, so this package
+	// never imports the simulation).
+	DevSim func(ctx context.Context, cfg *Config, log *slog.Logger) (SimEndpoint, func() error, error)
+}
+
+// SimEndpoint is where a dev gcpsim serves.
+type SimEndpoint struct {
+	// GRPC is the host:port of the Google APIs; HTTP the base URL of
+	// function URLs and /sim/v1/; Registry the host:port of its registry;
+	// Storage the endpoint of its Cloud Storage JSON API.
+	GRPC, HTTP, Registry, Storage string
 }
 
 // Run serves until ctx ends, then drains and returns.
@@ -148,6 +185,8 @@ func Run(ctx context.Context, cfg Config) error {
 		Images:    deps.images,
 		Functions: deps.functions,
 		Scope:     deps.scope,
+		PoolSize:  cfg.PoolSize,
+		Prewarm:   prewarmMatcher(cfg.PrewarmImages),
 		Logger:    log.With("component", "fleet"),
 	})
 	eng := engine.New(engine.Config{
@@ -162,6 +201,9 @@ func Run(ctx context.Context, cfg Config) error {
 		BootTimeout: cfg.BootTimeout,
 		Logger:      log,
 		BootLogs:    deps.bootLogs,
+		Quota:       cfg.Quota,
+		Prices:      cfg.Prices,
+		Ledger:      deps.store,
 	})
 	hub := agenthub.New(eng.AgentBackend(), log)
 	eng.SetAgents(hub)
@@ -176,6 +218,9 @@ func Run(ctx context.Context, cfg Config) error {
 	links := clientlink.NewServer(clientlink.ServerConfig{
 		Dial: func(ctx context.Context, ns, _, container string, port int) (net.Conn, error) {
 			return plane.Dial(ctx, ns, container, port)
+		},
+		DialUDP: func(ctx context.Context, ns, _, container string, port int) (net.Conn, error) {
+			return plane.DialUDP(ctx, ns, container, port)
 		},
 		Bindings: func(ctx context.Context, ns, client string) ([]portbind.Request, error) {
 			return plane.Bindings(ctx, ns, client)
@@ -193,6 +238,7 @@ func Run(ctx context.Context, cfg Config) error {
 		Local:          hasUnix,
 		LocalHostPorts: cfg.ExposeHostPorts,
 		Peers:          nets,
+		OnPublished:    nets.Touch,
 		Addr:           nets.DialAddr,
 		Logger:         log,
 	})
@@ -201,6 +247,7 @@ func Run(ctx context.Context, cfg Config) error {
 	hub.SetMeshRouter(plane)
 	nets.SetEvents(eng)
 	nets.SetAgents(eng)
+	nets.SetPublished(plane.PublishedHostPorts)
 	nets.SetHostPorts(func(ns, client string) []int {
 		if client == publish.LocalClient {
 			return cfg.ExposeHostPorts
@@ -209,19 +256,41 @@ func Run(ctx context.Context, cfg Config) error {
 	})
 	imgOps := imageops.New(imageops.Config{Engine: eng, Images: deps.store, Registry: deps.registry, Logger: log.With("component", "images")})
 	eng.SetFilesSizer(imgOps)
-	api := dockerapi.New(eng, dockerapi.Config{Version: cfg.Version, Networks: nets, Volumes: deps.volumes, Images: imgOps, Logger: log, Client: requestClient, MaxBodyBytes: cfg.MaxBodyBytes, Namespace: requestNamespace})
+	var unixPaths []string
+	for _, a := range addrs {
+		if a.network == "unix" {
+			unixPaths = append(unixPaths, a.addr)
+		}
+	}
+	ncpu, mem := gcf.DefaultShape()
+	api := dockerapi.New(eng, dockerapi.Config{Version: cfg.Version, Networks: nets, Volumes: deps.volumes, Images: imgOps, Logger: log, Client: requestClient, MaxBodyBytes: cfg.MaxBodyBytes, Namespace: requestNamespace,
+		DockerSockets: requestSockets(unixPaths), Login: deps.login, NCPU: ncpu, MemTotal: mem})
+	// Docker sockets bound into containers: served by the same API, as
+	// the container's namespace.
+	socks := dockersock.New(context.WithoutCancel(ctx), deps.store, api, log.With("part", "dockersock"))
+	plane.SetDocker(socks.Connect)
 	tunnel := wsconn.NewListener(&net.TCPAddr{IP: net.IPv4(127, 0, 0, 1)})
 
+	verifier, err := cfg.idVerifier(ctx)
+	if err != nil {
+		return err
+	}
 	open := routes(handlers{
 		hub: hub, mesh: hub.MeshHandler(), tunnel: tunnel, links: links,
 		gc:         auth.RequireAdmin(gcHandler(fl, log)),
+		pool:       poolHandler(fl, log),
 		storeStats: auth.RequireAdmin(storeStatsHandler(deps.store)),
 		admin:      auth.NewAdmin(deps.store, log),
+		usage:      usageHandler(eng),
 		api:        api,
 	})
 	fails := authn.NewFailures(log.With("component", "auth"))
 	fails.TrustForwarded = !cfg.Dev
-	guarded := requireToken(auth.New(auth.Config{AdminToken: cfg.Token, Store: deps.store, Logger: log}), fails, open)
+	fails.OnFailure = func(r *http.Request, source, reason string) { audit.Failure(deps.audit, r, source, reason) }
+	audited := audit.Middleware(deps.audit, fails.Source, rateLimit(cfg.RateLimit, open))
+	hub.SetAuthFailed(func(r *http.Request, reason string) { audit.Failure(deps.audit, r, fails.Source(r), reason) })
+	authenticator := auth.New(auth.Config{AdminToken: cfg.Token, Store: deps.store, IDTokens: verifier, Logger: log})
+	guarded := requireToken(authenticator, fails, audited)
 
 	var servers []*http.Server
 	var wg sync.WaitGroup
@@ -243,7 +312,7 @@ func Run(ctx context.Context, cfg Config) error {
 	}
 	for i, ln := range lns {
 		if addrs[i].network == "unix" {
-			serve(ln, localClient(open))
+			serve(ln, localClient(audited))
 		} else {
 			serve(ln, guarded)
 		}
@@ -278,6 +347,7 @@ func Run(ctx context.Context, cfg Config) error {
 		defer cancel()
 		_ = hub.Close()
 		_ = links.Close()
+		_ = socks.Close()
 		for _, srv := range servers {
 			srv.SetKeepAlivesEnabled(false)
 		}
@@ -423,6 +493,9 @@ func namespaces(ctx context.Context, s auth.Store, log *slog.Logger) []string {
 // the control plane itself for its unix socket, the forwarder's ID it
 // sends on every request, or none.
 func requestClient(r *http.Request) string {
+	if c, ok := dockersock.FromContext(r.Context()); ok {
+		return c.Client // siblings belong to the outer container's client side
+	}
 	if r.Context().Value(localKey{}) != nil {
 		return publish.LocalClient
 	}
@@ -430,4 +503,26 @@ func requestClient(r *http.Request) string {
 		return c
 	}
 	return "" // only the unix socket's clients are this machine's
+}
+
+// HeaderSocket carries the path of the forwarder's own unix socket.
+const HeaderSocket = "X-Sockerless-Socket"
+
+// requestSockets names the Docker sockets of a request's client
+// (engine.CreateRequest.DockerSockets): the socket bound into the
+// container a request came from, this control plane's unix sockets for
+// their clients, or the forwarder's socket it sends.
+func requestSockets(unixPaths []string) func(*http.Request) []string {
+	return func(r *http.Request) []string {
+		if c, ok := dockersock.FromContext(r.Context()); ok {
+			return c.Sockets
+		}
+		if r.Context().Value(localKey{}) != nil {
+			return unixPaths
+		}
+		if p := r.Header.Get(HeaderSocket); p != "" {
+			return []string{p}
+		}
+		return nil
+	}
 }

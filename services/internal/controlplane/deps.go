@@ -2,7 +2,6 @@ package controlplane
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"log/slog"
 	"path/filepath"
@@ -10,11 +9,12 @@ import (
 
 	"github.com/google/go-containerregistry/pkg/authn"
 	"github.com/google/go-containerregistry/pkg/v1/google"
+	"github.com/sockerless/sockerless/services/internal/audit"
 	"github.com/sockerless/sockerless/services/internal/auth"
 	"github.com/sockerless/sockerless/services/internal/cloudlogs"
+	"github.com/sockerless/sockerless/services/internal/dockerapi"
 	"github.com/sockerless/sockerless/services/internal/engine"
 	"github.com/sockerless/sockerless/services/internal/functions/gcf"
-	"github.com/sockerless/sockerless/services/internal/gcpsim"
 	"github.com/sockerless/sockerless/services/internal/imageops"
 	"github.com/sockerless/sockerless/services/internal/images"
 	"github.com/sockerless/sockerless/services/internal/netplane"
@@ -30,6 +30,7 @@ type store interface {
 	engine.Store
 	netplane.Store
 	auth.Store
+	engine.UsageLedger
 }
 
 // dependencies are the engine's adapters.
@@ -37,9 +38,12 @@ type dependencies struct {
 	store  store
 	images engine.ImageSource
 	// registry is where image bytes live, for the image operations.
-	registry  imageops.Registry
+	registry imageops.Registry
+	// login checks docker login's credentials against their registry.
+	login     dockerapi.Login
 	functions engine.Functions
 	simURL    string // dev: gcpsim's HTTP base URL
+	simGCS    string // dev: gcpsim's Cloud Storage endpoint
 	// scope names the functions backend: an in-process gcpsim is new on
 	// every start, so its functions are never reused from an earlier run.
 	scope string
@@ -48,6 +52,8 @@ type dependencies struct {
 	bootLogs engine.BootLogs
 	// volumes serves docker volumes; nil without a volume file system.
 	volumes *volumes.Service
+	// audit takes the audit trail.
+	audit audit.Sink
 }
 
 // volumesOrNil is the engine's view of volumes (a nil interface, not a
@@ -73,25 +79,16 @@ func (cfg *Config) dependencies(ctx context.Context, log *slog.Logger, closers *
 	project, region, endpoint, repo := cfg.Project, cfg.Region, cfg.GCPEndpoint, cfg.TargetRepo
 	insecure := false
 	if cfg.Dev && endpoint == "" {
-		ep, err := cfg.devSim(ctx, log)
-		if errors.Is(err, errNoSimBinary) {
-			log.Warn("no gcpsim binary next to the control plane: running it in-process, so its instances end with the control plane", "setting", settings.Ref(settings.GCPSimBinary))
-			sim, err := gcpsim.Start(context.WithoutCancel(ctx), gcpsim.Config{
-				StateDir:       filepath.Join(cfg.StateDir, "gcpsim"),
-				OperationDelay: cfg.OperationDelay,
-				HostPorts:      callbackHostPorts(cfg.CallbackURL),
-				Logger:         log.With("component", "gcpsim"),
-			})
-			if err != nil {
-				return nil, fmt.Errorf("start gcpsim: %w", err)
-			}
-			closers.add(sim.Close)
-			ep = sim.Endpoint()
-		} else if err != nil {
+		if cfg.DevSim == nil {
+			return nil, fmt.Errorf("--dev needs a gcpsim: this build wires none in (or set --gcp-endpoint)")
+		}
+		ep, closeSim, err := cfg.DevSim(ctx, cfg, log)
+		if err != nil {
 			return nil, err
 		}
+		closers.add(closeSim)
 		endpoint = ep.GRPC
-		d.simURL = ep.HTTP
+		d.simURL, d.simGCS = ep.HTTP, ep.Storage
 		if repo == "" {
 			repo = ep.Registry + "/sockerless/wrapped"
 		}
@@ -120,11 +117,12 @@ func (cfg *Config) dependencies(ctx context.Context, log *slog.Logger, closers *
 		AgentBinary: cfg.AgentBinary,
 		Insecure:    insecure,
 		Keychain:    keychain,
+		Allow:       cfg.RegistryAllow,
 	})
 	if err != nil {
 		return nil, fmt.Errorf("images: %w", err)
 	}
-	d.images, d.registry = src, src
+	d.images, d.registry, d.login = src, src, src.Login
 	gcfCfg := gcf.Config{
 		Project:        project,
 		Region:         region,
@@ -159,7 +157,10 @@ func (cfg *Config) dependencies(ctx context.Context, log *slog.Logger, closers *
 	if vm != nil { // functions made without (or with another) volume mount are not reused
 		d.scope += "/vol=" + vm.Bucket + vm.NFSServer + vm.NFSPath
 	}
-	if d.volumes, err = cfg.volumeService(ctx, st, vm, project, d.simURL, log, closers); err != nil {
+	if d.volumes, err = cfg.volumeService(ctx, st, vm, project, d.simGCS, log, closers); err != nil {
+		return nil, err
+	}
+	if d.audit, err = cfg.auditSink(ctx, project, endpoint, log, closers); err != nil {
 		return nil, err
 	}
 	return d, nil

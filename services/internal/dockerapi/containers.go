@@ -1,7 +1,10 @@
 package dockerapi
 
 import (
+	"encoding/json"
 	"fmt"
+	"maps"
+	"net"
 	"net/http"
 	"sort"
 	"strconv"
@@ -14,12 +17,17 @@ import (
 	"github.com/moby/moby/api/types/network"
 	"github.com/moby/moby/api/types/storage"
 	"github.com/sockerless/sockerless/services/internal/engine"
+	"github.com/sockerless/sockerless/services/internal/netplane"
 )
 
 // postContainersCreate: POST /containers/create?name= (docker create).
 func (s *Server) postContainersCreate(w http.ResponseWriter, r *http.Request) error {
-	var req container.CreateRequest
+	var req createBody
 	if err := decodeJSON(r, &req); err != nil {
+		return err
+	}
+	endpoints, err := req.endpoints()
+	if err != nil {
 		return err
 	}
 	c, err := s.e.Create(r.Context(), engine.CreateRequest{
@@ -27,8 +35,10 @@ func (s *Server) postContainersCreate(w http.ResponseWriter, r *http.Request) er
 		Name:       r.URL.Query().Get("name"),
 		Config:     req.Config,
 		HostConfig: req.HostConfig,
-		Endpoints:  endpointsConfig(req.NetworkingConfig),
+		Endpoints:  endpoints,
 		Client:     s.client(r),
+
+		DockerSockets: s.dockerSockets(r),
 	})
 	if err != nil {
 		return err
@@ -51,9 +61,22 @@ func (s *Server) getContainersJSON(w http.ResponseWriter, r *http.Request) error
 	if err != nil {
 		return err
 	}
+	// A linked container is also named by its links, as with docker:
+	// "/parent/alias" (found among the containers listed).
+	linkNames := map[string][]string{}
+	for _, c := range cs {
+		if c.HostConfig == nil {
+			continue
+		}
+		for _, l := range c.HostConfig.Links {
+			name, alias := netplane.SplitLink(l)
+			linkNames[name] = append(linkNames[name], "/"+c.Name+"/"+alias)
+		}
+	}
 	out := make([]container.Summary, 0, len(cs))
 	for _, c := range cs {
 		sm := summary(c)
+		sm.Names = append(sm.Names, linkNames[c.Name]...)
 		if sm.NetworkSettings.Networks, err = s.networksOf(r, c); err != nil {
 			return err
 		}
@@ -137,11 +160,78 @@ func (s *Server) getContainersJSONByID(w http.ResponseWriter, r *http.Request) e
 	if err != nil {
 		return err
 	}
-	resp, err := s.withNetworks(r, c, inspect(c))
+	in := inspect(c)
+	withCost(&in, c, s.e.ContainerCost(c, time.Now()))
+	resp, err := s.withNetworks(r, c, in)
 	if err != nil {
 		return err
 	}
 	return writeJSON(w, http.StatusOK, resp)
+}
+
+// CostLabel is the label docker inspect shows a container's cost in, once
+// it has run: JSON {"vcpuSeconds","gibSeconds","invocations","usd"} (see
+// engine.Cost). It is not stored: filters and docker ps do not see it.
+const CostLabel = "sockerless.cost"
+
+// withCost adds the cost label to an inspect answer of c.
+func withCost(in *container.InspectResponse, c *engine.Container, cost engine.Cost) {
+	if c.Usage.Invocations == 0 || in.Config == nil {
+		return
+	}
+	b, err := json.Marshal(cost)
+	if err != nil {
+		return
+	}
+	cfg := *in.Config
+	cfg.Labels = maps.Clone(cfg.Labels)
+	if cfg.Labels == nil {
+		cfg.Labels = map[string]string{}
+	}
+	cfg.Labels[CostLabel] = string(b)
+	in.Config = &cfg
+}
+
+// createBody is container create's body, with the MAC address that API
+// versions before 1.44 send in Config (moby's types no longer have it).
+type createBody struct {
+	container.CreateRequest
+	MacAddress string `json:"MacAddress,omitempty"`
+}
+
+// endpoints are the create request's endpoint settings, with a legacy
+// Config.MacAddress moved to the endpoint of the container's network, as
+// Docker 1.44+ daemons do.
+func (b *createBody) endpoints() (map[string]*network.EndpointSettings, error) {
+	eps := endpointsConfig(b.NetworkingConfig)
+	if b.MacAddress == "" {
+		return eps, nil
+	}
+	hw, err := net.ParseMAC(b.MacAddress)
+	if err != nil {
+		return nil, engine.Errorf(engine.KindInvalid, "invalid MAC address: %s", b.MacAddress)
+	}
+	mode := "bridge"
+	if b.HostConfig != nil {
+		if m := string(b.HostConfig.NetworkMode); m != "" && m != network.NetworkDefault {
+			mode = m
+		}
+	}
+	out := map[string]*network.EndpointSettings{}
+	for k, v := range eps {
+		out[k] = v
+	}
+	es := out[mode]
+	if es == nil {
+		es = &network.EndpointSettings{}
+	} else {
+		es = es.Copy()
+	}
+	if len(es.MacAddress) == 0 {
+		es.MacAddress = network.HardwareAddr(hw)
+	}
+	out[mode] = es
+	return out, nil
 }
 
 func endpointsConfig(nc *network.NetworkingConfig) map[string]*network.EndpointSettings {
@@ -184,7 +274,7 @@ func inspect(c *engine.Container) container.InspectResponse {
 		GraphDriver:  graphDriver(c),
 		Platform:     "linux",
 		ExecIDs:      runningExecs(c),
-		HostConfig:   c.HostConfig,
+		HostConfig:   hostConfigShown(c),
 		Mounts:       engine.MountPoints(c),
 		Config:       c.Config,
 		NetworkSettings: &container.NetworkSettings{
@@ -192,6 +282,22 @@ func inspect(c *engine.Container) container.InspectResponse {
 			Networks: map[string]*network.EndpointSettings{},
 		},
 	}
+}
+
+// hostConfigShown is c's HostConfig as docker inspect shows it: links as
+// "/name:/container/alias".
+func hostConfigShown(c *engine.Container) *container.HostConfig {
+	hc := c.HostConfig
+	if hc == nil || len(hc.Links) == 0 {
+		return hc
+	}
+	out := *hc
+	out.Links = make([]string, 0, len(hc.Links))
+	for _, l := range hc.Links {
+		name, alias := netplane.SplitLink(l)
+		out.Links = append(out.Links, "/"+name+":/"+c.Name+"/"+alias)
+	}
+	return &out
 }
 
 // postContainersStart: POST /containers/{id}/start.
@@ -251,7 +357,30 @@ func (s *Server) postContainersWait(w http.ResponseWriter, r *http.Request) erro
 
 // deleteContainers: DELETE /containers/{id}?force= (docker rm).
 func (s *Server) deleteContainers(w http.ResponseWriter, r *http.Request) error {
+	if boolParam(r, "link") { // docker rm --link NAME: the link, not the container
+		return s.deleteContainersLink(w, r)
+	}
 	if err := s.e.RemoveWithVolumes(r.Context(), s.ns(r), chi.URLParam(r, "id"), boolParam(r, "force"), boolParam(r, "v")); err != nil {
+		return err
+	}
+	w.WriteHeader(http.StatusNoContent)
+	return nil
+}
+
+// deleteContainersLink: DELETE /containers/{parent}/{alias}?link=true
+// (docker rm --link parent/alias) removes a legacy link.
+func (s *Server) deleteContainersLink(w http.ResponseWriter, r *http.Request) error {
+	ref := chi.URLParam(r, "id")
+	if a := chi.URLParam(r, "alias"); a != "" {
+		ref += "/" + a
+	}
+	if !boolParam(r, "link") {
+		return engine.Errorf(engine.KindNotFound, "No such container: %s", ref)
+	}
+	if s.cfg.Networks == nil {
+		return engine.Errorf(engine.KindNotImplemented, "links are not supported by this control plane: it has no network plane")
+	}
+	if err := s.cfg.Networks.RemoveLink(r.Context(), s.ns(r), ref); err != nil {
 		return err
 	}
 	w.WriteHeader(http.StatusNoContent)

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"log/slog"
 	"net/http"
 	"net/http/httptest"
@@ -27,8 +28,8 @@ func TestWriteError(t *testing.T) {
 		{"conflict keeps docker's text", engine.Errorf(engine.KindConflict, "name in use"), 409, "name in use", false},
 		{"not implemented names the option", engine.Errorf(engine.KindNotImplemented, "--foo is not supported"), 501, "--foo is not supported", false},
 		{"plain error is a generic 500", errors.New(detail), 500, "", false},
-		{"internal engine error is a generic 500", &engine.Error{Kind: engine.KindInternal, Message: "create function: " + detail}, 500, "", false},
-		{"unavailable is a generic 503", &engine.Error{Kind: engine.KindUnavailable, Message: "cannot pull x: " + detail}, 503, "", false},
+		{"engine error keeps its message written for the client", &engine.Error{Kind: engine.KindInternal, Message: "port is already allocated", Err: errors.New(detail)}, 500, "port is already allocated", false},
+		{"wrapped engine error keeps its message", fmt.Errorf("dial: %w", &engine.Error{Kind: engine.KindUnavailable, Message: "agent of c is not connected"}), 503, "agent of c is not connected", false},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

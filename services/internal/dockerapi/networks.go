@@ -147,6 +147,12 @@ func networkJSON(n *netplane.Network, containers bool) network.Inspect {
 		if n.IPRange != "" {
 			c.IPRange, _ = netip.ParsePrefix(n.IPRange)
 		}
+		for name, a := range n.AuxAddresses {
+			if c.AuxAddress == nil {
+				c.AuxAddress = map[string]netip.Addr{}
+			}
+			c.AuxAddress[name], _ = netip.ParseAddr(a)
+		}
 		out.IPAM.Config = append(out.IPAM.Config, c)
 	}
 	if containers {

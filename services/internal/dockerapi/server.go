@@ -43,13 +43,25 @@ type Config struct {
 	// binds the published ports of the containers it creates (see
 	// engine.Container.Client); nil or "" means none.
 	Client func(*http.Request) string
+	// DockerSockets are the paths of the requesting client's own Docker
+	// socket (see engine.CreateRequest.DockerSockets); nil: none.
+	DockerSockets func(*http.Request) []string
+	// Login checks docker login's credentials; nil answers POST /auth
+	// with 501.
+	Login Login
 	// Images carries out save, load, import, commit, diff, export,
 	// history, push, image prune and system df; nil answers them with 501.
 	Images *imageops.Service
 	// MaxBodyBytes bounds every request body but the streamed ones
 	// (archive uploads, image load and import); 0 means DefaultMaxBody.
 	MaxBodyBytes int64
-	Logger       *slog.Logger
+	// NCPU and MemTotal are the resources of a container's function
+	// instance (the function shape), which docker info reports as the
+	// machine's: what a container gets. Zero: this process's CPUs and no
+	// memory figure.
+	NCPU     int
+	MemTotal int64
+	Logger   *slog.Logger
 }
 
 // DefaultMaxBody is Config.MaxBodyBytes's default: far above any create,
@@ -142,6 +154,13 @@ func (s *Server) ns(r *http.Request) string {
 	return engine.DefaultNamespace
 }
 
+func (s *Server) dockerSockets(r *http.Request) []string {
+	if s.cfg.DockerSockets != nil {
+		return s.cfg.DockerSockets(r)
+	}
+	return nil
+}
+
 func (s *Server) client(r *http.Request) string {
 	if s.cfg.Client != nil {
 		return s.cfg.Client(r)
@@ -168,6 +187,8 @@ func status(k engine.Kind) int {
 		return http.StatusServiceUnavailable
 	case engine.KindForbidden:
 		return http.StatusForbidden
+	case engine.KindTooManyRequests:
+		return http.StatusTooManyRequests
 	}
 	return http.StatusInternalServerError
 }
@@ -189,7 +210,13 @@ func writeError(w http.ResponseWriter, log *slog.Logger, err error) {
 	if code >= 500 && code != http.StatusNotImplemented {
 		ref := errorRef()
 		log.Error("request failed", "status", code, "ref", ref, "err", err)
-		msg = genericMessage(code, ref)
+		// An engine error's Message was written for the client (Docker's
+		// own 500 texts, e.g. a published port already taken); only an
+		// unclassified error is replaced by a generic answer.
+		var ee *engine.Error
+		if se == nil && !errors.As(err, &ee) {
+			msg = genericMessage(code, ref)
+		}
 	}
 	if code == http.StatusNotModified {
 		w.WriteHeader(code)

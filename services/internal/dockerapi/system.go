@@ -70,6 +70,10 @@ func (s *Server) getInfo(w http.ResponseWriter, r *http.Request) error {
 		DefaultRuntime:     "cloud-run-function",
 		Runtimes:           map[string]system.RuntimeWithStatus{},
 	}
+	if s.cfg.NCPU > 0 {
+		info.NCPU = s.cfg.NCPU
+	}
+	info.MemTotal = s.cfg.MemTotal
 	for _, c := range cs {
 		switch c.State.Status {
 		case engine.StatusRunning:

@@ -315,10 +315,12 @@ func (e *Engine) RemoveWithVolumes(ctx context.Context, ns, ref string, force, v
 	}
 	if !force {
 		switch c.State.Status {
+		// The Docker engine's wording (20.10, API 1.41), which clients
+		// such as docker-py's tests look for.
 		case StatusPaused:
-			return Errorf(KindConflict, "cannot remove container \"/%s\": container is paused and must be unpaused first", c.Name)
+			return Errorf(KindConflict, "You cannot remove a paused container %s. Unpause and then stop the container before attempting removal or force remove", c.ID)
 		case StatusRunning, StatusRestarting:
-			return Errorf(KindConflict, "cannot remove container \"/%s\": container is %s: stop the container before removing or force remove", c.Name, c.State.Status)
+			return Errorf(KindConflict, "You cannot remove a %s container %s. Stop the container before attempting removal or force remove", c.State.Status, c.ID)
 		}
 	}
 	return e.remove(ctx, c, volumes)

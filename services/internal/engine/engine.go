@@ -41,7 +41,15 @@ type Config struct {
 	// BootLogs reads the platform's log of a container whose agent never
 	// called back; nil: such a container's logs are empty.
 	BootLogs BootLogs
-	Logger   *slog.Logger
+	// Quota limits what each namespace may run and keep (zero fields:
+	// no limit).
+	Quota Quota
+	// Prices turn usage into a cost estimate (see Cost).
+	Prices Prices
+	// Ledger keeps the usage of ended instances per namespace (GET
+	// /sockerless/v1/usage); nil keeps it only on each container.
+	Ledger UsageLedger
+	Logger *slog.Logger
 }
 
 // Engine carries out the Docker container lifecycle on functions.
@@ -185,8 +193,8 @@ func (e *Engine) SetPorts(p Ports) { e.cfg.Ports = p }
 // are created, and refused at start.
 type noFleet struct{}
 
-func (noFleet) Key(img *Image) string { return "img-" + strings.TrimPrefix(img.ID, "sha256:") }
-func (noFleet) Prepare(*Image)        {}
-func (noFleet) Acquire(context.Context, *Image) (Lease, error) {
+func (noFleet) Key(img *Image, _ Shape) string { return "img-" + strings.TrimPrefix(img.ID, "sha256:") }
+func (noFleet) Prepare(*Image, Shape)          {}
+func (noFleet) Acquire(context.Context, *Image, Shape) (Lease, error) {
 	return nil, Errorf(KindInternal, "no functions backend is configured")
 }

@@ -57,10 +57,14 @@ func running(c *Container) bool {
 	return c.State.Status == StatusRunning || c.State.Status == StatusPaused
 }
 
-// containerEnv is the environment of c's processes: its Config.Env and,
-// as docker adds it, HOSTNAME.
+// containerEnv is the environment of c's processes: its Config.Env, its
+// legacy links' variables it does not set, and, as docker adds it,
+// HOSTNAME.
 func containerEnv(c *Container) []string {
 	env := c.Config.Env
+	if len(c.LinkEnv) > 0 {
+		env = UserEnvFirst(env, c.LinkEnv)
+	}
 	if !slices.ContainsFunc(env, func(kv string) bool { return strings.HasPrefix(kv, "HOSTNAME=") }) {
 		env = append(slices.Clip(env), "HOSTNAME="+c.Config.Hostname)
 	}
@@ -110,6 +114,9 @@ func (e *Engine) Start(ctx context.Context, ns, ref string) error {
 		e.refuseStart(ctx, c, err)
 		return err
 	}
+	if err := e.checkQuota(ctx, ns, c.ID); err != nil {
+		return err
+	}
 	aid := agentID(c)
 	reuse := c.Instance == "up" && e.cfg.Agents.Connected(aid)
 	var secret string
@@ -119,7 +126,7 @@ func (e *Engine) Start(ctx context.Context, ns, ref string) error {
 		if err != nil {
 			return fmt.Errorf("start %s: image %s: %w", c.ID, c.ImageID, err)
 		}
-		if lease, err = e.cfg.Fleet.Acquire(ctx, img); err != nil {
+		if lease, err = e.cfg.Fleet.Acquire(ctx, img, shapeOf(c)); err != nil {
 			return fmt.Errorf("start %s: %w", c.ID, err)
 		}
 		// The invocation holds the lease from here; until then, a start
@@ -154,6 +161,8 @@ func (e *Engine) Start(ctx context.Context, ns, ref string) error {
 		if !reuse {
 			c.SecretHash = hashSecret(secret)
 			c.Instance = "up"
+			c.Usage.InstanceStarted = time.Now().UTC()
+			c.Usage.Invocations++
 			c.Acked = nil // a new instance's agent numbers its frames from 1
 			c.StartedBy, c.StartClaim = e.process, time.Now().Add(e.cfg.BootTimeout)
 		}
@@ -188,6 +197,10 @@ func (e *Engine) Start(ctx context.Context, ns, ref string) error {
 		e.failRun(ns, c.ID, run, err.Error())
 		return err
 	}
+	if c.LinkEnv, err = e.linkEnv(ctx, c); err != nil {
+		e.failRun(ns, c.ID, run, err.Error())
+		return err
+	}
 	st := proto.Start{Run: run, Process: process(c), Network: view, Binds: startBinds(c)}
 	if c.HostConfig != nil && c.Config.Tty {
 		if cs := c.HostConfig.ConsoleSize; cs[0] > 0 && cs[1] > 0 {
@@ -197,6 +210,7 @@ func (e *Engine) Start(ctx context.Context, ns, ref string) error {
 	e.mu.Lock()
 	e.starting[c.ID] = run
 	e.mu.Unlock()
+	linkEnv := c.LinkEnv
 	pid, err := sess.Start(ctx, st)
 	if err != nil {
 		if KindOf(err) != KindInvalid { // a start failure the agent reported is stored already
@@ -210,6 +224,7 @@ func (e *Engine) Start(ctx context.Context, ns, ref string) error {
 		}
 		c.State.Status = StatusRunning
 		c.State.Pid = pid
+		c.LinkEnv = linkEnv
 		c.StartedBy, c.StartClaim = "", time.Time{}
 		c.State.ExitCode = 0
 		c.State.FinishedAt = time.Time{}
@@ -261,6 +276,7 @@ func (e *Engine) openInvocation(c *Container, lease Lease, req proto.Invocation)
 	e.invokes[c.ID] = inv
 	e.mu.Unlock()
 	ns, id, sh := c.Namespace, c.ID, c.SecretHash
+	instance := instanceUse{ns: ns, id: id, name: c.Name, started: c.Usage.InstanceStarted}
 	attempts := startAttempts
 	if req.Resume {
 		attempts = resumeAttempts
@@ -286,6 +302,9 @@ func (e *Engine) openInvocation(c *Container, lease Lease, req proto.Invocation)
 		}
 		e.mu.Unlock()
 		cancel()
+		if e.ctx.Err() == nil && (!req.Resume || err == nil) {
+			e.instanceUsed(instance, sh)
+		}
 		if req.Resume && err != nil {
 			if e.ctx.Err() == nil {
 				e.log.Warn("could not re-open the invocation of a recovered container", "container", id, "err", err)

@@ -22,6 +22,25 @@ func (e *Engine) netUp(ctx context.Context, c *Container) (*proto.NetworkView, e
 	return v, nil
 }
 
+// linkEnver is a network plane that gives legacy links' variables
+// (netplane.Plane.LinkEnv).
+type linkEnver interface {
+	LinkEnv(ctx context.Context, c *Container) ([]string, error)
+}
+
+// linkEnv is the variables of c's legacy links, after netUp.
+func (e *Engine) linkEnv(ctx context.Context, c *Container) ([]string, error) {
+	le, ok := e.cfg.Networks.(linkEnver)
+	if !ok || c.HostConfig == nil || len(c.HostConfig.Links) == 0 {
+		return nil, nil
+	}
+	env, err := le.LinkEnv(ctx, c)
+	if err != nil {
+		return nil, fmt.Errorf("start %s: %w", c.ID, err)
+	}
+	return env, nil
+}
+
 // netDown releases the addresses of container c once its run has ended or
 // it is removed. It runs detached from the caller's cancellation: peers
 // must not keep reaching a container that is gone.

@@ -75,7 +75,7 @@ func TestCheckOptions(t *testing.T) {
 	}{
 		{name: "what the docker CLI sends by default is accepted", hc: container.HostConfig{NetworkMode: "default", Resources: container.Resources{MemorySwappiness: &minusOne}}},
 		{name: "privileged is refused by name", hc: container.HostConfig{Privileged: true}, refused: "HostConfig.Privileged"},
-		{name: "a volume driver other than local is refused by name", hc: container.HostConfig{VolumeDriver: "flocker"}, refused: "HostConfig.VolumeDriver"},
+		{name: "a volume driver other than local is accepted while no volume is made (see mounts)", hc: container.HostConfig{VolumeDriver: "flocker"}},
 		{name: "the local volume driver is accepted", hc: container.HostConfig{VolumeDriver: "local"}},
 		{name: "a user network is carried out (the network plane refuses host)", hc: container.HostConfig{NetworkMode: "mynet"}},
 		{name: "an unknown runtime is refused as docker does", hc: container.HostConfig{Runtime: "kata"}, refused: "Unknown runtime specified kata"},

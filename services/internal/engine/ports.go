@@ -44,20 +44,20 @@ func Published(cfg *container.Config, hc *container.HostConfig) network.PortMap 
 	return out
 }
 
-// checkPorts refuses at create what Sockerless cannot publish: any port
-// but TCP, malformed host ports, and published ports for a client with
+// checkPorts refuses at create what Sockerless cannot publish: SCTP
+// ports, malformed host ports, and published ports for a client with
 // nothing on its machine to bind them (client "": plain TCP to the
 // control plane).
 func (e *Engine) checkPorts(cfg *container.Config, hc *container.HostConfig, client string) error {
 	for p := range hc.PortBindings {
-		if p.Proto() != network.TCP {
-			return Errorf(KindInvalid, "published port %s: only TCP ports can be published (UDP and SCTP are not supported)", p)
+		if p.Proto() != network.TCP && p.Proto() != network.UDP {
+			return Errorf(KindInvalid, "published port %s: only TCP and UDP ports can be published (SCTP is not supported)", p)
 		}
 	}
 	pub := Published(cfg, hc)
 	for p, bs := range pub {
-		if p.Proto() != network.TCP {
-			return Errorf(KindInvalid, "published port %s: only TCP ports can be published (UDP and SCTP are not supported)", p)
+		if p.Proto() != network.TCP && p.Proto() != network.UDP {
+			return Errorf(KindInvalid, "published port %s: only TCP and UDP ports can be published (SCTP is not supported)", p)
 		}
 		for _, b := range bs {
 			if _, _, err := HostPortRange(b.HostPort); err != nil {

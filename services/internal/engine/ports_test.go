@@ -97,8 +97,10 @@ func TestCreateRefusesPortsItCannotPublish(t *testing.T) {
 		noPorts bool
 		wantErr string
 	}{
-		{"UDP is refused", container.Config{ExposedPorts: network.PortSet{port("53/udp"): {}}},
-			container.HostConfig{PortBindings: network.PortMap{port("53/udp"): {{HostPort: "53"}}}}, "fwd", false, "only TCP ports can be published"},
+		{"SCTP is refused", container.Config{ExposedPorts: network.PortSet{port("53/sctp"): {}}},
+			container.HostConfig{PortBindings: network.PortMap{port("53/sctp"): {{HostPort: "53"}}}}, "fwd", false, "only TCP and UDP ports can be published"},
+		{"UDP through a forwarder is accepted", container.Config{ExposedPorts: network.PortSet{port("53/udp"): {}}},
+			container.HostConfig{PortBindings: network.PortMap{port("53/udp"): {{HostPort: "5353"}}}}, "fwd", false, ""},
 		{"a client without a forwarder is refused", container.Config{ExposedPorts: tcp80},
 			container.HostConfig{PublishAllPorts: true}, "", false, "need the Sockerless forwarder"},
 		{"a bad host port is refused", container.Config{ExposedPorts: tcp80},

@@ -45,6 +45,11 @@ type Container struct {
 	StartClaim time.Time `json:"startClaim,omitempty"`
 	// LogSeq is the sequence number of the last stored log entry.
 	LogSeq uint64 `json:"logSeq,omitempty"`
+	// LogBytes counts the bytes of the stored log entries (the log
+	// quota of its namespace counts them).
+	LogBytes int64 `json:"logBytes,omitempty"`
+	// Usage is what the container's function instances used (its cost).
+	Usage Usage `json:"usage,omitzero"`
 	// Acked is, per agent stream, the last data sequence number stored; it
 	// lets the hub drop frames re-sent after a reconnect.
 	Acked map[uint32]uint64 `json:"acked,omitempty"`
@@ -77,6 +82,9 @@ type Container struct {
 	// Ports are the host ports the current run published, as
 	// NetworkSettings.Ports shows them; nil when it does not run.
 	Ports network.PortMap `json:"ports,omitempty"`
+	// LinkEnv are the variables of the current run's legacy links
+	// (--link on the default bridge), which its process and execs get.
+	LinkEnv []string `json:"linkEnv,omitempty"`
 }
 
 // PendingUpload is a docker cp into a container that has never run. Its

@@ -32,10 +32,19 @@ type Config struct {
 	// Token is sent as `Authorization: Bearer <Token>` on every request,
 	// replacing the client's; empty leaves the client's header alone.
 	Token string
+	// Tokens, if set, gives the bearer token of each request instead of
+	// Token: a Google ID token source (forwarder --google), refreshed as
+	// it expires. A request it fails for goes without one (and the
+	// control plane answers 401).
+	Tokens func() (string, error)
 	// Client is this forwarder's client ID, sent on every request so the
 	// control plane knows whose machine binds the published ports of the
 	// containers it creates (see package clientlink); empty sends none.
 	Client string
+	// Socket is the path of this forwarder's unix socket, sent on every
+	// request: a bind of it into a container (-v SOCKET:/var/run/docker.sock)
+	// binds the Docker API, as one of /var/run/docker.sock does.
+	Socket string
 	// Logger receives diagnostics; nil discards them. The token is never logged.
 	Logger *slog.Logger
 }
@@ -47,7 +56,9 @@ type Forwarder struct {
 	upstream  *url.URL
 	tunnelURL string
 	token     string
+	tokens    func() (string, error)
 	clientID  string
+	socket    string
 	log       *slog.Logger
 	transport *http.Transport
 	client    *http.Client // dials tunnels
@@ -84,7 +95,9 @@ func New(cfg Config) (*Forwarder, error) {
 		upstream:  u,
 		tunnelURL: tunnelURL(u),
 		token:     cfg.Token,
+		tokens:    cfg.Tokens,
 		clientID:  cfg.Client,
+		socket:    cfg.Socket,
 		log:       log,
 		transport: newTransport(),
 		streams:   map[*stream]struct{}{},
@@ -201,17 +214,30 @@ func (f *Forwarder) rewrite(pr *httputil.ProxyRequest) {
 }
 
 func (f *Forwarder) authorize(h http.Header) {
-	if f.token != "" {
-		h.Set("Authorization", "Bearer "+f.token)
+	tok := f.token
+	if f.tokens != nil {
+		var err error
+		if tok, err = f.tokens(); err != nil {
+			f.log.Warn("no identity token", "err", err)
+		}
+	}
+	if tok != "" {
+		h.Set("Authorization", "Bearer "+tok)
 	}
 	if f.clientID != "" {
 		h.Set(clientHeader, f.clientID)
+	}
+	if f.socket != "" {
+		h.Set(socketHeader, f.socket)
 	}
 }
 
 // clientHeader carries Config.Client (clientlink.HeaderClient; the
 // packages do not import each other).
 const clientHeader = "X-Sockerless-Client"
+
+// socketHeader carries Config.Socket (dockerapi.HeaderSocket).
+const socketHeader = "X-Sockerless-Socket"
 
 // proxyError answers a request the upstream did not answer.
 func (f *Forwarder) proxyError(w http.ResponseWriter, r *http.Request, err error) {

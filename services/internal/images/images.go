@@ -35,6 +35,9 @@ type Config struct {
 	Insecure bool
 	// Keychain authenticates to registries; nil means authn.DefaultKeychain.
 	Keychain authn.Keychain
+	// Allow lists the registries references may name; empty allows any
+	// (see Source.allowed).
+	Allow []string
 }
 
 // Source is engine.ImageSource on registries.
@@ -95,7 +98,7 @@ func (s *Source) nameOpts(host string) []name.Option {
 func (s *Source) remoteOpts(ctx context.Context) []remote.Option {
 	return []remote.Option{
 		remote.WithContext(ctx),
-		remote.WithAuthFromKeychain(s.cfg.Keychain),
+		remote.WithAuthFromKeychain(s.keychain(ctx)),
 		remote.WithPlatform(v1.Platform{OS: "linux", Architecture: "amd64"}),
 	}
 }
@@ -105,6 +108,9 @@ func (s *Source) resolve(ref string) (user name.Reference, fetch name.Reference,
 	user, err = name.ParseReference(ref)
 	if err != nil {
 		return nil, nil, engine.Errorf(engine.KindInvalid, "invalid reference format: %s", ref)
+	}
+	if err := s.allowed(user); err != nil {
+		return nil, nil, err
 	}
 	host := canonicalHost(user.Context().RegistryStr())
 	m, ok := s.mirrors[host]
@@ -131,7 +137,7 @@ func (s *Source) Pull(ctx context.Context, ref string) (*engine.Image, error) {
 	}
 	desc, err := remote.Get(fetch, s.remoteOpts(ctx)...)
 	if err != nil {
-		return nil, pullError(ref, err)
+		return nil, pullError(user, err)
 	}
 	img, err := desc.Image()
 	if err != nil {
@@ -141,7 +147,13 @@ func (s *Source) Pull(ctx context.Context, ref string) (*engine.Image, error) {
 	if err != nil {
 		return nil, fmt.Errorf("manifest digest of %s: %w", ref, err)
 	}
-	out, err := record(img, fetch.Context().Name()+"@"+manDigest.String())
+	source := fetch.Context().Name() + "@" + manDigest.String()
+	if _, private := engine.RegistryAuthFrom(ctx); private {
+		if source, err = s.keepPrivate(ctx, fetch, img, manDigest); err != nil {
+			return nil, err
+		}
+	}
+	out, err := record(img, source)
 	if err != nil {
 		return nil, fmt.Errorf("%s: %w", ref, err)
 	}

@@ -117,10 +117,7 @@ func checkCreate(req network.CreateRequest) error {
 			return refuse("more than one subnet", "a network has one IPv4 subnet")
 		}
 		for _, c := range req.IPAM.Config {
-			if len(c.AuxAddress) > 0 {
-				return refuse("auxiliary addresses (--aux-address)", "no addresses are reserved for drivers")
-			}
-			if !c.Subnet.IsValid() && (c.Gateway.IsValid() || c.IPRange.IsValid()) {
+			if !c.Subnet.IsValid() && (c.Gateway.IsValid() || c.IPRange.IsValid() || len(c.AuxAddress) > 0) {
 				return engine.Errorf(engine.KindInvalid, "invalid pool request: Pool request needs a subnet")
 			}
 		}
@@ -156,6 +153,16 @@ func assignSubnet(n *Network, c *network.IPAMConfig, used []netip.Prefix) error 
 			return engine.Errorf(engine.KindInvalid, "Invalid range %s: It does not belong to the subnet %s", c.IPRange, c.Subnet)
 		}
 		n.IPRange = c.IPRange.Masked().String()
+	}
+	// Auxiliary addresses are reserved: no container gets them.
+	for name, a := range c.AuxAddress {
+		if !c.Subnet.Contains(a) {
+			return engine.Errorf(engine.KindInvalid, "invalid auxiliary address %s=%s: it does not belong to the subnet %s", name, a, c.Subnet)
+		}
+		if n.AuxAddresses == nil {
+			n.AuxAddresses = map[string]string{}
+		}
+		n.AuxAddresses[name] = a.String()
 	}
 	return nil
 }

@@ -102,6 +102,11 @@ func allocate(n *Network, want netip.Addr) (netip.Addr, error) {
 	}
 	gw, _ := netip.ParseAddr(n.Gateway)
 	taken := map[netip.Addr]bool{gw: true}
+	for _, a := range n.AuxAddresses {
+		if aux, err := netip.ParseAddr(a); err == nil {
+			taken[aux] = true
+		}
+	}
 	for _, ep := range n.Endpoints {
 		if a, err := netip.ParseAddr(ep.IP); err == nil {
 			taken[a] = true

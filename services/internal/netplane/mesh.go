@@ -36,7 +36,7 @@ func (p *Plane) RoutePeer(ctx context.Context, ns, from string, open proto.MeshO
 			t, f := n.Endpoints[open.Container], n.Endpoints[from]
 			if t != nil && f != nil && t.IP == host {
 				target := engine.AgentID(&engine.Container{Namespace: ns, ID: t.Container})
-				return target, proto.MeshOpen{Kind: proto.MeshDial, Addr: net.JoinHostPort(t.IP, port), From: f.IP}, nil
+				return target, proto.MeshOpen{Kind: proto.MeshDial, Addr: net.JoinHostPort(t.IP, port), From: f.IP, Network: open.Network}, nil
 			}
 		}
 	}

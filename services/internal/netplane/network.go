@@ -46,6 +46,9 @@ type Network struct {
 	UserSubnet bool `json:"userSubnet,omitempty"`
 	// UserGateway says the user chose the gateway (docker then shows it).
 	UserGateway bool `json:"userGateway,omitempty"`
+	// AuxAddresses are addresses reserved by name (--aux-address): no
+	// container is given them.
+	AuxAddresses map[string]string `json:"auxAddresses,omitempty"`
 	// Endpoints are the running members, by container ID.
 	Endpoints map[string]*Endpoint `json:"endpoints,omitempty"`
 	// Rev counts the record's changes, so that of two copies the newer
@@ -67,6 +70,8 @@ type Endpoint struct {
 	// agent reported. Peers reach both.
 	Ports     []int `json:"ports,omitempty"`
 	Listening []int `json:"listening,omitempty"`
+	// UDPPorts are its declared UDP ports, which peers reach too.
+	UDPPorts []int `json:"udpPorts,omitempty"`
 	// Attached orders the container's own /etc/hosts lines.
 	Attached time.Time `json:"attached"`
 	// Spec is what the container's own view needs besides its networks.
@@ -97,6 +102,25 @@ type Link struct {
 	Container string `json:"container"`
 	Name      string `json:"name"`
 	Alias     string `json:"alias"`
+	// ByName: a link given on a user network, which resolves to whichever
+	// member is called Name (docker allows the target to come later).
+	ByName bool `json:"byName,omitempty"`
+}
+
+// target is the endpoint of n that link l names, if any.
+func (l Link) target(n *Network) *Endpoint {
+	if t := n.Endpoints[l.Container]; t != nil && l.Container != "" {
+		return t
+	}
+	if !l.ByName {
+		return nil
+	}
+	for _, ep := range n.Endpoints {
+		if ep.Name == l.Name {
+			return ep
+		}
+	}
+	return nil
 }
 
 // Store keeps networks. Every method is atomic, as engine.Store's are.

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"net/netip"
+	"slices"
 	"strings"
 
 	"github.com/moby/moby/api/types/container"
@@ -69,6 +70,25 @@ func (p *Plane) Prepare(ctx context.Context, c *engine.Container, endpoints map[
 			return err
 		}
 	}
+	for _, es := range c.Networks {
+		if len(es.MacAddress) > 0 {
+			c.Warnings = append(c.Warnings, macWarning)
+			break
+		}
+	}
+	if primary.userDefined() && len(hc.Links) > 0 {
+		// As docker: on a user network, --link is a link of that network's
+		// endpoint (an alias for this container alone), and its target
+		// may come later.
+		es := c.Networks[primary.Name]
+		for _, l := range hc.Links {
+			name, alias := SplitLink(l)
+			if l := name + ":" + alias; !slices.Contains(es.Links, l) { // the CLI may send both
+				es.Links = append(es.Links, l)
+			}
+		}
+		hc.Links = nil
+	}
 	for _, l := range hc.Links {
 		name, _, _ := strings.Cut(l, ":")
 		if _, err := p.cfg.Containers.GetContainer(ctx, c.Namespace, strings.TrimPrefix(name, "/")); err != nil {
@@ -80,6 +100,9 @@ func (p *Plane) Prepare(ctx context.Context, c *engine.Container, endpoints map[
 	}
 	return nil
 }
+
+// macWarning: a MAC address is recorded and shown, never applied.
+const macWarning = "The MAC address is shown in inspect but not applied: container addresses are loopback addresses, which have no link layer"
 
 // attachSettings checks es for network n and records it in c.Networks.
 func (p *Plane) attachSettings(c *engine.Container, n *Network, es *network.EndpointSettings) error {
@@ -103,8 +126,11 @@ func checkEndpoint(n *Network, es *network.EndpointSettings) error {
 	if len(es.Aliases) > 0 && !n.userDefined() {
 		return engine.Errorf(engine.KindInvalid, "network-scoped alias is supported only for containers in user defined networks")
 	}
-	if len(es.DriverOpts) > 0 {
-		for k := range es.DriverOpts {
+	// Docker's bridge driver keeps endpoint options it does not know, and
+	// shows them, without effect; so does Sockerless. Its own options
+	// (com.docker.network.*) would change the endpoint: refused.
+	for k := range es.DriverOpts {
+		if strings.HasPrefix(k, "com.docker.network.") {
 			return engine.Errorf(engine.KindInvalid, "endpoint driver option %q (--driver-opt) is not supported by Sockerless", k)
 		}
 	}

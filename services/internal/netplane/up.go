@@ -7,7 +7,6 @@ import (
 	"net/netip"
 	"slices"
 	"sort"
-	"strings"
 	"time"
 
 	"github.com/moby/moby/api/types/network"
@@ -48,7 +47,7 @@ func (p *Plane) Up(ctx context.Context, c *engine.Container) (*proto.NetworkView
 		if es.IPAMConfig != nil {
 			want = es.IPAMConfig.IPv4Address
 		}
-		ep := &Endpoint{Container: c.ID, Name: c.Name, Aliases: es.Aliases, Ports: declaredPorts(c), Spec: spec}
+		ep := &Endpoint{Container: c.ID, Name: c.Name, Aliases: es.Aliases, Ports: declaredPorts(c, network.TCP), UDPPorts: declaredPorts(c, network.UDP), Spec: spec}
 		none, joined := false, false
 		out, err := p.update(ctx, c.Namespace, id, func(n *Network) error {
 			if none = n.Subnet == ""; none {
@@ -132,14 +131,7 @@ func (p *Plane) spec(ctx context.Context, c *engine.Container) (*Spec, error) {
 		s.ExtraHosts = append(s.ExtraHosts, proto.HostEntry{IP: ip, Names: []string{name}})
 	}
 	for _, l := range hc.Links {
-		name, alias, _ := strings.Cut(l, ":")
-		name = strings.TrimPrefix(name, "/")
-		if alias == "" {
-			alias = name
-		}
-		if i := strings.LastIndexByte(alias, '/'); i >= 0 { // "/db:/web/alias" as docker stores it
-			alias = alias[i+1:]
-		}
+		name, alias := SplitLink(l)
 		t, err := p.cfg.Containers.GetContainer(ctx, c.Namespace, name)
 		if err != nil {
 			if errors.Is(err, engine.ErrNotFound) {
@@ -151,25 +143,26 @@ func (p *Plane) spec(ctx context.Context, c *engine.Container) (*Spec, error) {
 	}
 	for _, es := range c.Networks {
 		for _, l := range es.Links { // links given per user network
-			name, alias, _ := strings.Cut(l, ":")
-			name = strings.TrimPrefix(name, "/")
-			if alias == "" {
-				alias = name
-			}
+			name, alias := SplitLink(l)
+			// As docker, the target may come later: it is found by
+			// name on the network whenever views are built.
+			lk := Link{Name: name, Alias: alias, ByName: true}
 			if t, err := p.cfg.Containers.GetContainer(ctx, c.Namespace, name); err == nil {
-				s.Links = append(s.Links, Link{Container: t.ID, Name: t.Name, Alias: alias})
+				lk.Container, lk.Name = t.ID, t.Name
 			}
+			s.Links = append(s.Links, lk)
 		}
 	}
 	return s, nil
 }
 
-// declaredPorts are c's TCP ports that peers reach without its processes
-// having to be seen listening: ExposedPorts and published ports.
-func declaredPorts(c *engine.Container) []int {
+// declaredPorts are c's ports of protocol ipp that peers reach without
+// its processes having to be seen listening: ExposedPorts and published
+// ports.
+func declaredPorts(c *engine.Container, ipp network.IPProtocol) []int {
 	set := map[int]bool{}
 	add := func(p network.Port) {
-		if p.Proto() == network.TCP && p.Num() > 0 {
+		if p.Proto() == ipp && p.Num() > 0 {
 			set[int(p.Num())] = true
 		}
 	}

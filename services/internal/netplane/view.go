@@ -34,6 +34,7 @@ type peer struct {
 	ports      []int
 	addrs      []string // "ip:port" per port
 	discovered []bool   // per port: listened on, not declared
+	udpAddrs   []string // "ip:port" per declared UDP port
 }
 
 func newIndex(n *Network) *netIndex {
@@ -43,6 +44,9 @@ func newIndex(n *Network) *netIndex {
 		for _, port := range pp.ports {
 			pp.addrs = append(pp.addrs, net.JoinHostPort(ep.IP, strconv.Itoa(port)))
 			pp.discovered = append(pp.discovered, !slices.Contains(ep.Ports, port))
+		}
+		for _, port := range ep.UDPPorts {
+			pp.udpAddrs = append(pp.udpAddrs, net.JoinHostPort(ep.IP, strconv.Itoa(port)))
 		}
 		x.peers = append(x.peers, pp)
 	}
@@ -119,7 +123,7 @@ func (p *Plane) viewOf(ns, id string, idx []*netIndex, spec *Spec) (proto.Networ
 	var linkNames map[string][]string // container-scoped aliases (links on user networks)
 	for _, l := range spec.Links {
 		for _, m := range mine {
-			t := m.x.n.Endpoints[l.Container]
+			t := l.target(m.x.n)
 			if t == nil {
 				continue
 			}
@@ -168,13 +172,16 @@ func (p *Plane) viewOf(ns, id string, idx []*netIndex, spec *Spec) (proto.Networ
 	}
 	// Ports this container declares or listens on are never bound for
 	// peers: 127.0.0.0/8 is one loopback, and its own server binds them.
-	skip := map[int]bool{}
+	skip, skipUDP := map[int]bool{}, map[int]bool{}
 	if len(mine) > 0 {
 		for _, port := range mine[0].ep.Ports {
 			skip[port] = true
 		}
 		for _, port := range mine[0].ep.Listening {
 			skip[port] = true
+		}
+		for _, port := range mine[0].ep.UDPPorts {
+			skipUDP[port] = true
 		}
 	}
 	var seen map[string]bool
@@ -196,12 +203,33 @@ func (p *Plane) viewOf(ns, id string, idx []*netIndex, spec *Spec) (proto.Networ
 				}
 				v.Listen = append(v.Listen, proto.ListenAddr{Addr: addr, Container: pp.ep.Container, Discovered: pp.discovered[i]})
 			}
+			for i, addr := range pp.udpAddrs {
+				if skipUDP[pp.ep.UDPPorts[i]] || seen != nil && seen["udp|"+addr] {
+					continue
+				}
+				if seen != nil {
+					seen["udp|"+addr] = true
+				}
+				v.Listen = append(v.Listen, proto.ListenAddr{Addr: addr, Container: pp.ep.Container, Network: "udp"})
+			}
 		}
 	}
+	gw := map[int]bool{}
 	if spec.HostGateway && p.cfg.HostPorts != nil {
 		for _, port := range p.cfg.HostPorts(ns, spec.Client) {
 			if !skip[port] {
+				gw[port] = true
 				v.Listen = append(v.Listen, proto.ListenAddr{Addr: net.JoinHostPort(HostGateway.String(), strconv.Itoa(port)), Host: true, Port: port})
+			}
+		}
+	}
+	// Siblings' published ports at the gateway: no container declares
+	// them, so the agent binds them as discovered ports (never one the
+	// container's own processes listen on).
+	if spec.Client != "" && p.cfg.Published != nil {
+		for _, port := range p.cfg.Published(ns, spec.Client) {
+			if !skip[port] && !gw[port] {
+				v.Listen = append(v.Listen, proto.ListenAddr{Addr: net.JoinHostPort(HostGateway.String(), strconv.Itoa(port)), Host: true, Port: port, Discovered: true})
 			}
 		}
 	}
@@ -228,7 +256,7 @@ func digestView(v proto.NetworkView, names [32]byte) [32]byte {
 	writeStrings(h, "o")
 	writeStrings(h, v.DNSOptions...)
 	for _, l := range v.Listen {
-		writeStrings(h, "l", l.Addr, l.Container, strconv.FormatBool(l.Host), strconv.Itoa(l.Port), strconv.FormatBool(l.Discovered))
+		writeStrings(h, "l", l.Addr, l.Container, strconv.FormatBool(l.Host), strconv.Itoa(l.Port), strconv.FormatBool(l.Discovered), l.Network)
 	}
 	var out [32]byte
 	h.Sum(out[:0])

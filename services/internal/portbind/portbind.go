@@ -20,6 +20,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"log/slog"
 	"net"
 	"net/netip"
@@ -61,8 +62,12 @@ func (e *BindError) Unwrap() error { return e.Err }
 type Config struct {
 	// Dial connects to port of container; an error matching
 	// syscall.ECONNREFUSED means nothing listens there.
-	Dial   func(ctx context.Context, container string, port int) (net.Conn, error)
-	Logger *slog.Logger
+	Dial func(ctx context.Context, container string, port int) (net.Conn, error)
+	// DialUDP opens a flow of datagrams to UDP port of container, framed
+	// on the returned connection (proto.WriteDatagram); nil: UDP ports
+	// cannot be bound.
+	DialUDP func(ctx context.Context, container string, port int) (net.Conn, error)
+	Logger  *slog.Logger
 }
 
 // Binder holds the listeners of published ports.
@@ -87,6 +92,8 @@ type binding struct {
 	ports network.PortMap
 	lns   []net.Listener
 	to    []int // the container port of each listener
+	pcs   []net.PacketConn
+	pcTo  []int // the container port of each UDP socket
 }
 
 // New returns a Binder.
@@ -117,6 +124,11 @@ func (b *Binder) Bind(req Request) (network.PortMap, error) {
 		}
 		b.releaseLocked(req.Container)
 	}
+	for p := range req.Ports {
+		if p.Proto() == network.UDP && b.cfg.DialUDP == nil {
+			return nil, fmt.Errorf("published port %s: UDP is not carried here", p)
+		}
+	}
 	bd, err := listenAll(req.Ports)
 	if err != nil {
 		return nil, &BindError{Err: err}
@@ -126,6 +138,10 @@ func (b *Binder) Bind(req Request) (network.PortMap, error) {
 	for i, ln := range bd.lns {
 		b.wg.Add(1)
 		go b.serve(ln, req.Container, bd.to[i])
+	}
+	for i, pc := range bd.pcs {
+		b.wg.Add(1)
+		go b.serveUDP(pc, req.Container, bd.pcTo[i])
 	}
 	b.log.Info("published ports bound", "container", req.Container, "run", req.Run, "ports", describe(bd.ports))
 	return bd.ports, nil
@@ -146,6 +162,9 @@ func (b *Binder) Release(container string, run uint32) {
 func (b *Binder) releaseLocked(container string) {
 	for _, ln := range b.bound[container].lns {
 		ln.Close()
+	}
+	for _, pc := range b.bound[container].pcs {
+		pc.Close()
 	}
 	delete(b.bound, container)
 }
@@ -289,6 +308,9 @@ func listenAll(want network.PortMap) (*binding, error) {
 			for _, ln := range bd.lns {
 				ln.Close()
 			}
+			for _, pc := range bd.pcs {
+				pc.Close()
+			}
 		}
 	}()
 	// Container ports in order, so that errors and ports are stable.
@@ -296,9 +318,26 @@ func listenAll(want network.PortMap) (*binding, error) {
 	for p := range want {
 		keys = append(keys, p)
 	}
-	sort.Slice(keys, func(i, j int) bool { return keys[i].Num() < keys[j].Num() })
+	sort.Slice(keys, func(i, j int) bool {
+		if keys[i].Num() != keys[j].Num() {
+			return keys[i].Num() < keys[j].Num()
+		}
+		return keys[i].Proto() < keys[j].Proto()
+	})
 	for _, p := range keys {
 		for _, w := range want[p] {
+			if p.Proto() == network.UDP {
+				pcs, got, err := listenOneUDP(w)
+				if err != nil {
+					return nil, err
+				}
+				for i, pc := range pcs {
+					bd.pcs = append(bd.pcs, pc)
+					bd.pcTo = append(bd.pcTo, int(p.Num()))
+					bd.ports[p] = append(bd.ports[p], got[i])
+				}
+				continue
+			}
 			lns, got, err := listenOne(w)
 			if err != nil {
 				return nil, err
@@ -314,10 +353,50 @@ func listenAll(want network.PortMap) (*binding, error) {
 	return bd, nil
 }
 
-// listenOne binds one wanted binding: on both 0.0.0.0 and :: (when the
-// machine has IPv6) without an address, as Docker publishes; on a free
-// port, the first free one of a range, or the port asked for.
+// listenOne binds one wanted TCP binding (see bindOne).
 func listenOne(w network.PortBinding) ([]net.Listener, []network.PortBinding, error) {
+	socks, got, err := bindOne(w, func(v6 bool, addr string) (io.Closer, int, error) {
+		netw := "tcp4"
+		if v6 {
+			netw = "tcp6"
+		}
+		ln, err := net.Listen(netw, addr)
+		if err != nil {
+			return nil, 0, err
+		}
+		return ln, ln.Addr().(*net.TCPAddr).Port, nil
+	})
+	lns := make([]net.Listener, len(socks))
+	for i, s := range socks {
+		lns[i] = s.(net.Listener)
+	}
+	return lns, got, err
+}
+
+// listenOneUDP binds one wanted UDP binding (see bindOne).
+func listenOneUDP(w network.PortBinding) ([]net.PacketConn, []network.PortBinding, error) {
+	socks, got, err := bindOne(w, func(v6 bool, addr string) (io.Closer, int, error) {
+		netw := "udp4"
+		if v6 {
+			netw = "udp6"
+		}
+		pc, err := net.ListenPacket(netw, addr)
+		if err != nil {
+			return nil, 0, err
+		}
+		return pc, pc.LocalAddr().(*net.UDPAddr).Port, nil
+	})
+	pcs := make([]net.PacketConn, len(socks))
+	for i, s := range socks {
+		pcs[i] = s.(net.PacketConn)
+	}
+	return pcs, got, err
+}
+
+// bindOne binds one wanted binding with listen: on both 0.0.0.0 and ::
+// (when the machine has IPv6) without an address, as Docker publishes; on
+// a free port, the first free one of a range, or the port asked for.
+func bindOne(w network.PortBinding, listen func(v6 bool, addr string) (io.Closer, int, error)) ([]io.Closer, []network.PortBinding, error) {
 	lo, hi, err := engine.HostPortRange(w.HostPort)
 	if err != nil {
 		return nil, nil, err
@@ -327,40 +406,34 @@ func listenOne(w network.PortBinding) ([]net.Listener, []network.PortBinding, er
 	if both {
 		addrs = []netip.Addr{netip.IPv4Unspecified(), netip.IPv6Unspecified()}
 	}
-	try := func(port int) ([]net.Listener, []network.PortBinding, error) {
-		var lns []net.Listener
+	try := func(port int) ([]io.Closer, []network.PortBinding, error) {
+		var socks []io.Closer
 		var got []network.PortBinding
-		for i, a := range addrs {
-			if i > 0 && port == 0 {
-				port = lns[0].Addr().(*net.TCPAddr).Port
-			}
-			netw := "tcp4"
-			if a.Is6() {
-				netw = "tcp6"
-			}
-			ln, err := net.Listen(netw, netip.AddrPortFrom(a, uint16(port)).String())
+		for _, a := range addrs {
+			sock, bound, err := listen(a.Is6(), netip.AddrPortFrom(a, uint16(port)).String())
 			if err != nil {
 				if both && a.Is6() && noIPv6(err) {
 					break // this machine has no IPv6: IPv4 only
 				}
-				for _, l := range lns {
-					l.Close()
+				for _, s := range socks {
+					s.Close()
 				}
 				return nil, nil, err
 			}
-			lns = append(lns, ln)
-			got = append(got, network.PortBinding{HostIP: a, HostPort: strconv.Itoa(ln.Addr().(*net.TCPAddr).Port)})
+			port = bound // :: takes the port 0.0.0.0 got
+			socks = append(socks, sock)
+			got = append(got, network.PortBinding{HostIP: a, HostPort: strconv.Itoa(bound)})
 		}
-		return lns, got, nil
+		return socks, got, nil
 	}
 	if lo == 0 {
 		// A free port from the kernel's ephemeral range; when IPv6 has it
 		// taken, another one.
 		var last error
 		for range 8 {
-			lns, got, err := try(0)
+			socks, got, err := try(0)
 			if err == nil {
-				return lns, got, nil
+				return socks, got, nil
 			}
 			last = err
 		}
@@ -368,9 +441,9 @@ func listenOne(w network.PortBinding) ([]net.Listener, []network.PortBinding, er
 	}
 	var last error
 	for port := lo; port <= hi; port++ {
-		lns, got, err := try(port)
+		socks, got, err := try(port)
 		if err == nil {
-			return lns, got, nil
+			return socks, got, nil
 		}
 		last = err
 	}

@@ -6,6 +6,8 @@
 //	                          ping's answer; prints "p50 p95" in µs
 //	netclient sink ADDR BYTES sends BYTES to the sink, waits for its count;
 //	                          prints the milliseconds it took
+//	netclient udp ADDR N      sends "hello" datagrams (every 200 ms, at most
+//	                          N) until one is answered; prints the answer
 //
 // It dials until the server answers (at most 60 s) before measuring.
 package main
@@ -30,6 +32,10 @@ func main() {
 	n, err := strconv.ParseInt(os.Args[3], 10, 64)
 	if err != nil {
 		fail(err)
+	}
+	if os.Args[1] == "udp" {
+		udp(addr, n)
+		return
 	}
 	awaitServer(addr)
 	switch os.Args[1] {
@@ -105,4 +111,29 @@ func awaitServer(addr string) {
 func fail(err error) {
 	fmt.Fprintln(os.Stderr, err)
 	os.Exit(1)
+}
+
+// udp sends datagrams to addr until one is answered (at most n tries,
+// 200 ms apart: a datagram sent before the way is up is lost) and prints
+// the answer.
+func udp(addr string, n int64) {
+	c, err := net.Dial("udp", addr)
+	if err != nil {
+		fail(err)
+	}
+	defer c.Close()
+	buf := make([]byte, 2048)
+	for i := int64(0); i < n; i++ {
+		if _, err := c.Write([]byte("hello")); err != nil {
+			time.Sleep(200 * time.Millisecond) // refused: nobody listens yet
+			continue
+		}
+		_ = c.SetReadDeadline(time.Now().Add(200 * time.Millisecond))
+		k, err := c.Read(buf)
+		if err == nil {
+			fmt.Println(string(buf[:k]))
+			return
+		}
+	}
+	fail(fmt.Errorf("no answer from %s", addr))
 }

@@ -13,7 +13,8 @@
 //	     what the client sends until it ends its own; print the count.
 //	'p'  ping: answer each byte with one byte (round trips).
 //
-// Counts printed go to stdout (docker logs) as "got N".
+// Counts printed go to stdout (docker logs) as "got N". It also listens
+// on UDP PORT and answers each datagram with it upper-cased.
 package main
 
 import (
@@ -36,6 +37,12 @@ func main() {
 		fmt.Fprintln(os.Stderr, err)
 		os.Exit(1)
 	}
+	pc, err := net.ListenPacket("udp", ":"+os.Args[1])
+	if err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		os.Exit(1)
+	}
+	go serveUDP(pc)
 	fmt.Println("listening")
 	for {
 		c, err := ln.Accept()
@@ -95,5 +102,17 @@ func serve(c *net.TCPConn) {
 				return
 			}
 		}
+	}
+}
+
+// serveUDP answers each datagram with it upper-cased.
+func serveUDP(pc net.PacketConn) {
+	buf := make([]byte, 65536)
+	for {
+		n, from, err := pc.ReadFrom(buf)
+		if err != nil {
+			return
+		}
+		pc.WriteTo([]byte(strings.ToUpper(string(buf[:n]))), from)
 	}
 }

@@ -10,8 +10,7 @@ import (
 // Filter is a parsed Cloud Logging filter: a conjunction of comparisons
 // "FIELD OP VALUE" joined by AND or whitespace. FIELD is resource.type,
 // resource.labels.K, labels.K (K may be quoted), logName, severity,
-// timestamp, textPayload, jsonPayload.K (a top-level key of a JSON line)
-// or insertId; OP is = != < <= > >= or : (substring,
+// timestamp, textPayload, insertId or jsonPayload.K (a top-level field); OP is = != < <= > >= or : (substring,
 // case-insensitive). OR, NOT and parentheses are not supported.
 type Filter []term
 
@@ -126,15 +125,10 @@ func (t term) match(e Entry) bool {
 		got, present = e.Resource[strings.TrimPrefix(t.field, "resource.labels.")]
 	case strings.HasPrefix(t.field, "labels."):
 		got, present = e.Labels[strings.TrimPrefix(t.field, "labels.")]
-	case strings.HasPrefix(t.field, "jsonPayload."):
-		if m, ok := jsonLine(e.Text); ok {
-			var v any
-			v, present = m[strings.TrimPrefix(t.field, "jsonPayload.")]
-			if s, isString := v.(string); isString {
-				got = s
-			} else if present {
-				got = fmt.Sprint(v)
-			}
+	case strings.HasPrefix(t.field, "jsonPayload.") && e.JSON != nil:
+		// Top-level fields only; numbers compare as their text.
+		if v, ok := e.JSON.GetFields()[strings.TrimPrefix(t.field, "jsonPayload.")]; ok {
+			got, present = fmt.Sprint(v.AsInterface()), true
 		}
 	}
 	if !present {

@@ -2,7 +2,6 @@ package logging
 
 import (
 	"context"
-	"encoding/json"
 	"sort"
 	"strings"
 	"time"
@@ -13,7 +12,6 @@ import (
 	ltype "google.golang.org/genproto/googleapis/logging/type"
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
-	"google.golang.org/protobuf/types/known/structpb"
 	"google.golang.org/protobuf/types/known/timestamppb"
 )
 
@@ -80,7 +78,7 @@ func (s *Server) ListLogEntries(_ context.Context, req *loggingpb.ListLogEntries
 // labels fill in what entries leave out.
 func (s *Server) WriteLogEntries(_ context.Context, req *loggingpb.WriteLogEntriesRequest) (*loggingpb.WriteLogEntriesResponse, error) {
 	for _, pe := range req.GetEntries() {
-		e := Entry{LogName: pe.GetLogName(), Severity: pe.GetSeverity().String(), Text: pe.GetTextPayload()}
+		e := Entry{LogName: pe.GetLogName(), Severity: pe.GetSeverity().String(), Text: pe.GetTextPayload(), JSON: pe.GetJsonPayload()}
 		if e.LogName == "" {
 			e.LogName = req.GetLogName()
 		}
@@ -113,35 +111,18 @@ func (s *Server) WriteLogEntries(_ context.Context, req *loggingpb.WriteLogEntri
 
 func toProto(e Entry) *loggingpb.LogEntry {
 	sev := ltype.LogSeverity(ltype.LogSeverity_value[e.Severity])
-	le := &loggingpb.LogEntry{
+	out := &loggingpb.LogEntry{
 		LogName:          e.LogName,
 		Resource:         &monitoredres.MonitoredResource{Type: e.ResourceType, Labels: e.Resource},
+		Payload:          &loggingpb.LogEntry_TextPayload{TextPayload: e.Text},
 		Timestamp:        timestamppb.New(e.Time),
 		ReceiveTimestamp: timestamppb.New(e.Time),
 		Severity:         sev,
 		InsertId:         e.InsertID,
 		Labels:           e.Labels,
 	}
-	// As Cloud Run's logging agent: a line that is a JSON object becomes
-	// jsonPayload, any other line textPayload.
-	if m, ok := jsonLine(e.Text); ok {
-		if st, err := structpb.NewStruct(m); err == nil {
-			le.Payload = &loggingpb.LogEntry_JsonPayload{JsonPayload: st}
-			return le
-		}
+	if e.JSON != nil {
+		out.Payload = &loggingpb.LogEntry_JsonPayload{JsonPayload: e.JSON}
 	}
-	le.Payload = &loggingpb.LogEntry_TextPayload{TextPayload: e.Text}
-	return le
-}
-
-// jsonLine parses a line that is a JSON object.
-func jsonLine(text string) (map[string]any, bool) {
-	if !strings.HasPrefix(text, "{") {
-		return nil, false
-	}
-	var m map[string]any
-	if err := json.Unmarshal([]byte(text), &m); err != nil {
-		return nil, false
-	}
-	return m, true
+	return out
 }

@@ -210,6 +210,7 @@ func (s *Store) AppendLogs(ctx context.Context, ns, id string, entries []engine.
 		out = make([]engine.LogEntry, len(entries))
 		for i, e := range entries {
 			c.LogSeq++
+			c.LogBytes += int64(len(e.Data))
 			e.Seq = c.LogSeq
 			w.add(e)
 			out[i] = e

@@ -200,6 +200,7 @@ func Run(ctx context.Context, cfg Config) error {
 		Linger:      cfg.Linger,
 		BootTimeout: cfg.BootTimeout,
 		Logger:      log,
+		BootLogs:    deps.bootLogs,
 		Quota:       cfg.Quota,
 		Prices:      cfg.Prices,
 		Ledger:      deps.store,

@@ -11,6 +11,7 @@ import (
 	"github.com/google/go-containerregistry/pkg/v1/google"
 	"github.com/sockerless/sockerless/services/internal/audit"
 	"github.com/sockerless/sockerless/services/internal/auth"
+	"github.com/sockerless/sockerless/services/internal/cloudlogs"
 	"github.com/sockerless/sockerless/services/internal/dockerapi"
 	"github.com/sockerless/sockerless/services/internal/engine"
 	"github.com/sockerless/sockerless/services/internal/functions/gcf"
@@ -49,6 +50,9 @@ type dependencies struct {
 	// scope names the functions backend: an in-process gcpsim is new on
 	// every start, so its functions are never reused from an earlier run.
 	scope string
+	// bootLogs reads Cloud Logging (gcpsim's in dev) for containers whose
+	// agent never called back.
+	bootLogs engine.BootLogs
 	// volumes serves docker volumes; nil without a volume file system.
 	volumes *volumes.Service
 	// audit takes the audit trail.
@@ -143,6 +147,12 @@ func (cfg *Config) dependencies(ctx context.Context, log *slog.Logger, closers *
 	}
 	closers.add(fns.Close)
 	d.functions = fns
+	logs, err := cloudlogs.New(ctx, cloudlogs.Config{Project: project, Endpoint: endpoint})
+	if err != nil {
+		return nil, err
+	}
+	closers.add(logs.Close)
+	d.bootLogs = logs
 	d.scope = project + "/" + region
 	if endpoint != "" {
 		d.scope += "/" + endpoint

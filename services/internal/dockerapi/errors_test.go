@@ -33,6 +33,8 @@ func TestWriteError(t *testing.T) {
 		{"internal engine error keeps its message", &engine.Error{Kind: engine.KindInternal, Message: "port is already allocated"}, 500, "port is already allocated", false},
 		{"unavailable engine error keeps its message", &engine.Error{Kind: engine.KindUnavailable, Message: "cannot pull x: registry x did not answer as a registry"}, 503, "cannot pull x: registry x did not answer as a registry", false},
 		{"wrapped plain error is a generic 503", fmt.Errorf("pull: %w", &engine.Error{Kind: engine.KindUnavailable, Err: errors.New(detail)}), 503, "", false},
+		{"engine error keeps its message written for the client", &engine.Error{Kind: engine.KindInternal, Message: "port is already allocated", Err: errors.New(detail)}, 500, "port is already allocated", false},
+		{"wrapped engine error keeps its message", fmt.Errorf("dial: %w", &engine.Error{Kind: engine.KindUnavailable, Message: "agent of c is not connected"}), 503, "agent of c is not connected", false},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

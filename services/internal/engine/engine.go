@@ -38,6 +38,9 @@ type Config struct {
 	// planes write too (Firestore during a redeploy), changes they make
 	// reach this one's clients. Zero: only this process's changes wake.
 	PollInterval time.Duration
+	// BootLogs reads the platform's log of a container whose agent never
+	// called back; nil: such a container's logs are empty.
+	BootLogs BootLogs
 	// Quota limits what each namespace may run and keep (zero fields:
 	// no limit).
 	Quota Quota

@@ -234,3 +234,10 @@ type Networks interface {
 type ContainerWatcher interface {
 	WatchContainer(ctx context.Context, ns, id string, changed func()) error
 }
+
+// BootLogs reads what a container's function instances wrote to the
+// platform's log (Cloud Logging), for `docker logs` of a container whose
+// agent never called back and so stored no output (DESIGN decision 8).
+type BootLogs interface {
+	BootLogs(ctx context.Context, c *Container) ([]LogEntry, error)
+}

@@ -47,6 +47,11 @@ func (e *Engine) Logs(ctx context.Context, ns, ref string, o LogOptions, emit fu
 		}
 		return o.Until.IsZero() || !le.Time.After(o.Until)
 	}
+	if neverCalledBack(c) && e.cfg.BootLogs != nil {
+		if err := e.bootLogs(ctx, c, want, emit); err != nil {
+			return err
+		}
+	}
 	var cursor uint64
 	if o.Tail >= 0 {
 		all, err := e.cfg.Store.ReadLogs(ctx, ns, c.ID, 0, 0)
@@ -128,6 +133,30 @@ func (e *Engine) awaitRunning(ctx context.Context, c *Container, run uint32) boo
 			return false
 		}
 	}
+}
+
+// neverCalledBack reports whether c's last run failed before its agent
+// stored anything: the run ended with an error and no output at all.
+func neverCalledBack(c *Container) bool {
+	return c.LogSeq == 0 && c.ExitedRun > 0 && c.ExitedRun == c.Run && c.State.Error != ""
+}
+
+// bootLogs emits what c's instances wrote to the platform's log (the
+// agent's lines about its failed boot); a failed read is logged and the
+// logs go on without them.
+func (e *Engine) bootLogs(ctx context.Context, c *Container, want func(LogEntry) bool, emit func(LogEntry) error) error {
+	entries, err := e.cfg.BootLogs.BootLogs(ctx, c)
+	if err != nil {
+		e.log.Warn("read the platform's log of a failed boot", "container", c.ID, "err", err)
+	}
+	for _, le := range entries {
+		if want(le) {
+			if err := emit(le); err != nil {
+				return err
+			}
+		}
+	}
+	return nil
 }
 
 // errStop ends a follow early without an error.

@@ -168,3 +168,23 @@ func TestServer(t *testing.T) {
 		}
 	})
 }
+
+func TestJSONLines(t *testing.T) {
+	e := InstanceEntry("p", "r", "web", "web-00001-abc", "inst-1", "stderr", `{"severity":"ERROR","message":"dial hub","container":"abc123"}`)
+	for filter, want := range map[string]bool{
+		`jsonPayload.container="abc123"`: true,
+		`jsonPayload.container="other"`:  false,
+		`jsonPayload.message:"dial"`:     true,
+	} {
+		f, err := ParseFilter(filter)
+		if err != nil || f.Match(e) != want {
+			t.Errorf("%s: match %v (%v), want %v", filter, f.Match(e), err, want)
+		}
+	}
+	if p := toProto(e).GetJsonPayload(); p == nil || p.GetFields()["message"].GetStringValue() != "dial hub" {
+		t.Fatalf("a JSON line is not jsonPayload: %v", toProto(e))
+	}
+	if got := toProto(InstanceEntry("p", "r", "web", "rev", "i", "stdout", "plain")).GetTextPayload(); got != "plain" {
+		t.Fatalf("a plain line is %q", got)
+	}
+}

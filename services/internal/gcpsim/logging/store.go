@@ -9,7 +9,9 @@
 package logging
 
 import (
+	"encoding/json"
 	"strconv"
+	"strings"
 	"sync"
 	"time"
 
@@ -47,7 +49,7 @@ func InstanceEntry(project, location, service, revision, instance, stream, text 
 	if stream == "stderr" {
 		sev = "ERROR"
 	}
-	return Entry{
+	e := Entry{
 		Time:         time.Now(),
 		LogName:      "projects/" + project + "/logs/run.googleapis.com%2F" + stream,
 		ResourceType: ResourceType,
@@ -59,6 +61,30 @@ func InstanceEntry(project, location, service, revision, instance, stream, text 
 		Severity: sev,
 		Text:     text,
 	}
+	// As Cloud Run's logging agent: a line that is a JSON object becomes
+	// jsonPayload, its "severity" the entry's.
+	if st, ok := jsonLine(text); ok {
+		e.JSON, e.Text = st, ""
+		if v, ok := st.GetFields()["severity"]; ok {
+			if _, known := severities[strings.ToUpper(v.GetStringValue())]; known {
+				e.Severity = strings.ToUpper(v.GetStringValue())
+			}
+		}
+	}
+	return e
+}
+
+// jsonLine parses a line that is a JSON object.
+func jsonLine(text string) (*structpb.Struct, bool) {
+	if !strings.HasPrefix(text, "{") {
+		return nil, false
+	}
+	var m map[string]any
+	if err := json.Unmarshal([]byte(text), &m); err != nil {
+		return nil, false
+	}
+	st, err := structpb.NewStruct(m)
+	return st, err == nil
 }
 
 // SystemEntry is a message of the platform about an instance, as Cloud Run

@@ -1,5 +1,7 @@
 package proto
 
+import "encoding/json"
+
 // The network plane (DESIGN.md "The network plane"). A function instance
 // accepts no connection but its invocation, so every TCP connection between
 // a container and anything else rides the agent's mesh: a second WebSocket
@@ -51,12 +53,25 @@ const (
 	// into the container (the control plane serves it as the container's
 	// namespace).
 	MeshDocker = "docker"
+	// MeshArchive (hub→agent): docker cp's read side without the log
+	// store: Op "get" streams Path as a tar, Op "stat" writes one
+	// ArchiveStat line. The stream ends with its data.
+	MeshArchive = "archive"
 	// MeshBind (agent→hub, and control plane→client side): the sync of
 	// the container's host bind mount number Port (package bindsync); the
 	// control plane adds the bind's Source, ReadOnly and Create for the
 	// client side, which serves the host's end.
 	MeshBind = "bind"
 )
+
+// ArchiveStat is the answer of a MeshArchive "stat": an ArchiveCommand
+// exit code, its message, and the path's stat (JSON of docker's PathStat)
+// when Code is ArchiveOK.
+type ArchiveStat struct {
+	Code    int             `json:"code"`
+	Message string          `json:"message,omitempty"`
+	Stat    json.RawMessage `json:"stat,omitempty"`
+}
 
 // MeshOpen is the first line of a mesh stream.
 type MeshOpen struct {
@@ -75,6 +90,9 @@ type MeshOpen struct {
 	// Network is "udp" for a stream of datagrams (each framed as
 	// WriteDatagram frames it) to a UDP port; "" is TCP.
 	Network string `json:"network,omitempty"`
+	// Op and Path are MeshArchive's operation and path in the container.
+	Op   string `json:"op,omitempty"`
+	Path string `json:"path,omitempty"`
 	// Source is the bind's path on the client's machine (MeshBind to the
 	// client side).
 	Source string `json:"source,omitempty"`

@@ -13,16 +13,16 @@ import (
 
 // firestoreStack starts a control plane on the Firestore emulator, in a
 // project of its own.
-func firestoreStack(t *testing.T) *stack {
+func firestoreStack(t testing.TB, args ...string) *stack {
 	t.Helper()
 	requireStack(t)
 	fsemu.Start(t)
-	return otherStack(t, []string{"--store", "firestore", "--gcp-project", fmt.Sprintf("e2e-%d", time.Now().UnixNano())}, nil)
+	return otherStack(t, append([]string{"--store", "firestore", "--gcp-project", fmt.Sprintf("e2e-%d", time.Now().UnixNano())}, args...), nil)
 }
 
 // storeOps reads the control plane's count of store document operations
 // (eventWrites: how many of the writes stored event batches).
-func storeOps(t *testing.T, s *stack) (reads, writes, eventWrites int64) {
+func storeOps(t testing.TB, s *stack) (reads, writes, eventWrites int64) {
 	t.Helper()
 	resp, body := s.apiRequest(t, http.MethodGet, "/sockerless/v1/store-stats", nil, true)
 	if resp.StatusCode != http.StatusOK {

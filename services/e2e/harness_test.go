@@ -209,7 +209,7 @@ func (s *stack) startProcs() error {
 // registry and its own state, sockets and gcpsim, with extra control plane
 // flags and environment (opts may change more before it starts); the
 // test's end stops it.
-func otherStack(t *testing.T, args, env []string, opts ...func(*stack)) *stack {
+func otherStack(t testing.TB, args, env []string, opts ...func(*stack)) *stack {
 	base := requireStack(t)
 	dir, err := os.MkdirTemp("", "sockerless-e2e-")
 	if err != nil {
@@ -466,12 +466,28 @@ func inspect(t testing.TB, host, ref string) map[string]any {
 // listener with the token.
 func (s *stack) apiRequest(t testing.TB, method, path string, body []byte, withToken bool) (*http.Response, []byte) {
 	t.Helper()
+	h := map[string]string{}
+	if withToken {
+		h["Authorization"] = "Bearer " + token
+	}
+	return s.apiRequestHeaders(t, method, path, body, h)
+}
+
+// apiRequestAuth is apiRequest with the Authorization header auth.
+func (s *stack) apiRequestAuth(t testing.TB, method, path string, body []byte, auth string) (*http.Response, []byte) {
+	t.Helper()
+	return s.apiRequestHeaders(t, method, path, body, map[string]string{"Authorization": auth})
+}
+
+// apiRequestHeaders is apiRequest with the given headers.
+func (s *stack) apiRequestHeaders(t testing.TB, method, path string, body []byte, headers map[string]string) (*http.Response, []byte) {
+	t.Helper()
 	req, err := http.NewRequest(method, "http://"+s.tcp+path, bytes.NewReader(body))
 	if err != nil {
 		t.Fatal(err)
 	}
-	if withToken {
-		req.Header.Set("Authorization", "Bearer "+token)
+	for k, v := range headers {
+		req.Header.Set(k, v)
 	}
 	if body != nil {
 		req.Header.Set("Content-Type", "application/json")

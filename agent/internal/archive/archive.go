@@ -14,6 +14,8 @@ import (
 	"strings"
 	"syscall"
 	"time"
+
+	"github.com/sockerless/sockerless/agent/proto"
 )
 
 // PathStat is docker's X-Docker-Container-Path-Stat.
@@ -23,6 +25,23 @@ type PathStat struct {
 	Mode       os.FileMode `json:"mode"`
 	Mtime      time.Time   `json:"mtime"`
 	LinkTarget string      `json:"linkTarget"`
+}
+
+// ExitCode is the ArchiveCommand exit code (proto.ArchiveOK, …) of an
+// archive operation's error.
+func ExitCode(err error) int {
+	var bad *BadTarError
+	switch {
+	case err == nil:
+		return proto.ArchiveOK
+	case errors.As(err, &bad):
+		return proto.ArchiveBadTar
+	case errors.Is(err, fs.ErrNotExist):
+		return proto.ArchiveNotFound
+	case strings.Contains(err.Error(), "not a directory"):
+		return proto.ArchiveNotDir
+	}
+	return proto.ArchiveFailed
 }
 
 // Stat describes path without following a final symlink.

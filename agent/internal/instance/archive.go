@@ -5,8 +5,6 @@ import (
 	"encoding/json"
 	"errors"
 	"io"
-	"io/fs"
-	"strings"
 	"sync"
 	"time"
 
@@ -126,19 +124,7 @@ func (in *Instance) startArchive(ctx context.Context, runs *sync.WaitGroup, es p
 		}
 		outW.Close()
 		<-pumped
-		code := proto.ArchiveOK
-		var bad *archive.BadTarError
-		switch {
-		case err == nil:
-		case errors.As(err, &bad):
-			code = proto.ArchiveBadTar
-		case errors.Is(err, fs.ErrNotExist):
-			code = proto.ArchiveNotFound
-		case strings.Contains(err.Error(), "not a directory"):
-			code = proto.ArchiveNotDir
-		default:
-			code = proto.ArchiveFailed
-		}
+		code := archive.ExitCode(err)
 		if err != nil {
 			log.Info("archive failed", "op", op, "path", path, "err", err)
 			in.sess.Data(es.Stderr, []byte(err.Error()), time.Now())

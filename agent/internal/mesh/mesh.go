@@ -28,6 +28,7 @@ import (
 	"github.com/hashicorp/yamux"
 
 	"github.com/sockerless/sockerless/agent/proto"
+	"github.com/sockerless/sockerless/agent/proto/wsmux"
 )
 
 // Config configures a Mesh. Zero durations take the defaults noted.
@@ -119,7 +120,7 @@ func (m *Mesh) Run(ctx context.Context) {
 func (m *Mesh) dial(ctx context.Context) (*yamux.Session, error) {
 	dctx, cancel := context.WithTimeout(ctx, m.cfg.DialTimeout)
 	defer cancel()
-	sess, resp, err := proto.DialMux(dctx, m.url, proto.AgentHeader(m.cfg.ContainerID, m.cfg.Secret), m.log)
+	sess, resp, err := wsmux.DialMux(dctx, m.url, proto.AgentHeader(m.cfg.ContainerID, m.cfg.Secret), m.log)
 	if err != nil {
 		return nil, proto.DialError(m.url, resp, err)
 	}
@@ -135,7 +136,7 @@ func (m *Mesh) serve(ctx context.Context, sess *yamux.Session) {
 	defer stop()
 	defer m.setSession(nil)
 	defer sess.Close()
-	proto.ServeStreams(sess, m.serveStream)
+	wsmux.ServeStreams(sess, m.serveStream)
 }
 
 func (m *Mesh) setSession(s *yamux.Session) {
@@ -149,10 +150,13 @@ func (m *Mesh) setSession(s *yamux.Session) {
 // serveStream answers one stream the hub opened.
 func (m *Mesh) serveStream(st net.Conn) {
 	open, err := proto.ServeStream(st, m.cfg.DialTimeout, func(open proto.MeshOpen) (net.Conn, error) {
-		if open.Kind != proto.MeshDial {
-			return nil, fmt.Errorf("the agent does not serve %q streams", open.Kind)
+		switch open.Kind {
+		case proto.MeshDial:
+			return m.dialInside(open)
+		case proto.MeshArchive:
+			return serveArchive(open)
 		}
-		return m.dialInside(open)
+		return nil, fmt.Errorf("the agent does not serve %q streams", open.Kind)
 	})
 	if err != nil && !errors.Is(err, syscall.ECONNREFUSED) {
 		m.log.Debug("mesh stream", "kind", open.Kind, "addr", open.Addr, "err", err)

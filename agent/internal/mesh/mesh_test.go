@@ -13,6 +13,7 @@ import (
 	"github.com/hashicorp/yamux"
 
 	"github.com/sockerless/sockerless/agent/proto"
+	"github.com/sockerless/sockerless/agent/proto/wsmux"
 )
 
 // fakeHub accepts mesh connections with the right credentials and hands
@@ -33,7 +34,7 @@ func newFakeHub(t *testing.T) *fakeHub {
 		if err != nil {
 			return
 		}
-		s, err := proto.Mux(ws, false, nil)
+		s, err := wsmux.Mux(ws, false, nil)
 		if err != nil {
 			return
 		}

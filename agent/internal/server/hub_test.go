@@ -14,6 +14,7 @@ import (
 	"github.com/hashicorp/yamux"
 
 	"github.com/sockerless/sockerless/agent/proto"
+	"github.com/sockerless/sockerless/agent/proto/wsmux"
 )
 
 // hub is a small agent hub for this package's tests, on a real WebSocket
@@ -161,7 +162,7 @@ func (h *hub) serveMesh(w http.ResponseWriter, r *http.Request) {
 	if err != nil {
 		return
 	}
-	sess, err := proto.Mux(ws, false, nil)
+	sess, err := wsmux.Mux(ws, false, nil)
 	if err != nil {
 		h.t.Errorf("hub: mesh: %v", err)
 		return

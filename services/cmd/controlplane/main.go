@@ -6,11 +6,15 @@ package main
 import (
 	"context"
 	"fmt"
+	"log/slog"
 	"os"
 	"os/signal"
+	"path/filepath"
 	"syscall"
 
 	"github.com/sockerless/sockerless/services/internal/controlplane"
+	"github.com/sockerless/sockerless/services/internal/devstack"
+	"github.com/sockerless/sockerless/services/internal/gcpsim/storage"
 )
 
 func main() {
@@ -22,10 +26,28 @@ func main() {
 		fmt.Fprintln(os.Stderr, "controlplane:", err)
 		os.Exit(2)
 	}
+	cfg.DevSim = devSim
 	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGTERM, syscall.SIGINT)
 	defer stop()
 	if err := controlplane.Run(ctx, cfg); err != nil {
 		log.Error("control plane failed", "err", err)
 		os.Exit(1)
 	}
+}
+
+// devSim starts or finds the gcpsim of --dev (package devstack), in
+// cfg.StateDir/gcpsim.
+func devSim(ctx context.Context, cfg *controlplane.Config, log *slog.Logger) (controlplane.SimEndpoint, func() error, error) {
+	ep, closeSim, err := devstack.Start(ctx, devstack.Options{
+		StateDir:       filepath.Join(cfg.StateDir, "gcpsim"),
+		Binary:         cfg.GCPSimBinary,
+		CallbackURL:    cfg.CallbackURL,
+		OperationDelay: cfg.OperationDelay,
+		Profile:        cfg.SimProfile,
+		TimeScale:      cfg.SimTimeScale,
+	}, log)
+	if err != nil {
+		return controlplane.SimEndpoint{}, nil, err
+	}
+	return controlplane.SimEndpoint{GRPC: ep.GRPC, HTTP: ep.HTTP, Registry: ep.Registry, Storage: ep.HTTP + storage.Prefix}, closeSim, nil
 }

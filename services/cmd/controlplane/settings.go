@@ -5,13 +5,14 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"math"
 	"os"
 	"strconv"
 	"strings"
 	"time"
 
+	"github.com/docker/go-units"
 	"github.com/sockerless/sockerless/agent/jsonlog"
-
 	"github.com/sockerless/sockerless/services/internal/controlplane"
 	"github.com/sockerless/sockerless/services/internal/portbind"
 	"github.com/sockerless/sockerless/services/internal/settings"
@@ -27,6 +28,30 @@ func duration(dst *time.Duration) applyFunc {
 			return err
 		}
 		*dst = d
+		return nil
+	}
+}
+
+// nonNegative stores a number ≥ 0.
+func nonNegative(dst *float64) applyFunc {
+	return func(_ *controlplane.Config, v string) error {
+		f, err := strconv.ParseFloat(v, 64)
+		if err != nil || f < 0 || math.IsInf(f, 0) {
+			return fmt.Errorf("want a number ≥ 0, got %q", v)
+		}
+		*dst = f
+		return nil
+	}
+}
+
+// byteSize stores a size such as 512m or 8g (docker's units), 0 for none.
+func byteSize(dst *int64) applyFunc {
+	return func(_ *controlplane.Config, v string) error {
+		n, err := units.RAMInBytes(v)
+		if err != nil || n < 0 {
+			return fmt.Errorf("want a size such as 512m or 8g, got %q", v)
+		}
+		*dst = n
 		return nil
 	}
 }
@@ -77,20 +102,71 @@ func appliers(c *controlplane.Config, dev *bool, level *slog.Level) map[string]a
 		settings.Linger:         duration(&c.Linger),
 		settings.BootTimeout:    duration(&c.BootTimeout),
 		settings.OperationDelay: duration(&c.OperationDelay),
+		settings.StoreLatency:   duration(&c.StoreLatency),
 		settings.GCPProject:     text(&c.Project),
 		settings.GCPRegion:      text(&c.Region),
 		settings.ServiceAccount: text(&c.ServiceAccount),
 		settings.GCPEndpoint:    text(&c.GCPEndpoint),
 		settings.GCPSimBinary:   text(&c.GCPSimBinary),
-		settings.ImageRepo:      text(&c.TargetRepo),
-		settings.VolumeBucket:   text(&c.VolumeBucket),
-		settings.VolumeNFS:      text(&c.VolumeNFS),
-		settings.VolumeNFSDir:   text(&c.VolumeNFSDir),
-		settings.VolumeNetwork:  text(&c.VolumeNetwork),
-		settings.VolumeSubnet:   text(&c.VolumeSubnet),
+		settings.SimProfile: func(c *controlplane.Config, v string) error {
+			if v != "fast" && v != "google" {
+				return fmt.Errorf("want fast or google, got %q", v)
+			}
+			c.SimProfile = v
+			return nil
+		},
+		settings.SimTimeScale: func(c *controlplane.Config, v string) error {
+			f, err := strconv.ParseFloat(v, 64)
+			if err != nil || f <= 0 {
+				return fmt.Errorf("want a positive number, got %q", v)
+			}
+			c.SimTimeScale = f
+			return nil
+		},
+		settings.PrewarmImage: func(c *controlplane.Config, v string) error {
+			c.PrewarmImages = append(c.PrewarmImages, splitList(v)...)
+			return nil
+		},
+		settings.PoolSize: func(c *controlplane.Config, v string) error {
+			n, err := strconv.Atoi(v)
+			if err != nil || n < 0 {
+				return fmt.Errorf("want a count ≥ 0, got %q", v)
+			}
+			c.PoolSize = n
+			return nil
+		},
+		settings.ImageRepo:     text(&c.TargetRepo),
+		settings.VolumeBucket:  text(&c.VolumeBucket),
+		settings.VolumeNFS:     text(&c.VolumeNFS),
+		settings.VolumeNFSDir:  text(&c.VolumeNFSDir),
+		settings.VolumeNetwork: text(&c.VolumeNetwork),
+		settings.VolumeSubnet:  text(&c.VolumeSubnet),
 		settings.LogLevel: func(_ *controlplane.Config, v string) error {
 			return level.UnmarshalText([]byte(v))
 		},
+		settings.QuotaRunning: func(c *controlplane.Config, v string) error {
+			n, err := strconv.Atoi(v)
+			if err != nil || n < 0 {
+				return fmt.Errorf("want a count, got %q", v)
+			}
+			c.Quota.Running = n
+			return nil
+		},
+		settings.QuotaVCPU:     nonNegative(&c.Quota.VCPU),
+		settings.QuotaMemory:   byteSize(&c.Quota.Memory),
+		settings.QuotaLogBytes: byteSize(&c.Quota.LogBytes),
+		settings.RateLimit: func(c *controlplane.Config, v string) error {
+			n, err := strconv.Atoi(v)
+			if err != nil || n < 0 {
+				return fmt.Errorf("want requests per minute, got %q", v)
+			}
+			c.RateLimit = n
+			return nil
+		},
+		settings.PriceVCPU:      nonNegative(&c.Prices.VCPUSecond),
+		settings.PriceGiB:       nonNegative(&c.Prices.GiBSecond),
+		settings.PriceRequest:   nonNegative(&c.Prices.Invocation),
+		settings.GoogleAudience: text(&c.GoogleAudience),
 		settings.MaxBody: func(c *controlplane.Config, v string) error {
 			n, err := parseBytes(v)
 			c.MaxBodyBytes = n

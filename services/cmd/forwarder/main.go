@@ -37,6 +37,7 @@ import (
 	"github.com/sockerless/sockerless/services/internal/forward"
 	"github.com/sockerless/sockerless/services/internal/portbind"
 	"github.com/sockerless/sockerless/services/internal/settings"
+	"google.golang.org/api/idtoken"
 )
 
 const (
@@ -58,6 +59,10 @@ type config struct {
 	listen   string
 	upstream *url.URL
 	token    string
+	// google sends Google ID tokens (ADC) with audience googleAudience
+	// instead of token.
+	google         bool
+	googleAudience string
 	// hostPorts are the ports of this machine containers may reach.
 	hostPorts []int
 }
@@ -77,6 +82,10 @@ func parseConfig(args []string, getenv func(string) string, stderr io.Writer) (c
 		"the control plane's URL, http(s)://HOST[:PORT] (env SOCKERLESS_UPSTREAM)")
 	token := fset.String("token", "",
 		"bearer token sent to the control plane (env SOCKERLESS_TOKEN)")
+	google := fset.Bool("google", false,
+		"send a Google ID token of Application Default Credentials (a service account, an impersonated one, workload identity) instead of --token; audience: --google-audience (env SOCKERLESS_GOOGLE=true)")
+	googleAudience := fset.String("google-audience", "",
+		"audience of the ID tokens (env SOCKERLESS_GOOGLE_AUDIENCE; default: the --upstream URL, as Cloud Run expects)")
 	var exposed []string
 	fset.Func(settings.ExposeHostPort,
 		"a TCP port of this machine that containers may reach as host.docker.internal (--add-host NAME:host-gateway); repeatable (env "+settings.EnvName(settings.ExposeHostPort)+", comma-separated)",
@@ -89,9 +98,18 @@ func parseConfig(args []string, getenv func(string) string, stderr io.Writer) (c
 	}
 	set := map[string]bool{}
 	fset.Visit(func(f *flag.Flag) { set[f.Name] = true })
-	for name, v := range map[string]*string{"listen": listen, "upstream": upstream, "token": token} {
+	for name, v := range map[string]*string{"listen": listen, "upstream": upstream, "token": token, "google-audience": googleAudience} {
 		if !set[name] {
-			*v = getenv("SOCKERLESS_" + strings.ToUpper(name))
+			*v = getenv("SOCKERLESS_" + strings.ToUpper(strings.ReplaceAll(name, "-", "_")))
+		}
+	}
+	if !set["google"] {
+		switch v := getenv("SOCKERLESS_GOOGLE"); v {
+		case "", "0", "false":
+		case "1", "true":
+			*google = true
+		default:
+			return config{}, fmt.Errorf("%w: SOCKERLESS_GOOGLE is %q: want true or false", errUsage, v)
 		}
 	}
 	if !set[settings.ExposeHostPort] {
@@ -115,7 +133,13 @@ func parseConfig(args []string, getenv func(string) string, stderr io.Writer) (c
 	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
 		return config{}, fmt.Errorf("%w: --upstream/SOCKERLESS_UPSTREAM must be an http(s) URL with a host, got %q", errUsage, redactURL(*upstream))
 	}
-	return config{listen: *listen, upstream: u, token: *token, hostPorts: hostPorts}, nil
+	if *google && *token != "" {
+		return config{}, fmt.Errorf("%w: --google and --token both say how to authenticate: give one", errUsage)
+	}
+	if *google && *googleAudience == "" {
+		*googleAudience = strings.TrimSuffix(u.String(), "/")
+	}
+	return config{listen: *listen, upstream: u, token: *token, google: *google, googleAudience: *googleAudience, hostPorts: hostPorts}, nil
 }
 
 // defaultListen is a per-user socket: $XDG_RUNTIME_DIR/sockerless.sock, else
@@ -205,7 +229,14 @@ func run(ctx context.Context, args []string, getenv func(string) string, stderr 
 	}
 	host, _ := os.Hostname()
 	client := clientlink.ClientID(host, network+"://"+addr)
-	fwd, err := forward.New(forward.Config{Upstream: cfg.upstream, Token: cfg.token, Client: client, Logger: log})
+	var tokens func() (string, error)
+	if cfg.google {
+		if tokens, err = googleTokens(ctx, cfg.googleAudience); err != nil {
+			fmt.Fprintf(stderr, "forwarder: --google: %v\n", err)
+			return 2
+		}
+	}
+	fwd, err := forward.New(forward.Config{Upstream: cfg.upstream, Token: cfg.token, Tokens: tokens, Client: client, Logger: log})
 	if err != nil {
 		fmt.Fprintf(stderr, "forwarder: %v\n", err)
 		return 2
@@ -218,12 +249,14 @@ func run(ctx context.Context, args []string, getenv func(string) string, stderr 
 	srv := &http.Server{
 		Handler:           fwd,
 		ReadHeaderTimeout: 30 * time.Second,
-		ErrorLog:          slog.NewLogLogger(log.Handler(), slog.LevelWarn),
+		// An idle keep-alive client holds no descriptor for good.
+		IdleTimeout: 2 * time.Minute,
+		ErrorLog:    slog.NewLogLogger(log.Handler(), slog.LevelWarn),
 	}
 	served := make(chan error, 1)
 	go func() { served <- srv.Serve(l) }()
 	// The link carries published ports; its listeners close when it stops.
-	link := clientlink.NewClient(clientlink.ClientConfig{Upstream: cfg.upstream, Token: cfg.token, ClientID: client, HostPorts: cfg.hostPorts, Logger: log})
+	link := clientlink.NewClient(clientlink.ClientConfig{Upstream: cfg.upstream, Token: cfg.token, Tokens: tokens, ClientID: client, HostPorts: cfg.hostPorts, Logger: log})
 	linkCtx, stopLink := context.WithCancel(context.Background())
 	linkDone := make(chan struct{})
 	go func() {
@@ -231,7 +264,7 @@ func run(ctx context.Context, args []string, getenv func(string) string, stderr 
 		link.Run(linkCtx)
 	}()
 	log.Info("ready", "network", network, "listen", addr, "upstream", cfg.upstream.Redacted(),
-		"token_set", cfg.token != "", "client", client, "exposeHostPorts", cfg.hostPorts)
+		"token_set", cfg.token != "", "google", cfg.google, "client", client, "exposeHostPorts", cfg.hostPorts)
 
 	code := 0
 	select {
@@ -274,4 +307,23 @@ func drain(srv *http.Server, fwd *forward.Forwarder, log *slog.Logger) {
 	}()
 	wg.Wait()
 	_ = srv.Close()
+}
+
+// googleTokens returns Google ID tokens for audience from Application
+// Default Credentials, cached and refreshed before they expire
+// (google.golang.org/api/idtoken). User credentials from gcloud auth
+// application-default login cannot mint ID tokens: impersonate a service
+// account (--impersonate-service-account) or run as one.
+func googleTokens(ctx context.Context, audience string) (func() (string, error), error) {
+	ts, err := idtoken.NewTokenSource(context.WithoutCancel(ctx), audience)
+	if err != nil {
+		return nil, err
+	}
+	return func() (string, error) {
+		t, err := ts.Token()
+		if err != nil {
+			return "", err
+		}
+		return t.AccessToken, nil
+	}, nil
 }

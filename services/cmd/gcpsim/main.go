@@ -43,7 +43,9 @@ func run(ctx context.Context, args []string, logw io.Writer) error {
 		stateDir = fs.String("state-dir", filepath.Join(os.TempDir(), "sockerless-gcpsim"), "directory for registry blobs, unpacked images and instance bundles")
 		grpcAddr = fs.String("grpc-listen", "127.0.0.1:0", "address of the gRPC APIs (Functions, Run, Operations, Logging)")
 		httpAddr = fs.String("http-listen", "127.0.0.1:0", "address of function URLs, uploads, the registry and /sim/v1/")
-		opDelay  = fs.Duration("operation-delay", 2*time.Second, "how long create/update/delete operations take")
+		opDelay  = fs.Duration("operation-delay", 2*time.Second, "how long create/update/delete operations take (fast profile)")
+		profile  = fs.String("profile", gcpsim.ProfileFast, "delay profile: fast (operations take --operation-delay, no cold start, no quotas) or google (Google's build, deploy and cold start times and write quotas; see gcpsim's doc)")
+		scale    = fs.Float64("time-scale", 1, "multiply the profile's delays and quota window by this (0.02: Google's clock fifty times as fast)")
 		idle     = fs.Duration("idle-timeout", 15*time.Minute, "stop an instance idle this long")
 		queue    = fs.Duration("queue-timeout", 10*time.Second, "how long a request waits for a free instance before a 429")
 		grace    = fs.Duration("stop-grace", 10*time.Second, "time between SIGTERM and SIGKILL when stopping an instance")
@@ -77,7 +79,15 @@ func run(ctx context.Context, args []string, logw io.Writer) error {
 		return fmt.Errorf("--log-level: %w", err)
 	}
 	logger := jsonlog.New(logw, level)
+	prof, err := gcpsim.ProfileNamed(*profile, *opDelay)
+	if err != nil {
+		return err
+	}
+	if *scale <= 0 {
+		return fmt.Errorf("--time-scale must be positive, got %v", *scale)
+	}
 	srv, err := gcpsim.Start(ctx, gcpsim.Config{
+		Profile:  prof.Scaled(*scale),
 		StateDir: *stateDir, OperationDelay: *opDelay, IdleTimeout: *idle, QueueTimeout: *queue,
 		StopGrace: *grace, RuncPath: *runcPath, CopyRootfs: *copyRoot, InsecureRegistries: *insecure,
 		HostPorts: hostPort, Pasta: *pasta, NoInternet: *noNet,
@@ -87,6 +97,7 @@ func run(ctx context.Context, args []string, logw io.Writer) error {
 		return err
 	}
 	logger.Info("gcpsim ready", "grpc", srv.GRPCAddr(), "http", srv.HTTPURL(), "registry", srv.RegistryHost(),
+		"profile", prof.Name, "timeScale", *scale,
 		"stateDir", *stateDir, "overlay", srv.Overlay(), "hostPorts", srv.HostPorts())
 	if *epFile != "" {
 		if err := gcpsim.WriteEndpoint(*epFile, srv.Endpoint()); err != nil {

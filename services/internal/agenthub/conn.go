@@ -12,6 +12,7 @@ import (
 	"github.com/coder/websocket"
 
 	"github.com/sockerless/sockerless/agent/proto"
+	"github.com/sockerless/sockerless/services/internal/engine"
 )
 
 // inboxSize is how many read frames may wait for the processor. The agent's
@@ -312,6 +313,12 @@ func (c *conn) sendControl(ctx context.Context, t proto.Type, v any) error {
 	f, err := proto.Control(t, v)
 	if err != nil {
 		return err
+	}
+	if len(f.Payload) > proto.MaxControl {
+		// The agent would drop the connection on it (its read limit), and
+		// the request waiting for an answer would wait for good.
+		return &engine.Error{Kind: engine.KindInvalid, Message: fmt.Sprintf(
+			"%s message of %d bytes is over the %d an agent reads", t, len(f.Payload), proto.MaxControl)}
 	}
 	return c.send(ctx, f)
 }

@@ -66,6 +66,19 @@ type Hub struct {
 	meshes      map[string]*meshConn
 	meshChanged chan struct{}
 	router      MeshRouter
+	// authFailed, if set, is told of every refused agent credential (the
+	// audit trail); set before serving.
+	authFailed func(r *http.Request, reason string)
+}
+
+// SetAuthFailed has f told of every agent dial refused for its
+// credentials (not of dials refused for now). Call it before serving.
+func (h *Hub) SetAuthFailed(f func(r *http.Request, reason string)) { h.authFailed = f }
+
+func (h *Hub) refused(r *http.Request, reason string) {
+	if h.authFailed != nil {
+		h.authFailed(r, reason)
+	}
 }
 
 var _ engine.Agents = (*Hub)(nil)
@@ -114,6 +127,7 @@ func (h *Hub) accept(w http.ResponseWriter, r *http.Request) (id string, ws *web
 	id = r.Header.Get(proto.HeaderContainer)
 	secret, ok := authn.Bearer(r.Header.Get(proto.HeaderAuthorization))
 	if id == "" || !ok {
+		h.refused(r, "agent credentials missing")
 		w.Header().Set("Connection", "close")
 		writeError(w, http.StatusUnauthorized, "agent credentials required")
 		return "", nil, false
@@ -135,6 +149,7 @@ func (h *Hub) accept(w http.ResponseWriter, r *http.Request) (id string, ws *web
 			return "", nil, false
 		}
 		h.log.Warn("agent refused", "container", id, "remote", r.RemoteAddr, "err", err)
+		h.refused(r, "agent secret refused")
 		w.Header().Set("Connection", "close") // a failed dial holds no connection
 		writeError(w, http.StatusUnauthorized, "agent authentication failed")
 		return "", nil, false

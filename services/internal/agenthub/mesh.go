@@ -13,6 +13,7 @@ import (
 	"github.com/hashicorp/yamux"
 
 	"github.com/sockerless/sockerless/agent/proto"
+	"github.com/sockerless/sockerless/agent/proto/wsmux"
 	"github.com/sockerless/sockerless/services/internal/engine"
 )
 
@@ -58,7 +59,7 @@ func (h *Hub) MeshHandler() http.Handler {
 		}
 		defer h.handlers.Done()
 		log := h.log.With("container", id, "part", "mesh")
-		sess, err := proto.Mux(ws, false, log)
+		sess, err := wsmux.Mux(ws, false, log)
 		if err != nil {
 			ws.CloseNow()
 			log.Error("mesh session", "err", err)
@@ -73,7 +74,7 @@ func (h *Hub) MeshHandler() http.Handler {
 		defer log.Debug("agent mesh ended")
 		defer h.unregisterMesh(m)
 		defer sess.Close()
-		proto.ServeStreams(sess, func(st net.Conn) { h.serveAgentStream(m, st) })
+		wsmux.ServeStreams(sess, func(st net.Conn) { h.serveAgentStream(m, st) })
 	})
 }
 

@@ -18,6 +18,7 @@ import (
 	"github.com/hashicorp/yamux"
 
 	"github.com/sockerless/sockerless/agent/proto"
+	"github.com/sockerless/sockerless/agent/proto/wsmux"
 	"github.com/sockerless/sockerless/services/internal/testnet"
 )
 
@@ -40,7 +41,7 @@ func (e *testEnv) dialMesh(t testing.TB, id, secret string) (*meshAgent, *http.R
 	if err != nil {
 		return nil, resp, err
 	}
-	sess, err := proto.Mux(ws, true, nil)
+	sess, err := wsmux.Mux(ws, true, nil)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -68,6 +68,9 @@ func (s *session) request(ctx context.Context, key, what string, t proto.Type, m
 		return 0, fmt.Errorf("%s: %w", what, err)
 	}
 	if err := c.sendControl(ctx, t, msg); err != nil {
+		if engine.KindOf(err) == engine.KindInvalid {
+			return 0, fmt.Errorf("%s: %w", what, err)
+		}
 		return 0, &engine.Error{Kind: engine.KindUnavailable, Message: what + ": agent connection failed", Err: err}
 	}
 	for {

@@ -154,3 +154,14 @@ func TestExpiredTokenFails(t *testing.T) {
 		t.Fatalf("forged secret: %v", err)
 	}
 }
+
+func TestForContainerActsInTheOwnersNamespace(t *testing.T) {
+	ctx := auth.ForContainer(t.Context(), "alice", "c0ffee")
+	id, ok := auth.FromContext(ctx)
+	if !ok || id.Namespace != "alice" || id.Admin() || auth.Namespace(ctx) != "alice" {
+		t.Fatalf("identity %+v", id)
+	}
+	if auth.Namespace(t.Context()) != auth.DefaultNamespace {
+		t.Fatal("a context without identity is not the default namespace")
+	}
+}

@@ -7,12 +7,12 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"github.com/sockerless/sockerless/services/internal/authn"
 	"log/slog"
 	"net/http"
 	"strings"
 	"time"
 
+	"github.com/sockerless/sockerless/services/internal/authn"
 	"github.com/sockerless/sockerless/services/internal/engine"
 )
 

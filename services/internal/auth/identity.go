@@ -80,6 +80,14 @@ func WithIdentity(ctx context.Context, id Identity) context.Context {
 	return context.WithValue(ctx, identityKey{}, id)
 }
 
+// ForContainer returns ctx acting for container id of namespace ns: a
+// request through the docker.sock of that container (DESIGN.md, the
+// network plane) creates and sees what the container's owner does, as a
+// member, never an admin.
+func ForContainer(ctx context.Context, ns, id string) context.Context {
+	return WithIdentity(ctx, Identity{Member: "container:" + id, Namespace: ns, Role: RoleMember})
+}
+
 // FromContext returns the identity in ctx, if any.
 func FromContext(ctx context.Context) (Identity, bool) {
 	id, ok := ctx.Value(identityKey{}).(Identity)

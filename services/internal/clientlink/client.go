@@ -17,6 +17,7 @@ import (
 
 	"github.com/sockerless/sockerless/agent/proto"
 	"github.com/sockerless/sockerless/agent/proto/bindsync"
+	"github.com/sockerless/sockerless/agent/proto/wsmux"
 	"github.com/sockerless/sockerless/services/internal/portbind"
 )
 
@@ -26,6 +27,9 @@ type ClientConfig struct {
 	Upstream *url.URL
 	// Token is sent as a bearer token; never logged.
 	Token string
+	// Tokens, if set, gives the bearer token of each dial instead of
+	// Token (forwarder --google).
+	Tokens func() (string, error)
 	// ClientID names this client side (see ClientID).
 	ClientID string
 	// HostPorts are the ports of this machine containers may reach.
@@ -111,11 +115,19 @@ func (c *Client) Run(ctx context.Context) {
 func (c *Client) connect(ctx context.Context) error {
 	h := http.Header{}
 	h.Set(HeaderClient, c.cfg.ClientID)
-	if c.cfg.Token != "" {
-		h.Set("Authorization", "Bearer "+c.cfg.Token)
+	tok := c.cfg.Token
+	if c.cfg.Tokens != nil {
+		t, err := c.cfg.Tokens()
+		if err != nil {
+			return fmt.Errorf("identity token: %w", err)
+		}
+		tok = t
+	}
+	if tok != "" {
+		h.Set("Authorization", "Bearer "+tok)
 	}
 	dctx, cancel := context.WithTimeout(ctx, 30*time.Second)
-	sess, resp, err := proto.DialMux(dctx, c.url, h, c.log)
+	sess, resp, err := wsmux.DialMux(dctx, c.url, h, c.log)
 	cancel()
 	if err != nil {
 		return proto.DialError(c.url, resp, err)
@@ -139,7 +151,7 @@ func (c *Client) connect(ctx context.Context) error {
 	defer func() { sess.Close(); <-served }()
 	go func() {
 		defer close(served)
-		proto.ServeStreams(sess, c.serveHost)
+		wsmux.ServeStreams(sess, c.serveHost)
 	}()
 	// Ops run one at a time, in order.
 	for {

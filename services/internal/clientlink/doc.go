@@ -1,6 +1,6 @@
 // Package clientlink is the link between a client side (the forwarder) and
 // the control plane that carries published ports: one WebSocket (Path,
-// behind the token) carrying yamux (proto.Mux), opened by the forwarder
+// behind the token) carrying yamux (wsmux.Mux), opened by the forwarder
 // and kept open with reconnects.
 //
 // Streams on it:

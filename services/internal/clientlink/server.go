@@ -16,6 +16,7 @@ import (
 	"github.com/moby/moby/api/types/network"
 
 	"github.com/sockerless/sockerless/agent/proto"
+	"github.com/sockerless/sockerless/agent/proto/wsmux"
 	"github.com/sockerless/sockerless/services/internal/engine"
 	"github.com/sockerless/sockerless/services/internal/portbind"
 )
@@ -108,7 +109,7 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	log := s.log.With("client", client)
-	sess, err := proto.Mux(ws, false, log)
+	sess, err := wsmux.Mux(ws, false, log)
 	if err != nil {
 		ws.CloseNow()
 		return
@@ -138,7 +139,7 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	if s.cfg.OnLink != nil {
 		s.cfg.OnLink(l.ns, l.client, l.hostPorts)
 	}
-	proto.ServeStreams(sess, func(st net.Conn) { s.serveStream(l, st) })
+	wsmux.ServeStreams(sess, func(st net.Conn) { s.serveStream(l, st) })
 	<-readDone
 	log.Info("client link down")
 }

@@ -15,6 +15,7 @@ import (
 
 	"github.com/sockerless/sockerless/agent/proto"
 	"github.com/sockerless/sockerless/services/internal/agenthub"
+	"github.com/sockerless/sockerless/services/internal/audit"
 	"github.com/sockerless/sockerless/services/internal/auth"
 	"github.com/sockerless/sockerless/services/internal/authn"
 	"github.com/sockerless/sockerless/services/internal/clientlink"
@@ -27,6 +28,7 @@ import (
 	"github.com/sockerless/sockerless/services/internal/portbind"
 	"github.com/sockerless/sockerless/services/internal/publish"
 	"github.com/sockerless/sockerless/services/internal/wsconn"
+	"google.golang.org/api/option"
 )
 
 // TunnelPath is where the forwarder opens WebSocket tunnels for hijacked
@@ -48,15 +50,26 @@ type Config struct {
 	Linger          time.Duration
 	BootTimeout     time.Duration
 	OperationDelay  time.Duration
-	Project         string
-	Region          string
-	ServiceAccount  string
+	// StoreLatency delays every call to the Firestore emulator (benchmarks).
+	StoreLatency   time.Duration
+	Project        string
+	Region         string
+	ServiceAccount string
 	// GCPEndpoint points the Google clients at a running gcpsim (gRPC
-	// host:port); empty with Dev finds or starts one (see devSim).
+	// host:port); empty with Dev finds or starts one (DevSim).
 	GCPEndpoint string
 	// GCPSimBinary is the gcpsim that Dev starts as its own process;
 	// default: gcpsim next to this binary (in-process if there is none).
 	GCPSimBinary string
+	// SimProfile ("fast", "google") and SimTimeScale say how the dev
+	// gcpsim keeps Google's clock (DevSim passes them on).
+	SimProfile   string
+	SimTimeScale float64
+	// PoolSize is the number of stub functions kept ahead (package fleet).
+	PoolSize int
+	// PrewarmImages keep a warm instance of their function (min
+	// instances 1: billed while idle).
+	PrewarmImages []string
 	// TargetRepo is where wrapped images are pushed.
 	TargetRepo string
 	// ExposeHostPorts are the ports of this machine that containers
@@ -68,7 +81,19 @@ type Config struct {
 	// VolumeNetwork and VolumeSubnet carry functions' NFS traffic.
 	VolumeBucket, VolumeNFS, VolumeNFSDir string
 	VolumeNetwork, VolumeSubnet           string
-	Version                               string
+	// Quota limits each namespace; Prices estimate costs (package engine).
+	Quota  engine.Quota
+	Prices engine.Prices
+	// RateLimit is the requests per minute of one token or identity (0:
+	// none).
+	RateLimit int
+	// GoogleAudience, if set, accepts Google ID tokens for this audience
+	// (the service's URL) from members.
+	GoogleAudience string
+	// IDTokenOptions configure the Google ID token validator (tests give
+	// it a local key set); nil: Google's keys.
+	IDTokenOptions []option.ClientOption
+	Version        string
 	// IdleTimeout closes a keep-alive connection idle this long (default
 	// DefaultIdleTimeout).
 	IdleTimeout time.Duration
@@ -78,6 +103,18 @@ type Config struct {
 	// allows any.
 	RegistryAllow []string
 	Logger        *slog.Logger
+	// DevSim finds or starts the gcpsim of --dev without GCPEndpoint
+	// (package devstack; cmd/controlplane wires it in, so this package
+	// never imports the simulation).
+	DevSim func(ctx context.Context, cfg *Config, log *slog.Logger) (SimEndpoint, func() error, error)
+}
+
+// SimEndpoint is where a dev gcpsim serves.
+type SimEndpoint struct {
+	// GRPC is the host:port of the Google APIs; HTTP the base URL of
+	// function URLs and /sim/v1/; Registry the host:port of its registry;
+	// Storage the endpoint of its Cloud Storage JSON API.
+	GRPC, HTTP, Registry, Storage string
 }
 
 // Run serves until ctx ends, then drains and returns.
@@ -147,6 +184,8 @@ func Run(ctx context.Context, cfg Config) error {
 		Images:    deps.images,
 		Functions: deps.functions,
 		Scope:     deps.scope,
+		PoolSize:  cfg.PoolSize,
+		Prewarm:   prewarmMatcher(cfg.PrewarmImages),
 		Logger:    log.With("component", "fleet"),
 	})
 	eng := engine.New(engine.Config{
@@ -160,8 +199,9 @@ func Run(ctx context.Context, cfg Config) error {
 		Linger:      cfg.Linger,
 		BootTimeout: cfg.BootTimeout,
 		Logger:      log,
-
-		PollInterval: deps.poll,
+		Quota:       cfg.Quota,
+		Prices:      cfg.Prices,
+		Ledger:      deps.store,
 	})
 	hub := agenthub.New(eng.AgentBackend(), log)
 	eng.SetAgents(hub)
@@ -217,16 +257,26 @@ func Run(ctx context.Context, cfg Config) error {
 		NCPU: ncpu, MemTotal: mem})
 	tunnel := wsconn.NewListener(&net.TCPAddr{IP: net.IPv4(127, 0, 0, 1)})
 
+	verifier, err := cfg.idVerifier(ctx)
+	if err != nil {
+		return err
+	}
 	open := routes(handlers{
 		hub: hub, mesh: hub.MeshHandler(), tunnel: tunnel, links: links,
 		gc:         auth.RequireAdmin(gcHandler(fl, log)),
+		pool:       poolHandler(fl, log),
 		storeStats: auth.RequireAdmin(storeStatsHandler(deps.store)),
 		admin:      auth.NewAdmin(deps.store, log),
+		usage:      usageHandler(eng),
 		api:        api,
 	})
 	fails := authn.NewFailures(log.With("component", "auth"))
 	fails.TrustForwarded = !cfg.Dev
-	guarded := requireToken(auth.New(auth.Config{AdminToken: cfg.Token, Store: deps.store, Logger: log}), fails, open)
+	fails.OnFailure = func(r *http.Request, source, reason string) { audit.Failure(deps.audit, r, source, reason) }
+	audited := audit.Middleware(deps.audit, fails.Source, rateLimit(cfg.RateLimit, open))
+	hub.SetAuthFailed(func(r *http.Request, reason string) { audit.Failure(deps.audit, r, fails.Source(r), reason) })
+	authenticator := auth.New(auth.Config{AdminToken: cfg.Token, Store: deps.store, IDTokens: verifier, Logger: log})
+	guarded := requireToken(authenticator, fails, audited)
 
 	var servers []*http.Server
 	var wg sync.WaitGroup
@@ -248,7 +298,7 @@ func Run(ctx context.Context, cfg Config) error {
 	}
 	for i, ln := range lns {
 		if addrs[i].network == "unix" {
-			serve(ln, localClient(open))
+			serve(ln, localClient(audited))
 		} else {
 			serve(ln, guarded)
 		}

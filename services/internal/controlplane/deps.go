@@ -2,7 +2,6 @@ package controlplane
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"log/slog"
 	"path/filepath"
@@ -10,10 +9,10 @@ import (
 
 	"github.com/google/go-containerregistry/pkg/authn"
 	"github.com/google/go-containerregistry/pkg/v1/google"
+	"github.com/sockerless/sockerless/services/internal/audit"
 	"github.com/sockerless/sockerless/services/internal/auth"
 	"github.com/sockerless/sockerless/services/internal/engine"
 	"github.com/sockerless/sockerless/services/internal/functions/gcf"
-	"github.com/sockerless/sockerless/services/internal/gcpsim"
 	"github.com/sockerless/sockerless/services/internal/imageops"
 	"github.com/sockerless/sockerless/services/internal/images"
 	"github.com/sockerless/sockerless/services/internal/netplane"
@@ -23,16 +22,13 @@ import (
 	"github.com/sockerless/sockerless/services/internal/volumes"
 )
 
-// sharedStorePoll is how often waiters re-read a store that other control
-// planes write too.
-const sharedStorePoll = 500 * time.Millisecond
-
 // store is what both stores implement: the engine's and the network
 // plane's slices.
 type store interface {
 	engine.Store
 	netplane.Store
 	auth.Store
+	engine.UsageLedger
 }
 
 // dependencies are the engine's adapters.
@@ -43,14 +39,14 @@ type dependencies struct {
 	registry  imageops.Registry
 	functions engine.Functions
 	simURL    string // dev: gcpsim's HTTP base URL
+	simGCS    string // dev: gcpsim's Cloud Storage endpoint
 	// scope names the functions backend: an in-process gcpsim is new on
 	// every start, so its functions are never reused from an earlier run.
 	scope string
-	// poll is engine.Config.PollInterval: a shared store (Firestore) is
-	// written by other control planes too.
-	poll time.Duration
 	// volumes serves docker volumes; nil without a volume file system.
 	volumes *volumes.Service
+	// audit takes the audit trail.
+	audit audit.Sink
 }
 
 // volumesOrNil is the engine's view of volumes (a nil interface, not a
@@ -72,32 +68,20 @@ func (cfg *Config) dependencies(ctx context.Context, log *slog.Logger, closers *
 	}
 	closers.add(st.Close)
 	d.store = st
-	if cfg.Store == "firestore" {
-		d.poll = sharedStorePoll
-	}
 
 	project, region, endpoint, repo := cfg.Project, cfg.Region, cfg.GCPEndpoint, cfg.TargetRepo
 	insecure := false
 	if cfg.Dev && endpoint == "" {
-		ep, err := cfg.devSim(ctx, log)
-		if errors.Is(err, errNoSimBinary) {
-			log.Warn("no gcpsim binary next to the control plane: running it in-process, so its instances end with the control plane", "setting", settings.Ref(settings.GCPSimBinary))
-			sim, err := gcpsim.Start(context.WithoutCancel(ctx), gcpsim.Config{
-				StateDir:       filepath.Join(cfg.StateDir, "gcpsim"),
-				OperationDelay: cfg.OperationDelay,
-				HostPorts:      callbackHostPorts(cfg.CallbackURL),
-				Logger:         log.With("component", "gcpsim"),
-			})
-			if err != nil {
-				return nil, fmt.Errorf("start gcpsim: %w", err)
-			}
-			closers.add(sim.Close)
-			ep = sim.Endpoint()
-		} else if err != nil {
+		if cfg.DevSim == nil {
+			return nil, fmt.Errorf("--dev needs a gcpsim: this build wires none in (or set --gcp-endpoint)")
+		}
+		ep, closeSim, err := cfg.DevSim(ctx, cfg, log)
+		if err != nil {
 			return nil, err
 		}
+		closers.add(closeSim)
 		endpoint = ep.GRPC
-		d.simURL = ep.HTTP
+		d.simURL, d.simGCS = ep.HTTP, ep.Storage
 		if repo == "" {
 			repo = ep.Registry + "/sockerless/wrapped"
 		}
@@ -126,6 +110,7 @@ func (cfg *Config) dependencies(ctx context.Context, log *slog.Logger, closers *
 		AgentBinary: cfg.AgentBinary,
 		Insecure:    insecure,
 		Keychain:    keychain,
+		Allow:       cfg.RegistryAllow,
 	})
 	if err != nil {
 		return nil, fmt.Errorf("images: %w", err)
@@ -159,7 +144,10 @@ func (cfg *Config) dependencies(ctx context.Context, log *slog.Logger, closers *
 	if vm != nil { // functions made without (or with another) volume mount are not reused
 		d.scope += "/vol=" + vm.Bucket + vm.NFSServer + vm.NFSPath
 	}
-	if d.volumes, err = cfg.volumeService(ctx, st, vm, project, d.simURL, log, closers); err != nil {
+	if d.volumes, err = cfg.volumeService(ctx, st, vm, project, d.simGCS, log, closers); err != nil {
+		return nil, err
+	}
+	if d.audit, err = cfg.auditSink(ctx, project, endpoint, log, closers); err != nil {
 		return nil, err
 	}
 	return d, nil
@@ -179,7 +167,7 @@ func (cfg *Config) openStore(ctx context.Context) (store, error) {
 		if cfg.Project == "" {
 			return nil, fmt.Errorf("--store firestore needs %s", settings.Ref(settings.GCPProject))
 		}
-		st, err := firestore.Open(ctx, cfg.Project)
+		st, err := firestore.Open(ctx, cfg.Project, firestore.Options{Latency: cfg.StoreLatency})
 		if err != nil {
 			return nil, fmt.Errorf("open store: %w", err)
 		}

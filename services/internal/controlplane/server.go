@@ -38,9 +38,11 @@ func newHTTPServer(h http.Handler, base context.Context, idle time.Duration) *ht
 
 // handlers are what the control plane serves on its listeners.
 type handlers struct {
-	hub, mesh, tunnel, links, gc, storeStats, api http.Handler
+	hub, mesh, tunnel, links, gc, pool, storeStats, api http.Handler
 	// admin serves the token and member endpoints (package auth).
 	admin http.Handler
+	// usage serves UsagePath; nil: not served.
+	usage http.Handler
 }
 
 // routes is the table of the control plane's own paths; everything else
@@ -52,12 +54,18 @@ func routes(h handlers) *http.ServeMux {
 	mux.Handle(TunnelPath, h.tunnel)
 	mux.Handle(clientlink.Path, h.links)
 	mux.Handle(GCPath, h.gc)
+	if h.pool != nil {
+		mux.Handle(PoolPath, h.pool)
+	}
 	mux.Handle(StoreStatsPath, h.storeStats)
 	if h.admin != nil {
 		for _, p := range []string{auth.TokensPath, auth.MembersPath} {
 			mux.Handle(p, h.admin)
 			mux.Handle(p+"/", h.admin)
 		}
+	}
+	if h.usage != nil {
+		mux.Handle(UsagePath, h.usage)
 	}
 	mux.Handle("/", h.api)
 	return mux

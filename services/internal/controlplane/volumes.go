@@ -11,7 +11,6 @@ import (
 
 	"github.com/sockerless/sockerless/services/internal/engine"
 	"github.com/sockerless/sockerless/services/internal/functions/gcf"
-	"github.com/sockerless/sockerless/services/internal/gcpsim/storage"
 	"github.com/sockerless/sockerless/services/internal/settings"
 	"github.com/sockerless/sockerless/services/internal/volumes"
 	"github.com/sockerless/sockerless/services/internal/volumes/gcs"
@@ -49,7 +48,7 @@ func (cfg *Config) volumeMount() (*gcf.Volumes, error) {
 
 // volumeService opens what deletes and measures volume data and returns
 // the volume service over st; nil (volumes refused) if vm is nil.
-func (cfg *Config) volumeService(ctx context.Context, st engine.Store, vm *gcf.Volumes, project, simURL string, log *slog.Logger, closers *closeStack) (*volumes.Service, error) {
+func (cfg *Config) volumeService(ctx context.Context, st engine.Store, vm *gcf.Volumes, project, simGCS string, log *slog.Logger, closers *closeStack) (*volumes.Service, error) {
 	if vm == nil {
 		return nil, nil
 	}
@@ -60,8 +59,8 @@ func (cfg *Config) volumeService(ctx context.Context, st engine.Store, vm *gcf.V
 	var data volumes.Data
 	if vm.Bucket != "" {
 		var opts []option.ClientOption
-		if simURL != "" {
-			opts = append(opts, option.WithEndpoint(simURL+storage.Prefix), option.WithoutAuthentication())
+		if simGCS != "" {
+			opts = append(opts, option.WithEndpoint(simGCS), option.WithoutAuthentication())
 			if err := gcs.EnsureBucket(ctx, project, vm.Bucket, opts...); err != nil {
 				return nil, fmt.Errorf("volumes: %w", err)
 			}

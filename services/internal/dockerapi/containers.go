@@ -1,7 +1,9 @@
 package dockerapi
 
 import (
+	"encoding/json"
 	"fmt"
+	"maps"
 	"net"
 	"net/http"
 	"sort"
@@ -156,7 +158,9 @@ func (s *Server) getContainersJSONByID(w http.ResponseWriter, r *http.Request) e
 	if err != nil {
 		return err
 	}
-	resp, err := s.withNetworks(r, c, inspect(c))
+	in := inspect(c)
+	withCost(&in, c, s.e.ContainerCost(c, time.Now()))
+	resp, err := s.withNetworks(r, c, in)
 	if err != nil {
 		return err
 	}
@@ -203,6 +207,29 @@ func (b *createBody) endpoints() (map[string]*network.EndpointSettings, error) {
 	}
 	out[mode] = es
 	return out, nil
+}
+
+// CostLabel is the label docker inspect shows a container's cost in, once
+// it has run: JSON {"vcpuSeconds","gibSeconds","invocations","usd"} (see
+// engine.Cost). It is not stored: filters and docker ps do not see it.
+const CostLabel = "sockerless.cost"
+
+// withCost adds the cost label to an inspect answer of c.
+func withCost(in *container.InspectResponse, c *engine.Container, cost engine.Cost) {
+	if c.Usage.Invocations == 0 || in.Config == nil {
+		return
+	}
+	b, err := json.Marshal(cost)
+	if err != nil {
+		return
+	}
+	cfg := *in.Config
+	cfg.Labels = maps.Clone(cfg.Labels)
+	if cfg.Labels == nil {
+		cfg.Labels = map[string]string{}
+	}
+	cfg.Labels[CostLabel] = string(b)
+	in.Config = &cfg
 }
 
 func endpointsConfig(nc *network.NetworkingConfig) map[string]*network.EndpointSettings {

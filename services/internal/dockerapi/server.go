@@ -174,6 +174,8 @@ func status(k engine.Kind) int {
 		return http.StatusServiceUnavailable
 	case engine.KindForbidden:
 		return http.StatusForbidden
+	case engine.KindTooManyRequests:
+		return http.StatusTooManyRequests
 	}
 	return http.StatusInternalServerError
 }

@@ -16,6 +16,15 @@ import (
 // PathStat describes a path in a container (docker's X-Docker-Container-Path-Stat).
 type PathStat = container.PathStat
 
+// liveInstance returns a KindNotImplemented error unless c has a live
+// function instance whose files can be reached.
+func (e *Engine) liveInstance(c *Container) error {
+	if !running(c) && !(c.Instance == "up" && e.cfg.Agents.Connected(agentID(c))) {
+		return Errorf(KindNotImplemented, "container %s has no live function instance: Sockerless reaches a container's files only while it runs or lingers after its exit (its filesystem ends with its instance)", c.ID)
+	}
+	return nil
+}
+
 // archive runs an ArchiveCommand in the container's instance: stdin (put)
 // in, stdout streamed to out. It returns the agent's exit code and message.
 func (e *Engine) archive(ctx context.Context, ns, ref, op, path string, stdin io.Reader, out io.Writer) (int, string, error) {
@@ -23,8 +32,8 @@ func (e *Engine) archive(ctx context.Context, ns, ref, op, path string, stdin io
 	if err != nil {
 		return 0, "", err
 	}
-	if !running(c) && !(c.Instance == "up" && e.cfg.Agents.Connected(agentID(c))) {
-		return 0, "", Errorf(KindNotImplemented, "container %s has no live function instance: Sockerless reaches a container's files only while it runs or lingers after its exit (its filesystem ends with its instance)", c.ID)
+	if err := e.liveInstance(c); err != nil {
+		return 0, "", err
 	}
 	id, err := e.ExecCreate(ctx, ns, c.ID, ExecConfig{
 		Cmd: []string{proto.ArchiveCommand, op, path}, AttachStdin: stdin != nil,
@@ -77,6 +86,12 @@ func (e *Engine) ArchiveStat(ctx context.Context, ns, ref, path string) (PathSta
 	if neverStarted(c) {
 		return e.createdStat(ctx, c, ref, path)
 	}
+	if err := e.liveInstance(c); err != nil {
+		return PathStat{}, err
+	}
+	if st, err := e.meshStat(ctx, c, ref, path); !errors.Is(err, errNoMeshArchive) {
+		return st, err
+	}
 	var out bytes.Buffer
 	code, msg, err := e.archive(ctx, ns, ref, "stat", path, nil, &out)
 	if err != nil {
@@ -107,6 +122,9 @@ func (e *Engine) ArchiveGet(ctx context.Context, ns, ref, path string, header fu
 		return err
 	}
 	header(st)
+	if err := e.meshGet(ctx, c, path, w); !errors.Is(err, errNoMeshArchive) {
+		return err
+	}
 	code, msg, err := e.archive(ctx, ns, ref, "get", path, nil, w)
 	if err != nil {
 		return err

@@ -209,6 +209,7 @@ func (e *Engine) waitRunExit(ctx context.Context, ns, id string, run uint32, d t
 		defer t.Stop()
 		timer = t.C
 	}
+	defer e.watch(ns, id)()
 	for {
 		ch := e.notify.changed(id)
 		c, err := e.cfg.Store.GetContainer(ctx, ns, id)
@@ -255,6 +256,7 @@ func (e *Engine) Wait(ctx context.Context, ns, ref, condition string, ready func
 		ready()
 	}
 	last := c
+	defer e.watch(ns, id)()
 	for {
 		ch := e.notify.changed(id)
 		c, err := e.cfg.Store.GetContainer(ctx, ns, id)

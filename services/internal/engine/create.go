@@ -61,6 +61,10 @@ func (e *Engine) Create(ctx context.Context, req CreateRequest) (*Container, err
 	if err != nil {
 		return nil, err
 	}
+	shape, err := ShapeOf(hc)
+	if err != nil {
+		return nil, err
+	}
 	if req.Name != "" {
 		if err := checkName(req.Name); err != nil {
 			return nil, err
@@ -88,9 +92,13 @@ func (e *Engine) Create(ctx context.Context, req CreateRequest) (*Container, err
 		Config:     merged,
 		HostConfig: hc,
 		State:      State{Status: StatusCreated},
-		Function:   e.cfg.Fleet.Key(img),
+		Function:   e.cfg.Fleet.Key(img, shape),
 		Warnings:   warnings,
 		Mounts:     mounts,
+	}
+	if err := checkProcessSize("container", process(c)); err != nil {
+		e.releaseMounts(c)
+		return nil, err
 	}
 	if e.cfg.Networks != nil {
 		if err := e.cfg.Networks.Prepare(ctx, c, req.Endpoints); err != nil {
@@ -132,7 +140,7 @@ func (e *Engine) Create(ctx context.Context, req CreateRequest) (*Container, err
 		return nil, &Error{Kind: KindConflict, Err: err, Message: fmt.Sprintf(
 			"Conflict. The container name \"/%s\" is already in use by container %q. You have to remove (or rename) that container to be able to reuse that name.", c.Name, otherID)}
 	}
-	e.cfg.Fleet.Prepare(img)
+	e.cfg.Fleet.Prepare(img, shape)
 	e.publish(c, "create", nil)
 	return c, nil
 }

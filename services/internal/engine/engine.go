@@ -38,7 +38,15 @@ type Config struct {
 	// planes write too (Firestore during a redeploy), changes they make
 	// reach this one's clients. Zero: only this process's changes wake.
 	PollInterval time.Duration
-	Logger       *slog.Logger
+	// Quota limits what each namespace may run and keep (zero fields:
+	// no limit).
+	Quota Quota
+	// Prices turn usage into a cost estimate (see Cost).
+	Prices Prices
+	// Ledger keeps the usage of ended instances per namespace (GET
+	// /sockerless/v1/usage); nil keeps it only on each container.
+	Ledger UsageLedger
+	Logger *slog.Logger
 }
 
 // Engine carries out the Docker container lifecycle on functions.
@@ -50,7 +58,9 @@ type Engine struct {
 
 	mu      sync.Mutex
 	invokes map[string]*invocation // by container ID
-	removed map[string]WaitResult  // exit status of recently removed containers
+	// watches are the store watches of containers with local waiters.
+	watches map[string]*watch
+	removed map[string]WaitResult // exit status of recently removed containers
 	// followers counts output readers per container; drained is closed
 	// when a container's count drops to zero (see awaitFollowers).
 	followers map[string]int
@@ -97,6 +107,7 @@ func New(cfg Config) *Engine {
 		notify:  newNotifier(),
 		events:  newEventBus(),
 		invokes: map[string]*invocation{},
+		watches: map[string]*watch{},
 		removed: map[string]WaitResult{},
 
 		followers:  map[string]int{},
@@ -179,8 +190,8 @@ func (e *Engine) SetPorts(p Ports) { e.cfg.Ports = p }
 // are created, and refused at start.
 type noFleet struct{}
 
-func (noFleet) Key(img *Image) string { return "img-" + strings.TrimPrefix(img.ID, "sha256:") }
-func (noFleet) Prepare(*Image)        {}
-func (noFleet) Acquire(context.Context, *Image) (Lease, error) {
+func (noFleet) Key(img *Image, _ Shape) string { return "img-" + strings.TrimPrefix(img.ID, "sha256:") }
+func (noFleet) Prepare(*Image, Shape)          {}
+func (noFleet) Acquire(context.Context, *Image, Shape) (Lease, error) {
 	return nil, Errorf(KindInternal, "no functions backend is configured")
 }

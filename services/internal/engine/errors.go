@@ -10,15 +10,16 @@ type Kind int
 
 // Error kinds; dockerapi maps each to an HTTP status.
 const (
-	KindInternal       Kind = iota // 500
-	KindNotFound                   // 404
-	KindInvalid                    // 400
-	KindConflict                   // 409
-	KindNotModified                // 304
-	KindNotImplemented             // 501
-	KindUnauthorized               // 401
-	KindUnavailable                // 503
-	KindForbidden                  // 403 (an operation docker refuses on an object's state, e.g. removing a network with active endpoints)
+	KindInternal        Kind = iota // 500
+	KindNotFound                    // 404
+	KindInvalid                     // 400
+	KindConflict                    // 409
+	KindNotModified                 // 304
+	KindNotImplemented              // 501
+	KindUnauthorized                // 401
+	KindUnavailable                 // 503
+	KindForbidden                   // 403 (an operation docker refuses on an object's state, e.g. removing a network with active endpoints)
+	KindTooManyRequests             // 429 (a namespace's quota or a caller's rate limit)
 )
 
 // Error is an error with a kind and a message safe to show a client.
@@ -67,3 +68,8 @@ var (
 // invocation was cut by a control plane restart looks idle to the
 // platform). Trying again may reach another instance.
 var ErrBusy = &Error{Kind: KindUnavailable, Message: "no function instance could take the invocation"}
+
+// ErrQuota is what a functions backend wraps when Google refused a call
+// over quota (RESOURCE_EXHAUSTED, HTTP 429). Trying again later succeeds
+// once the quota's window has moved on.
+var ErrQuota = &Error{Kind: KindUnavailable, Message: "over the cloud's API quota"}

@@ -45,6 +45,9 @@ func (e *Engine) ExecCreate(ctx context.Context, ns, ref string, cfg ExecConfig)
 	if err != nil {
 		return "", err
 	}
+	if err := checkProcessSize("exec", proto.Process{Args: cfg.Cmd, Env: mergeEnv(containerEnv(c), cfg.Env), Dir: cfg.WorkingDir, User: cfg.User}); err != nil {
+		return "", err
+	}
 	id := c.ID[:execIDPrefix] + randomHex(20)
 	_, err = e.cfg.Store.UpdateContainer(ctx, ns, c.ID, func(c *Container) error {
 		if c.State.Status != StatusRunning && !(cfg.AnyState && c.Instance == "up") {

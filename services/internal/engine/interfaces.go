@@ -108,16 +108,17 @@ type Functions interface {
 // Fleet keeps the functions containers run on: one per image, made once
 // and shared (package fleet).
 type Fleet interface {
-	// Key is the store key of img's function (Container.Function).
-	Key(img *Image) string
-	// Prepare starts making img's function, if it has none, without
+	// Key is the store key of the function of img and shape
+	// (Container.Function): one function per image and instance shape.
+	Key(img *Image, shape Shape) string
+	// Prepare starts making that function, if there is none, without
 	// waiting: a docker create makes it while the client gets ready to
 	// start.
-	Prepare(img *Image)
-	// Acquire waits until img's function is ready, making it once however
+	Prepare(img *Image, shape Shape)
+	// Acquire waits until that function is ready, making it once however
 	// many starts ask at a time, and returns a lease on it for one
 	// invocation.
-	Acquire(ctx context.Context, img *Image) (Lease, error)
+	Acquire(ctx context.Context, img *Image, shape Shape) (Lease, error)
 }
 
 // Lease is one invocation's hold on a function: a function with a lease
@@ -221,4 +222,15 @@ type Networks interface {
 	// Refresh sends container id's current view to its agent again (it
 	// reconnected, possibly to a new control plane process).
 	Refresh(ctx context.Context, ns, id string) error
+}
+
+// ContainerWatcher is implemented by stores that other control planes
+// write too (Firestore): WatchContainer follows the record of container id
+// of namespace ns until ctx ends and calls changed after each change this
+// process did not make itself (the engine notifies its own). It returns
+// when ctx ends, or with an error if the store cannot follow (the engine
+// then polls). A store only this process writes (bolt) does not implement
+// it: the engine's in-process notifications suffice.
+type ContainerWatcher interface {
+	WatchContainer(ctx context.Context, ns, id string, changed func()) error
 }

@@ -114,6 +114,9 @@ func (e *Engine) Start(ctx context.Context, ns, ref string) error {
 		e.refuseStart(ctx, c, err)
 		return err
 	}
+	if err := e.checkQuota(ctx, ns, c.ID); err != nil {
+		return err
+	}
 	aid := agentID(c)
 	reuse := c.Instance == "up" && e.cfg.Agents.Connected(aid)
 	var secret string
@@ -123,7 +126,7 @@ func (e *Engine) Start(ctx context.Context, ns, ref string) error {
 		if err != nil {
 			return fmt.Errorf("start %s: image %s: %w", c.ID, c.ImageID, err)
 		}
-		if lease, err = e.cfg.Fleet.Acquire(ctx, img); err != nil {
+		if lease, err = e.cfg.Fleet.Acquire(ctx, img, shapeOf(c)); err != nil {
 			return fmt.Errorf("start %s: %w", c.ID, err)
 		}
 		// The invocation holds the lease from here; until then, a start
@@ -158,6 +161,8 @@ func (e *Engine) Start(ctx context.Context, ns, ref string) error {
 		if !reuse {
 			c.SecretHash = hashSecret(secret)
 			c.Instance = "up"
+			c.Usage.InstanceStarted = time.Now().UTC()
+			c.Usage.Invocations++
 			c.Acked = nil // a new instance's agent numbers its frames from 1
 			c.StartedBy, c.StartClaim = e.process, time.Now().Add(e.cfg.BootTimeout)
 		}
@@ -271,6 +276,7 @@ func (e *Engine) openInvocation(c *Container, lease Lease, req proto.Invocation)
 	e.invokes[c.ID] = inv
 	e.mu.Unlock()
 	ns, id, sh := c.Namespace, c.ID, c.SecretHash
+	instance := instanceUse{ns: ns, id: id, name: c.Name, started: c.Usage.InstanceStarted}
 	attempts := startAttempts
 	if req.Resume {
 		attempts = resumeAttempts
@@ -296,6 +302,9 @@ func (e *Engine) openInvocation(c *Container, lease Lease, req proto.Invocation)
 		}
 		e.mu.Unlock()
 		cancel()
+		if e.ctx.Err() == nil && (!req.Resume || err == nil) {
+			e.instanceUsed(instance, sh)
+		}
 		if req.Resume && err != nil {
 			if e.ctx.Err() == nil {
 				e.log.Warn("could not re-open the invocation of a recovered container", "container", id, "err", err)

@@ -97,20 +97,8 @@ func (e *Engine) Logs(ctx context.Context, ns, ref string, o LogOptions, emit fu
 
 // attachStdin waits for run to be running, then feeds it the client's input.
 func (e *Engine) attachStdin(ctx context.Context, c *Container, run uint32, r io.Reader, onDetach func()) {
-	for {
-		ch := e.notify.changed(c.ID)
-		cur, err := e.cfg.Store.GetContainer(ctx, c.Namespace, c.ID)
-		if err != nil || cur.ExitedRun >= run {
-			return
-		}
-		if cur.Run >= run && cur.State.Status == StatusRunning {
-			break
-		}
-		select {
-		case <-ch:
-		case <-ctx.Done():
-			return
-		}
+	if !e.awaitRunning(ctx, c, run) {
+		return
 	}
 	sess, err := e.streamSession(ctx, c)
 	if err != nil {
@@ -119,6 +107,27 @@ func (e *Engine) attachStdin(ctx context.Context, c *Container, run uint32, r io
 	}
 	// As docker: the end of an attachment closes stdin only without a TTY.
 	e.pumpStdin(ctx, sess, proto.StreamStdin, r, c.Config.StdinOnce && !c.Config.Tty, onDetach)
+}
+
+// awaitRunning waits until run of c is running; false if it exited first,
+// the container is gone or ctx ended.
+func (e *Engine) awaitRunning(ctx context.Context, c *Container, run uint32) bool {
+	defer e.watch(c.Namespace, c.ID)()
+	for {
+		ch := e.notify.changed(c.ID)
+		cur, err := e.cfg.Store.GetContainer(ctx, c.Namespace, c.ID)
+		if err != nil || cur.ExitedRun >= run {
+			return false
+		}
+		if cur.Run >= run && cur.State.Status == StatusRunning {
+			return true
+		}
+		select {
+		case <-ch:
+		case <-ctx.Done():
+			return false
+		}
+	}
 }
 
 // errStop ends a follow early without an error.
@@ -183,6 +192,7 @@ func (e *Engine) Attach(ctx context.Context, ns, ref string, o AttachOptions, em
 func (e *Engine) follow(ctx context.Context, ns, id string, cursor uint64, done func(*Container) bool, emit func(LogEntry) error) error {
 	e.addFollower(id, 1)
 	defer e.addFollower(id, -1)
+	defer e.watch(ns, id)()
 	for {
 		ch := e.notify.changed(id)
 		c, err := e.cfg.Store.GetContainer(ctx, ns, id)

@@ -50,10 +50,9 @@ const (
 	whyCgroups = "a function instance is its own resource boundary: there is no cgroup hierarchy to place or tune the container in"
 	whyWindows = "it applies to Windows containers only"
 	whyAlone   = "a function instance runs one container alone, so a relative weight or soft limit has nothing to weigh against"
-	// whyShape: resource limits are to choose the function's resources (a
-	// function per image and shape); until that is built they are shown in
-	// inspect and the container gets the function's default resources.
-	whyShape = "the container runs with its function's default resources (Cloud Run's 1 vCPU and 512 MiB on Google); choosing them per container is not built yet"
+	// whyShape: resource limits choose the function's instance (a
+	// function per image and shape; ShapeOf).
+	whyShape = "the container's function runs on the smallest Cloud Run instance with that many CPUs and that much memory (1, 2, 4, 6 or 8 vCPU; up to 32 GiB); beyond it, create is refused"
 )
 
 // options is the table. Each refused entry of the network and storage
@@ -136,8 +135,8 @@ var options = []Option{
 
 	// HostConfig resources
 	{Name: "HostConfig.CpuShares", Verdict: Warned, Why: whyAlone, set: func(_ *container.Config, h *container.HostConfig) bool { return h.CPUShares != 0 }},
-	{Name: "HostConfig.Memory", Verdict: Warned, Why: whyShape, set: func(_ *container.Config, h *container.HostConfig) bool { return h.Memory != 0 }},
-	{Name: "HostConfig.NanoCpus", Verdict: Warned, Why: whyShape, set: func(_ *container.Config, h *container.HostConfig) bool { return h.NanoCPUs != 0 }},
+	{Name: "HostConfig.Memory", Verdict: Carried, Why: whyShape},
+	{Name: "HostConfig.NanoCpus", Verdict: Carried, Why: whyShape},
 	{Name: "HostConfig.CgroupParent", Verdict: Refused, Why: whyCgroups, set: func(_ *container.Config, h *container.HostConfig) bool { return h.CgroupParent != "" }},
 	{Name: "HostConfig.BlkioWeight", Verdict: Refused, Why: whyCgroups, set: func(_ *container.Config, h *container.HostConfig) bool { return h.BlkioWeight != 0 }},
 	{Name: "HostConfig.BlkioWeightDevice", Verdict: Refused, Why: whyCgroups, set: func(_ *container.Config, h *container.HostConfig) bool { return len(h.BlkioWeightDevice) > 0 }},

@@ -93,7 +93,7 @@ func (e *Engine) resume(ctx context.Context, c *Container) {
 		e.log.Warn("recover: image of container", "container", c.ID, "err", err)
 		return
 	}
-	lease, err := e.cfg.Fleet.Acquire(ctx, img)
+	lease, err := e.cfg.Fleet.Acquire(ctx, img, shapeOf(c))
 	if err != nil {
 		e.log.Warn("recover: function of container", "container", c.ID, "err", err)
 		return

@@ -45,6 +45,11 @@ type Container struct {
 	StartClaim time.Time `json:"startClaim,omitempty"`
 	// LogSeq is the sequence number of the last stored log entry.
 	LogSeq uint64 `json:"logSeq,omitempty"`
+	// LogBytes counts the bytes of the stored log entries (the log
+	// quota of its namespace counts them).
+	LogBytes int64 `json:"logBytes,omitempty"`
+	// Usage is what the container's function instances used (its cost).
+	Usage Usage `json:"usage,omitzero"`
 	// Acked is, per agent stream, the last data sequence number stored; it
 	// lets the hub drop frames re-sent after a reconnect.
 	Acked map[uint32]uint64 `json:"acked,omitempty"`

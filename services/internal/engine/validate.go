@@ -1,10 +1,12 @@
 package engine
 
 import (
+	"encoding/json"
 	"strings"
 	"time"
 
 	"github.com/moby/moby/api/types/container"
+	"github.com/sockerless/sockerless/agent/proto"
 )
 
 // MaxNameLength is the longest container name accepted. Docker has no
@@ -90,3 +92,22 @@ func checkNoNUL(what string, values ...string) error {
 
 // CheckPath refuses a container path that no file can have.
 func CheckPath(p string) error { return checkNoNUL("path", p) }
+
+// maxProcessBytes bounds the encoded process of a Start or ExecStart
+// message: half the agent's frame limit, leaving the rest for the network
+// view that travels with it. A frame over the limit would drop the
+// agent's connection; the hub refuses those too (agenthub), but here the
+// client learns it at create, before anything runs.
+const maxProcessBytes = proto.MaxControl / 2
+
+// checkProcessSize refuses a process whose message would not fit.
+func checkProcessSize(what string, p proto.Process) error {
+	b, err := json.Marshal(p)
+	if err != nil {
+		return Errorf(KindInvalid, "%s: %v", what, err)
+	}
+	if len(b) > maxProcessBytes {
+		return Errorf(KindInvalid, "%s: command, environment and settings take %d bytes encoded, over the %d a container's process may have here; pass large data through a file (docker cp) or stdin", what, len(b), maxProcessBytes)
+	}
+	return nil
+}

@@ -21,8 +21,17 @@ type Config struct {
 	Prefix string
 	// Scope names the functions backend (project/region, or one run of an
 	// in-process gcpsim); function records of another scope are not reused.
-	Scope  string
-	Logger *slog.Logger
+	Scope string
+	// PoolSize is the number of stub functions kept ready ahead (pool.go);
+	// 0, or a backend that is no Pooler, keeps none.
+	PoolSize int
+	// Prewarm says which images keep a warm instance (min instances 1 on
+	// their function's service): billed while idle, so off unless set.
+	Prewarm func(img *engine.Image) bool
+	// QuotaRetry is how long a call refused over quota is retried, with
+	// backoff, before the error is reported; default 5 minutes.
+	QuotaRetry time.Duration
+	Logger     *slog.Logger
 }
 
 // Fleet makes, shares and collects the functions of images. It implements
@@ -34,6 +43,7 @@ type Fleet struct {
 	mu     sync.Mutex
 	fnWait map[string]chan struct{} // closed when this process's creation (or deletion) of a key ends
 	leases map[string]int           // open leases by function URL
+	refill chan struct{}            // kicks the pool's refill loop
 
 	wg     sync.WaitGroup
 	ctx    context.Context // lives until Close; owns background work
@@ -50,15 +60,21 @@ func New(cfg Config) *Fleet {
 	if cfg.Prefix == "" {
 		cfg.Prefix = "sockerless"
 	}
+	if cfg.QuotaRetry <= 0 {
+		cfg.QuotaRetry = 5 * time.Minute
+	}
 	ctx, cancel := context.WithCancel(context.Background())
-	return &Fleet{
+	e := &Fleet{
 		cfg:    cfg,
 		log:    cfg.Logger,
 		fnWait: map[string]chan struct{}{},
 		leases: map[string]int{},
+		refill: make(chan struct{}, 1),
 		ctx:    ctx,
 		cancel: cancel,
 	}
+	e.goBackground(e.refillLoop)
+	return e
 }
 
 // Close cancels background work (creations in flight) and waits for it.
@@ -98,8 +114,8 @@ func (l *lease) Release() {
 
 // Acquire waits until img's function is ready, making it once, and returns
 // a lease on it.
-func (e *Fleet) Acquire(ctx context.Context, img *engine.Image) (engine.Lease, error) {
-	f, err := e.ensureFunction(ctx, img)
+func (e *Fleet) Acquire(ctx context.Context, img *engine.Image, shape engine.Shape) (engine.Lease, error) {
+	f, err := e.ensureFunction(ctx, img, shape)
 	if err != nil {
 		return nil, err
 	}
@@ -115,38 +131,46 @@ const staleClaim = 10 * time.Minute
 
 // Key is the reuse key: one function per image within the
 // functions backend the control plane talks to (FunctionScope).
-func (e *Fleet) Key(img *engine.Image) string {
+func (e *Fleet) Key(img *engine.Image, shape engine.Shape) string {
 	k := "img-" + strings.TrimPrefix(img.ID, "sha256:")
+	if sh := shape.String(); sh != "" {
+		k += "-" + sh
+	}
 	if e.cfg.Scope != "" {
 		k += "@" + e.cfg.Scope
 	}
 	return k
 }
 
-// functionName is the Cloud Functions id for an image: lower case, ≤ 63 chars.
-func (e *Fleet) functionName(img *engine.Image) string {
+// Name is the Cloud Functions id made for an image (lower case, ≤ 63
+// chars); a function from the pool keeps its stub's name.
+func (e *Fleet) Name(img *engine.Image, shape engine.Shape) string {
 	h := strings.TrimPrefix(img.ID, "sha256:")
 	if len(h) > 20 {
 		h = h[:20]
 	}
-	return e.cfg.Prefix + "-" + h
+	name := e.cfg.Prefix + "-" + h
+	if sh := shape.String(); sh != "" {
+		name += "-" + strings.ToLower(sh)
+	}
+	return name
 }
 
 // Prepare starts making img's function if none exists, without waiting.
-func (e *Fleet) Prepare(img *engine.Image) {
+func (e *Fleet) Prepare(img *engine.Image, shape engine.Shape) {
 	e.goBackground(func(ctx context.Context) {
-		if _, err := e.cfg.Store.GetFunction(ctx, e.Key(img)); err == nil {
+		if _, err := e.cfg.Store.GetFunction(ctx, e.Key(img, shape)); err == nil {
 			return
 		}
-		if _, err := e.claimFunction(ctx, img); err != nil {
+		if _, err := e.claimFunction(ctx, img, shape); err != nil {
 			e.log.Warn("prewarm function", "image", img.ID, "err", err)
 		}
 	})
 }
 
 // ensureFunction returns the ready function for img, creating it once.
-func (e *Fleet) ensureFunction(ctx context.Context, img *engine.Image) (*engine.Function, error) {
-	key := e.Key(img)
+func (e *Fleet) ensureFunction(ctx context.Context, img *engine.Image, shape engine.Shape) (*engine.Function, error) {
+	key := e.Key(img, shape)
 	waited := false
 	for {
 		f, err := e.cfg.Store.GetFunction(ctx, key)
@@ -168,7 +192,7 @@ func (e *Fleet) ensureFunction(ctx context.Context, img *engine.Image) (*engine.
 			}
 		}
 		// Absent, failed before we came, or a stale claim: (re)create.
-		if _, err := e.claimFunction(ctx, img); err != nil {
+		if _, err := e.claimFunction(ctx, img, shape); err != nil {
 			return nil, err
 		}
 	}
@@ -201,8 +225,8 @@ func (e *Fleet) waitFunction(ctx context.Context, key string) error {
 // claimFunction marks the function as being created by us (unless someone
 // else is, or it is ready) and creates it in the background. It returns
 // whether it claimed.
-func (e *Fleet) claimFunction(ctx context.Context, img *engine.Image) (bool, error) {
-	key := e.Key(img)
+func (e *Fleet) claimFunction(ctx context.Context, img *engine.Image, shape engine.Shape) (bool, error) {
+	key := e.Key(img, shape)
 	claimed := false
 	_, err := e.cfg.Store.UpdateFunction(ctx, key, func(f *engine.Function) (*engine.Function, error) {
 		claimed = false
@@ -210,7 +234,7 @@ func (e *Fleet) claimFunction(ctx context.Context, img *engine.Image) (bool, err
 			return nil, nil
 		}
 		claimed = true
-		return &engine.Function{Key: key, Name: e.functionName(img), Status: engine.FunctionCreating, Created: time.Now().UTC()}, nil
+		return &engine.Function{Key: key, Name: e.Name(img, shape), Status: engine.FunctionCreating, Created: time.Now().UTC()}, nil
 	})
 	if err != nil {
 		return false, fmt.Errorf("claim function %s: %w", key, err)
@@ -229,25 +253,50 @@ func (e *Fleet) claimFunction(ctx context.Context, img *engine.Image) (bool, err
 			e.mu.Unlock()
 			close(ch)
 		}()
-		e.createFunction(bg, img, key)
+		e.createFunction(bg, img, shape, key)
 	})
 	return true, nil
 }
 
-// createFunction wraps the image, creates the function and records the result.
-func (e *Fleet) createFunction(ctx context.Context, img *engine.Image, key string) {
-	name := e.functionName(img)
+// createFunction wraps the image, makes the function (from a pooled stub
+// if one is ready) and records the result.
+func (e *Fleet) createFunction(ctx context.Context, img *engine.Image, shape engine.Shape, key string) {
+	name := e.Name(img, shape)
 	start := time.Now()
 	var url, wrapped string
 	wrapped, err := e.cfg.Images.Wrap(ctx, img)
+	wrapTook := time.Since(start)
+	opts := ImageOptions{CPU: shape.CPU, Memory: shape.Memory}
+	if e.cfg.Prewarm != nil && e.cfg.Prewarm(img) {
+		opts.MinInstances = 1
+	}
+	pooled := false
 	if err == nil {
-		url, err = e.cfg.Functions.Create(ctx, name, wrapped)
+		var pname, purl string
+		if pname, purl, pooled = e.fromPool(ctx, key, wrapped, opts); pooled {
+			name, url = pname, purl
+		} else if p, ok := e.cfg.Functions.(Pooler); ok {
+			err = e.retryQuota(ctx, "create function "+name, func() error { return p.CreateStub(ctx, name) })
+			if err == nil {
+				err = e.retryQuota(ctx, "set image of "+name, func() error {
+					var err error
+					url, err = p.SetImage(ctx, name, wrapped, opts)
+					return err
+				})
+			}
+		} else {
+			err = e.retryQuota(ctx, "create function "+name, func() error {
+				var err error
+				url, err = e.cfg.Functions.Create(ctx, name, wrapped)
+				return err
+			})
+		}
 	}
 	_, uerr := e.cfg.Store.UpdateFunction(context.WithoutCancel(ctx), key, func(f *engine.Function) (*engine.Function, error) {
 		if f == nil {
-			f = &engine.Function{Key: key, Name: name, Created: time.Now().UTC()}
+			f = &engine.Function{Key: key, Created: time.Now().UTC()}
 		}
-		f.Image = wrapped
+		f.Name, f.Image = name, wrapped
 		if err != nil {
 			f.Status, f.Error = engine.FunctionFailed, err.Error()
 		} else {
@@ -258,9 +307,35 @@ func (e *Fleet) createFunction(ctx context.Context, img *engine.Image, key strin
 	if err != nil {
 		e.log.Error("create function failed", "function", name, "image", img.ID, "err", err)
 	} else {
-		e.log.Info("function ready", "function", name, "image", img.ID, "took", time.Since(start).String())
+		e.log.Info("function ready", "function", name, "image", img.ID, "pooled", pooled, "prewarm", opts.MinInstances > 0, "wrap", wrapTook.String(), "took", time.Since(start).String())
 	}
 	if uerr != nil {
 		e.log.Error("record function", "function", name, "err", uerr)
+	}
+}
+
+// retryQuota runs call, and again with backoff while the cloud refuses it
+// over quota (engine.ErrQuota), for at most QuotaRetry; then the error
+// says so.
+func (e *Fleet) retryQuota(ctx context.Context, what string, call func() error) error {
+	deadline := time.Now().Add(e.cfg.QuotaRetry)
+	wait := 200 * time.Millisecond
+	for try := 1; ; try++ {
+		err := call()
+		if !errors.Is(err, engine.ErrQuota) {
+			return err
+		}
+		if time.Now().Add(wait).After(deadline) {
+			return fmt.Errorf("%s: still over the cloud's API quota after %d tries in %s (raise the quota or lower the pool size): %w", what, try, e.cfg.QuotaRetry, err)
+		}
+		e.log.Warn("over quota; trying again", "call", what, "try", try, "wait", wait.String(), "err", err)
+		t := time.NewTimer(wait)
+		select {
+		case <-t.C:
+		case <-ctx.Done():
+			t.Stop()
+			return fmt.Errorf("%s: %w (gave up: %v)", what, err, ctx.Err())
+		}
+		wait = min(wait*2, 15*time.Second)
 	}
 }

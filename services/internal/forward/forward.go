@@ -32,6 +32,11 @@ type Config struct {
 	// Token is sent as `Authorization: Bearer <Token>` on every request,
 	// replacing the client's; empty leaves the client's header alone.
 	Token string
+	// Tokens, if set, gives the bearer token of each request instead of
+	// Token: a Google ID token source (forwarder --google), refreshed as
+	// it expires. A request it fails for goes without one (and the
+	// control plane answers 401).
+	Tokens func() (string, error)
 	// Client is this forwarder's client ID, sent on every request so the
 	// control plane knows whose machine binds the published ports of the
 	// containers it creates (see package clientlink); empty sends none.
@@ -47,6 +52,7 @@ type Forwarder struct {
 	upstream  *url.URL
 	tunnelURL string
 	token     string
+	tokens    func() (string, error)
 	clientID  string
 	log       *slog.Logger
 	transport *http.Transport
@@ -84,6 +90,7 @@ func New(cfg Config) (*Forwarder, error) {
 		upstream:  u,
 		tunnelURL: tunnelURL(u),
 		token:     cfg.Token,
+		tokens:    cfg.Tokens,
 		clientID:  cfg.Client,
 		log:       log,
 		transport: newTransport(),
@@ -201,8 +208,15 @@ func (f *Forwarder) rewrite(pr *httputil.ProxyRequest) {
 }
 
 func (f *Forwarder) authorize(h http.Header) {
-	if f.token != "" {
-		h.Set("Authorization", "Bearer "+f.token)
+	tok := f.token
+	if f.tokens != nil {
+		var err error
+		if tok, err = f.tokens(); err != nil {
+			f.log.Warn("no identity token", "err", err)
+		}
+	}
+	if tok != "" {
+		h.Set("Authorization", "Bearer "+tok)
 	}
 	if f.clientID != "" {
 		h.Set(clientHeader, f.clientID)

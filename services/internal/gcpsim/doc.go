@@ -22,6 +22,48 @@
 // instance, which its agent rewrites. See package instnet. No host network
 // configuration changes: no interface, route, sysctl or firewall rule.
 //
+// # Delay profiles
+//
+// Config.Profile sets Google's clock (command gcpsim --profile, the dev
+// control plane's --sim-profile). "fast", the default, completes every
+// long-running operation after Config.OperationDelay, starts instances as
+// fast as runc does and has no quotas: for tests of behaviour. "google"
+// takes the time Google takes, each figure a field of Profile:
+//
+//   - CreateFunction 90 s: Cloud Functions v2 CreateFunction (and
+//     UpdateFunction) builds the source with Cloud Build, pushes it and
+//     deploys the first Cloud Run revision. Google documents no figure;
+//     published measurements of 2nd gen deploys of a small function are
+//     one to three minutes ("Deploying can take up to a few minutes",
+//     cloud.google.com/functions/docs/deploy; the seed's own runs of
+//     CreateFunction took 1–3 minutes, DESIGN.md decision 1).
+//   - Revision 15 s: Cloud Run v2 CreateService, UpdateService and
+//     DeleteService, deploying one revision of a ready image: 10–20 s in
+//     published measurements and in `gcloud run deploy` of a prebuilt
+//     image (cloud.google.com/run/docs/deploying).
+//   - DeleteFunction 30 s: DeleteFunction removes the function, its
+//     service and its build artefacts; measured at half a minute or so.
+//   - ColdStart 1.5 s plus the image's compressed size at 50 MiB/s: a new
+//     instance of a small image (cloud.google.com/run/docs/tips/general,
+//     "Optimize ... startup"; Cloud Run's published cold starts of small
+//     Go images are 1–2 s; image streaming fetches a large image faster
+//     than the whole-image pull modelled here, so large images are
+//     pessimistic).
+//   - FunctionsPerRegion 1,000: "Number of functions ... 1,000 minus the
+//     number of Cloud Run services deployed", per region
+//     (cloud.google.com/functions/quotas).
+//   - WritesPerMinute 60 per API and region: the Rate Limits of the
+//     Cloud Functions and Cloud Run Admin APIs on the quotas pages cap
+//     write (create, update, delete) calls per minute per project and
+//     region; 60 is a conservative reading of them, settable.
+//
+// A call over a quota answers as Google does: gRPC RESOURCE_EXHAUSTED
+// (REST 429) with google.rpc.ErrorInfo (reason RATE_LIMIT_EXCEEDED,
+// quota_metric, quota_limit) and google.rpc.QuotaFailure (package quota).
+// Profile.Scaled (--time-scale) multiplies every delay and the quota's
+// minute: tests run the google profile at 0.02 in seconds, in the order of
+// events Google's clock gives; benchmarks state their scale.
+//
 // Files: server.go (Server, Config, lifecycle), http.go (the HTTP routes),
 // stats.go (counters). The APIs live in the subpackages functions, run,
 // lro, logging, registry, instances and instnet.

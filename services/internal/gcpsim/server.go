@@ -24,6 +24,7 @@ import (
 	"github.com/sockerless/sockerless/services/internal/gcpsim/instnet"
 	"github.com/sockerless/sockerless/services/internal/gcpsim/logging"
 	"github.com/sockerless/sockerless/services/internal/gcpsim/lro"
+	"github.com/sockerless/sockerless/services/internal/gcpsim/quota"
 	"github.com/sockerless/sockerless/services/internal/gcpsim/registry"
 	"github.com/sockerless/sockerless/services/internal/gcpsim/run"
 	"github.com/sockerless/sockerless/services/internal/gcpsim/storage"
@@ -34,6 +35,9 @@ type Config struct {
 	// StateDir holds registry blobs, unpacked images, instance bundles and
 	// runc state. Required.
 	StateDir string
+	// Profile is Google's clock and quotas (ProfileNamed, Scaled); its
+	// zero value is FastProfile(OperationDelay).
+	Profile Profile
 	// OperationDelay is how long create/update/delete operations take
 	// (Google's build and deploy time). Zero completes them at once.
 	OperationDelay time.Duration
@@ -81,6 +85,7 @@ type Server struct {
 	httpLn  net.Listener
 	httpURL string
 
+	profile   Profile
 	ops       *lro.Table
 	run       *run.Server
 	functions *functions.Server
@@ -109,7 +114,16 @@ func New(cfg Config, grpcLn, httpLn net.Listener) (*Server, error) {
 		logs:    logging.NewStore(0),
 		done:    make(chan struct{}),
 	}
+	prof := cfg.Profile
+	if prof.Name == "" {
+		prof = FastProfile(cfg.OperationDelay)
+	}
+	s.profile = prof
+	writes := func(service string) *quota.Limiter {
+		return &quota.Limiter{Service: service, Limit: prof.WritesPerMinute, Window: prof.Minute}
+	}
 	mgr, err := instances.New(instances.Config{
+		ColdStart: prof.ColdStart, PullBytesPerSecond: prof.PullBytesPerSecond,
 		StateDir: filepath.Join(cfg.StateDir, "run"), RuncPath: cfg.RuncPath,
 		IdleTimeout: cfg.IdleTimeout, QueueTimeout: cfg.QueueTimeout,
 		StartupTimeout: cfg.StartupTimeout, StopGrace: cfg.StopGrace,
@@ -123,11 +137,13 @@ func New(cfg Config, grpcLn, httpLn net.Listener) (*Server, error) {
 	}
 	s.instances = mgr
 	s.run = run.NewServer(run.Config{
-		Operations: s.ops, Delay: cfg.OperationDelay, URL: s.functionURL,
-		Retired: mgr.Retire, Logger: cfg.Logger.With("component", "run"),
+		Operations: s.ops, Delay: prof.Revision, URL: s.functionURL,
+		Writes:  writes("run.googleapis.com"),
+		Retired: mgr.Retire, Serving: mgr.Warm, Logger: cfg.Logger.With("component", "run"),
 	})
 	s.functions = functions.NewServer(functions.Config{
-		Operations: s.ops, Services: s.run, Delay: cfg.OperationDelay,
+		Operations: s.ops, Services: s.run, Delay: prof.CreateFunction, DeleteDelay: prof.DeleteFunction,
+		Writes: writes("cloudfunctions.googleapis.com"), MaxFunctions: prof.FunctionsPerRegion,
 		UploadURL:   func(id string) string { return s.httpURL + "/upload/" + id },
 		FunctionURL: s.functionURL,
 		Logger:      cfg.Logger.With("component", "functions"),
@@ -142,7 +158,7 @@ func New(cfg Config, grpcLn, httpLn net.Listener) (*Server, error) {
 	runpb.RegisterServicesServer(s.grpc, s.run)
 	longrunningpb.RegisterOperationsServer(s.grpc, lro.NewServer(s.ops))
 	loggingpb.RegisterLoggingServiceV2Server(s.grpc, logging.NewServer(s.logs))
-	s.http = &http.Server{Handler: s.routes(reg), ReadHeaderTimeout: 30 * time.Second}
+	s.http = &http.Server{Handler: s.routes(reg), ReadHeaderTimeout: 30 * time.Second, IdleTimeout: 2 * time.Minute}
 	return s, nil
 }
 
@@ -164,6 +180,9 @@ func (cfg Config) pasta() string {
 	}
 	return path
 }
+
+// Profile is the delay profile s runs with.
+func (s *Server) Profile() Profile { return s.profile }
 
 // AllowHostPort makes a TCP port of the host's loopback reachable from
 // the function instances that start from now on.

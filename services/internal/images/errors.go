@@ -6,6 +6,7 @@ import (
 	"net/http"
 
 	"github.com/distribution/reference"
+	"github.com/google/go-containerregistry/pkg/name"
 	"github.com/google/go-containerregistry/pkg/v1/remote/transport"
 	"github.com/sockerless/sockerless/services/internal/engine"
 )
@@ -15,10 +16,11 @@ import (
 // a repository that does not exist), a missing tag or digest of a known
 // repository is "manifest … not found", both KindNotFound; anything else
 // (unreachable, 5xx) is KindUnavailable.
-func pullError(ref string, err error) error {
+func pullError(user name.Reference, err error) error {
+	ref := user.String()
 	var te *transport.Error
-	if !errors.As(err, &te) {
-		return &engine.Error{Kind: engine.KindUnavailable, Err: err, Message: fmt.Sprintf("cannot pull %s: %v", ref, err)}
+	if !errors.As(err, &te) || !registryAnswer(te) {
+		return &engine.Error{Kind: engine.KindUnavailable, Err: err, Message: unreachable(user).Error()}
 	}
 	repoMissing := te.StatusCode == http.StatusUnauthorized || te.StatusCode == http.StatusForbidden
 	manifestMissing := false
@@ -38,7 +40,17 @@ func pullError(ref string, err error) error {
 		return &engine.Error{Kind: engine.KindNotFound, Err: err,
 			Message: fmt.Sprintf("manifest for %s not found: manifest unknown: manifest unknown", familiarRef(ref))}
 	}
-	return &engine.Error{Kind: engine.KindUnavailable, Err: err, Message: fmt.Sprintf("cannot pull %s: %v", ref, err)}
+	return &engine.Error{Kind: engine.KindUnavailable, Err: err, Message: unreachable(user).Error()}
+}
+
+// registryAnswer reports whether te is a registry speaking: an error body
+// in the distribution format, or a refusal of credentials with a
+// challenge. A web server's plain 404 or 500 is not.
+func registryAnswer(te *transport.Error) bool {
+	if len(te.Errors) > 0 {
+		return true
+	}
+	return te.StatusCode == http.StatusUnauthorized || te.StatusCode == http.StatusForbidden
 }
 
 // familiarRepo is ref's repository as docker shows it ("busybox").

@@ -35,6 +35,9 @@ type Config struct {
 	Insecure bool
 	// Keychain authenticates to registries; nil means authn.DefaultKeychain.
 	Keychain authn.Keychain
+	// Allow lists the registries references may name; empty allows any
+	// (see Source.allowed).
+	Allow []string
 }
 
 // Source is engine.ImageSource on registries.
@@ -106,6 +109,9 @@ func (s *Source) resolve(ref string) (user name.Reference, fetch name.Reference,
 	if err != nil {
 		return nil, nil, engine.Errorf(engine.KindInvalid, "invalid reference format: %s", ref)
 	}
+	if err := s.allowed(user); err != nil {
+		return nil, nil, err
+	}
 	host := canonicalHost(user.Context().RegistryStr())
 	m, ok := s.mirrors[host]
 	if !ok {
@@ -131,7 +137,7 @@ func (s *Source) Pull(ctx context.Context, ref string) (*engine.Image, error) {
 	}
 	desc, err := remote.Get(fetch, s.remoteOpts(ctx)...)
 	if err != nil {
-		return nil, pullError(ref, err)
+		return nil, pullError(user, err)
 	}
 	img, err := desc.Image()
 	if err != nil {

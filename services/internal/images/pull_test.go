@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/google/go-containerregistry/pkg/authn"
+	"github.com/google/go-containerregistry/pkg/name"
 	v1 "github.com/google/go-containerregistry/pkg/v1"
 	"github.com/google/go-containerregistry/pkg/v1/remote/transport"
 	"github.com/moby/moby/api/types/container"
@@ -165,9 +166,12 @@ func TestPullErrorWording(t *testing.T) {
 		{"hub's 401 for a missing repository is pull access denied", "nosuch",
 			&transport.Error{StatusCode: http.StatusUnauthorized, Errors: []transport.Diagnostic{{Code: transport.UnauthorizedErrorCode}}},
 			engine.KindNotFound, "pull access denied for nosuch, repository does not exist or may require 'docker login'"},
-		{"bare 404 is pull access denied", "me/app:1",
-			&transport.Error{StatusCode: http.StatusNotFound},
+		{"registry's 404 is pull access denied", "me/app:1",
+			&transport.Error{StatusCode: http.StatusNotFound, Errors: []transport.Diagnostic{{Code: transport.NameUnknownErrorCode}}},
 			engine.KindNotFound, "pull access denied for me/app,"},
+		{"a web server's bare 404 is no registry", "me/app:1",
+			&transport.Error{StatusCode: http.StatusNotFound},
+			engine.KindUnavailable, "cannot pull me/app:1: registry index.docker.io did not answer as a registry"},
 		{"manifest unknown names the tag, latest made explicit", "busybox",
 			&transport.Error{StatusCode: http.StatusNotFound, Errors: []transport.Diagnostic{{Code: transport.ManifestUnknownErrorCode}}},
 			engine.KindNotFound, "manifest for busybox:latest not found: manifest unknown: manifest unknown"},
@@ -176,11 +180,15 @@ func TestPullErrorWording(t *testing.T) {
 			engine.KindUnavailable, "cannot pull busybox"},
 		{"network error is unavailable", "busybox",
 			errors.New("dial tcp: connection refused"),
-			engine.KindUnavailable, "cannot pull busybox: dial tcp"},
+			engine.KindUnavailable, "cannot pull busybox: registry index.docker.io did not answer as a registry"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			err := pullError(tt.ref, tt.err)
+			ref, perr := name.ParseReference(tt.ref)
+			if perr != nil {
+				t.Fatal(perr)
+			}
+			err := pullError(ref, tt.err)
 			var e *engine.Error
 			if !errors.As(err, &e) || e.Kind != tt.kind || !strings.HasPrefix(e.Message, tt.message) || !errors.Is(err, tt.err) {
 				t.Fatalf("err = %v; want kind %v, message %q, wrapping the cause", err, tt.kind, tt.message)

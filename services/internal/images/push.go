@@ -21,6 +21,9 @@ func (s *Source) Push(ctx context.Context, img *engine.Image, target string, aut
 	if err != nil {
 		return "", 0, engine.Errorf(engine.KindInvalid, "invalid reference format: %s", target)
 	}
+	if err := s.allowed(ref); err != nil {
+		return "", 0, err
+	}
 	if own, err := s.targetRepo(); err == nil && ref.Context().Name() == own.Name() {
 		return "", 0, engine.Errorf(engine.KindInvalid, "%s holds Sockerless's own images: push elsewhere", own.Name())
 	}

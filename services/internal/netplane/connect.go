@@ -99,10 +99,12 @@ func (p *Plane) Disconnect(ctx context.Context, ns, netRef, ctrRef string, force
 		return p.dropStale(ctx, n, ctrRef)
 	}
 	if _, on := c.Networks[n.Name]; !on {
-		if running(c) { // docker's two wordings (both 500)
-			return engine.Errorf(engine.KindInternal, "container %s is not connected to network %s", c.ID, n.Name)
+		// Docker's two wordings; it answers 500, but 5xx answers here carry
+		// no detail, and this is the client's mistake: 400 keeps the words.
+		if running(c) {
+			return engine.Errorf(engine.KindInvalid, "container %s is not connected to network %s", c.ID, n.Name)
 		}
-		return engine.Errorf(engine.KindInternal, "container %s is not connected to the network %s", c.ID, n.Name)
+		return engine.Errorf(engine.KindInvalid, "container %s is not connected to the network %s", c.ID, n.Name)
 	}
 	_, err = p.cfg.Containers.UpdateContainer(ctx, ns, c.ID, func(c *engine.Container) error {
 		delete(c.Networks, n.Name)

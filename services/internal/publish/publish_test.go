@@ -21,6 +21,7 @@ import (
 	"github.com/moby/moby/api/types/network"
 
 	"github.com/sockerless/sockerless/agent/proto"
+	"github.com/sockerless/sockerless/agent/proto/wsmux"
 	"github.com/sockerless/sockerless/services/internal/agenthub"
 	"github.com/sockerless/sockerless/services/internal/clientlink"
 	"github.com/sockerless/sockerless/services/internal/engine"
@@ -110,7 +111,7 @@ func newWorld(t *testing.T, c *engine.Container, hostPorts []int) *world {
 	if err != nil {
 		t.Fatal(err)
 	}
-	sess, err := proto.Mux(ws, true, nil)
+	sess, err := wsmux.Mux(ws, true, nil)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -17,6 +17,9 @@ locals {
   # besides its older hash-style URL (output service_url).
   service_host = "${var.name}-${data.google_project.this.number}.${var.region}.run.app"
   callback_url = "wss://${local.service_host}"
+  # The audience of members' Google ID tokens (forwarder --google
+  # --google-audience).
+  google_audience = "https://${local.service_host}"
 
   controlplane_image_repo = "${local.registry_host}/${var.project_id}/${google_artifact_registry_repository.controlplane.repository_id}"
   wrapped_image_repo      = "${local.registry_host}/${var.project_id}/${google_artifact_registry_repository.wrapped.repository_id}/wrapped"

@@ -47,3 +47,8 @@ output "functions_service_account" {
   description = "Email of the account the functions (user containers) run as."
   value       = google_service_account.functions.email
 }
+
+output "google_audience" {
+  description = "Audience of Google ID tokens the control plane accepts (forwarder --google --google-audience)."
+  value       = var.google_identity ? local.google_audience : ""
+}

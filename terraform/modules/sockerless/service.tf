@@ -94,6 +94,10 @@ resource "google_cloud_run_v2_service" "controlplane" {
         value = var.log_level
       }
       env {
+        name  = "SOCKERLESS_GOOGLE_AUDIENCE"
+        value = var.google_identity ? local.google_audience : ""
+      }
+      env {
         name  = "SOCKERLESS_VOLUME_BUCKET"
         value = local.volume_bucket
       }
@@ -150,7 +154,11 @@ resource "google_cloud_run_v2_service" "controlplane" {
 }
 
 # Requests reach Sockerless without Google IAM: it checks its own bearer
-# token on every request, and agents present a per-container secret.
+# token (or a member's Google ID token) on every request, and agents
+# present a per-container secret. With public = false Cloud Run demands a
+# Google ID token of a run.invoker (var.iam_invokers) on every request,
+# agents' callbacks included, which they do not send yet: see the README,
+# "Google identity".
 resource "google_cloud_run_v2_service_iam_member" "public" {
   count = var.public ? 1 : 0
 
@@ -159,4 +167,15 @@ resource "google_cloud_run_v2_service_iam_member" "public" {
   name     = google_cloud_run_v2_service.controlplane.name
   role     = "roles/run.invoker"
   member   = "allUsers"
+}
+
+# With public = false: who may call the service through Cloud Run IAM.
+resource "google_cloud_run_v2_service_iam_member" "invokers" {
+  for_each = var.public ? toset([]) : toset(var.iam_invokers)
+
+  project  = var.project_id
+  location = var.region
+  name     = google_cloud_run_v2_service.controlplane.name
+  role     = "roles/run.invoker"
+  member   = each.value
 }

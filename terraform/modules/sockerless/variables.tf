@@ -66,6 +66,18 @@ variable "public" {
   default     = true
 }
 
+variable "google_identity" {
+  description = "Whether the control plane accepts Google ID tokens (forwarder --google) of members registered with controlplane members set, besides its own tokens; the audience is output google_audience."
+  type        = bool
+  default     = true
+}
+
+variable "iam_invokers" {
+  description = "With public = false, the members Cloud Run IAM lets call the service (roles/run.invoker), e.g. [\"group:developers@example.com\"]. Cloud Run then demands a Google ID token on every request, agents' callbacks included, which agents do not send yet: keep public = true and use google_identity unless a proxy carries the agents' path."
+  type        = list(string)
+  default     = []
+}
+
 variable "memory" {
   description = "Memory of the control plane's instance."
   type        = string

@@ -25,6 +25,7 @@ import (
 	"google.golang.org/protobuf/types/known/durationpb"
 
 	"github.com/sockerless/sockerless/services/internal/engine"
+	"github.com/sockerless/sockerless/services/internal/fleet"
 )
 
 // Defaults of Config.
@@ -152,21 +153,56 @@ func (d *Driver) Close() error {
 func (d *Driver) Create(ctx context.Context, name, image string) (string, error) {
 	f, err := d.ensureFunction(ctx, name)
 	if err != nil {
-		return "", fmt.Errorf("create function %s: %w", name, err)
+		return "", quotaErr(fmt.Errorf("create function %s: %w", name, err))
 	}
+	return d.pointAt(ctx, f, image, fleet.ImageOptions{})
+}
+
+// CreateStub makes function name from the stub source (or finds it) and
+// returns once it is ACTIVE, its service running the stub: a pooled
+// function (package fleet).
+func (d *Driver) CreateStub(ctx context.Context, name string) error {
+	if _, err := d.ensureFunction(ctx, name); err != nil {
+		return quotaErr(fmt.Errorf("create function %s: %w", name, err))
+	}
+	return nil
+}
+
+// SetImage points the service of function name at image with opts and
+// returns the function's URL once the new revision serves.
+func (d *Driver) SetImage(ctx context.Context, name, image string, opts fleet.ImageOptions) (string, error) {
+	f, err := d.functions.GetFunction(ctx, &functionspb.GetFunctionRequest{Name: d.parent + "/functions/" + name})
+	if err != nil {
+		return "", quotaErr(fmt.Errorf("get function %s: %w", name, err))
+	}
+	return d.pointAt(ctx, f, image, opts)
+}
+
+// pointAt sets the image of f's service and returns f's URL.
+func (d *Driver) pointAt(ctx context.Context, f *functionspb.Function, image string, opts fleet.ImageOptions) (string, error) {
+	name := f.GetName()
 	svc := f.GetServiceConfig().GetService()
 	if svc == "" {
-		return "", fmt.Errorf("create function %s: it has no Cloud Run service", name)
+		return "", fmt.Errorf("function %s has no Cloud Run service", name)
 	}
-	if err := d.setImage(ctx, svc, image); err != nil {
-		return "", fmt.Errorf("create function %s: set image: %w", name, err)
+	if err := d.setImage(ctx, svc, image, opts); err != nil {
+		return "", quotaErr(fmt.Errorf("function %s: set image: %w", name, err))
 	}
 	url := f.GetUrl()
 	if url == "" {
 		url = f.GetServiceConfig().GetUri()
 	}
-	d.logger.Info("function ready", "function", name, "image", image, "url", url)
+	d.logger.Info("function ready", "function", name, "image", image, "url", url, "minInstances", opts.MinInstances)
 	return url, nil
+}
+
+// quotaErr marks an error of a call Google refused over quota
+// (RESOURCE_EXHAUSTED) as engine.ErrQuota, which callers retry.
+func quotaErr(err error) error {
+	if status.Code(err) == codes.ResourceExhausted {
+		return fmt.Errorf("%w: %w", engine.ErrQuota, err)
+	}
+	return err
 }
 
 // ensureFunction creates function name from the stub source, or finds it,
@@ -181,6 +217,7 @@ func (d *Driver) ensureFunction(ctx context.Context, name string) (*functionspb.
 		FunctionId: name,
 		Function: &functionspb.Function{
 			Description: "Sockerless function; its Cloud Run service runs a wrapped container image.",
+			Environment: functionspb.Environment_GEN_2,
 			Labels:      map[string]string{"managed-by": "sockerless"},
 			BuildConfig: &functionspb.BuildConfig{
 				Runtime: StubRuntime, EntryPoint: StubEntryPoint,
@@ -267,7 +304,7 @@ func (d *Driver) uploadStub(ctx context.Context) (*functionspb.StorageSource, er
 
 // setImage makes service run image with one request per instance, the
 // configured timeout, max instances and env, and waits for the revision.
-func (d *Driver) setImage(ctx context.Context, name, image string) error {
+func (d *Driver) setImage(ctx context.Context, name, image string, opts fleet.ImageOptions) error {
 	for attempt := 0; ; attempt++ {
 		svc, err := d.services.GetService(ctx, &runpb.GetServiceRequest{Name: name})
 		if err != nil {
@@ -287,6 +324,24 @@ func (d *Driver) setImage(ctx context.Context, name, image string) error {
 			t.Scaling = &runpb.RevisionScaling{}
 		}
 		t.Scaling.MaxInstanceCount = int32(d.cfg.MaxInstances)
+		t.Scaling.MinInstanceCount = int32(opts.MinInstances)
+		if opts.CPU != "" || opts.Memory != "" {
+			if c.Resources == nil {
+				c.Resources = &runpb.ResourceRequirements{}
+			}
+			if c.Resources.Limits == nil {
+				c.Resources.Limits = map[string]string{}
+			}
+			if opts.CPU != "" {
+				c.Resources.Limits["cpu"] = opts.CPU
+			}
+			if opts.Memory != "" {
+				c.Resources.Limits["memory"] = opts.Memory
+			}
+		}
+		// The second generation execution environment: the container may
+		// mount file systems, and gets a full Linux (DESIGN.md).
+		t.ExecutionEnvironment = runpb.ExecutionEnvironment_EXECUTION_ENVIRONMENT_GEN2
 		if d.cfg.Volumes != nil {
 			d.cfg.Volumes.apply(t)
 		}
@@ -345,7 +400,7 @@ func (d *Driver) Delete(ctx context.Context, name string) error {
 		return nil
 	}
 	if err != nil {
-		return fmt.Errorf("delete function %s: %w", name, err)
+		return quotaErr(fmt.Errorf("delete function %s: %w", name, err))
 	}
 	err = waitDone(ctx, d.cfg.PollInterval, func(ctx context.Context) (bool, error) {
 		perr := op.Poll(ctx)

@@ -17,6 +17,7 @@ import (
 	"google.golang.org/protobuf/types/known/timestamppb"
 
 	"github.com/sockerless/sockerless/services/internal/gcpsim/lro"
+	"github.com/sockerless/sockerless/services/internal/gcpsim/quota"
 	"github.com/sockerless/sockerless/services/internal/gcpsim/resname"
 )
 
@@ -59,10 +60,17 @@ func (s *Server) CreateFunction(_ context.Context, req *functionspb.CreateFuncti
 		f.BuildConfig.EntryPoint = id
 	}
 
+	if err := s.cfg.Writes.Allow(loc.Project, loc.Location); err != nil {
+		return nil, err
+	}
 	s.mu.Lock()
 	if _, ok := s.fns[name]; ok {
 		s.mu.Unlock()
 		return nil, status.Errorf(codes.AlreadyExists, "Function %s in region %s in project %s already exists", id, loc.Location, loc.Project)
+	}
+	if s.cfg.MaxFunctions > 0 && s.inLocationLocked(loc) >= s.cfg.MaxFunctions {
+		s.mu.Unlock()
+		return nil, quota.Exceeded("cloudfunctions.googleapis.com", loc.Project, loc.Location, "FunctionsPerProjectPerRegion", "functions", s.cfg.MaxFunctions)
 	}
 	s.fns[name] = f
 	s.mu.Unlock()
@@ -101,6 +109,10 @@ func (s *Server) UpdateFunction(_ context.Context, req *functionspb.UpdateFuncti
 		s.mu.Unlock()
 		return nil, status.Errorf(codes.FailedPrecondition, "function %s has an operation in progress", name)
 	}
+	if err := s.cfg.Writes.Allow(loc.Project, loc.Location); err != nil {
+		s.mu.Unlock()
+		return nil, err
+	}
 	next := clone(cur)
 	if err := applyMask(next, in, req.GetUpdateMask().GetPaths()); err != nil {
 		s.mu.Unlock()
@@ -124,6 +136,18 @@ func (s *Server) UpdateFunction(_ context.Context, req *functionspb.UpdateFuncti
 		Metadata: s.metadata(name, "update", functionspb.OperationType_UPDATE_FUNCTION, timestamppb.Now(), clone(req.GetFunction())),
 		Finish:   func() (proto.Message, error) { return s.deploy(name, false) },
 	})
+}
+
+// inLocationLocked counts the functions of loc.
+func (s *Server) inLocationLocked(loc resname.Location) int {
+	prefix := loc.Child("functions", "")
+	n := 0
+	for name := range s.fns {
+		if strings.HasPrefix(name, prefix) {
+			n++
+		}
+	}
+	return n
 }
 
 // deploy "builds" function name's source and creates (or re-templates) its

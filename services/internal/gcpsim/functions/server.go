@@ -19,6 +19,7 @@ import (
 	"google.golang.org/protobuf/types/known/timestamppb"
 
 	"github.com/sockerless/sockerless/services/internal/gcpsim/lro"
+	"github.com/sockerless/sockerless/services/internal/gcpsim/quota"
 	"github.com/sockerless/sockerless/services/internal/gcpsim/resname"
 	"github.com/sockerless/sockerless/services/internal/gcpsim/run"
 )
@@ -37,8 +38,14 @@ type Config struct {
 	Operations *lro.Table
 	// Services is the Cloud Run API that holds each function's service.
 	Services *run.Server
-	// Delay is how long create, update and delete operations take.
-	Delay time.Duration
+	// Delay is how long create and update operations take (the build);
+	// DeleteDelay how long a delete takes.
+	Delay, DeleteDelay time.Duration
+	// Writes limits the write calls (create, update, delete) per minute
+	// and region; nil: no limit.
+	Writes *quota.Limiter
+	// MaxFunctions bounds the functions of a region; 0: no bound.
+	MaxFunctions int
 	// UploadURL returns the URL of upload id (served by UploadHandler).
 	UploadURL func(id string) string
 	// FunctionURL returns a function's invocation URL.
@@ -207,6 +214,9 @@ func (s *Server) DeleteFunction(_ context.Context, req *functionspb.DeleteFuncti
 		return nil, err
 	}
 	name := req.GetName()
+	if err := s.cfg.Writes.Allow(loc.Project, loc.Location); err != nil {
+		return nil, err
+	}
 	s.mu.Lock()
 	f, ok := s.fns[name]
 	if ok {
@@ -225,7 +235,7 @@ func (s *Server) DeleteFunction(_ context.Context, req *functionspb.DeleteFuncti
 	start := timestamppb.Now()
 	return s.cfg.Operations.Start(lro.Spec{
 		Name:     loc.NewOperation(),
-		Delay:    s.cfg.Delay,
+		Delay:    s.cfg.DeleteDelay,
 		Metadata: s.metadata(name, "delete", functionspb.OperationType_DELETE_FUNCTION, start, nil),
 		Finish: func() (proto.Message, error) {
 			s.mu.Lock()

@@ -24,6 +24,9 @@ type image struct {
 	Digest string
 	Rootfs string
 	Config v1.Config
+	// Size is the compressed size of its layers: what a new instance
+	// fetches (Config.PullBytesPerSecond).
+	Size int64
 }
 
 // imageCache pulls images and unpacks each digest once into
@@ -84,6 +87,9 @@ func (c *imageCache) get(ctx context.Context, ref string) (*image, error) {
 	c.mu.Unlock()
 
 	u.img, u.err = c.unpack(img, d.String())
+	if u.err == nil {
+		u.img.Size = layersSize(img)
+	}
 	if u.err != nil {
 		c.mu.Lock()
 		delete(c.pending, key) // retry on the next request
@@ -148,4 +154,17 @@ func digestHex(d string) string {
 		return hex
 	}
 	return d
+}
+
+// layersSize is the compressed size of img's layers (0 if unknown).
+func layersSize(img v1.Image) int64 {
+	m, err := img.Manifest()
+	if err != nil {
+		return 0
+	}
+	var n int64
+	for _, l := range m.Layers {
+		n += l.Size
+	}
+	return n
 }

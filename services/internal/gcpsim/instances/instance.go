@@ -148,6 +148,15 @@ func (i *instance) launch(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
+	if d := i.m.coldStart(img); d > 0 { // Google's clock (gcpsim's delay profile)
+		t := time.NewTimer(d)
+		defer t.Stop()
+		select {
+		case <-t.C:
+		case <-ctx.Done():
+			return ctx.Err()
+		}
+	}
 	i.bundle = filepath.Join(i.dir, "bundle")
 	rootfs := filepath.Join(i.bundle, "rootfs")
 	if err := os.MkdirAll(i.bundle, 0o700); err != nil {

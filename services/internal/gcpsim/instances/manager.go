@@ -42,6 +42,11 @@ type Config struct {
 	StartupTimeout time.Duration
 	// StopGrace is the time between SIGTERM and SIGKILL; default 10 s.
 	StopGrace time.Duration
+	// ColdStart is added to every new instance's start, and the image's
+	// compressed size at PullBytesPerSecond (0: none) beside it: Google's
+	// clock (gcpsim's delay profile). Zero: as fast as this machine.
+	ColdStart          time.Duration
+	PullBytesPerSecond int64
 	// Copy makes every instance rootfs a full copy even where overlayfs works.
 	Copy bool
 	// Insecure pulls from every registry over plain http (loopback and
@@ -157,6 +162,15 @@ func New(cfg Config) (*Manager, error) {
 	return m, nil
 }
 
+// coldStart is the simulated start time of a new instance of img.
+func (m *Manager) coldStart(img *image) time.Duration {
+	d := m.cfg.ColdStart
+	if r := m.cfg.PullBytesPerSecond; r > 0 && img.Size > 0 {
+		d += time.Duration(float64(img.Size) / float64(r) * float64(time.Second))
+	}
+	return d
+}
+
 func (m *Manager) instancesRoot() string        { return filepath.Join(m.cfg.StateDir, "instances") }
 func (m *Manager) instanceDir(id string) string { return filepath.Join(m.instancesRoot(), id) }
 
@@ -248,6 +262,23 @@ func (m *Manager) Instances() []Info {
 		p.mu.Unlock()
 	}
 	return out
+}
+
+// Warm starts rev's min instances (scaling.min_instance_count) without a
+// request, and keeps them: an instance that ends is replaced.
+func (m *Manager) Warm(rev *run.Revision) {
+	m.mu.Lock()
+	if m.closed || m.retired[poolKey(rev)] {
+		m.mu.Unlock()
+		return
+	}
+	p, ok := m.pools[poolKey(rev)]
+	if !ok {
+		p = newPool(m, poolKey(rev), rev)
+		m.pools[poolKey(rev)] = p
+	}
+	m.mu.Unlock()
+	p.ensureMin()
 }
 
 func poolKey(rev *run.Revision) string { return rev.Service + "/revisions/" + rev.Name }

@@ -157,10 +157,28 @@ func (p *pool) release(in *instance) {
 	}
 }
 
-// expire stops an instance that stayed idle for the idle timeout.
+// ensureMin starts instances until the revision has its min instances.
+func (p *pool) ensureMin() {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if p.retired {
+		return
+	}
+	for n := p.rev.MinInstances - p.liveLocked(); n > 0; n-- {
+		in := p.m.newInstance(p, p.rev)
+		if in == nil {
+			return
+		}
+		p.instances[in.id] = in
+		go in.run(p.m.ctx)
+	}
+}
+
+// expire stops an instance that stayed idle for the idle timeout, unless
+// the revision's min instances need it.
 func (p *pool) expire(in *instance) {
 	p.mu.Lock()
-	stop := in.active == 0 && !in.removed && !in.stopping
+	stop := in.active == 0 && !in.removed && !in.stopping && p.liveLocked() > p.rev.MinInstances
 	if stop {
 		in.stopping = true
 		p.broadcastLocked()
@@ -180,7 +198,9 @@ func (p *pool) markListening(in *instance) {
 	p.mu.Unlock()
 }
 
-// removeInstance forgets an instance whose process has ended.
+// removeInstance forgets an instance whose process has ended; one that
+// had served is replaced if the revision keeps min instances (one that
+// failed to start is not, or a broken image would start forever).
 func (p *pool) removeInstance(in *instance) {
 	p.mu.Lock()
 	delete(p.instances, in.id)
@@ -189,7 +209,11 @@ func (p *pool) removeInstance(in *instance) {
 		in.idleTimer.Stop()
 	}
 	p.broadcastLocked()
+	refill := in.listening && p.rev.MinInstances > 0
 	p.mu.Unlock()
+	if refill {
+		p.ensureMin()
+	}
 }
 
 // retire stops serving: idle instances stop now, busy ones when their

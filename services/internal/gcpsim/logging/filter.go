@@ -10,7 +10,7 @@ import (
 // Filter is a parsed Cloud Logging filter: a conjunction of comparisons
 // "FIELD OP VALUE" joined by AND or whitespace. FIELD is resource.type,
 // resource.labels.K, labels.K (K may be quoted), logName, severity,
-// timestamp, textPayload or insertId; OP is = != < <= > >= or : (substring,
+// timestamp, textPayload, insertId or jsonPayload.K (a top-level field); OP is = != < <= > >= or : (substring,
 // case-insensitive). OR, NOT and parentheses are not supported.
 type Filter []term
 
@@ -77,7 +77,8 @@ func (f Filter) Match(e Entry) bool {
 func checkField(field, op, val string) error {
 	switch {
 	case field == "resource.type", field == "logName", field == "textPayload", field == "insertId",
-		strings.HasPrefix(field, "resource.labels."), strings.HasPrefix(field, "labels."):
+		strings.HasPrefix(field, "resource.labels."), strings.HasPrefix(field, "labels."),
+		strings.HasPrefix(field, "jsonPayload."):
 		return nil
 	case field == "severity":
 		if _, ok := severityRank(val); !ok {
@@ -124,6 +125,11 @@ func (t term) match(e Entry) bool {
 		got, present = e.Resource[strings.TrimPrefix(t.field, "resource.labels.")]
 	case strings.HasPrefix(t.field, "labels."):
 		got, present = e.Labels[strings.TrimPrefix(t.field, "labels.")]
+	case strings.HasPrefix(t.field, "jsonPayload.") && e.JSON != nil:
+		// Top-level fields only; numbers compare as their text.
+		if v, ok := e.JSON.GetFields()[strings.TrimPrefix(t.field, "jsonPayload.")]; ok {
+			got, present = fmt.Sprint(v.AsInterface()), true
+		}
 	}
 	if !present {
 		return t.op == "!="

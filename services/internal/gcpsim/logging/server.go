@@ -78,7 +78,7 @@ func (s *Server) ListLogEntries(_ context.Context, req *loggingpb.ListLogEntries
 // labels fill in what entries leave out.
 func (s *Server) WriteLogEntries(_ context.Context, req *loggingpb.WriteLogEntriesRequest) (*loggingpb.WriteLogEntriesResponse, error) {
 	for _, pe := range req.GetEntries() {
-		e := Entry{LogName: pe.GetLogName(), Severity: pe.GetSeverity().String(), Text: pe.GetTextPayload()}
+		e := Entry{LogName: pe.GetLogName(), Severity: pe.GetSeverity().String(), Text: pe.GetTextPayload(), JSON: pe.GetJsonPayload()}
 		if e.LogName == "" {
 			e.LogName = req.GetLogName()
 		}
@@ -111,7 +111,7 @@ func (s *Server) WriteLogEntries(_ context.Context, req *loggingpb.WriteLogEntri
 
 func toProto(e Entry) *loggingpb.LogEntry {
 	sev := ltype.LogSeverity(ltype.LogSeverity_value[e.Severity])
-	return &loggingpb.LogEntry{
+	out := &loggingpb.LogEntry{
 		LogName:          e.LogName,
 		Resource:         &monitoredres.MonitoredResource{Type: e.ResourceType, Labels: e.Resource},
 		Payload:          &loggingpb.LogEntry_TextPayload{TextPayload: e.Text},
@@ -121,4 +121,8 @@ func toProto(e Entry) *loggingpb.LogEntry {
 		InsertId:         e.InsertID,
 		Labels:           e.Labels,
 	}
+	if e.JSON != nil {
+		out.Payload = &loggingpb.LogEntry_JsonPayload{JsonPayload: e.JSON}
+	}
+	return out
 }

@@ -12,6 +12,8 @@ import (
 	"strconv"
 	"sync"
 	"time"
+
+	"google.golang.org/protobuf/types/known/structpb"
 )
 
 // ResourceType is the monitored resource type of instance log entries.
@@ -32,6 +34,9 @@ type Entry struct {
 	// Severity is a LogSeverity name: DEFAULT, INFO, ERROR, …
 	Severity string `json:"severity"`
 	Text     string `json:"textPayload"`
+	// JSON is a structured payload (jsonPayload), kept as the client sent
+	// it; an entry has Text or JSON.
+	JSON *structpb.Struct `json:"jsonPayload,omitempty"`
 }
 
 // InstanceEntry is a line an instance wrote on stream ("stdout" or

@@ -39,8 +39,9 @@ type Revision struct {
 	Timeout time.Duration
 	// Concurrency is the most requests one instance serves at a time.
 	Concurrency int
-	// MaxInstances bounds the instances of this revision.
-	MaxInstances int
+	// MaxInstances bounds the instances of this revision; MinInstances
+	// are kept running, idle or not (scaling.min_instance_count).
+	MaxInstances, MinInstances int
 	// Gen2 is the second generation execution environment (a microVM,
 	// where the container may mount file systems).
 	Gen2 bool
@@ -73,6 +74,7 @@ func revisionFrom(svc *runpb.Service, name string) (*Revision, error) {
 		Timeout:      DefaultTimeout,
 		Concurrency:  int(t.GetMaxInstanceRequestConcurrency()),
 		MaxInstances: int(t.GetScaling().GetMaxInstanceCount()),
+		MinInstances: int(t.GetScaling().GetMinInstanceCount()),
 	}
 	r.Gen2 = t.GetExecutionEnvironment() == runpb.ExecutionEnvironment_EXECUTION_ENVIRONMENT_GEN2
 	if r.Volumes, err = volumeMounts(t, c); err != nil {
@@ -110,6 +112,9 @@ func revisionFrom(svc *runpb.Service, name string) (*Revision, error) {
 	}
 	if r.MaxInstances == 0 {
 		r.MaxInstances = DefaultMaxInstances
+	}
+	if r.MinInstances < 0 || r.MinInstances > r.MaxInstances {
+		return nil, status.Errorf(codes.InvalidArgument, "min_instance_count %d: must be between 0 and max_instance_count %d", r.MinInstances, r.MaxInstances)
 	}
 	return r, nil
 }

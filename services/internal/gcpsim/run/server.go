@@ -18,6 +18,7 @@ import (
 	"google.golang.org/protobuf/types/known/timestamppb"
 
 	"github.com/sockerless/sockerless/services/internal/gcpsim/lro"
+	"github.com/sockerless/sockerless/services/internal/gcpsim/quota"
 	"github.com/sockerless/sockerless/services/internal/gcpsim/resname"
 )
 
@@ -25,10 +26,16 @@ import (
 type Config struct {
 	// Operations is the shared table of long-running operations.
 	Operations *lro.Table
-	// Delay is how long create, update and delete operations take.
+	// Delay is how long create, update and delete operations take (a
+	// revision's deployment).
 	Delay time.Duration
+	// Writes limits the write calls per minute and region; nil: none.
+	Writes *quota.Limiter
 	// URL returns the invocation URL of a service.
 	URL func(project, location, serviceID string) string
+	// Serving, if set, is called (without locks held) when a revision
+	// starts taking traffic: its min instances start.
+	Serving func(*Revision)
 	// Retired, if set, is called (without locks held) when a revision stops
 	// taking traffic: replaced by a newer one or its service deleted.
 	Retired func(*Revision)
@@ -140,6 +147,9 @@ func (s *Server) CreateService(_ context.Context, req *runpb.CreateServiceReques
 		return nil, err
 	}
 	if err := resname.CheckID("service", req.GetServiceId(), 49); err != nil {
+		return nil, err
+	}
+	if err := s.cfg.Writes.Allow(loc.Project, loc.Location); err != nil {
 		return nil, err
 	}
 	in := clone(req.GetService())
@@ -259,6 +269,9 @@ func (s *Server) promote(name string, rev *Revision, gen int64) (*runpb.Service,
 	out := clone(e.svc)
 	s.mu.Unlock()
 	s.cfg.Logger.Debug("revision serving", "service", name, "revision", rev.Name)
+	if s.cfg.Serving != nil && rev.MinInstances > 0 {
+		s.cfg.Serving(rev)
+	}
 	if old != nil && old.Name != rev.Name && s.cfg.Retired != nil {
 		s.cfg.Retired(old)
 	}

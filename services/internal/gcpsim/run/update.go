@@ -29,6 +29,9 @@ func (s *Server) UpdateService(_ context.Context, req *runpb.UpdateServiceReques
 	if err != nil {
 		return nil, err
 	}
+	if err := s.cfg.Writes.Allow(loc.Project, loc.Location); err != nil {
+		return nil, err
+	}
 	s.mu.Lock()
 	e, ok := s.services[in.GetName()]
 	if !ok {
@@ -98,6 +101,9 @@ func (s *Server) UpdateService(_ context.Context, req *runpb.UpdateServiceReques
 func (s *Server) DeleteService(_ context.Context, req *runpb.DeleteServiceRequest) (*longrunningpb.Operation, error) {
 	loc, id, err := parseService(req.GetName())
 	if err != nil {
+		return nil, err
+	}
+	if err := s.cfg.Writes.Allow(loc.Project, loc.Location); err != nil {
 		return nil, err
 	}
 	s.mu.Lock()

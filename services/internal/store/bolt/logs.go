@@ -91,6 +91,7 @@ func (s *Store) AppendLogs(ctx context.Context, ns, id string, entries []engine.
 		lb.FillPercent = 1 // keys only grow: full pages, no splits in half
 		for i, e := range entries {
 			c.LogSeq++
+			c.LogBytes += int64(len(e.Data))
 			e.Seq = c.LogSeq
 			if err := lb.Put(seqKey(e.Seq), encodeEntry(e)); err != nil {
 				return fmt.Errorf("log %d: %w", e.Seq, err)

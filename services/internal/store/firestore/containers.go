@@ -59,11 +59,20 @@ func readContainer(snap *firestore.DocumentSnapshot, ns string) (*containerDoc, 
 	if d.NS != ns {
 		return nil, nil, engine.ErrNotFound
 	}
+	c, err := decodeContainer(snap.Ref.ID, &d)
+	if err != nil {
+		return nil, nil, err
+	}
+	return &d, c, nil
+}
+
+// decodeContainer decodes a container document's JSON into a new value.
+func decodeContainer(id string, d *containerDoc) (*engine.Container, error) {
 	var c engine.Container
 	if err := json.Unmarshal([]byte(d.JSON), &c); err != nil {
-		return nil, nil, fmt.Errorf("decode container %s: %w", snap.Ref.ID, err)
+		return nil, fmt.Errorf("decode container %s: %w", id, err)
 	}
-	return &d, &c, nil
+	return &c, nil
 }
 
 // CreateContainer stores c and reserves its name: two creates, each with
@@ -74,6 +83,7 @@ func (s *Store) CreateContainer(ctx context.Context, c *engine.Container) error 
 		return err
 	}
 	doc := containerDoc{NS: c.Namespace, JSON: data, Gen: newGen()}
+	s.own.wrote(c.ID, fingerprint(&doc))
 	err = s.runTx(ctx, func(t *txn) error {
 		if err := t.create(s.containerRef(c.ID), doc); err != nil {
 			return err
@@ -98,6 +108,14 @@ func (s *Store) CreateContainer(ctx context.Context, c *engine.Container) error 
 // document ID limited to two.
 func (s *Store) GetContainer(ctx context.Context, ns, ref string) (*engine.Container, error) {
 	if ref == "" {
+		return nil, fmt.Errorf("container %q: %w", ref, engine.ErrNotFound)
+	}
+	if doc, ok := s.own.current(ref); ok && doc.NS == ns {
+		if c, err := decodeContainer(ref, doc); err == nil {
+			return c, nil
+		}
+	}
+	if s.own.gone(ref) { // a full ID, neither a name nor a prefix of another
 		return nil, fmt.Errorf("container %q: %w", ref, engine.ErrNotFound)
 	}
 	snap, err := s.getDoc(ctx, s.containerRef(ref))
@@ -237,6 +255,7 @@ func (s *Store) UpdateContainer(ctx context.Context, ns, id string, fn func(*eng
 			return nil // nothing changed: no write
 		}
 		doc.JSON = data
+		s.own.wrote(id, fingerprint(doc))
 		return t.set(ref, doc)
 	})
 	if isCode(err, codes.AlreadyExists) {
@@ -268,6 +287,7 @@ func (s *Store) DeleteContainer(ctx context.Context, ns, id string) error {
 			return err
 		}
 		doc = d
+		s.own.wrote(id, deleted) // until a watch sees the deletion
 		if err := t.delete(ref); err != nil {
 			return err
 		}

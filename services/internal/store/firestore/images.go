@@ -207,6 +207,20 @@ func (s *Store) GetImage(ctx context.Context, ref string) (*engine.Image, error)
 	if ref == "" {
 		return nil, fmt.Errorf("image %q: %w", ref, engine.ErrNotFound)
 	}
+	if isFullID(ref) { // an ID is no ref: one read of its document
+		snap, err := s.getDoc(ctx, s.imageRef(ref))
+		if err != nil {
+			return nil, fmt.Errorf("get image %s: %w", ref, err)
+		}
+		if !snap.Exists() {
+			return nil, fmt.Errorf("image %s: %w", ref, engine.ErrNotFound)
+		}
+		img, err := decodeJSON[engine.Image](snap)
+		if err != nil {
+			return nil, fmt.Errorf("image %s: %w", ref, err)
+		}
+		return img, nil
+	}
 	snap, err := s.getDoc(ctx, s.refRef(ref))
 	if err != nil {
 		return nil, fmt.Errorf("get image %s: %w", ref, err)
@@ -300,4 +314,11 @@ func (s *Store) DeleteImage(ctx context.Context, id string) error {
 		return fmt.Errorf("delete image %s: %w", id, err)
 	}
 	return nil
+}
+
+// isFullID reports whether ref is a whole image ID, "sha256:" and 64 hex
+// digits.
+func isFullID(ref string) bool {
+	hex, ok := strings.CutPrefix(ref, "sha256:")
+	return ok && len(hex) == 64 && strings.Trim(hex, "0123456789abcdef") == ""
 }

@@ -210,6 +210,7 @@ func (s *Store) AppendLogs(ctx context.Context, ns, id string, entries []engine.
 		out = make([]engine.LogEntry, len(entries))
 		for i, e := range entries {
 			c.LogSeq++
+			c.LogBytes += int64(len(e.Data))
 			e.Seq = c.LogSeq
 			w.add(e)
 			out[i] = e
@@ -233,6 +234,7 @@ func (s *Store) AppendLogs(ctx context.Context, ns, id string, entries []engine.
 		if doc.JSON, err = encodeContainer(c); err != nil {
 			return err
 		}
+		s.own.wrote(id, fingerprint(doc))
 		return t.set(ref, doc)
 	})
 	if err != nil {
@@ -246,11 +248,7 @@ func (s *Store) AppendLogs(ctx context.Context, ns, id string, entries []engine.
 // a query of the chunks whose Last is past after, in order, read only as
 // far as needed.
 func (s *Store) ReadLogs(ctx context.Context, ns, id string, after uint64, limit int) ([]engine.LogEntry, error) {
-	snap, err := s.getDoc(ctx, s.containerRef(id))
-	if err != nil {
-		return nil, fmt.Errorf("read logs of %s: %w", id, err)
-	}
-	doc, c, err := readContainer(snap, ns)
+	doc, c, err := s.logsContainer(ctx, ns, id)
 	if err != nil {
 		return nil, fmt.Errorf("read logs of %s: %w", id, err)
 	}
@@ -274,6 +272,21 @@ func (s *Store) ReadLogs(ctx context.Context, ns, id string, after uint64, limit
 		return done, nil
 	})
 	return r.result(id, err)
+}
+
+// logsContainer reads the container document whose log is read, from its
+// watch when that is current.
+func (s *Store) logsContainer(ctx context.Context, ns, id string) (*containerDoc, *engine.Container, error) {
+	if doc, ok := s.own.current(id); ok && doc.NS == ns {
+		if c, err := decodeContainer(id, doc); err == nil {
+			return doc, c, nil
+		}
+	}
+	snap, err := s.getDoc(ctx, s.containerRef(id))
+	if err != nil {
+		return nil, nil, err
+	}
+	return readContainer(snap, ns)
 }
 
 // logReader joins pieces, in order, into entries after a seq.

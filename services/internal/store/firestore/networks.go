@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"strings"
 
 	"cloud.google.com/go/firestore"
 	"google.golang.org/grpc/codes"
@@ -108,6 +109,34 @@ func (s *Store) GetNetwork(ctx context.Context, ns, ref string) (*netplane.Netwo
 	if ref == "" {
 		return nil, fmt.Errorf("network %q: %w", ref, engine.ErrNotFound)
 	}
+	// Docker looks up the ID first, then the name; IDs are hex, so a ref
+	// that is not (bridge, a user's name) goes to the names first and
+	// saves the read of a document that cannot exist.
+	byName := func() (*netplane.Network, bool, error) {
+		nsnap, err := s.getDoc(ctx, s.nsCol(ns, colNetNames).Doc(docID(ref)))
+		if err != nil || !nsnap.Exists() {
+			return nil, false, err
+		}
+		var nd nameDoc
+		if err := nsnap.DataTo(&nd); err != nil {
+			return nil, false, fmt.Errorf("decode network name %q: %w", ref, err)
+		}
+		snap, err := s.getDoc(ctx, s.networkRef(ns, nd.ID))
+		if err != nil {
+			return nil, false, err
+		}
+		n, err := readNetwork(snap)
+		return n, err == nil, err
+	}
+	hexRef := strings.Trim(ref, "0123456789abcdef") == ""
+	if !hexRef {
+		if n, ok, err := byName(); err != nil || ok {
+			if err != nil {
+				return nil, fmt.Errorf("get network %s: %w", ref, err)
+			}
+			return n, nil
+		}
+	}
 	snap, err := s.getDoc(ctx, s.networkRef(ns, ref))
 	if err != nil {
 		return nil, fmt.Errorf("get network %s: %w", ref, err)
@@ -115,20 +144,13 @@ func (s *Store) GetNetwork(ctx context.Context, ns, ref string) (*netplane.Netwo
 	if snap.Exists() {
 		return readNetwork(snap)
 	}
-	nsnap, err := s.getDoc(ctx, s.nsCol(ns, colNetNames).Doc(docID(ref)))
-	if err != nil {
-		return nil, fmt.Errorf("get network %s: %w", ref, err)
-	}
-	if nsnap.Exists() {
-		var nd nameDoc
-		if err := nsnap.DataTo(&nd); err != nil {
-			return nil, fmt.Errorf("decode network name %q: %w", ref, err)
+	if hexRef {
+		if n, ok, err := byName(); err != nil || ok {
+			if err != nil {
+				return nil, fmt.Errorf("get network %s: %w", ref, err)
+			}
+			return n, nil
 		}
-		snap, err := s.getDoc(ctx, s.networkRef(ns, nd.ID))
-		if err != nil {
-			return nil, fmt.Errorf("get network %s: %w", ref, err)
-		}
-		return readNetwork(snap)
 	}
 	col := s.nsCol(ns, colNetworks)
 	prefix := docID(ref)

@@ -14,6 +14,7 @@ import (
 
 	"cloud.google.com/go/firestore"
 	"google.golang.org/api/iterator"
+	"google.golang.org/api/option"
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
 
@@ -40,6 +41,10 @@ type Options struct {
 	// caller's cancellation (as the embedded store, a change must not be
 	// lost because the client that caused it went away). Zero: 30 s.
 	WriteTimeout time.Duration
+	// Latency, on the emulator only, delays every Firestore call (and the
+	// opening of every stream) by this much, to model a hosted control
+	// plane's round trips to Firestore.
+	Latency time.Duration
 }
 
 // Store is engine.Store on Cloud Firestore. Every state change is one
@@ -61,9 +66,14 @@ type Store struct {
 	// and backing off for seconds. Other processes still meet Firestore's
 	// transactions.
 	locks [64]sync.Mutex
+	// own are the container states this process wrote, for its watches.
+	own ownWrites
 }
 
-var _ engine.Store = (*Store)(nil)
+var (
+	_ engine.Store            = (*Store)(nil)
+	_ engine.ContainerWatcher = (*Store)(nil)
+)
 
 // Open connects to Firestore in project (or to the emulator named by
 // FIRESTORE_EMULATOR_HOST, which the client honours by itself).
@@ -85,6 +95,9 @@ func Open(ctx context.Context, project string, opts ...Options) (*Store, error) 
 		if x.WriteTimeout > 0 {
 			o.WriteTimeout = x.WriteTimeout
 		}
+		if x.Latency > 0 {
+			o.Latency = x.Latency
+		}
 	}
 	if o.Root == "" {
 		o.Root = DefaultRoot
@@ -98,7 +111,15 @@ func Open(ctx context.Context, project string, opts ...Options) (*Store, error) 
 	if o.WriteTimeout == 0 {
 		o.WriteTimeout = 30 * time.Second
 	}
-	client, err := firestore.NewClientWithDatabase(ctx, project, o.Database)
+	var copts []option.ClientOption
+	if o.Latency > 0 {
+		lo, err := latencyOption(o.Latency)
+		if err != nil {
+			return nil, fmt.Errorf("open firestore store: %w", err)
+		}
+		copts = append(copts, lo)
+	}
+	client, err := firestore.NewClientWithDatabase(ctx, project, o.Database, copts...)
 	if err != nil {
 		return nil, fmt.Errorf("open firestore store in %s: %w", project, err)
 	}

@@ -3,10 +3,13 @@ package storetest
 import (
 	"errors"
 	"fmt"
+	"strings"
 	"sync"
 	"testing"
+	"time"
 
 	"github.com/sockerless/sockerless/services/internal/engine"
+	"github.com/sockerless/sockerless/services/internal/fleet"
 )
 
 func functionCases() []testCase {
@@ -15,6 +18,7 @@ func functionCases() []testCase {
 		{"update returning nil stores nothing", testFunctionNil},
 		{"failing function update writes nothing", testFunctionAbort},
 		{"functions are listed and found by key", testFunctionList},
+		{"pool claims: each pooled stub goes to exactly one claimer", testPoolClaim},
 	}
 }
 
@@ -137,5 +141,60 @@ func testFunctionList(t *testing.T, s engine.Store) {
 	}
 	if got["k1"] == nil || got["k1"].Status != engine.FunctionReady || got["k2"] == nil || got["k2"].Name != "fn-k2" {
 		t.Fatalf("listed %+v", got)
+	}
+}
+
+// testPoolClaim races claimers (as two control planes on one store would)
+// over a few pooled stubs with fleet.ClaimPooled, the pool's claim
+// transaction: every stub is claimed once, by one claimer, and claimers
+// that find none left get none.
+func testPoolClaim(t *testing.T, s engine.Store) {
+	const stubs, claimers = 4, 10
+	for i := range stubs {
+		key := fmt.Sprintf("pool-stub-%d@conf", i)
+		_, err := s.UpdateFunction(t.Context(), key, func(*engine.Function) (*engine.Function, error) {
+			return &engine.Function{Key: key, Name: fmt.Sprintf("stub-%d", i), Status: fleet.PoolReady, Created: time.Now().UTC()}, nil
+		})
+		if err != nil {
+			t.Fatal(err)
+		}
+	}
+	var wg sync.WaitGroup
+	var mu sync.Mutex
+	got := map[string][]string{} // stub name → claimers
+	empty := 0
+	for i := range claimers {
+		wg.Go(func() {
+			f, err := fleet.ClaimPooled(t.Context(), s, "conf", fmt.Sprintf("img-%d@conf", i))
+			if err != nil {
+				t.Errorf("claimer %d: %v", i, err)
+				return
+			}
+			mu.Lock()
+			defer mu.Unlock()
+			if f == nil {
+				empty++
+				return
+			}
+			got[f.Name] = append(got[f.Name], fmt.Sprint(i))
+		})
+	}
+	wg.Wait()
+	if len(got) != stubs || empty != claimers-stubs {
+		t.Fatalf("claims %v, %d empty-handed: want each of %d stubs claimed and %d empty", got, empty, stubs, claimers-stubs)
+	}
+	for name, by := range got {
+		if len(by) != 1 {
+			t.Errorf("stub %s claimed by %v", name, by)
+		}
+	}
+	fns, err := s.ListFunctions(t.Context())
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, f := range fns {
+		if strings.HasPrefix(f.Key, "pool-stub-") && f.Status != fleet.PoolClaimed {
+			t.Errorf("%s is %q after the race, want claimed", f.Key, f.Status)
+		}
 	}
 }

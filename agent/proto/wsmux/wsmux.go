@@ -1,4 +1,8 @@
-package proto
+// Package wsmux runs github.com/hashicorp/yamux over one WebSocket: the
+// agents' mesh and the forwarders' links use it at both ends. It is apart
+// from package proto so that code needing only the protocol's types (the
+// engine) does not take in a WebSocket library.
+package wsmux
 
 import (
 	"context"

@@ -1,4 +1,4 @@
-package proto
+package wsmux
 
 import (
 	"bytes"
@@ -15,6 +15,7 @@ import (
 
 	"github.com/coder/websocket"
 	"github.com/hashicorp/yamux"
+	"github.com/sockerless/sockerless/agent/proto"
 )
 
 // muxPair runs Mux on both ends of a real WebSocket and counts the
@@ -53,7 +54,7 @@ func accept(t *testing.T, s *yamux.Session) net.Conn {
 	if err != nil {
 		t.Fatal(err)
 	}
-	return StreamConn(c)
+	return proto.StreamConn(c)
 }
 
 func open(t *testing.T, s *yamux.Session) net.Conn {
@@ -62,7 +63,7 @@ func open(t *testing.T, s *yamux.Session) net.Conn {
 	if err != nil {
 		t.Fatal(err)
 	}
-	return StreamConn(c)
+	return proto.StreamConn(c)
 }
 
 func TestMuxCarriesBulkIntact(t *testing.T) {
@@ -165,7 +166,7 @@ func BenchmarkMuxStream(b *testing.B) {
 			for i := 0; i < b.N; i++ {
 				go func() {
 					c, _ := w.Open()
-					buf := make([]byte, spliceBuffer)
+					buf := make([]byte, 128<<10) // as proto.Splice writes
 					for n := 0; n < 64<<20; n += len(buf) {
 						c.Write(buf)
 					}

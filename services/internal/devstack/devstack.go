@@ -1,4 +1,10 @@
-package controlplane
+// Package devstack finds or starts the gcpsim of a --dev control plane: as
+// its own process when a gcpsim binary is at hand (it and its instances
+// outlive a control plane crash, as Google does), else in-process. It is
+// the one package outside tests and cmd/ that imports gcpsim: the control
+// plane gets it as a hook (controlplane.Config.DevSim), so the hosted code
+// never depends on the simulation.
+package devstack
 
 import (
 	"context"
@@ -24,14 +30,58 @@ var errNoSimBinary = errors.New("no gcpsim binary")
 // simStartTimeout bounds how long a new gcpsim process may take to serve.
 const simStartTimeout = time.Minute
 
+// Options say where and how the dev gcpsim runs.
+type Options struct {
+	// StateDir is gcpsim's own state directory.
+	StateDir string
+	// Binary is the gcpsim to start as its own process; default: gcpsim
+	// next to this executable (in-process if there is none).
+	Binary string
+	// CallbackURL is the control plane's hub as instances dial it; its
+	// loopback port is relayed into every instance.
+	CallbackURL string
+	// OperationDelay is how long create/update operations take (fast profile).
+	OperationDelay time.Duration
+	// Profile is gcpsim's delay profile ("fast" or "google"); TimeScale
+	// multiplies its delays (0: 1).
+	Profile   string
+	TimeScale float64
+}
+
+// Start finds the gcpsim that serves opts.StateDir, or starts one, and
+// returns where it serves and what ends it (nothing for a separate
+// process, which lives on).
+func Start(ctx context.Context, opts Options, log *slog.Logger) (gcpsim.Endpoint, func() error, error) {
+	ep, err := opts.devSim(ctx, log)
+	if !errors.Is(err, errNoSimBinary) {
+		return ep, func() error { return nil }, err
+	}
+	log.Warn("no gcpsim binary next to the control plane: running it in-process, so its instances end with the control plane", "setting", settings.Ref(settings.GCPSimBinary))
+	prof, err := gcpsim.ProfileNamed(opts.Profile, opts.OperationDelay)
+	if err != nil {
+		return gcpsim.Endpoint{}, nil, err
+	}
+	sim, err := gcpsim.Start(context.WithoutCancel(ctx), gcpsim.Config{
+		Profile:        prof.Scaled(opts.TimeScale),
+		StateDir:       opts.StateDir,
+		OperationDelay: opts.OperationDelay,
+		HostPorts:      callbackHostPorts(opts.CallbackURL),
+		Logger:         log.With("component", "gcpsim"),
+	})
+	if err != nil {
+		return gcpsim.Endpoint{}, nil, fmt.Errorf("start gcpsim: %w", err)
+	}
+	return sim.Endpoint(), sim.Close, nil
+}
+
 // devSim finds the gcpsim that serves this state directory, or starts one
 // as its own process (its own session, so a kill of the control plane's
 // process group spares it): like Google, it and its function instances
 // outlive a control plane crash, and a control plane restarted on the same
 // --state-dir reuses it. It returns errNoSimBinary if no gcpsim binary is
-// at hand (a bare `go run`): the caller then runs gcpsim in-process.
-func (cfg *Config) devSim(ctx context.Context, log *slog.Logger) (gcpsim.Endpoint, error) {
-	dir := filepath.Join(cfg.StateDir, "gcpsim")
+// at hand (a bare `go run`): Start then runs gcpsim in-process.
+func (cfg *Options) devSim(ctx context.Context, log *slog.Logger) (gcpsim.Endpoint, error) {
+	dir := cfg.StateDir
 	epFile := filepath.Join(dir, "endpoint.json")
 	hostPorts := callbackHostPorts(cfg.CallbackURL)
 	if ep, err := gcpsim.ReadEndpoint(epFile); err == nil && ep.Alive(ctx) {
@@ -42,7 +92,7 @@ func (cfg *Config) devSim(ctx context.Context, log *slog.Logger) (gcpsim.Endpoin
 		log.Info("reusing the running gcpsim", "pid", ep.PID, "grpc", ep.GRPC)
 		return ep, nil
 	}
-	bin := cfg.GCPSimBinary
+	bin := cfg.Binary
 	if bin == "" {
 		exe, err := os.Executable()
 		if err != nil {
@@ -64,6 +114,12 @@ func (cfg *Config) devSim(ctx context.Context, log *slog.Logger) (gcpsim.Endpoin
 	}
 	defer logf.Close()
 	args := []string{"--state-dir", dir, "--endpoint-file", epFile, "--operation-delay", cfg.OperationDelay.String()}
+	if cfg.Profile != "" {
+		args = append(args, "--profile", cfg.Profile)
+	}
+	if cfg.TimeScale > 0 {
+		args = append(args, "--time-scale", strconv.FormatFloat(cfg.TimeScale, 'g', -1, 64))
+	}
 	for _, p := range hostPorts {
 		args = append(args, "--host-port", strconv.Itoa(p))
 	}

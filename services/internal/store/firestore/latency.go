@@ -1,0 +1,67 @@
+package firestore
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"time"
+
+	"google.golang.org/api/option"
+	"google.golang.org/grpc"
+	"google.golang.org/grpc/credentials/insecure"
+)
+
+// emulatorHost is the variable the Firestore client reads to use an
+// emulator.
+const emulatorHost = "FIRESTORE_EMULATOR_HOST"
+
+// latencyOption returns the client option that delays every Firestore
+// call by d, to model on the emulator (answering in about a millisecond
+// on this machine) the round trip to Firestore of a hosted control plane.
+// It is an emulator-only setting: Google's latency is real.
+func latencyOption(d time.Duration) (option.ClientOption, error) {
+	addr := os.Getenv(emulatorHost)
+	if addr == "" {
+		return nil, fmt.Errorf("a store latency is only injected on the emulator (%s)", emulatorHost)
+	}
+	sleep := func(ctx context.Context) error {
+		t := time.NewTimer(d)
+		defer t.Stop()
+		select {
+		case <-t.C:
+			return nil
+		case <-ctx.Done():
+			return ctx.Err()
+		}
+	}
+	conn, err := grpc.NewClient(addr,
+		grpc.WithTransportCredentials(insecure.NewCredentials()),
+		grpc.WithPerRPCCredentials(emulatorOwner{}),
+		grpc.WithChainUnaryInterceptor(func(ctx context.Context, method string, req, reply any, cc *grpc.ClientConn, invoker grpc.UnaryInvoker, opts ...grpc.CallOption) error {
+			if err := sleep(ctx); err != nil {
+				return err
+			}
+			return invoker(ctx, method, req, reply, cc, opts...)
+		}),
+		grpc.WithChainStreamInterceptor(func(ctx context.Context, desc *grpc.StreamDesc, cc *grpc.ClientConn, method string, streamer grpc.Streamer, opts ...grpc.CallOption) (grpc.ClientStream, error) {
+			if err := sleep(ctx); err != nil {
+				return nil, err
+			}
+			return streamer(ctx, desc, cc, method, opts...)
+		}),
+	)
+	if err != nil {
+		return nil, fmt.Errorf("dial the emulator at %s: %w", addr, err)
+	}
+	return option.WithGRPCConn(conn), nil
+}
+
+// emulatorOwner authorizes as the emulator's owner, as the client does on
+// its own connection to an emulator.
+type emulatorOwner struct{}
+
+func (emulatorOwner) GetRequestMetadata(context.Context, ...string) (map[string]string, error) {
+	return map[string]string{"authorization": "Bearer owner"}, nil
+}
+
+func (emulatorOwner) RequireTransportSecurity() bool { return false }

@@ -17,6 +17,11 @@ const VolumesRoot = "/.sockerless/volumes"
 const (
 	MountVolume = "volume"
 	MountTmpfs  = "tmpfs"
+	// MountDockerSocket is a bind of the client's Docker socket
+	// (/var/run/docker.sock): no kernel mount, the agent serves a unix
+	// socket at Destination and carries each connection to the control
+	// plane as a MeshDocker stream (DESIGN.md "The network plane").
+	MountDockerSocket = "docker-socket"
 	// MountBind bind-mounts a host bind's staging directory (or the one
 	// file in it) at its destination, once the bind's initial copy is in
 	// (package bindsync); the agent asks for it after the invocation's

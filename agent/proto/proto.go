@@ -367,6 +367,9 @@ type Resize struct {
 const (
 	// RequestTop lists the container's processes: Body is a Top.
 	RequestTop = "top"
+	// RequestBinds applies the host's pending changes of the container's
+	// bind mounts (a barrier, as before an exec): Body is {}.
+	RequestBinds = "binds"
 	// RequestStats samples resource usage: Body is a Stats.
 	RequestStats = "stats"
 )

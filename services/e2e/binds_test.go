@@ -1,12 +1,15 @@
 package e2e
 
 import (
+	"bufio"
 	"fmt"
 	"net/http"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 )
 
 // Host bind mounts (-v /host/dir:/ctr, --mount type=bind): synced by the
@@ -102,10 +105,54 @@ func TestBindMounts(t *testing.T) {
 					t.Fatalf("host file after the run: %q", got)
 				}
 			})
+			t.Run("host writes seen by the process after an attach", func(t *testing.T) {
+				name := uniq("bind-attach")
+				mustDocker(t, h.host, "run", "-d", "-i", "--name", name, "-v", dir+":/w", "busybox", "sh", "-c", "read f; cat /w/$f; echo back > /w/attach.out; sleep 1")
+				defer docker(t, h.host, "rm", "-f", name)
+				// stdin stays open until the answer is in: Docker ends an
+				// attach's output when its input ends.
+				cmd := exec.Command("docker", "attach", name)
+				cmd.Env = append(os.Environ(), "DOCKER_HOST="+h.host, "DOCKER_CONFIG="+dockerConfigDir(t), "DOCKER_CLI_HINTS=false")
+				in, err := cmd.StdinPipe()
+				if err != nil {
+					t.Fatal(err)
+				}
+				out, err := cmd.StdoutPipe()
+				if err != nil {
+					t.Fatal(err)
+				}
+				writeFile(t, filepath.Join(dir, "attach.in"), "written just before the attach\n", 0o644)
+				if err := cmd.Start(); err != nil {
+					t.Fatal(err)
+				}
+				time.Sleep(500 * time.Millisecond) // attached
+				if _, err := in.Write([]byte("attach.in\n")); err != nil {
+					t.Fatal(err)
+				}
+				line := make(chan string, 1)
+				go func() { l, _ := bufio.NewReader(out).ReadString('\n'); line <- l }()
+				select {
+				case l := <-line:
+					if l != "written just before the attach\n" {
+						t.Fatalf("attach read %q", l)
+					}
+				case <-time.After(60 * time.Second):
+					t.Fatal("no answer through the attach")
+				}
+				in.Close()
+				_ = cmd.Wait()
+				if got := readFile(filepath.Join(dir, "attach.out")); got != "back\n" {
+					t.Fatalf("the container's write when its attach ended: %q", got)
+				}
+			})
 			t.Run("host writes seen by the next exec, exec writes on the host when it returns", func(t *testing.T) {
 				name := uniq("bind")
 				mustDocker(t, h.host, "run", "-d", "--name", name, "-v", dir+":/w", "busybox", "sleep", "600")
 				defer docker(t, h.host, "rm", "-f", name)
+				// Input sent while the exec waits for its barrier is kept.
+				if r := dockerIn(t, h.host, []byte("piped in\n"), "exec", "-i", name, "sh", "-c", "cat > /w/piped; cat /w/piped"); r.stdout != "piped in\n" || readFile(filepath.Join(dir, "piped")) != "piped in\n" {
+					t.Fatalf("exec -i: exit %d, stdout %q, stderr %q; on the host %q", r.code, r.stdout, r.stderr, readFile(filepath.Join(dir, "piped")))
+				}
 				for i := range 200 {
 					v := fmt.Sprintf("step %d", i)
 					writeFile(t, filepath.Join(dir, "_temp", "step.sh"), "echo "+v+"\necho out"+fmt.Sprint(i)+" >> /w/_temp/env\n", 0o644)
@@ -130,5 +177,60 @@ func TestBindMountNeedsTheForwarder(t *testing.T) {
 	resp, b := s.apiRequest(t, http.MethodPost, "/containers/create", []byte(body), true)
 	if resp.StatusCode != http.StatusBadRequest || !strings.Contains(string(b), "need the Sockerless forwarder") {
 		t.Fatalf("status %d, body %s", resp.StatusCode, b)
+	}
+}
+
+// TestBindMountSurvivesControlPlaneRestart: the bind's sync rides the
+// control plane; when it crashes and comes back, the sync opens again and
+// carries what changed on either side meanwhile, deletions included.
+func TestBindMountSurvivesControlPlaneRestart(t *testing.T) {
+	s := otherStack(t, nil, nil)
+	dirs := map[string]string{}
+	names := map[string]string{}
+	for _, h := range s.hosts() {
+		dir := t.TempDir()
+		writeFile(t, filepath.Join(dir, "hostdel"), "x", 0o644)
+		writeFile(t, filepath.Join(dir, "hostchange"), "v1", 0o644)
+		name := uniq("bind-restart-" + h.name)
+		mustDocker(t, h.host, "run", "-d", "--name", name, "-v", dir+":/w", "busybox", "sh", "-c", "sleep 3; echo during > /w/during; sleep 600")
+		dirs[h.name], names[h.name] = dir, name
+		t.Cleanup(func() { docker(t, h.host, "rm", "-f", name) })
+	}
+	s.crashControlPlane()
+	for _, dir := range dirs {
+		os.Remove(filepath.Join(dir, "hostdel"))
+		writeFile(t, filepath.Join(dir, "hostchange"), "v2 while the control plane was away\n", 0o644)
+	}
+	time.Sleep(4 * time.Second) // the containers write while it is away
+	if err := s.startControlPlane(); err != nil {
+		t.Fatal(err)
+	}
+	for _, h := range s.hosts() {
+		dir, name := dirs[h.name], names[h.name]
+		deadline := time.Now().Add(60 * time.Second)
+		for readFile(filepath.Join(dir, "during")) != "during\n" {
+			if time.Now().After(deadline) {
+				t.Fatalf("%s: the container's write while the control plane was away never reached the host", h.name)
+			}
+			time.Sleep(100 * time.Millisecond)
+		}
+		var out string
+		for {
+			r := docker(t, h.host, "exec", name, "sh", "-c", "cat /w/hostchange; ls /w; echo after > /w/after")
+			if r.code == 0 {
+				out = r.stdout
+				break
+			}
+			if time.Now().After(deadline) {
+				t.Fatalf("%s: exec after the restart: %d %s", h.name, r.code, r.stderr)
+			}
+			time.Sleep(200 * time.Millisecond)
+		}
+		if want := "v2 while the control plane was away\nduring\nhostchange\n"; out != want {
+			t.Fatalf("%s: in the container after the restart: %q", h.name, out)
+		}
+		if got := readFile(filepath.Join(dir, "after")); got != "after\n" {
+			t.Fatalf("%s: the exec's write after the restart: %q", h.name, got)
+		}
 	}
 }

@@ -242,8 +242,7 @@ func TestVolumeSharedLive(t *testing.T) {
 }
 
 // TestVolumeRefusals: a user process cannot mount (the agent keeps that
-// privilege to itself), as under docker. (Host binds work since issue 12:
-// binds_test.go.)
+// privilege to itself), as under docker. (Host binds work: binds_test.go.)
 func TestVolumeRefusals(t *testing.T) {
 	s := requireStack(t)
 	for _, h := range s.hosts() {

@@ -7,6 +7,7 @@ import (
 	"path/filepath"
 	"strconv"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/sockerless/sockerless/agent/internal/mounts"
@@ -29,6 +30,8 @@ type bindSet struct {
 	binds    []proto.Bind
 	sessions map[int]*bindsync.Opened
 	mounted  map[int]bool
+	closed   bool
+	has      atomic.Bool // binds is not empty (read without mu)
 }
 
 func (in *Instance) mounter() mounts.Mounter {
@@ -45,19 +48,16 @@ func (in *Instance) mounter() mounts.Mounter {
 func (in *Instance) pullBinds(ctx context.Context, binds []proto.Bind) error {
 	b := &in.binds
 	b.mu.Lock()
-	defer b.mu.Unlock()
 	if binds != nil {
 		b.binds = binds
-	}
-	if len(b.binds) == 0 {
-		return nil
+		b.has.Store(len(binds) > 0)
 	}
 	if b.sessions == nil {
 		b.sessions, b.mounted = map[int]*bindsync.Opened{}, map[int]bool{}
 	}
 	var errs []error
-	var wg sync.WaitGroup
-	var emu sync.Mutex
+	var pull []*bindsync.Opened
+	var dests []string
 	for _, bind := range b.binds {
 		o := b.sessions[bind.Index]
 		if o != nil {
@@ -69,14 +69,23 @@ func (in *Instance) pullBinds(ctx context.Context, binds []proto.Bind) error {
 			}
 		}
 		if o == nil {
-			var err error
-			if o, err = in.openBind(ctx, bind); err != nil {
+			// Opened (and the initial copy done) under the lock: one open
+			// per bind at a time.
+			n, err := in.openBind(ctx, bind, b.sessions[bind.Index])
+			if err != nil {
 				errs = append(errs, fmt.Errorf("bind %s: %w", bind.Destination, err))
 				continue
 			}
-			b.sessions[bind.Index] = o
+			b.sessions[bind.Index] = n
 			continue // its initial copy is as fresh as a pull
 		}
+		pull, dests = append(pull, o), append(dests, bind.Destination)
+	}
+	b.mu.Unlock()
+	// Pulls of concurrent execs go on side by side.
+	var wg sync.WaitGroup
+	var emu sync.Mutex
+	for i, o := range pull {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
@@ -84,7 +93,7 @@ func (in *Instance) pullBinds(ctx context.Context, binds []proto.Bind) error {
 			defer cancel()
 			if err := o.Pull(pctx); err != nil {
 				emu.Lock()
-				errs = append(errs, fmt.Errorf("bind %s: %w", bind.Destination, err))
+				errs = append(errs, fmt.Errorf("bind %s: %w", dests[i], err))
 				emu.Unlock()
 			}
 		}()
@@ -93,8 +102,61 @@ func (in *Instance) pullBinds(ctx context.Context, binds []proto.Bind) error {
 	return errors.Join(errs...)
 }
 
-// openBind opens bind's sync, waits for the initial copy and mounts it.
-func (in *Instance) openBind(ctx context.Context, bind proto.Bind) (*bindsync.Opened, error) {
+// hasBinds reports whether the container has host binds.
+func (in *Instance) hasBinds() bool { return in.binds.has.Load() }
+
+// openBind opens bind's sync, waits for the initial copy and mounts it;
+// after a previous session prev (nil: none), only what changed since
+// travels. b.mu is held.
+func (in *Instance) openBind(ctx context.Context, bind proto.Bind, prev *bindsync.Opened) (*bindsync.Opened, error) {
+	o, err := in.dialBind(ctx, bind, prev)
+	if err != nil {
+		return nil, err
+	}
+	go in.keepBind(bind, o)
+	return o, nil
+}
+
+// keepBind opens bind's sync again when its stream ends (the mesh
+// reconnected, the control plane or forwarder restarted), so changes keep
+// flowing between barriers, until the instance ends.
+func (in *Instance) keepBind(bind proto.Bind, o *bindsync.Opened) {
+	select {
+	case <-o.Done():
+	case <-in.done:
+		return
+	}
+	for backoff := 200 * time.Millisecond; ; backoff = min(2*backoff, 5*time.Second) {
+		select {
+		case <-in.done:
+			return
+		case <-time.After(backoff):
+		}
+		b := &in.binds
+		b.mu.Lock()
+		if b.closed || b.sessions[bind.Index] != o {
+			b.mu.Unlock()
+			return // closed, or pullBinds opened it again
+		}
+		ctx, cancel := context.WithTimeout(context.Background(), bindOpenWait)
+		n, err := in.dialBind(ctx, bind, o)
+		cancel()
+		if err == nil {
+			b.sessions[bind.Index] = n
+		}
+		b.mu.Unlock()
+		if err == nil {
+			in.log.Info("host bind sync open again", "destination", bind.Destination)
+			go in.keepBind(bind, n)
+			return
+		}
+		in.log.Warn("host bind sync: open again", "destination", bind.Destination, "err", err)
+	}
+}
+
+// dialBind opens one session of bind's sync and mounts the bind after its
+// first initial copy. b.mu is held.
+func (in *Instance) dialBind(ctx context.Context, bind proto.Bind, prev *bindsync.Opened) (*bindsync.Opened, error) {
 	ctx, cancel := context.WithTimeout(ctx, bindOpenWait)
 	defer cancel()
 	conn, err := in.mesh.Dial(ctx, proto.MeshOpen{Kind: proto.MeshBind, Port: bind.Index})
@@ -102,7 +164,11 @@ func (in *Instance) openBind(ctx context.Context, bind proto.Bind) (*bindsync.Op
 		return nil, err
 	}
 	dir := filepath.Join(proto.BindsRoot, strconv.Itoa(bind.Index))
-	o, err := bindsync.Open(conn, bindsync.Agent{Dir: dir, Logger: in.log.With("bind", bind.Destination)})
+	a := bindsync.Agent{Dir: dir, Logger: in.log.With("bind", bind.Destination)}
+	if prev != nil {
+		a.Prev = prev.State()
+	}
+	o, err := bindsync.Open(conn, a)
 	if err != nil {
 		return nil, err
 	}
@@ -160,6 +226,7 @@ func (in *Instance) closeBinds() {
 	b := &in.binds
 	b.mu.Lock()
 	defer b.mu.Unlock()
+	b.closed = true
 	for _, o := range b.sessions {
 		o.Close()
 	}

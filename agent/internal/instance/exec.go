@@ -16,8 +16,9 @@ import (
 // streams that feed them (and the archive "put" execs). Only the loop
 // touches it.
 type execTable struct {
-	procs  map[string]*process.Proc
-	stdins map[uint32]stdinEntry
+	procs   map[string]*process.Proc
+	stdins  map[uint32]stdinEntry
+	pending map[string]*pendingStdin // execs waiting for their bind barrier
 }
 
 // stdinEntry is the sink of one stdin stream and the exec it belongs to.
@@ -27,12 +28,68 @@ type stdinEntry struct {
 }
 
 func newExecTable() *execTable {
-	return &execTable{procs: map[string]*process.Proc{}, stdins: map[uint32]stdinEntry{}}
+	return &execTable{procs: map[string]*process.Proc{}, stdins: map[uint32]stdinEntry{}, pending: map[string]*pendingStdin{}}
+}
+
+// addPending records exec id as waiting to start; its stdin (if pend is
+// not nil) is kept in pend meanwhile.
+func (t *execTable) addPending(id string, stream uint32, pend *pendingStdin) {
+	t.pending[id] = pend
+	if pend != nil {
+		t.stdins[stream] = stdinEntry{exec: id, sink: pend}
+	}
+}
+
+// takePending forgets that exec id waits and returns its stdin buffer.
+func (t *execTable) takePending(id string) *pendingStdin {
+	pend := t.pending[id]
+	delete(t.pending, id)
+	return pend
+}
+
+// pendingStdin holds an exec's stdin until its process starts (the hub's
+// stdin window bounds it).
+type pendingStdin struct {
+	data   [][]byte
+	closed bool
+}
+
+func (p *pendingStdin) WriteStdin(b []byte) { p.data = append(p.data, b) }
+func (p *pendingStdin) CloseStdin()         { p.closed = true }
+
+// execStarted records an exec started from the loop (p nil: it did not
+// start, and reported so) and hands it the stdin that waited in pend.
+func (in *Instance) execStarted(execs *execTable, es proto.ExecStart, p *process.Proc, pend *pendingStdin) {
+	if p == nil {
+		execs.remove(es.ID)
+		if pend != nil {
+			for _, b := range pend.data {
+				in.sess.Credit(es.Stdin, len(b)) // dropped: consumed all the same
+			}
+		}
+		return
+	}
+	var sink stdinSink
+	if es.Process.OpenStdin {
+		sink = p
+	}
+	execs.add(es.ID, p, es.Stdin, sink)
+	if pend != nil {
+		for _, b := range pend.data {
+			p.WriteStdin(b)
+		}
+		if pend.closed {
+			p.CloseStdin()
+		}
+	}
 }
 
 // has reports whether exec id is known (running, or its output still flowing).
 func (t *execTable) has(id string) bool {
 	if _, ok := t.procs[id]; ok {
+		return true
+	}
+	if _, ok := t.pending[id]; ok {
 		return true
 	}
 	for _, e := range t.stdins {
@@ -92,11 +149,12 @@ func (t *execTable) killAll(log *slog.Logger) {
 // per-stream flow control as the main process, and then reports its exit.
 // It returns nil if the process did not start; that failure is reported as
 // the exec's exit.
-func (in *Instance) startExec(ctx context.Context, runs *sync.WaitGroup, es proto.ExecStart) *process.Proc {
+func (in *Instance) startExec(ctx context.Context, runs *sync.WaitGroup, es proto.ExecStart, bindErr error) *process.Proc {
 	log := in.log.With("exec", es.ID)
-	// The host's changes of the binds are in before the exec starts.
+	// The host's changes of the binds are in before the exec starts
+	// (bindErr: the barrier failed).
 	var proc *process.Proc
-	err := in.pullBinds(ctx, nil)
+	err := bindErr
 	if err != nil {
 		err = fmt.Errorf("host bind mounts: %w", err)
 	} else {

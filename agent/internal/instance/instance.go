@@ -13,6 +13,7 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/sockerless/sockerless/agent/internal/dockersock"
 	"github.com/sockerless/sockerless/agent/internal/mesh"
 	"github.com/sockerless/sockerless/agent/internal/mounts"
 	"github.com/sockerless/sockerless/agent/internal/process"
@@ -129,7 +130,8 @@ const (
 	evRunDone // the run's Exit is acknowledged
 	evSessionEnded
 	evExecStart
-	evExecDone // an exec's process has ended
+	evExecDone  // an exec's process has ended
+	evExecReady // an exec's bind barrier is done: start its process
 	evResize
 	evNetwork
 )
@@ -175,6 +177,12 @@ func (in *Instance) Run(ctx context.Context) error {
 	if err := in.mount(); err != nil {
 		return err
 	}
+	socks, err := dockersock.Serve(in.cfg.Invocation.Mounts, in.mesh.Dial, in.log)
+	if err != nil {
+		in.log.Error("docker socket", "err", err)
+		return fmt.Errorf("set up the container's mounts: %w", err)
+	}
+	defer socks.Close()
 	sessCtx, stopSess := context.WithCancel(context.Background())
 	sessDone := make(chan struct{})
 	go func() {
@@ -192,7 +200,7 @@ func (in *Instance) Run(ctx context.Context) error {
 	runCtx, stopRuns := context.WithCancel(context.Background())
 	var runs sync.WaitGroup
 
-	err := in.loop(ctx, runCtx, &runs)
+	err = in.loop(ctx, runCtx, &runs)
 
 	close(in.done)
 	stopRuns()
@@ -308,13 +316,28 @@ func (in *Instance) loop(ctx, runCtx context.Context, runs *sync.WaitGroup) erro
 					execs.add(e.exec.ID, nil, e.exec.Stdin, in.startArchive(runCtx, runs, e.exec))
 					continue
 				}
-				if p := in.startExec(runCtx, runs, e.exec); p != nil {
-					var sink stdinSink
+				if in.hasBinds() {
+					// The barrier takes a round trip to the client's
+					// machine (longer behind a large change): the loop
+					// goes on meanwhile, and stdin waits in a buffer.
+					var pend *pendingStdin
 					if e.exec.Process.OpenStdin {
-						sink = p
+						pend = &pendingStdin{}
 					}
-					execs.add(e.exec.ID, p, e.exec.Stdin, sink)
+					execs.addPending(e.exec.ID, e.exec.Stdin, pend)
+					es := e.exec
+					runs.Add(1)
+					go func() {
+						defer runs.Done()
+						err := in.pullBinds(runCtx, nil)
+						in.post(event{kind: evExecReady, exec: es, sessEr: err})
+					}()
+					continue
 				}
+				in.execStarted(execs, e.exec, in.startExec(runCtx, runs, e.exec, nil), nil)
+			case evExecReady:
+				pend := execs.takePending(e.exec.ID)
+				in.execStarted(execs, e.exec, in.startExec(runCtx, runs, e.exec, e.sessEr), pend)
 			case evExecDone:
 				execs.remove(e.id)
 			case evNetwork:
@@ -487,6 +510,11 @@ func (h handler) Request(r proto.Request) {
 			body, err = procinfo.Top("/proc", os.Getpid())
 		case proto.RequestStats:
 			body, err = procinfo.Stats("/proc", os.Getpid())
+		case proto.RequestBinds:
+			ctx, cancel := context.WithTimeout(context.Background(), bindBarrierWait)
+			err = h.in.pullBinds(ctx, nil)
+			cancel()
+			body = struct{}{}
 		default:
 			err = fmt.Errorf("unknown request %q", r.Kind)
 		}

@@ -31,6 +31,8 @@ func Apply(root string, ms []proto.Mount) error {
 			err = bindVolume(root, m)
 		case proto.MountTmpfs:
 			err = mountTmpfs(m)
+		case proto.MountDockerSocket:
+			continue // no kernel mount: the instance serves the socket
 		case proto.MountBind:
 			err = bindStaging(m)
 		default:

@@ -1,6 +1,7 @@
 package bindsync
 
 import (
+	"crypto/sha256"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -93,6 +94,7 @@ func (s *Session) apply(m msg) error {
 		if st, ok := s.stamps[rel]; ok && st > m.Stamp {
 			skip = true // this side's change is later: it wins
 		}
+		s.last = max(s.last, m.Stamp)
 		s.mu.Unlock()
 	}
 	if skip {
@@ -116,6 +118,8 @@ func (s *Session) apply(m msg) error {
 	case opPut:
 		return s.applyPut(rel, p, m)
 	case opMkdir:
+		s.fmu.Lock()
+		defer s.fmu.Unlock()
 		s.mu.Lock()
 		defer s.mu.Unlock()
 		info, err := os.Lstat(p)
@@ -129,6 +133,8 @@ func (s *Session) apply(m msg) error {
 		_ = os.Chmod(p, perm(m.Mode))
 		s.record(rel, p, m.Stamp)
 	case opLink:
+		s.fmu.Lock()
+		defer s.fmu.Unlock()
 		s.mu.Lock()
 		defer s.mu.Unlock()
 		_ = os.RemoveAll(p)
@@ -138,6 +144,8 @@ func (s *Session) apply(m msg) error {
 		}
 		s.record(rel, p, m.Stamp)
 	case opRm:
+		s.fmu.Lock()
+		defer s.fmu.Unlock()
 		s.mu.Lock()
 		defer s.mu.Unlock()
 		if err := os.RemoveAll(p); err != nil {
@@ -172,6 +180,9 @@ func (s *Session) applyPut(rel, p string, m msg) error {
 	var f *os.File
 	var err error
 	if s.cfg.name != "" {
+		// In place: nothing may look at the file until it is written.
+		s.fmu.Lock()
+		defer s.fmu.Unlock()
 		if info, lerr := os.Lstat(p); lerr == nil && !info.Mode().IsRegular() {
 			_ = os.RemoveAll(p)
 		}
@@ -184,7 +195,12 @@ func (s *Session) applyPut(rel, p string, m msg) error {
 		_, err := io.CopyN(io.Discard, s.r, m.Size)
 		return err
 	}
-	if _, err := io.CopyN(f, s.r, m.Size); err != nil {
+	var dst io.Writer = f
+	h := sha256.New()
+	if m.Size <= smallFile {
+		dst = io.MultiWriter(f, h)
+	}
+	if _, err := io.CopyN(dst, s.r, m.Size); err != nil {
 		f.Close()
 		os.Remove(f.Name())
 		if isReadErr(err) {
@@ -196,6 +212,10 @@ func (s *Session) applyPut(rel, p string, m msg) error {
 	f.Close()
 	mt := time.Unix(0, m.MTime)
 	_ = os.Chtimes(f.Name(), mt, mt)
+	if s.cfg.name == "" {
+		s.fmu.Lock()
+		defer s.fmu.Unlock()
+	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if s.cfg.name == "" {
@@ -209,6 +229,10 @@ func (s *Session) applyPut(rel, p string, m msg) error {
 		}
 	}
 	s.record(rel, p, m.Stamp)
+	if k, ok := s.known[rel]; ok && m.Size <= smallFile {
+		h.Sum(k.sum[:0])
+		s.known[rel] = k
+	}
 	return nil
 }
 

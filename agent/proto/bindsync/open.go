@@ -58,15 +58,35 @@ func ServeHost(ctx context.Context, conn net.Conn, h Host) error {
 		_ = writeLine(conn, msg{T: tHello, Error: err.Error()})
 		return err
 	}
-	r := bufio.NewReaderSize(conn, 64<<10)
-	s, err := newSession(conn, r, cfg, 0)
-	if err != nil {
-		_ = writeLine(conn, msg{T: tHello, Error: err.Error()})
+	hello.Name, hello.Now = cfg.name, time.Now().UnixNano()
+	if err := writeLine(conn, hello); err != nil {
 		return err
 	}
-	hello.Name, hello.Now = cfg.name, time.Now().UnixNano()
-	if err := s.send(hello); err != nil {
-		s.fail(err)
+	// The agent's manifest: what it has from an earlier session (or its
+	// empty staging tree); only what differs is shipped.
+	r := bufio.NewReaderSize(conn, 64<<10)
+	have := &State{known: map[string]sig{}, stamps: map[string]int64{}}
+	_ = conn.SetReadDeadline(time.Now().Add(time.Minute))
+	for {
+		m, err := readMsg(r)
+		if err != nil {
+			return fmt.Errorf("bind sync: agent manifest: %w", err)
+		}
+		if m.T == tHaveEnd {
+			break
+		}
+		if m.T != tHave {
+			return fmt.Errorf("bind sync: agent manifest: unexpected %q", m.T)
+		}
+		if rel, err := cleanRel(m.Path); err == nil {
+			k := sig{mode: fs.FileMode(m.Mode), size: m.Size, mtime: m.MTime, target: m.Target}
+			copy(k.sum[:], m.Sum)
+			have.known[rel] = k
+		}
+	}
+	_ = conn.SetReadDeadline(time.Time{})
+	s, err := newSession(conn, r, cfg, 0, have)
+	if err != nil {
 		return err
 	}
 	s.start()
@@ -87,7 +107,11 @@ func ServeHost(ctx context.Context, conn net.Conn, h Host) error {
 type Agent struct {
 	// Dir is the staging directory the bind's tree is kept in (mounted at
 	// the bind's destination). It is made if missing.
-	Dir    string
+	Dir string
+	// Prev is the State of the bind's previous session (nil for the
+	// first): what the host had then. Changes made on either side since
+	// are shipped, deletions included; the rest is not copied again.
+	Prev   *State
 	Logger *slog.Logger
 }
 
@@ -124,7 +148,7 @@ func Open(conn net.Conn, a Agent) (*Opened, error) {
 		conn.Close()
 		return nil, fmt.Errorf("bind staging directory: %w", err)
 	}
-	cfg := config{root: a.Dir, send: !hello.ReadOnly, recv: true, peerHas: true, log: a.Logger}
+	cfg := config{root: a.Dir, send: !hello.ReadOnly, recv: true, peerHas: a.Prev == nil, log: a.Logger}
 	o := &Opened{Kind: hello.Kind, ReadOnly: hello.ReadOnly}
 	if hello.Kind == KindFile {
 		name, err := cleanRel(hello.Name)
@@ -138,9 +162,22 @@ func Open(conn net.Conn, a Agent) (*Opened, error) {
 			f.Close()
 		}
 	}
-	s, err := newSession(conn, r, cfg, hello.Now-time.Now().UnixNano())
+	s, err := newSession(conn, r, cfg, hello.Now-time.Now().UnixNano(), a.Prev)
 	if err != nil {
 		conn.Close()
+		return nil, err
+	}
+	s.mu.Lock()
+	for p, k := range s.known {
+		m := msg{T: tHave, Path: p, Mode: uint32(k.mode), Size: k.size, MTime: k.mtime, Target: k.target}
+		if k.sum != ([32]byte{}) {
+			m.Sum = k.sum[:]
+		}
+		_ = s.send(m)
+	}
+	s.mu.Unlock()
+	if err := s.send(msg{T: tHaveEnd}); err != nil {
+		s.fail(err)
 		return nil, err
 	}
 	s.start()

@@ -2,7 +2,9 @@ package bindsync
 
 import (
 	"bufio"
+	"bytes"
 	"context"
+	"crypto/sha256"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -34,6 +36,8 @@ const (
 	tBarrier = "barrier"
 	tAck     = "ack"
 	tFlush   = "flush"
+	tHave    = "have"     // agent→host after the hello: a path the agent has
+	tHaveEnd = "have-end" // end of the agent's manifest
 )
 
 // Ops (msg.Op).
@@ -67,6 +71,7 @@ type msg struct {
 	Size   int64  `json:"size,omitempty"`
 	Target string `json:"target,omitempty"`
 	Stamp  int64  `json:"stamp,omitempty"`
+	Sum    []byte `json:"sum,omitempty"` // a small file's SHA-256 (have)
 	// barrier, ack, flush
 	ID   uint64 `json:"id,omitempty"`
 	Pull bool   `json:"pull,omitempty"`
@@ -78,6 +83,42 @@ type sig struct {
 	size   int64
 	mtime  int64
 	target string
+	// sum is a small file's SHA-256 (zero: not known). File times tick
+	// coarsely (a few ms), so a rewrite of the same size within one tick
+	// looks unchanged by size and time alone: the content tells.
+	sum [32]byte
+}
+
+// smallFile is the largest file whose content sum a sig keeps.
+const smallFile = 64 << 10
+
+// same reports whether the file at p, whose metadata is cur, is what old
+// recorded.
+func same(old, cur sig, p string) bool {
+	sum := old.sum
+	old.sum = [32]byte{}
+	if old != cur {
+		return false
+	}
+	if sum == ([32]byte{}) || !cur.mode.IsRegular() || cur.size > smallFile {
+		return true
+	}
+	got, ok := fileSum(p)
+	return ok && got == sum
+}
+
+// fileSum returns the SHA-256 of the small file at p.
+func fileSum(p string) ([32]byte, bool) {
+	f, err := os.OpenFile(p, os.O_RDONLY|syscallNoFollow, 0)
+	if err != nil {
+		return [32]byte{}, false
+	}
+	defer f.Close()
+	b, err := io.ReadAll(io.LimitReader(f, smallFile+1))
+	if err != nil || len(b) > smallFile {
+		return [32]byte{}, false
+	}
+	return sha256.Sum256(b), true
 }
 
 func sigOf(info fs.FileInfo, target string) sig {
@@ -120,7 +161,11 @@ type Session struct {
 	w      *bufio.Writer
 	watch  *fsnotify.Watcher
 	offset int64 // added to the local clock: the host's clock
+	last   int64 // the latest stamp made or applied (s.mu)
 
+	// fmu orders looking at a path (to ship it) and applying the peer's
+	// op to it; taken before mu.
+	fmu     sync.Mutex
 	mu      sync.Mutex
 	cond    *sync.Cond
 	known   map[string]sig
@@ -141,7 +186,29 @@ type Session struct {
 	wg        sync.WaitGroup
 }
 
-func newSession(conn net.Conn, r *bufio.Reader, cfg config, offset int64) (*Session, error) {
+// State is what one side of a bind last shipped or applied, carried into
+// the next session of the bind after its stream ended (Agent.Prev).
+type State struct {
+	known  map[string]sig
+	stamps map[string]int64
+}
+
+// State returns a copy of what this side last shipped or applied.
+func (s *Session) State() *State {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	st := &State{known: make(map[string]sig, len(s.known)), stamps: make(map[string]int64, len(s.stamps))}
+	for k, v := range s.known {
+		st.known[k] = v
+	}
+	for k, v := range s.stamps {
+		st.stamps[k] = v
+	}
+	return st
+}
+
+// newSession makes a side; prev (nil: none) is what the peer already has.
+func newSession(conn net.Conn, r *bufio.Reader, cfg config, offset int64, prev *State) (*Session, error) {
 	if cfg.log == nil {
 		cfg.log = slog.New(slog.DiscardHandler)
 	}
@@ -152,6 +219,14 @@ func newSession(conn net.Conn, r *bufio.Reader, cfg config, offset int64) (*Sess
 		ready: make(chan struct{}), done: make(chan struct{}),
 	}
 	s.cond = sync.NewCond(&s.mu)
+	if prev != nil {
+		for k, v := range prev.known {
+			s.known[k] = v
+		}
+		for k, v := range prev.stamps {
+			s.stamps[k] = v
+		}
+	}
 	if cfg.send {
 		w, err := fsnotify.NewBufferedWatcher(4096)
 		if err != nil {
@@ -161,6 +236,13 @@ func newSession(conn net.Conn, r *bufio.Reader, cfg config, offset int64) (*Sess
 		if err := s.watchTree("", !cfg.peerHas); err != nil {
 			w.Close()
 			return nil, err
+		}
+		if prev != nil {
+			// What the peer has and this side no longer does goes as a
+			// removal.
+			for k := range prev.known {
+				s.enqueue(k)
+			}
 		}
 	}
 	return s, nil
@@ -177,7 +259,18 @@ func (s *Session) start() {
 	}
 }
 
-func (s *Session) now() int64 { return time.Now().UnixNano() + s.offset }
+// now stamps a local change: the host's clock, but always later than
+// every stamp this side made or applied before (a hybrid logical clock),
+// so a change made after seeing the peer's wins over it whatever the
+// clocks' skew. s.mu is held.
+func (s *Session) now() int64 {
+	t := time.Now().UnixNano() + s.offset
+	if t <= s.last {
+		t = s.last + 1
+	}
+	s.last = t
+	return t
+}
 
 // Ready is closed once the first barrier from the peer was applied: on
 // the agent, when the host's initial copy is complete.
@@ -533,84 +626,108 @@ func (s *Session) send(m msg) error {
 
 // ship sends rel's current state if it differs from what the peer has.
 func (s *Session) ship(rel string) error {
-	p := s.abs(rel)
-	info, err := os.Lstat(p)
-	if err != nil {
-		if !errors.Is(err, fs.ErrNotExist) {
-			s.cfg.log.Warn("bind sync: stat", "path", rel, "err", err)
-			return nil
-		}
-		s.mu.Lock()
-		_, had := s.known[rel]
-		if had {
-			s.forget(rel)
-			s.stamps[rel] = s.now()
-		}
-		s.mu.Unlock()
-		if !had {
-			return nil
-		}
-		return s.send(msg{T: tOp, Op: opRm, Path: rel, Stamp: s.now()})
-	}
-	var target string
-	if info.Mode()&fs.ModeSymlink != 0 {
-		if target, err = os.Readlink(p); err != nil {
-			return nil // gone meanwhile
-		}
-	}
-	cur := sigOf(info, target)
-	s.mu.Lock()
-	if old, ok := s.known[rel]; ok && old == cur {
-		s.mu.Unlock()
-		return nil
-	}
-	s.known[rel] = cur
-	stamp := s.now()
-	s.stamps[rel] = stamp
-	s.mu.Unlock()
-	m := msg{T: tOp, Path: rel, Mode: uint32(info.Mode()), Stamp: stamp}
-	switch {
-	case info.IsDir():
-		m.Op = opMkdir
-		return s.send(m)
-	case info.Mode()&fs.ModeSymlink != 0:
-		m.Op, m.Target = opLink, target
-		return s.send(m)
-	case info.Mode().IsRegular():
-		return s.shipFile(p, m)
-	}
-	return nil // sockets, devices, pipes: not synced
-}
-
-// shipFile sends a file's bytes; a file that shrank meanwhile is padded
-// (its next report ships it again).
-func (s *Session) shipFile(p string, m msg) error {
-	f, err := os.OpenFile(p, os.O_RDONLY|syscallNoFollow, 0)
-	if err != nil {
-		return nil // gone or replaced meanwhile: reported again
-	}
-	defer f.Close()
-	info, err := f.Stat()
-	if err != nil {
-		return nil
-	}
-	m.Op, m.Size, m.MTime, m.Mode = opPut, info.Size(), info.ModTime().UnixNano(), uint32(info.Mode())
-	s.mu.Lock()
-	s.known[m.Path] = sigOf(info, "")
-	s.mu.Unlock()
-	if err := s.send(m); err != nil {
+	m, f, src, err := s.prepare(rel)
+	if err != nil || m == nil {
 		return err
 	}
-	n, err := io.Copy(s.w, io.LimitReader(f, m.Size))
+	if f != nil {
+		defer f.Close()
+	}
+	if err := s.send(*m); err != nil {
+		return err
+	}
+	if m.Op != opPut {
+		return nil
+	}
+	n, err := io.Copy(s.w, io.LimitReader(src, m.Size))
 	if err != nil && !isReadErr(err) {
 		return err
 	}
-	if n < m.Size {
+	if n < m.Size { // shrank meanwhile: padded, and its report ships it again
 		if _, err := io.CopyN(s.w, zeros{}, m.Size-n); err != nil {
 			return err
 		}
 	}
 	return nil
+}
+
+// prepare returns the op that brings the peer to rel's state, or nil if
+// it has it, and for a put the bytes to send (a large file's are read
+// while sending). It excludes applying (fmu): a path the peer's op is
+// being applied to is looked at before or after, never in between.
+func (s *Session) prepare(rel string) (*msg, *os.File, io.Reader, error) {
+	s.fmu.Lock()
+	defer s.fmu.Unlock()
+	p := s.abs(rel)
+	info, err := os.Lstat(p)
+	if err != nil {
+		if !errors.Is(err, fs.ErrNotExist) {
+			s.cfg.log.Warn("bind sync: stat", "path", rel, "err", err)
+			return nil, nil, nil, nil
+		}
+		s.mu.Lock()
+		defer s.mu.Unlock()
+		if _, had := s.known[rel]; !had {
+			return nil, nil, nil, nil
+		}
+		s.forget(rel)
+		stamp := s.now()
+		s.stamps[rel] = stamp
+		return &msg{T: tOp, Op: opRm, Path: rel, Stamp: stamp}, nil, nil, nil
+	}
+	var target string
+	var f *os.File
+	var src io.Reader
+	switch {
+	case info.Mode()&fs.ModeSymlink != 0:
+		if target, err = os.Readlink(p); err != nil {
+			return nil, nil, nil, nil // gone meanwhile
+		}
+	case info.Mode().IsRegular():
+		if f, err = os.OpenFile(p, os.O_RDONLY|syscallNoFollow, 0); err != nil {
+			return nil, nil, nil, nil // gone or replaced meanwhile: reported again
+		}
+		if info, err = f.Stat(); err != nil {
+			f.Close()
+			return nil, nil, nil, nil
+		}
+		src = f
+	case !info.IsDir():
+		return nil, nil, nil, nil // sockets, devices, pipes: not synced
+	}
+	cur := sigOf(info, target)
+	s.mu.Lock()
+	old, ok := s.known[rel]
+	s.mu.Unlock()
+	if ok && same(old, cur, p) {
+		if f != nil {
+			f.Close()
+		}
+		return nil, nil, nil, nil
+	}
+	if f != nil && info.Size() <= smallFile {
+		b, err := io.ReadAll(io.LimitReader(f, info.Size()))
+		f.Close()
+		if err != nil {
+			return nil, nil, nil, nil // reported again
+		}
+		cur.sum, f, src = sha256.Sum256(b), nil, bytes.NewReader(b)
+	}
+	s.mu.Lock()
+	s.known[rel] = cur
+	stamp := s.now()
+	s.stamps[rel] = stamp
+	s.mu.Unlock()
+	m := &msg{T: tOp, Path: rel, Mode: uint32(info.Mode()), Stamp: stamp}
+	switch {
+	case info.IsDir():
+		m.Op = opMkdir
+	case target != "":
+		m.Op, m.Target = opLink, target
+	default:
+		m.Op, m.Size, m.MTime = opPut, info.Size(), info.ModTime().UnixNano()
+	}
+	return m, f, src, nil
 }
 
 // isReadErr tells a failed read of the local file from a failed write to

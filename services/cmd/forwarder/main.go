@@ -236,7 +236,11 @@ func run(ctx context.Context, args []string, getenv func(string) string, stderr 
 			return 2
 		}
 	}
-	fwd, err := forward.New(forward.Config{Upstream: cfg.upstream, Token: cfg.token, Tokens: tokens, Client: client, Logger: log})
+	fcfg := forward.Config{Upstream: cfg.upstream, Token: cfg.token, Tokens: tokens, Client: client, Logger: log}
+	if network == "unix" {
+		fcfg.Socket = addr
+	}
+	fwd, err := forward.New(fcfg)
 	if err != nil {
 		fmt.Fprintf(stderr, "forwarder: %v\n", err)
 		return 2

@@ -20,6 +20,7 @@ import (
 	"github.com/sockerless/sockerless/services/internal/authn"
 	"github.com/sockerless/sockerless/services/internal/clientlink"
 	"github.com/sockerless/sockerless/services/internal/dockerapi"
+	"github.com/sockerless/sockerless/services/internal/dockersock"
 	"github.com/sockerless/sockerless/services/internal/engine"
 	"github.com/sockerless/sockerless/services/internal/fleet"
 	"github.com/sockerless/sockerless/services/internal/functions/gcf"
@@ -236,6 +237,7 @@ func Run(ctx context.Context, cfg Config) error {
 		Local:          hasUnix,
 		LocalHostPorts: cfg.ExposeHostPorts,
 		Peers:          nets,
+		OnPublished:    nets.Touch,
 		Addr:           nets.DialAddr,
 		Logger:         log,
 	})
@@ -244,6 +246,7 @@ func Run(ctx context.Context, cfg Config) error {
 	hub.SetMeshRouter(plane)
 	nets.SetEvents(eng)
 	nets.SetAgents(eng)
+	nets.SetPublished(plane.PublishedHostPorts)
 	nets.SetHostPorts(func(ns, client string) []int {
 		if client == publish.LocalClient {
 			return cfg.ExposeHostPorts
@@ -252,9 +255,19 @@ func Run(ctx context.Context, cfg Config) error {
 	})
 	imgOps := imageops.New(imageops.Config{Engine: eng, Images: deps.store, Registry: deps.registry, Logger: log.With("component", "images")})
 	eng.SetFilesSizer(imgOps)
+	var unixPaths []string
+	for _, a := range addrs {
+		if a.network == "unix" {
+			unixPaths = append(unixPaths, a.addr)
+		}
+	}
 	ncpu, mem := gcf.DefaultShape()
 	api := dockerapi.New(eng, dockerapi.Config{Version: cfg.Version, Networks: nets, Volumes: deps.volumes, Images: imgOps, Logger: log, Client: requestClient, MaxBodyBytes: cfg.MaxBodyBytes, Namespace: requestNamespace,
-		NCPU: ncpu, MemTotal: mem})
+		DockerSockets: requestSockets(unixPaths), Login: deps.login, NCPU: ncpu, MemTotal: mem})
+	// Docker sockets bound into containers: served by the same API, as
+	// the container's namespace.
+	socks := dockersock.New(context.WithoutCancel(ctx), deps.store, api, log.With("part", "dockersock"))
+	plane.SetDocker(socks.Connect)
 	tunnel := wsconn.NewListener(&net.TCPAddr{IP: net.IPv4(127, 0, 0, 1)})
 
 	verifier, err := cfg.idVerifier(ctx)
@@ -333,6 +346,7 @@ func Run(ctx context.Context, cfg Config) error {
 		defer cancel()
 		_ = hub.Close()
 		_ = links.Close()
+		_ = socks.Close()
 		for _, srv := range servers {
 			srv.SetKeepAlivesEnabled(false)
 		}
@@ -478,6 +492,9 @@ func namespaces(ctx context.Context, s auth.Store, log *slog.Logger) []string {
 // the control plane itself for its unix socket, the forwarder's ID it
 // sends on every request, or none.
 func requestClient(r *http.Request) string {
+	if c, ok := dockersock.FromContext(r.Context()); ok {
+		return c.Client // siblings belong to the outer container's client side
+	}
 	if r.Context().Value(localKey{}) != nil {
 		return publish.LocalClient
 	}
@@ -485,4 +502,26 @@ func requestClient(r *http.Request) string {
 		return c
 	}
 	return "" // only the unix socket's clients are this machine's
+}
+
+// HeaderSocket carries the path of the forwarder's own unix socket.
+const HeaderSocket = "X-Sockerless-Socket"
+
+// requestSockets names the Docker sockets of a request's client
+// (engine.CreateRequest.DockerSockets): the socket bound into the
+// container a request came from, this control plane's unix sockets for
+// their clients, or the forwarder's socket it sends.
+func requestSockets(unixPaths []string) func(*http.Request) []string {
+	return func(r *http.Request) []string {
+		if c, ok := dockersock.FromContext(r.Context()); ok {
+			return c.Sockets
+		}
+		if r.Context().Value(localKey{}) != nil {
+			return unixPaths
+		}
+		if p := r.Header.Get(HeaderSocket); p != "" {
+			return []string{p}
+		}
+		return nil
+	}
 }

@@ -11,6 +11,7 @@ import (
 	"github.com/google/go-containerregistry/pkg/v1/google"
 	"github.com/sockerless/sockerless/services/internal/audit"
 	"github.com/sockerless/sockerless/services/internal/auth"
+	"github.com/sockerless/sockerless/services/internal/dockerapi"
 	"github.com/sockerless/sockerless/services/internal/engine"
 	"github.com/sockerless/sockerless/services/internal/functions/gcf"
 	"github.com/sockerless/sockerless/services/internal/imageops"
@@ -36,7 +37,9 @@ type dependencies struct {
 	store  store
 	images engine.ImageSource
 	// registry is where image bytes live, for the image operations.
-	registry  imageops.Registry
+	registry imageops.Registry
+	// login checks docker login's credentials against their registry.
+	login     dockerapi.Login
 	functions engine.Functions
 	simURL    string // dev: gcpsim's HTTP base URL
 	simGCS    string // dev: gcpsim's Cloud Storage endpoint
@@ -115,7 +118,7 @@ func (cfg *Config) dependencies(ctx context.Context, log *slog.Logger, closers *
 	if err != nil {
 		return nil, fmt.Errorf("images: %w", err)
 	}
-	d.images, d.registry = src, src
+	d.images, d.registry, d.login = src, src, src.Login
 	gcfCfg := gcf.Config{
 		Project:        project,
 		Region:         region,

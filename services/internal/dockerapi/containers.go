@@ -37,6 +37,8 @@ func (s *Server) postContainersCreate(w http.ResponseWriter, r *http.Request) er
 		HostConfig: req.HostConfig,
 		Endpoints:  endpoints,
 		Client:     s.client(r),
+
+		DockerSockets: s.dockerSockets(r),
 	})
 	if err != nil {
 		return err

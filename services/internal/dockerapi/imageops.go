@@ -195,6 +195,15 @@ func registryAuth(r *http.Request) (imageops.PushAuth, error) {
 		}
 		return auth, nil
 	}
+	if err := decodeAuthHeader(h, &auth); err != nil {
+		return auth, err
+	}
+	return auth, nil
+}
+
+// decodeAuthHeader decodes X-Registry-Auth (base64url JSON; some clients
+// pad, some use the standard alphabet) into v.
+func decodeAuthHeader(h string, v any) error {
 	raw, err := base64.URLEncoding.DecodeString(h)
 	if err != nil {
 		if raw, err = base64.StdEncoding.DecodeString(h); err != nil {
@@ -202,12 +211,12 @@ func registryAuth(r *http.Request) (imageops.PushAuth, error) {
 		}
 	}
 	if err == nil {
-		err = json.Unmarshal(raw, &auth)
+		err = json.Unmarshal(raw, v)
 	}
 	if err != nil {
-		return auth, engine.Errorf(engine.KindInvalid, "invalid X-Registry-Auth header: %v", err)
+		return engine.Errorf(engine.KindInvalid, "invalid X-Registry-Auth header: %v", err)
 	}
-	return auth, nil
+	return nil
 }
 
 // postImagesPrune: POST /images/prune?filters= (docker image prune).

@@ -36,7 +36,11 @@ func (s *Server) postImagesCreate(w http.ResponseWriter, r *http.Request) error 
 	case tag != "":
 		ref = from + ":" + tag
 	}
-	img, err := s.e.Pull(r.Context(), ref)
+	ctx, err := pullAuth(r)
+	if err != nil {
+		return err
+	}
+	img, err := s.e.Pull(ctx, ref)
 	if err != nil {
 		return err
 	}

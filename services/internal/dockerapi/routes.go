@@ -26,6 +26,7 @@ func (s *Server) routes() chi.Router {
 
 	// Images (names contain "/": the suffix is split by hand)
 	r.Post("/images/create", s.h(s.postImagesCreate))
+	r.Post("/auth", s.h(s.postAuth))
 	r.Get("/images/json", s.h(s.getImagesJSON))
 	r.Get("/images/*", s.h(s.getImagesByName))
 	r.Delete("/images/*", s.h(s.deleteImages))
@@ -77,7 +78,6 @@ func (s *Server) routes() chi.Router {
 
 	// Known Docker routes not supported yet: 501, not 404.
 	for _, rt := range []struct{ method, path string }{
-		{"POST", "/auth"},
 		{"POST", "/build"},
 		{"POST", "/build/prune"},
 		{"GET", "/plugins"},

@@ -43,6 +43,12 @@ type Config struct {
 	// binds the published ports of the containers it creates (see
 	// engine.Container.Client); nil or "" means none.
 	Client func(*http.Request) string
+	// DockerSockets are the paths of the requesting client's own Docker
+	// socket (see engine.CreateRequest.DockerSockets); nil: none.
+	DockerSockets func(*http.Request) []string
+	// Login checks docker login's credentials; nil answers POST /auth
+	// with 501.
+	Login Login
 	// Images carries out save, load, import, commit, diff, export,
 	// history, push, image prune and system df; nil answers them with 501.
 	Images *imageops.Service
@@ -146,6 +152,13 @@ func (s *Server) ns(r *http.Request) string {
 		return s.cfg.Namespace(r)
 	}
 	return engine.DefaultNamespace
+}
+
+func (s *Server) dockerSockets(r *http.Request) []string {
+	if s.cfg.DockerSockets != nil {
+		return s.cfg.DockerSockets(r)
+	}
+	return nil
 }
 
 func (s *Server) client(r *http.Request) string {

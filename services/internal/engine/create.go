@@ -29,6 +29,11 @@ type CreateRequest struct {
 	// Client names the client side the request came through (see
 	// Container.Client).
 	Client string
+	// DockerSockets are the client's own Docker socket paths (the
+	// forwarder's or the --dev unix socket, or the socket bound into the
+	// container the request came from): a bind of one of them, like one
+	// of /var/run/docker.sock, binds the Docker API into the container.
+	DockerSockets []string
 }
 
 // Create stores a new container. It never calls the cloud for an image

@@ -156,6 +156,14 @@ func (e *Engine) Attach(ctx context.Context, ns, ref string, o AttachOptions, em
 		return err
 	}
 	e.publish(c, "attach", nil) // as docker, for every attachment
+	if running(c) && len(Binds(c)) > 0 {
+		// A barrier: what the host changed in the binds before the attach
+		// is in the container before its input arrives.
+		var ack struct{}
+		if err := e.ask(ctx, c, proto.RequestBinds, &ack); err != nil {
+			e.log.Warn("attach: host bind barrier", "container", c.ID, "err", err)
+		}
+	}
 	cursor := c.LogSeq
 	if o.Logs {
 		cursor = 0

@@ -106,15 +106,9 @@ func errNoBindClient(src string) error {
 	return Errorf(KindInvalid, "bind mounts (%s) need the Sockerless forwarder (or the --dev control plane's unix socket): containers run on Cloud Run, which cannot see paths on your machine, and this client talks to the control plane directly; run the forwarder, or use a named volume (-v NAME:/path)", src)
 }
 
-// isDockerSocket tells a bind of the Docker API socket (served inside the
-// container by the network plane, not synced as a file).
-func isDockerSocket(src string) bool {
-	return path.Base(src) == "docker.sock"
-}
-
 // bindMount is the Mount of a host bind of src at dst.
 func bindMount(src, dst string, ro, create bool, mode string) (Mount, error) {
-	if isDockerSocket(src) {
+	if isDockerSocket(src, nil) { // splitDockerSockets took them out before
 		return Mount{}, Errorf(KindInvalid, "binding the Docker socket (%s) into a container is not supported yet", src)
 	}
 	return Mount{Type: MountBind, Source: path.Clean(src), Destination: dst, RW: !ro, Mode: mode, CreateSource: create}, nil
@@ -421,6 +415,10 @@ func MountPoints(c *Container) []container.MountPoint {
 	out := []container.MountPoint{}
 	for _, m := range c.Mounts {
 		if m.Unlisted {
+			continue
+		}
+		if m.Type == MountDockerSocket {
+			out = append(out, socketMountPoint(m))
 			continue
 		}
 		mp := container.MountPoint{Type: mount.Type(m.Type), Destination: m.Destination, Mode: m.Mode, RW: m.RW}

@@ -18,9 +18,16 @@ func (e *Engine) mounts(ctx context.Context, id string, req CreateRequest, img *
 	if imgCfg == nil {
 		imgCfg = &container.Config{}
 	}
+	hc, socks, err := splitDockerSockets(hc, req.DockerSockets)
+	if err != nil {
+		return nil, err
+	}
 	ms, err := resolveMounts(req.Config, hc, imgCfg, func(ref string) (*Container, error) {
 		return e.Container(ctx, req.Namespace, ref)
 	})
+	if err == nil {
+		ms, err = mergeSocketMounts(ms, socks)
+	}
 	if err != nil || len(ms) == 0 {
 		return ms, err
 	}

@@ -41,6 +41,10 @@ type Config struct {
 	// control plane knows whose machine binds the published ports of the
 	// containers it creates (see package clientlink); empty sends none.
 	Client string
+	// Socket is the path of this forwarder's unix socket, sent on every
+	// request: a bind of it into a container (-v SOCKET:/var/run/docker.sock)
+	// binds the Docker API, as one of /var/run/docker.sock does.
+	Socket string
 	// Logger receives diagnostics; nil discards them. The token is never logged.
 	Logger *slog.Logger
 }
@@ -54,6 +58,7 @@ type Forwarder struct {
 	token     string
 	tokens    func() (string, error)
 	clientID  string
+	socket    string
 	log       *slog.Logger
 	transport *http.Transport
 	client    *http.Client // dials tunnels
@@ -92,6 +97,7 @@ func New(cfg Config) (*Forwarder, error) {
 		token:     cfg.Token,
 		tokens:    cfg.Tokens,
 		clientID:  cfg.Client,
+		socket:    cfg.Socket,
 		log:       log,
 		transport: newTransport(),
 		streams:   map[*stream]struct{}{},
@@ -221,11 +227,17 @@ func (f *Forwarder) authorize(h http.Header) {
 	if f.clientID != "" {
 		h.Set(clientHeader, f.clientID)
 	}
+	if f.socket != "" {
+		h.Set(socketHeader, f.socket)
+	}
 }
 
 // clientHeader carries Config.Client (clientlink.HeaderClient; the
 // packages do not import each other).
 const clientHeader = "X-Sockerless-Client"
+
+// socketHeader carries Config.Socket (dockerapi.HeaderSocket).
+const socketHeader = "X-Sockerless-Socket"
 
 // proxyError answers a request the upstream did not answer.
 func (f *Forwarder) proxyError(w http.ResponseWriter, r *http.Request, err error) {

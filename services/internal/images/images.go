@@ -98,7 +98,7 @@ func (s *Source) nameOpts(host string) []name.Option {
 func (s *Source) remoteOpts(ctx context.Context) []remote.Option {
 	return []remote.Option{
 		remote.WithContext(ctx),
-		remote.WithAuthFromKeychain(s.cfg.Keychain),
+		remote.WithAuthFromKeychain(s.keychain(ctx)),
 		remote.WithPlatform(v1.Platform{OS: "linux", Architecture: "amd64"}),
 	}
 }
@@ -147,7 +147,13 @@ func (s *Source) Pull(ctx context.Context, ref string) (*engine.Image, error) {
 	if err != nil {
 		return nil, fmt.Errorf("manifest digest of %s: %w", ref, err)
 	}
-	out, err := record(img, fetch.Context().Name()+"@"+manDigest.String())
+	source := fetch.Context().Name() + "@" + manDigest.String()
+	if _, private := engine.RegistryAuthFrom(ctx); private {
+		if source, err = s.keepPrivate(ctx, fetch, img, manDigest); err != nil {
+			return nil, err
+		}
+	}
+	out, err := record(img, source)
 	if err != nil {
 		return nil, fmt.Errorf("%s: %w", ref, err)
 	}

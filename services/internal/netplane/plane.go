@@ -48,6 +48,12 @@ type Config struct {
 	// engine.Container.Client) that containers of namespace ns may reach
 	// at host-gateway (nil: none).
 	HostPorts func(ns, client string) []int
+	// Published lists the host ports that containers of namespace ns
+	// created through client publish: every container of that client
+	// reaches them at the gateway (HostGateway), as Docker's containers
+	// reach their siblings' published ports at the bridge's gateway
+	// (nil: none).
+	Published func(ns, client string) []int
 	// Debounce is how long the pusher waits to coalesce changes into one
 	// round of views (default 20 ms).
 	Debounce time.Duration
@@ -154,6 +160,9 @@ func (p *Plane) Touch(ns string) {
 
 // SetHostPorts sets Config.HostPorts. Call before serving.
 func (p *Plane) SetHostPorts(f func(ns, client string) []int) { p.cfg.HostPorts = f }
+
+// SetPublished sets Config.Published. Call before serving.
+func (p *Plane) SetPublished(f func(ns, client string) []int) { p.cfg.Published = f }
 
 // SetEvents connects the event publisher. Call before serving.
 func (p *Plane) SetEvents(e Events) { p.cfg.Events = e }

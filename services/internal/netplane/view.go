@@ -214,10 +214,22 @@ func (p *Plane) viewOf(ns, id string, idx []*netIndex, spec *Spec) (proto.Networ
 			}
 		}
 	}
+	gw := map[int]bool{}
 	if spec.HostGateway && p.cfg.HostPorts != nil {
 		for _, port := range p.cfg.HostPorts(ns, spec.Client) {
 			if !skip[port] {
+				gw[port] = true
 				v.Listen = append(v.Listen, proto.ListenAddr{Addr: net.JoinHostPort(HostGateway.String(), strconv.Itoa(port)), Host: true, Port: port})
+			}
+		}
+	}
+	// Siblings' published ports at the gateway: no container declares
+	// them, so the agent binds them as discovered ports (never one the
+	// container's own processes listen on).
+	if spec.Client != "" && p.cfg.Published != nil {
+		for _, port := range p.cfg.Published(ns, spec.Client) {
+			if !skip[port] && !gw[port] {
+				v.Listen = append(v.Listen, proto.ListenAddr{Addr: net.JoinHostPort(HostGateway.String(), strconv.Itoa(port)), Host: true, Port: port, Discovered: true})
 			}
 		}
 	}

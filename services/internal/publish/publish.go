@@ -89,8 +89,14 @@ type Config struct {
 	// Addr is where, inside container id's instance, its port is dialed;
 	// nil: 127.0.0.1:port. (Docker dials the container's address: a
 	// server bound to 127.0.0.1 alone is not reachable there.)
-	Addr   func(ctx context.Context, ns, id string, port int) (string, error)
-	Logger *slog.Logger
+	Addr func(ctx context.Context, ns, id string, port int) (string, error)
+	// Docker serves a MeshDocker stream of container id: a connection to
+	// the Docker API as that container (package dockersock); nil refuses.
+	Docker func(ctx context.Context, ns, id string) (net.Conn, error)
+	// OnPublished is told when the ports a namespace's containers publish
+	// change (the network plane rebuilds the gateway listeners); nil: no one.
+	OnPublished func(ns string)
+	Logger      *slog.Logger
 }
 
 // Plane is engine.Ports and agenthub.MeshRouter.
@@ -99,6 +105,7 @@ type Plane struct {
 	log   *slog.Logger
 	local *portbind.Binder // nil unless cfg.Local
 	hosts *portbind.HostPorts
+	pub   publishedCache
 }
 
 var _ engine.Ports = (*Plane)(nil)
@@ -120,6 +127,12 @@ func New(cfg Config) *Plane {
 		}})
 	}
 	return p
+}
+
+// SetDocker sets Config.Docker (the API is made after the Plane); call it
+// before serving.
+func (p *Plane) SetDocker(f func(ctx context.Context, ns, id string) (net.Conn, error)) {
+	p.cfg.Docker = f
 }
 
 // Close closes the ports the control plane bound itself.
@@ -151,11 +164,13 @@ func (p *Plane) Publish(ctx context.Context, c *engine.Container, run uint32) (n
 	case err != nil:
 		return nil, &engine.Error{Kind: engine.KindInternal, Message: "published ports: " + err.Error()}
 	}
+	p.changed(c.Namespace)
 	return ports, nil
 }
 
 // Unpublish releases the ports of c's run (or an earlier one).
 func (p *Plane) Unpublish(ctx context.Context, c *engine.Container, run uint32) error {
+	defer p.changed(c.Namespace)
 	switch {
 	case c.Client == LocalClient && p.local != nil:
 		p.local.Release(c.ID, run)
@@ -248,17 +263,27 @@ func (p *Plane) RouteMesh(ctx context.Context, aid string, open proto.MeshOpen) 
 	case proto.MeshBind:
 		return p.dialBind(ctx, ns, id, open.Port)
 	case proto.MeshDocker:
-		return nil, errors.New("the Docker API socket inside containers is not supported yet")
+		if p.cfg.Docker == nil {
+			return nil, errors.New("this control plane serves no Docker socket inside containers")
+		}
+		return p.cfg.Docker(ctx, ns, id)
 	}
 	return nil, fmt.Errorf("unknown mesh stream kind %q", open.Kind)
 }
 
 // dialHost connects container id to port on the machine of its client
-// (host.docker.internal), if that client's user exposed the port.
+// (host.docker.internal), if that client's user exposed the port, or to
+// the sibling that publishes it there (see gateway.go).
 func (p *Plane) dialHost(ctx context.Context, ns, id string, port int) (net.Conn, error) {
 	c, err := p.cfg.Store.GetContainer(ctx, ns, id)
 	if err != nil {
 		return nil, fmt.Errorf("container %s: %w", id, err)
+	}
+	if c.Client != "" {
+		// A sibling's published port, reached at the gateway.
+		if conn, ok, err := p.dialPublished(ctx, ns, c.Client, port); ok || err != nil {
+			return conn, err
+		}
 	}
 	switch {
 	case c.Client == LocalClient && p.local != nil:

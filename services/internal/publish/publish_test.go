@@ -181,13 +181,36 @@ func TestHostDockerInternal(t *testing.T) {
 	}
 }
 
-func TestStreamsToPeersAndTheDockerAPIAreRefusedForNow(t *testing.T) {
+func TestStreamsWithoutARouteAreRefused(t *testing.T) {
 	w := newWorld(t, ctr(publish.LocalClient, 80), nil)
 	if _, err := w.agent.dial(proto.MeshOpen{Kind: proto.MeshPeer, Container: "c2", Addr: "127.18.0.3:80"}); !errors.Is(err, syscall.ECONNREFUSED) {
 		t.Fatalf("peer stream: %v, want refused (no networks)", err)
 	}
-	if _, err := w.agent.dial(proto.MeshOpen{Kind: proto.MeshDocker}); err == nil || !strings.Contains(err.Error(), "not supported yet") {
+	if _, err := w.agent.dial(proto.MeshOpen{Kind: proto.MeshDocker}); err == nil || !strings.Contains(err.Error(), "serves no Docker socket") {
 		t.Fatalf("docker stream: %v", err)
+	}
+}
+
+func TestDockerStreamsGoToTheAPIAsTheContainer(t *testing.T) {
+	w := newWorld(t, ctr(publish.LocalClient, 80), nil)
+	var gotNS, gotID string
+	w.plane.SetDocker(func(_ context.Context, ns, id string) (net.Conn, error) {
+		gotNS, gotID = ns, id
+		a, b := net.Pipe()
+		go func() {
+			_, _ = b.Write([]byte("HTTP/1.1 200 OK\r\n\r\n"))
+			b.Close()
+		}()
+		return a, nil
+	})
+	c, err := w.agent.dial(proto.MeshOpen{Kind: proto.MeshDocker})
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, _ := io.ReadAll(c)
+	c.Close()
+	if string(b) != "HTTP/1.1 200 OK\r\n\r\n" || gotNS != "default" || gotID != "c1" {
+		t.Fatalf("read %q as %s/%s", b, gotNS, gotID)
 	}
 }
 
@@ -247,4 +270,33 @@ func TestLocalPublishCarriesConnectionsAndFailsAsDocker(t *testing.T) {
 		}
 		conn.Close()
 	})
+}
+
+// TestSiblingsPublishedPortsAtTheGateway: a connection at the gateway to
+// a host port that a running container of the same client publishes goes
+// straight to that container's port; other clients do not see the port.
+func TestSiblingsPublishedPortsAtTheGateway(t *testing.T) {
+	cport := testnet.Port(testnet.Greeter(t, "from the sibling"))
+	c := ctr(publish.LocalClient, cport)
+	c.Run = 1
+	c.Ports = network.PortMap{network.MustParsePort(strconv.Itoa(cport) + "/tcp"): {{HostPort: "45678"}}}
+	w := newWorld(t, c, nil)
+	if got := w.plane.PublishedHostPorts("default", publish.LocalClient); len(got) != 1 || got[0] != 45678 {
+		t.Fatalf("published host ports %v", got)
+	}
+	if got := w.plane.PublishedHostPorts("default", "fwd-1"); len(got) != 0 {
+		t.Fatalf("another client sees %v", got)
+	}
+	conn, err := w.agent.dial(proto.MeshOpen{Kind: proto.MeshHost, Port: 45678})
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, _ := io.ReadAll(conn)
+	conn.Close()
+	if string(b) != "from the sibling" {
+		t.Fatalf("read %q", b)
+	}
+	if _, err := w.agent.dial(proto.MeshOpen{Kind: proto.MeshHost, Port: 45679}); !errors.Is(err, syscall.ECONNREFUSED) {
+		t.Fatalf("a port nobody publishes nor exposes: %v", err)
+	}
 }

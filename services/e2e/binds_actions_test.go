@@ -16,8 +16,9 @@ import (
 // `docker exec -i job sh -e /__w/_temp/<step>.sh` of scripts the runner
 // writes on the host, results read on the host from the GITHUB_ENV and
 // GITHUB_OUTPUT files, and a container action as `docker run --rm` with
-// the same binds. (The runner also binds /var/run/docker.sock; that
-// belongs to the docker.sock work and is left out here.)
+// the same binds. The job container also has /var/run/docker.sock bound,
+// as the runner does (what a docker CLI does over it:
+// dockersock_test.go).
 func TestGitHubActionsContainerJob(t *testing.T) {
 	s := requireStack(t)
 	for _, h := range referenceHosts(t, s) {
@@ -53,7 +54,7 @@ func TestGitHubActionsContainerJob(t *testing.T) {
 
 			// The job container.
 			mustDocker(t, h.host, "create", "--name", job, "--network", netName, "--workdir", "/__w/repo",
-				"-v", ws+":/__w", "-e", "CI=true", "--entrypoint", "tail", "busybox", "-f", "/dev/null")
+				"-v", ws+":/__w", "-v", "/var/run/docker.sock:/var/run/docker.sock", "-e", "CI=true", "--entrypoint", "tail", "busybox", "-f", "/dev/null")
 			mustDocker(t, h.host, "start", job)
 
 			env := map[string]string{}
@@ -70,6 +71,8 @@ func TestGitHubActionsContainerJob(t *testing.T) {
 					script += "./scripts/build.sh\ncat build.out\n"
 				case 3:
 					script += "wget -qO- http://web:" + port + "/\n"
+				case 5:
+					script += "test -S /var/run/docker.sock\n"
 				case 4:
 					script += "mkdir -p dist/empty && echo artifact > dist/app.bin && chmod 751 dist/app.bin\n"
 				}

@@ -135,6 +135,14 @@ func appliers(c *controlplane.Config, dev *bool, level *slog.Level) map[string]a
 			c.PoolSize = n
 			return nil
 		},
+		settings.MaxInstances: func(c *controlplane.Config, v string) error {
+			n, err := strconv.Atoi(v)
+			if err != nil || n < 1 {
+				return fmt.Errorf("want a count ≥ 1, got %q", v)
+			}
+			c.MaxInstances = n
+			return nil
+		},
 		settings.ImageRepo:     text(&c.TargetRepo),
 		settings.VolumeBucket:  text(&c.VolumeBucket),
 		settings.VolumeNFS:     text(&c.VolumeNFS),

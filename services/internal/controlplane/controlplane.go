@@ -68,6 +68,9 @@ type Config struct {
 	SimTimeScale float64
 	// PoolSize is the number of stub functions kept ahead (package fleet).
 	PoolSize int
+	// MaxInstances bounds the instances (running containers) of one
+	// image's function; 0 is gcf's default.
+	MaxInstances int
 	// PrewarmImages keep a warm instance of their function (min
 	// instances 1: billed while idle).
 	PrewarmImages []string

@@ -131,6 +131,7 @@ func (cfg *Config) dependencies(ctx context.Context, log *slog.Logger, closers *
 		Region:         region,
 		ServiceAccount: cfg.ServiceAccount,
 		Endpoint:       endpoint,
+		MaxInstances:   cfg.MaxInstances,
 		Logger:         log.With("component", "functions"),
 	}
 	if cfg.Dev {

@@ -36,6 +36,7 @@ const (
 	SimProfile     = "sim-profile"
 	SimTimeScale   = "sim-time-scale"
 	PoolSize       = "pool-size"
+	MaxInstances   = "max-instances"
 	PrewarmImage   = "prewarm-image"
 	ImageRepo      = "image-repo"
 	LogLevel       = "log-level"

@@ -44,6 +44,8 @@ func All() []Setting {
 			Usage: "dev: multiply the profile's delays by this, e.g. 0.02 runs Google's clock fifty times as fast"},
 		{Flag: PoolSize, Default: "0",
 			Usage: "stub functions kept created ahead, so a new image skips CreateFunction (a minute or more on Google); each idle one costs nothing but a slot of the region's function quota"},
+		{Flag: MaxInstances, Default: "100",
+			Usage: "instances, so running containers, one image's function may have at once (Cloud Run's max instances; Google's default is 100, a project's quota bounds it)"},
 		{Flag: PrewarmImage, Repeat: true,
 			Usage: "an image whose function keeps one warm instance (min instances 1), so its containers start without a cold start; billed while idle (Cloud Run's idle min-instance rate); repeatable; env: comma-separated"},
 		{Flag: ImageRepo, Hosted: true,

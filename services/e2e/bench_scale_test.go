@@ -22,7 +22,9 @@ func BenchmarkScale(b *testing.B) {
 	if v, err := strconv.Atoi(os.Getenv("BENCH_SCALE_N")); err == nil && v > 0 {
 		n = v
 	}
-	s := otherStack(b, nil, nil)
+	// One image's function may have --max-instances instances: room for
+	// all n, and the lingering ones.
+	s := otherStack(b, []string{"--max-instances", strconv.Itoa(n + 50)}, nil)
 	pid := s.cp.cmd.Process.Pid
 	mustDocker(b, s.direct, "run", "--rm", "busybox", "true") // image and function
 	time.Sleep(2 * time.Second)

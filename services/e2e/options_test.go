@@ -20,7 +20,7 @@ func TestRefusedOptionsNameThemselves(t *testing.T) {
 				{[]string{"--cap-add", "NET_ADMIN"}, "HostConfig.CapAdd"},
 				{[]string{"--device", "/dev/null:/dev/xnull"}, "HostConfig.Devices"},
 				{[]string{"--cgroup-parent", "x"}, "HostConfig.CgroupParent"},
-				{[]string{"--volume-driver", "flocker", "-v", "v:/x"}, "HostConfig.VolumeDriver"},
+				{[]string{"--volume-driver", "flocker", "-v", "vol:/x"}, "HostConfig.VolumeDriver"},
 				{[]string{"--pid", "host"}, "HostConfig.PidMode"},
 				{[]string{"--read-only"}, "HostConfig.ReadonlyRootfs"},
 				{[]string{"--sysctl", "net.ipv4.ip_forward=1"}, "HostConfig.Sysctls"},

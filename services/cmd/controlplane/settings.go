@@ -61,6 +61,18 @@ func text(dst *string) applyFunc {
 	return func(_ *controlplane.Config, v string) error { *dst = v; return nil }
 }
 
+// count sets *dst to a whole number of at least min.
+func count(dst *int, min int) applyFunc {
+	return func(_ *controlplane.Config, v string) error {
+		n, err := strconv.Atoi(v)
+		if err != nil || n < min {
+			return fmt.Errorf("want a count ≥ %d, got %q", min, v)
+		}
+		*dst = n
+		return nil
+	}
+}
+
 // appliers says where each setting of settings.All goes, by flag name.
 func appliers(c *controlplane.Config, dev *bool, level *slog.Level) map[string]applyFunc {
 	return map[string]applyFunc{
@@ -127,22 +139,8 @@ func appliers(c *controlplane.Config, dev *bool, level *slog.Level) map[string]a
 			c.PrewarmImages = append(c.PrewarmImages, splitList(v)...)
 			return nil
 		},
-		settings.PoolSize: func(c *controlplane.Config, v string) error {
-			n, err := strconv.Atoi(v)
-			if err != nil || n < 0 {
-				return fmt.Errorf("want a count ≥ 0, got %q", v)
-			}
-			c.PoolSize = n
-			return nil
-		},
-		settings.MaxInstances: func(c *controlplane.Config, v string) error {
-			n, err := strconv.Atoi(v)
-			if err != nil || n < 1 {
-				return fmt.Errorf("want a count ≥ 1, got %q", v)
-			}
-			c.MaxInstances = n
-			return nil
-		},
+		settings.PoolSize:      count(&c.PoolSize, 0),
+		settings.MaxInstances:  count(&c.MaxInstances, 1),
 		settings.ImageRepo:     text(&c.TargetRepo),
 		settings.VolumeBucket:  text(&c.VolumeBucket),
 		settings.VolumeNFS:     text(&c.VolumeNFS),
@@ -152,25 +150,11 @@ func appliers(c *controlplane.Config, dev *bool, level *slog.Level) map[string]a
 		settings.LogLevel: func(_ *controlplane.Config, v string) error {
 			return level.UnmarshalText([]byte(v))
 		},
-		settings.QuotaRunning: func(c *controlplane.Config, v string) error {
-			n, err := strconv.Atoi(v)
-			if err != nil || n < 0 {
-				return fmt.Errorf("want a count, got %q", v)
-			}
-			c.Quota.Running = n
-			return nil
-		},
-		settings.QuotaVCPU:     nonNegative(&c.Quota.VCPU),
-		settings.QuotaMemory:   byteSize(&c.Quota.Memory),
-		settings.QuotaLogBytes: byteSize(&c.Quota.LogBytes),
-		settings.RateLimit: func(c *controlplane.Config, v string) error {
-			n, err := strconv.Atoi(v)
-			if err != nil || n < 0 {
-				return fmt.Errorf("want requests per minute, got %q", v)
-			}
-			c.RateLimit = n
-			return nil
-		},
+		settings.QuotaRunning:   count(&c.Quota.Running, 0),
+		settings.QuotaVCPU:      nonNegative(&c.Quota.VCPU),
+		settings.QuotaMemory:    byteSize(&c.Quota.Memory),
+		settings.QuotaLogBytes:  byteSize(&c.Quota.LogBytes),
+		settings.RateLimit:      count(&c.RateLimit, 0),
 		settings.PriceVCPU:      nonNegative(&c.Prices.VCPUSecond),
 		settings.PriceGiB:       nonNegative(&c.Prices.GiBSecond),
 		settings.PriceRequest:   nonNegative(&c.Prices.Invocation),

@@ -58,7 +58,7 @@ func privateRegistry(t *testing.T, user, password string) string {
 
 // dockerWithConfig runs the docker CLI against host with its own config
 // directory (docker login writes credentials there).
-func dockerWithConfig(t *testing.T, host, cfg string, stdin []byte, args ...string) result {
+func dockerWithConfig(t testing.TB, host, cfg string, stdin []byte, args ...string) result {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
 	defer cancel()

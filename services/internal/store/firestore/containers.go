@@ -84,12 +84,16 @@ func (s *Store) CreateContainer(ctx context.Context, c *engine.Container) error 
 	}
 	doc := containerDoc{NS: c.Namespace, JSON: data, Gen: newGen()}
 	s.own.wrote(c.ID, fingerprint(&doc))
-	err = s.runTx(ctx, func(t *txn) error {
+	var resp firestore.CommitResponse
+	err = s.runTxCommit(ctx, &resp, func(t *txn) error {
 		if err := t.create(s.containerRef(c.ID), doc); err != nil {
 			return err
 		}
 		return t.create(s.nameRef(c.Namespace, c.Name), nameDoc{ID: c.ID})
 	})
+	if err == nil {
+		s.known.put(c.ID, &doc, updateTime(&resp, 0))
+	}
 	if isCode(err, codes.AlreadyExists) {
 		// Which of the two was taken? Only the failure path pays this read.
 		if snap, gerr := s.getDoc(ctx, s.containerRef(c.ID)); gerr == nil && snap.Exists() {
@@ -122,7 +126,8 @@ func (s *Store) GetContainer(ctx context.Context, ns, ref string) (*engine.Conta
 	if err != nil {
 		return nil, fmt.Errorf("get container %s: %w", ref, err)
 	}
-	if _, c, err := readContainer(snap, ns); err == nil {
+	if d, c, err := readContainer(snap, ns); err == nil {
+		s.known.put(ref, d, snap.UpdateTime)
 		return c, nil
 	} else if !errors.Is(err, engine.ErrNotFound) {
 		return nil, err
@@ -212,9 +217,16 @@ func unwrapFn(err error, format string, args ...any) error {
 // transaction; fn runs once per attempt.
 func (s *Store) UpdateContainer(ctx context.Context, ns, id string, fn func(*engine.Container) error) (*engine.Container, error) {
 	defer s.lock(containerKey(id))()
+	if c, ok, err := s.updateKnown(ctx, ns, id, fn); ok || err != nil {
+		return c, err
+	}
 	var out *engine.Container
 	var newName string
-	err := s.runTx(ctx, func(t *txn) error {
+	var resp firestore.CommitResponse
+	var written *containerDoc
+	var writeN int64
+	err := s.runTxCommit(ctx, &resp, func(t *txn) error {
+		written = nil
 		ref := s.containerRef(id)
 		snap, err := t.get(ref)
 		if err != nil {
@@ -224,6 +236,7 @@ func (s *Store) UpdateContainer(ctx context.Context, ns, id string, fn func(*eng
 		if err != nil {
 			return err
 		}
+		s.known.put(id, doc, snap.UpdateTime)
 		oldName := c.Name
 		if err := fn(c); err != nil {
 			return fnError{err}
@@ -256,8 +269,12 @@ func (s *Store) UpdateContainer(ctx context.Context, ns, id string, fn func(*eng
 		}
 		doc.JSON = data
 		s.own.wrote(id, fingerprint(doc))
+		written, writeN = doc, t.writes
 		return t.set(ref, doc)
 	})
+	if err == nil && written != nil {
+		s.known.put(id, written, updateTime(&resp, writeN))
+	}
 	if isCode(err, codes.AlreadyExists) {
 		return nil, fmt.Errorf("update container %s: name %q: %w", id, newName, engine.ErrConflict)
 	}
@@ -265,6 +282,41 @@ func (s *Store) UpdateContainer(ctx context.Context, ns, id string, fn func(*eng
 		return nil, unwrapFn(err, "update container %s", id)
 	}
 	return out, nil
+}
+
+// updateKnown is UpdateContainer without a read, on the state of the
+// container this process knows: ok reports that it is done. It is not
+// done (the caller runs the transaction, which calls fn again) if no
+// state is known, fn fails or changes nothing or the name on it (those
+// are decided on the document as it is), or the known state was stale.
+func (s *Store) updateKnown(ctx context.Context, ns, id string, fn func(*engine.Container) error) (*engine.Container, bool, error) {
+	doc, at, ok := s.known.get(id)
+	if !ok || doc.NS != ns {
+		return nil, false, nil
+	}
+	c, err := decodeContainer(id, &doc)
+	if err != nil {
+		return nil, false, nil
+	}
+	oldName := c.Name
+	if fn(c) != nil || c.Name != oldName {
+		return nil, false, nil
+	}
+	c.ID, c.Namespace = id, ns
+	data, err := encodeContainer(c)
+	if err != nil || data == doc.JSON {
+		return nil, false, nil
+	}
+	doc.JSON = data
+	switch err := s.writeKnown(ctx, id, &doc, at, &txn{s: s}); {
+	case err == nil:
+		return c, true, nil
+	case stale(err):
+		s.known.drop(id)
+		return nil, false, nil
+	default:
+		return nil, false, fmt.Errorf("update container %s: %w", id, err)
+	}
 }
 
 // maxTxDeletes bounds the log chunks deleted inside DeleteContainer's
@@ -276,7 +328,16 @@ const maxTxDeletes = 400
 func (s *Store) DeleteContainer(ctx context.Context, ns, id string) error {
 	unlock := s.lock(containerKey(id))
 	var doc *containerDoc
-	err := s.runTx(ctx, func(t *txn) error {
+	err := s.deleteKnown(ctx, ns, id)
+	if err == nil {
+		unlock()
+		return nil
+	}
+	if !errors.Is(err, errUnknown) {
+		unlock()
+		return fmt.Errorf("delete container %s: %w", id, err)
+	}
+	err = s.runTx(ctx, func(t *txn) error {
 		ref := s.containerRef(id)
 		snap, err := t.get(ref)
 		if err != nil {
@@ -305,6 +366,7 @@ func (s *Store) DeleteContainer(ctx context.Context, ns, id string) error {
 	if err != nil {
 		return fmt.Errorf("delete container %s: %w", id, err)
 	}
+	s.known.drop(id)
 	if rest := doc.Chunks - maxTxDeletes; rest > 0 {
 		// The container is gone, so these are unreachable already; a
 		// failure here leaves garbage, not wrong answers.
@@ -313,6 +375,54 @@ func (s *Store) DeleteContainer(ctx context.Context, ns, id string) error {
 		}
 	}
 	return nil
+}
+
+// errUnknown: deleteKnown has no usable known state; the transaction runs.
+var errUnknown = errors.New("no known state")
+
+// deleteKnown is DeleteContainer without a read, for a container of few
+// log chunks whose state this process knows: its document (if still at
+// that state), its name and its chunks, in one transaction of writes.
+func (s *Store) deleteKnown(ctx context.Context, ns, id string) error {
+	d, at, ok := s.known.get(id)
+	if !ok || d.NS != ns || d.Chunks > maxTxDeletes {
+		return errUnknown
+	}
+	c, err := decodeContainer(id, &d)
+	if err != nil {
+		return errUnknown
+	}
+	wctx, cancel := s.writeContext(ctx)
+	defer cancel()
+	s.own.wrote(id, deleted)
+	var n int64
+	err = s.client.RunTransaction(wctx, func(_ context.Context, tx *firestore.Transaction) error {
+		n = 0
+		if err := tx.Delete(s.containerRef(id), firestore.LastUpdateTime(at)); err != nil {
+			return err
+		}
+		if err := tx.Delete(s.nameRef(ns, c.Name)); err != nil {
+			return err
+		}
+		n = 2
+		for i := d.Chunks - 1; i >= 0; i-- {
+			if err := tx.Delete(s.chunkRef(id, d.Gen, i)); err != nil {
+				return err
+			}
+			n++
+		}
+		return nil
+	}, firestore.MaxAttempts(1))
+	switch {
+	case err == nil:
+		s.countWrites(n)
+		s.known.drop(id)
+		return nil
+	case stale(err):
+		s.known.drop(id)
+		return errUnknown
+	}
+	return err
 }
 
 // deleteChunks deletes log chunks [0, n) with a bulk writer.
@@ -335,7 +445,7 @@ func (s *Store) deleteChunks(ctx context.Context, id, gen string, n int64) error
 		if _, err := j.Results(); err != nil {
 			errs = append(errs, err)
 		} else {
-			s.writes.Add(1)
+			s.countWrites(1)
 		}
 	}
 	return errors.Join(errs...)

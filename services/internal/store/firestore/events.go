@@ -56,7 +56,7 @@ func (s *Store) putEventBatch(ctx context.Context, ns string, batch []engine.Sto
 	if _, err := s.eventsCol(ns).Doc(docID(doc.First)).Set(ctx, doc); err != nil {
 		return fmt.Errorf("store events of %s: %w", ns, err)
 	}
-	s.writes.Add(1)
+	s.countWrites(1)
 	s.eventWrites.Add(1)
 	return nil
 }
@@ -129,7 +129,7 @@ func (s *Store) PruneEvents(ctx context.Context, ns, before string) error {
 		if _, err := c.ref.Delete(wctx); err != nil {
 			return fmt.Errorf("prune events of %s: %w", ns, err)
 		}
-		s.writes.Add(1)
+		s.countWrites(1)
 		s.eventWrites.Add(1)
 	}
 	return nil

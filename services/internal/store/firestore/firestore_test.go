@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"crypto/rand"
 	"encoding/hex"
+	"errors"
 	"fmt"
 	"os"
 	"strings"
@@ -268,5 +269,65 @@ func TestTwoStoresRace(t *testing.T) {
 	logs, err := s2.ReadLogs(ctx, "a", winner, 0, 0)
 	if err != nil || len(logs) != 2*perStore || logs[len(logs)-1].Seq != 2*perStore {
 		t.Fatalf("logs %+v, %v", logs, err)
+	}
+}
+
+// TestKnownStateGoneStale: a store changes a container on the state it
+// knows without reading it; when another store (control plane) changed
+// the container since, nothing is lost: the change is made again on the
+// container as it is. Likewise appends and the removal.
+func TestKnownStateGoneStale(t *testing.T) {
+	ctx := t.Context()
+	s1, root := openFresh(t)
+	defer s1.Close()
+	s2, err := Open(ctx, testProject, Options{Root: root})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s2.Close()
+	if err := s1.CreateContainer(ctx, storetest.NewContainer("a", "c1", "n1")); err != nil {
+		t.Fatal(err)
+	}
+	inc := func(s *Store) {
+		t.Helper()
+		if _, err := s.UpdateContainer(ctx, "a", "c1", func(c *engine.Container) error {
+			c.RestartCount++
+			return nil
+		}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	appendOne := func(s *Store, line string) {
+		t.Helper()
+		if _, err := s.AppendLogs(ctx, "a", "c1", []engine.LogEntry{{Stream: engine.Stdout, Data: []byte(line)}}, nil); err != nil {
+			t.Fatal(err)
+		}
+	}
+	inc(s1)
+	inc(s2)
+	inc(s1) // s1's known state is stale: s2 changed it
+	appendOne(s2, "a")
+	appendOne(s1, "b")
+	appendOne(s2, "c")
+	c, err := s2.GetContainer(ctx, "a", "c1")
+	if err != nil || c.RestartCount != 3 || c.LogSeq != 3 {
+		t.Fatalf("container %+v, %v; want 3 updates and 3 entries", c, err)
+	}
+	logs, err := s1.ReadLogs(ctx, "a", "c1", 0, 0)
+	if err != nil || len(logs) != 3 || string(logs[0].Data)+string(logs[1].Data)+string(logs[2].Data) != "abc" {
+		t.Fatalf("logs %+v, %v", logs, err)
+	}
+	inc(s2)
+	if err := s1.DeleteContainer(ctx, "a", "c1"); err != nil { // stale too
+		t.Fatal(err)
+	}
+	if _, err := s2.GetContainer(ctx, "a", "c1"); !errors.Is(err, engine.ErrNotFound) {
+		t.Fatalf("get after delete: %v", err)
+	}
+	if _, err := s1.UpdateContainer(ctx, "a", "c1", func(*engine.Container) error { return nil }); !errors.Is(err, engine.ErrNotFound) {
+		t.Fatalf("update after delete: %v", err)
+	}
+	if err := s2.CreateContainer(ctx, storetest.NewContainer("a", "c2", "n1")); err != nil {
+		t.Fatalf("the name was not freed: %v", err)
 	}
 }

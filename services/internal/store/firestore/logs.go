@@ -192,55 +192,94 @@ func (s *Store) AppendLogs(ctx context.Context, ns, id string, entries []engine.
 		return nil, fmt.Errorf("append logs of %s: %d bytes in one call, more than %d", id, total, maxAppendBytes)
 	}
 	defer s.lock(containerKey(id))()
+	if doc, at, ok := s.known.get(id); ok && doc.NS == ns {
+		// Without a read, on the state this process knows (see knownDocs).
+		t := &txn{s: s}
+		out, changed, err := s.appendTo(t, id, &doc, entries, acked)
+		if err == nil && changed {
+			switch err := s.writeKnown(ctx, id, &doc, at, t); {
+			case err == nil:
+				return out, nil
+			case stale(err):
+				s.known.drop(id)
+			default:
+				return nil, fmt.Errorf("append logs of %s: %w", id, err)
+			}
+		}
+	}
 	var out []engine.LogEntry
-	err := s.runTx(ctx, func(t *txn) error {
+	var resp firestore.CommitResponse
+	var written *containerDoc
+	var writeN int64
+	err := s.runTxCommit(ctx, &resp, func(t *txn) error {
+		written = nil
 		ref := s.containerRef(id)
 		snap, err := t.get(ref)
 		if err != nil {
 			return err
 		}
-		doc, c, err := readContainer(snap, ns)
+		doc, _, err := readContainer(snap, ns)
 		if err != nil {
 			return err
 		}
-		if doc.Gen == "" {
-			doc.Gen = newGen()
-		}
-		w := newChunkWriter(doc)
-		out = make([]engine.LogEntry, len(entries))
-		for i, e := range entries {
-			c.LogSeq++
-			c.LogBytes += int64(len(e.Data))
-			e.Seq = c.LogSeq
-			w.add(e)
-			out[i] = e
-		}
-		changed := len(entries) > 0
-		for stream, seq := range acked {
-			if c.Acked == nil {
-				c.Acked = map[uint32]uint64{}
-			}
-			if seq > c.Acked[stream] {
-				c.Acked[stream] = seq
-				changed = true
-			}
-		}
-		if !changed {
-			return nil // acks already stored: no write
-		}
-		if err := w.write(s, t, id); err != nil {
-			return err
-		}
-		if doc.JSON, err = encodeContainer(c); err != nil {
-			return err
+		s.known.put(id, doc, snap.UpdateTime)
+		var changed bool
+		if out, changed, err = s.appendTo(t, id, doc, entries, acked); err != nil || !changed {
+			return err // no change (acks already stored): no write
 		}
 		s.own.wrote(id, fingerprint(doc))
+		written, writeN = doc, t.writes
 		return t.set(ref, doc)
 	})
 	if err != nil {
 		return nil, fmt.Errorf("append logs of %s: %w", id, err)
 	}
+	if written != nil {
+		s.known.put(id, written, updateTime(&resp, writeN))
+	}
 	return out, nil
+}
+
+// appendTo lays entries and acks into container document doc and queues
+// the writes of its log chunks in t; it reports whether doc changed (it
+// is then for the caller to write).
+func (s *Store) appendTo(t *txn, id string, doc *containerDoc, entries []engine.LogEntry, acked map[uint32]uint64) ([]engine.LogEntry, bool, error) {
+	c, err := decodeContainer(id, doc)
+	if err != nil {
+		return nil, false, err
+	}
+	if doc.Gen == "" {
+		doc.Gen = newGen()
+	}
+	w := newChunkWriter(doc)
+	out := make([]engine.LogEntry, len(entries))
+	for i, e := range entries {
+		c.LogSeq++
+		c.LogBytes += int64(len(e.Data))
+		e.Seq = c.LogSeq
+		w.add(e)
+		out[i] = e
+	}
+	changed := len(entries) > 0
+	for stream, seq := range acked {
+		if c.Acked == nil {
+			c.Acked = map[uint32]uint64{}
+		}
+		if seq > c.Acked[stream] {
+			c.Acked[stream] = seq
+			changed = true
+		}
+	}
+	if !changed {
+		return out, false, nil
+	}
+	if err := w.write(s, t, id); err != nil {
+		return nil, false, err
+	}
+	if doc.JSON, err = encodeContainer(c); err != nil {
+		return nil, false, err
+	}
+	return out, true, nil
 }
 
 // ReadLogs returns up to limit entries after seq after (limit ≤ 0: all):
@@ -286,7 +325,11 @@ func (s *Store) logsContainer(ctx context.Context, ns, id string) (*containerDoc
 	if err != nil {
 		return nil, nil, err
 	}
-	return readContainer(snap, ns)
+	doc, c, err := readContainer(snap, ns)
+	if err == nil {
+		s.known.put(id, doc, snap.UpdateTime)
+	}
+	return doc, c, err
 }
 
 // logReader joins pieces, in order, into entries after a seq.

@@ -68,6 +68,9 @@ type Store struct {
 	locks [64]sync.Mutex
 	// own are the container states this process wrote, for its watches.
 	own ownWrites
+	// known are the container states this process last read or wrote,
+	// for changes without a read.
+	known knownDocs
 }
 
 var (
@@ -224,28 +227,54 @@ func (s *Store) writeContext(ctx context.Context) (context.Context, context.Canc
 }
 
 // txn is one attempt of a transaction; it counts what it reads and writes.
+// A txn without tx records its writes in ops instead (for writeKnown),
+// and cannot read.
 type txn struct {
 	s      *Store
 	tx     *firestore.Transaction
 	writes int64
+	ops    []func(*firestore.Transaction) error
 }
+
+// errNoReads is a read attempted by a txn that only records writes.
+var errNoReads = errors.New("read in a write-only change")
 
 // runTx runs fn in a transaction (retried on contention) and counts the
 // writes of the attempt that committed.
 func (s *Store) runTx(ctx context.Context, fn func(t *txn) error) error {
+	return s.runTxCommit(ctx, nil, fn)
+}
+
+// runTxCommit is runTx that also fills resp (if not nil) with the commit's
+// results.
+func (s *Store) runTxCommit(ctx context.Context, resp *firestore.CommitResponse, fn func(t *txn) error) error {
 	ctx, cancel := s.writeContext(ctx)
 	defer cancel()
 	var committed int64
+	opts := []firestore.TransactionOption{firestore.MaxAttempts(s.maxAttempts)}
+	if resp != nil {
+		opts = append(opts, firestore.WithCommitResponseTo(resp))
+	}
 	err := s.client.RunTransaction(ctx, func(_ context.Context, tx *firestore.Transaction) error {
 		t := &txn{s: s, tx: tx}
 		err := fn(t)
 		committed = t.writes
 		return err
-	}, firestore.MaxAttempts(s.maxAttempts))
+	}, opts...)
 	if err == nil {
-		s.writes.Add(committed)
+		s.countWrites(committed)
 	}
 	return err
+}
+
+// updateTime returns the update time the commit in resp gave to its
+// write number n (counted from 0), or zero.
+func updateTime(resp *firestore.CommitResponse, n int64) time.Time {
+	wrs, err := resp.WriteResults()
+	if err != nil || n < 0 || int64(len(wrs)) <= n || wrs[n] == nil {
+		return time.Time{}
+	}
+	return wrs[n].UpdateTime
 }
 
 // lock takes the stripe of record key and returns its unlock. A caller
@@ -270,7 +299,10 @@ func (t *txn) getAll(refs ...*firestore.DocumentRef) ([]*firestore.DocumentSnaps
 	if len(refs) == 0 {
 		return nil, nil
 	}
-	t.s.reads.Add(int64(len(refs)))
+	if t.tx == nil {
+		return nil, errNoReads
+	}
+	t.s.countReads(int64(len(refs)))
 	snaps, err := t.tx.GetAll(refs)
 	if err != nil {
 		return nil, fmt.Errorf("read %d documents: %w", len(refs), err)
@@ -288,28 +320,44 @@ func (t *txn) get(ref *firestore.DocumentRef) (*firestore.DocumentSnapshot, erro
 
 func (t *txn) create(ref *firestore.DocumentRef, v any) error {
 	t.writes++
+	if t.tx == nil {
+		t.ops = append(t.ops, func(tx *firestore.Transaction) error { return tx.Create(ref, v) })
+		return nil
+	}
 	return t.tx.Create(ref, v)
 }
 
 func (t *txn) set(ref *firestore.DocumentRef, v any) error {
 	t.writes++
+	if t.tx == nil {
+		t.ops = append(t.ops, func(tx *firestore.Transaction) error { return tx.Set(ref, v) })
+		return nil
+	}
 	return t.tx.Set(ref, v)
 }
 
 func (t *txn) update(ref *firestore.DocumentRef, u []firestore.Update) error {
 	t.writes++
+	if t.tx == nil {
+		t.ops = append(t.ops, func(tx *firestore.Transaction) error { return tx.Update(ref, u) })
+		return nil
+	}
 	return t.tx.Update(ref, u)
 }
 
 func (t *txn) delete(ref *firestore.DocumentRef) error {
 	t.writes++
+	if t.tx == nil {
+		t.ops = append(t.ops, func(tx *firestore.Transaction) error { return tx.Delete(ref) })
+		return nil
+	}
 	return t.tx.Delete(ref)
 }
 
 // getDoc reads one document outside a transaction; a missing doc is a
 // snapshot that does not exist.
 func (s *Store) getDoc(ctx context.Context, ref *firestore.DocumentRef) (*firestore.DocumentSnapshot, error) {
-	s.reads.Add(1)
+	s.countReads(1)
 	snap, err := ref.Get(ctx)
 	if err != nil && !isCode(err, codes.NotFound) {
 		return nil, fmt.Errorf("read %s: %w", ref.ID, err)
@@ -323,7 +371,7 @@ func (s *Store) query(ctx context.Context, q firestore.Query, each func(*firesto
 	defer it.Stop()
 	n := int64(0)
 	defer func() {
-		s.reads.Add(max(n, 1)) // an empty result bills one read
+		s.countReads(max(n, 1)) // an empty result bills one read
 	}()
 	for {
 		snap, err := it.Next()

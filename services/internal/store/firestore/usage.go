@@ -36,7 +36,7 @@ func (s *Store) AppendUsage(ctx context.Context, r engine.UsageRecord) error {
 	if _, err := s.usageCol(r.Namespace).Doc(usageID(r.Ended, r.Container)).Set(ctx, d); err != nil {
 		return fmt.Errorf("store usage of %s: %w", r.Container, err)
 	}
-	s.writes.Add(1)
+	s.countWrites(1)
 	return nil
 }
 

@@ -184,10 +184,12 @@ func (s *Store) WatchContainer(ctx context.Context, ns, id string, changed func(
 			}
 			return fmt.Errorf("watch container %s: %w", id, err)
 		}
-		s.reads.Add(1)
+		s.countReads(1)
 		var fp uint64 = deleted
 		var doc *containerDoc
-		if snap.Exists() {
+		if !snap.Exists() {
+			s.known.drop(id)
+		} else {
 			var d containerDoc
 			if err := snap.DataTo(&d); err != nil {
 				return fmt.Errorf("watch container %s: decode: %w", id, err)
@@ -196,6 +198,7 @@ func (s *Store) WatchContainer(ctx context.Context, ns, id string, changed func(
 				continue
 			}
 			fp, doc = fingerprint(&d), &d
+			s.known.put(id, &d, snap.UpdateTime)
 		}
 		if !s.own.delivered(id, fp, doc) {
 			changed()

@@ -1,0 +1,132 @@
+package firestore
+
+import (
+	"context"
+	"maps"
+	"sync"
+	"time"
+
+	"cloud.google.com/go/firestore"
+	"google.golang.org/grpc/codes"
+)
+
+// knownDocs keeps, per container, the last state of its document this
+// process read or wrote with that state's update time. A change of a
+// known container is written with the precondition that the document is
+// still at that update time, with no read: one call instead of a
+// transaction's three. If another process changed it meanwhile the
+// precondition fails and the change runs again as a transaction that
+// reads it. Reads are never answered from it (another process may have
+// changed the document): only writes save their read.
+type knownDocs struct {
+	mu sync.Mutex
+	m  map[string]knownDoc
+}
+
+type knownDoc struct {
+	doc containerDoc
+	at  time.Time // the document's update time in that state
+}
+
+// knownMax bounds the containers kept; past it the map starts afresh.
+const knownMax = 10000
+
+// get returns a copy of container id's known state.
+func (k *knownDocs) get(id string) (containerDoc, time.Time, bool) {
+	k.mu.Lock()
+	defer k.mu.Unlock()
+	kd, ok := k.m[id]
+	if !ok {
+		return containerDoc{}, time.Time{}, false
+	}
+	d := kd.doc
+	d.Log = maps.Clone(d.Log) // the pieces themselves are never changed in place
+	return d, kd.at, true
+}
+
+// put records a state of container id at update time at, unless a later
+// one is known.
+func (k *knownDocs) put(id string, d *containerDoc, at time.Time) {
+	if d == nil || at.IsZero() {
+		return
+	}
+	k.mu.Lock()
+	defer k.mu.Unlock()
+	if k.m == nil || len(k.m) >= knownMax {
+		k.m = map[string]knownDoc{}
+	}
+	if old, ok := k.m[id]; ok && old.at.After(at) {
+		return
+	}
+	c := *d
+	c.Log = maps.Clone(d.Log)
+	k.m[id] = knownDoc{doc: c, at: at}
+}
+
+// drop forgets container id (deleted, or its known state proved stale).
+func (k *knownDocs) drop(id string) {
+	k.mu.Lock()
+	defer k.mu.Unlock()
+	delete(k.m, id)
+}
+
+// stale reports whether a precondition write failed because the document
+// changed or went away since its known state.
+func stale(err error) bool {
+	return isCode(err, codes.FailedPrecondition) || isCode(err, codes.NotFound)
+}
+
+// docUpdates are the field updates that make a container document d.
+func docUpdates(d *containerDoc) []firestore.Update {
+	u := []firestore.Update{
+		{Path: "ns", Value: d.NS},
+		{Path: "json", Value: d.JSON},
+		{Path: "gen", Value: d.Gen},
+		{Path: "chunks", Value: d.Chunks},
+		{Path: "tailBytes", Value: d.TailBytes},
+		{Path: "tailEntries", Value: d.TailEntries},
+	}
+	if len(d.Log) > 0 {
+		return append(u, firestore.Update{Path: "log", Value: d.Log}, firestore.Update{Path: "logBytes", Value: d.LogBytes})
+	}
+	return append(u, firestore.Update{Path: "log", Value: firestore.Delete}, firestore.Update{Path: "logBytes", Value: firestore.Delete})
+}
+
+// writeKnown writes container id's new document d over its known state
+// of update time at, with the other writes t queued (in record mode), and
+// returns the update time d got. A stale known state is a stale(err).
+func (s *Store) writeKnown(ctx context.Context, id string, d *containerDoc, at time.Time, t *txn) error {
+	ctx, cancel := s.writeContext(ctx)
+	defer cancel()
+	ref := s.containerRef(id)
+	s.own.wrote(id, fingerprint(d))
+	if len(t.ops) == 0 { // the container alone: one call
+		wr, err := ref.Update(ctx, docUpdates(d), firestore.LastUpdateTime(at))
+		if err != nil {
+			return err
+		}
+		s.countWrites(1)
+		s.known.put(id, d, wr.UpdateTime)
+		return nil
+	}
+	var resp firestore.CommitResponse
+	err := s.client.RunTransaction(ctx, func(_ context.Context, tx *firestore.Transaction) error {
+		if err := tx.Update(ref, docUpdates(d), firestore.LastUpdateTime(at)); err != nil {
+			return err
+		}
+		for _, op := range t.ops {
+			if err := op(tx); err != nil {
+				return err
+			}
+		}
+		return nil
+	}, firestore.MaxAttempts(1), firestore.WithCommitResponseTo(&resp))
+	if err != nil {
+		return err
+	}
+	s.countWrites(1 + t.writes)
+	if wrs, err := resp.WriteResults(); err == nil && len(wrs) > 0 {
+		s.known.put(id, d, wrs[0].UpdateTime)
+	}
+	return nil
+}

@@ -90,6 +90,7 @@ func (b *AgentBackend) StoreExit(ctx context.Context, aid string, ex proto.Exit)
 		stored = true
 		c.ExitedRun = ex.Run
 		if ex.Run == c.Run {
+			c.StartedBy, c.StartClaim = "", time.Time{} // its start is over
 			c.Ports = nil
 			c.State.Status = StatusExited
 			c.State.ExitCode = ex.Code

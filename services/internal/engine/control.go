@@ -354,7 +354,12 @@ func (e *Engine) remove(ctx context.Context, c *Container, volumes bool) error {
 		delete(e.removed, c.ID)
 		e.mu.Unlock()
 	})
-	e.netDown(c)
+	if !e.netDownDone(c) {
+		e.netDown(c)
+	}
+	e.mu.Lock()
+	delete(e.netDownRun, c.ID)
+	e.mu.Unlock()
 	if err := e.cfg.Store.DeleteContainer(ctx, c.Namespace, c.ID); err != nil && !errors.Is(err, ErrNotFound) {
 		return fmt.Errorf("remove %s: %w", c.ID, err)
 	}

@@ -74,6 +74,10 @@ type Engine struct {
 	// order is start before die.
 	starting   map[string]uint32
 	startedRun map[string]uint32
+	// netDownRun is, per container, the run whose end this process has
+	// released the addresses of: removing the container after that run
+	// has none to release (and reads no network to find out).
+	netDownRun map[string]uint32
 	wg         sync.WaitGroup
 	// sizer measures containers' files for container prune; may be nil.
 	sizer FilesSizer
@@ -116,6 +120,7 @@ func New(cfg Config) *Engine {
 		followers:  map[string]int{},
 		starting:   map[string]uint32{},
 		startedRun: map[string]uint32{},
+		netDownRun: map[string]uint32{},
 		drained:    map[string]chan struct{}{},
 		process:    randomHex(8),
 		ctx:        ctx,

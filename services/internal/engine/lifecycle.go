@@ -218,7 +218,28 @@ func (e *Engine) Start(ctx context.Context, ns, ref string) error {
 		}
 		return fmt.Errorf("start %s: %w", c.ID, err)
 	}
-	_, err = e.cfg.Store.UpdateContainer(ctx, ns, c.ID, func(c *Container) error {
+	// A short run's exit is often stored (by the hub, in this process)
+	// before Start gets here: then there is nothing to record.
+	e.mu.Lock()
+	exited := e.startedRun[c.ID] >= run && len(linkEnv) == 0
+	e.mu.Unlock()
+	if !exited {
+		if err := e.recordRunning(ctx, ns, c.ID, run, pid, linkEnv); err != nil {
+			return err
+		}
+	}
+	e.notify.notify(c.ID)
+	e.publishStart(c, run, false)
+	if hasHealthcheck(c) {
+		e.startHealth(c, run)
+	}
+	return nil
+}
+
+// recordRunning stores that run of container id runs as pid, unless it
+// already exited.
+func (e *Engine) recordRunning(ctx context.Context, ns, id string, run uint32, pid int, linkEnv []string) error {
+	_, err := e.cfg.Store.UpdateContainer(ctx, ns, id, func(c *Container) error {
 		if c.ExitedRun >= run || c.Run != run {
 			return nil // it already exited; the exit is stored
 		}
@@ -234,12 +255,7 @@ func (e *Engine) Start(ctx context.Context, ns, ref string) error {
 		return nil
 	})
 	if err != nil && !errors.Is(err, ErrNotFound) {
-		return fmt.Errorf("start %s: record running: %w", c.ID, err)
-	}
-	e.notify.notify(c.ID)
-	e.publishStart(c, run, false)
-	if hasHealthcheck(c) {
-		e.startHealth(c, run)
+		return fmt.Errorf("start %s: record running: %w", id, err)
 	}
 	return nil
 }

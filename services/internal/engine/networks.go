@@ -52,7 +52,30 @@ func (e *Engine) netDown(c *Container) {
 	defer cancel()
 	if err := e.cfg.Networks.Down(ctx, c); err != nil {
 		e.log.Error("release container addresses", "container", c.ID, "err", err)
+		return
 	}
+	if !running(c) {
+		e.mu.Lock()
+		e.netDownRun[c.ID] = c.Run
+		e.mu.Unlock()
+	}
+}
+
+// netDownDone reports whether c, stopped, has no addresses to release:
+// it never started (only a start gives addresses), or this process
+// released them at the end of its last run (a later run, or a connect,
+// needs it running again).
+func (e *Engine) netDownDone(c *Container) bool {
+	if running(c) {
+		return false
+	}
+	if c.Run == 0 {
+		return true
+	}
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	r, ok := e.netDownRun[c.ID]
+	return ok && r == c.Run
 }
 
 // netRefresh re-sends the view of a running container to its agent (a

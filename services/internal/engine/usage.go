@@ -91,6 +91,11 @@ func (e *Engine) instanceUsed(u instanceUse, secretHash string) {
 	}
 	now := time.Now().UTC()
 	ctx := context.WithoutCancel(e.ctx)
+	if _, removed := e.removedCode(u.id); removed {
+		// Removed by this process: no record to update (and no read of it).
+		e.recordUsage(ctx, u, now)
+		return
+	}
 	_, _ = e.cfg.Store.UpdateContainer(ctx, u.ns, u.id, func(c *Container) error {
 		if c.SecretHash != secretHash || !c.Usage.InstanceStarted.Equal(u.started) {
 			return nil
@@ -99,10 +104,16 @@ func (e *Engine) instanceUsed(u instanceUse, secretHash string) {
 		c.Usage.InstanceStarted = time.Time{}
 		return nil
 	})
+	e.recordUsage(ctx, u, now)
+}
+
+// recordUsage stores the use of an instance that ended at end in the
+// ledger.
+func (e *Engine) recordUsage(ctx context.Context, u instanceUse, end time.Time) {
 	if e.cfg.Ledger == nil {
 		return
 	}
-	rec := UsageRecord{Namespace: u.ns, Container: u.id, Name: u.name, Started: u.started, Ended: now}
+	rec := UsageRecord{Namespace: u.ns, Container: u.id, Name: u.name, Started: u.started, Ended: end}
 	if err := e.cfg.Ledger.AppendUsage(ctx, rec); err != nil {
 		e.log.Error("record usage", "container", u.id, "err", err)
 	}

@@ -110,15 +110,15 @@ func (b *AgentBackend) StoreExit(ctx context.Context, aid string, ex proto.Exit)
 	if err != nil {
 		return fmt.Errorf("store exit of %s: %w", id, err)
 	}
+	if stored && ex.Error == "" { // it ran: its start comes first (and Start need not record it running)
+		b.e.publishStart(c, ex.Run, true)
+	}
 	if stored && ex.Run == c.Run {
 		b.e.netDown(c) // before the exit is visible: docker network rm right after works
 	}
 	b.e.notify.notify(id)
 	if stored {
 		b.e.releasePorts(c, ex.Run)
-		if ex.Error == "" { // it ran: its start comes first
-			b.e.publishStart(c, ex.Run, true)
-		}
 		b.e.publish(c, "die", map[string]string{"exitCode": strconv.Itoa(ex.Code)})
 	}
 	if stored && c.State.Status == StatusRestarting {

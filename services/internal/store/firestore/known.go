@@ -10,64 +10,78 @@ import (
 	"google.golang.org/grpc/codes"
 )
 
-// knownDocs keeps, per container, the last state of its document this
-// process read or wrote with that state's update time. A change of a
-// known container is written with the precondition that the document is
-// still at that update time, with no read: one call instead of a
-// transaction's three. If another process changed it meanwhile the
+// known keeps, per record (a container, a network), the last state of
+// its document this process read or wrote with that state's update time.
+// A change of a known record is written with the precondition that the
+// document is still at that update time, with no read: one call instead
+// of a transaction's three. If another process changed it meanwhile the
 // precondition fails and the change runs again as a transaction that
 // reads it. Reads are never answered from it (another process may have
 // changed the document): only writes save their read.
-type knownDocs struct {
+type known[D any] struct {
 	mu sync.Mutex
-	m  map[string]knownDoc
+	m  map[string]knownDoc[D]
+	// clone copies a document deeply enough that changing the copy leaves
+	// the kept one alone (nil: a plain copy does).
+	clone func(D) D
 }
 
-type knownDoc struct {
-	doc containerDoc
+type knownDoc[D any] struct {
+	doc D
 	at  time.Time // the document's update time in that state
 }
 
-// knownMax bounds the containers kept; past it the map starts afresh.
+// knownMax bounds the records kept; past it the map starts afresh.
 const knownMax = 10000
 
-// get returns a copy of container id's known state.
-func (k *knownDocs) get(id string) (containerDoc, time.Time, bool) {
-	k.mu.Lock()
-	defer k.mu.Unlock()
-	kd, ok := k.m[id]
-	if !ok {
-		return containerDoc{}, time.Time{}, false
+func (k *known[D]) copyOf(d D) D {
+	if k.clone != nil {
+		return k.clone(d)
 	}
-	d := kd.doc
-	d.Log = maps.Clone(d.Log) // the pieces themselves are never changed in place
-	return d, kd.at, true
+	return d
 }
 
-// put records a state of container id at update time at, unless a later
+// get returns a copy of record key's known state.
+func (k *known[D]) get(key string) (D, time.Time, bool) {
+	k.mu.Lock()
+	defer k.mu.Unlock()
+	kd, ok := k.m[key]
+	if !ok {
+		var zero D
+		return zero, time.Time{}, false
+	}
+	return k.copyOf(kd.doc), kd.at, true
+}
+
+// put records a state of record key at update time at, unless a later
 // one is known.
-func (k *knownDocs) put(id string, d *containerDoc, at time.Time) {
+func (k *known[D]) put(key string, d *D, at time.Time) {
 	if d == nil || at.IsZero() {
 		return
 	}
 	k.mu.Lock()
 	defer k.mu.Unlock()
 	if k.m == nil || len(k.m) >= knownMax {
-		k.m = map[string]knownDoc{}
+		k.m = map[string]knownDoc[D]{}
 	}
-	if old, ok := k.m[id]; ok && old.at.After(at) {
+	if old, ok := k.m[key]; ok && old.at.After(at) {
 		return
 	}
-	c := *d
-	c.Log = maps.Clone(d.Log)
-	k.m[id] = knownDoc{doc: c, at: at}
+	k.m[key] = knownDoc[D]{doc: k.copyOf(*d), at: at}
 }
 
-// drop forgets container id (deleted, or its known state proved stale).
-func (k *knownDocs) drop(id string) {
+// drop forgets record key (deleted, or its known state proved stale).
+func (k *known[D]) drop(key string) {
 	k.mu.Lock()
 	defer k.mu.Unlock()
-	delete(k.m, id)
+	delete(k.m, key)
+}
+
+// cloneContainerDoc copies a container document; the log pieces
+// themselves are never changed in place.
+func cloneContainerDoc(d containerDoc) containerDoc {
+	d.Log = maps.Clone(d.Log)
+	return d
 }
 
 // stale reports whether a precondition write failed because the document

@@ -39,18 +39,38 @@ func (s *Store) networkRef(ns, id string) *firestore.DocumentRef {
 func networkKey(ns, id string) string { return "n/" + ns + "/" + id }
 
 func readNetwork(snap *firestore.DocumentSnapshot) (*netplane.Network, error) {
+	_, n, err := readNetworkDoc(snap)
+	return n, err
+}
+
+func readNetworkDoc(snap *firestore.DocumentSnapshot) (*networkDoc, *netplane.Network, error) {
 	if snap == nil || !snap.Exists() {
-		return nil, engine.ErrNotFound
+		return nil, nil, engine.ErrNotFound
 	}
 	var d networkDoc
 	if err := snap.DataTo(&d); err != nil {
-		return nil, fmt.Errorf("decode network %s: %w", snap.Ref.ID, err)
+		return nil, nil, fmt.Errorf("decode network %s: %w", snap.Ref.ID, err)
 	}
+	n, err := decodeNetwork(snap.Ref.ID, &d)
+	return &d, n, err
+}
+
+func decodeNetwork(id string, d *networkDoc) (*netplane.Network, error) {
 	var n netplane.Network
 	if err := json.Unmarshal([]byte(d.JSON), &n); err != nil {
-		return nil, fmt.Errorf("decode network %s: %w", snap.Ref.ID, err)
+		return nil, fmt.Errorf("decode network %s: %w", id, err)
 	}
 	return &n, nil
+}
+
+// readKnownNetwork is readNetwork that also keeps the state read as
+// known (see known).
+func (s *Store) readKnownNetwork(snap *firestore.DocumentSnapshot) (*netplane.Network, error) {
+	d, n, err := readNetworkDoc(snap)
+	if err == nil {
+		s.knownNet.put(networkKey(n.Namespace, n.ID), d, snap.UpdateTime)
+	}
+	return n, err
 }
 
 func encodeNetwork(n *netplane.Network) (networkDoc, error) {
@@ -125,7 +145,7 @@ func (s *Store) GetNetwork(ctx context.Context, ns, ref string) (*netplane.Netwo
 		if err != nil {
 			return nil, false, err
 		}
-		n, err := readNetwork(snap)
+		n, err := s.readKnownNetwork(snap)
 		return n, err == nil, err
 	}
 	hexRef := strings.Trim(ref, "0123456789abcdef") == ""
@@ -142,7 +162,7 @@ func (s *Store) GetNetwork(ctx context.Context, ns, ref string) (*netplane.Netwo
 		return nil, fmt.Errorf("get network %s: %w", ref, err)
 	}
 	if snap.Exists() {
-		return readNetwork(snap)
+		return s.readKnownNetwork(snap)
 	}
 	if hexRef {
 		if n, ok, err := byName(); err != nil || ok {
@@ -179,7 +199,7 @@ func (s *Store) GetNetwork(ctx context.Context, ns, ref string) (*netplane.Netwo
 func (s *Store) ListNetworks(ctx context.Context, ns string) ([]*netplane.Network, error) {
 	var out []*netplane.Network
 	err := s.query(ctx, s.nsCol(ns, colNetworks).Query, func(snap *firestore.DocumentSnapshot) (bool, error) {
-		n, err := readNetwork(snap)
+		n, err := s.readKnownNetwork(snap)
 		if err != nil {
 			return true, err
 		}
@@ -205,10 +225,23 @@ func (s *Store) txNetwork(t *txn, ns, id string) (*firestore.DocumentRef, *netpl
 
 // UpdateNetwork is a read-modify-write of one network in a transaction.
 func (s *Store) UpdateNetwork(ctx context.Context, ns, id string, fn func(*netplane.Network) error) (*netplane.Network, error) {
-	defer s.lock(networkKey(ns, id))()
+	key := networkKey(ns, id)
+	defer s.lock(key)()
+	if n, ok, err := s.updateKnownNetwork(ctx, ns, id, fn); ok || err != nil {
+		return n, err
+	}
 	var out *netplane.Network
-	err := s.runTx(ctx, func(t *txn) error {
-		ref, n, err := s.txNetwork(t, ns, id)
+	var resp firestore.CommitResponse
+	var written *networkDoc
+	var writeN int64
+	err := s.runTxCommit(ctx, &resp, func(t *txn) error {
+		written = nil
+		ref := s.networkRef(ns, id)
+		snap, err := t.get(ref)
+		if err != nil {
+			return err
+		}
+		n, err := s.readKnownNetwork(snap)
 		if err != nil {
 			return err
 		}
@@ -226,12 +259,53 @@ func (s *Store) UpdateNetwork(ctx context.Context, ns, id string, fn func(*netpl
 		if doc == before {
 			return nil // nothing changed: no write
 		}
+		written, writeN = &doc, t.writes
 		return t.set(ref, doc)
 	})
 	if err != nil {
 		return nil, unwrapFn(err, "update network %s", id)
 	}
+	if written != nil {
+		s.knownNet.put(key, written, updateTime(&resp, writeN))
+	}
 	return out, nil
+}
+
+// updateKnownNetwork is UpdateNetwork without a read, on the state of the
+// network this process knows (as updateKnown for containers): ok reports
+// that it is done.
+func (s *Store) updateKnownNetwork(ctx context.Context, ns, id string, fn func(*netplane.Network) error) (*netplane.Network, bool, error) {
+	key := networkKey(ns, id)
+	d, at, ok := s.knownNet.get(key)
+	if !ok {
+		return nil, false, nil
+	}
+	n, err := decodeNetwork(id, &d)
+	if err != nil || n.Namespace != ns || n.ID != id {
+		return nil, false, nil
+	}
+	name, subnet := n.Name, n.Subnet
+	if fn(n) != nil {
+		return nil, false, nil
+	}
+	n.ID, n.Namespace, n.Name, n.Subnet = id, ns, name, subnet
+	doc, err := encodeNetwork(n)
+	if err != nil || doc == d {
+		return nil, false, nil
+	}
+	wctx, cancel := s.writeContext(ctx)
+	defer cancel()
+	wr, err := s.networkRef(ns, id).Update(wctx, []firestore.Update{{Path: "json", Value: doc.JSON}}, firestore.LastUpdateTime(at))
+	switch {
+	case err == nil:
+		s.countWrites(1)
+		s.knownNet.put(key, &doc, wr.UpdateTime)
+		return n, true, nil
+	case stale(err):
+		s.knownNet.drop(key)
+		return nil, false, nil
+	}
+	return nil, false, fmt.Errorf("update network %s: %w", id, err)
 }
 
 // DeleteNetwork removes a network and its name and subnet reservations.
@@ -253,6 +327,7 @@ func (s *Store) DeleteNetwork(ctx context.Context, ns, id string) error {
 		}
 		return nil
 	})
+	s.knownNet.drop(networkKey(ns, id))
 	if errors.Is(err, engine.ErrNotFound) {
 		return fmt.Errorf("delete network %s: %w", id, engine.ErrNotFound)
 	}

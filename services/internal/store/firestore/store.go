@@ -70,7 +70,8 @@ type Store struct {
 	own ownWrites
 	// known are the container states this process last read or wrote,
 	// for changes without a read.
-	known knownDocs
+	known    known[containerDoc]
+	knownNet known[networkDoc]
 }
 
 var (
@@ -131,7 +132,9 @@ func Open(ctx context.Context, project string, opts ...Options) (*Store, error) 
 		client.Close()
 		return nil, fmt.Errorf("open firestore store: root %q is not a document path", o.Root)
 	}
-	return &Store{client: client, root: root, maxAttempts: o.MaxAttempts, writeTimeout: o.WriteTimeout}, nil
+	s := &Store{client: client, root: root, maxAttempts: o.MaxAttempts, writeTimeout: o.WriteTimeout}
+	s.known.clone = cloneContainerDoc
+	return s, nil
 }
 
 // Close closes the client.

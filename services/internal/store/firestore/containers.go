@@ -287,8 +287,9 @@ func (s *Store) UpdateContainer(ctx context.Context, ns, id string, fn func(*eng
 // updateKnown is UpdateContainer without a read, on the state of the
 // container this process knows: ok reports that it is done. It is not
 // done (the caller runs the transaction, which calls fn again) if no
-// state is known, fn fails or changes nothing or the name on it (those
-// are decided on the document as it is), or the known state was stale.
+// state is known, fn changes the name, fn fails or changes nothing on a
+// state the container's watch does not confirm (those are decided on the
+// document as it is), or the known state was stale.
 func (s *Store) updateKnown(ctx context.Context, ns, id string, fn func(*engine.Container) error) (*engine.Container, bool, error) {
 	doc, at, ok := s.known.get(id)
 	if !ok || doc.NS != ns {
@@ -298,13 +299,32 @@ func (s *Store) updateKnown(ctx context.Context, ns, id string, fn func(*engine.
 	if err != nil {
 		return nil, false, nil
 	}
+	// The watch of the container confirms the known state when it
+	// delivered it last and none of this process's writes is on the way:
+	// then what fn decides on it is final, even when it changes nothing.
+	confirmed := false
+	if cur, ok := s.own.current(id); ok && fingerprint(cur) == fingerprint(&doc) {
+		confirmed = true
+	}
 	oldName := c.Name
-	if fn(c) != nil || c.Name != oldName {
+	if err := fn(c); err != nil {
+		if confirmed {
+			return nil, true, err
+		}
+		return nil, false, nil
+	}
+	if c.Name != oldName {
 		return nil, false, nil
 	}
 	c.ID, c.Namespace = id, ns
 	data, err := encodeContainer(c)
-	if err != nil || data == doc.JSON {
+	if err != nil {
+		return nil, false, nil
+	}
+	if data == doc.JSON {
+		if confirmed {
+			return c, true, nil // nothing changed: no write, and no read
+		}
 		return nil, false, nil
 	}
 	doc.JSON = data

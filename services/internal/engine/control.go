@@ -242,7 +242,7 @@ type WaitResult struct {
 // Wait blocks until the condition holds. ready is called once the wait is
 // registered (so the API can send headers before blocking).
 func (e *Engine) Wait(ctx context.Context, ns, ref, condition string, ready func()) (WaitResult, error) {
-	c, err := e.Container(ctx, ns, ref)
+	c, primed, err := e.containerPrimed(ctx, ns, ref)
 	if err != nil {
 		return WaitResult{}, err
 	}
@@ -258,8 +258,13 @@ func (e *Engine) Wait(ctx context.Context, ns, ref, condition string, ready func
 	last := c
 	defer e.watch(ns, id)()
 	for {
-		ch := e.notify.changed(id)
-		c, err := e.cfg.Store.GetContainer(ctx, ns, id)
+		var ch <-chan struct{}
+		if primed != nil { // the first look is the read above
+			ch, primed, err = primed, nil, nil
+		} else {
+			ch = e.notify.changed(id)
+			c, err = e.cfg.Store.GetContainer(ctx, ns, id)
+		}
 		if errors.Is(err, ErrNotFound) {
 			if code, ok := e.removedCode(id); ok {
 				return code, nil

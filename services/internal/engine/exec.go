@@ -213,7 +213,7 @@ func (e *Engine) ExecStart(ctx context.Context, ns, execID string, o ExecStartOp
 		x := c.Execs[execID]
 		return x == nil || x.ExitCode != nil
 	}
-	err = e.follow(ctx, ns, c.ID, cursor, done, func(le LogEntry) error {
+	err = e.follow(ctx, ns, c.ID, cursor, nil, done, func(le LogEntry) error {
 		switch uint32(le.Stream) {
 		case x.Stdout:
 			le.Stream = Stdout

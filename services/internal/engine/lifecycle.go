@@ -53,6 +53,25 @@ func (e *Engine) Container(ctx context.Context, ns, ref string) (*Container, err
 	return nil, fmt.Errorf("get container %s: %w", ref, err)
 }
 
+// containerPrimed is Container that also returns the notification
+// channel of the container registered before it was read (nil when ref
+// is not a full ID): a waiter whose first look is that read need not read
+// it again, as any change since closes the channel.
+func (e *Engine) containerPrimed(ctx context.Context, ns, ref string) (*Container, <-chan struct{}, error) {
+	var ch <-chan struct{}
+	if len(ref) == 64 && strings.Trim(ref, "0123456789abcdef") == "" {
+		ch = e.notify.changed(ref)
+	}
+	c, err := e.Container(ctx, ns, ref)
+	if err != nil {
+		return nil, nil, err
+	}
+	if c.ID != ref {
+		ch = nil
+	}
+	return c, ch, nil
+}
+
 func running(c *Container) bool {
 	return c.State.Status == StatusRunning || c.State.Status == StatusPaused
 }

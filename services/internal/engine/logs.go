@@ -84,7 +84,7 @@ func (e *Engine) Logs(ctx context.Context, ns, ref string, o LogOptions, emit fu
 		}
 	}
 	done := func(c *Container) bool { return !o.Follow || !running(c) && c.Run == c.ExitedRun }
-	return e.follow(ctx, ns, c.ID, cursor, done, func(le LogEntry) error {
+	return e.follow(ctx, ns, c.ID, cursor, nil, done, func(le LogEntry) error {
 		if !o.Until.IsZero() && le.Time.After(o.Until) {
 			return errStop
 		}
@@ -180,7 +180,7 @@ type AttachOptions struct {
 // run ends; for a container that is not running, until the next run (the
 // one about to be started) ends. Chunks are emitted as the agent read them.
 func (e *Engine) Attach(ctx context.Context, ns, ref string, o AttachOptions, emit func(LogEntry) error) error {
-	c, err := e.Container(ctx, ns, ref)
+	c, primed, err := e.containerPrimed(ctx, ns, ref)
 	if err != nil {
 		return err
 	}
@@ -212,7 +212,11 @@ func (e *Engine) Attach(ctx context.Context, ns, ref string, o AttachOptions, em
 		defer cancel()
 		go e.attachStdin(ctx, c, endRun, in, cancel)
 	}
-	err = e.follow(ctx, ns, c.ID, cursor, done, func(le LogEntry) error {
+	var first *primedRead
+	if primed != nil {
+		first = &primedRead{c: c, ch: primed}
+	}
+	err = e.follow(ctx, ns, c.ID, cursor, first, done, func(le LogEntry) error {
 		if !wantStream(le.Stream, o.Stdout, o.Stderr) {
 			return nil
 		}
@@ -224,32 +228,51 @@ func (e *Engine) Attach(ctx context.Context, ns, ref string, o AttachOptions, em
 	return err
 }
 
+// primedRead is a container read with its notification channel
+// registered before it (containerPrimed).
+type primedRead struct {
+	c  *Container
+	ch <-chan struct{}
+}
+
 // follow emits entries after cursor until done holds and everything stored
-// before that moment is emitted, or the container is removed.
-func (e *Engine) follow(ctx context.Context, ns, id string, cursor uint64, done func(*Container) bool, emit func(LogEntry) error) error {
+// before that moment is emitted, or the container is removed. first, if
+// not nil, is its first look at the container (else it reads it).
+func (e *Engine) follow(ctx context.Context, ns, id string, cursor uint64, first *primedRead, done func(*Container) bool, emit func(LogEntry) error) error {
 	e.addFollower(id, 1)
 	defer e.addFollower(id, -1)
 	defer e.watch(ns, id)()
 	for {
-		ch := e.notify.changed(id)
-		c, err := e.cfg.Store.GetContainer(ctx, ns, id)
+		var ch <-chan struct{}
+		var c *Container
+		var err error
+		if first != nil {
+			ch, c, first = first.ch, first.c, nil
+		} else {
+			ch = e.notify.changed(id)
+			c, err = e.cfg.Store.GetContainer(ctx, ns, id)
+		}
 		finished := err != nil || done(c) // removed, or done: drain then stop
-		for {
-			batch, err := e.cfg.Store.ReadLogs(ctx, ns, id, cursor, readBatch)
-			if err != nil {
-				return nil // removed meanwhile
-			}
-			for _, le := range batch {
-				cursor = le.Seq
-				if err := emit(le); err != nil {
-					if err == errStop {
-						return nil
-					}
-					return err
+		// Nothing stored past the cursor (a change since closes ch): no
+		// read of the logs.
+		if c == nil || c.LogSeq > cursor || finished {
+			for {
+				batch, err := e.cfg.Store.ReadLogs(ctx, ns, id, cursor, readBatch)
+				if err != nil {
+					return nil // removed meanwhile
 				}
-			}
-			if len(batch) < readBatch {
-				break
+				for _, le := range batch {
+					cursor = le.Seq
+					if err := emit(le); err != nil {
+						if err == errStop {
+							return nil
+						}
+						return err
+					}
+				}
+				if len(batch) < readBatch {
+					break
+				}
 			}
 		}
 		if finished {

@@ -14,7 +14,9 @@ import (
 // TestContainerLifeCost counts the document reads and writes of a short
 // container's life as the engine drives the store for
 // `docker run --rm busybox echo hi`: create, start, the output with the
-// agent's ack, exit, removal. The issue's budget is 10 writes.
+// agent's ack, exit, removal. Every change after the create is made on
+// the state the store knows (see known), so only the explicit reads read:
+// 8 writes and 2 reads.
 func TestContainerLifeCost(t *testing.T) {
 	s, _ := openFresh(t)
 	const id, ns = "0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef", "default"
@@ -75,8 +77,8 @@ func TestContainerLifeCost(t *testing.T) {
 	reads, writes := s.Stats()
 	fmt.Fprintf(&report, "%-28s %5d %6d", "total", reads, writes)
 	t.Logf("document reads and writes of one container's life:\n%s", report.String())
-	if writes > 10 {
-		t.Errorf("%d writes, over the budget of 10", writes)
+	if writes > 8 || reads > 2 {
+		t.Errorf("%d writes and %d reads, over the budget of 8 and 2", writes, reads)
 	}
 }
 

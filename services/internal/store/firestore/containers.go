@@ -114,7 +114,7 @@ func (s *Store) GetContainer(ctx context.Context, ns, ref string) (*engine.Conta
 	if ref == "" {
 		return nil, fmt.Errorf("container %q: %w", ref, engine.ErrNotFound)
 	}
-	if doc, ok := s.own.current(ref); ok && doc.NS == ns {
+	if doc, ok := s.watchedDoc(ref); ok && doc.NS == ns {
 		if c, err := decodeContainer(ref, doc); err == nil {
 			return c, nil
 		}
@@ -303,7 +303,7 @@ func (s *Store) updateKnown(ctx context.Context, ns, id string, fn func(*engine.
 	// delivered it last and none of this process's writes is on the way:
 	// then what fn decides on it is final, even when it changes nothing.
 	confirmed := false
-	if cur, ok := s.own.current(id); ok && fingerprint(cur) == fingerprint(&doc) {
+	if cur, ok := s.watchedDoc(id); ok && fingerprint(cur) == fingerprint(&doc) {
 		confirmed = true
 	}
 	oldName := c.Name

@@ -84,6 +84,21 @@ func cloneContainerDoc(d containerDoc) containerDoc {
 	return d
 }
 
+// watchedDoc returns container id's document without a read while a
+// watch of it is established: the watch brings other processes' changes
+// (with the listener's delay, as reads of its snapshots always had), and
+// the known state has this process's own writes as they commit, so it is
+// the latest of both. Without an established watch it returns false.
+func (s *Store) watchedDoc(id string) (*containerDoc, bool) {
+	if !s.own.established(id) {
+		return nil, false
+	}
+	if d, _, ok := s.known.get(id); ok {
+		return &d, true
+	}
+	return s.own.current(id)
+}
+
 // stale reports whether a precondition write failed because the document
 // changed or went away since its known state.
 func stale(err error) bool {

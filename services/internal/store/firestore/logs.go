@@ -316,7 +316,7 @@ func (s *Store) ReadLogs(ctx context.Context, ns, id string, after uint64, limit
 // logsContainer reads the container document whose log is read, from its
 // watch when that is current.
 func (s *Store) logsContainer(ctx context.Context, ns, id string) (*containerDoc, *engine.Container, error) {
-	if doc, ok := s.own.current(id); ok && doc.NS == ns {
+	if doc, ok := s.watchedDoc(id); ok && doc.NS == ns {
 		if c, err := decodeContainer(id, doc); err == nil {
 			return doc, c, nil
 		}

@@ -111,6 +111,15 @@ func (o *ownWrites) delivered(id string, fp uint64, d *containerDoc) (own bool) 
 	return own
 }
 
+// established reports whether container id is watched and its watch has
+// delivered a first snapshot: from then on it delivers every change.
+func (o *ownWrites) established(id string) bool {
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	sd := o.seen[id]
+	return sd != nil && (sd.doc != nil || sd.gone)
+}
+
 // gone reports whether container id's watch saw it deleted, with no own
 // write of it on the way.
 func (o *ownWrites) gone(id string) bool {

@@ -59,6 +59,11 @@ type Store interface {
 	// records acked[stream] = seq for the agent streams given. Returns the
 	// stored entries with Seq set. Returns ErrNotFound if the container is gone.
 	AppendLogs(ctx context.Context, ns, id string, entries []LogEntry, acked map[uint32]uint64) ([]LogEntry, error)
+	// AppendLogsUpdate is AppendLogs and UpdateContainer(fn) in one
+	// transaction (a run's last output and its exit: one write), and
+	// returns the stored entries and the updated container. fn may not
+	// rename; an error from fn aborts both and is returned as is.
+	AppendLogsUpdate(ctx context.Context, ns, id string, entries []LogEntry, acked map[uint32]uint64, fn func(*Container) error) ([]LogEntry, *Container, error)
 	// ReadLogs returns up to limit entries with Seq > after, in order
 	// (limit ≤ 0: all).
 	ReadLogs(ctx context.Context, ns, id string, after uint64, limit int) ([]LogEntry, error)

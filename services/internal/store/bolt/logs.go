@@ -77,7 +77,16 @@ func decodeEntry(seq uint64, v []byte) (engine.LogEntry, error) {
 // AppendLogs stores entries after the last one, assigning Seq, and moves
 // the container's LogSeq and Acked in the same transaction.
 func (s *Store) AppendLogs(ctx context.Context, ns, id string, entries []engine.LogEntry, acked map[uint32]uint64) ([]engine.LogEntry, error) {
+	out, _, err := s.AppendLogsUpdate(ctx, ns, id, entries, acked, nil)
+	return out, err
+}
+
+// AppendLogsUpdate is AppendLogs and UpdateContainer(fn) in one
+// transaction. An error from fn aborts both and is returned as is.
+func (s *Store) AppendLogsUpdate(ctx context.Context, ns, id string, entries []engine.LogEntry, acked map[uint32]uint64, fn func(*engine.Container) error) ([]engine.LogEntry, *engine.Container, error) {
 	out := make([]engine.LogEntry, len(entries))
+	var updated *engine.Container
+	var fnErr error
 	err := s.db.Update(func(tx *bbolt.Tx) error {
 		cs := tx.Bucket(bContainers)
 		c, err := owned(cs, ns, id)
@@ -106,12 +115,26 @@ func (s *Store) AppendLogs(ctx context.Context, ns, id string, entries []engine.
 				c.Acked[stream] = seq
 			}
 		}
+		if fn != nil {
+			name := c.Name
+			if fnErr = fn(c); fnErr != nil {
+				return fnErr
+			}
+			if c.Name != name {
+				return errors.New("a rename with an append of logs")
+			}
+			c.ID, c.Namespace = id, ns
+		}
+		updated = c
 		return putJSON(cs, []byte(id), c)
 	})
-	if err != nil {
-		return nil, fmt.Errorf("append logs of %s: %w", id, err)
+	if fnErr != nil {
+		return nil, nil, fnErr
 	}
-	return out, nil
+	if err != nil {
+		return nil, nil, fmt.Errorf("append logs of %s: %w", id, err)
+	}
+	return out, updated, nil
 }
 
 // ReadLogs returns up to limit entries after seq after (limit ≤ 0: all).

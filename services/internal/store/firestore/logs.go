@@ -184,30 +184,42 @@ func (w *chunkWriter) write(s *Store, t *txn, id string) error {
 // into the tail chunk by field updates (no read of it) and into new
 // chunks when it is full: usually two writes, the container and the tail.
 func (s *Store) AppendLogs(ctx context.Context, ns, id string, entries []engine.LogEntry, acked map[uint32]uint64) ([]engine.LogEntry, error) {
+	out, _, err := s.appendUpdate(ctx, ns, id, entries, acked, nil)
+	return out, err
+}
+
+// AppendLogsUpdate is AppendLogs and UpdateContainer(fn) in one write of
+// the container: the last output of a run and its exit.
+func (s *Store) AppendLogsUpdate(ctx context.Context, ns, id string, entries []engine.LogEntry, acked map[uint32]uint64, fn func(*engine.Container) error) ([]engine.LogEntry, *engine.Container, error) {
+	return s.appendUpdate(ctx, ns, id, entries, acked, fn)
+}
+
+func (s *Store) appendUpdate(ctx context.Context, ns, id string, entries []engine.LogEntry, acked map[uint32]uint64, fn func(*engine.Container) error) ([]engine.LogEntry, *engine.Container, error) {
 	total := 0
 	for _, e := range entries {
 		total += len(e.Data)
 	}
 	if total > maxAppendBytes {
-		return nil, fmt.Errorf("append logs of %s: %d bytes in one call, more than %d", id, total, maxAppendBytes)
+		return nil, nil, fmt.Errorf("append logs of %s: %d bytes in one call, more than %d", id, total, maxAppendBytes)
 	}
 	defer s.lock(containerKey(id))()
 	if doc, at, ok := s.known.get(id); ok && doc.NS == ns {
-		// Without a read, on the state this process knows (see knownDocs).
+		// Without a read, on the state this process knows (see known).
 		t := &txn{s: s}
-		out, changed, err := s.appendTo(t, id, &doc, entries, acked)
+		out, c, changed, err := s.appendTo(t, id, &doc, entries, acked, fn)
 		if err == nil && changed {
 			switch err := s.writeKnown(ctx, id, &doc, at, t); {
 			case err == nil:
-				return out, nil
+				return out, c, nil
 			case stale(err):
 				s.known.drop(id)
 			default:
-				return nil, fmt.Errorf("append logs of %s: %w", id, err)
+				return nil, nil, fmt.Errorf("append logs of %s: %w", id, err)
 			}
 		}
 	}
 	var out []engine.LogEntry
+	var updated *engine.Container
 	var resp firestore.CommitResponse
 	var written *containerDoc
 	var writeN int64
@@ -224,7 +236,7 @@ func (s *Store) AppendLogs(ctx context.Context, ns, id string, entries []engine.
 		}
 		s.known.put(id, doc, snap.UpdateTime)
 		var changed bool
-		if out, changed, err = s.appendTo(t, id, doc, entries, acked); err != nil || !changed {
+		if out, updated, changed, err = s.appendTo(t, id, doc, entries, acked, fn); err != nil || !changed {
 			return err // no change (acks already stored): no write
 		}
 		s.own.wrote(id, fingerprint(doc))
@@ -232,21 +244,25 @@ func (s *Store) AppendLogs(ctx context.Context, ns, id string, entries []engine.
 		return t.set(ref, doc)
 	})
 	if err != nil {
-		return nil, fmt.Errorf("append logs of %s: %w", id, err)
+		return nil, nil, unwrapFn(err, "append logs of %s", id)
 	}
 	if written != nil {
 		s.known.put(id, written, updateTime(&resp, writeN))
 	}
-	return out, nil
+	return out, updated, nil
 }
 
-// appendTo lays entries and acks into container document doc and queues
-// the writes of its log chunks in t; it reports whether doc changed (it
-// is then for the caller to write).
-func (s *Store) appendTo(t *txn, id string, doc *containerDoc, entries []engine.LogEntry, acked map[uint32]uint64) ([]engine.LogEntry, bool, error) {
+// errRenameInAppend: AppendLogsUpdate's fn may not rename.
+var errRenameInAppend = errors.New("a rename with an append of logs")
+
+// appendTo lays entries and acks into container document doc, applies fn
+// (if not nil) and queues the writes of its log chunks in t; it reports
+// whether doc changed (it is then for the caller to write). An error of
+// fn is an fnError.
+func (s *Store) appendTo(t *txn, id string, doc *containerDoc, entries []engine.LogEntry, acked map[uint32]uint64, fn func(*engine.Container) error) ([]engine.LogEntry, *engine.Container, bool, error) {
 	c, err := decodeContainer(id, doc)
 	if err != nil {
-		return nil, false, err
+		return nil, nil, false, err
 	}
 	if doc.Gen == "" {
 		doc.Gen = newGen()
@@ -260,26 +276,36 @@ func (s *Store) appendTo(t *txn, id string, doc *containerDoc, entries []engine.
 		w.add(e)
 		out[i] = e
 	}
-	changed := len(entries) > 0
 	for stream, seq := range acked {
 		if c.Acked == nil {
 			c.Acked = map[uint32]uint64{}
 		}
 		if seq > c.Acked[stream] {
 			c.Acked[stream] = seq
-			changed = true
 		}
 	}
-	if !changed {
-		return out, false, nil
+	if fn != nil {
+		name := c.Name
+		if err := fn(c); err != nil {
+			return nil, nil, false, fnError{err}
+		}
+		if c.Name != name {
+			return nil, nil, false, errRenameInAppend
+		}
+		c.ID, c.Namespace = id, doc.NS
+	}
+	data, err := encodeContainer(c)
+	if err != nil {
+		return nil, nil, false, err
+	}
+	if data == doc.JSON {
+		return out, c, false, nil
 	}
 	if err := w.write(s, t, id); err != nil {
-		return nil, false, err
+		return nil, nil, false, err
 	}
-	if doc.JSON, err = encodeContainer(c); err != nil {
-		return nil, false, err
-	}
-	return out, true, nil
+	doc.JSON = data
+	return out, c, true, nil
 }
 
 // ReadLogs returns up to limit entries after seq after (limit ≤ 0: all):

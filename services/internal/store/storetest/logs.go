@@ -2,6 +2,7 @@ package storetest
 
 import (
 	"bytes"
+	"errors"
 	"testing"
 	"time"
 
@@ -14,6 +15,41 @@ func logCases() []testCase {
 		{"read returns entries after a seq, up to a limit", testReadLogs},
 		{"entries round trip byte-exact with their time", testLogRoundTrip},
 		{"append to a missing or foreign container is not found", testAppendMissing},
+		{"append with an update is one step; a refused update stores nothing", testAppendLogsUpdate},
+	}
+}
+
+// testAppendLogsUpdate: the last output of a run and its exit, stored
+// together: both or neither.
+func testAppendLogsUpdate(t *testing.T, s engine.Store) {
+	ctx := t.Context()
+	mustCreate(t, s, NewContainer("a", "c1", "n1"))
+	refused := errors.New("refused")
+	entry := []engine.LogEntry{{Stream: engine.Stdout, Data: []byte("bye\n")}}
+	if _, _, err := s.AppendLogsUpdate(ctx, "a", "c1", entry, map[uint32]uint64{1: 1}, func(*engine.Container) error { return refused }); err != refused {
+		t.Fatalf("refused update: %v, want the update's error as is", err)
+	}
+	if c, err := s.GetContainer(ctx, "a", "c1"); err != nil || c.LogSeq != 0 || len(c.Acked) != 0 {
+		t.Fatalf("a refused update stored the output: %+v, %v", c, err)
+	}
+	got, c, err := s.AppendLogsUpdate(ctx, "a", "c1", entry, map[uint32]uint64{1: 1}, func(c *engine.Container) error {
+		c.ExitedRun = 1
+		c.State.Status = engine.StatusExited
+		return nil
+	})
+	if err != nil || len(got) != 1 || got[0].Seq != 1 || c == nil || c.ExitedRun != 1 || c.LogSeq != 1 {
+		t.Fatalf("append with update = %+v, %+v, %v", got, c, err)
+	}
+	c, err = s.GetContainer(ctx, "a", "c1")
+	if err != nil || c.ExitedRun != 1 || c.State.Status != engine.StatusExited || c.LogSeq != 1 || c.Acked[1] != 1 {
+		t.Fatalf("stored %+v, %v", c, err)
+	}
+	logs, err := s.ReadLogs(ctx, "a", "c1", 0, 0)
+	if err != nil || len(logs) != 1 || string(logs[0].Data) != "bye\n" {
+		t.Fatalf("logs %+v, %v", logs, err)
+	}
+	if _, _, err := s.AppendLogsUpdate(ctx, "a", "missing", entry, nil, func(*engine.Container) error { return nil }); !errors.Is(err, engine.ErrNotFound) {
+		t.Fatalf("append with update to a missing container: %v", err)
 	}
 }
 

@@ -41,3 +41,11 @@ type Backend interface {
 	// that replaces it is registered. It must not block for long.
 	AgentGone(id string)
 }
+
+// OutputExitStorer is a Backend that also stores a batch of output and
+// the Exit read right after it in one step: StoreOutput then StoreExit,
+// atomically (one write of the container instead of two). The hub uses it
+// when its Backend has it.
+type OutputExitStorer interface {
+	StoreOutputExit(ctx context.Context, id string, entries []engine.LogEntry, acked map[uint32]uint64, e proto.Exit) error
+}

@@ -21,8 +21,9 @@
 //     in batches of the frames already read (at most 1024 frames or 1 MiB); the
 //     hub never waits for more frames to fill a batch.
 //   - Exit after output. An Exit frame is handed to Backend.StoreExit only
-//     after every data frame read before it is stored; TypeExitAck follows a
-//     successful StoreExit. Start waiters see a start-failure Exit only after
+//     after every data frame read before it is stored, or, with a Backend
+//     that is an OutputExitStorer, stored with the batch read right before
+//     it in one step; TypeExitAck follows a successful store. Start waiters see a start-failure Exit only after
 //     it is stored. ExecExit frames follow the same rule with StoreExecExit,
 //     TypeExecExitAck and Exec waiters, so an exec's exit code is stored
 //     before a client reading its output sees the output end.

@@ -58,16 +58,29 @@ func (c *conn) process() error {
 				break fill
 			}
 		}
-		if err := c.storeBatch(batch); err != nil {
+		// A run's last output and its exit, read together, are stored in
+		// one step when the backend can.
+		var exit *proto.Exit
+		if held != nil && held.Type == proto.TypeExit {
+			if _, ok := c.hub.backend.(OutputExitStorer); ok {
+				var e proto.Exit
+				if err := held.Decode(&e); err != nil {
+					return fmt.Errorf("%w: %w", errProtocol, err)
+				}
+				exit, held = &e, nil
+			}
+		}
+		if err := c.storeBatch(batch, exit); err != nil {
 			return err
 		}
 	}
 }
 
-// storeBatch stores the new frames of batch in one StoreOutput call, then
-// acknowledges every stream the batch touched. Frames at or below the
-// stream's acked seq are duplicates (re-sent after a reconnect) and dropped.
-func (c *conn) storeBatch(batch []proto.Frame) error {
+// storeBatch stores the new frames of batch in one StoreOutput call (with
+// exit, if not nil, in one StoreOutputExit), then acknowledges every
+// stream the batch touched, and the exit. Frames at or below the stream's
+// acked seq are duplicates (re-sent after a reconnect) and dropped.
+func (c *conn) storeBatch(batch []proto.Frame, exit *proto.Exit) error {
 	var (
 		entries []engine.LogEntry
 		last    = make(map[uint32]uint64)
@@ -99,12 +112,24 @@ func (c *conn) storeBatch(batch []proto.Frame) error {
 		}
 		entries = append(entries, engine.LogEntry{Stream: int(f.Stream), Time: t, Data: f.Payload})
 	}
-	if len(last) > 0 {
+	switch {
+	case exit != nil && len(last) > 0:
+		if err := c.hub.backend.(OutputExitStorer).StoreOutputExit(c.ctx, c.id, entries, last, *exit); err != nil {
+			return fmt.Errorf("store output and exit of %s run %d: %w", c.id, exit.Run, err)
+		}
+		for s, seq := range last {
+			c.acked[s] = seq
+		}
+	case len(last) > 0:
 		if err := c.hub.backend.StoreOutput(c.ctx, c.id, entries, last); err != nil {
 			return fmt.Errorf("store output of %s: %w", c.id, err)
 		}
 		for s, seq := range last {
 			c.acked[s] = seq
+		}
+	case exit != nil: // duplicates only: the exit alone
+		if err := c.hub.backend.StoreExit(c.ctx, c.id, *exit); err != nil {
+			return fmt.Errorf("store exit of %s run %d: %w", c.id, exit.Run, err)
 		}
 	}
 	for _, s := range order {
@@ -116,7 +141,21 @@ func (c *conn) storeBatch(batch []proto.Frame) error {
 			return err
 		}
 	}
+	if exit != nil {
+		return c.exitStored(*exit)
+	}
 	return nil
+}
+
+// exitStored tells Start waiters and the agent that exit e is stored.
+func (c *conn) exitStored(e proto.Exit) error {
+	c.log.Info("agent run exited", "run", e.Run, "code", e.Code, "signal", e.Signal, "error", e.Error)
+	res := startResult{}
+	if e.Error != "" {
+		res.err = engine.Errorf(engine.KindInvalid, "%s", e.Error)
+	}
+	c.hub.deliver(c.id, runKey(e.Run), res)
+	return c.sendControl(c.ctx, proto.TypeExitAck, proto.ExitAck{Run: e.Run})
 }
 
 // handleControl handles one agent→hub control frame.
@@ -138,13 +177,7 @@ func (c *conn) handleControl(f proto.Frame) error {
 		if err := c.hub.backend.StoreExit(c.ctx, c.id, e); err != nil {
 			return fmt.Errorf("store exit of %s run %d: %w", c.id, e.Run, err)
 		}
-		c.log.Info("agent run exited", "run", e.Run, "code", e.Code, "signal", e.Signal, "error", e.Error)
-		res := startResult{}
-		if e.Error != "" {
-			res.err = engine.Errorf(engine.KindInvalid, "%s", e.Error)
-		}
-		c.hub.deliver(c.id, runKey(e.Run), res)
-		return c.sendControl(c.ctx, proto.TypeExitAck, proto.ExitAck{Run: e.Run})
+		return c.exitStored(e)
 	case proto.TypeResponse:
 		var r proto.Response
 		if err := f.Decode(&r); err != nil {

@@ -121,6 +121,9 @@ type SimEndpoint struct {
 	GRPC, HTTP, Registry, Storage string
 }
 
+// The hub stores a run's last output and its exit in one write.
+var _ agenthub.OutputExitStorer = (*engine.AgentBackend)(nil)
+
 // Run serves until ctx ends, then drains and returns.
 func Run(ctx context.Context, cfg Config) error {
 	log := cfg.Logger

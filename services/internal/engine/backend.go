@@ -81,13 +81,47 @@ func (b *AgentBackend) StoreExit(ctx context.Context, aid string, ex proto.Exit)
 	if !ok {
 		return fmt.Errorf("bad agent id %q", aid)
 	}
-	stored := false
-	c, err := b.e.cfg.Store.UpdateContainer(ctx, ns, id, func(c *Container) error {
-		stored = false
+	update, stored := exitUpdate(ex)
+	c, err := b.e.cfg.Store.UpdateContainer(ctx, ns, id, update)
+	if errors.Is(err, ErrNotFound) {
+		return nil
+	}
+	if err != nil {
+		return fmt.Errorf("store exit of %s: %w", id, err)
+	}
+	b.exitStored(c, ex, *stored)
+	return nil
+}
+
+// StoreOutputExit stores a run's last output and its exit in one write
+// (agenthub.OutputExitStorer): StoreOutput and StoreExit in one.
+func (b *AgentBackend) StoreOutputExit(ctx context.Context, aid string, entries []LogEntry, acked map[uint32]uint64, ex proto.Exit) error {
+	ns, id, ok := splitAgentID(aid)
+	if !ok {
+		return fmt.Errorf("bad agent id %q", aid)
+	}
+	update, stored := exitUpdate(ex)
+	_, c, err := b.e.cfg.Store.AppendLogsUpdate(ctx, ns, id, entries, acked, update)
+	if errors.Is(err, ErrNotFound) {
+		return nil // removed: nothing to keep
+	}
+	if err != nil {
+		return fmt.Errorf("store output and exit of %s: %w", id, err)
+	}
+	b.exitStored(c, ex, *stored)
+	return nil
+}
+
+// exitUpdate is the change that records exit ex; *stored tells, after
+// the update, whether it recorded it (it was not stored before).
+func exitUpdate(ex proto.Exit) (func(*Container) error, *bool) {
+	stored := new(bool)
+	return func(c *Container) error {
+		*stored = false
 		if ex.Run <= c.ExitedRun || ex.Run > c.Run {
 			return nil // already stored, or not a run we started
 		}
-		stored = true
+		*stored = true
 		c.ExitedRun = ex.Run
 		if ex.Run == c.Run {
 			c.StartedBy, c.StartClaim = "", time.Time{} // its start is over
@@ -103,13 +137,13 @@ func (b *AgentBackend) StoreExit(ctx context.Context, aid string, ex proto.Exit)
 			}
 		}
 		return nil
-	})
-	if errors.Is(err, ErrNotFound) {
-		return nil
-	}
-	if err != nil {
-		return fmt.Errorf("store exit of %s: %w", id, err)
-	}
+	}, stored
+}
+
+// exitStored does what follows the store of exit ex (stored: it was not
+// stored before) of container c, as updated.
+func (b *AgentBackend) exitStored(c *Container, ex proto.Exit, stored bool) {
+	id := c.ID
 	if stored && ex.Error == "" { // it ran: its start comes first (and Start need not record it running)
 		b.e.publishStart(c, ex.Run, true)
 	}
@@ -127,7 +161,6 @@ func (b *AgentBackend) StoreExit(ctx context.Context, aid string, ex proto.Exit)
 	if stored {
 		b.e.autoRemove(c)
 	}
-	return nil
 }
 
 // autoRemove removes c (--rm) once its last run has ended, as docker does

@@ -16,11 +16,15 @@ import (
 const eventRing = 4096
 
 // Event persistence: the bus writes events to the store in batches (a
-// container's life is a handful of events within milliseconds, so they
-// cost a write or two, not one each), keeps a day of them, and serves
-// --since from the store, so events outlive a control plane restart.
+// container's life is a handful of events within a second, so they cost
+// a write, not one each): a batch is written once no event came for
+// eventQuiet, or its oldest event waited eventFlushMax. It keeps a day of
+// them and serves --since from the store, so events outlive a control
+// plane restart (a crash loses at most the last eventFlushMax).
 const (
-	eventFlushEvery = 200 * time.Millisecond
+	eventFlushEvery = 100 * time.Millisecond // how often the batch is looked at
+	eventQuiet      = 300 * time.Millisecond
+	eventFlushMax   = time.Second
 	eventKeep       = 24 * time.Hour
 	eventPruneEvery = 10 * time.Minute
 	eventMaxPending = 10000 // while the store fails; the oldest go first
@@ -33,8 +37,11 @@ type eventBus struct {
 	ring    []nsEvent
 	subs    map[chan nsEvent]struct{}
 	pending []StoredEvent
-	seq     uint64
-	spaces  map[string]bool // namespaces with events, to prune
+	// since is when the oldest pending event was queued, last when the
+	// newest was.
+	since, last time.Time
+	seq         uint64
+	spaces      map[string]bool // namespaces with events, to prune
 	// watches follow other control planes' events, per namespace with
 	// clients here (eventwatch.go).
 	watches map[string]*eventWatch
@@ -91,6 +98,10 @@ func (e *Engine) publishMessage(ns string, msg events.Message) {
 	if len(b.ring) > eventRing {
 		b.ring = b.ring[len(b.ring)-eventRing:]
 	}
+	if len(b.pending) == 0 {
+		b.since = time.Now()
+	}
+	b.last = time.Now()
 	b.pending = append(b.pending, StoredEvent{Key: ev.key, Namespace: ev.ns, Message: ev.msg})
 	if len(b.pending) > eventMaxPending {
 		b.pending = b.pending[len(b.pending)-eventMaxPending:]
@@ -125,13 +136,22 @@ func (e *Engine) persistEvents(ctx context.Context) {
 			cancel()
 			return
 		case <-t.C:
-			e.flushEvents(ctx)
+			if e.events.due(time.Now()) {
+				e.flushEvents(ctx)
+			}
 			if time.Since(pruned) > eventPruneEvery {
 				pruned = time.Now()
 				e.pruneEvents(ctx)
 			}
 		}
 	}
+}
+
+// due reports whether the pending batch is to be written at now.
+func (b *eventBus) due(now time.Time) bool {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return len(b.pending) > 0 && (now.Sub(b.last) >= eventQuiet || now.Sub(b.since) >= eventFlushMax)
 }
 
 // flushEvents stores the queued events; on failure they stay queued.

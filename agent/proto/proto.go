@@ -372,6 +372,12 @@ const (
 	RequestBinds = "binds"
 	// RequestStats samples resource usage: Body is a Stats.
 	RequestStats = "stats"
+	// RequestFlush answers once the output the container's process wrote
+	// before it has been sent (its frames precede the Response, so the hub
+	// has stored them when the answer arrives): docker logs and attach
+	// without a stream see what the process wrote before the request.
+	// Body is {}.
+	RequestFlush = "flush"
 )
 
 // Request asks the agent for Kind; ID pairs it with its Response.

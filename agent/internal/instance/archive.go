@@ -101,7 +101,7 @@ func (in *Instance) startArchive(ctx context.Context, runs *sync.WaitGroup, es p
 		pumped := make(chan struct{})
 		go func() {
 			defer close(pumped)
-			pump(ctx, in.sess, es.Stdout, outR, io.Discard, log)
+			pump(ctx, in.sess, es.Stdout, outR, io.Discard, log, nil)
 		}()
 		var err error
 		switch op {

@@ -185,7 +185,7 @@ func (in *Instance) startExec(ctx context.Context, runs *sync.WaitGroup, es prot
 			pumps.Add(1)
 			go func() {
 				defer pumps.Done()
-				pump(ctx, in.sess, stream, rd, io.Discard, log) // exec output is not the container's log
+				pump(ctx, in.sess, stream, rd, io.Discard, log, nil) // exec output is not the container's log
 			}()
 		}
 		start(es.Stdout, proc.Stdout())

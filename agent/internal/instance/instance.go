@@ -59,6 +59,8 @@ type Instance struct {
 	events chan event
 	done   chan struct{} // closed when Run's loop ends
 	binds  bindSet
+	// outputs are the main process's outputs while pumped (RequestFlush).
+	outputs outputs
 }
 
 // New returns an Instance for cfg.Invocation; Run serves it.
@@ -441,7 +443,7 @@ func (in *Instance) startRun(ctx context.Context, runs *sync.WaitGroup, s proto.
 			pumps.Add(1)
 			go func() {
 				defer pumps.Done()
-				pump(ctx, in.sess, stream, rd, copyTo, log)
+				pump(ctx, in.sess, stream, rd, copyTo, log, &in.outputs)
 			}()
 		}
 		start(proto.StreamStdout, proc.Stdout(), in.cfg.Stdout)
@@ -510,6 +512,11 @@ func (h handler) Request(r proto.Request) {
 			body, err = procinfo.Top("/proc", os.Getpid())
 		case proto.RequestStats:
 			body, err = procinfo.Stats("/proc", os.Getpid())
+		case proto.RequestFlush:
+			ctx, cancel := context.WithTimeout(context.Background(), flushWait)
+			h.in.outputs.flush(ctx)
+			cancel()
+			body = struct{}{}
 		case proto.RequestBinds:
 			ctx, cancel := context.WithTimeout(context.Background(), bindBarrierWait)
 			err = h.in.pullBinds(ctx, nil)

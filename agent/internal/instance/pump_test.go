@@ -73,7 +73,7 @@ func TestPumpReadsOnlyWithinTheWindow(t *testing.T) {
 	done := make(chan struct{})
 	before := time.Now()
 	go func() {
-		pump(context.Background(), sink, proto.StreamStderr, src, &copyTo, slog.New(slog.DiscardHandler))
+		pump(context.Background(), sink, proto.StreamStderr, src, &copyTo, slog.New(slog.DiscardHandler), nil)
 		close(done)
 	}()
 
@@ -112,7 +112,7 @@ func TestPumpStopsWhenCanceled(t *testing.T) {
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan struct{})
 	go func() {
-		pump(ctx, sink, proto.StreamStdout, strings.NewReader("x"), io.Discard, slog.New(slog.DiscardHandler))
+		pump(ctx, sink, proto.StreamStdout, strings.NewReader("x"), io.Discard, slog.New(slog.DiscardHandler), nil)
 		close(done)
 	}()
 	cancel()

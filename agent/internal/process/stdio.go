@@ -5,10 +5,12 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"sync"
 	"syscall"
 	"time"
 
 	"github.com/creack/pty"
+	"golang.org/x/sys/unix"
 )
 
 // Default size of a container's pseudo-terminal until a client resizes it.
@@ -145,6 +147,88 @@ type outReader struct {
 	f      *os.File
 	grace  time.Duration
 	exited chan struct{}
+
+	// mu is held from a read out of the pipe until its data is delivered
+	// (ReadTo), so Quiet, holding it, knows no output is in between.
+	mu sync.Mutex
+}
+
+// ReadTo reads like Read and passes what it read to deliver before it
+// lets go of the reader's lock: see Quiet. deliver must not keep b.
+func (r *outReader) ReadTo(b []byte, deliver func([]byte)) (int, error) {
+	rc, err := r.f.SyscallConn()
+	if err != nil || !nonBlocking(rc) {
+		// A descriptor the poller does not watch would block in the
+		// lock: read it plainly (Quiet cannot vouch for it).
+		n, err := r.Read(b)
+		if n > 0 {
+			deliver(b[:n])
+		}
+		return n, err
+	}
+	select {
+	case <-r.exited:
+		_ = r.f.SetReadDeadline(time.Now().Add(r.grace))
+	default:
+	}
+	var (
+		n    int
+		rerr error
+	)
+	err = rc.Read(func(fd uintptr) bool {
+		r.mu.Lock()
+		defer r.mu.Unlock()
+		n, rerr = syscall.Read(int(fd), b)
+		if rerr == syscall.EAGAIN || rerr == syscall.EINTR {
+			return false // wait until there is something to read
+		}
+		if n > 0 {
+			deliver(b[:n])
+		}
+		return true
+	})
+	switch {
+	case err != nil && errors.Is(err, os.ErrDeadlineExceeded):
+		return 0, io.EOF
+	case err != nil:
+		return 0, err
+	case rerr != nil && errors.Is(rerr, syscall.EIO): // a pty whose slave side is closed
+		return 0, io.EOF
+	case rerr != nil:
+		return 0, rerr
+	case n <= 0:
+		return 0, io.EOF
+	}
+	return n, nil
+}
+
+// Quiet reports whether every byte the process wrote to this output so
+// far has gone through ReadTo's deliver: the pipe is empty and no read is
+// between the pipe and its delivery. It cannot tell for a descriptor
+// ReadTo reads plainly, and says true.
+func (r *outReader) Quiet() bool {
+	rc, err := r.f.SyscallConn()
+	if err != nil || !nonBlocking(rc) {
+		return true
+	}
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	queued := 0
+	cerr := rc.Control(func(fd uintptr) {
+		queued, err = unix.IoctlGetInt(int(fd), unix.TIOCINQ) // FIONREAD: bytes waiting in a pipe or pty
+	})
+	return cerr != nil || err != nil || queued == 0
+}
+
+// nonBlocking reports whether the descriptor is in non-blocking mode (the
+// runtime poller's), so a read of it never blocks.
+func nonBlocking(rc syscall.RawConn) bool {
+	nb := false
+	_ = rc.Control(func(fd uintptr) {
+		fl, err := unix.FcntlInt(fd, unix.F_GETFL, 0)
+		nb = err == nil && fl&unix.O_NONBLOCK != 0
+	})
+	return nb
 }
 
 func (r *outReader) Read(b []byte) (int, error) {

@@ -47,6 +47,9 @@ func (e *Engine) Logs(ctx context.Context, ns, ref string, o LogOptions, emit fu
 		}
 		return o.Until.IsZero() || !le.Time.After(o.Until)
 	}
+	if running(c) && !o.Follow {
+		e.flushOutput(ctx, c)
+	}
 	if neverCalledBack(c) && e.cfg.BootLogs != nil {
 		if err := e.bootLogs(ctx, c, want, emit); err != nil {
 			return err
@@ -226,6 +229,24 @@ func (e *Engine) Attach(ctx context.Context, ns, ref string, o AttachOptions, em
 		return nil // detached: the container goes on
 	}
 	return err
+}
+
+// flushOutputWait bounds the wait for a running container's agent to send
+// what its process wrote before a docker logs.
+const flushOutputWait = 2 * time.Second
+
+// flushOutput has c's agent send the output its process wrote so far, and
+// returns once it is stored (the agent answers after those frames, and the
+// hub stores frames in order): docker logs, and attach without a stream,
+// show what the process wrote before the request, as from the Docker
+// engine's log file. An agent that cannot (gone, older) is not waited for.
+func (e *Engine) flushOutput(ctx context.Context, c *Container) {
+	ctx, cancel := context.WithTimeout(ctx, flushOutputWait)
+	defer cancel()
+	var ack struct{}
+	if err := e.ask(ctx, c, proto.RequestFlush, &ack); err != nil {
+		e.log.Debug("logs: output flush", "container", c.ID, "err", err)
+	}
 }
 
 // primedRead is a container read with its notification channel

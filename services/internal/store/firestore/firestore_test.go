@@ -6,13 +6,16 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
+	"maps"
 	"os"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
 	"time"
 
 	"github.com/sockerless/sockerless/services/internal/engine"
+	"github.com/sockerless/sockerless/services/internal/netplane"
 	"github.com/sockerless/sockerless/services/internal/store/firestore/fsemu"
 	"github.com/sockerless/sockerless/services/internal/store/storetest"
 )
@@ -329,5 +332,51 @@ func TestKnownStateGoneStale(t *testing.T) {
 	}
 	if err := s2.CreateContainer(ctx, storetest.NewContainer("a", "c2", "n1")); err != nil {
 		t.Fatalf("the name was not freed: %v", err)
+	}
+}
+
+// TestKnownNetworkGoneStale: as TestKnownStateGoneStale, for networks (a
+// start adds an endpoint, an exit removes it, on the state read last).
+func TestKnownNetworkGoneStale(t *testing.T) {
+	ctx := t.Context()
+	s1, root := openFresh(t)
+	defer s1.Close()
+	s2, err := Open(ctx, testProject, Options{Root: root})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s2.Close()
+	if err := s1.CreateNetwork(ctx, storetest.NewNetwork("a", "n1", "net", "127.18.0.0/16")); err != nil {
+		t.Fatal(err)
+	}
+	join := func(s *Store, id string) {
+		t.Helper()
+		if _, err := s.UpdateNetwork(ctx, "a", "n1", func(n *netplane.Network) error {
+			if n.Endpoints == nil {
+				n.Endpoints = map[string]*netplane.Endpoint{}
+			}
+			n.Endpoints[id] = &netplane.Endpoint{Container: id}
+			return nil
+		}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	join(s1, "c1")
+	join(s2, "c2")
+	join(s1, "c3") // s1's known state (its own write) lacks c2
+	join(s2, "c4")
+	if _, err := s1.UpdateNetwork(ctx, "a", "n1", func(n *netplane.Network) error {
+		delete(n.Endpoints, "c1") // on a state that lacks c4
+		return nil
+	}); err != nil {
+		t.Fatal(err)
+	}
+	n, err := s2.GetNetwork(ctx, "a", "n1")
+	if err != nil {
+		t.Fatal(err)
+	}
+	got := slices.Sorted(maps.Keys(n.Endpoints))
+	if !slices.Equal(got, []string{"c2", "c3", "c4"}) {
+		t.Fatalf("endpoints %v, want c2, c3 and c4", got)
 	}
 }

@@ -24,6 +24,9 @@ type known[D any] struct {
 	// clone copies a document deeply enough that changing the copy leaves
 	// the kept one alone (nil: a plain copy does).
 	clone func(D) D
+	// size estimates a document's memory (nil: 0); bytes sums the kept.
+	size  func(D) int
+	bytes int
 }
 
 type knownDoc[D any] struct {
@@ -31,8 +34,19 @@ type knownDoc[D any] struct {
 	at  time.Time // the document's update time in that state
 }
 
-// knownMax bounds the records kept; past it the map starts afresh.
-const knownMax = 10000
+// knownMax and knownMaxBytes bound the records kept; past either the map
+// starts afresh (changes then read once more).
+const (
+	knownMax      = 10000
+	knownMaxBytes = 64 << 20
+)
+
+func (k *known[D]) sizeOf(d D) int {
+	if k.size == nil {
+		return 0
+	}
+	return k.size(d)
+}
 
 func (k *known[D]) copyOf(d D) D {
 	if k.clone != nil {
@@ -61,20 +75,28 @@ func (k *known[D]) put(key string, d *D, at time.Time) {
 	}
 	k.mu.Lock()
 	defer k.mu.Unlock()
-	if k.m == nil || len(k.m) >= knownMax {
-		k.m = map[string]knownDoc[D]{}
+	if k.m == nil || len(k.m) >= knownMax || k.bytes >= knownMaxBytes {
+		k.m, k.bytes = map[string]knownDoc[D]{}, 0
 	}
-	if old, ok := k.m[key]; ok && old.at.After(at) {
+	old, ok := k.m[key]
+	if ok && old.at.After(at) {
 		return
 	}
+	if ok {
+		k.bytes -= k.sizeOf(old.doc)
+	}
 	k.m[key] = knownDoc[D]{doc: k.copyOf(*d), at: at}
+	k.bytes += k.sizeOf(*d)
 }
 
 // drop forgets record key (deleted, or its known state proved stale).
 func (k *known[D]) drop(key string) {
 	k.mu.Lock()
 	defer k.mu.Unlock()
-	delete(k.m, key)
+	if old, ok := k.m[key]; ok {
+		k.bytes -= k.sizeOf(old.doc)
+		delete(k.m, key)
+	}
 }
 
 // cloneContainerDoc copies a container document; the log pieces
@@ -83,6 +105,10 @@ func cloneContainerDoc(d containerDoc) containerDoc {
 	d.Log = maps.Clone(d.Log)
 	return d
 }
+
+// containerDocSize is about the memory of a container document: its JSON
+// and its inline log (up to inlineBytes).
+func containerDocSize(d containerDoc) int { return len(d.JSON) + int(d.LogBytes) }
 
 // watchedDoc returns container id's document without a read while a
 // watch of it is established: the watch brings other processes' changes

@@ -133,7 +133,8 @@ func Open(ctx context.Context, project string, opts ...Options) (*Store, error) 
 		return nil, fmt.Errorf("open firestore store: root %q is not a document path", o.Root)
 	}
 	s := &Store{client: client, root: root, maxAttempts: o.MaxAttempts, writeTimeout: o.WriteTimeout}
-	s.known.clone = cloneContainerDoc
+	s.known.clone, s.known.size = cloneContainerDoc, containerDocSize
+	s.knownNet.size = func(d networkDoc) int { return len(d.JSON) }
 	return s, nil
 }
 

@@ -53,6 +53,12 @@ func BenchmarkScale(b *testing.B) {
 			b.Fatal(err)
 		}
 		b.Logf("%d containers started in %s", n, time.Since(start).Round(time.Millisecond))
+		// BENCH_SCALE_HOLD keeps them running that much longer, to
+		// profile the machine with all of them up.
+		if d, err := time.ParseDuration(os.Getenv("BENCH_SCALE_HOLD")); err == nil {
+			b.Logf("holding %s (control plane pid %d, stack %s)", d, pid, s.dir)
+			time.Sleep(d)
+		}
 		running := strings.Count(mustDocker(b, s.direct, "ps", "-q"), "\n")
 		if running != n {
 			b.Fatalf("%d running, want %d", running, n)

@@ -47,6 +47,10 @@ func Open(path string, opts ...Options) (*Store, error) {
 	for _, o := range opts {
 		db.NoSync = db.NoSync || o.NoSync
 	}
+	// Batched appends (AppendLogs) wait this long for company: short, as
+	// a lone container's output waits it too; under load the commit in
+	// progress gathers the next batch anyway.
+	db.MaxBatchDelay = 2 * time.Millisecond
 	err = db.Update(func(tx *bbolt.Tx) error {
 		for _, b := range [][]byte{bContainers, bNames, bImages, bRefs, bFunctions, bLogs, bEvents, bNetworks, bNetNames, bSubnets} {
 			if _, err := tx.CreateBucketIfNotExists(b); err != nil {

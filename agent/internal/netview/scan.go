@@ -26,7 +26,11 @@ func (v *View) startScan() {
 		defer close(v.scanDone)
 		var last []int
 		first := true
-		t := time.NewTicker(v.cfg.ScanInterval)
+		// Scans come ScanInterval apart after a change, further apart
+		// (up to MaxScanInterval) while nothing changes: each wakes the
+		// agent, and hundreds of idle instances' agents add up.
+		interval := v.cfg.ScanInterval
+		t := time.NewTimer(interval)
 		defer t.Stop()
 		for {
 			v.mu.Lock()
@@ -45,7 +49,11 @@ func (v *View) startScan() {
 				v.setListeners()
 				v.mu.Unlock()
 				v.cfg.Listening(ports)
+				interval = v.cfg.ScanInterval
+			} else {
+				interval = min(2*interval, v.cfg.MaxScanInterval)
 			}
+			t.Reset(interval)
 			select {
 			case <-ctx.Done():
 				return

@@ -4,6 +4,8 @@ import (
 	"encoding/json"
 	"fmt"
 	"net/http"
+	"os"
+	"os/exec"
 	"strings"
 	"testing"
 	"time"
@@ -106,6 +108,27 @@ func TestTwoControlPlanesOneStore(t *testing.T) {
 	}
 	if code := strings.TrimSpace(mustDocker(t, a.direct, "wait", c1)); code != "7" {
 		t.Fatalf("wait on the other control plane = %s, want 7", code)
+	}
+
+	// docker events on A shows, live, a container's life on B (the store's
+	// listener), each event once, in order.
+	evName := fmt.Sprintf("events-on-b-%d", time.Now().UnixNano())
+	cmd := exec.Command("docker", "events", "--filter", "container="+evName, "--format", "{{.Action}}")
+	cmd.Env = append(os.Environ(), "DOCKER_HOST="+a.direct, "DOCKER_CONFIG="+dockerConfigDir(t))
+	var evOut syncBuffer
+	cmd.Stdout = &evOut
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	defer func() { cmd.Process.Kill(); cmd.Wait() }()
+	time.Sleep(time.Second) // subscribed, and A's listener open
+	mustDocker(t, b.direct, "run", "--rm", "--name", evName, "busybox", "true")
+	wantEvents := "create attach start die destroy"
+	for deadline := time.Now().Add(30 * time.Second); strings.Join(strings.Fields(evOut.String()), " ") != wantEvents; {
+		if time.Now().After(deadline) {
+			t.Fatalf("docker events on A of a run on B printed %q, want %q", strings.Fields(evOut.String()), wantEvents)
+		}
+		time.Sleep(100 * time.Millisecond)
 	}
 
 	// Run on A, then drain A: its agents move to B.

@@ -1,6 +1,7 @@
 package dockerapi
 
 import (
+	"encoding/json"
 	"net/http"
 	"net/netip"
 
@@ -57,15 +58,31 @@ func (s *Server) getNetworksByID(w http.ResponseWriter, r *http.Request) error {
 
 // postNetworksCreate: POST /networks/create (docker network create).
 func (s *Server) postNetworksCreate(w http.ResponseWriter, r *http.Request) error {
-	var req network.CreateRequest
+	var req struct {
+		network.CreateRequest
+		// CheckDuplicate is gone from the API types (1.44 always checks);
+		// before 1.44 docker 20.10 checks only when it is true, and
+		// docker-py sends null unless told. Clients that leave it out
+		// entirely are newer ones that expect the check.
+		CheckDuplicate json.RawMessage
+	}
 	if err := decodeJSON(r, &req); err != nil {
 		return err
 	}
-	n, err := s.cfg.Networks.Create(r.Context(), s.ns(r), req)
+	var (
+		n       *netplane.Network
+		warning string
+		err     error
+	)
+	if req.CheckDuplicate != nil && string(req.CheckDuplicate) != "true" && versionLess(requestVersion(r), "1.44") {
+		n, warning, err = s.cfg.Networks.CreateNamesake(r.Context(), s.ns(r), req.CreateRequest)
+	} else {
+		n, err = s.cfg.Networks.Create(r.Context(), s.ns(r), req.CreateRequest)
+	}
 	if err != nil {
 		return err
 	}
-	return writeJSON(w, http.StatusCreated, network.CreateResponse{ID: n.ID})
+	return writeJSON(w, http.StatusCreated, network.CreateResponse{ID: n.ID, Warning: warning})
 }
 
 // deleteNetworks: DELETE /networks/{id} (docker network rm).

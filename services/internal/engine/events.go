@@ -35,6 +35,9 @@ type eventBus struct {
 	pending []StoredEvent
 	seq     uint64
 	spaces  map[string]bool // namespaces with events, to prune
+	// watches follow other control planes' events, per namespace with
+	// clients here (eventwatch.go).
+	watches map[string]*eventWatch
 }
 
 type nsEvent struct {
@@ -93,6 +96,11 @@ func (e *Engine) publishMessage(ns string, msg events.Message) {
 		b.pending = b.pending[len(b.pending)-eventMaxPending:]
 	}
 	b.spaces[ev.ns] = true
+	b.fanOut(ev)
+}
+
+// fanOut sends ev to every subscriber; b.mu is held.
+func (b *eventBus) fanOut(ev nsEvent) {
 	for ch := range b.subs {
 		select {
 		case ch <- ev:
@@ -196,6 +204,8 @@ func (e *Engine) Events(ctx context.Context, ns string, o EventOptions, emit fun
 	}
 	b.subs[ch] = struct{}{}
 	b.mu.Unlock()
+	// Live events of other control planes sharing the store.
+	defer e.watchEvents(ns)()
 	defer func() {
 		b.mu.Lock()
 		if _, ok := b.subs[ch]; ok {

@@ -235,6 +235,17 @@ type ContainerWatcher interface {
 	WatchContainer(ctx context.Context, ns, id string, changed func()) error
 }
 
+// EventWatcher is implemented by stores that other control planes write
+// events to (Firestore): WatchEvents calls fn with namespace ns's events
+// stored with keys after after, by any control plane, as they are stored
+// (events may come again after a reconnect; the engine drops repeats). It
+// returns when ctx ends, or with an error if the store cannot follow (the
+// engine opens it again). bolt, written by one process, does not
+// implement it.
+type EventWatcher interface {
+	WatchEvents(ctx context.Context, ns, after string, fn func([]StoredEvent)) error
+}
+
 // BootLogs reads what a container's function instances wrote to the
 // platform's log (Cloud Logging), for `docker logs` of a container whose
 // agent never called back and so stored no output (DESIGN decision 8).

@@ -74,7 +74,25 @@ func New(cfg Config) *Fleet {
 		cancel: cancel,
 	}
 	e.goBackground(e.refillLoop)
+	if w, ok := cfg.Images.(Warmer); ok {
+		e.goBackground(func(ctx context.Context) {
+			start := time.Now()
+			if err := w.Warm(ctx); err != nil && ctx.Err() == nil {
+				e.log.Warn("warm the image wrap (the first wrap does it instead)", "err", err)
+				return
+			}
+			e.log.Debug("image wrap warm", "took", time.Since(start).String())
+		})
+	}
 	return e
+}
+
+// Warmer is an image source that can get ready for its first Wrap ahead
+// (images.Source: the agent layer built and in the target repository); the
+// fleet warms it as it starts, beside filling the pool, so that the first
+// run of a never-seen image does not wait for that.
+type Warmer interface {
+	Warm(ctx context.Context) error
 }
 
 // Close cancels background work (creations in flight) and waits for it.

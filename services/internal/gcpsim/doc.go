@@ -51,6 +51,15 @@
 //     Go images are 1–2 s; image streaming fetches a large image faster
 //     than the whole-image pull modelled here, so large images are
 //     pessimistic).
+//     The cold start is counted from the moment the instance is asked
+//     for: gcpsim's own work for it (pulling and unpacking the image
+//     locally, the root filesystem, the network namespace) happens inside
+//     that time, and the entrypoint starts when both are over, so a run
+//     measures Google's clock and not this machine's unpacking beside it.
+//     A revision's image is unpacked (once per digest) while the revision
+//     deploys; every cold start still pays the modelled pull, as Cloud
+//     Run's instances each fetch the image (its layers cached on a host
+//     are not counted on: the model stays pessimistic).
 //   - FunctionsPerRegion 1,000: "Number of functions ... 1,000 minus the
 //     number of Cloud Run services deployed", per region
 //     (cloud.google.com/functions/quotas).

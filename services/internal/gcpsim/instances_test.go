@@ -6,6 +6,7 @@ import (
 	"net/http"
 	"os"
 	"os/exec"
+	"path/filepath"
 	"strconv"
 	"strings"
 	"sync"
@@ -331,5 +332,37 @@ func TestInstancesOnCopiedRootfs(t *testing.T) {
 	_, a := get(t, svc.GetUri()+"/cgi-bin/id")
 	if f := strings.Fields(a); len(f) != 3 || f[1] != "new" {
 		t.Errorf("id = %q, want a fresh rootfs", a)
+	}
+}
+
+func TestARevisionsImageIsUnpackedWhileItDeploys(t *testing.T) {
+	needRunc(t)
+	state := t.TempDir()
+	// A deploy far longer than an unpack: the image is ready before it.
+	srv := startSim(t, gcpsim.Config{StateDir: state, OperationDelay: time.Minute, Logger: testLogger(t)})
+	_, rc := clients(t, srv)
+	ref := pushHTTPD(t, srv, "prefetch", "prefetched")
+	r, err := name.ParseReference(ref)
+	if err != nil {
+		t.Fatal(err)
+	}
+	desc, err := remote.Head(r)
+	if err != nil {
+		t.Fatal(err)
+	}
+	op, err := rc.CreateService(context.Background(), &runpb.CreateServiceRequest{
+		Parent: parent, ServiceId: "prefetch",
+		Service: &runpb.Service{Template: &runpb.RevisionTemplate{Containers: []*runpb.Container{{Image: ref}}}},
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	rootfs := filepath.Join(state, "run", "images", desc.Digest.Hex, "rootfs", "www", "index.html")
+	waitFor(t, "the image unpacked while its revision deploys", func() bool {
+		b, err := os.ReadFile(rootfs)
+		return err == nil && string(b) == "prefetched"
+	})
+	if _, err := op.Poll(context.Background()); err != nil || op.Done() {
+		t.Fatalf("the deploy ended (%v) before the check: the test proves nothing", err)
 	}
 }

@@ -140,6 +140,11 @@ func New(cfg Config, grpcLn, httpLn net.Listener) (*Server, error) {
 		Operations: s.ops, Delay: prof.Revision, URL: s.functionURL,
 		Writes:  writes("run.googleapis.com"),
 		Retired: mgr.Retire, Serving: mgr.Warm, Logger: cfg.Logger.With("component", "run"),
+		Deploying: func(rev *run.Revision) {
+			if !functions.IsStub(rev.Image) { // a stub's is served by gcpsim itself
+				mgr.Prefetch(rev.Image)
+			}
+		},
 	})
 	s.functions = functions.NewServer(functions.Config{
 		Operations: s.ops, Services: s.run, Delay: prof.CreateFunction, DeleteDelay: prof.DeleteFunction,

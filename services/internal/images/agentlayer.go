@@ -3,6 +3,7 @@ package images
 import (
 	"archive/tar"
 	"bytes"
+	"compress/gzip"
 	"crypto/sha256"
 	"debug/elf"
 	"encoding/hex"
@@ -61,8 +62,18 @@ func buildAgentLayer(path string) (*agentLayer, error) {
 	if err != nil {
 		return nil, fmt.Errorf("pack agent layer: %w", err)
 	}
+	// Compressed once here and kept: a layer opened on the plain tar would
+	// gzip its megabytes again for its digest and for every push.
+	var gz bytes.Buffer
+	zw := gzip.NewWriter(&gz)
+	if _, err := zw.Write(data); err != nil {
+		return nil, fmt.Errorf("compress agent layer: %w", err)
+	}
+	if err := zw.Close(); err != nil {
+		return nil, fmt.Errorf("compress agent layer: %w", err)
+	}
 	layer, err := tarball.LayerFromOpener(func() (io.ReadCloser, error) {
-		return io.NopCloser(bytes.NewReader(data)), nil
+		return io.NopCloser(bytes.NewReader(gz.Bytes())), nil
 	})
 	if err != nil {
 		return nil, fmt.Errorf("agent layer: %w", err)

@@ -189,6 +189,24 @@ func (s *Source) agentLayer() (*agentLayer, error) {
 	return s.agent, nil
 }
 
+// Warm gets Wrap ready ahead of its first call: it builds the agent layer
+// and puts it in TargetRepo (unless it is there), so that the first wrap of
+// a never-seen image pushes only the image's own layers and manifest.
+func (s *Source) Warm(ctx context.Context) error {
+	agent, err := s.agentLayer()
+	if err != nil {
+		return fmt.Errorf("warm: %w", err)
+	}
+	repo, err := s.targetRepo()
+	if err != nil {
+		return err
+	}
+	if err := remote.WriteLayer(repo, agent.layer, s.remoteOpts(ctx)...); err != nil {
+		return fmt.Errorf("warm: push the agent layer to %s: %w", repo, err)
+	}
+	return nil
+}
+
 // Wrap pushes img + the agent layer (agent as entrypoint) to TargetRepo,
 // unless an earlier Wrap of the same image and agent already did.
 func (s *Source) Wrap(ctx context.Context, img *engine.Image) (string, error) {

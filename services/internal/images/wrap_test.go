@@ -3,6 +3,7 @@ package images
 import (
 	"bytes"
 	"maps"
+	"net/http"
 	"os"
 	"slices"
 	"strings"
@@ -219,4 +220,57 @@ func writeFile(t *testing.T, content string) string {
 		t.Fatal(err)
 	}
 	return p
+}
+
+func TestWarmPutsTheAgentLayerInTheTargetRepoAhead(t *testing.T) {
+	f := newFixture(t)
+	s := f.source(t, f.agent)
+	ctx := t.Context()
+	if err := s.Warm(ctx); err != nil {
+		t.Fatal(err)
+	}
+	warmed, err := s.agentLayer()
+	if err != nil {
+		t.Fatal(err)
+	}
+	d, err := warmed.layer.Digest()
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp, err := http.Head("http://" + f.target + "/v2/sockerless/wrapped/blobs/" + d.String())
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		t.Fatalf("agent layer %s in the target repo after Warm: HEAD %d", d, resp.StatusCode)
+	}
+	// What any process wraps with this agent ends with that layer.
+	img, err := s.Pull(ctx, "busybox")
+	if err != nil {
+		t.Fatal(err)
+	}
+	ref, err := f.source(t, f.agent).Wrap(ctx, img)
+	if err != nil {
+		t.Fatal(err)
+	}
+	w, _ := wrapped(t, ref)
+	layers, err := w.Layers()
+	if err != nil {
+		t.Fatal(err)
+	}
+	agentDigest, err := layers[len(layers)-1].Digest()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if d != agentDigest {
+		t.Fatalf("warmed agent layer %s, wrapped image's %s", d, agentDigest)
+	}
+
+	t.Run("without the agent binary it says so", func(t *testing.T) {
+		bad := f.source(t, t.TempDir()+"/no-agent")
+		if err := bad.Warm(ctx); err == nil || !strings.Contains(err.Error(), "agent") {
+			t.Fatalf("Warm without an agent binary: %v", err)
+		}
+	})
 }

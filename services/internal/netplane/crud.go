@@ -29,15 +29,35 @@ func randomID() string {
 // Create makes a user network (docker network create). What Sockerless
 // does not carry out is refused with a 400 naming it.
 func (p *Plane) Create(ctx context.Context, ns string, req network.CreateRequest) (*Network, error) {
+	n, _, err := p.create(ctx, ns, req, false)
+	return n, err
+}
+
+// CreateNamesake is Create for a request that asked not to check for a
+// duplicate name (CheckDuplicate false before API 1.44, which docker 20.10
+// honours): a network whose name is taken is made all the same, and the
+// name then picks neither (docker's "ambiguous" error) until one is gone.
+// The warning is docker's when the name was taken.
+func (p *Plane) CreateNamesake(ctx context.Context, ns string, req network.CreateRequest) (n *Network, warning string, err error) {
+	n, owner, err := p.create(ctx, ns, req, true)
+	if err == nil && owner != nil {
+		warning = fmt.Sprintf("Network with name %s (id : %s) already exists", owner.Name, owner.ID)
+	}
+	return n, warning, err
+}
+
+// create makes the network; owner is the network whose name a namesake
+// took.
+func (p *Plane) create(ctx context.Context, ns string, req network.CreateRequest, namesake bool) (*Network, *Network, error) {
 	if strings.TrimSpace(req.Name) == "" {
-		return nil, engine.Errorf(engine.KindInvalid, "invalid name: %s", req.Name)
+		return nil, nil, engine.Errorf(engine.KindInvalid, "invalid name: %s", req.Name)
 	}
 	if err := checkCreate(req); err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 	switch req.Name {
 	case Bridge, Host, None:
-		return nil, engine.Errorf(engine.KindForbidden, "operation is not permitted on predefined %s network ", req.Name)
+		return nil, nil, engine.Errorf(engine.KindForbidden, "operation is not permitted on predefined %s network ", req.Name)
 	}
 	n := &Network{
 		ID: randomID(), Namespace: ns, Name: req.Name, Driver: DriverBridge,
@@ -47,18 +67,35 @@ func (p *Plane) Create(ctx context.Context, ns string, req network.CreateRequest
 	if req.IPAM != nil && len(req.IPAM.Config) > 0 {
 		userCfg = &req.IPAM.Config[0]
 	}
+	var owner *Network // the network that reserves the name
 	for attempt := 0; ; attempt++ {
 		nets, err := p.list(ctx, ns, true)
 		if err != nil {
-			return nil, err
+			return nil, nil, err
 		}
+		owner = nil
 		for _, o := range nets {
-			if o.Name == req.Name {
-				return nil, engine.Errorf(engine.KindConflict, "network with name %s already exists", req.Name)
+			if o.Name != req.Name {
+				continue
+			}
+			if !namesake {
+				return nil, nil, engine.Errorf(engine.KindConflict, "network with name %s already exists", req.Name)
+			}
+			if !o.NameShared {
+				owner = o
+			}
+		}
+		n.NameShared = owner != nil
+		if owner != nil && !owner.Namesakes {
+			if _, err := p.cfg.Store.UpdateNetwork(ctx, ns, owner.ID, func(o *Network) error {
+				o.Namesakes = true
+				return nil
+			}); err != nil && !errors.Is(err, engine.ErrNotFound) {
+				return nil, nil, fmt.Errorf("create network %s: mark its namesake: %w", req.Name, err)
 			}
 		}
 		if err := assignSubnet(n, userCfg, usedSubnets(nets)); err != nil {
-			return nil, err
+			return nil, nil, err
 		}
 		err = p.cfg.Store.CreateNetwork(ctx, n)
 		if err == nil {
@@ -68,15 +105,15 @@ func (p *Plane) Create(ctx context.Context, ns string, req network.CreateRequest
 		case errors.Is(err, ErrSubnetTaken) && userCfg == nil && attempt < 20:
 			continue // another create took it meanwhile: pick again
 		case errors.Is(err, ErrSubnetTaken):
-			return nil, engine.Errorf(engine.KindForbidden, "Pool overlaps with other one on this address space")
+			return nil, nil, engine.Errorf(engine.KindForbidden, "Pool overlaps with other one on this address space")
 		case errors.Is(err, engine.ErrConflict):
-			return nil, engine.Errorf(engine.KindConflict, "network with name %s already exists", req.Name)
+			return nil, nil, engine.Errorf(engine.KindConflict, "network with name %s already exists", req.Name)
 		}
-		return nil, fmt.Errorf("create network %s: %w", req.Name, err)
+		return nil, nil, fmt.Errorf("create network %s: %w", req.Name, err)
 	}
 	p.changed(ns)
 	p.publish(n, "create", nil)
-	return n, nil
+	return n, owner, nil
 }
 
 // checkCreate refuses the create options Sockerless does not carry out.

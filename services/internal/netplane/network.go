@@ -51,6 +51,13 @@ type Network struct {
 	AuxAddresses map[string]string `json:"auxAddresses,omitempty"`
 	// Endpoints are the running members, by container ID.
 	Endpoints map[string]*Endpoint `json:"endpoints,omitempty"`
+	// NameShared says the network was made with the name of an existing
+	// one (docker's CheckDuplicate false, before API 1.44): it reserves no
+	// name, and is found by its name only once it is the only one left.
+	NameShared bool `json:"nameShared,omitempty"`
+	// Namesakes says networks with NameShared took this one's name, so a
+	// lookup by name has to count them.
+	Namesakes bool `json:"namesakes,omitempty"`
 	// Rev counts the record's changes, so that of two copies the newer
 	// is known (the plane's cache).
 	Rev uint64 `json:"rev,omitempty"`

@@ -286,6 +286,15 @@ func (p *Plane) Network(ctx context.Context, ns, ref string) (*Network, error) {
 		return nil, err
 	}
 	n, err := p.cfg.Store.GetNetwork(ctx, ns, ref)
+	if err == nil && n.Namesakes && n.Name == ref || errors.Is(err, engine.ErrNotFound) {
+		// Networks made with a taken name (CreateNamesake) reserve none:
+		// the name finds them only by counting.
+		// (A miss reads the cached list: it finds such a network unless
+		// another control plane made it within the cache's time.)
+		if m, ok, cerr := p.byName(ctx, ns, ref, err == nil); cerr != nil || ok {
+			return m, cerr
+		}
+	}
 	switch {
 	case err == nil:
 		return n, nil
@@ -295,6 +304,28 @@ func (p *Plane) Network(ctx context.Context, ns, ref string) (*Network, error) {
 		return nil, &engine.Error{Kind: engine.KindInvalid, Message: fmt.Sprintf("network %s is ambiguous (%s)", ref, "more than one match found based on ID prefix"), Err: err}
 	}
 	return nil, fmt.Errorf("get network %s: %w", ref, err)
+}
+
+// byName finds the one network named name by listing the namespace: ok
+// false when none is, docker's "ambiguous" error when several are.
+func (p *Plane) byName(ctx context.Context, ns, name string, fresh bool) (*Network, bool, error) {
+	nets, err := p.list(ctx, ns, fresh)
+	if err != nil {
+		return nil, false, err
+	}
+	var found []*Network
+	for _, o := range nets {
+		if o.Name == name {
+			found = append(found, o)
+		}
+	}
+	switch len(found) {
+	case 0:
+		return nil, false, nil
+	case 1:
+		return found[0], true, nil
+	}
+	return nil, false, &engine.Error{Kind: engine.KindInvalid, Message: fmt.Sprintf("%d matches found based on name: network %s is ambiguous", len(found), name), Err: engine.ErrAmbiguous}
 }
 
 // Networks returns the namespace's networks.

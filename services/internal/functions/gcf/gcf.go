@@ -10,6 +10,7 @@ import (
 	"net/http"
 	"sort"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	functions "cloud.google.com/go/functions/apiv2"
@@ -85,6 +86,8 @@ type Driver struct {
 
 	tokensMu sync.Mutex
 	tokens   map[string]oauth2.TokenSource // by audience; production only
+
+	noWaitOp atomic.Bool // Cloud Run's operations answered WaitOperation with an error: poll only
 }
 
 var _ engine.Functions = (*Driver)(nil)
@@ -353,6 +356,7 @@ func (d *Driver) setImage(ctx context.Context, name, image string, opts fleet.Im
 		if err != nil {
 			return fmt.Errorf("UpdateService: %w", err)
 		}
+		d.awaitRunOp(ctx, op.Name())
 		var out *runpb.Service
 		err = waitDone(ctx, d.cfg.PollInterval, func(ctx context.Context) (bool, error) {
 			var perr error

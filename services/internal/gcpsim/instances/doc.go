@@ -2,7 +2,8 @@
 // with runc, the way gcpsim serves function URLs. An instance is started per
 // request when no idle one of the revision exists (at most MaxInstances,
 // each serving at most Concurrency requests), from a fresh root filesystem
-// (overlayfs over a per-image-digest unpacked cache, or a full copy), with
+// (overlayfs over a per-image-digest unpacked cache, filled as a revision
+// deploys (Manager.Prefetch), or a full copy), with
 // PORT set and a network namespace of its own (package instnet: relays to
 // the host's loopback, internet egress through pasta), whose
 // /etc/resolv.conf and /etc/hosts are files of its rootfs. Requests are

@@ -33,6 +33,9 @@ type Config struct {
 	Writes *quota.Limiter
 	// URL returns the invocation URL of a service.
 	URL func(project, location, serviceID string) string
+	// Deploying, if set, is called (without locks held) when a new
+	// revision is made, as its deployment starts.
+	Deploying func(*Revision)
 	// Serving, if set, is called (without locks held) when a revision
 	// starts taking traffic: its min instances start.
 	Serving func(*Revision)
@@ -171,6 +174,7 @@ func (s *Server) CreateService(_ context.Context, req *runpb.CreateServiceReques
 	if err != nil {
 		return nil, err
 	}
+	s.deploying(rev)
 	return s.startOp(loc, svc.GetName(), func() (proto.Message, error) {
 		return s.promote(svc.GetName(), rev, svc.GetGeneration())
 	})
@@ -188,6 +192,13 @@ func (s *Server) CreateManaged(svc *runpb.Service) (*runpb.Service, error) {
 		return nil, err
 	}
 	return s.promote(created.GetName(), rev, created.GetGeneration())
+}
+
+// deploying tells Config.Deploying that rev's deployment started.
+func (s *Server) deploying(rev *Revision) {
+	if s.cfg.Deploying != nil {
+		s.cfg.Deploying(rev)
+	}
 }
 
 // insert stores a new service with its first revision (not serving yet).

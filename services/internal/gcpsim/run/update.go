@@ -89,6 +89,9 @@ func (s *Server) UpdateService(_ context.Context, req *runpb.UpdateServiceReques
 	e.revisions[revName] = rev
 	s.mu.Unlock()
 	s.cfg.Logger.Debug("service updated", "service", in.GetName(), "revision", revName, "image", rev.Image, "newRevision", newRev)
+	if newRev {
+		s.deploying(rev)
+	}
 
 	name := in.GetName()
 	return s.startOp(loc, name, func() (proto.Message, error) {

@@ -24,7 +24,8 @@ func (s *Store) CreateNetwork(ctx context.Context, n *netplane.Network) error {
 		if nets.Get(nsKey(n.Namespace, n.ID)) != nil {
 			return fmt.Errorf("network id %s: %w", n.ID, engine.ErrConflict)
 		}
-		if names.Get(nsKey(n.Namespace, n.Name)) != nil {
+		// A namesake (netplane.Network.NameShared) reserves no name.
+		if !n.NameShared && names.Get(nsKey(n.Namespace, n.Name)) != nil {
 			return fmt.Errorf("network name %q: %w", n.Name, engine.ErrConflict)
 		}
 		if n.Subnet != "" {
@@ -35,8 +36,10 @@ func (s *Store) CreateNetwork(ctx context.Context, n *netplane.Network) error {
 				return err
 			}
 		}
-		if err := names.Put(nsKey(n.Namespace, n.Name), []byte(n.ID)); err != nil {
-			return err
+		if !n.NameShared {
+			if err := names.Put(nsKey(n.Namespace, n.Name), []byte(n.ID)); err != nil {
+				return err
+			}
 		}
 		return putJSON(nets, nsKey(n.Namespace, n.ID), n)
 	})
@@ -111,12 +114,12 @@ func (s *Store) UpdateNetwork(ctx context.Context, ns, id string, fn func(*netpl
 		if err != nil {
 			return err
 		}
-		name, subnet := n.Name, n.Subnet
+		name, subnet, shared := n.Name, n.Subnet, n.NameShared
 		if err := fn(n); err != nil {
 			return err
 		}
 		// Name and subnet are reserved at create and never change.
-		n.ID, n.Namespace, n.Name, n.Subnet = id, ns, name, subnet
+		n.ID, n.Namespace, n.Name, n.Subnet, n.NameShared = id, ns, name, subnet, shared
 		out = n
 		return putJSON(nets, nsKey(ns, id), n)
 	})
@@ -131,8 +134,10 @@ func (s *Store) DeleteNetwork(ctx context.Context, ns, id string) error {
 		if err != nil {
 			return err
 		}
-		if err := tx.Bucket(bNetNames).Delete(nsKey(ns, n.Name)); err != nil {
-			return err
+		if !n.NameShared {
+			if err := tx.Bucket(bNetNames).Delete(nsKey(ns, n.Name)); err != nil {
+				return err
+			}
 		}
 		if n.Subnet != "" {
 			if err := tx.Bucket(bSubnets).Delete(nsKey(ns, n.Subnet)); err != nil {

@@ -69,22 +69,26 @@ func (s *Store) CreateNetwork(ctx context.Context, n *netplane.Network) error {
 		return err
 	}
 	err = s.runTx(ctx, func(t *txn) error {
-		refs := []*firestore.DocumentRef{s.networkRef(n.Namespace, n.ID), s.nsCol(n.Namespace, colNetNames).Doc(docID(n.Name))}
+		// The network's document, then the reservations: its name (a
+		// namesake, netplane.Network.NameShared, reserves none) and subnet.
+		refs := []*firestore.DocumentRef{s.networkRef(n.Namespace, n.ID)}
+		taken := []error{fmt.Errorf("network id %s: %w", n.ID, engine.ErrConflict)}
+		if !n.NameShared {
+			refs = append(refs, s.nsCol(n.Namespace, colNetNames).Doc(docID(n.Name)))
+			taken = append(taken, fmt.Errorf("network name %q: %w", n.Name, engine.ErrConflict))
+		}
 		if n.Subnet != "" {
 			refs = append(refs, s.nsCol(n.Namespace, colSubnets).Doc(docID(n.Subnet)))
+			taken = append(taken, fmt.Errorf("network subnet %s: %w", n.Subnet, netplane.ErrSubnetTaken))
 		}
 		snaps, err := t.getAll(refs...)
 		if err != nil {
 			return err
 		}
-		if snaps[0].Exists() {
-			return fnError{fmt.Errorf("network id %s: %w", n.ID, engine.ErrConflict)}
-		}
-		if snaps[1].Exists() {
-			return fnError{fmt.Errorf("network name %q: %w", n.Name, engine.ErrConflict)}
-		}
-		if len(snaps) > 2 && snaps[2].Exists() {
-			return fnError{fmt.Errorf("network subnet %s: %w", n.Subnet, netplane.ErrSubnetTaken)}
+		for i, snap := range snaps {
+			if snap.Exists() {
+				return fnError{taken[i]}
+			}
 		}
 		if err := t.create(refs[0], doc); err != nil {
 			return err
@@ -213,11 +217,11 @@ func (s *Store) UpdateNetwork(ctx context.Context, ns, id string, fn func(*netpl
 			return err
 		}
 		before, _ := encodeNetwork(n)
-		name, subnet := n.Name, n.Subnet
+		name, subnet, shared := n.Name, n.Subnet, n.NameShared
 		if err := fn(n); err != nil {
 			return fnError{err}
 		}
-		n.ID, n.Namespace, n.Name, n.Subnet = id, ns, name, subnet
+		n.ID, n.Namespace, n.Name, n.Subnet, n.NameShared = id, ns, name, subnet, shared
 		doc, err := encodeNetwork(n)
 		if err != nil {
 			return err
@@ -245,8 +249,10 @@ func (s *Store) DeleteNetwork(ctx context.Context, ns, id string) error {
 		if err := t.delete(ref); err != nil {
 			return err
 		}
-		if err := t.delete(s.nsCol(ns, colNetNames).Doc(docID(n.Name))); err != nil {
-			return err
+		if !n.NameShared {
+			if err := t.delete(s.nsCol(ns, colNetNames).Doc(docID(n.Name))); err != nil {
+				return err
+			}
 		}
 		if n.Subnet != "" {
 			return t.delete(s.nsCol(ns, colSubnets).Doc(docID(n.Subnet)))

@@ -18,6 +18,7 @@ func networkCases() []testCase {
 	return []testCase{
 		{"networks are found by id, name and unique id prefix, per namespace", testNetworkLookup},
 		{"a network name is unique per namespace", testNetworkNameUnique},
+		{"a namesake network reserves no name and frees none", testNetworkNamesake},
 		{"a subnet is reserved per namespace and freed on delete", testNetworkSubnet},
 		{"network updates are read-modify-write; name and subnet stay", testNetworkUpdate},
 		{"racing address allocations on one network all get distinct addresses", testNetworkRaceAllocate},
@@ -111,6 +112,29 @@ func testNetworkNameUnique(t *testing.T, s engine.Store) {
 	wantErr(t, st.DeleteNetwork(ctx, "b", "n5"), engine.ErrNotFound)
 	if _, err := st.GetNetwork(ctx, "a", "dup"); err != nil {
 		t.Fatalf("the name of a deleted network was not freed: %v", err)
+	}
+}
+
+func testNetworkNamesake(t *testing.T, s engine.Store) {
+	st, ctx := netStore(t, s), t.Context()
+	owner := NewNetwork("a", "n1", "same", "127.18.0.0/16")
+	if err := st.CreateNetwork(ctx, owner); err != nil {
+		t.Fatal(err)
+	}
+	twin := NewNetwork("a", "n2", "same", "127.19.0.0/16")
+	twin.NameShared = true
+	wantErr(t, st.CreateNetwork(ctx, twin), nil)
+	if n, err := st.GetNetwork(ctx, "a", "same"); err != nil || n.ID != "n1" {
+		t.Fatalf("the name finds %v, %v; want the network that reserved it (n1)", n, err)
+	}
+	if n, err := st.GetNetwork(ctx, "a", "n2"); err != nil || !n.NameShared {
+		t.Fatalf("the namesake by id: %+v, %v", n, err)
+	}
+	// Removing the namesake leaves the owner's reservation.
+	wantErr(t, st.DeleteNetwork(ctx, "a", "n2"), nil)
+	wantErr(t, st.CreateNetwork(ctx, NewNetwork("a", "n3", "same", "")), engine.ErrConflict)
+	if n, err := st.GetNetwork(ctx, "a", "same"); err != nil || n.ID != "n1" {
+		t.Fatalf("after the namesake went, the name finds %v, %v; want n1", n, err)
 	}
 }
 

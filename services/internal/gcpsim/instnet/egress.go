@@ -29,13 +29,14 @@ import (
 // of its own.
 type egress struct {
 	dir, path string
-	fd        int
+	fd        int // the namespace, open for setns; -1 once stopped
 	pasta     *pasta
 	v4Prefix  netip.Prefix
 	ready     chan struct{} // closed once set up or failed
 	err       error         // why it failed, set before ready is closed
 
-	mu    sync.Mutex
+	fdMu  sync.RWMutex    // guards fd against stop while in use
+	mu    sync.Mutex      // guards used and next
 	used  map[uint16]bool // slots (addresses, link names) in use
 	next  uint16
 	close sync.Once
@@ -154,7 +155,7 @@ route add %s/128 dev %s
 `, e.gateway4(), veth, gateway6, veth, veth, v4, veth, v6, veth)
 	err = inNetns(nsFD, func() error { return run("ip", inst, "-batch", "-") })
 	if err == nil {
-		err = inNetns(e.fd, func() error { return run("ip", out, "-batch", "-") })
+		err = e.inEgress(func() error { return run("ip", out, "-batch", "-") })
 	}
 	if err != nil {
 		e.unlink(slot)
@@ -167,10 +168,20 @@ route add %s/128 dev %s
 // frees the slot.
 func (e *egress) unlink(slot uint16) {
 	_, _, veth := e.addrs(slot)
-	_ = inNetns(e.fd, func() error { return run("ip", "", "link", "del", veth) })
+	_ = e.inEgress(func() error { return run("ip", "", "link", "del", veth) })
 	e.mu.Lock()
 	delete(e.used, slot)
 	e.mu.Unlock()
+}
+
+// inEgress runs fn on a thread in the egress namespace, unless stopped.
+func (e *egress) inEgress(fn func() error) error {
+	e.fdMu.RLock()
+	defer e.fdMu.RUnlock()
+	if e.fd < 0 {
+		return errors.New("egress: stopped")
+	}
+	return inNetns(e.fd, fn)
 }
 
 // take allocates a slot, round robin so that a slot's old link is long
@@ -214,9 +225,12 @@ func (e *egress) stop() error {
 		if e.pasta != nil {
 			e.pasta.stop()
 		}
+		e.fdMu.Lock()
 		if e.fd >= 0 {
 			unix.Close(e.fd)
+			e.fd = -1
 		}
+		e.fdMu.Unlock()
 		if err = removeNetns(e.path); err == nil {
 			err = os.RemoveAll(e.dir)
 		}

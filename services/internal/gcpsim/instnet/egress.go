@@ -49,7 +49,8 @@ var v6Prefix = netip.MustParsePrefix("fd53:6f63:6b6c::/64")
 // benchmarking range): the first that no route of the host overlaps.
 var v4Candidates = []netip.Prefix{netip.MustParsePrefix("198.18.0.0/16"), netip.MustParsePrefix("198.19.0.0/16")}
 
-// gateway4 and gateway6 are the egress side of every instance's link.
+// gateway6 is the egress side's IPv6 address on every instance's link
+// (its IPv4 one is gateway4); linkName is the instance's side.
 const (
 	gateway6 = "fe80::1"
 	linkName = "eth0"
@@ -114,7 +115,7 @@ func (e *egress) setUp() {
 	if e.err = e.pasta.err; e.err != nil {
 		return
 	}
-	e.err = inNetns(e.fd, func() error {
+	e.err = e.inEgress(func() error {
 		for _, f := range []string{"/proc/sys/net/ipv4/ip_forward", "/proc/sys/net/ipv6/conf/all/forwarding"} {
 			if err := os.WriteFile(f, []byte("1\n"), 0o644); err != nil {
 				return fmt.Errorf("egress forwarding: %w", err)

@@ -33,7 +33,10 @@ type Options struct {
 }
 
 // Store is engine.Store on a bbolt file.
-type Store struct{ db *bbolt.DB }
+type Store struct {
+	db    *bbolt.DB
+	heads heads // records AppendLogs wrote, decoded
+}
 
 var _ engine.Store = (*Store)(nil)
 
@@ -234,6 +237,7 @@ func (s *Store) DeleteContainer(ctx context.Context, ns, id string) error {
 				return err
 			}
 		}
+		s.heads.drop(id)
 		return cs.Delete([]byte(id))
 	})
 }

@@ -85,9 +85,16 @@ func (s *Store) AppendLogs(ctx context.Context, ns, id string, entries []engine.
 	out := make([]engine.LogEntry, len(entries))
 	err := s.db.Batch(func(tx *bbolt.Tx) error {
 		cs := tx.Bucket(bContainers)
-		c, err := owned(cs, ns, id)
+		raw := cs.Get([]byte(id))
+		if raw == nil {
+			return engine.ErrNotFound
+		}
+		c, err := s.heads.decode(id, raw)
 		if err != nil {
 			return err
+		}
+		if c.Namespace != ns {
+			return engine.ErrNotFound
 		}
 		lb, err := tx.Bucket(bLogs).CreateBucketIfNotExists([]byte(id))
 		if err != nil {
@@ -111,7 +118,15 @@ func (s *Store) AppendLogs(ctx context.Context, ns, id string, entries []engine.
 				c.Acked[stream] = seq
 			}
 		}
-		return putJSON(cs, []byte(id), c)
+		data, err := json.Marshal(c)
+		if err != nil {
+			return fmt.Errorf("encode %s: %w", id, err)
+		}
+		if err := cs.Put([]byte(id), data); err != nil {
+			return err
+		}
+		s.heads.put(id, data, c)
+		return nil
 	})
 	if err != nil {
 		return nil, fmt.Errorf("append logs of %s: %w", id, err)

@@ -185,6 +185,16 @@ func TestTopAndStatsComeFromTheInstance(t *testing.T) {
 			}
 		})
 	}
+	// ps arguments other than ps -ef's are refused, not ignored.
+	psName := fmt.Sprintf("top-args-%d", time.Now().UnixNano())
+	mustDocker(t, s.direct, "run", "-d", "--name", psName, "busybox", "sleep", "60")
+	defer docker(t, s.direct, "rm", "-f", psName)
+	if out := mustDocker(t, s.direct, "top", psName, "-ef"); !strings.Contains(out, "sleep 60") {
+		t.Fatalf("top -ef: %q", out)
+	}
+	if r := docker(t, s.direct, "top", psName, "aux"); r.code == 0 || !strings.Contains(r.stderr, `ps arguments "aux" are not supported`) {
+		t.Fatalf("top aux: %d %q", r.code, r.stderr)
+	}
 	r := docker(t, s.direct, "top", "nope-top")
 	if r.code == 0 || !strings.Contains(r.stderr, "No such container") {
 		t.Fatalf("top of an unknown container: %d %q", r.code, r.stderr)

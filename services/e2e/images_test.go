@@ -365,3 +365,75 @@ func TestContainerPruneReportsWrittenFiles(t *testing.T) {
 		})
 	}
 }
+
+// GET /distribution/{name}/json describes an image as its registry has it
+// without pulling it (docker-py's inspect_distribution): the manifest's
+// descriptor, whose digest is the one a pull records, and its platforms.
+// The Docker engine here has no registry to ask, so only Sockerless runs.
+func TestDistributionInspect(t *testing.T) {
+	s := requireStack(t)
+	for _, h := range apiHosts(t, s) {
+		if h.name == "docker" {
+			continue
+		}
+		t.Run(h.name, func(t *testing.T) {
+			var d struct {
+				Descriptor struct {
+					MediaType string `json:"mediaType"`
+					Digest    string `json:"digest"`
+					Size      int64  `json:"size"`
+				}
+				Platforms []struct {
+					Architecture string `json:"architecture"`
+					OS           string `json:"os"`
+				}
+			}
+			h.must(t, http.StatusOK, "GET", "/distribution/busybox:latest/json", nil, &d)
+			var img struct{ RepoDigests []string }
+			h.must(t, http.StatusOK, "GET", "/images/busybox:latest/json", nil, &img)
+			if len(img.RepoDigests) == 0 || !strings.HasSuffix(img.RepoDigests[0], "@"+d.Descriptor.Digest) || d.Descriptor.Size <= 0 || d.Descriptor.MediaType == "" {
+				t.Fatalf("descriptor %+v; the pulled image's digests %v", d.Descriptor, img.RepoDigests)
+			}
+			if len(d.Platforms) != 1 || d.Platforms[0].OS != "linux" || d.Platforms[0].Architecture != "amd64" {
+				t.Fatalf("platforms %+v, want linux/amd64", d.Platforms)
+			}
+			// A name with a path, and one the registry does not have.
+			h.must(t, http.StatusOK, "GET", "/distribution/docker.io/library/busybox:latest/json", nil, nil)
+			code, body := h.call(t, "GET", "/distribution/nosuchimage"+uniq("x")+":latest/json", nil)
+			if code != http.StatusNotFound || !strings.Contains(string(body), "nosuchimage") {
+				t.Fatalf("an image the registry lacks: %d %s", code, body)
+			}
+		})
+	}
+}
+
+// docker rmi of one of an image's names takes that name only: the image
+// and its other names stay, and the name is gone from docker images (and
+// stays gone when the image is tagged again), as on the Docker engine.
+func TestRemoveOneTagOfSeveral(t *testing.T) {
+	s := requireStack(t)
+	for _, h := range referenceHosts(t, s) {
+		t.Run(h.name, func(t *testing.T) {
+			repo := uniq("dockersdk.tests.images.test_tag")
+			if h.name != "docker" { // the engine has it loaded; a pull would go to the internet
+				mustDocker(t, h.host, "pull", "-q", "busybox")
+			}
+			mustDocker(t, h.host, "tag", "busybox", repo+":some-tag")
+			if out := mustDocker(t, h.host, "images", "-q", repo); len(strings.Fields(out)) != 1 {
+				t.Fatalf("docker images %s before the rmi: %q", repo, out)
+			}
+			if out := mustDocker(t, h.host, "rmi", repo+":some-tag"); !strings.Contains(out, "Untagged: "+repo+":some-tag") || strings.Contains(out, "Deleted") {
+				t.Fatalf("rmi printed %q", out)
+			}
+			mustDocker(t, h.host, "tag", "busybox", repo+":other")
+			out := mustDocker(t, h.host, "images", "--format", "{{.Repository}}:{{.Tag}}", repo)
+			if strings.TrimSpace(out) != repo+":other" {
+				t.Fatalf("docker images %s after the rmi and another tag: %q, want only %s:other", repo, out, repo)
+			}
+			mustDocker(t, h.host, "rmi", repo+":other")
+			if out := mustDocker(t, h.host, "images", "-q", "busybox"); strings.TrimSpace(out) == "" {
+				t.Fatal("busybox went with its other names")
+			}
+		})
+	}
+}

@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"net/http"
 	"strconv"
+	"strings"
 	"time"
 
 	"github.com/go-chi/chi/v5"
@@ -132,6 +133,13 @@ func (s *Server) getContainersTop(w http.ResponseWriter, r *http.Request) error 
 	t, err := s.e.Top(r.Context(), s.ns(r), chi.URLParam(r, "id"))
 	if err != nil {
 		return err
+	}
+	// The agent lists processes as dockerd's default, ps -ef; other ps
+	// arguments are refused rather than answered in the wrong shape.
+	switch args := strings.TrimSpace(r.URL.Query().Get("ps_args")); args {
+	case "", "-ef", "-e -f", "ef":
+	default:
+		return engine.Errorf(engine.KindInvalid, "ps arguments %q are not supported by Sockerless: docker top lists processes as ps -ef", args)
 	}
 	return writeJSON(w, http.StatusOK, t)
 }

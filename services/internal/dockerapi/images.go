@@ -2,10 +2,12 @@ package dockerapi
 
 import (
 	"encoding/json"
-	"github.com/distribution/reference"
 	"net/http"
 	"strings"
 	"time"
+
+	"github.com/distribution/reference"
+	"github.com/go-chi/chi/v5"
 
 	dockerspec "github.com/moby/docker-image-spec/specs-go/v1"
 	"github.com/moby/moby/api/types/container"
@@ -77,7 +79,18 @@ func (s *Server) postImagesCreate(w http.ResponseWriter, r *http.Request) error 
 
 // getImagesJSON: GET /images/json (docker images).
 func (s *Server) getImagesJSON(w http.ResponseWriter, r *http.Request) error {
+	f, err := filtersParam(r)
+	if err != nil {
+		return err
+	}
+	if legacy := r.URL.Query().Get("filter"); legacy != "" { // API < 1.25: a reference
+		f["reference"] = append(f["reference"], legacy)
+	}
 	imgs, err := s.e.Images(r.Context())
+	if err != nil {
+		return err
+	}
+	imgs, err = imageops.Filter(imgs, f, func(ref string) (*engine.Image, error) { return s.e.Image(r.Context(), ref) })
 	if err != nil {
 		return err
 	}
@@ -237,4 +250,25 @@ func (s *Server) postImagesByName(w http.ResponseWriter, r *http.Request) error 
 	}
 	notImplemented(w, r)
 	return nil
+}
+
+// getDistribution: GET /distribution/{name}/json (docker-py's
+// inspect_distribution; buildx and docker manifest use it to see an
+// image's platforms without pulling it).
+func (s *Server) getDistribution(w http.ResponseWriter, r *http.Request) error {
+	rest := chi.URLParam(r, "*")
+	name, ok := strings.CutSuffix(rest, "/json")
+	if !ok || name == "" {
+		WriteJSONError(w, http.StatusNotFound, "page not found")
+		return nil
+	}
+	ctx, err := pullAuth(r)
+	if err != nil {
+		return err
+	}
+	d, err := s.e.Distribution(ctx, name)
+	if err != nil {
+		return err
+	}
+	return writeJSON(w, http.StatusOK, d)
 }

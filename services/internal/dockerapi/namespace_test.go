@@ -203,6 +203,7 @@ var routeObjects = map[string]objectRoute{
 	"/configs/{id}":               {kind: "none"},
 	"/configs/{id}/update":        {kind: "none"},
 	"/images/*":                   {kind: "image"},
+	"/distribution/*":             {kind: "none"}, // a registry's image, not a stored one
 	"/plugins/{id}":               {kind: "none"},
 	"/containers/{id}/attach/ws/": {kind: "container"},
 }

@@ -76,6 +76,9 @@ func (s *Server) routes() chi.Router {
 
 	swarmRoutes(r)
 
+	// GET /distribution/{name}/json (names contain "/").
+	r.Get("/distribution/*", s.h(s.getDistribution))
+
 	// Known Docker routes not supported yet: 501, not 404.
 	for _, rt := range []struct{ method, path string }{
 		{"POST", "/build"},
@@ -83,7 +86,6 @@ func (s *Server) routes() chi.Router {
 		{"GET", "/plugins"},
 		{"GET", "/session"},
 		{"POST", "/session"},
-		{"GET", "/distribution/{name}/json"},
 	} {
 		r.Method(rt.method, rt.path, http.HandlerFunc(notImplemented))
 	}

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"github.com/moby/moby/api/types/registry"
 	"slices"
 	"strings"
 	"time"
@@ -80,6 +81,23 @@ func (e *Engine) Pull(ctx context.Context, ref string) (*Image, error) {
 	return img, nil
 }
 
+// Distribution describes ref as its registry has it, without pulling it:
+// 501 when the image source cannot.
+func (e *Engine) Distribution(ctx context.Context, ref string) (*registry.DistributionInspect, error) {
+	if normalizeRef(ref) == "" {
+		return nil, Errorf(KindInvalid, "invalid reference format: %s", ref)
+	}
+	d, ok := e.cfg.Images.(ImageDistribution)
+	if !ok {
+		return nil, Errorf(KindNotImplemented, "GET /distribution is not supported by this image source")
+	}
+	out, err := d.Distribution(ctx, ref)
+	if err != nil {
+		return nil, fmt.Errorf("distribution of %s: %w", ref, err)
+	}
+	return out, nil
+}
+
 // RemoveImage deletes an image's metadata unless a container uses it.
 func (e *Engine) RemoveImage(ctx context.Context, ns, ref string, force bool) (*Image, error) {
 	img, err := e.Image(ctx, ref)
@@ -98,9 +116,7 @@ func (e *Engine) RemoveImage(ctx context.Context, ns, ref string, force bool) (*
 	}
 	if len(img.RepoTags) > 1 && slices.Contains(img.RepoTags, name) {
 		// As docker: one of several names goes; the image stays.
-		untagged := *img
-		untagged.RepoTags = slices.DeleteFunc(slices.Clone(img.RepoTags), func(t string) bool { return t == name })
-		if err := e.cfg.Store.PutImage(ctx, &untagged); err != nil {
+		if err := e.cfg.Store.UntagImage(ctx, img.ID, name); err != nil {
 			return nil, fmt.Errorf("untag %s: %w", ref, err)
 		}
 		return &Image{RepoTags: []string{name}}, nil

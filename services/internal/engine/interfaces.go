@@ -6,6 +6,7 @@ import (
 	"io"
 
 	"github.com/moby/moby/api/types/network"
+	"github.com/moby/moby/api/types/registry"
 	"github.com/sockerless/sockerless/agent/proto"
 )
 
@@ -41,6 +42,9 @@ type Store interface {
 	ListImages(ctx context.Context) ([]*Image, error)
 	// DeleteImage removes an image by full ID. Returns ErrNotFound.
 	DeleteImage(ctx context.Context, id string) error
+	// UntagImage takes the repo tag or digest ref from image id (docker rmi
+	// of one of its names); the image stays. Returns ErrNotFound.
+	UntagImage(ctx context.Context, id, ref string) error
 
 	// GetFunction returns the function with key. Returns ErrNotFound.
 	GetFunction(ctx context.Context, key string) (*Function, error)
@@ -81,6 +85,13 @@ type ImageSource interface {
 	// the agent layer, with the agent as entrypoint, pushed to the functions
 	// registry. Returns its reference pinned by digest.
 	Wrap(ctx context.Context, img *Image) (string, error)
+}
+
+// ImageDistribution describes an image as its registry has it without
+// pulling it (docker's GET /distribution/{name}/json); an ImageSource may
+// implement it.
+type ImageDistribution interface {
+	Distribution(ctx context.Context, ref string) (*registry.DistributionInspect, error)
 }
 
 // ImageFiles reads an image's files; an ImageSource may implement it. The

@@ -122,6 +122,25 @@ func (s *Store) ListImages(ctx context.Context) ([]*engine.Image, error) {
 	return out, err
 }
 
+// UntagImage takes ref from image id and frees it.
+func (s *Store) UntagImage(ctx context.Context, id, ref string) error {
+	return s.db.Update(func(tx *bbolt.Tx) error {
+		ims, refs := tx.Bucket(bImages), tx.Bucket(bRefs)
+		img, err := getJSON[engine.Image](ims, []byte(id))
+		if err != nil {
+			return err
+		}
+		if string(refs.Get([]byte(ref))) == id {
+			if err := refs.Delete([]byte(ref)); err != nil {
+				return err
+			}
+		}
+		img.RepoTags = without(img.RepoTags, ref)
+		img.RepoDigests = without(img.RepoDigests, ref)
+		return putJSON(ims, []byte(id), img)
+	})
+}
+
 // DeleteImage removes an image and its refs.
 func (s *Store) DeleteImage(ctx context.Context, id string) error {
 	return s.db.Update(func(tx *bbolt.Tx) error {

@@ -283,6 +283,37 @@ func (s *Store) ListImages(ctx context.Context) ([]*engine.Image, error) {
 	return out, nil
 }
 
+// UntagImage takes ref from image id and frees it, in one transaction.
+func (s *Store) UntagImage(ctx context.Context, id, ref string) error {
+	defer s.lock(imagesKey)()
+	err := s.runTx(ctx, func(t *txn) error {
+		snaps, err := t.getAll(s.imageRef(id), s.refRef(ref))
+		if err != nil {
+			return err
+		}
+		img, err := decodeJSON[engine.Image](snaps[0])
+		if err != nil {
+			return err
+		}
+		if refTarget(snaps[1]) == id {
+			if err := t.delete(s.refRef(ref)); err != nil {
+				return err
+			}
+		}
+		img.RepoTags = without(img.RepoTags, ref)
+		img.RepoDigests = without(img.RepoDigests, ref)
+		d, err := encodeJSON(img)
+		if err != nil {
+			return err
+		}
+		return t.set(s.imageRef(id), d)
+	})
+	if err != nil {
+		return fmt.Errorf("untag image %s: %w", id, err)
+	}
+	return nil
+}
+
 // DeleteImage removes an image and the refs that name it.
 func (s *Store) DeleteImage(ctx context.Context, id string) error {
 	defer s.lock(imagesKey)()

@@ -1,6 +1,7 @@
 package storetest
 
 import (
+	"errors"
 	"slices"
 	"strings"
 	"testing"
@@ -15,6 +16,7 @@ func imageCases() []testCase {
 		{"a tag moves to the image that claims it", testTagMoves},
 		{"a second put of an image adds its new tags", testTagsAccumulate},
 		{"delete image frees its refs", testDeleteImage},
+		{"untag takes one name; the image and its other names stay", testUntagImage},
 	}
 }
 
@@ -111,4 +113,23 @@ func testDeleteImage(t *testing.T, s engine.Store) {
 	if img, err := s.GetImage(t.Context(), "a:1"); err != nil || img.ID != imageID("3") {
 		t.Fatalf("reused tag: %+v, %v", img, err)
 	}
+}
+
+func testUntagImage(t *testing.T, s engine.Store) {
+	ctx := t.Context()
+	id := imageID("3")
+	putImage(t, s, &engine.Image{ID: id, RepoTags: []string{"alpine:latest", "me/tagged:some-tag"}})
+	if err := s.UntagImage(ctx, id, "me/tagged:some-tag"); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := s.GetImage(ctx, "me/tagged:some-tag"); !errors.Is(err, engine.ErrNotFound) {
+		t.Fatalf("the removed tag still finds an image: %v", err)
+	}
+	// A later put of the image (another tag) does not bring it back.
+	putImage(t, s, &engine.Image{ID: id, RepoTags: []string{"alpine:3"}})
+	img, err := s.GetImage(ctx, "alpine:latest")
+	if err != nil || img.ID != id || !slices.Equal(img.RepoTags, []string{"alpine:latest", "alpine:3"}) {
+		t.Fatalf("after untag and put: %+v, %v; want tags alpine:latest, alpine:3", img, err)
+	}
+	wantErr(t, s.UntagImage(ctx, imageID("4"), "alpine:latest"), engine.ErrNotFound)
 }

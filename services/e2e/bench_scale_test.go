@@ -130,14 +130,24 @@ func rssBytes(t testing.TB, pid int) int64 {
 // cpuSeconds reads a process's user and system CPU time.
 func cpuSeconds(t testing.TB, pid int) float64 {
 	t.Helper()
-	data, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
+	_, cpu, err := procStat(pid)
 	if err != nil {
 		t.Fatal(err)
 	}
+	return cpu
+}
+
+// procStat reads a process's parent and its user and system CPU time.
+func procStat(pid int) (ppid int, cpu float64, err error) {
+	data, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
+	if err != nil {
+		return 0, 0, err
+	}
 	f := strings.Fields(string(data[strings.LastIndexByte(string(data), ')')+2:]))
+	ppid, _ = strconv.Atoi(f[1])
 	ut, _ := strconv.ParseFloat(f[11], 64)
 	st, _ := strconv.ParseFloat(f[12], 64)
-	return (ut + st) / 100 // clock ticks of 10 ms
+	return ppid, (ut + st) / 100, nil // clock ticks of 10 ms
 }
 
 // treeUsage returns the CPU seconds of pid and each of its descendants
@@ -156,15 +166,11 @@ func treeUsage(pid int) (map[int]float64, int64) {
 		if err != nil {
 			continue
 		}
-		data, err := os.ReadFile("/proc/" + e.Name() + "/stat")
+		ppid, cpu, err := procStat(p)
 		if err != nil {
 			continue // ended meanwhile
 		}
-		f := strings.Fields(string(data[strings.LastIndexByte(string(data), ')')+2:]))
-		ppid, _ := strconv.Atoi(f[1])
-		ut, _ := strconv.ParseFloat(f[11], 64)
-		st, _ := strconv.ParseFloat(f[12], 64)
-		procs[p] = proc{ppid, (ut + st) / 100}
+		procs[p] = proc{ppid, cpu}
 	}
 	children := map[int][]int{}
 	for p, pr := range procs {

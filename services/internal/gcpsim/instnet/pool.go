@@ -61,8 +61,8 @@ func NewPool(dir string, cfg Config, logger *slog.Logger) (*Pool, error) {
 
 // Open returns the network of a new instance, whose relays join hostPorts
 // and the loopback resolvers of the host's resolver configuration as it
-// is now: the network made ahead if there is one (its pasta may still be
-// setting up), else a new one. It does not make the next one ahead: call
+// is now: the network made ahead if there is one (its link to the egress
+// namespace may still be setting up), else a new one. It does not make the next one ahead: call
 // Refill once the instance has started.
 func (p *Pool) Open(hostPorts []int) (*Net, error) {
 	p.mu.Lock()
@@ -113,8 +113,9 @@ func (p *Pool) sharedEgress() (*egress, error) {
 
 // Refill makes a network ahead in the background if there is none (with
 // pasta only). Call it when no instance is starting on the network taken
-// last: pasta setting up competes for the CPU with an instance's start
-// (measured: +15–25 ms on an instance's 50 ms cold start on 2 cores).
+// last: setting up the next one competes for the CPU with an instance's
+// start (measured with a pasta per network: +15–25 ms on an instance's
+// 50 ms cold start on 2 cores).
 func (p *Pool) Refill() {
 	if p.cfg.Pasta == "" {
 		return

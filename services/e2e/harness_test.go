@@ -196,7 +196,8 @@ func (s *stack) startProcs() error {
 	if err := s.startControlPlane(); err != nil {
 		return err
 	}
-	s.fw, err = startProc(filepath.Join(s.dir, "forwarder"+s.twin+".log"), filepath.Join(s.bin, "forwarder"),
+	// Its bind record (package bindguard) in the stack's directory.
+	s.fw, err = startProcEnv(filepath.Join(s.dir, "forwarder"+s.twin+".log"), filepath.Join(s.bin, "forwarder"), []string{"XDG_STATE_HOME=" + s.dir},
 		append([]string{"--listen", s.fwd, "--upstream", "http://" + s.tcp, "--token", token}, s.fwArgs...)...)
 	if err != nil {
 		return fmt.Errorf("forwarder: %w", err)

@@ -14,6 +14,8 @@ package main
 
 import (
 	"context"
+	"crypto/sha256"
+	"encoding/hex"
 	"errors"
 	"flag"
 	"fmt"
@@ -33,6 +35,7 @@ import (
 
 	"github.com/sockerless/sockerless/agent/jsonlog"
 
+	"github.com/sockerless/sockerless/services/internal/bindguard"
 	"github.com/sockerless/sockerless/services/internal/clientlink"
 	"github.com/sockerless/sockerless/services/internal/forward"
 	"github.com/sockerless/sockerless/services/internal/portbind"
@@ -236,7 +239,14 @@ func run(ctx context.Context, args []string, getenv func(string) string, stderr 
 			return 2
 		}
 	}
-	fcfg := forward.Config{Upstream: cfg.upstream, Token: cfg.token, Tokens: tokens, Client: client, Logger: log}
+	// The host paths containers created through this forwarder bind: the
+	// only ones the link serves the control plane.
+	guard, err := bindguard.Open(bindRecordFile(client))
+	if err != nil {
+		fmt.Fprintf(stderr, "forwarder: %v\n", err)
+		return 1
+	}
+	fcfg := forward.Config{Upstream: cfg.upstream, Token: cfg.token, Tokens: tokens, Client: client, Binds: guard, Logger: log}
 	if network == "unix" {
 		fcfg.Socket = addr
 	}
@@ -260,7 +270,7 @@ func run(ctx context.Context, args []string, getenv func(string) string, stderr 
 	served := make(chan error, 1)
 	go func() { served <- srv.Serve(l) }()
 	// The link carries published ports; its listeners close when it stops.
-	link := clientlink.NewClient(clientlink.ClientConfig{Upstream: cfg.upstream, Token: cfg.token, Tokens: tokens, ClientID: client, HostPorts: cfg.hostPorts, Logger: log})
+	link := clientlink.NewClient(clientlink.ClientConfig{Upstream: cfg.upstream, Token: cfg.token, Tokens: tokens, ClientID: client, HostPorts: cfg.hostPorts, AllowBind: guard.Allow, Logger: log})
 	linkCtx, stopLink := context.WithCancel(context.Background())
 	linkDone := make(chan struct{})
 	go func() {
@@ -288,6 +298,23 @@ func run(ctx context.Context, args []string, getenv func(string) string, stderr 
 	}
 	log.Info("stopped")
 	return code
+}
+
+// bindRecordFile is where the forwarder of client keeps its bind record:
+// the user's state directory ($XDG_STATE_HOME, else ~/.local/state), one
+// file per client ID (machine and listen address), so that a restarted
+// forwarder serves the binds of containers created before.
+func bindRecordFile(client string) string {
+	dir := os.Getenv("XDG_STATE_HOME")
+	if dir == "" {
+		home, err := os.UserHomeDir()
+		if err != nil {
+			return "" // in memory only
+		}
+		dir = filepath.Join(home, ".local", "state")
+	}
+	sum := sha256.Sum256([]byte(client))
+	return filepath.Join(dir, "sockerless", "forwarder-"+hex.EncodeToString(sum[:8])+"-binds.json")
 }
 
 // drain stops accepting, lets requests and streams finish for drainTimeout,

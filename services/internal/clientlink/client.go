@@ -34,6 +34,11 @@ type ClientConfig struct {
 	ClientID string
 	// HostPorts are the ports of this machine containers may reach.
 	HostPorts []int
+	// AllowBind, if set, checks every bind the control plane asks to
+	// sync (host path, read-only, create the source): an error refuses
+	// it (the forwarder's bindguard: only what the user bound). Nil
+	// serves every bind.
+	AllowBind func(path string, readOnly, create bool) error
 	Logger    *slog.Logger
 
 	MinBackoff time.Duration // first redial delay, default 200ms
@@ -200,6 +205,12 @@ func (c *Client) do(op Op) Result {
 func (c *Client) serveHost(st net.Conn) {
 	open, err := proto.ServeStream(st, opTimeout, func(open proto.MeshOpen) (net.Conn, error) {
 		if open.Kind == proto.MeshBind {
+			if c.cfg.AllowBind != nil {
+				if err := c.cfg.AllowBind(open.Source, open.ReadOnly, open.Create); err != nil {
+					c.log.Warn("bind refused", "container", open.Container, "path", open.Source, "err", err)
+					return nil, err
+				}
+			}
 			return bindsync.Serve(bindsync.Host{Path: open.Source, ReadOnly: open.ReadOnly, Create: open.Create, Logger: c.log.With("container", open.Container)})
 		}
 		if open.Kind != proto.MeshHost {

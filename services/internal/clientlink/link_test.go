@@ -3,18 +3,22 @@ package clientlink
 import (
 	"context"
 	"errors"
+	"fmt"
 	"io"
 	"net"
 	"net/http"
 	"net/http/httptest"
 	"net/netip"
 	"net/url"
+	"os"
+	"path/filepath"
 	"sync"
 	"syscall"
 	"testing"
 	"time"
 
 	"github.com/moby/moby/api/types/network"
+	"github.com/sockerless/sockerless/agent/proto"
 
 	"github.com/sockerless/sockerless/services/internal/portbind"
 	"github.com/sockerless/sockerless/services/internal/testnet"
@@ -41,6 +45,14 @@ type env struct {
 	bindings []portbind.Request // what a new Server's sync sends
 	mu       sync.Mutex
 	echo     string
+	granted  string // the one host path binds may sync
+}
+
+func (e *env) allowBind(path string, readOnly, create bool) error {
+	if e.granted == "" || path != e.granted {
+		return fmt.Errorf("host path %s: not granted", path)
+	}
+	return nil
 }
 
 // newServer makes a Server whose published-port connections reach echo.
@@ -68,7 +80,8 @@ func newEnv(t *testing.T, hostPorts ...int) *env {
 	hs := httptest.NewServer(e.sw)
 	t.Cleanup(hs.Close)
 	u, _ := url.Parse(hs.URL)
-	e.client = NewClient(ClientConfig{Upstream: u, ClientID: "fwd-test", HostPorts: hostPorts, MinBackoff: 10 * time.Millisecond, MaxBackoff: 50 * time.Millisecond})
+	e.client = NewClient(ClientConfig{Upstream: u, ClientID: "fwd-test", HostPorts: hostPorts, AllowBind: e.allowBind,
+		MinBackoff: 10 * time.Millisecond, MaxBackoff: 50 * time.Millisecond})
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan struct{})
 	go func() { e.client.Run(ctx); close(done) }()
@@ -246,5 +259,28 @@ func TestClientIDIsStable(t *testing.T) {
 	a, b := ClientID("host", "unix:///tmp/s.sock"), ClientID("host", "unix:///tmp/s.sock")
 	if a != b || a == ClientID("host", "unix:///tmp/t.sock") {
 		t.Fatalf("ids %s %s", a, b)
+	}
+}
+
+// The control plane syncs only the binds the client side allows: a path
+// it did not grant is refused before any of its files is read.
+func TestBindSyncOnlyOfGrantedPaths(t *testing.T) {
+	e := newEnv(t)
+	granted := t.TempDir()
+	secret := filepath.Join(t.TempDir(), "secret")
+	if err := os.WriteFile(secret, []byte("no"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	e.granted = granted
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	c, err := e.srv.DialBind(ctx, "default", "fwd-test", proto.MeshOpen{Kind: proto.MeshBind, Container: "c1", Source: granted})
+	if err != nil {
+		t.Fatalf("a granted bind: %v", err)
+	}
+	c.Close()
+	if c, err := e.srv.DialBind(ctx, "default", "fwd-test", proto.MeshOpen{Kind: proto.MeshBind, Container: "c1", Source: filepath.Dir(secret), ReadOnly: true}); err == nil {
+		c.Close()
+		t.Fatal("a bind of a path never granted was served")
 	}
 }

@@ -1,11 +1,13 @@
 package forward
 
 import (
+	"bytes"
 	"context"
 	"crypto/tls"
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"log/slog"
 	"net"
 	"net/http"
@@ -45,6 +47,10 @@ type Config struct {
 	// request: a bind of it into a container (-v SOCKET:/var/run/docker.sock)
 	// binds the Docker API, as one of /var/run/docker.sock does.
 	Socket string
+	// Binds, if set, is told of every container create's body before it
+	// goes upstream: the host paths the user binds (package bindguard),
+	// the only ones the link serves to the control plane.
+	Binds interface{ RecordCreate(body []byte) error }
 	// Logger receives diagnostics; nil discards them. The token is never logged.
 	Logger *slog.Logger
 }
@@ -59,6 +65,7 @@ type Forwarder struct {
 	tokens    func() (string, error)
 	clientID  string
 	socket    string
+	binds     interface{ RecordCreate(body []byte) error }
 	log       *slog.Logger
 	transport *http.Transport
 	client    *http.Client // dials tunnels
@@ -98,6 +105,7 @@ func New(cfg Config) (*Forwarder, error) {
 		tokens:    cfg.Tokens,
 		clientID:  cfg.Client,
 		socket:    cfg.Socket,
+		binds:     cfg.Binds,
 		log:       log,
 		transport: newTransport(),
 		streams:   map[*stream]struct{}{},
@@ -161,6 +169,9 @@ func (f *Forwarder) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		f.serveEvents(w, r)
 		return
 	}
+	if f.binds != nil && isCreate(r) {
+		f.recordBinds(r)
+	}
 	// An upload (docker load, import) is still being sent while the
 	// control plane's progress answer comes back.
 	_ = http.NewResponseController(w).EnableFullDuplex()
@@ -190,6 +201,43 @@ var (
 	versionPrefix = regexp.MustCompile(`^/v[0-9]+(\.[0-9]+)?/`)
 	hijackPath    = regexp.MustCompile(`^/(containers/[^/]+/attach|exec/[^/]+/start)$`)
 )
+
+// maxCreateBody bounds what the forwarder reads of a container create to
+// learn its binds (a create is a few KiB; a larger one goes on unread).
+const maxCreateBody = 4 << 20
+
+// isCreate reports whether r is a container create.
+func isCreate(r *http.Request) bool {
+	if r.Method != http.MethodPost {
+		return false
+	}
+	p := r.URL.Path
+	if loc := versionPrefix.FindStringIndex(p); loc != nil {
+		p = p[loc[1]-1:]
+	}
+	return p == "/containers/create"
+}
+
+// recordBinds tells f.binds of r's body and puts the body back for the
+// proxy.
+func (f *Forwarder) recordBinds(r *http.Request) {
+	b, err := io.ReadAll(io.LimitReader(r.Body, maxCreateBody+1))
+	if err != nil || len(b) > maxCreateBody {
+		r.Body = readCloser{io.MultiReader(bytes.NewReader(b), r.Body), r.Body}
+		return
+	}
+	r.Body = io.NopCloser(bytes.NewReader(b))
+	r.ContentLength = int64(len(b))
+	if err := f.binds.RecordCreate(b); err != nil {
+		f.log.Warn("record the binds of a create", "err", err)
+	}
+}
+
+// readCloser reads from one reader and closes another.
+type readCloser struct {
+	io.Reader
+	io.Closer
+}
 
 // needsTunnel reports whether docker hijacks r's connection: an upgrade to
 // anything but WebSocket, or a POST to attach or exec start.

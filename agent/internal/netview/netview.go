@@ -34,9 +34,11 @@ type Config struct {
 	Proc string
 	// DNSAddr is where the embedded DNS server listens (default DNSAddr).
 	DNSAddr string
-	// ScanInterval is how often listening ports are scanned (default
-	// 250 ms).
-	ScanInterval time.Duration
+	// ScanInterval is how often listening ports are scanned after a
+	// change (default 250 ms); while none changes, the interval doubles
+	// up to MaxScanInterval (default 1 s, at least ScanInterval).
+	ScanInterval    time.Duration
+	MaxScanInterval time.Duration
 	// DiscoveredDelay is how long after the first view a peer's
 	// discovered port (proto.ListenAddr.Discovered) waits before it is
 	// bound, so the container's own servers bind theirs first (default
@@ -82,6 +84,10 @@ func New(cfg Config) *View {
 	if cfg.ScanInterval <= 0 {
 		cfg.ScanInterval = 250 * time.Millisecond
 	}
+	if cfg.MaxScanInterval <= 0 {
+		cfg.MaxScanInterval = time.Second
+	}
+	cfg.MaxScanInterval = max(cfg.MaxScanInterval, cfg.ScanInterval)
 	if cfg.DiscoveredDelay <= 0 {
 		cfg.DiscoveredDelay = 3 * time.Second
 	}

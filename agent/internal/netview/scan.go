@@ -26,7 +26,11 @@ func (v *View) startScan() {
 		defer close(v.scanDone)
 		var last []int
 		first := true
-		t := time.NewTicker(v.cfg.ScanInterval)
+		// Scans come ScanInterval apart after a change, further apart
+		// (up to MaxScanInterval) while nothing changes: each wakes the
+		// agent, and hundreds of idle instances' agents add up.
+		interval := v.cfg.ScanInterval
+		t := time.NewTimer(interval)
 		defer t.Stop()
 		for {
 			v.mu.Lock()
@@ -45,7 +49,11 @@ func (v *View) startScan() {
 				v.setListeners()
 				v.mu.Unlock()
 				v.cfg.Listening(ports)
+				interval = v.cfg.ScanInterval
+			} else {
+				interval = min(2*interval, v.cfg.MaxScanInterval)
 			}
+			t.Reset(interval)
 			select {
 			case <-ctx.Done():
 				return
@@ -56,21 +64,46 @@ func (v *View) startScan() {
 }
 
 // listeningPorts returns the TCP ports in LISTEN state of sockets that are
-// not the agent's own, bound to a wildcard address or one of self.
+// not the agent's own, bound to a wildcard address or one of self. With
+// proc "/proc" it asks the kernel through sock_diag (and reads
+// /proc/net/tcp{,6} only if that fails); another proc (a test's) is read
+// as files.
 func listeningPorts(proc string, self map[string]bool) ([]int, error) {
+	var socks []listenSock
+	var err error
+	if proc == "/proc" {
+		socks, err = diagListeners()
+	}
+	if proc != "/proc" || err != nil {
+		socks, err = procListeners(proc)
+	}
 	own := ownSockets(proc)
 	set := map[int]bool{}
-	var firstErr error
-	for _, f := range []string{"net/tcp", "net/tcp6"} {
-		if err := scanTCP(filepath.Join(proc, f), own, self, set); err != nil && firstErr == nil && !os.IsNotExist(err) {
-			firstErr = err
+	for _, s := range socks {
+		if own[s.inode] || !(s.ip.IsUnspecified() || self[s.ip.String()]) {
+			continue
 		}
+		set[s.port] = true
 	}
 	out := make([]int, 0, len(set))
 	for p := range set {
 		out = append(out, p)
 	}
 	sort.Ints(out)
+	return out, err
+}
+
+// procListeners reads the listening sockets of proc/net/tcp and tcp6.
+func procListeners(proc string) ([]listenSock, error) {
+	var out []listenSock
+	var firstErr error
+	for _, f := range []string{"net/tcp", "net/tcp6"} {
+		socks, err := scanTCP(filepath.Join(proc, f))
+		if err != nil && firstErr == nil && !os.IsNotExist(err) {
+			firstErr = err
+		}
+		out = append(out, socks...)
+	}
 	return out, firstErr
 }
 
@@ -95,17 +128,19 @@ func ownSockets(proc string) map[string]bool {
 // tcpListen is the state number of a listening socket in /proc/net/tcp.
 const tcpListen = "0A"
 
-func scanTCP(path string, own, self map[string]bool, set map[int]bool) error {
+// scanTCP reads the listening sockets of a /proc/net/tcp{,6} file.
+func scanTCP(path string) ([]listenSock, error) {
 	f, err := os.Open(path)
 	if err != nil {
-		return err
+		return nil, err
 	}
 	defer f.Close()
 	sc := bufio.NewScanner(f)
+	var out []listenSock
 	sc.Scan() // header
 	for sc.Scan() {
 		fields := strings.Fields(sc.Text())
-		if len(fields) < 10 || fields[3] != tcpListen || own[fields[9]] {
+		if len(fields) < 10 || fields[3] != tcpListen {
 			continue
 		}
 		hostHex, portHex, ok := strings.Cut(fields[1], ":")
@@ -117,12 +152,12 @@ func scanTCP(path string, own, self map[string]bool, set map[int]bool) error {
 			continue
 		}
 		ip := procIP(hostHex)
-		if ip == nil || !(ip.IsUnspecified() || self[ip.String()]) {
+		if ip == nil {
 			continue
 		}
-		set[int(port)] = true
+		out = append(out, listenSock{ip: ip, port: int(port), inode: fields[9]})
 	}
-	return sc.Err()
+	return out, sc.Err()
 }
 
 // procIP decodes an address of /proc/net/tcp{,6}: 32-bit words in host

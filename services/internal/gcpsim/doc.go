@@ -20,7 +20,9 @@
 // internet through pasta (Debian's passt), where installed and the host
 // has a default route. /etc/resolv.conf and /etc/hosts are files of the
 // instance, which its agent rewrites. See package instnet. No host network
-// configuration changes: no interface, route, sysctl or firewall rule.
+// configuration changes: no interface, route, sysctl or firewall rule (the
+// links, routes and rules of the instances' shared egress are all inside
+// namespaces of gcpsim's own).
 //
 // # Delay profiles
 //

@@ -152,13 +152,18 @@ func TestInstanceNetworks(t *testing.T) {
 		}
 	})
 
-	t.Run("the namespace and its pasta go with the instance", func(t *testing.T) {
+	t.Run("the namespace goes with the instance; one pasta serves all", func(t *testing.T) {
 		inst := srv.Instances()
 		if len(inst) == 0 || inst[0].Netns == "" {
 			t.Fatalf("instances %+v, want a listening one with its namespace", inst)
 		}
 		if len(inst) != 2 {
 			t.Fatalf("want both instances, have %+v", inst)
+		}
+		if _, err := exec.LookPath("pasta"); err == nil {
+			if egressOf(inst[0].Netns) != egressOf(inst[1].Netns) || pastaOf(egressOf(inst[0].Netns)) == 0 {
+				t.Errorf("instances %+v do not share one egress namespace with its pasta", inst)
+			}
 		}
 		for n := len(inst); n > 0; n-- {
 			get(t, url+"/cgi-bin/exit")
@@ -168,9 +173,6 @@ func TestInstanceNetworks(t *testing.T) {
 			// Its file goes only once unbound (a mount point cannot be removed).
 			if _, err := os.Stat(in.Netns); !errors.Is(err, os.ErrNotExist) {
 				t.Errorf("namespace file %s: %v, want it unbound and gone", in.Netns, err)
-			}
-			if pid := pastaOf(in.Netns); pid != 0 {
-				t.Errorf("pasta %d of %s still runs", pid, in.Netns)
 			}
 		}
 	})
@@ -200,7 +202,7 @@ func TestLeftoverNetworksAreRemoved(t *testing.T) {
 		t.Fatalf("instances %+v", inst)
 	}
 	nsPath := inst[0].Netns
-	pasta := pastaOf(nsPath)
+	pasta := pastaOf(egressOf(nsPath))
 	// A gcpsim starting on the state dir of one that did not clean up (as
 	// after a crash) removes its containers, namespaces and pastas.
 	startSim(t, gcpsim.Config{StateDir: state, Logger: testLogger(t)})
@@ -208,9 +210,9 @@ func TestLeftoverNetworksAreRemoved(t *testing.T) {
 		t.Errorf("leftover network %s: %v, want its namespace unbound and gone", filepath.Dir(nsPath), err)
 	}
 	if _, err := exec.LookPath("pasta"); err == nil && pasta == 0 {
-		t.Error("the instance had no pasta")
+		t.Error("the instance's egress namespace had no pasta")
 	}
-	waitFor(t, "the leftover pasta to end", func() bool { return pastaOf(nsPath) == 0 })
+	waitFor(t, "the leftover pasta to end", func() bool { return pastaOf(egressOf(nsPath)) == 0 })
 	out, err := exec.Command("/usr/sbin/runc", "--root", state+"/run/runc", "list", "-q").Output()
 	if err != nil || strings.TrimSpace(string(out)) != "" {
 		t.Errorf("runc list after restart = %q, %v; want none", out, err)
@@ -290,6 +292,12 @@ func hasDefaultRoute(routes string) bool {
 		}
 	}
 	return false
+}
+
+// egressOf is the egress namespace that the instance namespace at nsPath
+// (STATE_DIR/run/nets/net-HEX/netns) is linked to: its pool's.
+func egressOf(nsPath string) string {
+	return filepath.Join(filepath.Dir(filepath.Dir(nsPath)), "egress", "netns")
 }
 
 // pastaOf returns the pid of a pasta serving the namespace at nsPath, or 0.

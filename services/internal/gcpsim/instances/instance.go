@@ -159,7 +159,8 @@ func (i *instance) launch(ctx context.Context) error {
 	if err := os.MkdirAll(i.bundle, 0o700); err != nil {
 		return fmt.Errorf("bundle dir: %w", err)
 	}
-	// The network first: its pasta sets up while the rest is prepared.
+	// The network first: its link to the egress namespace sets up while
+	// the rest is prepared.
 	if i.net, err = i.m.openNet(); err != nil {
 		return fmt.Errorf("instance network: %w", err)
 	}

@@ -22,7 +22,8 @@ type Config struct {
 	// callback port, say.
 	HostPorts []int
 	// Pasta is the pasta binary that gives instances internet egress;
-	// empty for none.
+	// empty for none. The egress namespace is set up with ip(8) and
+	// nft(8) (iproute2, nftables), which must be on PATH too.
 	Pasta string
 	// ResolvConf is the host's resolver configuration, copied into each
 	// instance; default /etc/resolv.conf.
@@ -30,14 +31,17 @@ type Config struct {
 }
 
 // Net is the network of one instance: its namespace, the relays to the
-// host's loopback and the pasta process of its internet egress. Its
-// directory holds the namespace's file and pasta's pid and log files.
+// host's loopback and its link to the egress namespace (internet egress).
+// Its directory holds the namespace's file.
 type Net struct {
 	dir, path string
 	resolv    []byte
 	relays    *relays
-	pasta     *pasta // nil without internet egress
-	noEgress  error  // why there is no internet egress, if there is none
+	egress    *egress       // nil without internet egress
+	ownEgress bool          // egress is this Net's own (Open), not a pool's
+	linked    chan struct{} // closed once linked to egress, or failed
+	slot      uint16        // the link's slot in egress; 0 if none
+	noEgress  error         // why there is no internet egress, if there is none
 
 	mu     sync.RWMutex // guards fd against Close while entering it
 	fd     int          // the namespace, open for setns; -1 once closed
@@ -48,14 +52,27 @@ type Net struct {
 const nsFile = "netns"
 
 // Open creates the network of an instance in dir (which it owns): a new
-// namespace with loopback up, bound at dir/netns; pasta started for
-// internet egress (AwaitEgress waits for it); relays of cfg.HostPorts and
-// of the host's loopback resolvers. Close removes it all.
+// namespace with loopback up, bound at dir/netns; with cfg.Pasta, an
+// egress namespace of its own (dir/egress) with pasta, which it is linked
+// to for internet egress (AwaitEgress waits for it); relays of
+// cfg.HostPorts and of the host's loopback resolvers. Close removes it
+// all. A Pool's networks share one egress namespace instead.
 func Open(dir string, cfg Config) (*Net, error) {
-	n, err := create(dir, cfg.Pasta)
+	var eg *egress
+	if cfg.Pasta != "" {
+		var err error
+		if eg, err = startEgress(filepath.Join(dir, egressDir), cfg.Pasta); err != nil {
+			return nil, err
+		}
+	}
+	n, err := create(dir, eg, nil)
 	if err != nil {
+		if eg != nil {
+			_ = eg.stop()
+		}
 		return nil, err
 	}
+	n.ownEgress = eg != nil
 	if err := n.attach(cfg.HostPorts, cfg.ResolvConf); err != nil {
 		_ = n.Close()
 		return nil, err
@@ -63,12 +80,18 @@ func Open(dir string, cfg Config) (*Net, error) {
 	return n, nil
 }
 
-// create makes the namespace in dir and starts its pasta (if bin is set).
-func create(dir, pastaBin string) (*Net, error) {
+// egressDir is the egress namespace's directory, in a Pool's directory or
+// in that of a Net of its own (Open).
+const egressDir = "egress"
+
+// create makes the namespace in dir and links it to eg in the background
+// (if eg is set; else noEgress says why there is none).
+func create(dir string, eg *egress, noEgress error) (*Net, error) {
 	if err := os.MkdirAll(dir, 0o700); err != nil {
 		return nil, fmt.Errorf("instance network dir: %w", err)
 	}
-	n := &Net{dir: dir, path: filepath.Join(dir, nsFile), relays: newRelays(), fd: -1}
+	n := &Net{dir: dir, path: filepath.Join(dir, nsFile), relays: newRelays(), fd: -1,
+		egress: eg, linked: make(chan struct{}), noEgress: noEgress}
 	if err := createNetns(n.path); err != nil {
 		os.RemoveAll(dir)
 		return nil, err
@@ -80,11 +103,17 @@ func create(dir, pastaBin string) (*Net, error) {
 		os.RemoveAll(dir)
 		return nil, fmt.Errorf("open network namespace: %w", err)
 	}
-	if pastaBin == "" {
-		n.noEgress = ErrEgressOff
-	} else if n.pasta, err = startPasta(pastaBin, n.path, dir); err != nil {
-		n.noEgress = err
+	if eg == nil {
+		if n.noEgress == nil {
+			n.noEgress = ErrEgressOff
+		}
+		close(n.linked)
+		return n, nil
 	}
+	go func() { // Close waits for it
+		defer close(n.linked)
+		n.slot, n.noEgress = eg.link(n.path, n.fd)
+	}()
 	return n, nil
 }
 
@@ -148,15 +177,13 @@ func (n *Net) ResolvConf() []byte { return n.resolv }
 // Hosts is the instance's /etc/hosts: docker's localhost lines.
 func (n *Net) Hosts() []byte { return []byte(defaultHosts) }
 
-// AwaitEgress waits until the instance has internet egress (pasta has set
-// up its interface) and returns nil, or returns why it has none.
+// AwaitEgress waits until the instance has internet egress (it is linked
+// to the egress namespace, whose pasta is ready) and returns nil, or
+// returns why it has none.
 func (n *Net) AwaitEgress(ctx context.Context) error {
-	if n.pasta == nil {
-		return n.noEgress
-	}
 	select {
-	case <-n.pasta.ready:
-		return n.pasta.err
+	case <-n.linked:
+		return n.noEgress
 	case <-ctx.Done():
 		return ctx.Err()
 	}
@@ -172,9 +199,11 @@ func (n *Net) DialContext(ctx context.Context, network, addr string) (net.Conn, 
 	return dialIn(ctx, n.fd, network, addr)
 }
 
-// Close stops the relays and pasta and removes the namespace (it ends
-// once the last socket or process in it is gone).
+// Close stops the relays, removes the link to the egress namespace (and
+// that, if it is the Net's own) and removes the namespace (it ends once
+// the last socket or process in it is gone).
 func (n *Net) Close() error {
+	<-n.linked
 	n.mu.Lock()
 	if n.closed {
 		n.mu.Unlock()
@@ -187,8 +216,13 @@ func (n *Net) Close() error {
 	}
 	n.mu.Unlock()
 	n.relays.Close()
-	if n.pasta != nil {
-		n.pasta.stop()
+	if n.slot != 0 {
+		n.egress.unlink(n.slot)
+	}
+	if n.ownEgress {
+		if err := n.egress.stop(); err != nil {
+			return err
+		}
 	}
 	if err := removeNetns(n.path); err != nil {
 		return err
@@ -196,10 +230,16 @@ func (n *Net) Close() error {
 	return os.RemoveAll(n.dir)
 }
 
-// removeLeftovers removes what the network in dir left behind when its
-// gcpsim ended without cleaning up: the pasta process, the namespace's
-// bind mount and the directory.
+// removeLeftovers removes what the network in dir (an instance's or an
+// egress namespace's) left behind when its gcpsim ended without cleaning
+// up: a pasta process, the namespace's bind mount, an egress namespace of
+// its own and the directory.
 func removeLeftovers(dir string) error {
+	if _, err := os.Stat(filepath.Join(dir, egressDir)); err == nil {
+		if err := removeLeftovers(filepath.Join(dir, egressDir)); err != nil {
+			return err
+		}
+	}
 	path := filepath.Join(dir, nsFile)
 	killLeftoverPasta(dir, path)
 	if err := removeNetns(path); err != nil {

@@ -15,20 +15,24 @@ import (
 var errPoolClosed = errors.New("instance networks: closed")
 
 // Pool makes the networks of instances, each in a directory of its own
-// under one directory. With pasta it keeps one network made ahead: pasta
-// takes tens of milliseconds to set up a namespace (more under load),
-// which a starting instance would otherwise wait for; a namespace alone
-// takes about a millisecond.
+// under one directory, all linked to one egress namespace with one pasta
+// (made with the first network, in dir/egress). With pasta it keeps one
+// network made ahead: linking it to the egress namespace takes two runs
+// of ip(8), a few milliseconds (more under load), which a starting
+// instance would otherwise wait for; a namespace alone takes about a
+// millisecond.
 type Pool struct {
 	dir    string
 	cfg    Config
 	logger *slog.Logger
 	wg     sync.WaitGroup // the goroutine making the spare
 
-	mu     sync.Mutex
-	spare  *Net
-	making bool
-	closed bool
+	mu        sync.Mutex
+	spare     *Net
+	making    bool
+	closed    bool
+	egress    *egress // started with the first network
+	egressErr error   // why egress could not start
 }
 
 // NewPool removes what networks under dir a gcpsim that ended without
@@ -57,8 +61,8 @@ func NewPool(dir string, cfg Config, logger *slog.Logger) (*Pool, error) {
 
 // Open returns the network of a new instance, whose relays join hostPorts
 // and the loopback resolvers of the host's resolver configuration as it
-// is now: the network made ahead if there is one (its pasta may still be
-// setting up), else a new one. It does not make the next one ahead: call
+// is now: the network made ahead if there is one (its link to the egress
+// namespace may still be setting up), else a new one. It does not make the next one ahead: call
 // Refill once the instance has started.
 func (p *Pool) Open(hostPorts []int) (*Net, error) {
 	p.mu.Lock()
@@ -83,13 +87,35 @@ func (p *Pool) Open(hostPorts []int) (*Net, error) {
 }
 
 func (p *Pool) create() (*Net, error) {
-	return create(filepath.Join(p.dir, "net-"+resname.RandomHex(8)), p.cfg.Pasta)
+	eg, err := p.sharedEgress()
+	return create(filepath.Join(p.dir, "net-"+resname.RandomHex(8)), eg, err)
+}
+
+// sharedEgress is the pool's egress namespace, started on first use; nil
+// without pasta (with the error that says why).
+func (p *Pool) sharedEgress() (*egress, error) {
+	if p.cfg.Pasta == "" {
+		return nil, ErrEgressOff
+	}
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if p.egress == nil && p.egressErr == nil && !p.closed {
+		p.egress, p.egressErr = startEgress(filepath.Join(p.dir, egressDir), p.cfg.Pasta)
+		if p.egressErr != nil {
+			p.logger.Warn("instances have no internet egress", "err", p.egressErr)
+		}
+	}
+	if p.egress == nil {
+		return nil, p.egressErr
+	}
+	return p.egress, nil
 }
 
 // Refill makes a network ahead in the background if there is none (with
 // pasta only). Call it when no instance is starting on the network taken
-// last: pasta setting up competes for the CPU with an instance's start
-// (measured: +15–25 ms on an instance's 50 ms cold start on 2 cores).
+// last: setting up the next one competes for the CPU with an instance's
+// start (measured with a pasta per network: +15–25 ms on an instance's
+// 50 ms cold start on 2 cores).
 func (p *Pool) Refill() {
 	if p.cfg.Pasta == "" {
 		return
@@ -120,8 +146,9 @@ func (p *Pool) Refill() {
 	}()
 }
 
-// Close removes the network made ahead; the instances' own networks are
-// theirs to close.
+// Close removes the network made ahead and the egress namespace; the
+// instances' own networks are theirs to close, before (their links go
+// with the egress namespace).
 func (p *Pool) Close() {
 	p.mu.Lock()
 	p.closed = true
@@ -131,5 +158,13 @@ func (p *Pool) Close() {
 	p.wg.Wait()
 	if n != nil {
 		_ = n.Close()
+	}
+	p.mu.Lock()
+	eg := p.egress
+	p.mu.Unlock()
+	if eg != nil {
+		if err := eg.stop(); err != nil {
+			p.logger.Warn("remove the egress namespace", "err", err)
+		}
 	}
 }

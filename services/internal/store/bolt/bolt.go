@@ -33,7 +33,10 @@ type Options struct {
 }
 
 // Store is engine.Store on a bbolt file.
-type Store struct{ db *bbolt.DB }
+type Store struct {
+	db    *bbolt.DB
+	heads heads // records AppendLogs wrote, decoded
+}
 
 var _ engine.Store = (*Store)(nil)
 
@@ -47,6 +50,10 @@ func Open(path string, opts ...Options) (*Store, error) {
 	for _, o := range opts {
 		db.NoSync = db.NoSync || o.NoSync
 	}
+	// Batched appends (AppendLogs) wait this long for company: short, as
+	// a lone container's output waits it too; under load the commit in
+	// progress gathers the next batch anyway.
+	db.MaxBatchDelay = 2 * time.Millisecond
 	err = db.Update(func(tx *bbolt.Tx) error {
 		for _, b := range [][]byte{bContainers, bNames, bImages, bRefs, bFunctions, bLogs, bEvents, bNetworks, bNetNames, bSubnets} {
 			if _, err := tx.CreateBucketIfNotExists(b); err != nil {
@@ -230,6 +237,7 @@ func (s *Store) DeleteContainer(ctx context.Context, ns, id string) error {
 				return err
 			}
 		}
+		s.heads.drop(id)
 		return cs.Delete([]byte(id))
 	})
 }

@@ -43,6 +43,7 @@ func (e *Engine) Create(ctx context.Context, req CreateRequest) (*Container, err
 	if req.Config == nil || req.Config.Image == "" {
 		return nil, Errorf(KindInvalid, "config cannot be empty in order to create a container")
 	}
+	imgGen := e.images.Gen()
 	img, err := e.Image(ctx, req.Config.Image)
 	if err != nil {
 		return nil, err
@@ -145,6 +146,7 @@ func (e *Engine) Create(ctx context.Context, req CreateRequest) (*Container, err
 		return nil, &Error{Kind: KindConflict, Err: err, Message: fmt.Sprintf(
 			"Conflict. The container name \"/%s\" is already in use by container %q. You have to remove (or rename) that container to be able to reuse that name.", c.Name, otherID)}
 	}
+	e.images.PutIf(imgGen, img.ID, img) // its start reads it next
 	e.cfg.Fleet.Prepare(img, shape)
 	e.publish(c, "create", nil)
 	return c, nil

@@ -8,6 +8,8 @@ import (
 	"strings"
 	"sync"
 	"time"
+
+	"github.com/sockerless/sockerless/services/internal/ttlcache"
 )
 
 // Config wires the engine to its adapters.
@@ -63,6 +65,8 @@ type Engine struct {
 	invokes map[string]*invocation // by container ID
 	// watches are the store watches of containers with local waiters.
 	watches map[string]*watch
+	// images are image records read lately, by ID (imageByID).
+	images  *ttlcache.Cache[string, *Image]
 	removed map[string]WaitResult // exit status of recently removed containers
 	// followers counts output readers per container; drained is closed
 	// when a container's count drops to zero (see awaitFollowers).
@@ -115,6 +119,7 @@ func New(cfg Config) *Engine {
 		events:  newEventBus(),
 		invokes: map[string]*invocation{},
 		watches: map[string]*watch{},
+		images:  ttlcache.New[string, *Image](imageCacheTTL),
 		removed: map[string]WaitResult{},
 
 		followers:  map[string]int{},

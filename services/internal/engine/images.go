@@ -100,6 +100,7 @@ func (e *Engine) Distribution(ctx context.Context, ref string) (*registry.Distri
 
 // RemoveImage deletes an image's metadata unless a container uses it.
 func (e *Engine) RemoveImage(ctx context.Context, ns, ref string, force bool) (*Image, error) {
+	defer e.imagesChanged()
 	img, err := e.Image(ctx, ref)
 	if err != nil {
 		return nil, err
@@ -148,6 +149,7 @@ func (e *Engine) RemoveImage(ctx context.Context, ns, ref string, force bool) (*
 // TagImage gives the image ref the name repo:tag (tag "" is "latest"),
 // taking it from any image that had it, as docker tag does.
 func (e *Engine) TagImage(ctx context.Context, ref, repo, tag string) error {
+	defer e.imagesChanged()
 	img, err := e.Image(ctx, ref)
 	if err != nil {
 		return err

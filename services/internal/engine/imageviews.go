@@ -48,6 +48,7 @@ func SeeImage(ctx context.Context, img *Image) {
 // committed): ctx's namespace sees it from now on, and so do the
 // namespaces that saw the image of that ID before.
 func (e *Engine) PutImage(ctx context.Context, img *Image) error {
+	defer e.imagesChanged()
 	if _, scoped := ImageNamespace(ctx); scoped {
 		if had, err := e.cfg.Store.GetImage(ctx, img.ID); err == nil && had.ID == img.ID {
 			img.Seen = had.Seen
@@ -74,6 +75,7 @@ func SeenByOthers(ctx context.Context, img *Image) bool {
 // DropImage removes image id from ctx's namespace's view, and deletes its
 // record when no other namespace sees it (deleted is then true).
 func (e *Engine) DropImage(ctx context.Context, id string) (deleted bool, err error) {
+	defer e.imagesChanged()
 	img, err := e.cfg.Store.GetImage(ctx, id)
 	if err != nil {
 		return false, err

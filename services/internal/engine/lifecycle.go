@@ -141,7 +141,7 @@ func (e *Engine) Start(ctx context.Context, ns, ref string) error {
 	var secret string
 	var lease Lease
 	if !reuse {
-		img, err := e.cfg.Store.GetImage(ctx, c.ImageID)
+		img, err := e.imageByID(ctx, c.ImageID)
 		if err != nil {
 			return fmt.Errorf("start %s: image %s: %w", c.ID, c.ImageID, err)
 		}

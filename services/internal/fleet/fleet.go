@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/sockerless/sockerless/services/internal/engine"
+	"github.com/sockerless/sockerless/services/internal/ttlcache"
 )
 
 // Config wires a Fleet to the store and the cloud.
@@ -44,6 +45,8 @@ type Fleet struct {
 	fnWait map[string]chan struct{} // closed when this process's creation (or deletion) of a key ends
 	leases map[string]int           // open leases by function URL
 	refill chan struct{}            // kicks the pool's refill loop
+	// ready are ready function records read lately (getFunction).
+	ready *ttlcache.Cache[string, *engine.Function]
 
 	wg     sync.WaitGroup
 	ctx    context.Context // lives until Close; owns background work
@@ -70,6 +73,7 @@ func New(cfg Config) *Fleet {
 		fnWait: map[string]chan struct{}{},
 		leases: map[string]int{},
 		refill: make(chan struct{}, 1),
+		ready:  ttlcache.New[string, *engine.Function](functionCacheTTL),
 		ctx:    ctx,
 		cancel: cancel,
 	}
@@ -178,7 +182,7 @@ func (e *Fleet) Name(img *engine.Image, shape engine.Shape) string {
 // without waiting.
 func (e *Fleet) Prepare(img *engine.Image, shape engine.Shape) {
 	e.goBackground(func(ctx context.Context) {
-		if _, err := e.cfg.Store.GetFunction(ctx, e.Key(img, shape)); err == nil {
+		if _, err := e.getFunction(ctx, e.Key(img, shape)); err == nil {
 			return
 		}
 		if _, err := e.claimFunction(ctx, img, shape); err != nil {
@@ -192,7 +196,7 @@ func (e *Fleet) ensureFunction(ctx context.Context, img *engine.Image, shape eng
 	key := e.Key(img, shape)
 	waited := false
 	for {
-		f, err := e.cfg.Store.GetFunction(ctx, key)
+		f, err := e.getFunction(ctx, key)
 		if err != nil && !errors.Is(err, engine.ErrNotFound) {
 			return nil, fmt.Errorf("get function %s: %w", key, err)
 		}
@@ -247,7 +251,7 @@ func (e *Fleet) waitFunction(ctx context.Context, key string) error {
 func (e *Fleet) claimFunction(ctx context.Context, img *engine.Image, shape engine.Shape) (bool, error) {
 	key := e.Key(img, shape)
 	claimed := false
-	_, err := e.cfg.Store.UpdateFunction(ctx, key, func(f *engine.Function) (*engine.Function, error) {
+	_, err := e.updateFunction(ctx, key, func(f *engine.Function) (*engine.Function, error) {
 		claimed = false
 		if f != nil && (f.Status == engine.FunctionReady || (f.Status == engine.FunctionCreating && time.Since(f.Created) < staleClaim)) {
 			return nil, nil
@@ -311,7 +315,7 @@ func (e *Fleet) createFunction(ctx context.Context, img *engine.Image, shape eng
 			})
 		}
 	}
-	_, uerr := e.cfg.Store.UpdateFunction(context.WithoutCancel(ctx), key, func(f *engine.Function) (*engine.Function, error) {
+	_, uerr := e.updateFunction(context.WithoutCancel(ctx), key, func(f *engine.Function) (*engine.Function, error) {
 		if f == nil {
 			f = &engine.Function{Key: key, Created: time.Now().UTC()}
 		}

@@ -189,7 +189,7 @@ func (e *Fleet) functionsInUse() map[string]bool {
 func (e *Fleet) deleteFunction(ctx context.Context, f *engine.Function, force bool) error {
 	key := f.Key
 	var orig *engine.Function
-	_, err := e.cfg.Store.UpdateFunction(ctx, key, func(cur *engine.Function) (*engine.Function, error) {
+	_, err := e.updateFunction(ctx, key, func(cur *engine.Function) (*engine.Function, error) {
 		orig = nil
 		if cur == nil || cur.Status == FunctionDeleted {
 			return nil, fmt.Errorf("%w: gone already", errGCSkipped)
@@ -223,13 +223,13 @@ func (e *Fleet) deleteFunction(ctx context.Context, f *engine.Function, force bo
 	}()
 	if !force && orig.URL != "" && e.functionsInUse()[orig.URL] {
 		// A start read the ready record just before the claim.
-		if _, err := e.cfg.Store.UpdateFunction(context.WithoutCancel(ctx), key, func(*engine.Function) (*engine.Function, error) { return orig, nil }); err != nil {
+		if _, err := e.updateFunction(context.WithoutCancel(ctx), key, func(*engine.Function) (*engine.Function, error) { return orig, nil }); err != nil {
 			return fmt.Errorf("restore record: %w", err)
 		}
 		return fmt.Errorf("%w: in use", errGCSkipped)
 	}
 	derr := e.cfg.Functions.Delete(ctx, orig.Name)
-	_, uerr := e.cfg.Store.UpdateFunction(context.WithoutCancel(ctx), key, func(*engine.Function) (*engine.Function, error) {
+	_, uerr := e.updateFunction(context.WithoutCancel(ctx), key, func(*engine.Function) (*engine.Function, error) {
 		if derr != nil {
 			return orig, nil // still there, as far as anyone can tell: keep using it
 		}

@@ -211,7 +211,7 @@ func (e *Fleet) makeStub(ctx context.Context, p Pooler) error {
 	name := e.cfg.Prefix + "-pool-" + hex.EncodeToString(b)
 	key := e.poolKey(name)
 	put := func(status, msg string) error {
-		_, err := e.cfg.Store.UpdateFunction(context.WithoutCancel(ctx), key, func(cur *engine.Function) (*engine.Function, error) {
+		_, err := e.updateFunction(context.WithoutCancel(ctx), key, func(cur *engine.Function) (*engine.Function, error) {
 			f := &engine.Function{Key: key, Name: name, Status: status, Error: msg, Created: time.Now().UTC()}
 			if cur != nil {
 				f.Created = cur.Created
@@ -261,7 +261,7 @@ func (e *Fleet) fromPool(ctx context.Context, key, wrapped string, opts ImageOpt
 	})
 	if err != nil {
 		e.log.Warn("pooled stub did not take the image: creating the function", "stub", stub.Name, "err", err)
-		_, _ = e.cfg.Store.UpdateFunction(context.WithoutCancel(ctx), stub.Key, func(cur *engine.Function) (*engine.Function, error) {
+		_, _ = e.updateFunction(context.WithoutCancel(ctx), stub.Key, func(cur *engine.Function) (*engine.Function, error) {
 			if cur == nil {
 				return nil, nil
 			}

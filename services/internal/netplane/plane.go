@@ -285,7 +285,15 @@ func (p *Plane) Network(ctx context.Context, ns, ref string) (*Network, error) {
 	if err := p.ensurePredefined(ctx, ns); err != nil {
 		return nil, err
 	}
-	n, err := p.cfg.Store.GetNetwork(ctx, ns, ref)
+	lookup := ref
+	switch ref {
+	case Bridge, Host, None:
+		// No other network takes these names (create refuses them): the
+		// predefined network's ID is known, and one read finds it
+		// instead of its name's and then its own.
+		lookup = predefinedID(ns, ref)
+	}
+	n, err := p.cfg.Store.GetNetwork(ctx, ns, lookup)
 	if err == nil && n.Namesakes && n.Name == ref || errors.Is(err, engine.ErrNotFound) {
 		// Networks made with a taken name (CreateNamesake) reserve none:
 		// the name finds them only by counting.

@@ -250,7 +250,20 @@ func (p *Plane) updated(ns string, nets ...*Network) {
 	if len(nets) == 0 {
 		return
 	}
+	p.cacheUpdated(ns, nets...)
 	ids := make([]string, 0, len(nets))
+	for _, n := range nets {
+		ids = append(ids, n.ID)
+	}
+	p.push.mark(ns, ids...)
+}
+
+// cacheUpdated is updated without the new views: for changes that
+// change no other container's view.
+func (p *Plane) cacheUpdated(ns string, nets ...*Network) {
+	if len(nets) == 0 {
+		return
+	}
 	p.mu.Lock()
 	p.gen[ns]++
 	c, ok := p.cache[ns]
@@ -273,10 +286,6 @@ func (p *Plane) updated(ns string, nets ...*Network) {
 		}
 	}
 	p.mu.Unlock()
-	for _, n := range nets {
-		ids = append(ids, n.ID)
-	}
-	p.push.mark(ns, ids...)
 }
 
 // Network finds a network by ID, name or ID prefix: docker's 404

@@ -21,11 +21,14 @@ func (p *Plane) Up(ctx context.Context, c *engine.Container) (*proto.NetworkView
 	if err != nil {
 		return nil, err
 	}
+	// A starting container has no processes yet, and its view comes from
+	// the networks it joins here alone: it needs no list of the others.
+	starting := !running(c)
 	// The ports its processes listen on, as reported on a network it is
 	// on already: a network it joins (docker network connect) gets them
 	// too, without waiting for a change.
 	var listening []int
-	if nets, err := p.list(ctx, c.Namespace, false); err == nil {
+	if nets, err := p.listUnless(ctx, c.Namespace, starting); err == nil {
 		for _, n := range nets {
 			if ep := n.Endpoints[c.ID]; ep != nil && len(ep.Listening) > 0 {
 				listening = ep.Listening
@@ -87,13 +90,23 @@ func (p *Plane) Up(ctx context.Context, c *engine.Container) (*proto.NetworkView
 			p.publish(out, "connect", map[string]string{"container": c.ID})
 		}
 	}
-	p.updated(c.Namespace, touched...)
-	nets, err := p.list(ctx, c.Namespace, false)
-	if err != nil {
-		return nil, err
+	var nets []*Network
+	if starting {
+		// Its view is built from the networks just written, and only
+		// networks with other members need new views (its own goes in
+		// its Start).
+		nets = touched
+		p.cacheUpdated(c.Namespace, touched...)
+		p.updated(c.Namespace, withOthers(touched, c.ID)...)
+	} else {
+		p.updated(c.Namespace, touched...)
+		var err error
+		if nets, err = p.list(ctx, c.Namespace, false); err != nil {
+			return nil, err
+		}
 	}
 	v, h := p.viewOf(c.Namespace, c.ID, indexes(nets), spec)
-	if !running(c) {
+	if starting {
 		// Starting: the view goes in its Start. A running container
 		// (connect, rename, recovery) gets it from the pusher.
 		p.push.sentView(c.ID, h)
@@ -105,12 +118,37 @@ func (p *Plane) Up(ctx context.Context, c *engine.Container) (*proto.NetworkView
 	// others resolve and reach it, as under docker.
 	ids := make([]string, 0, len(nets))
 	for _, n := range nets {
-		if n.Endpoints[c.ID] != nil {
+		if n.Endpoints[c.ID] != nil && (!starting || len(withOthers([]*Network{n}, c.ID)) > 0) {
 			ids = append(ids, n.ID)
 		}
 	}
-	p.push.flush(ctx, c.Namespace, ids...)
+	if len(ids) > 0 {
+		p.push.flush(ctx, c.Namespace, ids...)
+	}
 	return &v, nil
+}
+
+// listUnless is list(ctx, ns, false), or nothing when skip.
+func (p *Plane) listUnless(ctx context.Context, ns string, skip bool) ([]*Network, error) {
+	if skip {
+		return nil, nil
+	}
+	return p.list(ctx, ns, false)
+}
+
+// withOthers returns the networks of nets that have a member other than
+// container id: those whose members' views a change of id's changes.
+func withOthers(nets []*Network, id string) []*Network {
+	var out []*Network
+	for _, n := range nets {
+		for m := range n.Endpoints {
+			if m != id {
+				out = append(out, n)
+				break
+			}
+		}
+	}
+	return out
 }
 
 // spec is the part of c's view its networks do not give.
@@ -206,7 +244,9 @@ func (p *Plane) Down(ctx context.Context, c *engine.Container) error {
 		}
 	}
 	p.push.forget(c.ID)
-	p.updated(c.Namespace, touched...)
+	// Only networks it leaves members on need new views.
+	p.cacheUpdated(c.Namespace, touched...)
+	p.updated(c.Namespace, withOthers(touched, c.ID)...)
 	return nil
 }
 

@@ -80,6 +80,9 @@ type Plane struct {
 	// listening holds, per container, the Listening report waiting to be
 	// recorded (see Listening).
 	listening map[string]listenReport
+	// started are the ports recorded on the endpoints of the containers
+	// this process started, until their first Listening report.
+	started map[string][]int
 
 	wg     sync.WaitGroup
 	ctx    context.Context
@@ -121,7 +124,7 @@ func New(cfg Config) *Plane {
 		cfg.CacheTTL = time.Second
 	}
 	ctx, cancel := context.WithCancel(context.Background())
-	p := &Plane{cfg: cfg, log: cfg.Logger, ensured: map[string]bool{}, cache: map[string]cachedList{}, gen: map[string]uint64{}, listening: map[string]listenReport{}, ctx: ctx, cancel: cancel}
+	p := &Plane{cfg: cfg, log: cfg.Logger, ensured: map[string]bool{}, cache: map[string]cachedList{}, gen: map[string]uint64{}, listening: map[string]listenReport{}, started: map[string][]int{}, ctx: ctx, cancel: cancel}
 	p.push = newPusher(p)
 	p.wg.Add(1)
 	go func() {

@@ -23,10 +23,14 @@ type pusher struct {
 	mu    sync.Mutex
 	dirty map[string]map[string]bool // namespace → network IDs
 	sent  map[string][32]byte        // container ID → hash of its last view sent
+	// missed are containers a view could not be sent to since their
+	// start; sending counts the sends under way by container.
+	missed  map[string]bool
+	sending map[string]int
 }
 
 func newPusher(p *Plane) *pusher {
-	return &pusher{p: p, kick: make(chan struct{}, 1), dirty: map[string]map[string]bool{}, sent: map[string][32]byte{}}
+	return &pusher{p: p, kick: make(chan struct{}, 1), dirty: map[string]map[string]bool{}, sent: map[string][32]byte{}, missed: map[string]bool{}, sending: map[string]int{}}
 }
 
 // mark makes the members of networks ids of ns due for new views.
@@ -52,13 +56,23 @@ func (q *pusher) mark(ns string, ids ...string) {
 func (q *pusher) sentView(id string, h [32]byte) {
 	q.mu.Lock()
 	q.sent[id] = h
+	delete(q.missed, id)
 	q.mu.Unlock()
+}
+
+// upToDate reports whether container id has had every view sent to it
+// since its start, and none is being sent.
+func (q *pusher) upToDate(id string) bool {
+	q.mu.Lock()
+	defer q.mu.Unlock()
+	return !q.missed[id] && q.sending[id] == 0
 }
 
 // forget drops what was sent to container id: its next view goes out.
 func (q *pusher) forget(id string) {
 	q.mu.Lock()
 	delete(q.sent, id)
+	delete(q.missed, id)
 	q.mu.Unlock()
 }
 
@@ -139,18 +153,26 @@ func (q *pusher) round(ctx context.Context, ns string, ids map[string]bool, also
 		}
 		sem <- struct{}{}
 		wg.Add(1)
+		q.mu.Lock()
+		q.sending[id]++
+		q.mu.Unlock()
 		go func() {
 			defer wg.Done()
 			defer func() { <-sem }()
 			sctx, cancel := context.WithTimeout(ctx, 10*time.Second)
 			defer cancel()
-			if err := q.p.cfg.Agents.SendView(sctx, ns, id, v); err != nil {
-				q.p.log.Debug("network view not sent", "container", id, "err", err)
-				return // it gets its view when its agent is back (Refresh)
-			}
+			err := q.p.cfg.Agents.SendView(sctx, ns, id, v)
 			q.mu.Lock()
+			defer q.mu.Unlock()
+			if q.sending[id]--; q.sending[id] == 0 {
+				delete(q.sending, id)
+			}
+			if err != nil {
+				q.missed[id] = true
+				q.p.log.Debug("network view not sent", "container", id, "err", err)
+				return // it gets its view when its agent reports again (Listening)
+			}
 			q.sent[id] = h
-			q.mu.Unlock()
 		}()
 	}
 	wg.Wait()

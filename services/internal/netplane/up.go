@@ -107,6 +107,7 @@ func (p *Plane) Up(ctx context.Context, c *engine.Container) (*proto.NetworkView
 	}
 	v, h := p.viewOf(c.Namespace, c.ID, indexes(nets), spec)
 	if starting {
+		p.noteStarted(c.ID, touched)
 		// Starting: the view goes in its Start. A running container
 		// (connect, rename, recovery) gets it from the pusher.
 		p.push.sentView(c.ID, h)
@@ -126,6 +127,37 @@ func (p *Plane) Up(ctx context.Context, c *engine.Container) (*proto.NetworkView
 		p.push.flush(ctx, c.Namespace, ids...)
 	}
 	return &v, nil
+}
+
+// noteStarted records the ports on the endpoints a starting container
+// got (on the networks touched), when they are the same on each.
+func (p *Plane) noteStarted(id string, touched []*Network) {
+	var ports []int
+	for i, n := range touched {
+		ep := n.Endpoints[id]
+		if ep == nil {
+			return
+		}
+		if i > 0 && !slices.Equal(ep.Listening, ports) {
+			return
+		}
+		ports = ep.Listening
+	}
+	p.mu.Lock()
+	p.started[id] = ports
+	p.mu.Unlock()
+}
+
+// firstReportKnown reports whether container id's Listening report of
+// ports is the first since this process started it, with the ports its
+// endpoints have, and its agent has every view sent since the start: the
+// report changes nothing, in the store or in any view.
+func (p *Plane) firstReportKnown(id string, ports []int) bool {
+	p.mu.Lock()
+	had, ok := p.started[id]
+	delete(p.started, id)
+	p.mu.Unlock()
+	return ok && slices.Equal(had, ports) && p.push.upToDate(id)
 }
 
 // listUnless is list(ctx, ns, false), or nothing when skip.
@@ -244,6 +276,9 @@ func (p *Plane) Down(ctx context.Context, c *engine.Container) error {
 		}
 	}
 	p.push.forget(c.ID)
+	p.mu.Lock()
+	delete(p.started, c.ID)
+	p.mu.Unlock()
 	// Only networks it leaves members on need new views.
 	p.cacheUpdated(c.Namespace, touched...)
 	p.updated(c.Namespace, withOthers(touched, c.ID)...)
@@ -295,6 +330,9 @@ type listenReport struct {
 func (p *Plane) recordListening(ctx context.Context, ns, id string, ports []int) error {
 	sort.Ints(ports)
 	ports = slices.Compact(ports)
+	if p.firstReportKnown(id, ports) {
+		return nil
+	}
 	nets, err := p.list(ctx, ns, false)
 	if err != nil {
 		return err

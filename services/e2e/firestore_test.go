@@ -51,6 +51,17 @@ func storeOps(t testing.TB, s *stack) (reads, writes, eventWrites int64) {
 // several flushes. So the run is counted as its own writes plus one for
 // its events, whatever the timing (at most 12); the batches it really
 // took are logged.
+//
+// Its reads: at create the image (its name, then its record), the default
+// bridge (by its known ID) and the image's function (which the start then
+// takes from the control plane's short-lived cache, as it does the image
+// record); the attach, wait and start read the container before the
+// store's listener on it is up (4), the listener its first state and each
+// change (the claim, the output and exit, the removal: 4, and up to 2
+// more on a slow machine, as for the writes); the published ports of the
+// client's containers (1): 13, 15 on a slow machine, and one spare for a
+// listener that reopens. The start lists no networks: the container's
+// view comes from the network it joins.
 func TestFirestoreOperationsPerRun(t *testing.T) {
 	s := firestoreStack(t)
 	mustDocker(t, s.direct, "run", "--rm", "busybox", "true") // image and function
@@ -68,6 +79,9 @@ func TestFirestoreOperationsPerRun(t *testing.T) {
 	}
 	if own+1 > 12 {
 		t.Errorf("%d writes per run (%d of state and one event batch), want at most 12", own+1, own)
+	}
+	if r := r1 - r0; r > 16 {
+		t.Errorf("%d reads per run, want at most 16", r)
 	}
 }
 

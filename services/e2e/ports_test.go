@@ -248,7 +248,10 @@ func TestPublishAllPortsGetsFreeHostPorts(t *testing.T) {
 			mustDocker(t, h.host, "run", "-d", "--name", ctr, "-P", "--expose", c, "busybox", "httpd", "-f", "-p", c, "-h", "/etc")
 			p4 := hostPortOf(t, h.host, ctr, c, "0.0.0.0")
 			p6 := hostPortOf(t, h.host, ctr, c, "::")
-			if p4 != p6 || p4 == c {
+			// Sockerless binds one port for both families; the Docker
+			// engine picks each family's port on its own, which now and
+			// then differ (seen here: 32785 and 32784).
+			if p4 != p6 && h.name != "docker" || p4 == c || p6 == "" {
 				t.Fatalf("-P bound %s and %s", p4, p6)
 			}
 			if n, _ := strconv.Atoi(p4); n < 1024 {

@@ -59,9 +59,10 @@ func storeOps(t testing.TB, s *stack) (reads, writes, eventWrites int64) {
 // store's listener on it is up (4), the listener its first state and each
 // change (the claim, the output and exit, the removal: 4, and up to 2
 // more on a slow machine, as for the writes); the published ports of the
-// client's containers (1): 13, 15 on a slow machine, and one spare for a
-// listener that reopens. The start lists no networks: the container's
-// view comes from the network it joins.
+// client's containers (1): 13, 15 on a slow machine, where the start may
+// also come more than the caches' second after the create and read the
+// image and the function again (17). The start lists no networks: the
+// container's view comes from the network it joins.
 func TestFirestoreOperationsPerRun(t *testing.T) {
 	s := firestoreStack(t)
 	mustDocker(t, s.direct, "run", "--rm", "busybox", "true") // image and function
@@ -80,8 +81,8 @@ func TestFirestoreOperationsPerRun(t *testing.T) {
 	if own+1 > 12 {
 		t.Errorf("%d writes per run (%d of state and one event batch), want at most 12", own+1, own)
 	}
-	if r := r1 - r0; r > 16 {
-		t.Errorf("%d reads per run, want at most 16", r)
+	if r := r1 - r0; r > 17 {
+		t.Errorf("%d reads per run, want at most 17", r)
 	}
 }
 

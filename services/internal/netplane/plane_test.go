@@ -20,17 +20,30 @@ import (
 	"github.com/sockerless/sockerless/services/internal/store/storetest"
 )
 
-// agents records the views sent, by container ID.
+// agents records the views sent, by container ID; the agents of the
+// containers in away are not connected.
 type agents struct {
 	mu    sync.Mutex
 	views map[string][]proto.NetworkView
+	away  map[string]bool
+	lost  map[string]int // views not sent, by container ID
 }
 
 func (a *agents) SendView(_ context.Context, _, id string, v proto.NetworkView) error {
 	a.mu.Lock()
 	defer a.mu.Unlock()
+	if a.away[id] {
+		a.lost[id]++
+		return errors.New("agent not connected")
+	}
 	a.views[id] = append(a.views[id], v)
 	return nil
+}
+
+func (a *agents) setAway(id string, away bool) {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	a.away[id] = away
 }
 
 func (a *agents) last(id string) (proto.NetworkView, int) {
@@ -50,14 +63,18 @@ type fixture struct {
 	agents *agents
 }
 
-func newFixture(t *testing.T) *fixture {
+func newFixture(t *testing.T, opts ...func(*netplane.Config)) *fixture {
 	st, err := bolt.Open(filepath.Join(t.TempDir(), "store.db"), bolt.Options{NoSync: true})
 	if err != nil {
 		t.Fatal(err)
 	}
-	a := &agents{views: map[string][]proto.NetworkView{}}
-	p := netplane.New(netplane.Config{Store: st, Containers: st, Agents: a, Debounce: time.Millisecond,
-		HostPorts: func(string, string) []int { return []int{5000} }})
+	a := &agents{views: map[string][]proto.NetworkView{}, away: map[string]bool{}, lost: map[string]int{}}
+	cfg := netplane.Config{Store: st, Containers: st, Agents: a, Debounce: time.Millisecond,
+		HostPorts: func(string, string) []int { return []int{5000} }}
+	for _, o := range opts {
+		o(&cfg)
+	}
+	p := netplane.New(cfg)
 	t.Cleanup(func() { p.Close(); st.Close() })
 	return &fixture{t: t, store: st, plane: p, agents: a}
 }
@@ -65,6 +82,13 @@ func newFixture(t *testing.T) *fixture {
 // run creates container name (id made of name) with the settings given
 // and starts it on its networks; it returns the container and its view.
 func (f *fixture) run(name string, hc container.HostConfig, cfg container.Config, eps map[string]*network.EndpointSettings) (*engine.Container, proto.NetworkView) {
+	f.t.Helper()
+	return f.up(name, engine.StatusRunning, hc, cfg, eps)
+}
+
+// up is run with the container in state status when it comes up
+// (created: it is starting).
+func (f *fixture) up(name string, status string, hc container.HostConfig, cfg container.Config, eps map[string]*network.EndpointSettings) (*engine.Container, proto.NetworkView) {
 	f.t.Helper()
 	id := fmt.Sprintf("%-64s", name)
 	id = strings.ReplaceAll(id, " ", "0")
@@ -76,7 +100,7 @@ func (f *fixture) run(name string, hc container.HostConfig, cfg container.Config
 	if err := f.plane.Prepare(f.t.Context(), c, eps); err != nil {
 		f.t.Fatalf("prepare %s: %v", name, err)
 	}
-	c.State.Status = engine.StatusRunning
+	c.State.Status = status
 	if err := f.store.CreateContainer(f.t.Context(), c); err != nil {
 		f.t.Fatal(err)
 	}
@@ -316,4 +340,35 @@ func TestSubnetsAreDistinct(t *testing.T) {
 	if _, err := f.plane.Create(t.Context(), engine.DefaultNamespace, network.CreateRequest{Name: "again"}); engine.KindOf(err) != engine.KindConflict {
 		t.Fatalf("duplicate name: %v", err)
 	}
+}
+
+// A starting container's view comes from the networks it joins; a peer
+// that joins before its agent connects reaches it with the agent's first
+// report, when the view sent meanwhile was lost.
+func TestViewMissedBeforeTheAgentConnects(t *testing.T) {
+	f := newFixture(t)
+	ctx := t.Context()
+	f.network("app")
+	first, v := f.up("first", engine.StatusCreated, container.HostConfig{NetworkMode: "app"}, container.Config{}, nil)
+	if !v.DNS || len(v.Names["first"]) != 1 {
+		t.Fatalf("starting container's own view: DNS %v, names %v", v.DNS, v.Names)
+	}
+	f.agents.setAway(first.ID, true)
+	second, _ := f.run("second", container.HostConfig{NetworkMode: "app"}, container.Config{}, nil)
+	secondIP := f.ip(second, "app")
+	// Lost twice: by second's start, and by the round after it.
+	for deadline := time.Now().Add(20 * time.Second); ; time.Sleep(5 * time.Millisecond) {
+		f.agents.mu.Lock()
+		n := f.agents.lost[first.ID]
+		f.agents.mu.Unlock()
+		if n >= 2 {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("views lost for first: %d, want 2", n)
+		}
+	}
+	f.agents.setAway(first.ID, false)
+	f.plane.Listening(ctx, engine.DefaultNamespace, first.ID, nil)
+	f.waitView(first, "second resolves", func(v proto.NetworkView) bool { return slices.Equal(v.Names["second"], []string{secondIP}) })
 }

@@ -144,9 +144,17 @@ func (p *Plane) noteStarted(id string, touched []*Network) {
 		ports = ep.Listening
 	}
 	p.mu.Lock()
+	if len(p.started) >= maxStarted {
+		// Containers another control plane stopped leave no Down here:
+		// an entry only saves reads, so the lot may go.
+		clear(p.started)
+	}
 	p.started[id] = ports
 	p.mu.Unlock()
 }
+
+// maxStarted bounds the containers noteStarted remembers.
+const maxStarted = 10000
 
 // firstReportKnown reports whether container id's Listening report of
 // ports is the first since this process started it, with the ports its

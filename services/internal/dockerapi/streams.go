@@ -152,16 +152,17 @@ func (s *skipWriter) Write(p []byte) (int, error) {
 
 // postContainersAttach: POST /containers/{id}/attach (hijacked).
 func (s *Server) postContainersAttach(w http.ResponseWriter, r *http.Request) error {
-	c, o, err := s.attachRequest(r)
+	p, o, err := s.attachRequest(r)
 	if err != nil {
 		return err
 	}
-	conn, buf, err := hijack(w, r, c.Config.Tty)
+	tty := p.Container().Config.Tty
+	conn, buf, err := hijack(w, r, tty)
 	if err != nil {
 		return err
 	}
 	defer conn.Close()
-	s.attach(r, conn, buf.Reader, c, o, c.Config.Tty)
+	s.attach(r, conn, buf.Reader, p, o, tty)
 	if cw, ok := conn.(interface{ CloseWrite() error }); ok {
 		_ = cw.CloseWrite()
 	}
@@ -172,7 +173,7 @@ func (s *Server) postContainersAttach(w http.ResponseWriter, r *http.Request) er
 // WebSocket attach: output as binary messages, raw (never multiplexed, as
 // docker sends it), input from the client's messages.
 func (s *Server) getContainersAttachWS(w http.ResponseWriter, r *http.Request) error {
-	c, o, err := s.attachRequest(r)
+	p, o, err := s.attachRequest(r)
 	if err != nil {
 		return err
 	}
@@ -184,13 +185,13 @@ func (s *Server) getContainersAttachWS(w http.ResponseWriter, r *http.Request) e
 	defer cancel()
 	conn := websocket.NetConn(ctx, ws, websocket.MessageBinary)
 	defer conn.Close() // a normal closure
-	s.attach(r, conn, conn, c, o, true)
+	s.attach(r, conn, conn, p, o, true)
 	return nil
 }
 
 // attachRequest reads an attach request's container and options.
-func (s *Server) attachRequest(r *http.Request) (*engine.Container, engine.AttachOptions, error) {
-	c, err := s.e.Container(r.Context(), s.ns(r), chi.URLParam(r, "id"))
+func (s *Server) attachRequest(r *http.Request) (*engine.AttachPoint, engine.AttachOptions, error) {
+	p, err := s.e.AttachPoint(r.Context(), s.ns(r), chi.URLParam(r, "id"))
 	if err != nil {
 		return nil, engine.AttachOptions{}, err
 	}
@@ -198,13 +199,14 @@ func (s *Server) attachRequest(r *http.Request) (*engine.Container, engine.Attac
 	if _, err := engine.ParseDetachKeys(o.DetachKeys); err != nil {
 		return nil, o, err
 	}
-	return c, o, nil
+	return p, o, nil
 }
 
 // attach serves an attach on conn, whose input comes from in: past output
 // with logs, live output with stream, the client's input as stdin when it
 // asked for it and the container keeps stdin open.
-func (s *Server) attach(r *http.Request, conn net.Conn, in io.Reader, c *engine.Container, o engine.AttachOptions, raw bool) {
+func (s *Server) attach(r *http.Request, conn net.Conn, in io.Reader, p *engine.AttachPoint, o engine.AttachOptions, raw bool) {
+	c := p.Container()
 	ctx, cancel := context.WithCancel(context.WithoutCancel(r.Context()))
 	defer cancel()
 	if boolParam(r, "stdin") && c.Config.OpenStdin {
@@ -219,7 +221,7 @@ func (s *Server) attach(r *http.Request, conn net.Conn, in io.Reader, c *engine.
 			err = s.e.Logs(ctx, s.ns(r), c.ID, engine.LogOptions{Stdout: o.Stdout, Stderr: o.Stderr, Tail: -1}, fw.write)
 		}
 	} else {
-		err = s.e.Attach(ctx, s.ns(r), c.ID, o, fw.write)
+		err = s.e.AttachAt(ctx, p, o, fw.write)
 	}
 	if err != nil {
 		s.log.Debug("attach ended", "container", c.ID, "err", err)

@@ -183,10 +183,41 @@ type AttachOptions struct {
 // run ends; for a container that is not running, until the next run (the
 // one about to be started) ends. Chunks are emitted as the agent read them.
 func (e *Engine) Attach(ctx context.Context, ns, ref string, o AttachOptions, emit func(LogEntry) error) error {
-	c, primed, err := e.containerPrimed(ctx, ns, ref)
+	p, err := e.AttachPoint(ctx, ns, ref)
 	if err != nil {
 		return err
 	}
+	return e.AttachAt(ctx, p, o, emit)
+}
+
+// AttachPoint is a container read for an attach, with its change
+// notification registered before that read: the API reads the container
+// once (to answer the request, tty or not) and the attach follows on from
+// that read rather than reading it again.
+type AttachPoint struct {
+	ns     string
+	c      *Container
+	primed <-chan struct{}
+}
+
+// Container is the container as read for the attach.
+func (p *AttachPoint) Container() *Container { return p.c }
+
+// AttachPoint reads container ref of namespace ns for an attach (AttachAt).
+func (e *Engine) AttachPoint(ctx context.Context, ns, ref string) (*AttachPoint, error) {
+	c, primed, err := e.containerPrimed(ctx, ns, ref)
+	if err != nil {
+		return nil, err
+	}
+	return &AttachPoint{ns: ns, c: c, primed: primed}, nil
+}
+
+// AttachAt is Attach from a container already read with AttachPoint: any
+// change since that read closes its notification, so the attach reads the
+// container again only then.
+func (e *Engine) AttachAt(ctx context.Context, p *AttachPoint, o AttachOptions, emit func(LogEntry) error) error {
+	ns, c, primed := p.ns, p.c, p.primed
+	var err error
 	e.publish(c, "attach", nil) // as docker, for every attachment
 	if running(c) && len(Binds(c)) > 0 {
 		// A barrier: what the host changed in the binds before the attach

@@ -4,7 +4,6 @@ import (
 	"context"
 	"fmt"
 
-	"github.com/google/go-containerregistry/pkg/v1/remote"
 	"github.com/moby/moby/api/types/registry"
 	digest "github.com/opencontainers/go-digest"
 	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
@@ -15,13 +14,9 @@ import (
 // the platforms it serves — an index's entries, or a single image's
 // platform from its config, as dockerd reports them.
 func (s *Source) Distribution(ctx context.Context, ref string) (*registry.DistributionInspect, error) {
-	user, fetch, err := s.resolve(ref)
+	_, _, desc, err := s.get(ctx, ref)
 	if err != nil {
 		return nil, err
-	}
-	desc, err := remote.Get(fetch, s.remoteOpts(ctx)...)
-	if err != nil {
-		return nil, pullError(user, err)
 	}
 	out := &registry.DistributionInspect{
 		Descriptor: ocispec.Descriptor{MediaType: string(desc.MediaType), Digest: digest.Digest(desc.Digest.String()), Size: desc.Size},

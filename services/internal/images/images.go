@@ -129,15 +129,25 @@ func (s *Source) resolve(ref string) (user name.Reference, fetch name.Reference,
 	return user, fetch, nil
 }
 
+// get resolves ref and reads its manifest's descriptor from the registry
+// (the user's reference, the one fetched, and the descriptor).
+func (s *Source) get(ctx context.Context, ref string) (user, fetch name.Reference, desc *remote.Descriptor, err error) {
+	user, fetch, err = s.resolve(ref)
+	if err != nil {
+		return nil, nil, nil, err
+	}
+	desc, err = remote.Get(fetch, s.remoteOpts(ctx)...)
+	if err != nil {
+		return nil, nil, nil, pullError(user, err)
+	}
+	return user, fetch, desc, nil
+}
+
 // Pull reads an image's metadata (config, digests) from its registry.
 func (s *Source) Pull(ctx context.Context, ref string) (*engine.Image, error) {
-	user, fetch, err := s.resolve(ref)
+	user, fetch, desc, err := s.get(ctx, ref)
 	if err != nil {
 		return nil, err
-	}
-	desc, err := remote.Get(fetch, s.remoteOpts(ctx)...)
-	if err != nil {
-		return nil, pullError(user, err)
 	}
 	img, err := desc.Image()
 	if err != nil {

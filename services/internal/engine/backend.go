@@ -145,7 +145,7 @@ func exitUpdate(ex proto.Exit) (func(*Container) error, *bool) {
 func (b *AgentBackend) exitStored(c *Container, ex proto.Exit, stored bool) {
 	id := c.ID
 	if stored && ex.Error == "" { // it ran: its start comes first (and Start need not record it running)
-		b.e.publishStart(c, ex.Run, true)
+		b.e.publishStart(c, ex.Run)
 	}
 	if stored && ex.Run == c.Run {
 		b.e.netDown(c) // before the exit is visible: docker network rm right after works

@@ -331,12 +331,18 @@ func (e *Engine) RemoveWithVolumes(ctx context.Context, ns, ref string, force, v
 	return e.remove(ctx, c, volumes)
 }
 
+// forgetRuns drops what this process keeps of container id's runs: it is
+// being removed. A Start still finishing then publishes no "start".
+func (e *Engine) forgetRuns(id string) {
+	e.mu.Lock()
+	delete(e.startedRun, id)
+	delete(e.starting, id)
+	e.mu.Unlock()
+}
+
 // remove deletes c; volumes also removes its anonymous volumes.
 func (e *Engine) remove(ctx context.Context, c *Container, volumes bool) error {
-	e.mu.Lock()
-	delete(e.startedRun, c.ID)
-	delete(e.starting, c.ID)
-	e.mu.Unlock()
+	e.forgetRuns(c.ID)
 	aid := agentID(c)
 	if e.cfg.Agents.Connected(aid) {
 		sctx, cancel := context.WithTimeout(ctx, 5*time.Second)

@@ -248,7 +248,7 @@ func (e *Engine) Start(ctx context.Context, ns, ref string) error {
 		}
 	}
 	e.notify.notify(c.ID)
-	e.publishStart(c, run, false)
+	e.publishStart(c, run)
 	if hasHealthcheck(c) {
 		e.startHealth(c, run)
 	}
@@ -487,11 +487,14 @@ func (e *Engine) instanceEnded(ns, id, secretHash string, err error) {
 }
 
 // publishStart publishes run's "start" event once, whichever comes first:
-// Start recording the run running, or the hub storing its exit (onExit)
-// while this process is still starting it.
-func (e *Engine) publishStart(c *Container, run uint32, onExit bool) {
+// Start recording the run running, or the hub storing its exit
+// while this process is still starting it. Neither publishes once the
+// run is no longer this process's to start: a short run of --rm can exit
+// and be removed (forgetRuns) before its Start gets here, and that Start
+// must not publish a second "start" after "die".
+func (e *Engine) publishStart(c *Container, run uint32) {
 	e.mu.Lock()
-	if e.startedRun[c.ID] >= run || onExit && e.starting[c.ID] != run {
+	if e.startedRun[c.ID] >= run || e.starting[c.ID] != run {
 		e.mu.Unlock()
 		return
 	}

@@ -247,3 +247,16 @@ type StoredEvent struct {
 	Namespace string         `json:"ns"`
 	Message   events.Message `json:"message"`
 }
+
+// MergeAcked raises c.Acked to the sequence numbers of acked, stream by
+// stream (a store keeps the highest stored seq per agent stream).
+func (c *Container) MergeAcked(acked map[uint32]uint64) {
+	for stream, seq := range acked {
+		if c.Acked == nil {
+			c.Acked = map[uint32]uint64{}
+		}
+		if seq > c.Acked[stream] {
+			c.Acked[stream] = seq
+		}
+	}
+}

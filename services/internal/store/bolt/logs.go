@@ -126,14 +126,7 @@ func (s *Store) AppendLogsUpdate(ctx context.Context, ns, id string, entries []e
 			}
 			out[i] = e
 		}
-		for stream, seq := range acked {
-			if c.Acked == nil {
-				c.Acked = map[uint32]uint64{}
-			}
-			if seq > c.Acked[stream] {
-				c.Acked[stream] = seq
-			}
-		}
+		c.MergeAcked(acked)
 		if fn != nil {
 			name := c.Name
 			if fnErr = fn(c); fnErr != nil {

@@ -276,14 +276,7 @@ func (s *Store) appendTo(t *txn, id string, doc *containerDoc, entries []engine.
 		w.add(e)
 		out[i] = e
 	}
-	for stream, seq := range acked {
-		if c.Acked == nil {
-			c.Acked = map[uint32]uint64{}
-		}
-		if seq > c.Acked[stream] {
-			c.Acked[stream] = seq
-		}
-	}
+	c.MergeAcked(acked)
 	if fn != nil {
 		name := c.Name
 		if err := fn(c); err != nil {

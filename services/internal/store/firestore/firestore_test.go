@@ -380,3 +380,44 @@ func TestKnownNetworkGoneStale(t *testing.T) {
 		t.Fatalf("endpoints %v, want c2, c3 and c4", got)
 	}
 }
+
+// TestTagMovedByAnotherStore: a store that read a tag finds the image the
+// tag names after another store moved it, and the one it named before by
+// its ID.
+func TestTagMovedByAnotherStore(t *testing.T) {
+	ctx := t.Context()
+	s1, root := openFresh(t)
+	defer s1.Close()
+	s2, err := Open(ctx, testProject, Options{Root: root})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s2.Close()
+	id1, id2 := "sha256:"+strings.Repeat("1", 64), "sha256:"+strings.Repeat("2", 64)
+	if err := s1.PutImage(ctx, &engine.Image{ID: id1, RepoTags: []string{"app:latest"}}); err != nil {
+		t.Fatal(err)
+	}
+	get := func(s *Store, ref, want string) {
+		t.Helper()
+		img, err := s.GetImage(ctx, ref)
+		if err != nil {
+			t.Fatalf("get %s: %v", ref, err)
+		}
+		if img.ID != want {
+			t.Fatalf("%s is %s, want %s", ref, img.ID, want)
+		}
+	}
+	get(s1, "app:latest", id1)
+	get(s1, "app:latest", id1)
+	if err := s2.PutImage(ctx, &engine.Image{ID: id2, RepoTags: []string{"app:latest"}}); err != nil {
+		t.Fatal(err)
+	}
+	get(s1, "app:latest", id2)
+	get(s1, id1, id1)
+	if err := s2.UntagImage(ctx, id2, "app:latest"); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := s1.GetImage(ctx, "app:latest"); !errors.Is(err, engine.ErrNotFound) {
+		t.Fatalf("untagged app:latest: %v, want not found", err)
+	}
+}

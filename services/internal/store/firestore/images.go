@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"sort"
 	"strings"
+	"sync"
 
 	"cloud.google.com/go/firestore"
 
@@ -161,6 +162,9 @@ func (s *Store) PutImage(ctx context.Context, img *engine.Image) error {
 		return fmt.Errorf("put image %s: %w", img.ID, err)
 	}
 	img.RepoTags, img.RepoDigests = stored.RepoTags, stored.RepoDigests
+	for _, r := range imageRefs(img) {
+		s.refIDs.put(r, img.ID)
+	}
 	return nil
 }
 
@@ -221,21 +225,37 @@ func (s *Store) GetImage(ctx context.Context, ref string) (*engine.Image, error)
 		}
 		return img, nil
 	}
-	snap, err := s.getDoc(ctx, s.refRef(ref))
-	if err != nil {
-		return nil, fmt.Errorf("get image %s: %w", ref, err)
-	}
-	if id := refTarget(snap); id != "" {
-		isnap, err := s.getDoc(ctx, s.imageRef(id))
+	// A ref is read with the image it named last time, in one call: it
+	// usually still names it (a tag moves on a pull or a tag, rarely).
+	var snap, isnap *firestore.DocumentSnapshot
+	guess := s.refIDs.get(ref)
+	if guess != "" {
+		snaps, err := s.getDocs(ctx, s.refRef(ref), s.imageRef(guess))
 		if err != nil {
 			return nil, fmt.Errorf("get image %s: %w", ref, err)
+		}
+		snap, isnap = snaps[0], snaps[1]
+	} else {
+		var err error
+		if snap, err = s.getDoc(ctx, s.refRef(ref)); err != nil {
+			return nil, fmt.Errorf("get image %s: %w", ref, err)
+		}
+	}
+	if id := refTarget(snap); id != "" {
+		if id != guess {
+			var err error
+			if isnap, err = s.getDoc(ctx, s.imageRef(id)); err != nil {
+				return nil, fmt.Errorf("get image %s: %w", ref, err)
+			}
 		}
 		img, err := decodeJSON[engine.Image](isnap)
 		if err != nil {
 			return nil, fmt.Errorf("image %s: %w", ref, err)
 		}
+		s.refIDs.put(ref, id)
 		return img, nil
 	}
+	s.refIDs.drop(ref)
 	hex := strings.TrimPrefix(ref, "sha256:")
 	if hex == "" || strings.Trim(hex, "0123456789abcdef") != "" {
 		return nil, fmt.Errorf("image %s: %w", ref, engine.ErrNotFound)
@@ -246,7 +266,7 @@ func (s *Store) GetImage(ctx context.Context, ref string) (*engine.Image, error)
 		Where(firestore.DocumentID, "<", ims.Doc(prefix+prefixEnd)).
 		Limit(2)
 	var found []*engine.Image
-	err = s.query(ctx, q, func(snap *firestore.DocumentSnapshot) (bool, error) {
+	err := s.query(ctx, q, func(snap *firestore.DocumentSnapshot) (bool, error) {
 		img, err := decodeJSON[engine.Image](snap)
 		if err != nil {
 			return true, err
@@ -352,4 +372,35 @@ func (s *Store) DeleteImage(ctx context.Context, id string) error {
 func isFullID(ref string) bool {
 	hex, ok := strings.CutPrefix(ref, "sha256:")
 	return ok && len(hex) == 64 && strings.Trim(hex, "0123456789abcdef") == ""
+}
+
+// refIDs maps image refs to the image IDs they last named in this
+// process. It only saves a call: every read checks the ref itself.
+type refIDs struct {
+	mu sync.Mutex
+	m  map[string]string
+}
+
+// refIDsMax bounds the refs kept; past it the map starts afresh.
+const refIDsMax = 4096
+
+func (r *refIDs) get(ref string) string {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return r.m[ref]
+}
+
+func (r *refIDs) put(ref, id string) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if r.m == nil || len(r.m) >= refIDsMax {
+		r.m = map[string]string{}
+	}
+	r.m[ref] = id
+}
+
+func (r *refIDs) drop(ref string) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	delete(r.m, ref)
 }

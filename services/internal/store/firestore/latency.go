@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"os"
+	"path"
 	"time"
 
 	"google.golang.org/api/option"
@@ -18,7 +19,9 @@ const emulatorHost = "FIRESTORE_EMULATOR_HOST"
 // latencyOption returns the client option that delays every Firestore
 // call by d, to model on the emulator (answering in about a millisecond
 // on this machine) the round trip to Firestore of a hosted control plane.
-// It is an emulator-only setting: Google's latency is real.
+// It is an emulator-only setting: Google's latency is real. With
+// SOCKERLESS_STORE_TRACE set it also traces every call (documents are
+// traced where they are counted): the round trips a workload waits on.
 func latencyOption(d time.Duration) (option.ClientOption, error) {
 	addr := os.Getenv(emulatorHost)
 	if addr == "" {
@@ -38,12 +41,18 @@ func latencyOption(d time.Duration) (option.ClientOption, error) {
 		grpc.WithTransportCredentials(insecure.NewCredentials()),
 		grpc.WithPerRPCCredentials(emulatorOwner{}),
 		grpc.WithChainUnaryInterceptor(func(ctx context.Context, method string, req, reply any, cc *grpc.ClientConn, invoker grpc.UnaryInvoker, opts ...grpc.CallOption) error {
+			if tracing {
+				trace("call "+path.Base(method), 1)
+			}
 			if err := sleep(ctx); err != nil {
 				return err
 			}
 			return invoker(ctx, method, req, reply, cc, opts...)
 		}),
 		grpc.WithChainStreamInterceptor(func(ctx context.Context, desc *grpc.StreamDesc, cc *grpc.ClientConn, method string, streamer grpc.Streamer, opts ...grpc.CallOption) (grpc.ClientStream, error) {
+			if tracing {
+				trace("call "+path.Base(method), 1)
+			}
 			if err := sleep(ctx); err != nil {
 				return nil, err
 			}

@@ -72,6 +72,9 @@ type Store struct {
 	// for changes without a read.
 	known    known[containerDoc]
 	knownNet known[networkDoc]
+	// refIDs are the image IDs refs last named when this process read or
+	// wrote them, to read a ref and its image in one call.
+	refIDs refIDs
 }
 
 var (
@@ -367,6 +370,17 @@ func (s *Store) getDoc(ctx context.Context, ref *firestore.DocumentRef) (*firest
 		return nil, fmt.Errorf("read %s: %w", ref.ID, err)
 	}
 	return snap, nil
+}
+
+// getDocs reads docs outside a transaction in one call, at one read
+// time; a missing doc is a snapshot that does not exist.
+func (s *Store) getDocs(ctx context.Context, refs ...*firestore.DocumentRef) ([]*firestore.DocumentSnapshot, error) {
+	s.countReads(int64(len(refs)))
+	snaps, err := s.client.GetAll(ctx, refs)
+	if err != nil {
+		return nil, fmt.Errorf("read %d documents: %w", len(refs), err)
+	}
+	return snaps, nil
 }
 
 // query runs q to the end (or until stop returns true), counting reads.

@@ -191,12 +191,9 @@ func (p *Plane) ensurePredefined(ctx context.Context, ns string) error {
 		return nil
 	}
 	now := time.Now().UTC()
-	for _, n := range []*Network{
-		{Name: Bridge, Driver: DriverBridge, Subnet: bridgeSubnet.String(), Gateway: firstHost(bridgeSubnet).String()},
-		{Name: Host, Driver: DriverHost},
-		{Name: None, Driver: DriverNull},
-	} {
-		n.Namespace, n.ID, n.Created = ns, predefinedID(ns, n.Name), now
+	for _, name := range []string{Bridge, Host, None} {
+		n := predefinedNetwork(ns, name)
+		n.Created = now
 		if err := p.cfg.Store.CreateNetwork(ctx, n); err != nil && !errors.Is(err, engine.ErrConflict) && !errors.Is(err, ErrSubnetTaken) {
 			return fmt.Errorf("create predefined network %s: %w", n.Name, err)
 		}
@@ -205,6 +202,36 @@ func (p *Plane) ensurePredefined(ctx context.Context, ns string) error {
 	p.ensured[ns] = true
 	p.mu.Unlock()
 	return nil
+}
+
+// predefinedNetwork is predefined network name (bridge, host or none) of
+// namespace ns as created, without endpoints.
+func predefinedNetwork(ns, name string) *Network {
+	n := &Network{Namespace: ns, ID: predefinedID(ns, name), Name: name}
+	switch name {
+	case Bridge:
+		n.Driver, n.Subnet, n.Gateway = DriverBridge, bridgeSubnet.String(), firstHost(bridgeSubnet).String()
+	case Host:
+		n.Driver = DriverHost
+	case None:
+		n.Driver = DriverNull
+	}
+	return n
+}
+
+// settled is network ref of namespace ns for what never changes in it
+// (its ID, name, driver and addressing; not its endpoints): a predefined
+// network, which exists once ensured and is never removed, is known
+// without a read.
+func (p *Plane) settled(ctx context.Context, ns, ref string) (*Network, error) {
+	switch ref {
+	case Bridge, Host, None:
+		if err := p.ensurePredefined(ctx, ns); err != nil {
+			return nil, err
+		}
+		return predefinedNetwork(ns, ref), nil
+	}
+	return p.Network(ctx, ns, ref)
 }
 
 // list returns the namespace's networks, from the cache if it is fresh

@@ -34,7 +34,9 @@ func (p *Plane) Prepare(ctx context.Context, c *engine.Container, endpoints map[
 	if err := checkDNS(hc); err != nil {
 		return err
 	}
-	primary, err := p.Network(ctx, c.Namespace, mode)
+	// Only what never changes in the network is used here (its
+	// endpoints are taken at start).
+	primary, err := p.settled(ctx, c.Namespace, mode)
 	if err != nil {
 		return err
 	}

@@ -199,7 +199,11 @@ func (e *Engine) Start(ctx context.Context, ns, ref string) error {
 		inv = e.invoke(c, lease, secret)
 		lease = nil
 	}
+	// The container's addresses are taken while its instance boots: the
+	// network plane's store writes need not wait for the agent's call.
+	up := e.netUpAsync(ctx, c)
 	sess, err := e.session(ctx, aid, inv)
+	view, linkEnv, upErr := up() // before any failRun, which releases them
 	if err != nil {
 		e.failRun(ns, c.ID, run, err.Error())
 		e.cancelInvocation(c.ID)
@@ -211,15 +215,11 @@ func (e *Engine) Start(ctx context.Context, ns, ref string) error {
 			return fmt.Errorf("start %s: %w", c.ID, err)
 		}
 	}
-	view, err := e.netUp(ctx, c)
-	if err != nil {
-		e.failRun(ns, c.ID, run, err.Error())
-		return err
+	if upErr != nil {
+		e.failRun(ns, c.ID, run, upErr.Error())
+		return upErr
 	}
-	if c.LinkEnv, err = e.linkEnv(ctx, c); err != nil {
-		e.failRun(ns, c.ID, run, err.Error())
-		return err
-	}
+	c.LinkEnv = linkEnv
 	st := proto.Start{Run: run, Process: process(c), Network: view, Binds: startBinds(c)}
 	if c.HostConfig != nil && c.Config.Tty {
 		if cs := c.HostConfig.ConsoleSize; cs[0] > 0 && cs[1] > 0 {
@@ -229,7 +229,6 @@ func (e *Engine) Start(ctx context.Context, ns, ref string) error {
 	e.mu.Lock()
 	e.starting[c.ID] = run
 	e.mu.Unlock()
-	linkEnv := c.LinkEnv
 	pid, err := sess.Start(ctx, st)
 	if err != nil {
 		if KindOf(err) != KindInvalid { // a start failure the agent reported is stored already

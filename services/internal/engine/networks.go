@@ -22,6 +22,28 @@ func (e *Engine) netUp(ctx context.Context, c *Container) (*proto.NetworkView, e
 	return v, nil
 }
 
+// netUpAsync runs netUp and then linkEnv for starting container c in
+// the background; the function it returns waits for their results. c
+// must not change until then.
+func (e *Engine) netUpAsync(ctx context.Context, c *Container) func() (*proto.NetworkView, []string, error) {
+	var (
+		view    *proto.NetworkView
+		linkEnv []string
+		err     error
+	)
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		if view, err = e.netUp(ctx, c); err == nil {
+			linkEnv, err = e.linkEnv(ctx, c)
+		}
+	}()
+	return func() (*proto.NetworkView, []string, error) {
+		<-done
+		return view, linkEnv, err
+	}
+}
+
 // linkEnver is a network plane that gives legacy links' variables
 // (netplane.Plane.LinkEnv).
 type linkEnver interface {

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"strconv"
 	"strings"
+	"sync"
 	"time"
 
 	"golang.org/x/sys/unix"
@@ -263,6 +264,14 @@ func (e *Engine) Wait(ctx context.Context, ns, ref, condition string, ready func
 			ch, primed, err = primed, nil, nil
 		} else {
 			ch = e.notify.changed(id)
+			var gone bool
+			var final WaitResult
+			if final, gone, err = e.awaitRemoval(ctx, id); gone {
+				return final, nil
+			}
+			if err != nil {
+				return WaitResult{}, err
+			}
 			c, err = e.cfg.Store.GetContainer(ctx, ns, id)
 		}
 		if errors.Is(err, ErrNotFound) {
@@ -297,13 +306,42 @@ func result(c *Container) WaitResult {
 	return WaitResult{StatusCode: c.State.ExitCode, Error: c.State.Error}
 }
 
+// removal is this process's removal of a container.
+type removal struct {
+	result WaitResult    // the exit status the container had
+	done   chan struct{} // closed once the removal is over
+	gone   bool          // set before done closes: the record is deleted
+}
+
 // removedCode returns the exit status a removed container had, for waiters
 // that were woken only after the record was gone.
 func (e *Engine) removedCode(id string) (WaitResult, bool) {
 	e.mu.Lock()
 	defer e.mu.Unlock()
 	r, ok := e.removed[id]
-	return r, ok
+	if !ok {
+		return WaitResult{}, false
+	}
+	return r.result, true
+}
+
+// awaitRemoval waits for this process's removal of container id, if one
+// is under way or done: ok reports that it deleted the record, with the
+// exit status the container had. A waiter woken during a removal (by the
+// removal's own changes) need not read a record about to go, or gone.
+func (e *Engine) awaitRemoval(ctx context.Context, id string) (WaitResult, bool, error) {
+	e.mu.Lock()
+	r := e.removed[id]
+	e.mu.Unlock()
+	if r == nil {
+		return WaitResult{}, false, nil
+	}
+	select {
+	case <-r.done:
+		return r.result, r.gone, nil
+	case <-ctx.Done():
+		return WaitResult{}, false, ctx.Err()
+	}
 }
 
 // Remove deletes a container; force kills it first if it runs.
@@ -357,12 +395,17 @@ func (e *Engine) remove(ctx context.Context, c *Container, volumes bool) error {
 	if running(c) {
 		final = WaitResult{StatusCode: 137}
 	}
+	r := &removal{result: final, done: make(chan struct{})}
+	over := sync.OnceFunc(func() { close(r.done) })
+	defer over()
 	e.mu.Lock()
-	e.removed[c.ID] = final
+	e.removed[c.ID] = r
 	e.mu.Unlock()
 	time.AfterFunc(time.Minute, func() {
 		e.mu.Lock()
-		delete(e.removed, c.ID)
+		if e.removed[c.ID] == r {
+			delete(e.removed, c.ID)
+		}
 		e.mu.Unlock()
 	})
 	if !e.netDownDone(c) {
@@ -374,6 +417,8 @@ func (e *Engine) remove(ctx context.Context, c *Container, volumes bool) error {
 	if err := e.cfg.Store.DeleteContainer(ctx, c.Namespace, c.ID); err != nil && !errors.Is(err, ErrNotFound) {
 		return fmt.Errorf("remove %s: %w", c.ID, err)
 	}
+	r.gone = true
+	over()
 	e.releaseVolumes(context.WithoutCancel(ctx), c, volumes)
 	e.notify.notify(c.ID)
 	if c.Ports != nil {

@@ -67,7 +67,7 @@ type Engine struct {
 	watches map[string]*watch
 	// images are image records read lately, by ID (imageByID).
 	images  *ttlcache.Cache[string, *Image]
-	removed map[string]WaitResult // exit status of recently removed containers
+	removed map[string]*removal // this process's recent removals of containers
 	// followers counts output readers per container; drained is closed
 	// when a container's count drops to zero (see awaitFollowers).
 	followers map[string]int
@@ -120,7 +120,7 @@ func New(cfg Config) *Engine {
 		invokes: map[string]*invocation{},
 		watches: map[string]*watch{},
 		images:  ttlcache.New[string, *Image](imageCacheTTL),
-		removed: map[string]WaitResult{},
+		removed: map[string]*removal{},
 
 		followers:  map[string]int{},
 		starting:   map[string]uint32{},

@@ -217,3 +217,30 @@ func anyStrings(v any) []string {
 	}
 	return out
 }
+
+// A --rm container's network is free as soon as docker run, or a docker
+// wait for its exit, answers: docker network rm right after works (as
+// under docker), on either store.
+func TestNetworkFreeAfterRunRm(t *testing.T) {
+	s := requireStack(t)
+	hosts := append(referenceHosts(t, s), struct{ name, host string }{"firestore", firestoreStack(t).direct})
+	for _, h := range hosts {
+		t.Run(h.name, func(t *testing.T) {
+			net := uniq("rmnet")
+			mustDocker(t, h.host, "network", "create", net)
+			r := docker(t, h.host, "run", "--rm", "--network", net, "busybox", "sh", "-c", "echo bye; exit 3")
+			if r.code != 3 || r.stdout != "bye\n" {
+				t.Fatalf("run --rm: exit %d, %q %q; want 3 and bye", r.code, r.stdout, r.stderr)
+			}
+			mustDocker(t, h.host, "network", "rm", net)
+
+			mustDocker(t, h.host, "network", "create", net)
+			defer docker(t, h.host, "network", "rm", net)
+			id := strings.TrimSpace(mustDocker(t, h.host, "run", "-d", "--rm", "--network", net, "busybox", "sh", "-c", "sleep 1; exit 4"))
+			if code := strings.TrimSpace(mustDocker(t, h.host, "wait", id)); code != "4" {
+				t.Fatalf("wait = %s, want 4", code)
+			}
+			mustDocker(t, h.host, "network", "rm", net)
+		})
+	}
+}

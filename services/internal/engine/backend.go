@@ -148,7 +148,14 @@ func (b *AgentBackend) exitStored(c *Container, ex proto.Exit, stored bool) {
 		b.e.publishStart(c, ex.Run)
 	}
 	if stored && ex.Run == c.Run {
-		b.e.netDown(c) // before the exit is visible: docker network rm right after works
+		if autoRemoving(c) {
+			// The removal that comes next goes on while its addresses
+			// are released; waiters for the exit, and the removal's
+			// end, wait for the release.
+			b.e.netDownAsync(c)
+		} else {
+			b.e.netDown(c) // before the exit is visible: docker network rm right after works
+		}
 	}
 	b.e.notify.notify(id)
 	if stored {
@@ -163,10 +170,16 @@ func (b *AgentBackend) exitStored(c *Container, ex proto.Exit, stored bool) {
 	}
 }
 
+// autoRemoving reports whether c is removed now that its last run ended
+// (--rm).
+func autoRemoving(c *Container) bool {
+	return c.HostConfig != nil && c.HostConfig.AutoRemove && c.ExitedRun == c.Run
+}
+
 // autoRemove removes c (--rm) once its last run has ended, as docker does
 // also when the start failed.
 func (e *Engine) autoRemove(c *Container) {
-	if c.HostConfig == nil || !c.HostConfig.AutoRemove || c.ExitedRun != c.Run {
+	if !autoRemoving(c) {
 		return
 	}
 	e.goBackground(func(ctx context.Context) {

@@ -215,6 +215,7 @@ func (e *Engine) waitRunExit(ctx context.Context, ns, id string, run uint32, d t
 		ch := e.notify.changed(id)
 		c, err := e.cfg.Store.GetContainer(ctx, ns, id)
 		if err != nil || c.ExitedRun >= run {
+			e.awaitNetDown(ctx, id) // stopped: its addresses are free
 			return true
 		}
 		select {
@@ -287,11 +288,11 @@ func (e *Engine) Wait(ctx context.Context, ns, ref, condition string, ready func
 		switch condition {
 		case "", WaitNotRunning:
 			if !running(c) && c.Run == c.ExitedRun {
-				return result(c), nil
+				return result(c), e.awaitNetDown(ctx, id)
 			}
 		case WaitNextExit:
 			if c.ExitedRun > startExited {
-				return result(c), nil
+				return result(c), e.awaitNetDown(ctx, id)
 			}
 		}
 		select {
@@ -408,13 +409,18 @@ func (e *Engine) remove(ctx context.Context, c *Container, volumes bool) error {
 		}
 		e.mu.Unlock()
 	})
+	// Its addresses are released while the record is deleted (after an
+	// exit, the release is under way already), and before the removal
+	// is over: docker network rm right after works.
 	if !e.netDownDone(c) {
-		e.netDown(c)
+		e.netDownAsync(c)
 	}
+	err := e.cfg.Store.DeleteContainer(ctx, c.Namespace, c.ID)
+	e.awaitNetDown(context.WithoutCancel(ctx), c.ID)
 	e.mu.Lock()
 	delete(e.netDownRun, c.ID)
 	e.mu.Unlock()
-	if err := e.cfg.Store.DeleteContainer(ctx, c.Namespace, c.ID); err != nil && !errors.Is(err, ErrNotFound) {
+	if err != nil && !errors.Is(err, ErrNotFound) {
 		return fmt.Errorf("remove %s: %w", c.ID, err)
 	}
 	r.gone = true

@@ -82,6 +82,9 @@ type Engine struct {
 	// released the addresses of: removing the container after that run
 	// has none to release (and reads no network to find out).
 	netDownRun map[string]uint32
+	// netDowns are the address releases under way in the background
+	// (netDownAsync), closed when done.
+	netDowns map[string]chan struct{}
 	wg         sync.WaitGroup
 	// sizer measures containers' files for container prune; may be nil.
 	sizer FilesSizer
@@ -126,6 +129,7 @@ func New(cfg Config) *Engine {
 		starting:   map[string]uint32{},
 		startedRun: map[string]uint32{},
 		netDownRun: map[string]uint32{},
+		netDowns:   map[string]chan struct{}{},
 		drained:    map[string]chan struct{}{},
 		process:    randomHex(8),
 		ctx:        ctx,

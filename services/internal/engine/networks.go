@@ -83,6 +83,46 @@ func (e *Engine) netDown(c *Container) {
 	}
 }
 
+// netDownAsync is netDown in the background, unless one of c's is under
+// way already; awaitNetDown waits for it.
+func (e *Engine) netDownAsync(c *Container) {
+	if e.cfg.Networks == nil || c == nil {
+		return
+	}
+	e.mu.Lock()
+	if e.netDowns[c.ID] != nil {
+		e.mu.Unlock()
+		return
+	}
+	done := make(chan struct{})
+	e.netDowns[c.ID] = done
+	e.mu.Unlock()
+	e.goBackground(func(context.Context) {
+		defer close(done)
+		e.netDown(c)
+		e.mu.Lock()
+		delete(e.netDowns, c.ID)
+		e.mu.Unlock()
+	})
+}
+
+// awaitNetDown waits for the release of container id's addresses under
+// way in the background, if any.
+func (e *Engine) awaitNetDown(ctx context.Context, id string) error {
+	e.mu.Lock()
+	done := e.netDowns[id]
+	e.mu.Unlock()
+	if done == nil {
+		return nil
+	}
+	select {
+	case <-done:
+		return nil
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+}
+
 // netDownDone reports whether c, stopped, has no addresses to release:
 // it never started (only a start gives addresses), or this process
 // released them at the end of its last run (a later run, or a connect,

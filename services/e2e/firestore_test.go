@@ -7,6 +7,7 @@ import (
 	"os"
 	"os/exec"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -166,4 +167,37 @@ func TestTwoControlPlanesOneStore(t *testing.T) {
 		t.Fatalf("logs after the agent moved: %s", summarize(out))
 	}
 	mustDocker(t, b.direct, "rm", c1, c2)
+}
+
+// Starts of one container that race, on one control plane and on two
+// sharing the store, run it once: one start wins the claim, the others
+// find it started. (A start that invoked its instance before its claim
+// was stored would tie up an instance when it loses, whose agent is
+// refused until it gives up, and the winner could find no free one.)
+func TestConcurrentStartsRunOnce(t *testing.T) {
+	requireStack(t)
+	fsemu.Start(t)
+	project := fmt.Sprintf("e2e-starts-%d", time.Now().UnixNano())
+	a := otherStack(t, []string{"--store", "firestore", "--gcp-project", project}, nil,
+		func(s *stack) { s.tcpOpts = "?reuseport=true" })
+	b := twinStack(t, a)
+	for round, hosts := range [][]string{{a.direct, a.direct, a.direct}, {a.direct, b.direct, a.direct, b.direct}} {
+		id := strings.TrimSpace(mustDocker(t, a.direct, "create", "busybox", "sh", "-c", "echo ran; sleep 1; exit 5"))
+		var wg sync.WaitGroup
+		for _, h := range hosts {
+			wg.Go(func() {
+				if r := docker(t, h, "start", id); r.code != 0 {
+					t.Errorf("round %d: start: exit %d, %s", round, r.code, r.stderr)
+				}
+			})
+		}
+		wg.Wait()
+		if code := strings.TrimSpace(mustDocker(t, a.direct, "wait", id)); code != "5" {
+			t.Fatalf("round %d: wait = %s, want 5", round, code)
+		}
+		if out := mustDocker(t, b.direct, "logs", id); out != "ran\n" {
+			t.Fatalf("round %d: logs %q, want one run's", round, out)
+		}
+		mustDocker(t, a.direct, "rm", id)
+	}
 }

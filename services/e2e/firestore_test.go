@@ -201,3 +201,44 @@ func TestConcurrentStartsRunOnce(t *testing.T) {
 		mustDocker(t, a.direct, "rm", id)
 	}
 }
+
+// A create takes the image a name gives now, also right after another
+// control plane sharing the store moved the name or took it away.
+func TestImageNameMovedOnAnotherControlPlane(t *testing.T) {
+	requireStack(t)
+	fsemu.Start(t)
+	project := fmt.Sprintf("e2e-moved-%d", time.Now().UnixNano())
+	a := otherStack(t, []string{"--store", "firestore", "--gcp-project", project}, nil,
+		func(s *stack) { s.tcpOpts = "?reuseport=true" })
+	b := twinStack(t, a)
+	mustDocker(t, b.direct, "pull", "busybox")
+	base := strings.TrimSpace(mustDocker(t, b.direct, "image", "inspect", "--format", "{{.Id}}", "busybox"))
+	mustDocker(t, b.direct, "tag", "busybox", "moving:latest")
+	imageOf := func(ref string) string {
+		t.Helper()
+		id := strings.TrimSpace(mustDocker(t, a.direct, "create", "--pull", "never", ref, "true"))
+		defer docker(t, a.direct, "rm", id)
+		return strings.TrimSpace(mustDocker(t, a.direct, "inspect", "--format", "{{.Image}}", id))
+	}
+	if got := imageOf("moving"); got != base {
+		t.Fatalf("create of moving: image %s, want %s", got, base)
+	}
+	src := strings.TrimSpace(mustDocker(t, b.direct, "create", "busybox", "true"))
+	defer docker(t, b.direct, "rm", src)
+	mustDocker(t, b.direct, "commit", src, "moving:latest")
+	moved := strings.TrimSpace(mustDocker(t, b.direct, "image", "inspect", "--format", "{{.Id}}", "moving:latest"))
+	if moved == base {
+		t.Fatalf("commit made no new image")
+	}
+	if got := imageOf("moving"); got != moved {
+		t.Fatalf("create of moving after the other control plane moved it: image %s, want %s", got, moved)
+	}
+	if ps := strings.Fields(mustDocker(t, a.direct, "ps", "-aq", "--no-trunc")); len(ps) != 1 || ps[0] != src {
+		t.Fatalf("containers after the creates: %v, want only %s", ps, src)
+	}
+	mustDocker(t, b.direct, "rmi", "moving:latest")
+	if r := docker(t, a.direct, "create", "--pull", "never", "moving", "true"); r.code == 0 {
+		docker(t, a.direct, "rm", strings.TrimSpace(r.stdout))
+		t.Fatalf("create of moving after the other control plane removed it succeeded")
+	}
+}

@@ -43,11 +43,45 @@ func (e *Engine) Create(ctx context.Context, req CreateRequest) (*Container, err
 	if req.Config == nil || req.Config.Image == "" {
 		return nil, Errorf(KindInvalid, "config cannot be empty in order to create a container")
 	}
-	imgGen := e.images.Gen()
-	img, err := e.Image(ctx, req.Config.Image)
+	img, recheck, err := e.imageToCreate(ctx, req.Config.Image)
 	if err != nil {
 		return nil, err
 	}
+	if recheck == nil {
+		return e.create(ctx, req, img, nil)
+	}
+	// The image is the one the name gave this process before, read again
+	// while the container is made: if the name moved meanwhile (another
+	// control plane's pull, tag or rmi), the container is undone and made
+	// again with what the name gives now.
+	orig, err := cloneRequest(req)
+	if err != nil {
+		return nil, err
+	}
+	c, err := e.create(ctx, req, img, recheck)
+	if err == nil {
+		return c, nil
+	}
+	if !errors.Is(err, errImageMoved) {
+		// A create refused for the image's sake must be the image the
+		// name gives now's.
+		if now, rerr := recheck(); rerr != nil || now.ID == img.ID {
+			return nil, err
+		}
+	}
+	fresh, err := e.Image(ctx, orig.Config.Image)
+	if err != nil {
+		return nil, err
+	}
+	return e.create(ctx, orig, fresh, nil)
+}
+
+// create is Create with image img; recheck, if not nil, reads the image
+// again once the container is stored: if it is no longer img, the
+// container is removed and create returns errImageMoved (or recheck's
+// error).
+func (e *Engine) create(ctx context.Context, req CreateRequest, img *Image, recheck func() (*Image, error)) (*Container, error) {
+	imgGen := e.images.Gen()
 	hc := req.HostConfig
 	if hc == nil {
 		hc = &container.HostConfig{}
@@ -145,6 +179,18 @@ func (e *Engine) Create(ctx context.Context, req CreateRequest) (*Container, err
 		}
 		return nil, &Error{Kind: KindConflict, Err: err, Message: fmt.Sprintf(
 			"Conflict. The container name \"/%s\" is already in use by container %q. You have to remove (or rename) that container to be able to reuse that name.", c.Name, otherID)}
+	}
+	if recheck != nil {
+		if now, err := recheck(); err != nil || now.ID != img.ID {
+			e.releaseMounts(c)
+			if derr := e.cfg.Store.DeleteContainer(context.WithoutCancel(ctx), c.Namespace, c.ID); derr != nil && !errors.Is(derr, ErrNotFound) {
+				e.log.Error("undo the create of a container whose image moved", "container", c.ID, "err", derr)
+			}
+			if err != nil {
+				return nil, err
+			}
+			return nil, errImageMoved
+		}
 	}
 	e.images.PutIf(imgGen, img.ID, img) // its start reads it next
 	e.cfg.Fleet.Prepare(img, shape)

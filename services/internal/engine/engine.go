@@ -66,7 +66,9 @@ type Engine struct {
 	// watches are the store watches of containers with local waiters.
 	watches map[string]*watch
 	// images are image records read lately, by ID (imageByID).
-	images  *ttlcache.Cache[string, *Image]
+	images *ttlcache.Cache[string, *Image]
+	// named are the images names gave creates lately (imageToCreate).
+	named   *ttlcache.Cache[string, *Image]
 	removed map[string]*removal // this process's recent removals of containers
 	// followers counts output readers per container; drained is closed
 	// when a container's count drops to zero (see awaitFollowers).
@@ -85,7 +87,7 @@ type Engine struct {
 	// netDowns are the address releases under way in the background
 	// (netDownAsync), closed when done.
 	netDowns map[string]chan struct{}
-	wg         sync.WaitGroup
+	wg       sync.WaitGroup
 	// sizer measures containers' files for container prune; may be nil.
 	sizer FilesSizer
 	// process names this engine among control plane processes sharing
@@ -123,6 +125,7 @@ func New(cfg Config) *Engine {
 		invokes: map[string]*invocation{},
 		watches: map[string]*watch{},
 		images:  ttlcache.New[string, *Image](imageCacheTTL),
+		named:   ttlcache.New[string, *Image](namedTTL),
 		removed: map[string]*removal{},
 
 		followers:  map[string]int{},

@@ -2,6 +2,9 @@ package engine
 
 import (
 	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
 	"time"
 )
 
@@ -30,8 +33,65 @@ func (e *Engine) imageByID(ctx context.Context, id string) (*Image, error) {
 	return img, nil
 }
 
-// imagesChanged drops the image cache: this process stored, untagged or
+// imagesChanged drops the image caches: this process stored, untagged or
 // removed an image.
 func (e *Engine) imagesChanged() {
 	e.images.Clear()
+	e.named.Clear()
+}
+
+// namedTTL bounds how long the image a name gave serves creates, which
+// read the name again meanwhile (imageToCreate): it only bounds memory.
+const namedTTL = time.Minute
+
+// errImageMoved is a create undone because its image's name gives
+// another image now.
+var errImageMoved = errors.New("the image's name moved while the container was made")
+
+// imageToCreate returns the image ref names, to create a container of.
+// When ref gave this process an image lately it returns that image at
+// once, with recheck, which waits for the same lookup made again in the
+// background: the create need not wait for the store before it makes the
+// container, only before it answers.
+func (e *Engine) imageToCreate(ctx context.Context, ref string) (img *Image, recheck func() (*Image, error), err error) {
+	gen := e.named.Gen()
+	lookup := func() (*Image, error) {
+		img, err := e.Image(ctx, ref)
+		if err == nil {
+			e.named.PutIf(gen, ref, img)
+		}
+		return img, err
+	}
+	if img, ok := e.named.Get(ref); ok && visible(ctx, img) && tagVisible(ctx, img, ref) {
+		var now *Image
+		var nerr error
+		done := make(chan struct{})
+		go func() {
+			defer close(done)
+			now, nerr = lookup()
+		}()
+		return img, func() (*Image, error) {
+			<-done
+			return now, nerr
+		}, nil
+	}
+	img, err = lookup()
+	return img, nil, err
+}
+
+// cloneRequest deep-copies what a create changes of its request.
+func cloneRequest(req CreateRequest) (CreateRequest, error) {
+	out := req
+	for _, v := range []struct{ from, to any }{
+		{req.Config, &out.Config}, {req.HostConfig, &out.HostConfig}, {req.Endpoints, &out.Endpoints},
+	} {
+		b, err := json.Marshal(v.from)
+		if err != nil {
+			return out, fmt.Errorf("copy the create request: %w", err)
+		}
+		if err := json.Unmarshal(b, v.to); err != nil {
+			return out, fmt.Errorf("copy the create request: %w", err)
+		}
+	}
+	return out, nil
 }

@@ -161,7 +161,7 @@ func TestLogChunking(t *testing.T) {
 					t.Fatalf("limit %d: paged to %d, want %d", limit, after, len(want))
 				}
 			}
-			snap, err := s.containerRef("c1").Get(ctx)
+			snap, err := s.containerRef("a", "n1").Get(ctx)
 			if err != nil {
 				t.Fatal(err)
 			}

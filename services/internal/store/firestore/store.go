@@ -13,10 +13,12 @@ import (
 	"time"
 
 	"cloud.google.com/go/firestore"
+	"cloud.google.com/go/firestore/apiv1/firestorepb"
 	"google.golang.org/api/iterator"
 	"google.golang.org/api/option"
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
+	"google.golang.org/protobuf/proto"
 
 	"github.com/sockerless/sockerless/services/internal/engine"
 )
@@ -160,9 +162,8 @@ func (s *Store) EventWrites() int64 { return s.eventWrites.Load() }
 
 // Collections under the root document.
 const (
-	colContainers = "containers"
+	colContainers = "containers" // under namespaces/{ns}
 	colNamespaces = "namespaces"
-	colNames      = "names"
 	colImages     = "images"
 	colRefs       = "refs"
 	colFunctions  = "functions"
@@ -172,12 +173,15 @@ const (
 
 func (s *Store) col(name string) *firestore.CollectionRef { return s.root.Collection(name) }
 
-func (s *Store) containerRef(id string) *firestore.DocumentRef {
-	return s.col(colContainers).Doc(docID(id))
+// containers is namespace ns's collection of containers.
+func (s *Store) containers(ns string) *firestore.CollectionRef {
+	return s.nsCol(ns, colContainers)
 }
 
-func (s *Store) nameRef(ns, name string) *firestore.DocumentRef {
-	return s.col(colNamespaces).Doc(docID(ns)).Collection(colNames).Doc(docID(strings.TrimPrefix(name, "/")))
+// containerRef is the document of the container named name in namespace
+// ns: its existence is the name's reservation.
+func (s *Store) containerRef(ns, name string) *firestore.DocumentRef {
+	return s.containers(ns).Doc(docID(strings.TrimPrefix(name, "/")))
 }
 
 // docID turns any string into a valid document ID, keeping it readable:
@@ -358,6 +362,25 @@ func (t *txn) delete(ref *firestore.DocumentRef) error {
 	return t.tx.Delete(ref)
 }
 
+// underRoot scopes collection group query q to the collections under the
+// root document (the client's collection groups span the database, and
+// so other roots).
+func (s *Store) underRoot(q firestore.Query) (firestore.Query, error) {
+	data, err := q.Serialize()
+	if err != nil {
+		return q, err
+	}
+	var req firestorepb.RunQueryRequest
+	if err := proto.Unmarshal(data, &req); err != nil {
+		return q, err
+	}
+	req.Parent = s.root.Path
+	if data, err = proto.Marshal(&req); err != nil {
+		return q, err
+	}
+	return q.Deserialize(data)
+}
+
 // getDoc reads one document outside a transaction; a missing doc is a
 // snapshot that does not exist.
 func (s *Store) getDoc(ctx context.Context, ref *firestore.DocumentRef) (*firestore.DocumentSnapshot, error) {
@@ -367,6 +390,20 @@ func (s *Store) getDoc(ctx context.Context, ref *firestore.DocumentRef) (*firest
 		return nil, fmt.Errorf("read %s: %w", ref.ID, err)
 	}
 	return snap, nil
+}
+
+// query runs q in the transaction and returns every document it finds,
+// counting reads as Store.query does.
+func (t *txn) query(q firestore.Query) ([]*firestore.DocumentSnapshot, error) {
+	if t.tx == nil {
+		return nil, errNoReads
+	}
+	snaps, err := t.tx.Documents(q).GetAll()
+	t.s.countReads(max(int64(len(snaps)), 1))
+	if err != nil {
+		return nil, fmt.Errorf("query: %w", err)
+	}
+	return snaps, nil
 }
 
 // query runs q to the end (or until stop returns true), counting reads.

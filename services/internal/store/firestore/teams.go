@@ -116,11 +116,16 @@ func (s *Store) deleteRecord(ctx context.Context, col, key string) error {
 	return unwrapFn(err, "delete %s %s", col, key)
 }
 
-// ContainerNamespaces returns every namespace that has containers, sorted
-// (one read per container: for a control plane's start).
+// ContainerNamespaces returns every namespace that has containers, sorted:
+// a query of every containers collection under the root (one read per
+// container: for a control plane's start).
 func (s *Store) ContainerNamespaces(ctx context.Context) ([]string, error) {
+	q, err := s.underRoot(s.client.CollectionGroup(colContainers).Select("ns"))
+	if err != nil {
+		return nil, fmt.Errorf("list namespaces: %w", err)
+	}
 	seen := map[string]bool{}
-	err := s.query(ctx, s.col(colContainers).Select("ns"), func(snap *firestore.DocumentSnapshot) (bool, error) {
+	err = s.query(ctx, q, func(snap *firestore.DocumentSnapshot) (bool, error) {
 		if ns, ok := snap.Data()["ns"].(string); ok {
 			seen[ns] = true
 		}

@@ -150,6 +150,25 @@ func TestTwoControlPlanesOneStore(t *testing.T) {
 		time.Sleep(100 * time.Millisecond)
 	}
 
+	// Rename on B a container A waits on: A's watch of it follows it to
+	// the document of its new name, so the wait gets the exit, not a
+	// removal, and A finds it by its new name only.
+	c3 := strings.TrimSpace(mustDocker(t, b.direct, "run", "-d", "busybox", "sh", "-c",
+		"while [ ! -e /tmp/go ]; do usleep 20000; done; exit 5"))
+	waited := make(chan result, 1)
+	go func() { waited <- docker(t, a.direct, "wait", c3) }()
+	time.Sleep(time.Second) // A's wait and its listener open
+	renamed := fmt.Sprintf("renamed-on-b-%d", time.Now().UnixNano())
+	mustDocker(t, b.direct, "rename", c3, renamed)
+	mustDocker(t, b.direct, "exec", renamed, "touch", "/tmp/go")
+	if r := <-waited; r.code != 0 || strings.TrimSpace(r.stdout) != "5" {
+		t.Fatalf("wait on A across a rename on B: exit %d, %q %s; want 5", r.code, r.stdout, r.stderr)
+	}
+	if id := strings.TrimSpace(mustDocker(t, a.direct, "inspect", "--format", "{{.ID}}", renamed)); id != c3 {
+		t.Fatalf("A finds %q as %s, want %s", renamed, id, c3)
+	}
+	mustDocker(t, a.direct, "rm", renamed)
+
 	// Run on A, then drain A: its agents move to B.
 	c2 := strings.TrimSpace(mustDocker(t, a.direct, "run", "-d", "busybox", "sh", "-c", counter(150, 9)))
 	time.Sleep(time.Second)

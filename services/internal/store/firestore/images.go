@@ -44,11 +44,11 @@ func decodeJSON[T any](snap *firestore.DocumentSnapshot) (*T, error) {
 
 // upsertJSON is a read-modify-write of the JSON record at ref in a
 // transaction: fn gets the record (nil if there is none) and returns the
-// new one (nil: no change), which key fills in with its identity. A new
+// new one (nil: no change), which fill completes with its identity. A new
 // record is created with the precondition that none exists, so of
 // concurrent creates exactly one commits; a lost create race is tried
 // again, and fn then sees the winner's record.
-func upsertJSON[T any](s *Store, ctx context.Context, ref *firestore.DocumentRef, fn func(*T) (*T, error), key func(*T)) (*T, error) {
+func upsertJSON[T any](s *Store, ctx context.Context, ref *firestore.DocumentRef, fn func(*T) (*T, error), fill func(*T)) (*T, error) {
 	var out *T
 	var err error
 	for range 3 {
@@ -71,7 +71,7 @@ func upsertJSON[T any](s *Store, ctx context.Context, ref *firestore.DocumentRef
 				out = cur
 				return nil
 			}
-			key(next)
+			fill(next)
 			out = next
 			d, err := encodeJSON(next)
 			if err != nil {

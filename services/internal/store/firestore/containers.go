@@ -206,8 +206,10 @@ func (s *Store) GetContainer(ctx context.Context, ns, ref string) (*engine.Conta
 		s.known.put(d.ID, d, snap.UpdateTime)
 		return c, nil
 	}
-	if len(found) > 0 && found[0].Data()["id"] == ref {
-		return pick(found[0])
+	if len(found) > 0 {
+		if id, err := found[0].DataAt("id"); err == nil && id == ref {
+			return pick(found[0])
+		}
 	}
 	snap, err := r.get(s.containerRef(ns, ref))
 	if err != nil {

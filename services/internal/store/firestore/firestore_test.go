@@ -433,6 +433,9 @@ func TestRenamedByAnotherStore(t *testing.T) {
 	if lost := cmp.Or(e1, e2); (e1 == nil) == (e2 == nil) || engine.KindOf(lost) != engine.KindConflict {
 		t.Fatalf("racing renames to one name: %v and %v; want one conflict", e1, e2)
 	}
+	if err := rename(s2, "c1", "final"); err != nil { // s1's known name is stale again
+		t.Fatal(err)
+	}
 	if err := s1.DeleteContainer(ctx, "a", "c1"); err != nil {
 		t.Fatal(err)
 	}

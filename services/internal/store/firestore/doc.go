@@ -43,8 +43,8 @@
 // query after all if another process renamed it). Lookups by ID prefix are
 // range queries on the id field limited to two results, image prefixes on
 // the document ID. Lists read a namespace's collection and sort in memory;
-// ContainerNamespaces queries the containers collections under the root
-// document. No composite index is needed.
+// ContainerNamespaces lists the namespace documents and queries each one's
+// containers (limit 1). No composite or collection group index is needed.
 //
 // # Logs
 //

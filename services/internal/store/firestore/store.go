@@ -13,12 +13,10 @@ import (
 	"time"
 
 	"cloud.google.com/go/firestore"
-	"cloud.google.com/go/firestore/apiv1/firestorepb"
 	"google.golang.org/api/iterator"
 	"google.golang.org/api/option"
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
-	"google.golang.org/protobuf/proto"
 
 	"github.com/sockerless/sockerless/services/internal/engine"
 )
@@ -360,25 +358,6 @@ func (t *txn) delete(ref *firestore.DocumentRef) error {
 		return nil
 	}
 	return t.tx.Delete(ref)
-}
-
-// underRoot scopes collection group query q to the collections under the
-// root document (the client's collection groups span the database, and
-// so other roots).
-func (s *Store) underRoot(q firestore.Query) (firestore.Query, error) {
-	data, err := q.Serialize()
-	if err != nil {
-		return q, err
-	}
-	var req firestorepb.RunQueryRequest
-	if err := proto.Unmarshal(data, &req); err != nil {
-		return q, err
-	}
-	req.Parent = s.root.Path
-	if data, err = proto.Marshal(&req); err != nil {
-		return q, err
-	}
-	return q.Deserialize(data)
 }
 
 // getDoc reads one document outside a transaction; a missing doc is a

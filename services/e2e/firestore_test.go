@@ -40,18 +40,18 @@ func storeOps(t testing.TB, s *stack) (reads, writes, eventWrites int64) {
 
 // What one `docker run --rm busybox echo hi` costs in Firestore document
 // operations, once the image and its function are known: the container
-// and its name at create (2), the claim of the start (1), the output and
-// the exit (1, stored together when the hub reads them together), the
-// address on the default bridge at start and its release at exit (2), the
-// ended instance's usage record (1), the removal of the container and its
-// name (2): 9. A slow machine adds up to two: the start recorded running
-// when Start gets there before the exit, and the output and the exit
-// stored apart when the exit comes in a later read. The run's events are
-// stored in batches the engine flushes every 200 ms: one batch when they
-// come close together, more on a slow machine, where they fall into
-// several flushes. So the run is counted as its own writes plus one for
-// its events, whatever the timing (at most 12); the batches it really
-// took are logged.
+// at create (1: its document is its name's reservation), the claim of the
+// start (1), the output and the exit (1, stored together when the hub
+// reads them together), the address on the default bridge at start and
+// its release at exit (2), the ended instance's usage record (1), the
+// removal of the container (1): 7. A slow machine adds up to two: the
+// start recorded running when Start gets there before the exit, and the
+// output and the exit stored apart when the exit comes in a later read.
+// The run's events are stored in batches the engine flushes every 200 ms:
+// one batch when they come close together, more on a slow machine, where
+// they fall into several flushes. So the run is counted as its own writes
+// plus one for its events, whatever the timing (8, at most 10); the
+// batches it really took are logged.
 //
 // Its reads: at create the image (its name, then its record), the default
 // bridge (by its known ID) and the image's function (which the start then
@@ -66,26 +66,40 @@ func storeOps(t testing.TB, s *stack) (reads, writes, eventWrites int64) {
 // second after the create and read the image and the function again (16).
 // The bound leaves one of slack over the slow machine's. The start lists
 // no networks: the container's view comes from the network it joins.
+//
+// A loaded machine (CI runs the packages' tests side by side) can put a
+// run on the slow path every time it is tried, so the run is measured
+// three times and the cheapest is held to the bounds: what the path
+// costs, not what the machine's timing adds.
 func TestFirestoreOperationsPerRun(t *testing.T) {
 	s := firestoreStack(t)
 	mustDocker(t, s.direct, "run", "--rm", "busybox", "true") // image and function
-	time.Sleep(time.Second)                                   // background work of the first run settles
-	r0, w0, e0 := storeOps(t, s)
-	if out := mustDocker(t, s.direct, "run", "--rm", "busybox", "echo", "hi"); out != "hi\n" {
-		t.Fatalf("run printed %q", out)
+	minReads, minOwn := int64(-1), int64(-1)
+	for i := range 3 {
+		time.Sleep(time.Second) // background work of the run before settles
+		r0, w0, e0 := storeOps(t, s)
+		if out := mustDocker(t, s.direct, "run", "--rm", "busybox", "echo", "hi"); out != "hi\n" {
+			t.Fatalf("run printed %q", out)
+		}
+		time.Sleep(time.Second) // the removal after the CLI returns
+		r1, w1, e1 := storeOps(t, s)
+		reads, own, batches := r1-r0, (w1-w0)-(e1-e0), e1-e0
+		t.Logf("run %d: docker run --rm busybox echo hi: %d document reads, %d writes (%d of state, %d event batches)", i+1, reads, w1-w0, own, batches)
+		if batches < 1 {
+			t.Errorf("run %d: the run's events were not stored", i+1)
+		}
+		if minReads < 0 || reads < minReads {
+			minReads = reads
+		}
+		if minOwn < 0 || own < minOwn {
+			minOwn = own
+		}
 	}
-	time.Sleep(time.Second) // the removal after the CLI returns
-	r1, w1, e1 := storeOps(t, s)
-	own, batches := (w1-w0)-(e1-e0), e1-e0
-	t.Logf("docker run --rm busybox echo hi: %d document reads, %d writes (%d of state, %d event batches)", r1-r0, w1-w0, own, batches)
-	if batches < 1 {
-		t.Errorf("the run's events were not stored")
+	if minOwn+1 > 10 {
+		t.Errorf("%d writes per run at the least (%d of state and one event batch), want at most 10", minOwn+1, minOwn)
 	}
-	if own+1 > 12 {
-		t.Errorf("%d writes per run (%d of state and one event batch), want at most 12", own+1, own)
-	}
-	if r := r1 - r0; r > 15 {
-		t.Errorf("%d reads per run, want at most 15", r)
+	if minReads > 15 {
+		t.Errorf("%d reads per run at the least, want at most 15", minReads)
 	}
 }
 
@@ -150,6 +164,25 @@ func TestTwoControlPlanesOneStore(t *testing.T) {
 		}
 		time.Sleep(100 * time.Millisecond)
 	}
+
+	// Rename on B a container A waits on: A's watch of it follows it to
+	// the document of its new name, so the wait gets the exit, not a
+	// removal, and A finds it by its new name only.
+	c3 := strings.TrimSpace(mustDocker(t, b.direct, "run", "-d", "busybox", "sh", "-c",
+		"while [ ! -e /tmp/go ]; do usleep 20000; done; exit 5"))
+	waited := make(chan result, 1)
+	go func() { waited <- docker(t, a.direct, "wait", c3) }()
+	time.Sleep(time.Second) // A's wait and its listener open
+	renamed := fmt.Sprintf("renamed-on-b-%d", time.Now().UnixNano())
+	mustDocker(t, b.direct, "rename", c3, renamed)
+	mustDocker(t, b.direct, "exec", renamed, "touch", "/tmp/go")
+	if r := <-waited; r.code != 0 || strings.TrimSpace(r.stdout) != "5" {
+		t.Fatalf("wait on A across a rename on B: exit %d, %q %s; want 5", r.code, r.stdout, r.stderr)
+	}
+	if id := strings.TrimSpace(mustDocker(t, a.direct, "inspect", "--format", "{{.ID}}", renamed)); id != c3 {
+		t.Fatalf("A finds %q as %s, want %s", renamed, id, c3)
+	}
+	mustDocker(t, a.direct, "rm", renamed)
 
 	// Run on A, then drain A: its agents move to B.
 	c2 := strings.TrimSpace(mustDocker(t, a.direct, "run", "-d", "busybox", "sh", "-c", counter(150, 9)))

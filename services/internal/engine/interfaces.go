@@ -14,7 +14,8 @@ import (
 // one transaction, so two control planes on one store stay consistent.
 type Store interface {
 	// CreateContainer stores a new container and reserves its name in its
-	// namespace. Returns ErrConflict if the name or ID is taken.
+	// namespace. Returns ErrConflict if the name is taken. The ID must be
+	// new (the engine's are 256 random bits): a store need not check it.
 	CreateContainer(ctx context.Context, c *Container) error
 	// GetContainer finds a container of namespace ns by full ID, name, or
 	// unique ID prefix (in that order, as docker). Returns ErrNotFound, or

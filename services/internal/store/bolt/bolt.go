@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"sort"
 	"strings"
@@ -84,6 +85,25 @@ func getJSON[T any](b *bbolt.Bucket, key []byte) (*T, error) {
 		return nil, fmt.Errorf("decode %s: %w", key, err)
 	}
 	return &out, nil
+}
+
+// upsertJSON is a read-modify-write of the JSON record at key in b: fn
+// gets the record (nil if there is none) and returns the new one (nil: no
+// change), which fill completes with its identity.
+func upsertJSON[T any](b *bbolt.Bucket, key []byte, fn func(*T) (*T, error), fill func(*T)) (*T, error) {
+	cur, err := getJSON[T](b, key)
+	if err != nil && !errors.Is(err, engine.ErrNotFound) {
+		return nil, err
+	}
+	next, err := fn(cur)
+	if err != nil {
+		return nil, err
+	}
+	if next == nil {
+		return cur, nil
+	}
+	fill(next)
+	return next, putJSON(b, key, next)
 }
 
 func putJSON(b *bbolt.Bucket, key []byte, v any) error {

@@ -3,7 +3,6 @@ package bolt
 import (
 	"context"
 	"encoding/json"
-	"errors"
 	"fmt"
 
 	"github.com/sockerless/sockerless/services/internal/engine"
@@ -25,22 +24,9 @@ func (s *Store) GetFunction(ctx context.Context, key string) (*engine.Function, 
 func (s *Store) UpdateFunction(ctx context.Context, key string, fn func(*engine.Function) (*engine.Function, error)) (*engine.Function, error) {
 	var out *engine.Function
 	err := s.db.Update(func(tx *bbolt.Tx) error {
-		b := tx.Bucket(bFunctions)
-		cur, err := getJSON[engine.Function](b, []byte(key))
-		if err != nil && !errors.Is(err, engine.ErrNotFound) {
-			return err
-		}
-		next, err := fn(cur)
-		if err != nil {
-			return err
-		}
-		if next == nil {
-			out = cur
-			return nil
-		}
-		next.Key = key
-		out = next
-		return putJSON(b, []byte(key), next)
+		var err error
+		out, err = upsertJSON(tx.Bucket(bFunctions), []byte(key), fn, func(f *engine.Function) { f.Key = key })
+		return err
 	})
 	return out, err
 }

@@ -3,7 +3,6 @@ package bolt
 import (
 	"bytes"
 	"context"
-	"errors"
 
 	"github.com/sockerless/sockerless/services/internal/engine"
 	"github.com/sockerless/sockerless/services/internal/volumes"
@@ -64,21 +63,8 @@ func (s *Store) UpdateVolume(ctx context.Context, ns, name string, fn func(*volu
 		if err != nil {
 			return err
 		}
-		cur, err := getJSON[volumes.Volume](b, nameKey(ns, name))
-		if err != nil && !errors.Is(err, engine.ErrNotFound) {
-			return err
-		}
-		next, err := fn(cur)
-		if err != nil {
-			return err
-		}
-		if next == nil {
-			out = cur
-			return nil
-		}
-		next.Namespace, next.Name = ns, name
-		out = next
-		return putJSON(b, nameKey(ns, name), next)
+		out, err = upsertJSON(b, nameKey(ns, name), fn, func(v *volumes.Volume) { v.Namespace, v.Name = ns, name })
+		return err
 	})
 	return out, err
 }

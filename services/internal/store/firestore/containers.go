@@ -13,10 +13,12 @@ import (
 	"github.com/sockerless/sockerless/services/internal/engine"
 )
 
-// containerDoc is a container document: the container as JSON, plus the
-// fields the store queries and its log bookkeeping.
+// containerDoc is a container document, keyed by the container's name in
+// its namespace: the container as JSON, plus the fields the store queries
+// and its log bookkeeping.
 type containerDoc struct {
 	NS   string `firestore:"ns"`
+	ID   string `firestore:"id"`
 	JSON string `firestore:"json"`
 	// Gen names this incarnation's log collection, so chunks left over
 	// from a removed container of the same ID are never read.
@@ -31,11 +33,13 @@ type containerDoc struct {
 	// little output never writes a chunk document.
 	Log      map[string][]byte `firestore:"log,omitempty"`
 	LogBytes int64             `firestore:"logBytes,omitempty"`
+	// key is the document's ID (the escaped name), not a field of it.
+	key string
 }
 
-// nameDoc reserves a container name in a namespace.
-type nameDoc struct {
-	ID string `firestore:"id"`
+// ref is the document d is stored in.
+func (s *Store) ref(d *containerDoc) *firestore.DocumentRef {
+	return s.containers(d.NS).Doc(d.key)
 }
 
 func encodeContainer(c *engine.Container) (string, error) {
@@ -59,7 +63,8 @@ func readContainer(snap *firestore.DocumentSnapshot, ns string) (*containerDoc, 
 	if d.NS != ns {
 		return nil, nil, engine.ErrNotFound
 	}
-	c, err := decodeContainer(snap.Ref.ID, &d)
+	d.key = snap.Ref.ID
+	c, err := decodeContainer(d.ID, &d)
 	if err != nil {
 		return nil, nil, err
 	}
@@ -75,41 +80,95 @@ func decodeContainer(id string, d *containerDoc) (*engine.Container, error) {
 	return &c, nil
 }
 
-// CreateContainer stores c and reserves its name: two creates, each with
-// the precondition that the document does not exist, in one transaction.
+// docReader reads documents, directly or in a transaction (txn).
+type docReader interface {
+	get(ref *firestore.DocumentRef) (*firestore.DocumentSnapshot, error)
+	query(q firestore.Query) ([]*firestore.DocumentSnapshot, error)
+}
+
+// direct reads outside a transaction, with the caller's context.
+type direct struct {
+	ctx context.Context
+	s   *Store
+}
+
+func (r direct) get(ref *firestore.DocumentRef) (*firestore.DocumentSnapshot, error) {
+	return r.s.getDoc(r.ctx, ref)
+}
+
+func (r direct) query(q firestore.Query) ([]*firestore.DocumentSnapshot, error) {
+	var out []*firestore.DocumentSnapshot
+	err := r.s.query(r.ctx, q, func(snap *firestore.DocumentSnapshot) (bool, error) {
+		out = append(out, snap)
+		return false, nil
+	})
+	return out, err
+}
+
+// findContainer reads container id of namespace ns with r: the document
+// of its name if this process knows it (one read), else, or if another
+// process renamed the container since, a query on its id (one read). The
+// state read becomes the known one.
+func (s *Store) findContainer(r docReader, ns, id string) (*containerDoc, *engine.Container, error) {
+	if d, _, ok := s.known.get(id); ok && d.NS == ns {
+		snap, err := r.get(s.ref(&d))
+		if err != nil {
+			return nil, nil, err
+		}
+		switch d, c, err := readContainer(snap, ns); {
+		case err == nil && d.ID == id:
+			s.known.put(id, d, snap.UpdateTime)
+			return d, c, nil
+		case err != nil && !errors.Is(err, engine.ErrNotFound):
+			return nil, nil, err
+		}
+	}
+	snaps, err := r.query(s.containers(ns).Where("id", "==", id).Limit(1))
+	if err != nil {
+		return nil, nil, err
+	}
+	if len(snaps) == 0 {
+		return nil, nil, engine.ErrNotFound
+	}
+	d, c, err := readContainer(snaps[0], ns)
+	if err != nil {
+		return nil, nil, err
+	}
+	s.known.put(id, d, snaps[0].UpdateTime)
+	return d, c, nil
+}
+
+// CreateContainer stores c in the document of its name: one write with
+// the precondition that the document does not exist, so of two creates
+// of one name exactly one commits. The ID is not checked: the engine's
+// are 256 random bits.
 func (s *Store) CreateContainer(ctx context.Context, c *engine.Container) error {
 	data, err := encodeContainer(c)
 	if err != nil {
 		return err
 	}
-	doc := containerDoc{NS: c.Namespace, JSON: data, Gen: newGen()}
+	ref := s.containerRef(c.Namespace, c.Name)
+	doc := containerDoc{NS: c.Namespace, ID: c.ID, JSON: data, Gen: newGen(), key: ref.ID}
 	s.own.wrote(c.ID, fingerprint(&doc))
-	var resp firestore.CommitResponse
-	err = s.runTxCommit(ctx, &resp, func(t *txn) error {
-		if err := t.create(s.containerRef(c.ID), doc); err != nil {
-			return err
-		}
-		return t.create(s.nameRef(c.Namespace, c.Name), nameDoc{ID: c.ID})
-	})
-	if err == nil {
-		s.known.put(c.ID, &doc, updateTime(&resp, 0))
-	}
-	if isCode(err, codes.AlreadyExists) {
-		// Which of the two was taken? Only the failure path pays this read.
-		if snap, gerr := s.getDoc(ctx, s.containerRef(c.ID)); gerr == nil && snap.Exists() {
-			return fmt.Errorf("container id %s: %w", c.ID, engine.ErrConflict)
-		}
+	wctx, cancel := s.writeContext(ctx)
+	defer cancel()
+	wr, err := ref.Create(wctx, doc)
+	switch {
+	case isCode(err, codes.AlreadyExists):
 		return fmt.Errorf("name %q: %w", c.Name, engine.ErrConflict)
-	}
-	if err != nil {
+	case err != nil:
 		return fmt.Errorf("create container %s: %w", c.ID, err)
 	}
+	s.countWrites(1)
+	s.known.put(c.ID, &doc, wr.UpdateTime)
 	return nil
 }
 
 // GetContainer finds a container by ID, name or unique ID prefix: a
-// document read, then a name reservation read, then a range query on the
-// document ID limited to two.
+// container whose ID this process knows is read from the document of its
+// name (one read); any other ref is first a range query on the id field
+// limited to two (an exact ID sorts first), then, unless it found the
+// ID, a read of the document of ref as a name.
 func (s *Store) GetContainer(ctx context.Context, ns, ref string) (*engine.Container, error) {
 	if ref == "" {
 		return nil, fmt.Errorf("container %q: %w", ref, engine.ErrNotFound)
@@ -122,65 +181,56 @@ func (s *Store) GetContainer(ctx context.Context, ns, ref string) (*engine.Conta
 	if s.own.gone(ref) { // a full ID, neither a name nor a prefix of another
 		return nil, fmt.Errorf("container %q: %w", ref, engine.ErrNotFound)
 	}
-	snap, err := s.getDoc(ctx, s.containerRef(ref))
-	if err != nil {
-		return nil, fmt.Errorf("get container %s: %w", ref, err)
-	}
-	if d, c, err := readContainer(snap, ns); err == nil {
-		s.known.put(ref, d, snap.UpdateTime)
-		return c, nil
-	} else if !errors.Is(err, engine.ErrNotFound) {
-		return nil, err
-	}
-	nsnap, err := s.getDoc(ctx, s.nameRef(ns, ref))
-	if err != nil {
-		return nil, fmt.Errorf("get container %s: %w", ref, err)
-	}
-	if nsnap.Exists() {
-		var n nameDoc
-		if err := nsnap.DataTo(&n); err != nil {
-			return nil, fmt.Errorf("decode name %q: %w", ref, err)
+	r := direct{ctx, s}
+	if d, _, ok := s.known.get(ref); ok && d.NS == ns {
+		_, c, err := s.findContainer(r, ns, ref)
+		if err == nil {
+			return c, nil
 		}
-		snap, err := s.getDoc(ctx, s.containerRef(n.ID))
-		if err != nil {
+		if !errors.Is(err, engine.ErrNotFound) {
 			return nil, fmt.Errorf("get container %s: %w", ref, err)
 		}
-		_, c, err := readContainer(snap, ns)
+		// Gone; ref may still name another container.
+	}
+	found, err := r.query(s.containers(ns).
+		Where("id", ">=", ref).Where("id", "<", ref+prefixEnd).
+		OrderBy("id", firestore.Asc).Limit(2))
+	if err != nil {
+		return nil, fmt.Errorf("get container %s: %w", ref, err)
+	}
+	pick := func(snap *firestore.DocumentSnapshot) (*engine.Container, error) {
+		d, c, err := readContainer(snap, ns)
 		if err != nil {
 			return nil, fmt.Errorf("container %q: %w", ref, err)
 		}
+		s.known.put(d.ID, d, snap.UpdateTime)
 		return c, nil
 	}
-	cs := s.col(colContainers)
-	prefix := docID(ref)
-	q := cs.Select("ns", "json").Where("ns", "==", ns).
-		Where(firestore.DocumentID, ">=", cs.Doc(prefix)).
-		Where(firestore.DocumentID, "<", cs.Doc(prefix+prefixEnd)).
-		Limit(2)
-	var found []*engine.Container
-	err = s.query(ctx, q, func(snap *firestore.DocumentSnapshot) (bool, error) {
-		_, c, err := readContainer(snap, ns)
-		if err != nil {
-			return true, err
+	if len(found) > 0 {
+		if id, err := found[0].DataAt("id"); err == nil && id == ref {
+			return pick(found[0])
 		}
-		found = append(found, c)
-		return false, nil
-	})
-	switch {
-	case err != nil:
-		return nil, fmt.Errorf("get container %s: %w", ref, err)
-	case len(found) == 0:
-		return nil, fmt.Errorf("container %q: %w", ref, engine.ErrNotFound)
-	case len(found) > 1:
-		return nil, fmt.Errorf("container prefix %q: %w", ref, engine.ErrAmbiguous)
 	}
-	return found[0], nil
+	snap, err := r.get(s.containerRef(ns, ref))
+	if err != nil {
+		return nil, fmt.Errorf("get container %s: %w", ref, err)
+	}
+	if snap.Exists() {
+		return pick(snap)
+	}
+	switch len(found) {
+	case 0:
+		return nil, fmt.Errorf("container %q: %w", ref, engine.ErrNotFound)
+	case 1:
+		return pick(found[0])
+	}
+	return nil, fmt.Errorf("container prefix %q: %w", ref, engine.ErrAmbiguous)
 }
 
 // ListContainers returns the namespace's containers, newest first.
 func (s *Store) ListContainers(ctx context.Context, ns string) ([]*engine.Container, error) {
 	var out []*engine.Container
-	err := s.query(ctx, s.col(colContainers).Select("ns", "json").Where("ns", "==", ns), func(snap *firestore.DocumentSnapshot) (bool, error) {
+	err := s.query(ctx, s.containers(ns).Select("ns", "id", "json"), func(snap *firestore.DocumentSnapshot) (bool, error) {
 		_, c, err := readContainer(snap, ns)
 		if err != nil {
 			return true, err
@@ -214,7 +264,9 @@ func unwrapFn(err error, format string, args ...any) error {
 }
 
 // UpdateContainer is a read-modify-write of one container in a
-// transaction; fn runs once per attempt.
+// transaction; fn runs once per attempt. A rename moves the container to
+// the document of its new name: that document is created (so a taken
+// name conflicts) and the old one deleted, in the same commit.
 func (s *Store) UpdateContainer(ctx context.Context, ns, id string, fn func(*engine.Container) error) (*engine.Container, error) {
 	defer s.lock(containerKey(id))()
 	if c, ok, err := s.updateKnown(ctx, ns, id, fn); ok || err != nil {
@@ -227,38 +279,16 @@ func (s *Store) UpdateContainer(ctx context.Context, ns, id string, fn func(*eng
 	var writeN int64
 	err := s.runTxCommit(ctx, &resp, func(t *txn) error {
 		written = nil
-		ref := s.containerRef(id)
-		snap, err := t.get(ref)
+		doc, c, err := s.findContainer(t, ns, id)
 		if err != nil {
 			return err
 		}
-		doc, c, err := readContainer(snap, ns)
-		if err != nil {
-			return err
-		}
-		s.known.put(id, doc, snap.UpdateTime)
-		oldName := c.Name
+		old := s.ref(doc)
 		if err := fn(c); err != nil {
 			return fnError{err}
 		}
 		c.ID, c.Namespace = id, ns
 		newName = c.Name
-		if c.Name != oldName {
-			newRef := s.nameRef(ns, c.Name)
-			nsnap, err := t.get(newRef)
-			if err != nil {
-				return err
-			}
-			if nsnap.Exists() {
-				return fmt.Errorf("name %q: %w", c.Name, engine.ErrConflict)
-			}
-			if err := t.delete(s.nameRef(ns, oldName)); err != nil {
-				return err
-			}
-			if err := t.create(newRef, nameDoc{ID: id}); err != nil {
-				return err
-			}
-		}
 		data, err := encodeContainer(c)
 		if err != nil {
 			return err
@@ -268,9 +298,16 @@ func (s *Store) UpdateContainer(ctx context.Context, ns, id string, fn func(*eng
 			return nil // nothing changed: no write
 		}
 		doc.JSON = data
+		doc.key = s.containerRef(ns, c.Name).ID
 		s.own.wrote(id, fingerprint(doc))
 		written, writeN = doc, t.writes
-		return t.set(ref, doc)
+		if doc.key == old.ID {
+			return t.set(old, doc)
+		}
+		if err := t.create(s.ref(doc), doc); err != nil {
+			return err
+		}
+		return t.delete(old)
 	})
 	if err == nil && written != nil {
 		s.known.put(id, written, updateTime(&resp, writeN))
@@ -343,8 +380,8 @@ func (s *Store) updateKnown(ctx context.Context, ns, id string, fn func(*engine.
 // transaction; the rest go in batches after it.
 const maxTxDeletes = 400
 
-// DeleteContainer removes a container and its name in one transaction,
-// and its log chunks (in it, or after it for a very long log).
+// DeleteContainer removes a container (and so frees its name) and its
+// log chunks: in one transaction, or after it for a very long log.
 func (s *Store) DeleteContainer(ctx context.Context, ns, id string) error {
 	unlock := s.lock(containerKey(id))
 	var doc *containerDoc
@@ -358,21 +395,13 @@ func (s *Store) DeleteContainer(ctx context.Context, ns, id string) error {
 		return fmt.Errorf("delete container %s: %w", id, err)
 	}
 	err = s.runTx(ctx, func(t *txn) error {
-		ref := s.containerRef(id)
-		snap, err := t.get(ref)
-		if err != nil {
-			return err
-		}
-		d, c, err := readContainer(snap, ns)
+		d, _, err := s.findContainer(t, ns, id)
 		if err != nil {
 			return err
 		}
 		doc = d
 		s.own.wrote(id, deleted) // until a watch sees the deletion
-		if err := t.delete(ref); err != nil {
-			return err
-		}
-		if err := t.delete(s.nameRef(ns, c.Name)); err != nil {
+		if err := t.delete(s.ref(d)); err != nil {
 			return err
 		}
 		for n := d.Chunks - 1; n >= 0 && n >= d.Chunks-maxTxDeletes; n-- {
@@ -401,41 +430,37 @@ func (s *Store) DeleteContainer(ctx context.Context, ns, id string) error {
 var errUnknown = errors.New("no known state")
 
 // deleteKnown is DeleteContainer without a read, for a container of few
-// log chunks whose state this process knows: its document (if still at
-// that state), its name and its chunks, in one transaction of writes.
+// log chunks whose state this process knows: its document, if still at
+// that state, with its chunks. Without chunks that is one call, else one
+// transaction of writes.
 func (s *Store) deleteKnown(ctx context.Context, ns, id string) error {
 	d, at, ok := s.known.get(id)
 	if !ok || d.NS != ns || d.Chunks > maxTxDeletes {
 		return errUnknown
 	}
-	c, err := decodeContainer(id, &d)
-	if err != nil {
-		return errUnknown
-	}
 	wctx, cancel := s.writeContext(ctx)
 	defer cancel()
 	s.own.wrote(id, deleted)
-	var n int64
-	err = s.client.RunTransaction(wctx, func(_ context.Context, tx *firestore.Transaction) error {
-		n = 0
-		if err := tx.Delete(s.containerRef(id), firestore.LastUpdateTime(at)); err != nil {
-			return err
-		}
-		if err := tx.Delete(s.nameRef(ns, c.Name)); err != nil {
-			return err
-		}
-		n = 2
-		for i := d.Chunks - 1; i >= 0; i-- {
-			if err := tx.Delete(s.chunkRef(id, d.Gen, i)); err != nil {
+	ref := s.ref(&d)
+	var err error
+	if d.Chunks == 0 {
+		_, err = ref.Delete(wctx, firestore.LastUpdateTime(at))
+	} else {
+		err = s.client.RunTransaction(wctx, func(_ context.Context, tx *firestore.Transaction) error {
+			if err := tx.Delete(ref, firestore.LastUpdateTime(at)); err != nil {
 				return err
 			}
-			n++
-		}
-		return nil
-	}, firestore.MaxAttempts(1))
+			for i := d.Chunks - 1; i >= 0; i-- {
+				if err := tx.Delete(s.chunkRef(id, d.Gen, i)); err != nil {
+					return err
+				}
+			}
+			return nil
+		}, firestore.MaxAttempts(1))
+	}
 	switch {
 	case err == nil:
-		s.countWrites(n)
+		s.countWrites(1 + d.Chunks)
 		s.known.drop(id)
 		return nil
 	case stale(err):

@@ -16,10 +16,11 @@
 // database. Document IDs are the keys escaped by docID (bytes outside
 // [A-Za-z0-9-._~:@+=,] and a leading "_" as %XX), which keeps prefixes.
 //
-//	containers/{id}                     one container: ns, json (the engine.Container),
-//	                                    gen, the log bookkeeping (chunks, tailBytes,
-//	                                    tailEntries) and the inline log (log, logBytes)
-//	namespaces/{ns}/names/{name}        id: the reservation of a name in a namespace
+//	namespaces/{ns}/containers/{name}   one container, keyed by its name, so the document
+//	                                    is the name's reservation: ns, id, json (the
+//	                                    engine.Container), gen, the log bookkeeping (chunks,
+//	                                    tailBytes, tailEntries) and the inline log (log,
+//	                                    logBytes)
 //	images/{id}                         json: the engine.Image
 //	refs/{repo tag or repo digest}      id: the image the ref names (one image per ref)
 //	functions/{key}                     json: the engine.Function
@@ -33,12 +34,17 @@
 //	namespaces/{ns}/netnames/{name}     id: the reservation of a network name
 //	namespaces/{ns}/subnets/{cidr}      id: the reservation of a network's subnet
 //
-// A container create writes its document and its name reservation in one
-// transaction; a rename deletes the old reservation and creates the new
-// one with the container's update. Lookups by ID prefix are range queries
-// on the document ID (with ns ==, served by the single-field index) limited
-// to two results; image prefixes likewise. Lists query by ns and sort in
-// memory, so no composite index is needed.
+// A container create is one write: its document, with the precondition
+// that it does not exist (the ID is not checked: the engine's are 256
+// random bits). A rename creates the document of the new name (a taken
+// name conflicts) and deletes the old one, in one transaction. A container
+// is found by its ID with a query on the id field (one read), or, when
+// this process knows its name, with a read of its document (one read; a
+// query after all if another process renamed it). Lookups by ID prefix are
+// range queries on the id field limited to two results, image prefixes on
+// the document ID. Lists read a namespace's collection and sort in memory;
+// ContainerNamespaces lists the namespace documents and queries each one's
+// containers (limit 1). No composite or collection group index is needed.
 //
 // # Logs
 //
@@ -56,29 +62,31 @@
 // chunks with last > after ordered by last, as far as the limit needs.
 // The log collection is named by a random generation made at create, so
 // chunks left behind by a removed container are never read by a new
-// container of the same ID. DeleteContainer removes the container, its
-// name and up to 400 chunks in one transaction, any further chunks in
-// bulk after it.
+// container of the same ID. DeleteContainer removes the container (and so
+// frees its name) and up to 400 chunks in one transaction, any further
+// chunks in bulk after it.
 //
 // # Changes without reads
 //
-// The store keeps, per container and network, the last state of its
-// document this process read or wrote, with its update time (known). A
-// change of a known record is computed on that state and written with the
-// precondition that the document still has that update time: one call,
-// no read. If another process changed the document meanwhile, the
-// precondition fails and the change runs again as a transaction that
-// reads it. While a container is watched (WatchContainer, for the engine's
-// waiters), its reads are answered from that state too: the watch brings
-// other processes' changes, with the listener's delay.
+// The store keeps, per container (by ID) and network, the last state of
+// its document this process read or wrote, with its update time and, for
+// a container, the document's name (known). A change of a known record is
+// computed on that state and written with the precondition that the
+// document still has that update time: one call, no read. If another
+// process changed (or renamed) the document meanwhile, the precondition
+// fails and the change runs again as a transaction that reads it. While a
+// container is watched (WatchContainer, for the engine's waiters: a
+// listener on the query of its id, so it follows a rename), its reads are
+// answered from that state too: the watch brings other processes'
+// changes, with the listener's delay.
 //
 // # Cost
 //
 // No document is written by every event of the system: each write touches
 // the records of one container, image or function. A short container's
-// life (create, start, one output batch, exit, remove) takes eight
-// writes and no read of its own (TestContainerLifeCost), seven when the
-// output and the exit are stored together (AppendLogsUpdate); Stats counts
+// life (create, start, one output batch, exit, remove) takes six writes
+// and no read of its own (TestContainerLifeCost), five when the output
+// and the exit are stored together (AppendLogsUpdate); Stats counts
 // them, and SOCKERLESS_STORE_TRACE=1 logs who spends each read and write.
 // Deployments should exempt the json, log and e fields from indexing:
 // they are never queried.

@@ -32,7 +32,7 @@ func (s *Store) WatchEvents(ctx context.Context, ns, after string, fn func([]eng
 			if ch.Kind == firestore.DocumentRemoved {
 				continue
 			}
-			s.reads.Add(1)
+			s.countReads(1)
 			batch, err := decodeEvents(ch.Doc)
 			if err != nil {
 				return fmt.Errorf("watch events of %s: %w", ns, err)

@@ -2,6 +2,7 @@ package firestore
 
 import (
 	"bytes"
+	"cmp"
 	"crypto/rand"
 	"encoding/hex"
 	"errors"
@@ -161,7 +162,7 @@ func TestLogChunking(t *testing.T) {
 					t.Fatalf("limit %d: paged to %d, want %d", limit, after, len(want))
 				}
 			}
-			snap, err := s.containerRef("c1").Get(ctx)
+			snap, err := s.containerRef("a", "n1").Get(ctx)
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -378,6 +379,71 @@ func TestKnownNetworkGoneStale(t *testing.T) {
 	got := slices.Sorted(maps.Keys(n.Endpoints))
 	if !slices.Equal(got, []string{"c2", "c3", "c4"}) {
 		t.Fatalf("endpoints %v, want c2, c3 and c4", got)
+	}
+}
+
+// TestRenamedByAnotherStore: a store that knows a container under its old
+// name (the document it read or wrote last) still finds, changes, logs
+// and removes it by ID after another store (control plane) renamed it,
+// and of two stores renaming two containers to one name one conflicts.
+func TestRenamedByAnotherStore(t *testing.T) {
+	ctx := t.Context()
+	s1, root := openFresh(t)
+	defer s1.Close()
+	s2, err := Open(ctx, testProject, Options{Root: root})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s2.Close()
+	for _, c := range []*engine.Container{storetest.NewContainer("a", "c1", "old"), storetest.NewContainer("a", "c2", "other")} {
+		if err := s1.CreateContainer(ctx, c); err != nil {
+			t.Fatal(err)
+		}
+	}
+	rename := func(s *Store, id, name string) error {
+		_, err := s.UpdateContainer(ctx, "a", id, func(c *engine.Container) error { c.Name = name; return nil })
+		return err
+	}
+	if err := rename(s2, "c1", "new"); err != nil {
+		t.Fatal(err)
+	}
+	if c, err := s1.GetContainer(ctx, "a", "c1"); err != nil || c.Name != "new" {
+		t.Fatalf("by id after the other's rename: %+v, %v; want named new", c, err)
+	}
+	if err := rename(s2, "c1", "newer"); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := s1.UpdateContainer(ctx, "a", "c1", func(c *engine.Container) error { c.RestartCount = 7; return nil }); err != nil {
+		t.Fatal(err)
+	}
+	if err := rename(s2, "c1", "newest"); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := s1.AppendLogs(ctx, "a", "c1", []engine.LogEntry{{Stream: engine.Stdout, Data: []byte("hi\n")}}, nil); err != nil {
+		t.Fatal(err)
+	}
+	c, err := s2.GetContainer(ctx, "a", "newest")
+	if err != nil || c.ID != "c1" || c.RestartCount != 7 || c.LogSeq != 1 {
+		t.Fatalf("by name on the renaming store: %+v, %v; want c1 with the other's change and entry", c, err)
+	}
+	errs := make(chan error, 2)
+	go func() { errs <- rename(s1, "c1", "same") }()
+	go func() { errs <- rename(s2, "c2", "same") }()
+	e1, e2 := <-errs, <-errs
+	if lost := cmp.Or(e1, e2); (e1 == nil) == (e2 == nil) || engine.KindOf(lost) != engine.KindConflict {
+		t.Fatalf("racing renames to one name: %v and %v; want one conflict", e1, e2)
+	}
+	if err := rename(s2, "c1", "final"); err != nil { // s1's known name is stale again
+		t.Fatal(err)
+	}
+	if err := s1.DeleteContainer(ctx, "a", "c1"); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := s2.GetContainer(ctx, "a", "c1"); !errors.Is(err, engine.ErrNotFound) {
+		t.Fatalf("get after delete: %v", err)
+	}
+	if cs, err := s2.ListContainers(ctx, "a"); err != nil || len(cs) != 1 || cs[0].ID != "c2" {
+		t.Fatalf("left after delete: %+v, %v; want c2 alone", cs, err)
 	}
 }
 

@@ -5,7 +5,6 @@ import (
 	"fmt"
 
 	"cloud.google.com/go/firestore"
-	"google.golang.org/grpc/codes"
 
 	"github.com/sockerless/sockerless/services/internal/engine"
 )
@@ -32,44 +31,7 @@ func (s *Store) GetFunction(ctx context.Context, key string) (*engine.Function, 
 // exists, so concurrent claims of a key create it once.
 func (s *Store) UpdateFunction(ctx context.Context, key string, fn func(*engine.Function) (*engine.Function, error)) (*engine.Function, error) {
 	defer s.lock(functionKey(key))()
-	var out *engine.Function
-	var err error
-	for range 3 { // a lost create race is retried: fn then sees the winner
-		err = s.runTx(ctx, func(t *txn) error {
-			ref := s.functionRef(key)
-			snap, err := t.get(ref)
-			if err != nil {
-				return err
-			}
-			var cur *engine.Function
-			if snap.Exists() {
-				if cur, err = decodeJSON[engine.Function](snap); err != nil {
-					return err
-				}
-			}
-			next, err := fn(cur)
-			if err != nil {
-				return fnError{err}
-			}
-			if next == nil {
-				out = cur
-				return nil
-			}
-			next.Key = key
-			out = next
-			d, err := encodeJSON(next)
-			if err != nil {
-				return err
-			}
-			if cur == nil {
-				return t.create(ref, d)
-			}
-			return t.set(ref, d)
-		})
-		if !isCode(err, codes.AlreadyExists) {
-			break
-		}
-	}
+	out, err := upsertJSON(s, ctx, s.functionRef(key), fn, func(f *engine.Function) { f.Key = key })
 	if err != nil {
 		return nil, unwrapFn(err, "update function %s", key)
 	}

@@ -9,6 +9,7 @@ import (
 	"sync"
 
 	"cloud.google.com/go/firestore"
+	"google.golang.org/grpc/codes"
 
 	"github.com/sockerless/sockerless/services/internal/engine"
 )
@@ -40,6 +41,53 @@ func decodeJSON[T any](snap *firestore.DocumentSnapshot) (*T, error) {
 		return nil, fmt.Errorf("decode %s: %w", snap.Ref.ID, err)
 	}
 	return &out, nil
+}
+
+// upsertJSON is a read-modify-write of the JSON record at ref in a
+// transaction: fn gets the record (nil if there is none) and returns the
+// new one (nil: no change), which fill completes with its identity. A new
+// record is created with the precondition that none exists, so of
+// concurrent creates exactly one commits; a lost create race is tried
+// again, and fn then sees the winner's record.
+func upsertJSON[T any](s *Store, ctx context.Context, ref *firestore.DocumentRef, fn func(*T) (*T, error), fill func(*T)) (*T, error) {
+	var out *T
+	var err error
+	for range 3 {
+		err = s.runTx(ctx, func(t *txn) error {
+			snap, err := t.get(ref)
+			if err != nil {
+				return err
+			}
+			var cur *T
+			if snap.Exists() {
+				if cur, err = decodeJSON[T](snap); err != nil {
+					return err
+				}
+			}
+			next, err := fn(cur)
+			if err != nil {
+				return fnError{err}
+			}
+			if next == nil {
+				out = cur
+				return nil
+			}
+			fill(next)
+			out = next
+			d, err := encodeJSON(next)
+			if err != nil {
+				return err
+			}
+			if cur == nil {
+				return t.create(ref, d)
+			}
+			return t.set(ref, d)
+		})
+		if !isCode(err, codes.AlreadyExists) {
+			break
+		}
+	}
+	return out, err
 }
 
 func encodeJSON(v any) (jsonDoc, error) {

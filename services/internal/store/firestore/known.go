@@ -153,7 +153,7 @@ func docUpdates(d *containerDoc) []firestore.Update {
 func (s *Store) writeKnown(ctx context.Context, id string, d *containerDoc, at time.Time, t *txn) error {
 	ctx, cancel := s.writeContext(ctx)
 	defer cancel()
-	ref := s.containerRef(id)
+	ref := s.ref(d)
 	s.own.wrote(id, fingerprint(d))
 	if len(t.ops) == 0 { // the container alone: one call
 		wr, err := ref.Update(ctx, docUpdates(d), firestore.LastUpdateTime(at))

@@ -225,23 +225,17 @@ func (s *Store) appendUpdate(ctx context.Context, ns, id string, entries []engin
 	var writeN int64
 	err := s.runTxCommit(ctx, &resp, func(t *txn) error {
 		written = nil
-		ref := s.containerRef(id)
-		snap, err := t.get(ref)
+		doc, _, err := s.findContainer(t, ns, id)
 		if err != nil {
 			return err
 		}
-		doc, _, err := readContainer(snap, ns)
-		if err != nil {
-			return err
-		}
-		s.known.put(id, doc, snap.UpdateTime)
 		var changed bool
 		if out, updated, changed, err = s.appendTo(t, id, doc, entries, acked, fn); err != nil || !changed {
 			return err // no change (acks already stored): no write
 		}
 		s.own.wrote(id, fingerprint(doc))
 		written, writeN = doc, t.writes
-		return t.set(ref, doc)
+		return t.set(s.ref(doc), doc)
 	})
 	if err != nil {
 		return nil, nil, unwrapFn(err, "append logs of %s", id)
@@ -340,15 +334,7 @@ func (s *Store) logsContainer(ctx context.Context, ns, id string) (*containerDoc
 			return doc, c, nil
 		}
 	}
-	snap, err := s.getDoc(ctx, s.containerRef(id))
-	if err != nil {
-		return nil, nil, err
-	}
-	doc, c, err := readContainer(snap, ns)
-	if err == nil {
-		s.known.put(id, doc, snap.UpdateTime)
-	}
-	return doc, c, err
+	return s.findContainer(direct{ctx, s}, ns, id)
 }
 
 // logReader joins pieces, in order, into entries after a seq.

@@ -28,6 +28,11 @@ type networkDoc struct {
 	JSON string `firestore:"json"`
 }
 
+// nameDoc reserves a network's name or subnet in a namespace.
+type nameDoc struct {
+	ID string `firestore:"id"`
+}
+
 func (s *Store) nsCol(ns, name string) *firestore.CollectionRef {
 	return s.col(colNamespaces).Doc(docID(ns)).Collection(name)
 }

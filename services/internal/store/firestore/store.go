@@ -163,9 +163,8 @@ func (s *Store) EventWrites() int64 { return s.eventWrites.Load() }
 
 // Collections under the root document.
 const (
-	colContainers = "containers"
+	colContainers = "containers" // under namespaces/{ns}
 	colNamespaces = "namespaces"
-	colNames      = "names"
 	colImages     = "images"
 	colRefs       = "refs"
 	colFunctions  = "functions"
@@ -175,12 +174,15 @@ const (
 
 func (s *Store) col(name string) *firestore.CollectionRef { return s.root.Collection(name) }
 
-func (s *Store) containerRef(id string) *firestore.DocumentRef {
-	return s.col(colContainers).Doc(docID(id))
+// containers is namespace ns's collection of containers.
+func (s *Store) containers(ns string) *firestore.CollectionRef {
+	return s.nsCol(ns, colContainers)
 }
 
-func (s *Store) nameRef(ns, name string) *firestore.DocumentRef {
-	return s.col(colNamespaces).Doc(docID(ns)).Collection(colNames).Doc(docID(strings.TrimPrefix(name, "/")))
+// containerRef is the document of the container named name in namespace
+// ns: its existence is the name's reservation.
+func (s *Store) containerRef(ns, name string) *firestore.DocumentRef {
+	return s.containers(ns).Doc(docID(strings.TrimPrefix(name, "/")))
 }
 
 // docID turns any string into a valid document ID, keeping it readable:
@@ -379,6 +381,20 @@ func (s *Store) getDocs(ctx context.Context, refs ...*firestore.DocumentRef) ([]
 	snaps, err := s.client.GetAll(ctx, refs)
 	if err != nil {
 		return nil, fmt.Errorf("read %d documents: %w", len(refs), err)
+	}
+	return snaps, nil
+}
+
+// query runs q in the transaction and returns every document it finds,
+// counting reads as Store.query does.
+func (t *txn) query(q firestore.Query) ([]*firestore.DocumentSnapshot, error) {
+	if t.tx == nil {
+		return nil, errNoReads
+	}
+	snaps, err := t.tx.Documents(q).GetAll()
+	t.s.countReads(max(int64(len(snaps)), 1))
+	if err != nil {
+		return nil, fmt.Errorf("query: %w", err)
 	}
 	return snaps, nil
 }

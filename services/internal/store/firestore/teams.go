@@ -2,10 +2,12 @@ package firestore
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"sort"
 
 	"cloud.google.com/go/firestore"
+	"google.golang.org/api/iterator"
 	"google.golang.org/grpc/codes"
 
 	"github.com/sockerless/sockerless/services/internal/auth"
@@ -116,22 +118,32 @@ func (s *Store) deleteRecord(ctx context.Context, col, key string) error {
 	return unwrapFn(err, "delete %s %s", col, key)
 }
 
-// ContainerNamespaces returns every namespace that has containers, sorted
-// (one read per container: for a control plane's start).
+// ContainerNamespaces returns every namespace that has containers, sorted:
+// the namespace documents (listed with those that only hold collections,
+// as most do), then one query of each one's containers limited to one
+// (for a control plane's start). Plain collection queries: no collection
+// group index is needed.
 func (s *Store) ContainerNamespaces(ctx context.Context) ([]string, error) {
-	seen := map[string]bool{}
-	err := s.query(ctx, s.col(colContainers).Select("ns"), func(snap *firestore.DocumentSnapshot) (bool, error) {
-		if ns, ok := snap.Data()["ns"].(string); ok {
-			seen[ns] = true
+	var out []string
+	it := s.col(colNamespaces).DocumentRefs(ctx)
+	for {
+		ref, err := it.Next()
+		if errors.Is(err, iterator.Done) {
+			break
 		}
-		return false, nil
-	})
-	if err != nil {
-		return nil, fmt.Errorf("list namespaces: %w", err)
-	}
-	out := make([]string, 0, len(seen))
-	for ns := range seen {
-		out = append(out, ns)
+		if err != nil {
+			return nil, fmt.Errorf("list namespaces: %w", err)
+		}
+		s.countReads(1)
+		err = s.query(ctx, ref.Collection(colContainers).Select("ns").Limit(1), func(snap *firestore.DocumentSnapshot) (bool, error) {
+			if ns, ok := snap.Data()["ns"].(string); ok {
+				out = append(out, ns)
+			}
+			return true, nil
+		})
+		if err != nil {
+			return nil, fmt.Errorf("list namespaces: %w", err)
+		}
 	}
 	sort.Strings(out)
 	return out, nil

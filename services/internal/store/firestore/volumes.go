@@ -5,7 +5,6 @@ import (
 	"fmt"
 
 	"cloud.google.com/go/firestore"
-	"google.golang.org/grpc/codes"
 
 	"github.com/sockerless/sockerless/services/internal/volumes"
 )
@@ -55,44 +54,7 @@ func (s *Store) ListVolumes(ctx context.Context, ns string) ([]*volumes.Volume, 
 // exists, so concurrent creates of one name make it once.
 func (s *Store) UpdateVolume(ctx context.Context, ns, name string, fn func(*volumes.Volume) (*volumes.Volume, error)) (*volumes.Volume, error) {
 	defer s.lock(volumeKey(ns, name))()
-	var out *volumes.Volume
-	var err error
-	for range 3 { // a lost create race is retried: fn then sees the winner
-		err = s.runTx(ctx, func(t *txn) error {
-			ref := s.volumeRef(ns, name)
-			snap, err := t.get(ref)
-			if err != nil {
-				return err
-			}
-			var cur *volumes.Volume
-			if snap.Exists() {
-				if cur, err = decodeJSON[volumes.Volume](snap); err != nil {
-					return err
-				}
-			}
-			next, err := fn(cur)
-			if err != nil {
-				return fnError{err}
-			}
-			if next == nil {
-				out = cur
-				return nil
-			}
-			next.Namespace, next.Name = ns, name
-			out = next
-			d, err := encodeJSON(next)
-			if err != nil {
-				return err
-			}
-			if cur == nil {
-				return t.create(ref, d)
-			}
-			return t.set(ref, d)
-		})
-		if !isCode(err, codes.AlreadyExists) {
-			break
-		}
-	}
+	out, err := upsertJSON(s, ctx, s.volumeRef(ns, name), fn, func(v *volumes.Volume) { v.Namespace, v.Name = ns, name })
 	if err != nil {
 		return nil, unwrapFn(err, "update volume %s", name)
 	}

@@ -8,6 +8,7 @@ import (
 	"slices"
 	"sync"
 
+	"cloud.google.com/go/firestore"
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
 )
@@ -176,38 +177,50 @@ func fingerprint(d *containerDoc) uint64 {
 	return h.Sum64() | 1 // never the deleted mark
 }
 
-// WatchContainer follows container id's document with a Firestore
-// real-time listener (one read per delivered change, as Firestore bills
-// listeners) and calls changed for every state this process did not write
-// itself. It returns nil when ctx ends, or the listener's error.
+// WatchContainer follows container id with a Firestore real-time
+// listener on the query for its id in its namespace, and calls changed
+// for every state this process did not write itself. A query, not the
+// document: a rename moves the container to another document, in one
+// commit that the listener delivers as one snapshot, so the watch follows
+// it and reports a removal only when the ID is gone. Reads are counted
+// as Firestore bills listeners: one per document added or changed in a
+// snapshot, at least one per snapshot. It returns nil when ctx ends, or
+// the listener's error.
 func (s *Store) WatchContainer(ctx context.Context, ns, id string, changed func()) error {
 	s.own.watching(id)
 	defer s.own.unwatch(id)
-	it := s.containerRef(id).Snapshots(ctx)
+	it := s.containers(ns).Where("id", "==", id).Snapshots(ctx)
 	defer it.Stop()
 	for {
-		snap, err := it.Next()
+		qs, err := it.Next()
 		if err != nil {
 			if ctx.Err() != nil || status.Code(err) == codes.Canceled {
 				return nil
 			}
 			return fmt.Errorf("watch container %s: %w", id, err)
 		}
-		s.countReads(1)
+		n := int64(0)
+		for _, ch := range qs.Changes {
+			if ch.Kind != firestore.DocumentRemoved {
+				n++
+			}
+		}
+		s.countReads(max(n, 1))
+		snaps, err := qs.Documents.GetAll()
+		if err != nil {
+			return fmt.Errorf("watch container %s: %w", id, err)
+		}
 		var fp uint64 = deleted
 		var doc *containerDoc
-		if !snap.Exists() {
+		if len(snaps) == 0 {
 			s.known.drop(id)
 		} else {
-			var d containerDoc
-			if err := snap.DataTo(&d); err != nil {
-				return fmt.Errorf("watch container %s: decode: %w", id, err)
+			d, _, err := readContainer(snaps[0], ns)
+			if err != nil {
+				return fmt.Errorf("watch container %s: %w", id, err)
 			}
-			if d.NS != ns {
-				continue
-			}
-			fp, doc = fingerprint(&d), &d
-			s.known.put(id, &d, snap.UpdateTime)
+			fp, doc = fingerprint(d), d
+			s.known.put(id, d, snaps[0].UpdateTime)
 		}
 		if !s.own.delivered(id, fp, doc) {
 			changed()

@@ -2,6 +2,7 @@ package firestore
 
 import (
 	"context"
+	"errors"
 	"testing"
 	"time"
 
@@ -81,5 +82,71 @@ func expectNoWake(t *testing.T, woke <-chan struct{}) {
 	case <-woke:
 		t.Fatal("woke for this process's own write")
 	case <-time.After(500 * time.Millisecond):
+	}
+}
+
+// A rename moves the container to the document of its new name; the
+// watch follows it and reports a change, not a removal: reads answered
+// from the watch keep finding the container, under its new name. Only
+// the removal of the container itself is one.
+func TestWatchFollowsRename(t *testing.T) {
+	ctx := t.Context()
+	s, root := openFresh(t)
+	other, err := Open(ctx, testProject, Options{Root: root})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer other.Close()
+	if err := s.CreateContainer(ctx, storetest.NewContainer("default", "w1", "before")); err != nil {
+		t.Fatal(err)
+	}
+	woke := make(chan struct{}, 16)
+	wctx, cancel := context.WithCancel(ctx)
+	done := make(chan error, 1)
+	go func() { done <- s.WatchContainer(wctx, "default", "w1", func() { woke <- struct{}{} }) }()
+	expectNoWake(t, woke)
+	rename := func(st *Store, name string) {
+		t.Helper()
+		if _, err := st.UpdateContainer(ctx, "default", "w1", func(c *engine.Container) error {
+			c.Name = name
+			return nil
+		}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	named := func(want string) {
+		t.Helper()
+		for _, ref := range []string{"w1", want} {
+			if c, err := s.GetContainer(ctx, "default", ref); err != nil || c.ID != "w1" || c.Name != want {
+				t.Fatalf("GetContainer(%q) while watched = %+v, %v; want w1 named %s", ref, c, err, want)
+			}
+		}
+		if _, err := s.GetContainer(ctx, "default", "before"); !errors.Is(err, engine.ErrNotFound) {
+			t.Fatalf("the old name still finds a container: %v", err)
+		}
+	}
+	rename(other, "by-other")
+	expectWake(t, woke)
+	r0, _ := s.Stats()
+	if c, err := s.GetContainer(ctx, "default", "w1"); err != nil || c.Name != "by-other" {
+		t.Fatalf("get by id after the other's rename = %+v, %v; want named by-other", c, err)
+	}
+	if r1, _ := s.Stats(); r1 != r0 {
+		t.Fatalf("get by id of a watched container read %d documents after a rename", r1-r0)
+	}
+	named("by-other")
+	rename(s, "by-self") // its own: no wake
+	expectNoWake(t, woke)
+	named("by-self")
+	if err := other.DeleteContainer(ctx, "default", "w1"); err != nil {
+		t.Fatal(err)
+	}
+	expectWake(t, woke)
+	if _, err := s.GetContainer(ctx, "default", "w1"); !errors.Is(err, engine.ErrNotFound) {
+		t.Fatalf("get after the other's removal: %v", err)
+	}
+	cancel()
+	if err := <-done; err != nil {
+		t.Fatalf("watch ended with %v", err)
 	}
 }

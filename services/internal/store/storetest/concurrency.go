@@ -16,7 +16,6 @@ import (
 func concurrencyCases() []testCase {
 	return []testCase{
 		{"racing creates of one name in two namespaces: one winner each", testRaceCreateName},
-		{"racing creates of one id: one winner, losers reserve no name", testRaceCreateID},
 		{"racing increments all count", testRaceIncrement},
 		{"racing appends get distinct contiguous seqs", testRaceAppend},
 		{"racing appends and updates lose neither", testRaceAppendUpdate},
@@ -77,22 +76,6 @@ func testRaceCreateName(t *testing.T, s engine.Store) {
 				t.Fatalf("%d containers stored, %v; want 1", len(cs), err)
 			}
 		})
-	}
-}
-
-func testRaceCreateID(t *testing.T, s engine.Store) {
-	const n = 8
-	errs := race(n, func(i int) error {
-		return s.CreateContainer(t.Context(), NewContainer("a", "same-id", fmt.Sprintf("name%d", i)))
-	})
-	w := oneWinner(t, errs)
-	if c, err := s.GetContainer(t.Context(), "a", "same-id"); err != nil || c.Name != fmt.Sprintf("name%d", w) {
-		t.Fatalf("same-id is %+v, %v; want the winner's name", c, err)
-	}
-	for i := range n {
-		if i != w {
-			mustCreate(t, s, NewContainer("a", fmt.Sprintf("other%d", i), fmt.Sprintf("name%d", i)))
-		}
 	}
 }
 

@@ -16,12 +16,13 @@ import (
 
 func containerCases() []testCase {
 	return []testCase{
-		{"taken name or id conflicts, same name in another namespace is fine", testCreateConflicts},
+		{"taken name conflicts, same name in another namespace is fine", testCreateConflicts},
 		{"get finds by id, name and unique prefix within the namespace", testLookup},
 		{"concurrent updates all apply", testUpdateAtomic},
 		{"concurrent creates of one name: exactly one wins", testParallelCreate},
 		{"failing update writes nothing", testUpdateAbort},
 		{"rename frees the old name, a taken name conflicts", testRename},
+		{"a renamed container is found by id, prefix and new name, and updated, logged and deleted by id", testRenamedLookups},
 		{"update of a missing or foreign container is not found", testUpdateMissing},
 		{"delete frees the name and drops the logs", testDelete},
 		{"delete of a foreign container is not found and keeps it", testDeleteForeign},
@@ -64,8 +65,6 @@ func testCreateConflicts(t *testing.T, s engine.Store) {
 		want *engine.Error
 	}{
 		{"same name same namespace conflicts", NewContainer("a", "aaaa2222", "web"), engine.ErrConflict},
-		{"same id conflicts", NewContainer("a", "aaaa1111", "other"), engine.ErrConflict},
-		{"same id in another namespace conflicts", NewContainer("b", "aaaa1111", "other"), engine.ErrConflict},
 		{"same name in another namespace is created", NewContainer("b", "bbbb1111", "web"), nil},
 	}
 	for _, tt := range tests {
@@ -203,6 +202,46 @@ func testRename(t *testing.T, s engine.Store) {
 	_, err = s.GetContainer(t.Context(), "a", "old")
 	wantErr(t, err, engine.ErrNotFound)
 	mustCreate(t, s, NewContainer("a", "c3", "old"))
+}
+
+func testRenamedLookups(t *testing.T, s engine.Store) {
+	ctx := t.Context()
+	mustCreate(t, s, NewContainer("a", "abc123", "old"))
+	mustCreate(t, s, NewContainer("b", "abc999", "old")) // names are per namespace
+	if _, err := s.AppendLogs(ctx, "a", "abc123", []engine.LogEntry{{Stream: engine.Stdout, Data: []byte("before\n")}}, nil); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := s.UpdateContainer(ctx, "a", "abc123", func(c *engine.Container) error { c.Name = "new"; return nil }); err != nil {
+		t.Fatal(err)
+	}
+	for _, ref := range []string{"abc123", "abc", "new", "/new"} {
+		if c, err := s.GetContainer(ctx, "a", ref); err != nil || c.ID != "abc123" || c.Name != "new" {
+			t.Fatalf("GetContainer(%q) after rename = %+v, %v; want abc123 named new", ref, c, err)
+		}
+	}
+	_, err := s.GetContainer(ctx, "a", "old")
+	wantErr(t, err, engine.ErrNotFound)
+	if c, err := s.GetContainer(ctx, "b", "old"); err != nil || c.ID != "abc999" {
+		t.Fatalf("b/old after a's rename = %+v, %v; want abc999", c, err)
+	}
+	if _, err := s.UpdateContainer(ctx, "a", "abc123", func(c *engine.Container) error { c.RestartCount = 4; return nil }); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := s.AppendLogs(ctx, "a", "abc123", []engine.LogEntry{{Stream: engine.Stdout, Data: []byte("after\n")}}, nil); err != nil {
+		t.Fatal(err)
+	}
+	logs, err := s.ReadLogs(ctx, "a", "abc123", 0, 0)
+	if err != nil || len(logs) != 2 || string(logs[0].Data)+string(logs[1].Data) != "before\nafter\n" {
+		t.Fatalf("logs across the rename = %+v, %v", logs, err)
+	}
+	if cs, err := s.ListContainers(ctx, "a"); err != nil || len(cs) != 1 || cs[0].Name != "new" || cs[0].RestartCount != 4 {
+		t.Fatalf("list after rename = %+v, %v; want one container named new", cs, err)
+	}
+	wantErr(t, s.DeleteContainer(ctx, "a", "abc123"), nil)
+	_, err = s.GetContainer(ctx, "a", "new")
+	wantErr(t, err, engine.ErrNotFound)
+	mustCreate(t, s, NewContainer("a", "def456", "new"))
+	mustCreate(t, s, NewContainer("a", "fed654", "old"))
 }
 
 func testUpdateMissing(t *testing.T, s engine.Store) {

@@ -44,6 +44,9 @@ func (e *Engine) imagesChanged() {
 // read the name again meanwhile (imageToCreate): it only bounds memory.
 const namedTTL = time.Minute
 
+// recheckTimeout bounds imageToCreate's lookup made again.
+const recheckTimeout = 30 * time.Second
+
 // errImageMoved is a create undone because its image's name gives
 // another image now.
 var errImageMoved = errors.New("the image's name moved while the container was made")
@@ -55,7 +58,7 @@ var errImageMoved = errors.New("the image's name moved while the container was m
 // container, only before it answers.
 func (e *Engine) imageToCreate(ctx context.Context, ref string) (img *Image, recheck func() (*Image, error), err error) {
 	gen := e.named.Gen()
-	lookup := func() (*Image, error) {
+	lookup := func(ctx context.Context) (*Image, error) {
 		img, err := e.Image(ctx, ref)
 		if err == nil {
 			e.named.PutIf(gen, ref, img)
@@ -66,16 +69,20 @@ func (e *Engine) imageToCreate(ctx context.Context, ref string) (img *Image, rec
 		var now *Image
 		var nerr error
 		done := make(chan struct{})
+		// As the create's store write, the lookup does not end with the
+		// client's request: a create that went through stays.
+		lctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), recheckTimeout)
 		go func() {
 			defer close(done)
-			now, nerr = lookup()
+			defer cancel()
+			now, nerr = lookup(lctx)
 		}()
 		return img, func() (*Image, error) {
 			<-done
 			return now, nerr
 		}, nil
 	}
-	img, err = lookup()
+	img, err = lookup(ctx)
 	return img, nil, err
 }
 

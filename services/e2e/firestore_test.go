@@ -53,18 +53,19 @@ func storeOps(t testing.TB, s *stack) (reads, writes, eventWrites int64) {
 // plus one for its events, whatever the timing (8, at most 10); the
 // batches it really took are logged.
 //
-// Its reads: at create the image (its name, then its record), the default
-// bridge (by its known ID) and the image's function (which the start then
-// takes from the control plane's short-lived cache, as it does the image
-// record); the attach (once: the attach follows on from the API's own
+// Its reads: at create the image (its name and its record, in one call,
+// made while the container is stored) and the image's function (which the
+// start then takes from the control plane's short-lived cache, as it does
+// the image record), but not the default bridge (a predefined network's
+// settings never change); the attach (once: the attach follows on from the API's own
 // read) and the wait read the container before the store's listener on
 // it is up (2), and the start too when it comes before the listener is
 // (1); the listener its first state and each change (the claim, the output
 // and exit, the removal: 4, and up to 2 more on a slow machine, as for the
-// writes); the published ports of the client's containers (1): 11–12, 14
+// writes); the published ports of the client's containers (1): 10–11, 13
 // on a slow machine, where the start may also come more than the caches'
-// second after the create and read the image and the function again (16).
-// The bound leaves one of slack over the slow machine's. The start lists
+// second after the create and read the image and the function again (15).
+// The bound is the slow machine's. The start lists
 // no networks: the container's view comes from the network it joins.
 //
 // A loaded machine (CI runs the packages' tests side by side) can put a

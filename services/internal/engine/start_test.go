@@ -142,3 +142,45 @@ func TestCreateOfKnownImageMakesTheFunctionOnce(t *testing.T) {
 		t.Fatalf("Create called %d times for one image, want 1", n)
 	}
 }
+
+// A create of a name another control plane moved, or took away, since
+// this one last resolved it takes what the name gives now, and leaves no
+// container of the image it gave before.
+func TestCreateFollowsANameMovedInTheStore(t *testing.T) {
+	e, st := newEngine(t, &fakeFunctions{})
+	ctx := context.Background()
+	first, err := e.Create(ctx, engine.CreateRequest{Namespace: "default", Config: &container.Config{Image: "busybox"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if first.ImageID != "sha256:"+strings.Repeat("cd", 32) {
+		t.Fatalf("first create from %s", first.ImageID)
+	}
+	moved := "sha256:" + strings.Repeat("ef", 32)
+	if err := st.PutImage(ctx, &engine.Image{ID: moved, RepoTags: []string{"busybox:latest"}, Config: &container.Config{Cmd: []string{"true"}}}); err != nil {
+		t.Fatal(err)
+	}
+	c, err := e.Create(ctx, engine.CreateRequest{Namespace: "default", Name: "after-move", Config: &container.Config{Image: "busybox"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if c.ImageID != moved || len(c.Config.Cmd) != 1 || c.Config.Cmd[0] != "true" {
+		t.Fatalf("created from %s with cmd %v, want %s's", c.ImageID, c.Config.Cmd, moved)
+	}
+	cs, err := st.ListContainers(ctx, "default")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(cs) != 2 {
+		t.Fatalf("%d containers after two creates, want 2", len(cs))
+	}
+	if err := st.UntagImage(ctx, moved, "busybox:latest"); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := e.Create(ctx, engine.CreateRequest{Namespace: "default", Name: "after-untag", Config: &container.Config{Image: "busybox"}}); engine.KindOf(err) != engine.KindNotFound {
+		t.Fatalf("create of an untagged name: %v, want not found", err)
+	}
+	if cs, _ := st.ListContainers(ctx, "default"); len(cs) != 2 {
+		t.Fatalf("%d containers after a refused create, want 2", len(cs))
+	}
+}

@@ -244,3 +244,27 @@ func TestNetworkFreeAfterRunRm(t *testing.T) {
 		})
 	}
 }
+
+// A start whose network went after the create fails, as docker's does,
+// and leaves the container stopped and its network-less name free to try
+// again on another network.
+func TestNetworkGoneBeforeStart(t *testing.T) {
+	s := requireStack(t)
+	hosts := append(referenceHosts(t, s), struct{ name, host string }{"firestore", firestoreStack(t).direct})
+	for _, h := range hosts {
+		t.Run(h.name, func(t *testing.T) {
+			net := uniq("gonenet")
+			mustDocker(t, h.host, "network", "create", net)
+			id := strings.TrimSpace(mustDocker(t, h.host, "create", "--network", net, "busybox", "true"))
+			defer docker(t, h.host, "rm", "-f", id)
+			mustDocker(t, h.host, "network", "rm", net)
+			r := docker(t, h.host, "start", id)
+			if r.code == 0 || !strings.Contains(r.stderr, "not found") {
+				t.Fatalf("start on a removed network: exit %d, %q; want a not found error", r.code, r.stderr)
+			}
+			if st := strings.TrimSpace(mustDocker(t, h.host, "inspect", "--format", "{{.State.Running}}", id)); st != "false" {
+				t.Fatalf("after the failed start: running %s", st)
+			}
+		})
+	}
+}

@@ -44,9 +44,12 @@ func storeOps(t testing.TB, s *stack) (reads, writes, eventWrites int64) {
 // start (1), the output and the exit (1, stored together when the hub
 // reads them together), the address on the default bridge at start and
 // its release at exit (2), the ended instance's usage record (1), the
-// removal of the container (1): 7. A slow machine adds up to two: the
-// start recorded running when Start gets there before the exit, and the
-// output and the exit stored apart when the exit comes in a later read.
+// removal of the container (1): 7. The start waits a moment (10 ms, and
+// 10 ms past each output stored) for an exit that follows at once, and the
+// hub 3 ms behind output for the exit, so a short run's exit records it
+// whole. A slow machine adds up to two: the start recorded running when
+// the exit comes later than that, and the output and the exit stored
+// apart.
 // The run's events are stored in batches the engine flushes every 200 ms:
 // one batch when they come close together, more on a slow machine, where
 // they fall into several flushes. So the run is counted as its own writes

@@ -2,6 +2,7 @@ package agenthub
 
 import (
 	"context"
+	"time"
 
 	"github.com/sockerless/sockerless/agent/proto"
 	"github.com/sockerless/sockerless/services/internal/engine"
@@ -48,4 +49,10 @@ type Backend interface {
 // when its Backend has it.
 type OutputExitStorer interface {
 	StoreOutputExit(ctx context.Context, id string, entries []engine.LogEntry, acked map[uint32]uint64, e proto.Exit) error
+	// OutputLinger is how long the hub waits, after a batch of output
+	// with nothing behind it, for one more frame before it stores the
+	// batch: a process that prints and ends sends its exit a moment after
+	// its output, and the two are then one write. Zero: no wait (a store
+	// whose writes cost less than the wait).
+	OutputLinger() time.Duration
 }

@@ -19,7 +19,8 @@
 //     sequences.
 //   - Output order. Data frames are stored in arrival order, across streams,
 //     in batches of the frames already read (at most 1024 frames or 1 MiB); the
-//     hub never waits for more frames to fill a batch.
+//     hub never waits for more frames to fill a batch, except once, for
+//     OutputExitStorer.OutputLinger, for the exit that may follow the output.
 //   - Exit after output. An Exit frame is handed to Backend.StoreExit only
 //     after every data frame read before it is stored, or, with a Backend
 //     that is an OutputExitStorer, stored with the batch read right before

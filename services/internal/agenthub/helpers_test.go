@@ -36,6 +36,9 @@ type fakeBackend struct {
 	entered chan struct{}
 	// If failOutput is set, StoreOutput fails (once per value).
 	failOutput error
+	// linger is its OutputLinger; joined counts StoreOutputExit calls.
+	linger time.Duration
+	joined int
 }
 
 func newFakeBackend(secrets map[string]string) *fakeBackend {
@@ -112,6 +115,18 @@ func (b *fakeBackend) StoreExit(_ context.Context, id string, e proto.Exit) erro
 	b.events = append(b.events, fmt.Sprintf("exit %d", e.Run))
 	return nil
 }
+
+func (b *fakeBackend) StoreOutputExit(ctx context.Context, id string, entries []engine.LogEntry, acked map[uint32]uint64, e proto.Exit) error {
+	if err := b.StoreOutput(ctx, id, entries, acked); err != nil {
+		return err
+	}
+	b.mu.Lock()
+	b.joined++
+	b.mu.Unlock()
+	return b.StoreExit(ctx, id, e)
+}
+
+func (b *fakeBackend) OutputLinger() time.Duration { return b.linger }
 
 func (b *fakeBackend) StoreExecExit(_ context.Context, id string, e proto.ExecExit) error {
 	b.mu.Lock()

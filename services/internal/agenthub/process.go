@@ -59,10 +59,21 @@ func (c *conn) process() error {
 			}
 		}
 		// A run's last output and its exit, read together, are stored in
-		// one step when the backend can.
+		// one step when the backend can; it may have the hub wait a moment
+		// for an exit that follows the output.
+		oes, canJoin := c.hub.backend.(OutputExitStorer)
+		if canJoin && held == nil && len(batch) < maxBatchFrames && size < maxBatchBytes {
+			if g, ok := c.linger(oes.OutputLinger()); ok {
+				if g.Type != proto.TypeData {
+					held = &g
+				} else {
+					batch = append(batch, g)
+				}
+			}
+		}
 		var exit *proto.Exit
 		if held != nil && held.Type == proto.TypeExit {
-			if _, ok := c.hub.backend.(OutputExitStorer); ok {
+			if canJoin {
 				var e proto.Exit
 				if err := held.Decode(&e); err != nil {
 					return fmt.Errorf("%w: %w", errProtocol, err)
@@ -74,6 +85,22 @@ func (c *conn) process() error {
 			return err
 		}
 	}
+}
+
+// linger waits up to d for the next frame read; false if none came.
+func (c *conn) linger(d time.Duration) (proto.Frame, bool) {
+	if d <= 0 {
+		return proto.Frame{}, false
+	}
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case g, ok := <-c.in:
+		return g, ok
+	case <-t.C:
+	case <-c.ctx.Done():
+	}
+	return proto.Frame{}, false
 }
 
 // storeBatch stores the new frames of batch in one StoreOutput call (with

@@ -65,7 +65,10 @@ func (b *AgentBackend) StoreOutput(ctx context.Context, aid string, entries []Lo
 	if !ok {
 		return fmt.Errorf("bad agent id %q", aid)
 	}
-	if _, err := b.e.cfg.Store.AppendLogs(ctx, ns, id, entries, acked); err != nil {
+	b.e.outputStoring(id)
+	_, err := b.e.cfg.Store.AppendLogs(ctx, ns, id, entries, acked)
+	b.e.outputLanded(id)
+	if err != nil {
 		if errors.Is(err, ErrNotFound) {
 			return nil // removed: nothing to keep
 		}
@@ -81,6 +84,7 @@ func (b *AgentBackend) StoreExit(ctx context.Context, aid string, ex proto.Exit)
 	if !ok {
 		return fmt.Errorf("bad agent id %q", aid)
 	}
+	b.e.exitReceived(id, ex.Run)
 	update, stored := exitUpdate(ex)
 	c, err := b.e.cfg.Store.UpdateContainer(ctx, ns, id, update)
 	if errors.Is(err, ErrNotFound) {
@@ -89,8 +93,25 @@ func (b *AgentBackend) StoreExit(ctx context.Context, aid string, ex proto.Exit)
 	if err != nil {
 		return fmt.Errorf("store exit of %s: %w", id, err)
 	}
+	b.e.exitLanded(id, ex.Run)
 	b.exitStored(c, ex, *stored)
 	return nil
+}
+
+// outputLinger is how long the hub waits behind output for an exit, on a
+// store other control planes share (agenthub.OutputExitStorer): the exit
+// of a process that prints and ends comes a moment after its output, and
+// the two are one round trip and one write instead of two. It delays the
+// store of output (docker logs -f) by as much.
+const outputLinger = 3 * time.Millisecond
+
+// OutputLinger is outputLinger on a shared store; on the embedded store a
+// write costs less than the wait.
+func (b *AgentBackend) OutputLinger() time.Duration {
+	if _, shared := b.e.cfg.Store.(ContainerWatcher); shared {
+		return outputLinger
+	}
+	return 0
 }
 
 // StoreOutputExit stores a run's last output and its exit in one write
@@ -100,6 +121,7 @@ func (b *AgentBackend) StoreOutputExit(ctx context.Context, aid string, entries 
 	if !ok {
 		return fmt.Errorf("bad agent id %q", aid)
 	}
+	b.e.exitReceived(id, ex.Run)
 	update, stored := exitUpdate(ex)
 	_, c, err := b.e.cfg.Store.AppendLogsUpdate(ctx, ns, id, entries, acked, update)
 	if errors.Is(err, ErrNotFound) {
@@ -108,6 +130,7 @@ func (b *AgentBackend) StoreOutputExit(ctx context.Context, aid string, entries 
 	if err != nil {
 		return fmt.Errorf("store output and exit of %s: %w", id, err)
 	}
+	b.e.exitLanded(id, ex.Run)
 	b.exitStored(c, ex, *stored)
 	return nil
 }

@@ -376,6 +376,7 @@ func (e *Engine) forgetRuns(id string) {
 	e.mu.Lock()
 	delete(e.startedRun, id)
 	delete(e.starting, id)
+	delete(e.exits, id)
 	e.mu.Unlock()
 }
 

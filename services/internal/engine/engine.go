@@ -80,6 +80,11 @@ type Engine struct {
 	// order is start before die.
 	starting   map[string]uint32
 	startedRun map[string]uint32
+	// exits are, per container, the last run whose exit the hub has
+	// received and the last it has stored; arrivals wakes Start waiting
+	// for them (exitFollows).
+	exits    map[string]exitMark
+	arrivals *notifier
 	// netDownRun is, per container, the run whose end this process has
 	// released the addresses of: removing the container after that run
 	// has none to release (and reads no network to find out).
@@ -131,6 +136,8 @@ func New(cfg Config) *Engine {
 		followers:  map[string]int{},
 		starting:   map[string]uint32{},
 		startedRun: map[string]uint32{},
+		exits:      map[string]exitMark{},
+		arrivals:   newNotifier(),
 		netDownRun: map[string]uint32{},
 		netDowns:   map[string]chan struct{}{},
 		drained:    map[string]chan struct{}{},

@@ -241,6 +241,9 @@ func (e *Engine) Start(ctx context.Context, ns, ref string) error {
 	e.mu.Lock()
 	exited := e.startedRun[c.ID] >= run && len(linkEnv) == 0
 	e.mu.Unlock()
+	if !exited && len(linkEnv) == 0 {
+		exited = e.exitFollows(ctx, c.ID, run)
+	}
 	if !exited {
 		if err := e.recordRunning(ctx, ns, c.ID, run, pid, linkEnv); err != nil {
 			return err
@@ -252,6 +255,120 @@ func (e *Engine) Start(ctx context.Context, ns, ref string) error {
 		e.startHealth(c, run)
 	}
 	return nil
+}
+
+// exitMark is what the hub has of a container's frames, for a start
+// waiting for its exit: the last run whose exit it received and the last
+// whose exit it stored, how many output batches it is storing, and when it
+// last stored one.
+type exitMark struct {
+	received, stored uint32
+	storing          int
+	landed           time.Time
+}
+
+// exitGrace is how long a start waits for its run's exit before it
+// records the run running, on a store where a write is a round trip,
+// counted from the start, and again from each output batch stored: the
+// hub reads an agent's frames in order, so an exit sent right behind the
+// output waits for the output's write. exitGraceMax bounds the whole wait
+// for a process that keeps running while it writes.
+const (
+	exitGrace    = 10 * time.Millisecond
+	exitGraceMax = 60 * time.Millisecond
+)
+
+// exitFollows reports whether run's exit of container id has been stored,
+// waiting a moment for it on a store other control planes share (whose
+// writes are round trips to Firestore): a process that ends at once
+// (docker run --rm true, or echo hi) has its exit sent right behind its
+// start and output, and the exit's write then records the whole run.
+// Without the wait the start's write of the run running comes first and
+// the exit's queues behind it: a write and a round trip more on the run's
+// path. On the embedded store a write costs less than the wait. A
+// long-running process costs its start the grace (exitGraceMax at most).
+func (e *Engine) exitFollows(ctx context.Context, id string, run uint32) bool {
+	if _, shared := e.cfg.Store.(ContainerWatcher); !shared {
+		return false
+	}
+	began := time.Now()
+	giveUp := began.Add(exitGraceMax)
+	// Once received, its write is under way: the wait for it is bounded
+	// by the store's, and the running write would queue behind it anyway.
+	landing := began.Add(storeExitWait)
+	for {
+		ch := e.arrivals.changed(id)
+		e.mu.Lock()
+		m := e.exits[id]
+		e.mu.Unlock()
+		if m.stored >= run {
+			return true
+		}
+		deadline := landing
+		if m.received < run {
+			deadline = began.Add(exitGrace)
+			if m.landed.After(began) {
+				deadline = m.landed.Add(exitGrace)
+			}
+			if m.storing > 0 {
+				deadline = giveUp
+			}
+			if deadline.After(giveUp) {
+				deadline = giveUp
+			}
+		}
+		wait := time.Until(deadline)
+		if wait <= 0 {
+			return false
+		}
+		t := time.NewTimer(wait)
+		select {
+		case <-ch:
+			t.Stop()
+		case <-t.C:
+			return false
+		case <-ctx.Done():
+			t.Stop()
+			return false
+		}
+	}
+}
+
+// storeExitWait bounds how long a start waits for an exit the hub is
+// storing; past it the start records the run running (a write that
+// changes nothing once the exit is stored).
+const storeExitWait = 5 * time.Second
+
+// exitReceived and exitLanded mark run's exit of container id received by
+// the hub, and stored; outputStoring and outputLanded an output batch
+// being stored, and stored: for exitFollows.
+func (e *Engine) exitReceived(id string, run uint32) {
+	e.markExit(id, func(m *exitMark) { m.received = max(m.received, run) })
+}
+
+func (e *Engine) exitLanded(id string, run uint32) {
+	e.markExit(id, func(m *exitMark) { m.received, m.stored = max(m.received, run), max(m.stored, run) })
+}
+
+func (e *Engine) outputStoring(id string) {
+	e.markExit(id, func(m *exitMark) { m.storing++ })
+}
+
+func (e *Engine) outputLanded(id string) {
+	e.markExit(id, func(m *exitMark) { m.storing, m.landed = max(m.storing-1, 0), time.Now() })
+}
+
+func (e *Engine) markExit(id string, set func(*exitMark)) {
+	e.mu.Lock()
+	if _, starting := e.starting[id]; !starting {
+		e.mu.Unlock()
+		return // no start of this process waits for it
+	}
+	m := e.exits[id]
+	set(&m)
+	e.exits[id] = m
+	e.mu.Unlock()
+	e.arrivals.notify(id)
 }
 
 // recordRunning stores that run of container id runs as pid, unless it

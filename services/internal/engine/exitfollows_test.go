@@ -1,0 +1,129 @@
+package engine_test
+
+import (
+	"context"
+	"path/filepath"
+	"strings"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/moby/moby/api/types/container"
+	"github.com/sockerless/sockerless/agent/proto"
+	"github.com/sockerless/sockerless/services/internal/engine"
+	"github.com/sockerless/sockerless/services/internal/store/bolt"
+)
+
+// sharedStore is the embedded store seen as one other control planes
+// share (a ContainerWatcher, as Firestore), counting container writes.
+type sharedStore struct {
+	engine.Store
+	updates atomic.Int64
+	// latency delays each container write, as Firestore's round trips.
+	latency time.Duration
+}
+
+func (s *sharedStore) UpdateContainer(ctx context.Context, ns, id string, fn func(*engine.Container) error) (*engine.Container, error) {
+	s.updates.Add(1)
+	time.Sleep(s.latency)
+	return s.Store.UpdateContainer(ctx, ns, id, fn)
+}
+
+func (s *sharedStore) AppendLogs(ctx context.Context, ns, id string, entries []engine.LogEntry, acked map[uint32]uint64) ([]engine.LogEntry, error) {
+	time.Sleep(s.latency)
+	return s.Store.AppendLogs(ctx, ns, id, entries, acked)
+}
+
+func (s *sharedStore) WatchContainer(ctx context.Context, _, _ string, _ func()) error {
+	<-ctx.Done()
+	return nil
+}
+
+// exitingAgents' sessions start the process at once and, unless exitAfter
+// is negative, report its exit that long after; with output, a line of
+// output first, whose store the exit waits for, as the hub reads an
+// agent's frames in order.
+type exitingAgents struct {
+	backend   func() *engine.AgentBackend
+	exitAfter time.Duration
+	output    bool
+}
+
+func (a *exitingAgents) Session(_ context.Context, aid string) (engine.AgentSession, error) {
+	return &exitingSession{a: a, aid: aid}, nil
+}
+func (a *exitingAgents) Connected(string) bool { return false }
+
+type exitingSession struct {
+	a   *exitingAgents
+	aid string
+}
+
+func (s *exitingSession) Start(_ context.Context, st proto.Start) (int, error) {
+	if s.a.exitAfter >= 0 {
+		go func() {
+			time.Sleep(s.a.exitAfter)
+			if s.a.output {
+				_ = s.a.backend().StoreOutput(context.Background(), s.aid, []engine.LogEntry{{Stream: 1, Time: time.Now(), Data: []byte("hi\n")}}, nil)
+			}
+			_ = s.a.backend().StoreExit(context.Background(), s.aid, proto.Exit{Run: st.Run, Code: 3})
+		}()
+	}
+	return 7, nil
+}
+func (s *exitingSession) Signal(context.Context, int) error    { return nil }
+func (s *exitingSession) SignalAll(context.Context, int) error { return nil }
+func (s *exitingSession) Shutdown(context.Context) error       { return nil }
+
+// A start on a shared store whose process exits at once is written once
+// with its exit, not first as running: a write and a round trip less on
+// docker run --rm's path. One that keeps running is recorded running
+// before the start answers, as docker's.
+func TestStartLeavesTheRunToAnExitThatFollows(t *testing.T) {
+	for _, tt := range []struct {
+		name       string
+		exitAfter  time.Duration
+		output     bool
+		latency    time.Duration
+		wantStatus string
+		wantCode   int
+	}{
+		{"exits at once", time.Millisecond, false, 0, engine.StatusExited, 3},
+		{"writes a line and exits, each write a round trip", time.Millisecond, true, 15 * time.Millisecond, engine.StatusExited, 3},
+		{"keeps running", -1, false, 0, engine.StatusRunning, 0},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			ctx := context.Background()
+			b, err := bolt.Open(filepath.Join(t.TempDir(), "s.db"), bolt.Options{NoSync: true})
+			if err != nil {
+				t.Fatal(err)
+			}
+			t.Cleanup(func() { b.Close() })
+			if err := b.PutImage(ctx, &engine.Image{ID: "sha256:" + strings.Repeat("cd", 32), RepoTags: []string{"busybox:latest"}, Config: &container.Config{Cmd: []string{"true"}}}); err != nil {
+				t.Fatal(err)
+			}
+			st := &sharedStore{Store: b, latency: tt.latency}
+			agents := &exitingAgents{exitAfter: tt.exitAfter, output: tt.output}
+			e := newWithFleet(t, engine.Config{Store: st, Images: fakeImages{}, Functions: &fakeFunctions{}, Agents: agents, BootTimeout: time.Second, CallbackURL: "ws://hub"})
+			agents.backend = e.AgentBackend
+			if _, err := e.Create(ctx, engine.CreateRequest{Namespace: "default", Name: "quick", Config: &container.Config{Image: "busybox"}}); err != nil {
+				t.Fatal(err)
+			}
+			before := st.updates.Load()
+			if err := e.Start(ctx, "default", "quick"); err != nil {
+				t.Fatal(err)
+			}
+			c, err := e.Container(ctx, "default", "quick")
+			if err != nil {
+				t.Fatal(err)
+			}
+			if c.State.Status != tt.wantStatus || c.State.ExitCode != tt.wantCode {
+				t.Errorf("after start: %s, exit code %d; want %s, %d", c.State.Status, c.State.ExitCode, tt.wantStatus, tt.wantCode)
+			}
+			// The claim, then the exit or the running record: two writes.
+			if n := st.updates.Load() - before; n != 2 {
+				t.Errorf("%d container writes from the start, want 2 (the claim, then the exit or the running record)", n)
+			}
+		})
+	}
+}

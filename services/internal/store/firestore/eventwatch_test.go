@@ -16,11 +16,7 @@ func TestWatchEventsOfAnotherStore(t *testing.T) {
 	ctx := t.Context()
 	watcher, root := openFresh(t)
 	defer watcher.Close()
-	writer, err := Open(ctx, testProject, Options{Root: root})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer writer.Close()
+	writer := openTwin(t, root)
 	ev := func(n int64, action string) engine.StoredEvent {
 		return engine.StoredEvent{Key: fmt.Sprintf("%020d-other-%08d", n, n), Namespace: "a",
 			Message: events.Message{Type: events.ContainerEventType, Action: events.Action(action), TimeNano: n}}

@@ -40,6 +40,18 @@ func openFresh(t testing.TB) (*Store, string) {
 	return s, root
 }
 
+// openTwin opens another store on root, as another control plane shares
+// the first one's; it closes when the test ends.
+func openTwin(t testing.TB, root string) *Store {
+	t.Helper()
+	s, err := Open(t.Context(), testProject, Options{Root: root})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { s.Close() })
+	return s
+}
+
 func TestConformance(t *testing.T) {
 	storetest.Run(t, func(t *testing.T) engine.Store {
 		s, _ := openFresh(t)
@@ -61,11 +73,7 @@ func TestStatePersistsAcrossReopen(t *testing.T) {
 	if err := s.Close(); err != nil {
 		t.Fatal(err)
 	}
-	s, err := Open(ctx, testProject, Options{Root: root})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer s.Close()
+	s = openTwin(t, root)
 	got, err := s.GetContainer(ctx, "default", "web")
 	if err != nil || got.State.ExitCode != 3 || got.LogSeq != 1 || got.Acked[1] != 4 {
 		t.Fatalf("after reopen: %+v, %v", got, err)
@@ -216,11 +224,7 @@ func TestTwoStoresRace(t *testing.T) {
 	ctx := t.Context()
 	s1, root := openFresh(t)
 	defer s1.Close()
-	s2, err := Open(ctx, testProject, Options{Root: root})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer s2.Close()
+	s2 := openTwin(t, root)
 	stores := []*Store{s1, s2}
 	const perStore = 3
 	var wg sync.WaitGroup
@@ -284,11 +288,7 @@ func TestKnownStateGoneStale(t *testing.T) {
 	ctx := t.Context()
 	s1, root := openFresh(t)
 	defer s1.Close()
-	s2, err := Open(ctx, testProject, Options{Root: root})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer s2.Close()
+	s2 := openTwin(t, root)
 	if err := s1.CreateContainer(ctx, storetest.NewContainer("a", "c1", "n1")); err != nil {
 		t.Fatal(err)
 	}
@@ -342,11 +342,7 @@ func TestKnownNetworkGoneStale(t *testing.T) {
 	ctx := t.Context()
 	s1, root := openFresh(t)
 	defer s1.Close()
-	s2, err := Open(ctx, testProject, Options{Root: root})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer s2.Close()
+	s2 := openTwin(t, root)
 	if err := s1.CreateNetwork(ctx, storetest.NewNetwork("a", "n1", "net", "127.18.0.0/16")); err != nil {
 		t.Fatal(err)
 	}
@@ -390,11 +386,7 @@ func TestRenamedByAnotherStore(t *testing.T) {
 	ctx := t.Context()
 	s1, root := openFresh(t)
 	defer s1.Close()
-	s2, err := Open(ctx, testProject, Options{Root: root})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer s2.Close()
+	s2 := openTwin(t, root)
 	for _, c := range []*engine.Container{storetest.NewContainer("a", "c1", "old"), storetest.NewContainer("a", "c2", "other")} {
 		if err := s1.CreateContainer(ctx, c); err != nil {
 			t.Fatal(err)
@@ -454,11 +446,7 @@ func TestTagMovedByAnotherStore(t *testing.T) {
 	ctx := t.Context()
 	s1, root := openFresh(t)
 	defer s1.Close()
-	s2, err := Open(ctx, testProject, Options{Root: root})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer s2.Close()
+	s2 := openTwin(t, root)
 	id1, id2 := "sha256:"+strings.Repeat("1", 64), "sha256:"+strings.Repeat("2", 64)
 	if err := s1.PutImage(ctx, &engine.Image{ID: id1, RepoTags: []string{"app:latest"}}); err != nil {
 		t.Fatal(err)

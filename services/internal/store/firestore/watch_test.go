@@ -16,11 +16,7 @@ import (
 func TestWatchContainerSeesOtherProcessesChanges(t *testing.T) {
 	ctx := t.Context()
 	s, root := openFresh(t)
-	other, err := Open(ctx, testProject, Options{Root: root})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer other.Close()
+	other := openTwin(t, root)
 	c := storetest.NewContainer("default", "w1", "watched")
 	if err := s.CreateContainer(ctx, c); err != nil {
 		t.Fatal(err)
@@ -92,11 +88,7 @@ func expectNoWake(t *testing.T, woke <-chan struct{}) {
 func TestWatchFollowsRename(t *testing.T) {
 	ctx := t.Context()
 	s, root := openFresh(t)
-	other, err := Open(ctx, testProject, Options{Root: root})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer other.Close()
+	other := openTwin(t, root)
 	if err := s.CreateContainer(ctx, storetest.NewContainer("default", "w1", "before")); err != nil {
 		t.Fatal(err)
 	}

@@ -460,6 +460,13 @@ const (
 	HeaderAuthorization = "Authorization"
 )
 
+// StatusInstanceEnded is the hub's answer (410 Gone) to an agent's dial
+// with the right secret when the control plane has ended that agent's
+// instance (it gave up on the start, or found the instance gone): the
+// refusal is final, and the agent ends its instance instead of dialing
+// again, so the platform does not keep an instance busy for nothing.
+const StatusInstanceEnded = http.StatusGone
+
 // AgentHeader is the header of an agent's WebSocket upgrades: its
 // container and, as a bearer token, its secret.
 func AgentHeader(containerID, secret string) http.Header {

@@ -5,7 +5,8 @@
 // copies it to the agent's own stdout/stderr for Cloud Logging), reports the
 // exit status until the hub has stored it, and decides when the instance
 // ends: on Shutdown, when the linger time after the last exit passes without
-// a new Start, or when the hub stays unreachable.
+// a new Start, when the hub stays unreachable, or when the hub refuses it
+// as an instance the control plane has ended (session.ErrInstanceEnded).
 //
 // Execs (docker exec) run beside the main process through the same
 // Supervisor; their output flows on the streams the hub names, under the

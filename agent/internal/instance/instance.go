@@ -173,7 +173,8 @@ func (r *run) running() bool {
 // Run serves the invocation until the container is removed (Shutdown), the
 // linger time after the last exit passes, an idle instance is terminated,
 // or ctx ends: then it returns nil. If the hub stays unreachable it returns
-// an error wrapping session.ErrUnreachable. Either way the process is
+// an error wrapping session.ErrUnreachable; if the hub says the control
+// plane has ended the instance, one wrapping session.ErrInstanceEnded. Either way the process is
 // killed and the connection closed before it returns.
 func (in *Instance) Run(ctx context.Context) error {
 	if err := in.mount(); err != nil {
@@ -388,6 +389,10 @@ func (in *Instance) loop(ctx, runCtx context.Context, runs *sync.WaitGroup) erro
 				timer = time.NewTimer(d)
 				linger = timer.C
 			case evSessionEnded:
+				if errors.Is(e.sessEr, session.ErrInstanceEnded) {
+					in.log.Info("the control plane has ended this instance; ending it", "err", e.sessEr)
+					return end(fmt.Errorf("end instance: %w", e.sessEr))
+				}
 				in.log.Error("giving up on the hub", "err", e.sessEr)
 				return end(fmt.Errorf("end instance: %w", e.sessEr))
 			}

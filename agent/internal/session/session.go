@@ -64,6 +64,10 @@ type Config struct {
 // longer than GiveUpAfter.
 var ErrUnreachable = errors.New("hub unreachable")
 
+// ErrInstanceEnded is returned by Run when the hub refused a dial with
+// proto.StatusInstanceEnded: the control plane has ended this instance.
+var ErrInstanceEnded = errors.New("the control plane has ended this instance")
+
 // Session is the agent's side of its hub connection, across reconnects.
 type Session struct {
 	cfg Config
@@ -115,7 +119,9 @@ func New(cfg Config) *Session {
 // Run keeps the Session connected until ctx ends (it then closes the
 // connection and returns nil) or the hub stays unreachable for GiveUpAfter
 // (it returns an error wrapping ErrUnreachable). A refused dial (401/403)
-// counts as unreachable: the hub may be restarting.
+// counts as unreachable: the hub may be restarting. A dial refused with
+// proto.StatusInstanceEnded ends Run at once with an error wrapping
+// ErrInstanceEnded.
 func (s *Session) Run(ctx context.Context) error {
 	log := s.cfg.Logger
 	backoff := s.cfg.MinBackoff
@@ -125,6 +131,9 @@ func (s *Session) Run(ctx context.Context) error {
 		if err != nil {
 			if ctx.Err() != nil {
 				return nil
+			}
+			if errors.Is(err, ErrInstanceEnded) {
+				return err
 			}
 			if failingSince.IsZero() {
 				failingSince = time.Now()
@@ -161,6 +170,9 @@ func (s *Session) dial(ctx context.Context) (*websocket.Conn, error) {
 	defer cancel()
 	c, resp, err := websocket.Dial(dctx, s.url, &websocket.DialOptions{HTTPHeader: proto.AgentHeader(s.cfg.ContainerID, s.cfg.Secret)})
 	if err != nil {
+		if resp != nil && resp.StatusCode == proto.StatusInstanceEnded {
+			return nil, fmt.Errorf("%w: %w", ErrInstanceEnded, proto.DialError(s.url, resp, err))
+		}
 		return nil, proto.DialError(s.url, resp, err)
 	}
 	c.SetReadLimit(proto.HeaderSize + proto.MaxControl)

@@ -13,8 +13,9 @@ import (
 type Backend interface {
 	// AuthorizeAgent returns nil if secret is container id's agent secret
 	// (compared in constant time by the implementation). Any error refuses
-	// the dial: a KindUnavailable *engine.Error with 503, anything else with
-	// 401.
+	// the dial: engine.ErrInstanceEnded with proto.StatusInstanceEnded (the
+	// agent ends its instance), a KindUnavailable *engine.Error with 503,
+	// anything else with 401.
 	AuthorizeAgent(ctx context.Context, id, secret string) error
 	// AgentAcked returns, per stream, the highest data seq already stored for
 	// container id (used to drop re-sent frames after a reconnect).

@@ -3,6 +3,7 @@ package agenthub
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"log/slog"
 	"net/http"
@@ -110,7 +111,8 @@ func New(b Backend, logger *slog.Logger) *Hub {
 // ServeHTTP handles an agent's WebSocket upgrade (GET proto.ConnectPath). The
 // request must carry proto.HeaderContainer and "Authorization: Bearer
 // <secret>"; without the right secret it is refused with 401 before the
-// upgrade. It returns when the connection ends.
+// upgrade, and an agent whose instance the engine has ended with
+// proto.StatusInstanceEnded. It returns when the connection ends.
 func (h *Hub) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	id, ws, ok := h.accept(w, r)
 	if !ok {
@@ -138,6 +140,14 @@ func (h *Hub) accept(w http.ResponseWriter, r *http.Request) (id string, ws *web
 	}
 	if err := h.backend.AuthorizeAgent(r.Context(), id, secret); err != nil {
 		h.handlers.Done()
+		if errors.Is(err, engine.ErrInstanceEnded) {
+			// For good: the agent ends its instance (see
+			// proto.StatusInstanceEnded) rather than dial again.
+			h.log.Info("agent of an ended instance refused", "container", id)
+			w.Header().Set("Connection", "close")
+			writeError(w, proto.StatusInstanceEnded, err.Error())
+			return "", nil, false
+		}
 		if engine.KindOf(err) == engine.KindUnavailable {
 			// Not now (the store is unreachable, or another control plane
 			// waits for this agent): the agent dials again.

@@ -33,7 +33,8 @@ func (b *AgentBackend) container(ctx context.Context, aid string) (*Container, e
 	return c, nil
 }
 
-// AuthorizeAgent checks the secret of the agent of container aid.
+// AuthorizeAgent checks the secret of the agent of container aid. An
+// agent of an instance the engine has ended gets ErrInstanceEnded.
 func (b *AgentBackend) AuthorizeAgent(ctx context.Context, aid, secret string) error {
 	c, err := b.container(ctx, aid)
 	if err != nil {
@@ -41,6 +42,11 @@ func (b *AgentBackend) AuthorizeAgent(ctx context.Context, aid, secret string) e
 	}
 	if c.SecretHash == "" || subtle.ConstantTimeCompare([]byte(c.SecretHash), []byte(hashSecret(secret))) != 1 {
 		return Errorf(KindUnauthorized, "wrong agent secret")
+	}
+	if c.Instance == "gone" {
+		// Its instance was given up (a new one gets a new secret): an
+		// agent calling back late ends the instance it keeps busy.
+		return ErrInstanceEnded
 	}
 	if c.StartedBy != "" && c.StartedBy != b.e.process && time.Now().Before(c.StartClaim) {
 		// Another control plane is starting it and waits for this agent;

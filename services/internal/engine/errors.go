@@ -52,6 +52,12 @@ func KindOf(err error) Kind {
 	return KindInternal
 }
 
+// ErrInstanceEnded is AgentBackend.AuthorizeAgent's answer to an agent
+// with the right secret whose instance the engine has ended (it gave up
+// on the start, or found the instance gone): the hub refuses it for good
+// (proto.StatusInstanceEnded), and the agent ends its instance.
+var ErrInstanceEnded = &Error{Kind: KindForbidden, Message: "the control plane has ended this instance"}
+
 // Sentinel errors stores return; callers wrap them with docker's wording.
 var (
 	// ErrNotFound: no such record.

@@ -205,6 +205,12 @@ func (e *Engine) Start(ctx context.Context, ns, ref string) error {
 	sess, err := e.session(ctx, aid, inv)
 	view, linkEnv, upErr := up() // before any failRun, which releases them
 	if err != nil {
+		if !reuse {
+			// Given up before its agent called back: recorded before the
+			// run fails, so the agent, should it call back yet, is told
+			// to end its instance (AuthorizeAgent) and not kept busy.
+			e.instanceGone(c)
+		}
 		e.failRun(ns, c.ID, run, err.Error())
 		e.cancelInvocation(c.ID)
 		return &Error{Kind: KindInternal, Message: err.Error(), Err: err}

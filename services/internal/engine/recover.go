@@ -111,6 +111,6 @@ func (e *Engine) instanceGone(c *Container) {
 		return nil
 	})
 	if err != nil && !errors.Is(err, ErrNotFound) {
-		e.log.Error("recover: record instance gone", "container", c.ID, "err", err)
+		e.log.Error("record instance gone", "container", c.ID, "err", err)
 	}
 }

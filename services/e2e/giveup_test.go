@@ -1,0 +1,107 @@
+package e2e
+
+import (
+	"fmt"
+	"io"
+	"net"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"testing"
+)
+
+// gate is a TCP proxy to the control plane that agents dial back through
+// (the stack's callback address): while shut it drops every connection
+// (the agent sees a failed dial and dials again), once opened it forwards
+// them. It stands for an agent slow to call back.
+type gate struct {
+	ln        net.Listener
+	target    string
+	open      atomic.Bool
+	forwarded atomic.Int64
+	wg        sync.WaitGroup
+}
+
+func newGate(t *testing.T, target string) *gate {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	g := &gate{ln: ln, target: target}
+	t.Cleanup(func() { ln.Close(); g.wg.Wait() })
+	g.wg.Add(1)
+	go func() {
+		defer g.wg.Done()
+		for {
+			c, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			if !g.open.Load() {
+				c.Close()
+				continue
+			}
+			g.forwarded.Add(1)
+			g.wg.Add(1)
+			go func() { defer g.wg.Done(); g.pipe(c) }()
+		}
+	}()
+	return g
+}
+
+func (g *gate) pipe(c net.Conn) {
+	defer c.Close()
+	u, err := net.Dial("tcp", g.target)
+	if err != nil {
+		return
+	}
+	defer u.Close()
+	done := make(chan struct{}, 2)
+	go func() { io.Copy(u, c); done <- struct{}{} }()
+	go func() { io.Copy(c, u); done <- struct{}{} }()
+	<-done
+}
+
+func (g *gate) port() int { return g.ln.Addr().(*net.TCPAddr).Port }
+
+// A start the control plane gives up on (its agent did not call back
+// within the boot timeout) must not leave its function instance behind:
+// when the late agent calls back it is told the container's run is over,
+// and its instance ends (it stops listening first, so the platform sends
+// the next invocation to a fresh instance, not to it for a 429). The next
+// docker run of the same image then works, and no instance is left.
+func TestGivenUpStartEndsItsInstance(t *testing.T) {
+	cpPort, err := freePort()
+	if err != nil {
+		t.Fatal(err)
+	}
+	cpAddr := fmt.Sprintf("127.0.0.1:%d", cpPort)
+	g := newGate(t, cpAddr)
+	s := otherStack(t, []string{"--callback-url", fmt.Sprintf("ws://127.0.0.1:%d", g.port()), "--boot-timeout", "4s"}, nil,
+		func(s *stack) { s.tcp = cpAddr })
+	mustDocker(t, s.direct, "pull", "busybox")
+
+	id := strings.TrimSpace(mustDocker(t, s.direct, "create", "busybox", "echo", "never"))
+	if r := docker(t, s.direct, "start", id); r.code == 0 {
+		t.Fatalf("start whose agent cannot call back succeeded: %s", r.stdout)
+	}
+	if st := strings.TrimSpace(mustDocker(t, s.direct, "inspect", "-f", "{{.State.Error}}", id)); !strings.Contains(st, "call back") {
+		t.Fatalf("State.Error = %q, want the failed call back", st)
+	}
+
+	// The agent of the given-up start now reaches the control plane.
+	g.open.Store(true)
+	waitFor(t, func() bool { return g.forwarded.Load() > 0 })
+
+	out := mustDocker(t, s.direct, "run", "--rm", "busybox", "echo", "second")
+	if strings.TrimSpace(out) != "second" {
+		t.Fatalf("docker run after a given-up start: %q, want second", out)
+	}
+	if st := strings.TrimSpace(mustDocker(t, s.direct, "inspect", "-f", "{{.State.Status}} {{.State.ExitCode}}", id)); st != "exited 255" {
+		t.Fatalf("the given-up container is %q, want exited 255", st)
+	}
+	// Every instance ends: the given-up one when told, the second after
+	// its linger time.
+	waitFor(t, func() bool { return s.simStats(t)["instancesRunning"] == 0 })
+	mustDocker(t, s.direct, "rm", id)
+}

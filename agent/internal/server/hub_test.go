@@ -50,6 +50,7 @@ type hub struct {
 	stallEvery int64         // pause acking after each this many bytes
 	stallFor   time.Duration // for this long
 	noExitAck  bool          // never acknowledge exits
+	ended      bool          // refuse every dial as an ended instance (proto.StatusInstanceEnded)
 	// noExecExitAck leaves exec exits unacknowledged (the test acks them).
 	noExecExitAck bool
 }
@@ -101,6 +102,17 @@ func (h *hub) waitFor(t *testing.T, what string, timeout time.Duration, cond fun
 }
 
 func (h *hub) serve(w http.ResponseWriter, r *http.Request) {
+	h.mu.Lock()
+	ended := h.ended
+	if ended && r.URL.Path == proto.ConnectPath {
+		h.refused++
+		h.notifyLocked()
+	}
+	h.mu.Unlock()
+	if ended {
+		http.Error(w, "the control plane has ended this instance", proto.StatusInstanceEnded)
+		return
+	}
 	if r.URL.Path == proto.MeshPath && r.Header.Get(proto.HeaderAuthorization) == "Bearer "+h.secret {
 		h.serveMesh(w, r)
 		return

@@ -292,3 +292,34 @@ func TestHubUnreachable(t *testing.T) {
 		t.Fatalf("the agent gave up after %d refused dials", h.refused)
 	}
 }
+
+// An agent calling back for an instance the control plane has ended (it
+// gave up on the start) is refused for good: the instance ends at once,
+// long before the hub would count as unreachable, and stops listening
+// before it answers, so the platform takes no further request to it.
+func TestEndedInstanceEndsAtOnce(t *testing.T) {
+	h := newHub(t, "agent-secret")
+	h.ended = true
+	a := startAgent(t, func(c *Config) { c.Session.GiveUpAfter = time.Hour })
+	r := waitPost(t, a.invoke(invocation(h, 600)), 15*time.Second)
+	if r.status != http.StatusBadGateway || !strings.Contains(r.body["message"], "ended this instance") {
+		t.Fatalf("POST answered %d %v, want 502 saying the instance was ended", r.status, r.body)
+	}
+	if _, err := http.Get(a.base + "/healthz"); err == nil {
+		t.Fatal("the ended instance still accepts connections")
+	}
+	select {
+	case err := <-a.served:
+		if err != nil {
+			t.Fatalf("Serve = %v", err)
+		}
+		a.served <- nil
+	case <-time.After(15 * time.Second):
+		t.Fatal("Serve did not return after the instance was ended")
+	}
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	if h.refused != 1 {
+		t.Fatalf("dialed %d times, want 1", h.refused)
+	}
+}

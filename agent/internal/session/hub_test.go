@@ -26,6 +26,7 @@ type testHub struct {
 	mu      sync.Mutex
 	refused int
 	noRead  bool // accept but never read (pongs are never sent)
+	ended   bool // refuse every dial as an ended instance (proto.StatusInstanceEnded)
 }
 
 type hubConn struct {
@@ -46,6 +47,16 @@ func newTestHub(t *testing.T, secret string) *testHub {
 func (h *testHub) url() string { return "ws" + strings.TrimPrefix(h.srv.URL, "http") }
 
 func (h *testHub) serve(w http.ResponseWriter, r *http.Request) {
+	h.mu.Lock()
+	ended := h.ended
+	if ended {
+		h.refused++
+	}
+	h.mu.Unlock()
+	if ended {
+		http.Error(w, "the control plane has ended this instance", proto.StatusInstanceEnded)
+		return
+	}
 	if r.URL.Path != proto.ConnectPath || r.Header.Get(proto.HeaderAuthorization) != "Bearer "+h.secret {
 		h.mu.Lock()
 		h.refused++

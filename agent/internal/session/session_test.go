@@ -259,6 +259,24 @@ func TestRunEnds(t *testing.T) {
 	}
 }
 
+// A hub that says the control plane has ended the instance ends Run at
+// its first answer: the agent does not dial on for GiveUpAfter.
+func TestRunEndsWhenTheInstanceIsEnded(t *testing.T) {
+	h := newTestHub(t, "k")
+	h.ended = true
+	s := newTestSession(h, newRecorder(), "k")
+	s.cfg.GiveUpAfter = time.Hour
+	r := runSession(t, s)
+	if err := r.wait(t, 10*time.Second); !errors.Is(err, ErrInstanceEnded) {
+		t.Fatalf("Run = %v, want %v", err, ErrInstanceEnded)
+	}
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	if h.refused != 1 {
+		t.Fatalf("dialed %d times, want 1", h.refused)
+	}
+}
+
 func TestCancelClosesConnection(t *testing.T) {
 	h := newTestHub(t, "k")
 	s := newTestSession(h, newRecorder(), "k")

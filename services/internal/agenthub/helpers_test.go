@@ -57,6 +57,9 @@ func (b *fakeBackend) AuthorizeAgent(_ context.Context, id, secret string) error
 	if id == "flaky" {
 		return engine.Errorf(engine.KindUnavailable, "store down")
 	}
+	if id == "ended" {
+		return engine.ErrInstanceEnded
+	}
 	want, ok := b.secrets[id]
 	if !ok {
 		return engine.Errorf(engine.KindNotFound, "no such container")

@@ -35,6 +35,7 @@ func TestRefusedDialLeavesLiveSession(t *testing.T) {
 		{"empty bearer is 401", "c1", "Bearer ", http.StatusUnauthorized},
 		{"unknown container is 401", "nope", "Bearer s3cret", http.StatusUnauthorized},
 		{"unavailable backend is 503", "flaky", "Bearer s3cret", http.StatusServiceUnavailable},
+		{"ended instance is refused for good", "ended", "Bearer s3cret", proto.StatusInstanceEnded},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"path/filepath"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -30,13 +31,29 @@ func (fakeImages) Wrap(context.Context, *engine.Image) (string, error) {
 type fakeFunctions struct {
 	creates   atomic.Int64
 	invokeErr error // returned at once by Invoke; nil blocks until ctx ends
+
+	mu      sync.Mutex
+	secrets []string // the agent secrets of the invocations, in order
+}
+
+// secret returns the agent secret of the last invocation.
+func (f *fakeFunctions) secret() string {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if len(f.secrets) == 0 {
+		return ""
+	}
+	return f.secrets[len(f.secrets)-1]
 }
 
 func (f *fakeFunctions) Create(context.Context, string, string) (string, error) {
 	f.creates.Add(1)
 	return "http://fn", nil
 }
-func (f *fakeFunctions) Invoke(ctx context.Context, _ string, _ proto.Invocation) error {
+func (f *fakeFunctions) Invoke(ctx context.Context, _ string, inv proto.Invocation) error {
+	f.mu.Lock()
+	f.secrets = append(f.secrets, inv.Secret)
+	f.mu.Unlock()
 	if f.invokeErr != nil {
 		return f.invokeErr
 	}
@@ -115,6 +132,34 @@ func TestStartThatNeverRunsEndsExitedWithError(t *testing.T) {
 				t.Fatalf("wait = %+v, %v", res, err)
 			}
 		})
+	}
+}
+
+// The agent of a start given up (it did not call back in time) is told,
+// should it call back yet, that its instance is ended: by the time the
+// client sees the failed start, not only once the invocation has ended.
+// A wrong secret is still only refused.
+func TestGivenUpStartEndsItsAgent(t *testing.T) {
+	fns := &fakeFunctions{}
+	e, _ := newEngine(t, fns)
+	ctx := context.Background()
+	c, err := e.Create(ctx, engine.CreateRequest{Namespace: "default", Name: "late", Config: &container.Config{Image: "busybox"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := e.Start(ctx, "default", "late"); err == nil {
+		t.Fatal("start whose agent never calls back succeeded")
+	}
+	secret := fns.secret()
+	if secret == "" {
+		t.Fatal("no invocation was made")
+	}
+	b := e.AgentBackend()
+	if err := b.AuthorizeAgent(ctx, engine.AgentID(c), secret); !errors.Is(err, engine.ErrInstanceEnded) {
+		t.Fatalf("the late agent's dial: %v, want %v", err, engine.ErrInstanceEnded)
+	}
+	if err := b.AuthorizeAgent(ctx, engine.AgentID(c), "guess"); engine.KindOf(err) != engine.KindUnauthorized {
+		t.Fatalf("a wrong secret: %v, want unauthorized", err)
 	}
 }
 

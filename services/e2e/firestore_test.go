@@ -62,14 +62,15 @@ func storeOps(t testing.TB, s *stack) (reads, writes, eventWrites int64) {
 // the image record), but not the default bridge (a predefined network's
 // settings never change); the attach (once: the attach follows on from
 // the API's own read) and the wait read the container before the store's
-// listener on it is up (2), and the start too when it comes before the
-// listener is (1); the listener its first state and each change (the
-// claim, the output and exit, the removal: 4, and up to 2 more on a slow
+// listener on it is up (2; the start decides on the state its control
+// plane knows); the listener its first state and each change (the claim,
+// the output and exit, the removal: 4, and up to 2 more on a slow
 // machine, as for the writes); the published ports of the client's
-// containers (1): 10–11, 13 on a slow machine, where the start may also
-// come more than the caches' second after the create and read the image
-// and the function again (15). The bound is the slow machine's. The start
-// lists no networks: the container's view comes from the network it joins.
+// containers (1): 10, 12 on a slow machine, where the start may also come
+// more than the caches' second after the create and read the image and
+// the function again (14). The bound leaves one of slack over the slow
+// machine's. The start lists no networks: the container's view comes from
+// the network it joins.
 //
 // A loaded machine (CI runs the packages' tests side by side) can put a
 // run on the slow path every time it is tried, so the run is measured

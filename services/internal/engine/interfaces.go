@@ -241,6 +241,17 @@ type Networks interface {
 	Refresh(ctx context.Context, ns, id string) error
 }
 
+// KnownContainers is implemented by stores that keep the last state of
+// each container this process read or wrote (Firestore): KnownContainer
+// returns it without a read, and without a promise that it is current.
+// Only a caller whose change is written on that state with the
+// precondition that it still is (UpdateContainer does so on the known
+// state, and decides again on the record as it is when it is not) may
+// decide on it.
+type KnownContainers interface {
+	KnownContainer(ns, id string) (*Container, bool)
+}
+
 // ContainerWatcher is implemented by stores that other control planes
 // write too (Firestore): WatchContainer follows the record of container id
 // of namespace ns until ctx ends and calls changed after each change this

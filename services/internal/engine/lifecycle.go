@@ -59,7 +59,7 @@ func (e *Engine) Container(ctx context.Context, ns, ref string) (*Container, err
 // it again, as any change since closes the channel.
 func (e *Engine) containerPrimed(ctx context.Context, ns, ref string) (*Container, <-chan struct{}, error) {
 	var ch <-chan struct{}
-	if len(ref) == 64 && strings.Trim(ref, "0123456789abcdef") == "" {
+	if isFullID(ref) {
 		ch = e.notify.changed(ref)
 	}
 	c, err := e.Container(ctx, ns, ref)
@@ -116,7 +116,7 @@ func process(c *Container) proto.Process {
 // as a new invocation of its image's function. It returns once the process
 // runs (or failed to start).
 func (e *Engine) Start(ctx context.Context, ns, ref string) error {
-	c, err := e.Container(ctx, ns, ref)
+	c, err := e.startingState(ctx, ns, ref)
 	if err != nil {
 		return err
 	}
@@ -170,6 +170,9 @@ func (e *Engine) Start(ctx context.Context, ns, ref string) error {
 	c, err = e.cfg.Store.UpdateContainer(ctx, ns, c.ID, func(c *Container) error {
 		if running(c) || c.Run > c.ExitedRun {
 			return Errorf(KindNotModified, "container already started")
+		}
+		if c.State.Status == StatusRemoving { // decided above on a state maybe not current
+			return Errorf(KindConflict, "container %s is marked for removal and cannot be started", c.ID)
 		}
 		claimed = true
 		c.Ports = ports
@@ -375,6 +378,24 @@ func (e *Engine) markExit(id string, set func(*exitMark)) {
 	e.exits[id] = m
 	e.mu.Unlock()
 	e.arrivals.notify(id)
+}
+
+// isFullID reports whether ref is a full container ID (64 hex digits).
+func isFullID(ref string) bool {
+	return len(ref) == 64 && strings.Trim(ref, "0123456789abcdef") == ""
+}
+
+// startingState is the container a start decides on: by a full ID, the
+// state this process knows of it (a store read less on docker run's
+// path), since the start's claim is written on that state only if it is
+// still current, and decides again on the record as it is otherwise.
+func (e *Engine) startingState(ctx context.Context, ns, ref string) (*Container, error) {
+	if kc, ok := e.cfg.Store.(KnownContainers); ok && isFullID(ref) {
+		if c, ok := kc.KnownContainer(ns, ref); ok {
+			return c, nil
+		}
+	}
+	return e.Container(ctx, ns, ref)
 }
 
 // recordRunning stores that run of container id runs as pid, unless it

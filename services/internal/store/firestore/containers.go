@@ -164,6 +164,18 @@ func (s *Store) CreateContainer(ctx context.Context, c *engine.Container) error 
 	return nil
 }
 
+// KnownContainer returns the last state of container id this process
+// read or wrote, without a read (engine.KnownContainers): not
+// necessarily current.
+func (s *Store) KnownContainer(ns, id string) (*engine.Container, bool) {
+	d, _, ok := s.known.get(id)
+	if !ok || d.NS != ns {
+		return nil, false
+	}
+	c, err := decodeContainer(id, &d)
+	return c, err == nil
+}
+
 // GetContainer finds a container by ID, name or unique ID prefix: a
 // container whose ID this process knows is read from the document of its
 // name (one read); any other ref is first a range query on the id field

@@ -80,6 +80,7 @@ type Store struct {
 var (
 	_ engine.Store            = (*Store)(nil)
 	_ engine.ContainerWatcher = (*Store)(nil)
+	_ engine.KnownContainers  = (*Store)(nil)
 )
 
 // Open connects to Firestore in project (or to the emulator named by

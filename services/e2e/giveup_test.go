@@ -64,13 +64,9 @@ func (g *gate) pipe(c net.Conn) {
 
 func (g *gate) port() int { return g.ln.Addr().(*net.TCPAddr).Port }
 
-// A start the control plane gives up on (its agent did not call back
-// within the boot timeout) must not leave its function instance behind:
-// when the late agent calls back it is told the container's run is over,
-// and its instance ends (it stops listening first, so the platform sends
-// the next invocation to a fresh instance, not to it for a 429). The next
-// docker run of the same image then works, and no instance is left.
-func TestGivenUpStartEndsItsInstance(t *testing.T) {
+// givenUpStack starts a stack whose agents call back through a gate,
+// shut at first, with a short boot timeout.
+func givenUpStack(t *testing.T) (*stack, *gate) {
 	cpPort, err := freePort()
 	if err != nil {
 		t.Fatal(err)
@@ -80,7 +76,30 @@ func TestGivenUpStartEndsItsInstance(t *testing.T) {
 	s := otherStack(t, []string{"--callback-url", fmt.Sprintf("ws://127.0.0.1:%d", g.port()), "--boot-timeout", "4s"}, nil,
 		func(s *stack) { s.tcp = cpAddr })
 	mustDocker(t, s.direct, "pull", "busybox")
+	return s, g
+}
 
+// afterGivenUp lets the agent of a given-up start call back, then checks
+// that the next docker run of the image works and that every instance
+// ends: the given-up one when told, the next one after its linger time.
+func afterGivenUp(t *testing.T, s *stack, g *gate) {
+	t.Helper()
+	g.open.Store(true)
+	waitFor(t, func() bool { return g.forwarded.Load() > 0 })
+	out := mustDocker(t, s.direct, "run", "--rm", "busybox", "echo", "second")
+	if strings.TrimSpace(out) != "second" {
+		t.Fatalf("docker run after a given-up start: %q, want second", out)
+	}
+	waitFor(t, func() bool { return s.simStats(t)["instancesRunning"] == 0 })
+}
+
+// A start the control plane gives up on (its agent did not call back
+// within the boot timeout) must not leave its function instance behind:
+// when the late agent calls back it is told its instance is ended, and
+// the instance ends (it stops listening first, so the platform sends the
+// next invocation to a fresh instance, not to it for a 429).
+func TestGivenUpStartEndsItsInstance(t *testing.T) {
+	s, g := givenUpStack(t)
 	id := strings.TrimSpace(mustDocker(t, s.direct, "create", "busybox", "echo", "never"))
 	if r := docker(t, s.direct, "start", id); r.code == 0 {
 		t.Fatalf("start whose agent cannot call back succeeded: %s", r.stdout)
@@ -88,20 +107,20 @@ func TestGivenUpStartEndsItsInstance(t *testing.T) {
 	if st := strings.TrimSpace(mustDocker(t, s.direct, "inspect", "-f", "{{.State.Error}}", id)); !strings.Contains(st, "call back") {
 		t.Fatalf("State.Error = %q, want the failed call back", st)
 	}
-
-	// The agent of the given-up start now reaches the control plane.
-	g.open.Store(true)
-	waitFor(t, func() bool { return g.forwarded.Load() > 0 })
-
-	out := mustDocker(t, s.direct, "run", "--rm", "busybox", "echo", "second")
-	if strings.TrimSpace(out) != "second" {
-		t.Fatalf("docker run after a given-up start: %q, want second", out)
-	}
+	afterGivenUp(t, s, g)
 	if st := strings.TrimSpace(mustDocker(t, s.direct, "inspect", "-f", "{{.State.Status}} {{.State.ExitCode}}", id)); st != "exited 255" {
 		t.Fatalf("the given-up container is %q, want exited 255", st)
 	}
-	// Every instance ends: the given-up one when told, the second after
-	// its linger time.
-	waitFor(t, func() bool { return s.simStats(t)["instancesRunning"] == 0 })
 	mustDocker(t, s.direct, "rm", id)
+}
+
+// The same for docker run --rm: the given-up container is removed before
+// its agent calls back.
+func TestGivenUpRunRmEndsItsInstance(t *testing.T) {
+	s, g := givenUpStack(t)
+	if r := docker(t, s.direct, "run", "--rm", "busybox", "echo", "never"); r.code == 0 {
+		t.Fatalf("run whose agent cannot call back succeeded: %s", r.stdout)
+	}
+	waitFor(t, func() bool { return strings.TrimSpace(mustDocker(t, s.direct, "ps", "-aq")) == "" })
+	afterGivenUp(t, s, g)
 }

@@ -34,10 +34,17 @@ func (b *AgentBackend) container(ctx context.Context, aid string) (*Container, e
 }
 
 // AuthorizeAgent checks the secret of the agent of container aid. An
-// agent of an instance the engine has ended gets ErrInstanceEnded.
+// agent of an instance the engine has ended gets ErrInstanceEnded, as
+// does any agent of a container this process removed lately.
 func (b *AgentBackend) AuthorizeAgent(ctx context.Context, aid, secret string) error {
 	c, err := b.container(ctx, aid)
 	if err != nil {
+		if _, id, ok := splitAgentID(aid); ok && errors.Is(err, ErrNotFound) && b.e.removedHere(id) {
+			// Removed by this process, maybe before its agent called back
+			// (docker run --rm of a start given up): no instance of it is
+			// wanted, whoever dials, and the record with the secret is gone.
+			return ErrInstanceEnded
+		}
 		return Errorf(KindUnauthorized, "unknown container")
 	}
 	if c.SecretHash == "" || subtle.ConstantTimeCompare([]byte(c.SecretHash), []byte(hashSecret(secret))) != 1 {

@@ -326,6 +326,23 @@ func (e *Engine) removedCode(id string) (WaitResult, bool) {
 	return r.result, true
 }
 
+// removedHere reports whether this process deleted the record of
+// container id lately (removals are remembered for a minute).
+func (e *Engine) removedHere(id string) bool {
+	e.mu.Lock()
+	r := e.removed[id]
+	e.mu.Unlock()
+	if r == nil {
+		return false
+	}
+	select {
+	case <-r.done:
+		return r.gone
+	default:
+		return false
+	}
+}
+
 // awaitRemoval waits for this process's removal of container id, if one
 // is under way or done: ok reports that it deleted the record, with the
 // exit status the container had. A waiter woken during a removal (by the

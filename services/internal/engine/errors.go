@@ -54,7 +54,8 @@ func KindOf(err error) Kind {
 
 // ErrInstanceEnded is AgentBackend.AuthorizeAgent's answer to an agent
 // with the right secret whose instance the engine has ended (it gave up
-// on the start, or found the instance gone): the hub refuses it for good
+// on the start, or found the instance gone), and to any agent of a
+// container the engine removed lately: the hub refuses it for good
 // (proto.StatusInstanceEnded), and the agent ends its instance.
 var ErrInstanceEnded = &Error{Kind: KindForbidden, Message: "the control plane has ended this instance"}
 

@@ -137,8 +137,9 @@ func TestStartThatNeverRunsEndsExitedWithError(t *testing.T) {
 
 // The agent of a start given up (it did not call back in time) is told,
 // should it call back yet, that its instance is ended: by the time the
-// client sees the failed start, not only once the invocation has ended.
-// A wrong secret is still only refused.
+// client sees the failed start, not only once the invocation has ended;
+// and after the container's removal too. A wrong secret is still only
+// refused.
 func TestGivenUpStartEndsItsAgent(t *testing.T) {
 	fns := &fakeFunctions{}
 	e, _ := newEngine(t, fns)
@@ -160,6 +161,18 @@ func TestGivenUpStartEndsItsAgent(t *testing.T) {
 	}
 	if err := b.AuthorizeAgent(ctx, engine.AgentID(c), "guess"); engine.KindOf(err) != engine.KindUnauthorized {
 		t.Fatalf("a wrong secret: %v, want unauthorized", err)
+	}
+	// Removed (as docker run --rm does), the container has no record to
+	// hold the secret: its agent is ended all the same; an agent of a
+	// container that never was is only refused.
+	if err := e.Remove(ctx, "default", c.ID, false); err != nil {
+		t.Fatal(err)
+	}
+	if err := b.AuthorizeAgent(ctx, engine.AgentID(c), secret); !errors.Is(err, engine.ErrInstanceEnded) {
+		t.Fatalf("the late agent of a removed container: %v, want %v", err, engine.ErrInstanceEnded)
+	}
+	if err := b.AuthorizeAgent(ctx, "default/"+strings.Repeat("ab", 32), secret); engine.KindOf(err) != engine.KindUnauthorized {
+		t.Fatalf("an agent of no container: %v, want unauthorized", err)
 	}
 }
 

@@ -462,7 +462,8 @@ const (
 
 // StatusInstanceEnded is the hub's answer (410 Gone) to an agent's dial
 // with the right secret when the control plane has ended that agent's
-// instance (it gave up on the start, or found the instance gone): the
+// instance (it gave up on the start, found the instance gone, or removed
+// the container): the
 // refusal is final, and the agent ends its instance instead of dialing
 // again, so the platform does not keep an instance busy for nothing.
 const StatusInstanceEnded = http.StatusGone

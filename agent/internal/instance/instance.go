@@ -174,8 +174,9 @@ func (r *run) running() bool {
 // linger time after the last exit passes, an idle instance is terminated,
 // or ctx ends: then it returns nil. If the hub stays unreachable it returns
 // an error wrapping session.ErrUnreachable; if the hub says the control
-// plane has ended the instance, one wrapping session.ErrInstanceEnded. Either way the process is
-// killed and the connection closed before it returns.
+// plane has ended the instance, one wrapping session.ErrInstanceEnded.
+// Either way the process is killed and the connection closed before it
+// returns.
 func (in *Instance) Run(ctx context.Context) error {
 	if err := in.mount(); err != nil {
 		return err

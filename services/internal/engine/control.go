@@ -449,8 +449,9 @@ func (e *Engine) remove(ctx context.Context, c *Container, volumes bool) error {
 		e.releasePorts(c, c.Run)
 	}
 	e.publish(c, "destroy", nil)
-	// The agent ends its instance on Shutdown; cancelling the POST covers an
-	// agent that never connected.
+	// The agent ends its instance on Shutdown; one that has not connected
+	// yet ends it when it calls back (AuthorizeAgent, removedHere). The
+	// POST is cancelled all the same, so the invocation is not held.
 	time.AfterFunc(5*time.Second, func() { e.cancelInvocation(c.ID) })
 	return nil
 }

@@ -2,8 +2,6 @@ package engine_test
 
 import (
 	"context"
-	"path/filepath"
-	"strings"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -11,7 +9,6 @@ import (
 	"github.com/moby/moby/api/types/container"
 	"github.com/sockerless/sockerless/agent/proto"
 	"github.com/sockerless/sockerless/services/internal/engine"
-	"github.com/sockerless/sockerless/services/internal/store/bolt"
 )
 
 // sharedStore is the embedded store seen as one other control planes
@@ -94,14 +91,7 @@ func TestStartLeavesTheRunToAnExitThatFollows(t *testing.T) {
 	} {
 		t.Run(tt.name, func(t *testing.T) {
 			ctx := context.Background()
-			b, err := bolt.Open(filepath.Join(t.TempDir(), "s.db"), bolt.Options{NoSync: true})
-			if err != nil {
-				t.Fatal(err)
-			}
-			t.Cleanup(func() { b.Close() })
-			if err := b.PutImage(ctx, &engine.Image{ID: "sha256:" + strings.Repeat("cd", 32), RepoTags: []string{"busybox:latest"}, Config: &container.Config{Cmd: []string{"true"}}}); err != nil {
-				t.Fatal(err)
-			}
+			b := boltWithBusybox(t, "true")
 			st := &sharedStore{Store: b, latency: tt.latency}
 			agents := &exitingAgents{exitAfter: tt.exitAfter, output: tt.output}
 			e := newWithFleet(t, engine.Config{Store: st, Images: fakeImages{}, Functions: &fakeFunctions{}, Agents: agents, BootTimeout: time.Second, CallbackURL: "ws://hub"})

@@ -2,14 +2,11 @@ package engine_test
 
 import (
 	"context"
-	"path/filepath"
-	"strings"
 	"testing"
 	"time"
 
 	"github.com/moby/moby/api/types/container"
 	"github.com/sockerless/sockerless/services/internal/engine"
-	"github.com/sockerless/sockerless/services/internal/store/bolt"
 )
 
 // staleStore is the embedded store with a KnownContainer that answers a
@@ -43,14 +40,7 @@ func TestStartOnAStaleKnownState(t *testing.T) {
 	} {
 		t.Run(tt.name, func(t *testing.T) {
 			ctx := context.Background()
-			b, err := bolt.Open(filepath.Join(t.TempDir(), "s.db"), bolt.Options{NoSync: true})
-			if err != nil {
-				t.Fatal(err)
-			}
-			t.Cleanup(func() { b.Close() })
-			if err := b.PutImage(ctx, &engine.Image{ID: "sha256:" + strings.Repeat("cd", 32), RepoTags: []string{"busybox:latest"}, Config: &container.Config{Cmd: []string{"true"}}}); err != nil {
-				t.Fatal(err)
-			}
+			b := boltWithBusybox(t, "true")
 			st := &staleStore{Store: b}
 			e := newWithFleet(t, engine.Config{Store: st, Images: fakeImages{}, Functions: &fakeFunctions{}, Agents: silentAgents{}, BootTimeout: 200 * time.Millisecond, CallbackURL: "ws://hub"})
 			c, err := e.Create(ctx, engine.CreateRequest{Namespace: "default", Name: "stale", Config: &container.Config{Image: "busybox"}})

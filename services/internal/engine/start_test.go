@@ -82,16 +82,24 @@ func (silentAgents) Session(ctx context.Context, _ string) (engine.AgentSession,
 }
 func (silentAgents) Connected(string) bool { return false }
 
-func newEngine(t *testing.T, fns *fakeFunctions) (*engine.Engine, engine.Store) {
+// boltWithBusybox opens an embedded store holding a busybox:latest image
+// whose command is cmd; it closes when the test ends.
+func boltWithBusybox(t *testing.T, cmd ...string) *bolt.Store {
 	t.Helper()
 	st, err := bolt.Open(filepath.Join(t.TempDir(), "s.db"), bolt.Options{NoSync: true})
 	if err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { st.Close() })
-	if err := st.PutImage(context.Background(), &engine.Image{ID: "sha256:" + strings.Repeat("cd", 32), RepoTags: []string{"busybox:latest"}, Config: &container.Config{Cmd: []string{"sh"}}}); err != nil {
+	if err := st.PutImage(context.Background(), &engine.Image{ID: "sha256:" + strings.Repeat("cd", 32), RepoTags: []string{"busybox:latest"}, Config: &container.Config{Cmd: cmd}}); err != nil {
 		t.Fatal(err)
 	}
+	return st
+}
+
+func newEngine(t *testing.T, fns *fakeFunctions) (*engine.Engine, engine.Store) {
+	t.Helper()
+	st := boltWithBusybox(t, "sh")
 	e := newWithFleet(t, engine.Config{Store: st, Images: fakeImages{}, Functions: fns, Agents: silentAgents{}, BootTimeout: 300 * time.Millisecond, CallbackURL: "ws://hub"})
 	t.Cleanup(func() { e.Close() })
 	return e, st

@@ -6,7 +6,7 @@ import (
 	"fmt"
 	"sort"
 	"strings"
-	"sync"
+	"time"
 
 	"cloud.google.com/go/firestore"
 	"google.golang.org/grpc/codes"
@@ -211,7 +211,7 @@ func (s *Store) PutImage(ctx context.Context, img *engine.Image) error {
 	}
 	img.RepoTags, img.RepoDigests = stored.RepoTags, stored.RepoDigests
 	for _, r := range imageRefs(img) {
-		s.refIDs.put(r, img.ID)
+		s.refIDs.PutIf(s.refIDs.Gen(), r, img.ID)
 	}
 	return nil
 }
@@ -276,7 +276,7 @@ func (s *Store) GetImage(ctx context.Context, ref string) (*engine.Image, error)
 	// A ref is read with the image it named last time, in one call: it
 	// usually still names it (a tag moves on a pull or a tag, rarely).
 	var snap, isnap *firestore.DocumentSnapshot
-	guess := s.refIDs.get(ref)
+	guess, _ := s.refIDs.Get(ref)
 	if guess != "" {
 		snaps, err := s.getDocs(ctx, s.refRef(ref), s.imageRef(guess))
 		if err != nil {
@@ -300,10 +300,10 @@ func (s *Store) GetImage(ctx context.Context, ref string) (*engine.Image, error)
 		if err != nil {
 			return nil, fmt.Errorf("image %s: %w", ref, err)
 		}
-		s.refIDs.put(ref, id)
+		s.refIDs.PutIf(s.refIDs.Gen(), ref, id)
 		return img, nil
 	}
-	s.refIDs.drop(ref)
+	s.refIDs.Drop(ref)
 	hex := strings.TrimPrefix(ref, "sha256:")
 	if hex == "" || strings.Trim(hex, "0123456789abcdef") != "" {
 		return nil, fmt.Errorf("image %s: %w", ref, engine.ErrNotFound)
@@ -422,33 +422,6 @@ func isFullID(ref string) bool {
 	return ok && len(hex) == 64 && strings.Trim(hex, "0123456789abcdef") == ""
 }
 
-// refIDs maps image refs to the image IDs they last named in this
-// process. It only saves a call: every read checks the ref itself.
-type refIDs struct {
-	mu sync.Mutex
-	m  map[string]string
-}
-
-// refIDsMax bounds the refs kept; past it the map starts afresh.
-const refIDsMax = 4096
-
-func (r *refIDs) get(ref string) string {
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	return r.m[ref]
-}
-
-func (r *refIDs) put(ref, id string) {
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	if r.m == nil || len(r.m) >= refIDsMax {
-		r.m = map[string]string{}
-	}
-	r.m[ref] = id
-}
-
-func (r *refIDs) drop(ref string) {
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	delete(r.m, ref)
-}
+// refIDsTTL is how long a ref's last image ID serves as the guess of
+// GetImage's one-call read.
+const refIDsTTL = time.Hour

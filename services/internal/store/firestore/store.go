@@ -19,6 +19,7 @@ import (
 	"google.golang.org/grpc/status"
 
 	"github.com/sockerless/sockerless/services/internal/engine"
+	"github.com/sockerless/sockerless/services/internal/ttlcache"
 )
 
 // DefaultRoot is the document under which a store keeps its collections
@@ -73,8 +74,9 @@ type Store struct {
 	known    known[containerDoc]
 	knownNet known[networkDoc]
 	// refIDs are the image IDs refs last named when this process read or
-	// wrote them, to read a ref and its image in one call.
-	refIDs refIDs
+	// wrote them, to read a ref and its image in one call. They only save
+	// a call (every read checks the ref itself), so they serve long.
+	refIDs *ttlcache.Cache[string, string]
 }
 
 var (
@@ -136,7 +138,8 @@ func Open(ctx context.Context, project string, opts ...Options) (*Store, error) 
 		client.Close()
 		return nil, fmt.Errorf("open firestore store: root %q is not a document path", o.Root)
 	}
-	s := &Store{client: client, root: root, maxAttempts: o.MaxAttempts, writeTimeout: o.WriteTimeout}
+	s := &Store{client: client, root: root, maxAttempts: o.MaxAttempts, writeTimeout: o.WriteTimeout,
+		refIDs: ttlcache.New[string, string](refIDsTTL)}
 	s.known.clone, s.known.size = cloneContainerDoc, containerDocSize
 	s.knownNet.size = func(d networkDoc) int { return len(d.JSON) }
 	return s, nil

@@ -121,7 +121,7 @@ const outputLinger = 3 * time.Millisecond
 // OutputLinger is outputLinger on a shared store; on the embedded store a
 // write costs less than the wait.
 func (b *AgentBackend) OutputLinger() time.Duration {
-	if _, shared := b.e.cfg.Store.(ContainerWatcher); shared {
+	if b.e.storeShared() {
 		return outputLinger
 	}
 	return 0

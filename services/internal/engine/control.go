@@ -317,21 +317,24 @@ type removal struct {
 // removedCode returns the exit status a removed container had, for waiters
 // that were woken only after the record was gone.
 func (e *Engine) removedCode(id string) (WaitResult, bool) {
+	if r := e.removalOf(id); r != nil {
+		return r.result, true
+	}
+	return WaitResult{}, false
+}
+
+// removalOf is this process's removal of container id under way or done
+// lately, or nil.
+func (e *Engine) removalOf(id string) *removal {
 	e.mu.Lock()
 	defer e.mu.Unlock()
-	r, ok := e.removed[id]
-	if !ok {
-		return WaitResult{}, false
-	}
-	return r.result, true
+	return e.removed[id]
 }
 
 // removedHere reports whether this process deleted the record of
 // container id lately (removals are remembered for a minute).
 func (e *Engine) removedHere(id string) bool {
-	e.mu.Lock()
-	r := e.removed[id]
-	e.mu.Unlock()
+	r := e.removalOf(id)
 	if r == nil {
 		return false
 	}
@@ -348,9 +351,7 @@ func (e *Engine) removedHere(id string) bool {
 // exit status the container had. A waiter woken during a removal (by the
 // removal's own changes) need not read a record about to go, or gone.
 func (e *Engine) awaitRemoval(ctx context.Context, id string) (WaitResult, bool, error) {
-	e.mu.Lock()
-	r := e.removed[id]
-	e.mu.Unlock()
+	r := e.removalOf(id)
 	if r == nil {
 		return WaitResult{}, false, nil
 	}

@@ -246,14 +246,12 @@ func (e *Engine) Start(ctx context.Context, ns, ref string) error {
 		return fmt.Errorf("start %s: %w", c.ID, err)
 	}
 	// A short run's exit is often stored (by the hub, in this process)
-	// before Start gets here: then there is nothing to record.
+	// before Start gets here, or right after (exitFollows): then there is
+	// nothing to record, unless links' variables are to be kept.
 	e.mu.Lock()
-	exited := e.startedRun[c.ID] >= run && len(linkEnv) == 0
+	stored := e.startedRun[c.ID] >= run
 	e.mu.Unlock()
-	if !exited && len(linkEnv) == 0 {
-		exited = e.exitFollows(ctx, c.ID, run)
-	}
-	if !exited {
+	if exited := len(linkEnv) == 0 && (stored || e.exitFollows(ctx, c.ID, run)); !exited {
 		if err := e.recordRunning(ctx, ns, c.ID, run, pid, linkEnv); err != nil {
 			return err
 		}
@@ -297,7 +295,7 @@ const (
 // path. On the embedded store a write costs less than the wait. A
 // long-running process costs its start the grace (exitGraceMax at most).
 func (e *Engine) exitFollows(ctx context.Context, id string, run uint32) bool {
-	if _, shared := e.cfg.Store.(ContainerWatcher); !shared {
+	if !e.storeShared() {
 		return false
 	}
 	began := time.Now()

@@ -63,3 +63,11 @@ func (e *Engine) runWatch(ctx context.Context, cw ContainerWatcher, ns, id strin
 		}
 	}
 }
+
+// storeShared reports whether other control planes write the store too
+// (it is a ContainerWatcher, as Firestore): its writes are round trips
+// worth a short wait to save.
+func (e *Engine) storeShared() bool {
+	_, ok := e.cfg.Store.(ContainerWatcher)
+	return ok
+}

@@ -18,16 +18,26 @@ type sharedStore struct {
 	updates atomic.Int64
 	// latency delays each container write, as Firestore's round trips.
 	latency time.Duration
+	// Once armed, the first write entered closes entered.
+	armed   atomic.Bool
+	entered chan struct{}
+}
+
+func (s *sharedStore) enter() {
+	if s.armed.CompareAndSwap(true, false) {
+		close(s.entered)
+	}
+	time.Sleep(s.latency)
 }
 
 func (s *sharedStore) UpdateContainer(ctx context.Context, ns, id string, fn func(*engine.Container) error) (*engine.Container, error) {
 	s.updates.Add(1)
-	time.Sleep(s.latency)
+	s.enter()
 	return s.Store.UpdateContainer(ctx, ns, id, fn)
 }
 
 func (s *sharedStore) AppendLogs(ctx context.Context, ns, id string, entries []engine.LogEntry, acked map[uint32]uint64) ([]engine.LogEntry, error) {
-	time.Sleep(s.latency)
+	s.enter()
 	return s.Store.AppendLogs(ctx, ns, id, entries, acked)
 }
 
@@ -36,14 +46,15 @@ func (s *sharedStore) WatchContainer(ctx context.Context, _, _ string, _ func())
 	return nil
 }
 
-// exitingAgents' sessions start the process at once and, unless exitAfter
-// is negative, report its exit that long after; with output, a line of
-// output first, whose store the exit waits for, as the hub reads an
-// agent's frames in order.
+// exitingAgents' sessions start the process at once and, with exits,
+// report its exit right behind the start's reply: the hub has begun to
+// store it (or, with output, the line of output the exit follows, as the
+// hub reads an agent's frames in order) when the reply reaches Start.
 type exitingAgents struct {
-	backend   func() *engine.AgentBackend
-	exitAfter time.Duration
-	output    bool
+	backend func() *engine.AgentBackend
+	store   *sharedStore
+	exits   bool
+	output  bool
 }
 
 func (a *exitingAgents) Session(_ context.Context, aid string) (engine.AgentSession, error) {
@@ -57,14 +68,16 @@ type exitingSession struct {
 }
 
 func (s *exitingSession) Start(_ context.Context, st proto.Start) (int, error) {
-	if s.a.exitAfter >= 0 {
+	if s.a.exits {
+		s.a.store.entered = make(chan struct{})
+		s.a.store.armed.Store(true)
 		go func() {
-			time.Sleep(s.a.exitAfter)
 			if s.a.output {
 				_ = s.a.backend().StoreOutput(context.Background(), s.aid, []engine.LogEntry{{Stream: 1, Time: time.Now(), Data: []byte("hi\n")}}, nil)
 			}
 			_ = s.a.backend().StoreExit(context.Background(), s.aid, proto.Exit{Run: st.Run, Code: 3})
 		}()
+		<-s.a.store.entered
 	}
 	return 7, nil
 }
@@ -79,21 +92,21 @@ func (s *exitingSession) Shutdown(context.Context) error       { return nil }
 func TestStartLeavesTheRunToAnExitThatFollows(t *testing.T) {
 	for _, tt := range []struct {
 		name       string
-		exitAfter  time.Duration
+		exits      bool
 		output     bool
 		latency    time.Duration
 		wantStatus string
 		wantCode   int
 	}{
-		{"exits at once", time.Millisecond, false, 0, engine.StatusExited, 3},
-		{"writes a line and exits, each write a round trip", time.Millisecond, true, 15 * time.Millisecond, engine.StatusExited, 3},
-		{"keeps running", -1, false, 0, engine.StatusRunning, 0},
+		{"exits at once, each write a round trip", true, false, 15 * time.Millisecond, engine.StatusExited, 3},
+		{"writes a line and exits, each write a round trip", true, true, 15 * time.Millisecond, engine.StatusExited, 3},
+		{"keeps running", false, false, 0, engine.StatusRunning, 0},
 	} {
 		t.Run(tt.name, func(t *testing.T) {
 			ctx := context.Background()
 			b := boltWithBusybox(t, "true")
 			st := &sharedStore{Store: b, latency: tt.latency}
-			agents := &exitingAgents{exitAfter: tt.exitAfter, output: tt.output}
+			agents := &exitingAgents{store: st, exits: tt.exits, output: tt.output}
 			e := newWithFleet(t, engine.Config{Store: st, Images: fakeImages{}, Functions: &fakeFunctions{}, Agents: agents, BootTimeout: time.Second, CallbackURL: "ws://hub"})
 			agents.backend = e.AgentBackend
 			if _, err := e.Create(ctx, engine.CreateRequest{Namespace: "default", Name: "quick", Config: &container.Config{Image: "busybox"}}); err != nil {

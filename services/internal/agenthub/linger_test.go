@@ -27,7 +27,11 @@ func TestLingerJoinsOutputAndTheExitBehindIt(t *testing.T) {
 			env := newTestEnv(t, b, nil)
 			a := env.connect(t, "c1", 0)
 			a.data(proto.StreamStdout, 1, "hi")
-			time.Sleep(50 * time.Millisecond) // the exit comes a moment after
+			if tt.linger > 0 {
+				time.Sleep(50 * time.Millisecond) // the exit comes a moment after
+			} else {
+				a.until(proto.TypeAck) // the output is stored alone before the exit comes
+			}
 			a.control(proto.TypeExit, proto.Exit{Run: 1, Code: 0})
 			a.until(proto.TypeExitAck)
 			b.mu.Lock()

@@ -33,6 +33,10 @@ type containerDoc struct {
 	// little output never writes a chunk document.
 	Log      map[string][]byte `firestore:"log,omitempty"`
 	LogBytes int64             `firestore:"logBytes,omitempty"`
+	// Write is a random token of the write that made this state, so that
+	// a writer whose answer was lost can tell its own write from another
+	// that made the same content (readBack).
+	Write string `firestore:"w,omitempty"`
 	// key is the document's ID (the escaped name), not a field of it.
 	key string
 }
@@ -149,20 +153,42 @@ func (s *Store) CreateContainer(ctx context.Context, c *engine.Container) error 
 	}
 	ref := s.containerRef(c.Namespace, c.Name)
 	doc := containerDoc{NS: c.Namespace, ID: c.ID, JSON: data, Gen: newGen(), key: ref.ID}
-	s.own.wrote(c.ID, fingerprint(&doc))
+	s.stamp(c.ID, &doc)
 	wctx, cancel := s.writeContext(ctx)
 	defer cancel()
-	wr, err := ref.Create(wctx, doc)
-	switch {
-	case isCode(err, codes.AlreadyExists):
-		return fmt.Errorf("name %q: %w", c.Name, engine.ErrConflict)
-	case err != nil:
-		return fmt.Errorf("create container %s: %w", c.ID, err)
+	for attempt := 1; ; attempt++ {
+		wr, err := ref.Create(wctx, doc)
+		if err == nil {
+			s.countWrites(1)
+			s.known.put(c.ID, &doc, wr.UpdateTime)
+			return nil
+		}
+		taken := isCode(err, codes.AlreadyExists)
+		if !taken && !ambiguous(wctx, err) {
+			return fmt.Errorf("create container %s: %w", c.ID, err)
+		}
+		// Its answer was lost, or the name is taken, maybe by this very
+		// create (the client retries a commit whose answer it lost): the
+		// document tells.
+		cur, at, exists, rerr := s.readBack(wctx, ref, c.Namespace, c.ID)
+		switch {
+		case rerr != nil:
+			return fmt.Errorf("create container %s: %w (and reading it back: %v)", c.ID, err, rerr)
+		case cur != nil && cur.Write == doc.Write:
+			s.countWrites(1)
+			s.known.put(c.ID, cur, at)
+			return nil
+		case exists || attempt == maxAmbiguous && taken:
+			return fmt.Errorf("name %q: %w", c.Name, engine.ErrConflict)
+		case attempt == maxAmbiguous:
+			return fmt.Errorf("create container %s: %w", c.ID, err)
+		}
+		// Not there (any more): create it again.
 	}
-	s.countWrites(1)
-	s.known.put(c.ID, &doc, wr.UpdateTime)
-	return nil
 }
+
+// maxAmbiguous bounds the tries of a write whose answers are lost.
+const maxAmbiguous = 3
 
 // KnownContainer returns the last state of container id this process
 // read or wrote, without a read (engine.KnownContainers): not
@@ -311,7 +337,7 @@ func (s *Store) UpdateContainer(ctx context.Context, ns, id string, fn func(*eng
 		}
 		doc.JSON = data
 		doc.key = s.containerRef(ns, c.Name).ID
-		s.own.wrote(id, fingerprint(doc))
+		s.stamp(id, doc)
 		written, writeN = doc, t.writes
 		if doc.key == old.ID {
 			return t.set(old, doc)
@@ -321,6 +347,15 @@ func (s *Store) UpdateContainer(ctx context.Context, ns, id string, fn func(*eng
 		}
 		return t.delete(old)
 	})
+	if err != nil && written != nil {
+		// The commit of the container's new state may have landed with
+		// its answer lost: then the change is done.
+		sctx, cancel := s.writeContext(ctx)
+		if s.settleKnown(sctx, err, s.ref(written), id, written, writeN+1) == nil {
+			err, written = nil, nil // known from the read back
+		}
+		cancel()
+	}
 	if err == nil && written != nil {
 		s.known.put(id, written, updateTime(&resp, writeN))
 	}
@@ -469,6 +504,17 @@ func (s *Store) deleteKnown(ctx context.Context, ns, id string) error {
 			}
 			return nil
 		}, firestore.MaxAttempts(1))
+	}
+	if err != nil && wctx.Err() == nil {
+		// Its answer was lost (or, retried by the client, the retry found
+		// the document gone): did it land? The container is looked up
+		// by its ID: another process may have renamed it.
+		switch _, _, ferr := s.findContainer(direct{wctx, s}, ns, id); {
+		case errors.Is(ferr, engine.ErrNotFound):
+			err = nil
+		case ferr == nil && ambiguous(wctx, err):
+			err = errNotLanded
+		}
 	}
 	switch {
 	case err == nil:

@@ -2,6 +2,8 @@ package firestore
 
 import (
 	"context"
+	"errors"
+	"fmt"
 	"maps"
 	"sync"
 	"time"
@@ -126,9 +128,37 @@ func (s *Store) watchedDoc(id string) (*containerDoc, bool) {
 }
 
 // stale reports whether a precondition write failed because the document
-// changed or went away since its known state.
+// changed or went away since its known state (or did not land).
 func stale(err error) bool {
-	return isCode(err, codes.FailedPrecondition) || isCode(err, codes.NotFound)
+	return isCode(err, codes.FailedPrecondition) || isCode(err, codes.NotFound) || errors.Is(err, errNotLanded)
+}
+
+// errNotLanded is a write whose answer was lost and which, read back, did
+// not land: as a stale one, it is decided again on the record.
+var errNotLanded = errors.New("write whose answer was lost did not land")
+
+// settleKnown decides writeKnown's write of container id's new document d
+// (and writes more documents with it, all or none) that failed with err,
+// by reading the document back: the write landed (nil) when it holds d,
+// whether its answer was lost or the client retried a commit that had
+// landed and the retry failed its precondition (stale); a lost answer
+// that did not land is errNotLanded; any other error stands.
+func (s *Store) settleKnown(ctx context.Context, err error, ref *firestore.DocumentRef, id string, d *containerDoc, writes int64) error {
+	if ctx.Err() != nil {
+		return err
+	}
+	cur, at, _, rerr := s.readBack(ctx, ref, d.NS, id)
+	switch {
+	case rerr != nil:
+		return fmt.Errorf("%w (and reading it back: %v)", err, rerr)
+	case cur != nil && cur.Write == d.Write:
+		s.countWrites(writes)
+		s.known.put(id, cur, at)
+		return nil
+	case ambiguous(ctx, err):
+		return errNotLanded
+	}
+	return err
 }
 
 // docUpdates are the field updates that make a container document d.
@@ -140,6 +170,7 @@ func docUpdates(d *containerDoc) []firestore.Update {
 		{Path: "chunks", Value: d.Chunks},
 		{Path: "tailBytes", Value: d.TailBytes},
 		{Path: "tailEntries", Value: d.TailEntries},
+		{Path: "w", Value: d.Write},
 	}
 	if len(d.Log) > 0 {
 		return append(u, firestore.Update{Path: "log", Value: d.Log}, firestore.Update{Path: "logBytes", Value: d.LogBytes})
@@ -154,11 +185,11 @@ func (s *Store) writeKnown(ctx context.Context, id string, d *containerDoc, at t
 	ctx, cancel := s.writeContext(ctx)
 	defer cancel()
 	ref := s.ref(d)
-	s.own.wrote(id, fingerprint(d))
+	s.stamp(id, d)
 	if len(t.ops) == 0 { // the container alone: one call
 		wr, err := ref.Update(ctx, docUpdates(d), firestore.LastUpdateTime(at))
 		if err != nil {
-			return err
+			return s.settleKnown(ctx, err, ref, id, d, 1)
 		}
 		s.countWrites(1)
 		s.known.put(id, d, wr.UpdateTime)
@@ -177,7 +208,7 @@ func (s *Store) writeKnown(ctx context.Context, id string, d *containerDoc, at t
 		return nil
 	}, firestore.MaxAttempts(1), firestore.WithCommitResponseTo(&resp))
 	if err != nil {
-		return err
+		return s.settleKnown(ctx, err, ref, id, d, 1+t.writes)
 	}
 	s.countWrites(1 + t.writes)
 	if wrs, err := resp.WriteResults(); err == nil && len(wrs) > 0 {

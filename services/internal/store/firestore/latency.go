@@ -16,18 +16,23 @@ import (
 // emulator.
 const emulatorHost = "FIRESTORE_EMULATOR_HOST"
 
-// latencyOption returns the client option that delays every Firestore
-// call by d, to model on the emulator (answering in about a millisecond
-// on this machine) the round trip to Firestore of a hosted control plane.
-// It is an emulator-only setting: Google's latency is real. With
+// emulatorConn returns the client option of a connection to the
+// emulator that delays every Firestore call by d, to model on the emulator
+// (answering in about a millisecond on this machine) the round trip to
+// Firestore of a hosted control plane, and runs each unary call through
+// wrap as well (nil: none; a test's, to lose answers). It is an
+// emulator-only setting: Google's latency is real. With
 // SOCKERLESS_STORE_TRACE set it also traces every call (documents are
 // traced where they are counted): the round trips a workload waits on.
-func latencyOption(d time.Duration) (option.ClientOption, error) {
+func emulatorConn(d time.Duration, wrap grpc.UnaryClientInterceptor) (option.ClientOption, error) {
 	addr := os.Getenv(emulatorHost)
 	if addr == "" {
 		return nil, fmt.Errorf("a store latency is only injected on the emulator (%s)", emulatorHost)
 	}
 	sleep := func(ctx context.Context) error {
+		if d <= 0 {
+			return nil
+		}
 		t := time.NewTimer(d)
 		defer t.Stop()
 		select {
@@ -46,6 +51,9 @@ func latencyOption(d time.Duration) (option.ClientOption, error) {
 			}
 			if err := sleep(ctx); err != nil {
 				return err
+			}
+			if wrap != nil {
+				return wrap(ctx, method, req, reply, cc, invoker, opts...)
 			}
 			return invoker(ctx, method, req, reply, cc, opts...)
 		}),

@@ -233,7 +233,7 @@ func (s *Store) appendUpdate(ctx context.Context, ns, id string, entries []engin
 		if out, updated, changed, err = s.appendTo(t, id, doc, entries, acked, fn); err != nil || !changed {
 			return err // no change (acks already stored): no write
 		}
-		s.own.wrote(id, fingerprint(doc))
+		s.stamp(id, doc)
 		written, writeN = doc, t.writes
 		return t.set(s.ref(doc), doc)
 	})

@@ -15,6 +15,7 @@ import (
 	"cloud.google.com/go/firestore"
 	"google.golang.org/api/iterator"
 	"google.golang.org/api/option"
+	"google.golang.org/grpc"
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
 
@@ -46,6 +47,10 @@ type Options struct {
 	// opening of every stream) by this much, to model a hosted control
 	// plane's round trips to Firestore.
 	Latency time.Duration
+
+	// unary, on the emulator only, wraps every unary call (a test's, to
+	// lose answers).
+	unary grpc.UnaryClientInterceptor
 }
 
 // Store is engine.Store on Cloud Firestore. Every state change is one
@@ -108,6 +113,9 @@ func Open(ctx context.Context, project string, opts ...Options) (*Store, error) 
 		if x.Latency > 0 {
 			o.Latency = x.Latency
 		}
+		if x.unary != nil {
+			o.unary = x.unary
+		}
 	}
 	if o.Root == "" {
 		o.Root = DefaultRoot
@@ -122,8 +130,8 @@ func Open(ctx context.Context, project string, opts ...Options) (*Store, error) 
 		o.WriteTimeout = 30 * time.Second
 	}
 	var copts []option.ClientOption
-	if o.Latency > 0 {
-		lo, err := latencyOption(o.Latency)
+	if o.Latency > 0 || o.unary != nil {
+		lo, err := emulatorConn(o.Latency, o.unary)
 		if err != nil {
 			return nil, fmt.Errorf("open firestore store: %w", err)
 		}

@@ -161,6 +161,7 @@ func fingerprint(d *containerDoc) uint64 {
 	field([]byte(d.NS))
 	field([]byte(d.JSON))
 	field([]byte(d.Gen))
+	field([]byte(d.Write))
 	for _, v := range []int64{d.Chunks, d.TailBytes, d.TailEntries, d.LogBytes, int64(len(d.Log))} {
 		binary.LittleEndian.PutUint64(n[:], uint64(v))
 		h.Write(n[:])

@@ -1,0 +1,108 @@
+package firestore
+
+import (
+	"context"
+	"errors"
+	"path"
+	"sync/atomic"
+	"testing"
+
+	"google.golang.org/grpc"
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/status"
+
+	"github.com/sockerless/sockerless/services/internal/engine"
+	"github.com/sockerless/sockerless/services/internal/store/storetest"
+)
+
+// answerLoser loses the answer of the next commit once armed: after the
+// commit was applied (as the emulator answers CANCELLED for a commit it
+// applied when a listener it notified was closed meanwhile), or before
+// it reached Firestore (a connection that failed).
+type answerLoser struct {
+	armed   atomic.Bool
+	applied bool
+	code    codes.Code // of the lost answer of an applied commit
+}
+
+func (l *answerLoser) unary(ctx context.Context, method string, req, reply any, cc *grpc.ClientConn, invoker grpc.UnaryInvoker, opts ...grpc.CallOption) error {
+	if path.Base(method) != "Commit" || !l.armed.CompareAndSwap(true, false) {
+		return invoker(ctx, method, req, reply, cc, opts...)
+	}
+	if !l.applied {
+		return status.Error(codes.Unavailable, "connection reset")
+	}
+	if err := invoker(ctx, method, req, reply, cc, opts...); err != nil {
+		return err
+	}
+	return status.Error(l.code, "answer lost")
+}
+
+// A container write whose answer is lost is decided by reading the
+// document back: one that landed is done (not a failed docker create that
+// leaves its container behind, nor a start claimed twice), one that did
+// not is made again, each exactly once.
+func TestWriteWithLostAnswer(t *testing.T) {
+	for _, lost := range []struct {
+		name    string
+		applied bool
+		code    codes.Code
+	}{
+		{"answer lost after it landed (CANCELLED)", true, codes.Canceled},
+		{"answer lost after it landed (UNAVAILABLE, which the client retries)", true, codes.Unavailable},
+		{"answer lost before it landed", false, 0},
+	} {
+		for _, op := range []string{"create", "update", "update in a transaction", "delete"} {
+			t.Run(op+", "+lost.name, func(t *testing.T) {
+				ctx := t.Context()
+				_, root := openFresh(t)
+				loser := &answerLoser{applied: lost.applied, code: lost.code}
+				s, err := Open(ctx, testProject, Options{Root: root, unary: loser.unary})
+				if err != nil {
+					t.Fatal(err)
+				}
+				defer s.Close()
+				other := openTwin(t, root) // reads the record afresh
+				c := storetest.NewContainer("a", "c1", "one")
+				if op == "create" {
+					loser.armed.Store(true)
+				}
+				creator := s
+				if op == "update in a transaction" {
+					creator = other // s knows no state of it: it reads it in a transaction
+				}
+				if err := creator.CreateContainer(ctx, c); err != nil {
+					t.Fatalf("create: %v", err)
+				}
+				switch op {
+				case "update", "update in a transaction":
+					loser.armed.Store(true)
+					if _, err := s.UpdateContainer(ctx, "a", "c1", func(c *engine.Container) error { c.Run++; return nil }); err != nil {
+						t.Fatalf("update: %v", err)
+					}
+				case "delete":
+					loser.armed.Store(true)
+					if err := s.DeleteContainer(ctx, "a", "c1"); err != nil {
+						t.Fatalf("delete: %v", err)
+					}
+				}
+				if loser.armed.Load() {
+					t.Fatal("the write made no commit")
+				}
+				got, err := other.GetContainer(ctx, "a", "c1")
+				if op == "delete" {
+					if !errors.Is(err, engine.ErrNotFound) {
+						t.Fatalf("after the delete: %v, %v; want not found", got, err)
+					}
+					return
+				}
+				if err != nil {
+					t.Fatalf("after the %s: %v", op, err)
+				}
+				if want := map[string]uint32{"create": 0, "update": 1, "update in a transaction": 1}[op]; got.Run != want {
+					t.Fatalf("after the %s: run %d, want %d (applied once)", op, got.Run, want)
+				}
+			})
+		}
+	}
+}

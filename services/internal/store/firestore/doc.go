@@ -19,8 +19,8 @@
 //	namespaces/{ns}/containers/{name}   one container, keyed by its name, so the document
 //	                                    is the name's reservation: ns, id, json (the
 //	                                    engine.Container), gen, the log bookkeeping (chunks,
-//	                                    tailBytes, tailEntries) and the inline log (log,
-//	                                    logBytes)
+//	                                    tailBytes, tailEntries), the inline log (log,
+//	                                    logBytes) and w, the token of the write that made it
 //	images/{id}                         json: the engine.Image
 //	refs/{repo tag or repo digest}      id: the image the ref names (one image per ref)
 //	functions/{key}                     json: the engine.Function
@@ -79,6 +79,16 @@
 // listener on the query of its id, so it follows a rename), its reads are
 // answered from that state too: the watch brings other processes'
 // changes, with the listener's delay.
+//
+// # Lost answers
+//
+// A container write whose answer is lost (CANCELLED, UNAVAILABLE, a
+// commit the client retried that then failed its precondition) may have
+// landed. The writer reads the document back and compares its w field, a
+// random token each write sets, with its own: its write landed (done), or
+// it did not, and as a write with a precondition it cannot land later
+// over another one (a create is tried again, a change decided again on
+// the record). A delete looks the container up by its ID.
 //
 // # Cost
 //

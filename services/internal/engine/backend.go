@@ -35,7 +35,9 @@ func (b *AgentBackend) container(ctx context.Context, aid string) (*Container, e
 
 // AuthorizeAgent checks the secret of the agent of container aid. An
 // agent of an instance the engine has ended gets ErrInstanceEnded, as
-// does any agent of a container this process removed lately.
+// does any agent of a container this process removed lately, or of a
+// start of this process whose claim lost. One calling back while its
+// start's claim is being stored waits for the claim (bounded by ctx).
 func (b *AgentBackend) AuthorizeAgent(ctx context.Context, aid, secret string) error {
 	sh := hashSecret(secret)
 	// An instance boots while its start's claim is stored: its agent may

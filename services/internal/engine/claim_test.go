@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/moby/moby/api/types/container"
+	"github.com/moby/moby/api/types/network"
 	"github.com/sockerless/sockerless/agent/proto"
 	"github.com/sockerless/sockerless/services/internal/engine"
 	"github.com/sockerless/sockerless/services/internal/fleet"
@@ -72,25 +73,29 @@ func (a readyAgents) Session(ctx context.Context, _ string) (engine.AgentSession
 }
 func (readyAgents) Connected(string) bool { return false }
 
-// claimRig is an engine on a claimStore, with a container "claimed" created.
+// claimRig is an engine on a claimStore, with a container "claimed"
+// created, which publishes its exposed port 80.
 type claimRig struct {
 	e     *engine.Engine
 	st    *claimStore
 	fns   *fakeFunctions
 	fleet *countingFleet
+	ports *fakePorts
 	c     *engine.Container
 }
 
 func newClaimRig(t *testing.T, agents engine.Agents) *claimRig {
 	t.Helper()
 	b := boltWithBusybox(t, "sh")
-	r := &claimRig{st: &claimStore{Store: b}, fns: &fakeFunctions{}}
+	r := &claimRig{st: &claimStore{Store: b}, fns: &fakeFunctions{}, ports: &fakePorts{}}
 	fl := fleet.New(fleet.Config{Store: r.st, Images: fakeImages{}, Functions: r.fns})
 	t.Cleanup(func() { fl.Close() })
 	r.fleet = &countingFleet{Fleet: fl, released: make(chan struct{})}
-	r.e = engine.New(engine.Config{Store: r.st, Images: fakeImages{}, Functions: r.fns, Fleet: r.fleet, Agents: agents, BootTimeout: 10 * time.Second, CallbackURL: "ws://hub"})
+	r.e = engine.New(engine.Config{Store: r.st, Images: fakeImages{}, Functions: r.fns, Fleet: r.fleet, Agents: agents, Ports: r.ports, BootTimeout: 10 * time.Second, CallbackURL: "ws://hub"})
 	t.Cleanup(func() { r.e.Close() })
-	c, err := r.e.Create(context.Background(), engine.CreateRequest{Namespace: "default", Name: "claimed", Config: &container.Config{Image: "busybox"}})
+	c, err := r.e.Create(context.Background(), engine.CreateRequest{Namespace: "default", Name: "claimed", Client: "fwd",
+		Config:     &container.Config{Image: "busybox", ExposedPorts: network.PortSet{port("80/tcp"): {}}},
+		HostConfig: &container.HostConfig{PublishAllPorts: true}})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -188,12 +193,15 @@ func TestAgentCallingBackDuringTheClaimIsAuthorized(t *testing.T) {
 // A start whose claim loses (the container was started elsewhere meanwhile,
 // is being removed, or is gone) fails as before the overlap, and the
 // instance it invoked meanwhile ends: the invocation is cancelled, its
-// lease released once, and its agent told the instance is ended.
+// lease released once, and its agent told the instance is ended. The
+// ports it bound are released as before, but to a start that finds the
+// container started (whose ports they are).
 func TestLostClaimEndsItsInstance(t *testing.T) {
 	tests := []struct {
-		name     string
-		meantime func(ctx context.Context, st engine.Store, ns, id string) error
-		wantKind engine.Kind
+		name      string
+		meantime  func(ctx context.Context, st engine.Store, ns, id string) error
+		wantKind  engine.Kind
+		wantPorts string
 	}{
 		{"started meanwhile", func(ctx context.Context, st engine.Store, ns, id string) error {
 			_, err := st.UpdateContainer(ctx, ns, id, func(c *engine.Container) error {
@@ -202,17 +210,17 @@ func TestLostClaimEndsItsInstance(t *testing.T) {
 				return nil
 			})
 			return err
-		}, engine.KindNotModified},
+		}, engine.KindNotModified, "published [1] released []"},
 		{"being removed", func(ctx context.Context, st engine.Store, ns, id string) error {
 			_, err := st.UpdateContainer(ctx, ns, id, func(c *engine.Container) error {
 				c.State.Status = engine.StatusRemoving
 				return nil
 			})
 			return err
-		}, engine.KindConflict},
+		}, engine.KindConflict, "published [1] released [1]"},
 		{"removed", func(ctx context.Context, st engine.Store, ns, id string) error {
 			return st.DeleteContainer(ctx, ns, id)
-		}, engine.KindNotFound},
+		}, engine.KindNotFound, "published [1] released [1]"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -248,6 +256,9 @@ func TestLostClaimEndsItsInstance(t *testing.T) {
 			r.e.Close() // its background work is over: no later release
 			if n := r.fleet.releases.Load(); n != 1 {
 				t.Fatalf("lease released %d times, want once", n)
+			}
+			if got := r.ports.calls(); got != tt.wantPorts {
+				t.Fatalf("ports: %s, want %s", got, tt.wantPorts)
 			}
 		})
 	}

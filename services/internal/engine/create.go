@@ -150,6 +150,8 @@ func (e *Engine) create(ctx context.Context, req CreateRequest, img *Image, rech
 	if c.Config.Hostname == "" {
 		c.Config.Hostname = c.ID[:12]
 	}
+	watched, created := e.watchCreated(c.Namespace, c.ID), false
+	defer func() { watched(created) }()
 	auto := req.Name == ""
 	for attempt := 0; ; attempt++ {
 		if auto {
@@ -195,6 +197,7 @@ func (e *Engine) create(ctx context.Context, req CreateRequest, img *Image, rech
 	e.images.PutIf(imgGen, img.ID, img) // its start reads it next
 	e.cfg.Fleet.Prepare(img, shape)
 	e.publish(c, "create", nil)
+	created = true
 	return c, nil
 }
 

@@ -13,6 +13,10 @@ const watchRetry = time.Second
 type watch struct {
 	n      int
 	cancel context.CancelFunc
+	// held is the create's hold (watchCreated) while it lasts: the first
+	// waiter takes it over, so that the watch ends with the waiters as
+	// any other.
+	held *time.Timer
 }
 
 // watch makes sure the store's changes of container id made by other
@@ -26,24 +30,79 @@ func (e *Engine) watch(ns, id string) (release func()) {
 	}
 	e.mu.Lock()
 	w := e.watches[id]
-	if w == nil {
+	switch {
+	case w == nil:
 		ctx, cancel := context.WithCancel(e.ctx)
 		w = &watch{cancel: cancel}
 		e.watches[id] = w
 		e.goBackground(func(context.Context) { e.runWatch(ctx, cw, ns, id) })
+		w.n++
+	case w.held != nil && w.held.Stop():
+		w.held = nil // the create's hold is this waiter's now
+	default:
+		w.n++
 	}
-	w.n++
 	e.mu.Unlock()
 	return func() {
 		e.mu.Lock()
 		defer e.mu.Unlock()
-		w.n--
-		if w.n == 0 {
-			w.cancel()
-			if e.watches[id] == w {
-				delete(e.watches, id)
-			}
+		e.unwatch(id, w)
+	}
+}
+
+// unwatch drops a hold of watch w of container id; the last ends it.
+// e.mu is held.
+func (e *Engine) unwatch(id string, w *watch) {
+	w.n--
+	if w.n == 0 {
+		w.cancel()
+		if e.watches[id] == w {
+			delete(e.watches, id)
 		}
+	}
+}
+
+// createdWatch is how long a container's create keeps it watched unless
+// a waiter takes the watch over first: more than a client takes to send
+// the requests that follow a create (the docker CLI's run sends attach,
+// wait and start within milliseconds).
+const createdWatch = 2 * time.Second
+
+// watchCreated watches container id of namespace ns while it is being
+// created, on a store other control planes share: the listener opens
+// beside the create's write, so that by the time the client's next
+// requests arrive (docker run's attach and wait) the watch is established
+// and they read the container from it instead of from the store, a round
+// trip each on docker run's path. The returned func, called with whether
+// the create succeeded, ends the hold at once on failure; on success the
+// first waiter takes it over, or it ends after createdWatch. (Handing it
+// over, rather than ending it at a time of its own, also keeps the
+// emulator's listener shutdowns where they were: one that races a commit
+// can fail that commit with CANCELLED.)
+func (e *Engine) watchCreated(ns, id string) func(ok bool) {
+	if !e.storeShared() {
+		return func(bool) {}
+	}
+	release := e.watch(ns, id)
+	return func(ok bool) {
+		if !ok {
+			release()
+			return
+		}
+		e.mu.Lock()
+		defer e.mu.Unlock()
+		w := e.watches[id]
+		if w == nil {
+			return
+		}
+		w.held = time.AfterFunc(createdWatch, func() {
+			e.mu.Lock()
+			defer e.mu.Unlock()
+			if w.held != nil {
+				w.held = nil
+				e.unwatch(id, w)
+			}
+		})
 	}
 }
 

@@ -239,9 +239,10 @@ func TestTwoControlPlanesOneStore(t *testing.T) {
 
 // Starts of one container that race, on one control plane and on two
 // sharing the store, run it once: one start wins the claim, the others
-// find it started. (A start that invoked its instance before its claim
-// was stored would tie up an instance when it loses, whose agent is
-// refused until it gives up, and the winner could find no free one.)
+// find it started. (Each start invokes its instance while its claim is
+// stored: one that loses cancels the invocation and its agent is told the
+// instance is ended, so no instance stays tied up and the winner finds a
+// free one.)
 func TestConcurrentStartsRunOnce(t *testing.T) {
 	requireStack(t)
 	fsemu.Start(t)

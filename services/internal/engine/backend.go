@@ -35,8 +35,16 @@ func (b *AgentBackend) container(ctx context.Context, aid string) (*Container, e
 
 // AuthorizeAgent checks the secret of the agent of container aid. An
 // agent of an instance the engine has ended gets ErrInstanceEnded, as
-// does any agent of a container this process removed lately.
+// does any agent of a container this process removed lately, or of a
+// start of this process whose claim lost. One calling back while its
+// start's claim is being stored waits for the claim (bounded by ctx).
 func (b *AgentBackend) AuthorizeAgent(ctx context.Context, aid, secret string) error {
+	sh := hashSecret(secret)
+	// An instance boots while its start's claim is stored: its agent may
+	// call back first.
+	if err := b.e.awaitClaim(ctx, sh); err != nil {
+		return err
+	}
 	c, err := b.container(ctx, aid)
 	if err != nil {
 		if _, id, ok := splitAgentID(aid); ok && errors.Is(err, ErrNotFound) && b.e.removedHere(id) {
@@ -47,7 +55,7 @@ func (b *AgentBackend) AuthorizeAgent(ctx context.Context, aid, secret string) e
 		}
 		return Errorf(KindUnauthorized, "unknown container")
 	}
-	if c.SecretHash == "" || subtle.ConstantTimeCompare([]byte(c.SecretHash), []byte(hashSecret(secret))) != 1 {
+	if c.SecretHash == "" || subtle.ConstantTimeCompare([]byte(c.SecretHash), []byte(sh)) != 1 {
 		return Errorf(KindUnauthorized, "wrong agent secret")
 	}
 	if c.Instance == "gone" {

@@ -7,6 +7,7 @@ import (
 	"log/slog"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/sockerless/sockerless/services/internal/ttlcache"
@@ -63,6 +64,11 @@ type Engine struct {
 
 	mu      sync.Mutex
 	invokes map[string]*invocation // by container ID
+	// claims are this process's start claims being stored, by the hash of
+	// their instance's secret, closed once decided; lostClaims the hashes
+	// of those that lost (see awaitClaim).
+	claims     map[string]chan struct{}
+	lostClaims *ttlcache.Cache[string, struct{}]
 	// watches are the store watches of containers with local waiters.
 	watches map[string]*watch
 	// images are image records read lately, by ID (imageByID).
@@ -108,6 +114,9 @@ type invocation struct {
 	cancel context.CancelFunc
 	done   chan struct{}
 	err    error // set before done closes
+	// lost marks the invocation of a start whose claim lost: no instance
+	// of the container's, so its end is not the container's business.
+	lost atomic.Bool
 }
 
 // New returns an engine. Close stops its background work.
@@ -141,6 +150,8 @@ func New(cfg Config) *Engine {
 		netDownRun: map[string]uint32{},
 		netDowns:   map[string]chan struct{}{},
 		drained:    map[string]chan struct{}{},
+		claims:     map[string]chan struct{}{},
+		lostClaims: ttlcache.New[string, struct{}](lostClaimTTL),
 		process:    randomHex(8),
 		ctx:        ctx,
 		cancel:     cancel,

@@ -138,7 +138,8 @@ func (e *Engine) Start(ctx context.Context, ns, ref string) error {
 	}
 	aid := agentID(c)
 	reuse := c.Instance == "up" && e.cfg.Agents.Connected(aid)
-	var secret string
+	var secret, secretHash string
+	var instanceStarted time.Time
 	var lease Lease
 	if !reuse {
 		img, err := e.imageByID(ctx, c.ImageID)
@@ -156,6 +157,7 @@ func (e *Engine) Start(ctx context.Context, ns, ref string) error {
 			}
 		}()
 		secret = randomHex(32)
+		secretHash, instanceStarted = hashSecret(secret), time.Now().UTC()
 	}
 	// Ports are bound before anything starts: a port that is taken fails
 	// the start as Docker's does, and no instance is made for nothing.
@@ -166,8 +168,18 @@ func (e *Engine) Start(ctx context.Context, ns, ref string) error {
 		}
 		return fmt.Errorf("start %s: %w", c.ID, err)
 	}
+	var inv *invocation
+	if !reuse {
+		// The instance boots while the claim is stored (a round trip on a
+		// shared store, well within the boot): its agent calling back
+		// first waits for the claim (AuthorizeAgent), and the instance of
+		// a claim that loses is ended (claimDecided).
+		decided := e.claimPending(secretHash)
+		inv = e.invoke(c, lease, secret, secretHash, instanceStarted, decided)
+		lease = nil
+	}
 	claimed := false
-	c, err = e.cfg.Store.UpdateContainer(ctx, ns, c.ID, func(c *Container) error {
+	cc, err := e.cfg.Store.UpdateContainer(ctx, ns, c.ID, func(c *Container) error {
 		if running(c) || c.Run > c.ExitedRun {
 			return Errorf(KindNotModified, "container already started")
 		}
@@ -181,27 +193,26 @@ func (e *Engine) Start(ctx context.Context, ns, ref string) error {
 		c.State.Error = ""
 		c.ManuallyStopped = false
 		if !reuse {
-			c.SecretHash = hashSecret(secret)
+			c.SecretHash = secretHash
 			c.Instance = "up"
-			c.Usage.InstanceStarted = time.Now().UTC()
+			c.Usage.InstanceStarted = instanceStarted
 			c.Usage.Invocations++
 			c.Acked = nil // a new instance's agent numbers its frames from 1
 			c.StartedBy, c.StartClaim = e.process, time.Now().Add(e.cfg.BootTimeout)
 		}
 		return nil
 	})
+	if inv != nil {
+		e.claimDecided(c.ID, secretHash, inv, err == nil)
+	}
 	if err != nil {
 		if !claimed && ports != nil && KindOf(err) != KindNotModified {
 			e.releasePorts(c, c.Run+1)
 		}
 		return fmt.Errorf("start %s: %w", ref, err)
 	}
+	c = cc
 	run := c.Run
-	var inv *invocation
-	if !reuse {
-		inv = e.invoke(c, lease, secret)
-		lease = nil
-	}
 	// The container's addresses are taken while its instance boots: the
 	// network plane's store writes need not wait for the agent's call.
 	up := e.netUpAsync(ctx, c)
@@ -420,15 +431,19 @@ func (e *Engine) recordRunning(ctx context.Context, ns, id string, run uint32, p
 	return nil
 }
 
-// invoke opens the invocation that runs c on a new function instance.
-func (e *Engine) invoke(c *Container, lease Lease, secret string) *invocation {
-	return e.openInvocation(c, lease, proto.Invocation{
+// invoke opens the invocation that runs c on a new function instance,
+// whose secret hashes to secretHash and whose use counts from started
+// (the values c's claim stores), while the claim is stored: decided
+// closes once the claim is decided (claimDecided).
+func (e *Engine) invoke(c *Container, lease Lease, secret, secretHash string, started time.Time, decided <-chan struct{}) *invocation {
+	use := instanceUse{ns: c.Namespace, id: c.ID, name: c.Name, started: started}
+	return e.openInvocation(use, secretHash, lease, proto.Invocation{
 		ContainerID:   agentID(c),
 		Secret:        secret,
 		CallbackURL:   e.cfg.CallbackURL,
 		LingerSeconds: int(e.cfg.Linger / time.Second),
 		Mounts:        invocationMounts(c),
-	})
+	}, decided)
 }
 
 // Tries of one invocation that meets busy instances (ErrBusy): a new
@@ -439,20 +454,20 @@ const (
 	resumeAttempts = 30
 )
 
-// openInvocation keeps req open as c's invocation until it ends, trying
-// again while it meets busy instances. When the invocation of a new
-// instance ends, so has the instance (instanceEnded). A resumed invocation
-// that cannot find its instance ends without a verdict: the instance may
-// live on. The invocation owns lease and releases it when it ends.
-func (e *Engine) openInvocation(c *Container, lease Lease, req proto.Invocation) *invocation {
+// openInvocation keeps req open as the invocation of the instance use,
+// whose secret hashes to secretHash, until it ends, trying again while it
+// meets busy instances. When the invocation of a new instance ends, so has
+// the instance (instanceEnded). A resumed invocation that cannot find its
+// instance ends without a verdict: the instance may live on. The
+// invocation owns lease and releases it when it ends. The caller holds it
+// as the container's (hold). A new instance's invocation is opened while
+// its start's claim is stored: decided closes once the claim is decided
+// (nil for a resumed invocation).
+func (e *Engine) openInvocation(use instanceUse, secretHash string, lease Lease, req proto.Invocation, decided <-chan struct{}) *invocation {
 	ctx, cancel := context.WithCancel(e.ctx)
 	url := lease.URL()
 	inv := &invocation{lease: lease, cancel: cancel, done: make(chan struct{})}
-	e.mu.Lock()
-	e.invokes[c.ID] = inv
-	e.mu.Unlock()
-	ns, id, sh := c.Namespace, c.ID, c.SecretHash
-	instance := instanceUse{ns: ns, id: id, name: c.Name, started: c.Usage.InstanceStarted}
+	ns, id, sh := use.ns, use.id, secretHash
 	attempts := startAttempts
 	if req.Resume {
 		attempts = resumeAttempts
@@ -478,8 +493,19 @@ func (e *Engine) openInvocation(c *Container, lease Lease, req proto.Invocation)
 		}
 		e.mu.Unlock()
 		cancel()
+		if decided != nil {
+			// What its end means for the container depends on the claim:
+			// one that failed to boot may end before the claim is stored.
+			select {
+			case <-decided:
+			case <-e.ctx.Done(): // closing: nothing is recorded below
+			}
+		}
+		if inv.lost.Load() {
+			return // its claim lost: the container never had this instance
+		}
 		if e.ctx.Err() == nil && (!req.Resume || err == nil) {
-			e.instanceUsed(instance, sh)
+			e.instanceUsed(use, sh)
 		}
 		if req.Resume && err != nil {
 			if e.ctx.Err() == nil {
@@ -490,6 +516,18 @@ func (e *Engine) openInvocation(c *Container, lease Lease, req proto.Invocation)
 		e.instanceEnded(ns, id, sh, err)
 	})
 	return inv
+}
+
+// hold makes inv the open invocation of container id (cancelInvocation),
+// unless it has ended already.
+func (e *Engine) hold(id string, inv *invocation) {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	select {
+	case <-inv.done: // ended before it was held: its end found nothing to drop
+	default:
+		e.invokes[id] = inv
+	}
 }
 
 // cancelInvocation ends the open invocation of container id, if any.

@@ -98,7 +98,8 @@ func (e *Engine) resume(ctx context.Context, c *Container) {
 		e.log.Warn("recover: function of container", "container", c.ID, "err", err)
 		return
 	}
-	e.openInvocation(c, lease, proto.Invocation{ContainerID: agentID(c), Resume: true})
+	use := instanceUse{ns: c.Namespace, id: c.ID, name: c.Name, started: c.Usage.InstanceStarted}
+	e.hold(c.ID, e.openInvocation(use, c.SecretHash, lease, proto.Invocation{ContainerID: agentID(c), Resume: true}, nil))
 }
 
 // instanceGone records that c's instance is gone, unless c has moved to

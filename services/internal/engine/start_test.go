@@ -31,6 +31,8 @@ func (fakeImages) Wrap(context.Context, *engine.Image) (string, error) {
 type fakeFunctions struct {
 	creates   atomic.Int64
 	invokeErr error // returned at once by Invoke; nil blocks until ctx ends
+	// onInvoke, if set, is told of each invocation as it is made.
+	onInvoke func(proto.Invocation)
 
 	mu      sync.Mutex
 	secrets []string // the agent secrets of the invocations, in order
@@ -54,6 +56,9 @@ func (f *fakeFunctions) Invoke(ctx context.Context, _ string, inv proto.Invocati
 	f.mu.Lock()
 	f.secrets = append(f.secrets, inv.Secret)
 	f.mu.Unlock()
+	if f.onInvoke != nil {
+		f.onInvoke(inv)
+	}
 	if f.invokeErr != nil {
 		return f.invokeErr
 	}

@@ -35,7 +35,7 @@ func (b *AgentBackend) container(ctx context.Context, aid string) (*Container, e
 
 // AuthorizeAgent checks the secret of the agent of container aid. An
 // agent of an instance the engine has ended gets ErrInstanceEnded, as
-// does any agent of a container this process removed lately, or of a
+// does any agent of a container that does not exist (removed), or of a
 // start of this process whose claim lost. One calling back while its
 // start's claim is being stored waits for the claim (bounded by ctx).
 func (b *AgentBackend) AuthorizeAgent(ctx context.Context, aid, secret string) error {
@@ -46,13 +46,16 @@ func (b *AgentBackend) AuthorizeAgent(ctx context.Context, aid, secret string) e
 		return err
 	}
 	c, err := b.container(ctx, aid)
+	if errors.Is(err, ErrNotFound) {
+		// Removed, by this control plane or another, maybe before its
+		// agent called back (docker run --rm of a start given up), or
+		// never made: no record can ever authorize it, and no instance of
+		// it is wanted, so it ends its instance rather than dial on. (The
+		// store reads a container's absence from Firestore itself, or
+		// from a listener that saw its deletion: never too early.)
+		return ErrInstanceEnded
+	}
 	if err != nil {
-		if _, id, ok := splitAgentID(aid); ok && errors.Is(err, ErrNotFound) && b.e.removedHere(id) {
-			// Removed by this process, maybe before its agent called back
-			// (docker run --rm of a start given up): no instance of it is
-			// wanted, whoever dials, and the record with the secret is gone.
-			return ErrInstanceEnded
-		}
 		return Errorf(KindUnauthorized, "unknown container")
 	}
 	if c.SecretHash == "" || subtle.ConstantTimeCompare([]byte(c.SecretHash), []byte(sh)) != 1 {

@@ -331,21 +331,6 @@ func (e *Engine) removalOf(id string) *removal {
 	return e.removed[id]
 }
 
-// removedHere reports whether this process deleted the record of
-// container id lately (removals are remembered for a minute).
-func (e *Engine) removedHere(id string) bool {
-	r := e.removalOf(id)
-	if r == nil {
-		return false
-	}
-	select {
-	case <-r.done:
-		return r.gone
-	default:
-		return false
-	}
-}
-
 // awaitRemoval waits for this process's removal of container id, if one
 // is under way or done: ok reports that it deleted the record, with the
 // exit status the container had. A waiter woken during a removal (by the
@@ -451,7 +436,7 @@ func (e *Engine) remove(ctx context.Context, c *Container, volumes bool) error {
 	}
 	e.publish(c, "destroy", nil)
 	// The agent ends its instance on Shutdown; one that has not connected
-	// yet ends it when it calls back (AuthorizeAgent, removedHere). The
+	// yet ends it when it calls back (AuthorizeAgent: no record, no instance). The
 	// POST is cancelled all the same, so the invocation is not held.
 	time.AfterFunc(5*time.Second, func() { e.cancelInvocation(c.ID) })
 	return nil

@@ -176,16 +176,39 @@ func TestGivenUpStartEndsItsAgent(t *testing.T) {
 		t.Fatalf("a wrong secret: %v, want unauthorized", err)
 	}
 	// Removed (as docker run --rm does), the container has no record to
-	// hold the secret: its agent is ended all the same; an agent of a
-	// container that never was is only refused.
+	// hold the secret: its agent is ended all the same, as is one of a
+	// container that never was: no record can ever authorize them.
 	if err := e.Remove(ctx, "default", c.ID, false); err != nil {
 		t.Fatal(err)
 	}
 	if err := b.AuthorizeAgent(ctx, engine.AgentID(c), secret); !errors.Is(err, engine.ErrInstanceEnded) {
 		t.Fatalf("the late agent of a removed container: %v, want %v", err, engine.ErrInstanceEnded)
 	}
-	if err := b.AuthorizeAgent(ctx, "default/"+strings.Repeat("ab", 32), secret); engine.KindOf(err) != engine.KindUnauthorized {
-		t.Fatalf("an agent of no container: %v, want unauthorized", err)
+	if err := b.AuthorizeAgent(ctx, "default/"+strings.Repeat("ab", 32), secret); !errors.Is(err, engine.ErrInstanceEnded) {
+		t.Fatalf("an agent of no container: %v, want %v", err, engine.ErrInstanceEnded)
+	}
+}
+
+// The agent of a container another control plane removed (its record
+// deleted in the shared store, not by this process) is told its instance
+// is ended too, rather than refused and left dialing with its instance
+// busy.
+func TestAgentOfContainerRemovedElsewhereEnds(t *testing.T) {
+	fns := &fakeFunctions{}
+	e, st := newEngine(t, fns)
+	ctx := context.Background()
+	c, err := e.Create(ctx, engine.CreateRequest{Namespace: "default", Name: "gone-elsewhere", Config: &container.Config{Image: "busybox"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := e.Start(ctx, "default", c.ID); err == nil {
+		t.Fatal("start whose agent never calls back succeeded")
+	}
+	if err := st.DeleteContainer(ctx, "default", c.ID); err != nil { // as another control plane's removal
+		t.Fatal(err)
+	}
+	if err := e.AgentBackend().AuthorizeAgent(ctx, engine.AgentID(c), fns.secret()); !errors.Is(err, engine.ErrInstanceEnded) {
+		t.Fatalf("the agent of a container removed elsewhere: %v, want %v", err, engine.ErrInstanceEnded)
 	}
 }
 

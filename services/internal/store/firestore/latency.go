@@ -48,6 +48,7 @@ func emulatorConn(d time.Duration, wrap grpc.UnaryClientInterceptor) (option.Cli
 		grpc.WithChainUnaryInterceptor(func(ctx context.Context, method string, req, reply any, cc *grpc.ClientConn, invoker grpc.UnaryInvoker, opts ...grpc.CallOption) error {
 			if tracing {
 				trace("call "+path.Base(method), 1)
+				defer traceDone(method, time.Now())
 			}
 			if err := sleep(ctx); err != nil {
 				return err

@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"hash/fnv"
+	"os"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -130,7 +131,7 @@ func Open(ctx context.Context, project string, opts ...Options) (*Store, error) 
 		o.WriteTimeout = 30 * time.Second
 	}
 	var copts []option.ClientOption
-	if o.Latency > 0 || o.unary != nil {
+	if o.Latency > 0 || o.unary != nil || tracing && os.Getenv(emulatorHost) != "" {
 		lo, err := emulatorConn(o.Latency, o.unary)
 		if err != nil {
 			return nil, fmt.Errorf("open firestore store: %w", err)

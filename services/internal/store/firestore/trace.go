@@ -3,6 +3,7 @@ package firestore
 import (
 	"fmt"
 	"os"
+	"path"
 	"runtime"
 	"strings"
 	"time"
@@ -44,4 +45,9 @@ func trace(kind string, n int64) {
 		}
 	}
 	fmt.Fprintf(os.Stderr, "%s store %s %d by %s\n", time.Now().UTC().Format("15:04:05.000000"), kind, n, strings.Join(chain, " < "))
+}
+
+// traceDone traces the end of a call begun at start.
+func traceDone(method string, start time.Time) {
+	fmt.Fprintf(os.Stderr, "%s store done %s in %.1f ms\n", time.Now().UTC().Format("15:04:05.000000"), path.Base(method), float64(time.Since(start).Microseconds())/1000)
 }

@@ -150,6 +150,9 @@ func (e *Engine) create(ctx context.Context, req CreateRequest, img *Image, rech
 	if c.Config.Hostname == "" {
 		c.Config.Hostname = c.ID[:12]
 	}
+	// The function's record is read while the container is stored: its
+	// start, a moment later, finds it read.
+	e.cfg.Fleet.Prepare(img, shape)
 	watched, created := e.watchCreated(c.Namespace, c.ID), false
 	defer func() { watched(created) }()
 	auto := req.Name == ""
@@ -195,7 +198,6 @@ func (e *Engine) create(ctx context.Context, req CreateRequest, img *Image, rech
 		}
 	}
 	e.images.PutIf(imgGen, img.ID, img) // its start reads it next
-	e.cfg.Fleet.Prepare(img, shape)
 	e.publish(c, "create", nil)
 	created = true
 	return c, nil

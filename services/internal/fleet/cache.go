@@ -15,23 +15,43 @@ import (
 const functionCacheTTL = time.Second
 
 // getFunction returns the function with key, from the cache when this
-// process read it ready within functionCacheTTL.
+// process read it ready within functionCacheTTL. A read of key under way
+// is joined, not repeated: the start of a `docker run` comes while its
+// create's read (Prepare) is on the way.
 func (e *Fleet) getFunction(ctx context.Context, key string) (*engine.Function, error) {
 	if f, ok := e.ready.Get(key); ok {
 		return f, nil
 	}
-	gen := e.ready.Gen()
-	f, err := e.cfg.Store.GetFunction(ctx, key)
-	if err == nil && f.Status == engine.FunctionReady {
-		e.ready.PutIf(gen, key, f)
+	ch := e.reads.DoChan(key, func() (any, error) {
+		gen := e.ready.Gen()
+		// Not the first caller's context: another may have joined.
+		f, err := e.cfg.Store.GetFunction(e.ctx, key)
+		if err == nil && f.Status == engine.FunctionReady {
+			e.ready.PutIf(gen, key, f)
+		}
+		return f, err
+	})
+	select {
+	case r := <-ch:
+		if r.Err != nil {
+			return nil, r.Err
+		}
+		return r.Val.(*engine.Function), nil
+	case <-ctx.Done():
+		return nil, ctx.Err()
 	}
-	return f, err
 }
 
 // updateFunction is the store's UpdateFunction that drops key's cached
 // record, before (a read racing with it is not kept) and after.
 func (e *Fleet) updateFunction(ctx context.Context, key string, fn func(*engine.Function) (*engine.Function, error)) (*engine.Function, error) {
-	e.ready.Drop(key)
-	defer e.ready.Drop(key)
+	// A read begun before the change or during it is neither kept nor
+	// joined after it.
+	forget := func() {
+		e.ready.Drop(key)
+		e.reads.Forget(key)
+	}
+	forget()
+	defer forget()
 	return e.cfg.Store.UpdateFunction(ctx, key, fn)
 }

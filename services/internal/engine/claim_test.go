@@ -3,6 +3,7 @@ package engine_test
 import (
 	"context"
 	"errors"
+	"fmt"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -73,6 +74,46 @@ func (a readyAgents) Session(ctx context.Context, _ string) (engine.AgentSession
 }
 func (readyAgents) Connected(string) bool { return false }
 
+// upDownNetworks is a network plane that records the containers given
+// addresses and those released; upped receives each Up.
+type upDownNetworks struct {
+	mu       sync.Mutex
+	ups      int
+	downs    int
+	upped    chan string
+	released chan struct{} // closed at the first Down
+}
+
+func (n *upDownNetworks) Listening(context.Context, string, string, []int) {}
+func (n *upDownNetworks) Prepare(context.Context, *engine.Container, map[string]*network.EndpointSettings) error {
+	return nil
+}
+func (n *upDownNetworks) Up(_ context.Context, c *engine.Container) (*proto.NetworkView, error) {
+	n.mu.Lock()
+	n.ups++
+	n.mu.Unlock()
+	select {
+	case n.upped <- c.ID:
+	default:
+	}
+	return &proto.NetworkView{}, nil
+}
+func (n *upDownNetworks) Down(context.Context, *engine.Container) error {
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	if n.downs++; n.downs == 1 {
+		close(n.released)
+	}
+	return nil
+}
+func (n *upDownNetworks) Refresh(context.Context, string, string) error { return nil }
+
+func (n *upDownNetworks) calls() string {
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	return fmt.Sprintf("up %d down %d", n.ups, n.downs)
+}
+
 // claimRig is an engine on a claimStore, with a container "claimed"
 // created, which publishes its exposed port 80.
 type claimRig struct {
@@ -81,17 +122,19 @@ type claimRig struct {
 	fns   *fakeFunctions
 	fleet *countingFleet
 	ports *fakePorts
+	nets  *upDownNetworks
 	c     *engine.Container
 }
 
 func newClaimRig(t *testing.T, agents engine.Agents) *claimRig {
 	t.Helper()
 	b := boltWithBusybox(t, "sh")
-	r := &claimRig{st: &claimStore{Store: b}, fns: &fakeFunctions{}, ports: &fakePorts{}}
+	r := &claimRig{st: &claimStore{Store: b}, fns: &fakeFunctions{}, ports: &fakePorts{},
+		nets: &upDownNetworks{upped: make(chan string, 1), released: make(chan struct{})}}
 	fl := fleet.New(fleet.Config{Store: r.st, Images: fakeImages{}, Functions: r.fns})
 	t.Cleanup(func() { fl.Close() })
 	r.fleet = &countingFleet{Fleet: fl, released: make(chan struct{})}
-	r.e = engine.New(engine.Config{Store: r.st, Images: fakeImages{}, Functions: r.fns, Fleet: r.fleet, Agents: agents, Ports: r.ports, BootTimeout: 10 * time.Second, CallbackURL: "ws://hub"})
+	r.e = engine.New(engine.Config{Store: r.st, Images: fakeImages{}, Functions: r.fns, Fleet: r.fleet, Agents: agents, Ports: r.ports, Networks: r.nets, BootTimeout: 10 * time.Second, CallbackURL: "ws://hub"})
 	t.Cleanup(func() { r.e.Close() })
 	c, err := r.e.Create(context.Background(), engine.CreateRequest{Namespace: "default", Name: "claimed", Client: "fwd",
 		Config:     &container.Config{Image: "busybox", ExposedPorts: network.PortSet{port("80/tcp"): {}}},
@@ -112,8 +155,9 @@ func startCtx(t *testing.T) context.Context {
 	return ctx
 }
 
-// A start opens its instance's invocation while it stores its claim, not
-// after: the claim's round trip to a shared store is hidden in the boot.
+// A start opens its instance's invocation, and takes the container's
+// addresses, while it stores its claim, not after: the claim's round trip
+// to a shared store is hidden in the boot, and so are the network plane's.
 func TestStartInvokesWhileItStoresTheClaim(t *testing.T) {
 	ready := make(chan struct{})
 	close(ready)
@@ -124,9 +168,14 @@ func TestStartInvokesWhileItStoresTheClaim(t *testing.T) {
 	r.st.before = func(ctx context.Context, _, _ string) error {
 		select {
 		case <-invoked:
-			return nil
 		case <-ctx.Done():
 			return errors.New("the claim waited for an invocation that never came while it was stored")
+		}
+		select {
+		case <-r.nets.upped:
+			return nil
+		case <-ctx.Done():
+			return errors.New("the claim waited for addresses never taken while it was stored")
 		}
 	}
 	r.st.armed.Store(true)
@@ -202,6 +251,7 @@ func TestLostClaimEndsItsInstance(t *testing.T) {
 		meantime  func(ctx context.Context, st engine.Store, ns, id string) error
 		wantKind  engine.Kind
 		wantPorts string
+		wantNets  string
 	}{
 		{"started meanwhile", func(ctx context.Context, st engine.Store, ns, id string) error {
 			_, err := st.UpdateContainer(ctx, ns, id, func(c *engine.Container) error {
@@ -210,17 +260,17 @@ func TestLostClaimEndsItsInstance(t *testing.T) {
 				return nil
 			})
 			return err
-		}, engine.KindNotModified, "published [1] released []"},
+		}, engine.KindNotModified, "published [1] released []", "up 1 down 0"},
 		{"being removed", func(ctx context.Context, st engine.Store, ns, id string) error {
 			_, err := st.UpdateContainer(ctx, ns, id, func(c *engine.Container) error {
 				c.State.Status = engine.StatusRemoving
 				return nil
 			})
 			return err
-		}, engine.KindConflict, "published [1] released [1]"},
+		}, engine.KindConflict, "published [1] released [1]", "up 1 down 1"},
 		{"removed", func(ctx context.Context, st engine.Store, ns, id string) error {
 			return st.DeleteContainer(ctx, ns, id)
-		}, engine.KindNotFound, "published [1] released [1]"},
+		}, engine.KindNotFound, "published [1] released [1]", "up 1 down 1"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -259,6 +309,11 @@ func TestLostClaimEndsItsInstance(t *testing.T) {
 			}
 			if got := r.ports.calls(); got != tt.wantPorts {
 				t.Fatalf("ports: %s, want %s", got, tt.wantPorts)
+			}
+			// The addresses it took while the claim was stored are
+			// released, but to a start that finds the container started.
+			if got := r.nets.calls(); got != tt.wantNets {
+				t.Fatalf("network plane: %s, want %s", got, tt.wantNets)
 			}
 		})
 	}

@@ -178,6 +178,10 @@ func (e *Engine) Start(ctx context.Context, ns, ref string) error {
 		inv = e.invoke(c, lease, secret, secretHash, instanceStarted, decided)
 		lease = nil
 	}
+	// The container's addresses are taken while the claim is stored and
+	// the instance boots: the network plane's store writes wait for
+	// neither (on a shared store, each is a round trip).
+	up := e.netUpAsync(ctx, c)
 	claimed := false
 	cc, err := e.cfg.Store.UpdateContainer(ctx, ns, c.ID, func(c *Container) error {
 		if running(c) || c.Run > c.ExitedRun {
@@ -209,13 +213,17 @@ func (e *Engine) Start(ctx context.Context, ns, ref string) error {
 		if !claimed && ports != nil && KindOf(err) != KindNotModified {
 			e.releasePorts(c, c.Run+1)
 		}
+		// Started elsewhere meanwhile, its addresses are that start's
+		// too (Up is idempotent); else (removed, or the claim failed) they
+		// go, once taken: a removal of a container that never ran
+		// releases none.
+		if _, _, upErr := up(); upErr == nil && KindOf(err) != KindNotModified {
+			e.netDown(c)
+		}
 		return fmt.Errorf("start %s: %w", ref, err)
 	}
 	c = cc
 	run := c.Run
-	// The container's addresses are taken while its instance boots: the
-	// network plane's store writes need not wait for the agent's call.
-	up := e.netUpAsync(ctx, c)
 	sess, err := e.session(ctx, aid, inv)
 	view, linkEnv, upErr := up() // before any failRun, which releases them
 	if err != nil {

@@ -24,6 +24,7 @@ var allowedResources = map[string]string{
 	"google_project_service":                         "the APIs",
 	"google_firestore_database":                      "the store",
 	"google_firestore_index":                         "indexes the store's queries need",
+	"google_firestore_field":                         "the TTL policy of removed containers' final documents",
 	"google_artifact_registry_repository":            "control plane images, wrapped images, the Docker Hub mirror",
 	"google_artifact_registry_repository_iam_member": "push/pull on one repository",
 	"google_service_account":                         "control plane, functions and build identities",

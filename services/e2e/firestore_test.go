@@ -7,6 +7,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"sync"
 	"testing"
@@ -182,6 +183,26 @@ func TestTwoControlPlanesOneStore(t *testing.T) {
 	}
 	if code := strings.TrimSpace(mustDocker(t, a.direct, "wait", c1)); code != "7" {
 		t.Fatalf("wait on the other control plane = %s, want 7", code)
+	}
+
+	// An --rm container ends with its exit and its removal in one write,
+	// on whichever control plane its agent called back: A, waiting and
+	// following, gets its exit code and its last output all the same
+	// (from its final state when B removed it).
+	for code := 3; code <= 6; code++ {
+		id := strings.TrimSpace(mustDocker(t, b.direct, "run", "-d", "--rm", "busybox", "sh", "-c",
+			fmt.Sprintf("usleep 500000; echo bye %d; exit %d", code, code)))
+		logs := make(chan result, 1)
+		go func() { logs <- docker(t, a.direct, "logs", "-f", id) }()
+		if got := docker(t, a.direct, "wait", id); strings.TrimSpace(got.stdout) != strconv.Itoa(code) {
+			t.Fatalf("wait on A for an --rm container on B: exit %d, %q %s; want %d", got.code, got.stdout, got.stderr, code)
+		}
+		if got := <-logs; got.code != 0 || got.stdout != fmt.Sprintf("bye %d\n", code) {
+			t.Fatalf("logs -f on A of an --rm container on B: exit %d, %q %s", got.code, got.stdout, got.stderr)
+		}
+		if r := docker(t, a.direct, "inspect", id); r.code == 0 {
+			t.Fatalf("A still finds the --rm container %s after its exit", id)
+		}
 	}
 
 	// docker events on A shows, live, a container's life on B (the store's

@@ -7,6 +7,7 @@ import (
 	"os"
 	"regexp"
 	"slices"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -220,19 +221,40 @@ func anyStrings(v any) []string {
 
 // A --rm container's network is free as soon as docker run, or a docker
 // wait for its exit, answers: docker network rm right after works (as
-// under docker), on either store.
+// under docker), on either store; the container's and the network's
+// events come in docker's order (on Firestore the exit and the removal
+// are one write, and the addresses are released during it).
 func TestNetworkFreeAfterRunRm(t *testing.T) {
 	s := requireStack(t)
 	hosts := append(referenceHosts(t, s), struct{ name, host string }{"firestore", firestoreStack(t).direct})
 	for _, h := range hosts {
 		t.Run(h.name, func(t *testing.T) {
-			net := uniq("rmnet")
+			net, name := uniq("rmnet"), uniq("rmc")
+			since := time.Now().Add(-time.Second).Unix()
 			mustDocker(t, h.host, "network", "create", net)
-			r := docker(t, h.host, "run", "--rm", "--network", net, "busybox", "sh", "-c", "echo bye; exit 3")
+			r := docker(t, h.host, "run", "--rm", "--name", name, "--network", net, "busybox", "sh", "-c", "echo bye; exit 3")
 			if r.code != 3 || r.stdout != "bye\n" {
 				t.Fatalf("run --rm: exit %d, %q %q; want 3 and bye", r.code, r.stdout, r.stderr)
 			}
 			mustDocker(t, h.host, "network", "rm", net)
+			var got []string
+			for deadline := time.Now().Add(10 * time.Second); ; time.Sleep(200 * time.Millisecond) {
+				out := mustDocker(t, h.host, "events", "--since", strconv.FormatInt(since, 10), "--until", strconv.FormatInt(time.Now().Unix()+1, 10),
+					"--format", "{{.Type}} {{.Action}} {{.Actor.Attributes.name}} {{index .Actor.Attributes \"exitCode\"}}")
+				got = got[:0]
+				for _, l := range strings.Split(strings.TrimSpace(out), "\n") {
+					if f := strings.Fields(l); len(f) >= 3 && (f[2] == name || f[2] == net) {
+						got = append(got, strings.Join(append(f[:2:2], f[3:]...), " "))
+					}
+				}
+				if len(got) >= 8 || time.Now().After(deadline) {
+					break
+				}
+			}
+			want := "network create, container create, container attach, network connect, container start, container die 3, network disconnect, container destroy, network destroy"
+			if strings.Join(got, ", ") != want {
+				t.Fatalf("events:\n%s\nwant\n%s", strings.Join(got, ", "), want)
+			}
 
 			mustDocker(t, h.host, "network", "create", net)
 			defer docker(t, h.host, "network", "rm", net)

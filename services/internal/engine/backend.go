@@ -104,22 +104,7 @@ func (b *AgentBackend) StoreOutput(ctx context.Context, aid string, entries []Lo
 
 // StoreExit records the end of a run; with AutoRemove it removes the container.
 func (b *AgentBackend) StoreExit(ctx context.Context, aid string, ex proto.Exit) error {
-	ns, id, ok := splitAgentID(aid)
-	if !ok {
-		return fmt.Errorf("bad agent id %q", aid)
-	}
-	b.e.exitReceived(id, ex.Run)
-	update, stored := exitUpdate(ex)
-	c, err := b.e.cfg.Store.UpdateContainer(ctx, ns, id, update)
-	if errors.Is(err, ErrNotFound) {
-		return nil
-	}
-	if err != nil {
-		return fmt.Errorf("store exit of %s: %w", id, err)
-	}
-	b.e.exitLanded(id, ex.Run)
-	b.exitStored(c, ex, *stored)
-	return nil
+	return b.storeExit(ctx, aid, nil, nil, ex)
 }
 
 // outputLinger is how long the hub waits behind output for an exit, on a
@@ -141,22 +126,109 @@ func (b *AgentBackend) OutputLinger() time.Duration {
 // StoreOutputExit stores a run's last output and its exit in one write
 // (agenthub.OutputExitStorer): StoreOutput and StoreExit in one.
 func (b *AgentBackend) StoreOutputExit(ctx context.Context, aid string, entries []LogEntry, acked map[uint32]uint64, ex proto.Exit) error {
+	return b.storeExit(ctx, aid, entries, acked, ex)
+}
+
+// storeExit stores exit ex with the run's last output entries and acks
+// (none: the exit alone), and does what follows. On a store that removes
+// in the same write (FinalRemover), an --rm container whose last run this
+// is goes with it: its removal does not wait for the exit's write, and
+// its addresses are released during that write.
+func (b *AgentBackend) storeExit(ctx context.Context, aid string, entries []LogEntry, acked map[uint32]uint64, ex proto.Exit) error {
 	ns, id, ok := splitAgentID(aid)
 	if !ok {
 		return fmt.Errorf("bad agent id %q", aid)
 	}
 	b.e.exitReceived(id, ex.Run)
 	update, stored := exitUpdate(ex)
-	_, c, err := b.e.cfg.Store.AppendLogsUpdate(ctx, ns, id, entries, acked, update)
+	var c *Container
+	var err error
+	removed, releasing := false, false
+	switch fr, ok := b.e.cfg.Store.(FinalRemover); {
+	case ok:
+		releasing = b.e.releaseEnding(ns, id, ex)
+		_, c, removed, err = fr.AppendLogsRemove(ctx, ns, id, entries, acked, update, func(c *Container) bool {
+			return *stored && autoRemoving(c) && c.State.Status != StatusRestarting
+		})
+	case len(entries) > 0 || len(acked) > 0:
+		_, c, err = b.e.cfg.Store.AppendLogsUpdate(ctx, ns, id, entries, acked, update)
+	default:
+		c, err = b.e.cfg.Store.UpdateContainer(ctx, ns, id, update)
+	}
 	if errors.Is(err, ErrNotFound) {
 		return nil // removed: nothing to keep
 	}
 	if err != nil {
-		return fmt.Errorf("store output and exit of %s: %w", id, err)
+		return fmt.Errorf("store exit of %s: %w", id, err)
 	}
 	b.e.exitLanded(id, ex.Run)
+	if removed {
+		b.exitRemoved(c, ex, releasing)
+		return nil
+	}
 	b.exitStored(c, ex, *stored)
 	return nil
+}
+
+// releaseEnding starts the release of the addresses of container id,
+// whose run ex.Run is ending, when the state this process knows of it
+// says it is an --rm container in its last run (it is removed with its
+// exit, and the removal waits for the release): it reports whether it
+// did. Its "start" and "die" events go out first, as docker's precede
+// the network's "disconnect".
+func (e *Engine) releaseEnding(ns, id string, ex proto.Exit) bool {
+	kc, ok := e.cfg.Store.(KnownContainers)
+	if !ok || e.cfg.Networks == nil {
+		return false
+	}
+	c, ok := kc.KnownContainer(ns, id)
+	if !ok || c.HostConfig == nil || !c.HostConfig.AutoRemove || c.Run != ex.Run || c.ExitedRun >= ex.Run {
+		return false
+	}
+	if ex.Error == "" { // it ran
+		e.publishStart(c, ex.Run)
+	}
+	e.publishDie(c, ex.Run, ex.Code)
+	e.netDownAsync(c)
+	return true
+}
+
+// publishDie publishes the "die" of run of container c, once.
+func (e *Engine) publishDie(c *Container, run uint32, code int) {
+	e.mu.Lock()
+	if e.diedRun[c.ID] >= run {
+		e.mu.Unlock()
+		return
+	}
+	e.diedRun[c.ID] = run
+	e.mu.Unlock()
+	e.publish(c, "die", map[string]string{"exitCode": strconv.Itoa(code)})
+}
+
+// exitRemoved does what follows the store of exit ex of container c
+// together with its removal (FinalRemover): exitStored's part, then
+// remove's after the deletion. releasing: its addresses are being
+// released already (releaseEnding).
+func (b *AgentBackend) exitRemoved(c *Container, ex proto.Exit, releasing bool) {
+	e := b.e
+	if ex.Error == "" { // it ran: its start comes first
+		e.publishStart(c, ex.Run)
+	}
+	if !releasing {
+		e.netDownAsync(c)
+	}
+	r, over := e.beginRemoval(c, result(c))
+	e.releasePorts(c, ex.Run)
+	e.publishDie(c, ex.Run, ex.Code)
+	e.notify.notify(c.ID) // its waiters now wait for the removal's end
+	e.goBackground(func(ctx context.Context) {
+		defer over()
+		e.shutdownAgent(ctx, c)
+		e.endRemoval(ctx, c, r, over, true)
+		// Not before: the start of this run, finishing, finds its exit
+		// stored (exitFollows) and records nothing.
+		e.forgetRuns(c.ID)
+	})
 }
 
 // exitUpdate is the change that records exit ex; *stored tells, after
@@ -207,7 +279,7 @@ func (b *AgentBackend) exitStored(c *Container, ex proto.Exit, stored bool) {
 	b.e.notify.notify(id)
 	if stored {
 		b.e.releasePorts(c, ex.Run)
-		b.e.publish(c, "die", map[string]string{"exitCode": strconv.Itoa(ex.Code)})
+		b.e.publishDie(c, ex.Run, ex.Code)
 	}
 	if stored && c.State.Status == StatusRestarting {
 		b.e.scheduleRestart(c)

@@ -279,6 +279,13 @@ func (e *Engine) Wait(ctx context.Context, ns, ref, condition string, ready func
 			if code, ok := e.removedCode(id); ok {
 				return code, nil
 			}
+			// Removed with its exit in one write, maybe by another
+			// control plane: its final state has the exit.
+			if fr, ok := e.cfg.Store.(FinalRemover); ok {
+				if fc, err := fr.Removed(ctx, ns, id); err == nil {
+					return result(fc), nil
+				}
+			}
 			return result(last), nil
 		}
 		if err != nil {
@@ -378,6 +385,7 @@ func (e *Engine) RemoveWithVolumes(ctx context.Context, ns, ref string, force, v
 func (e *Engine) forgetRuns(id string) {
 	e.mu.Lock()
 	delete(e.startedRun, id)
+	delete(e.diedRun, id)
 	delete(e.starting, id)
 	delete(e.exits, id)
 	e.mu.Unlock()
@@ -386,23 +394,51 @@ func (e *Engine) forgetRuns(id string) {
 // remove deletes c; volumes also removes its anonymous volumes.
 func (e *Engine) remove(ctx context.Context, c *Container, volumes bool) error {
 	e.forgetRuns(c.ID)
-	aid := agentID(c)
-	if e.cfg.Agents.Connected(aid) {
-		sctx, cancel := context.WithTimeout(ctx, 5*time.Second)
-		if sess, err := e.cfg.Agents.Session(sctx, aid); err == nil {
-			if err := sess.Shutdown(sctx); err != nil {
-				e.log.Warn("shutdown agent", "container", c.ID, "err", err)
-			}
-		}
-		cancel()
-	}
+	e.shutdownAgent(ctx, c)
 	final := result(c)
 	if running(c) {
 		final = WaitResult{StatusCode: 137}
 	}
-	r := &removal{result: final, done: make(chan struct{})}
-	over := sync.OnceFunc(func() { close(r.done) })
+	r, over := e.beginRemoval(c, final)
 	defer over()
+	// Its addresses are released while the record is deleted (after an
+	// exit, the release is under way already), and before the removal
+	// is over: docker network rm right after works.
+	if !e.netDownDone(c) {
+		e.netDownAsync(c)
+	}
+	err := e.cfg.Store.DeleteContainer(ctx, c.Namespace, c.ID)
+	if err != nil && !errors.Is(err, ErrNotFound) {
+		e.awaitNetDown(context.WithoutCancel(ctx), c.ID)
+		e.mu.Lock()
+		delete(e.netDownRun, c.ID)
+		e.mu.Unlock()
+		return fmt.Errorf("remove %s: %w", c.ID, err)
+	}
+	e.endRemoval(ctx, c, r, over, volumes)
+	return nil
+}
+
+// shutdownAgent tells c's agent, if connected, that c is removed.
+func (e *Engine) shutdownAgent(ctx context.Context, c *Container) {
+	aid := agentID(c)
+	if !e.cfg.Agents.Connected(aid) {
+		return
+	}
+	sctx, cancel := context.WithTimeout(ctx, 5*time.Second)
+	defer cancel()
+	if sess, err := e.cfg.Agents.Session(sctx, aid); err == nil {
+		if err := sess.Shutdown(sctx); err != nil {
+			e.log.Warn("shutdown agent", "container", c.ID, "err", err)
+		}
+	}
+}
+
+// beginRemoval records this process's removal of c, which had exit
+// status final, for its waiters (awaitRemoval) until a minute after it;
+// over ends it (once).
+func (e *Engine) beginRemoval(c *Container, final WaitResult) (*removal, func()) {
+	r := &removal{result: final, done: make(chan struct{})}
 	e.mu.Lock()
 	e.removed[c.ID] = r
 	e.mu.Unlock()
@@ -413,20 +449,17 @@ func (e *Engine) remove(ctx context.Context, c *Container, volumes bool) error {
 		}
 		e.mu.Unlock()
 	})
-	// Its addresses are released while the record is deleted (after an
-	// exit, the release is under way already), and before the removal
-	// is over: docker network rm right after works.
-	if !e.netDownDone(c) {
-		e.netDownAsync(c)
-	}
-	err := e.cfg.Store.DeleteContainer(ctx, c.Namespace, c.ID)
+	return r, sync.OnceFunc(func() { close(r.done) })
+}
+
+// endRemoval does what follows the deletion of c's record (removal r):
+// once its addresses are released the removal is over; then its volumes
+// (anonymous ones too with volumes) and ports are released.
+func (e *Engine) endRemoval(ctx context.Context, c *Container, r *removal, over func(), volumes bool) {
 	e.awaitNetDown(context.WithoutCancel(ctx), c.ID)
 	e.mu.Lock()
 	delete(e.netDownRun, c.ID)
 	e.mu.Unlock()
-	if err != nil && !errors.Is(err, ErrNotFound) {
-		return fmt.Errorf("remove %s: %w", c.ID, err)
-	}
 	r.gone = true
 	over()
 	e.releaseVolumes(context.WithoutCancel(ctx), c, volumes)
@@ -439,7 +472,6 @@ func (e *Engine) remove(ctx context.Context, c *Container, volumes bool) error {
 	// yet ends it when it calls back (AuthorizeAgent: no record, no instance). The
 	// POST is cancelled all the same, so the invocation is not held.
 	time.AfterFunc(5*time.Second, func() { e.cancelInvocation(c.ID) })
-	return nil
 }
 
 // Prune removes every stopped container matching f; it returns their IDs

@@ -86,6 +86,10 @@ type Engine struct {
 	// order is start before die.
 	starting   map[string]uint32
 	startedRun map[string]uint32
+	// diedRun is, per container, the last run whose "die" event is out:
+	// an --rm container removed with its exit has it published before
+	// that write (storeExit), and a write that fails is retried.
+	diedRun map[string]uint32
 	// exits are, per container, the last run whose exit the hub has
 	// received and the last it has stored; arrivals wakes Start waiting
 	// for them (exitFollows).
@@ -145,6 +149,7 @@ func New(cfg Config) *Engine {
 		followers:  map[string]int{},
 		starting:   map[string]uint32{},
 		startedRun: map[string]uint32{},
+		diedRun:    map[string]uint32{},
 		exits:      map[string]exitMark{},
 		arrivals:   newNotifier(),
 		netDownRun: map[string]uint32{},

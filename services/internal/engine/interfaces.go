@@ -241,6 +241,23 @@ type Networks interface {
 	Refresh(ctx context.Context, ns, id string) error
 }
 
+// FinalRemover is implemented by stores where each write is a round trip
+// (Firestore): the last exit of an --rm container and its removal are one
+// write. AppendLogsRemove is AppendLogsUpdate that, when remove holds for
+// the container as fn left it, also deletes the container in the same
+// write, and keeps its final state and output for a while: ReadLogs reads
+// that output (its followers, here and on other control planes, get the
+// rest of it) and Removed returns that state (its waiters get its exit).
+// removed reports that it did; when it does not (the store decides: it
+// may take more than one write), it is AppendLogsUpdate (UpdateContainer
+// without entries or acks) and the caller removes the container as usual.
+type FinalRemover interface {
+	AppendLogsRemove(ctx context.Context, ns, id string, entries []LogEntry, acked map[uint32]uint64, fn func(*Container) error, remove func(*Container) bool) (out []LogEntry, c *Container, removed bool, err error)
+	// Removed returns the final state of container id of namespace ns
+	// that AppendLogsRemove removed lately, or ErrNotFound.
+	Removed(ctx context.Context, ns, id string) (*Container, error)
+}
+
 // KnownContainers is implemented by stores that keep the last state of
 // each container this process read or wrote (Firestore): KnownContainer
 // returns it without a read, and without a promise that it is current.

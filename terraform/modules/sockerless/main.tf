@@ -68,3 +68,16 @@ resource "google_firestore_database" "default" {
 
   depends_on = [google_project_service.apis]
 }
+
+# The final documents of containers removed together with their last exit
+# (an --rm container's end is one write) serve their followers and
+# waiters for ten minutes; Firestore's TTL policy deletes them after their
+# expires field, at no write of the control plane's.
+resource "google_firestore_field" "removed_expires" {
+  project    = var.project_id
+  database   = google_firestore_database.default.name
+  collection = "removed"
+  field      = "expires"
+  ttl_config {}
+  index_config {} # no index on a TTL field: it is never queried
+}

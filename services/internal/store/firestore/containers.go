@@ -307,6 +307,9 @@ func unwrapFn(err error, format string, args ...any) error {
 // name conflicts) and the old one deleted, in the same commit.
 func (s *Store) UpdateContainer(ctx context.Context, ns, id string, fn func(*engine.Container) error) (*engine.Container, error) {
 	defer s.lock(containerKey(id))()
+	if s.removedHere(ns, id) {
+		return nil, fmt.Errorf("update container %s: %w", id, engine.ErrNotFound)
+	}
 	if c, ok, err := s.updateKnown(ctx, ns, id, fn); ok || err != nil {
 		return c, err
 	}

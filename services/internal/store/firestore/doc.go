@@ -33,6 +33,8 @@
 //	                                    running members (endpoints)
 //	namespaces/{ns}/netnames/{name}     id: the reservation of a network name
 //	namespaces/{ns}/subnets/{cidr}      id: the reservation of a network's subnet
+//	namespaces/{ns}/removed/{id}        the final document of a container removed with
+//	                                    its exit (a container document and expires)
 //
 // A container create is one write: its document, with the precondition
 // that it does not exist (the ID is not checked: the engine's are 256
@@ -80,6 +82,21 @@
 // answered from that state too: the watch brings other processes'
 // changes, with the listener's delay.
 //
+// # An --rm container's end
+//
+// The last exit of an --rm container and its removal are one Commit
+// (AppendLogsRemove, engine.FinalRemover), on the state this process
+// knows of a container whose output is all in its document: the deletion
+// of its document, preconditioned on that state, and a final document in
+// removed/{id} holding the container as the exit left it, with its inline
+// log. Its followers and waiters, here and on other control planes, read
+// its last output (ReadLogs) and its exit (Removed) there once the
+// container is gone; they serve for ten minutes (expires, the field of
+// the deployment's Firestore TTL policy). The two writes go in one
+// WriteBatch, not a transaction, whose begin would be a round trip of
+// its own. Otherwise the exit is written and the engine removes the
+// container after it, a round trip more.
+//
 // # Lost answers
 //
 // A container write whose answer is lost (CANCELLED, UNAVAILABLE, a
@@ -88,7 +105,8 @@
 // random token each write sets, with its own: its write landed (done), or
 // it did not, and as a write with a precondition it cannot land later
 // over another one (a create is tried again, a change decided again on
-// the record). A delete looks the container up by its ID.
+// the record). A delete looks the container up by its ID; a removal with
+// the exit reads the final document back.
 //
 // # Cost
 //

@@ -203,6 +203,9 @@ func (s *Store) appendUpdate(ctx context.Context, ns, id string, entries []engin
 		return nil, nil, fmt.Errorf("append logs of %s: %d bytes in one call, more than %d", id, total, maxAppendBytes)
 	}
 	defer s.lock(containerKey(id))()
+	if s.removedHere(ns, id) {
+		return nil, nil, fmt.Errorf("append logs of %s: %w", id, engine.ErrNotFound)
+	}
 	if doc, at, ok := s.known.get(id); ok && doc.NS == ns {
 		// Without a read, on the state this process knows (see known).
 		t := &txn{s: s}
@@ -327,14 +330,28 @@ func (s *Store) ReadLogs(ctx context.Context, ns, id string, after uint64, limit
 }
 
 // logsContainer reads the container document whose log is read, from its
-// watch when that is current.
+// watch when that is current; of a container removed with its exit, its
+// final document (its followers read the last output there).
 func (s *Store) logsContainer(ctx context.Context, ns, id string) (*containerDoc, *engine.Container, error) {
 	if doc, ok := s.watchedDoc(id); ok && doc.NS == ns {
 		if c, err := decodeContainer(id, doc); err == nil {
 			return doc, c, nil
 		}
 	}
-	return s.findContainer(direct{ctx, s}, ns, id)
+	f, ok := s.finals.Get(id) // removed here: no read
+	if !ok || f.NS != ns {
+		doc, c, err := s.findContainer(direct{ctx, s}, ns, id)
+		if !errors.Is(err, engine.ErrNotFound) {
+			return doc, c, err
+		}
+		fr, ferr := s.readFinal(ctx, ns, id)
+		if ferr != nil {
+			return nil, nil, err
+		}
+		f = *fr
+	}
+	c, err := decodeContainer(id, &f.containerDoc)
+	return &f.containerDoc, c, err
 }
 
 // logReader joins pieces, in order, into entries after a seq.

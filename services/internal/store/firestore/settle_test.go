@@ -22,7 +22,7 @@ import (
 type answerLoser struct {
 	armed   atomic.Bool
 	applied bool
-	code    codes.Code // of the lost answer of an applied commit
+	code    codes.Code // of the lost answer (of a commit not applied: default UNAVAILABLE)
 }
 
 func (l *answerLoser) unary(ctx context.Context, method string, req, reply any, cc *grpc.ClientConn, invoker grpc.UnaryInvoker, opts ...grpc.CallOption) error {
@@ -30,7 +30,11 @@ func (l *answerLoser) unary(ctx context.Context, method string, req, reply any, 
 		return invoker(ctx, method, req, reply, cc, opts...)
 	}
 	if !l.applied {
-		return status.Error(codes.Unavailable, "connection reset")
+		code := l.code
+		if code == codes.OK {
+			code = codes.Unavailable
+		}
+		return status.Error(code, "connection reset")
 	}
 	if err := invoker(ctx, method, req, reply, cc, opts...); err != nil {
 		return err

@@ -83,6 +83,10 @@ type Store struct {
 	// wrote them, to read a ref and its image in one call. They only save
 	// a call (every read checks the ref itself), so they serve long.
 	refIDs *ttlcache.Cache[string, string]
+	// finals are the final documents of the containers this process
+	// removed with their exit (AppendLogsRemove), for their followers and
+	// waiters here.
+	finals *ttlcache.Cache[string, finalDoc]
 }
 
 var (
@@ -148,7 +152,7 @@ func Open(ctx context.Context, project string, opts ...Options) (*Store, error) 
 		return nil, fmt.Errorf("open firestore store: root %q is not a document path", o.Root)
 	}
 	s := &Store{client: client, root: root, maxAttempts: o.MaxAttempts, writeTimeout: o.WriteTimeout,
-		refIDs: ttlcache.New[string, string](refIDsTTL)}
+		refIDs: ttlcache.New[string, string](refIDsTTL), finals: ttlcache.New[string, finalDoc](finalTTL)}
 	s.known.clone, s.known.size = cloneContainerDoc, containerDocSize
 	s.knownNet.size = func(d networkDoc) int { return len(d.JSON) }
 	return s, nil

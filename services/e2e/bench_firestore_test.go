@@ -17,7 +17,8 @@ import (
 // emulator with every call delayed by BENCH_STORE_LATENCY (default 15 ms,
 // Firestore's typical latency within a region, modelling a hosted control
 // plane), with the document reads and writes of one
-// `docker run --rm busybox echo hi` on each Firestore stack. Run it with:
+// `docker run --rm busybox echo hi` on each Firestore stack; p50 and p95
+// of BENCH_RUNS runs each (default 10). Run it with:
 //
 //	go test ./services/e2e -run '^$' -bench Firestore -benchtime 1x
 //
@@ -37,7 +38,14 @@ func BenchmarkFirestore(b *testing.B) {
 		}
 		latency = d
 	}
-	const runs = 10
+	runs := 10
+	if v := os.Getenv("BENCH_RUNS"); v != "" {
+		n, err := strconv.Atoi(v)
+		if err != nil || n < 1 {
+			b.Fatalf("BENCH_RUNS: %q", v)
+		}
+		runs = n
+	}
 	targets := []struct {
 		name string
 		s    *stack

@@ -216,7 +216,7 @@ func (s *Store) GetContainer(ctx context.Context, ns, ref string) (*engine.Conta
 			return c, nil
 		}
 	}
-	if s.own.gone(ref) { // a full ID, neither a name nor a prefix of another
+	if s.own.gone(ref) || s.removedHere(ns, ref) { // a full ID, neither a name nor a prefix of another
 		return nil, fmt.Errorf("container %q: %w", ref, engine.ErrNotFound)
 	}
 	r := direct{ctx, s}

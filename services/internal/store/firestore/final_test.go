@@ -107,13 +107,16 @@ func TestAppendLogsRemove(t *testing.T) {
 				if err := other.CreateContainer(ctx, storetest.NewContainer("a", "c2", "one")); err != nil {
 					t.Fatalf("create of its name again: %v", err)
 				}
-				// A change of it is not found, and needs no read.
+				// A lookup or a change of it is not found, and needs no read.
 				r0, _ := s.Stats()
+				if _, err := s.GetContainer(ctx, "a", "c1"); !errors.Is(err, engine.ErrNotFound) {
+					t.Fatalf("get after the removal: %v, want not found", err)
+				}
 				if _, err := s.UpdateContainer(ctx, "a", "c1", exitWith(4)); !errors.Is(err, engine.ErrNotFound) {
 					t.Fatalf("update after the removal: %v, want not found", err)
 				}
 				if r1, _ := s.Stats(); r1 != r0 {
-					t.Fatalf("an update of a container removed here read %d documents", r1-r0)
+					t.Fatalf("a lookup and an update of a container removed here read %d documents", r1-r0)
 				}
 			}
 		})

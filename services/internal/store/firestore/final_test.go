@@ -139,14 +139,8 @@ func TestAppendLogsRemoveWithLostAnswer(t *testing.T) {
 	} {
 		t.Run(lost.name, func(t *testing.T) {
 			ctx := t.Context()
-			_, root := openFresh(t)
 			loser := &answerLoser{applied: lost.applied, code: lost.code}
-			s, err := Open(ctx, testProject, Options{Root: root, unary: loser.unary})
-			if err != nil {
-				t.Fatal(err)
-			}
-			defer s.Close()
-			other := openTwin(t, root)
+			s, other := openLosing(t, loser)
 			if err := s.CreateContainer(ctx, storetest.NewContainer("a", "c1", "one")); err != nil {
 				t.Fatal(err)
 			}

@@ -42,6 +42,20 @@ func (l *answerLoser) unary(ctx context.Context, method string, req, reply any, 
 	return status.Error(l.code, "answer lost")
 }
 
+// openLosing opens a fresh store whose commits lose their answers as
+// loser says, and another process's store on the same data, which reads
+// records afresh.
+func openLosing(t *testing.T, loser *answerLoser) (s, other *Store) {
+	t.Helper()
+	_, root := openFresh(t)
+	s, err := Open(t.Context(), testProject, Options{Root: root, unary: loser.unary})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { s.Close() })
+	return s, openTwin(t, root)
+}
+
 // A container write whose answer is lost is decided by reading the
 // document back: one that landed is done (not a failed docker create that
 // leaves its container behind, nor a start claimed twice), one that did
@@ -59,14 +73,8 @@ func TestWriteWithLostAnswer(t *testing.T) {
 		for _, op := range []string{"create", "update", "update in a transaction", "delete"} {
 			t.Run(op+", "+lost.name, func(t *testing.T) {
 				ctx := t.Context()
-				_, root := openFresh(t)
 				loser := &answerLoser{applied: lost.applied, code: lost.code}
-				s, err := Open(ctx, testProject, Options{Root: root, unary: loser.unary})
-				if err != nil {
-					t.Fatal(err)
-				}
-				defer s.Close()
-				other := openTwin(t, root) // reads the record afresh
+				s, other := openLosing(t, loser)
 				c := storetest.NewContainer("a", "c1", "one")
 				if op == "create" {
 					loser.armed.Store(true)

@@ -481,8 +481,7 @@ var errUnknown = errors.New("no known state")
 
 // deleteKnown is DeleteContainer without a read, for a container of few
 // log chunks whose state this process knows: its document, if still at
-// that state, with its chunks. Without chunks that is one call, else one
-// transaction of writes.
+// that state, with its chunks, in one Commit call.
 func (s *Store) deleteKnown(ctx context.Context, ns, id string) error {
 	d, at, ok := s.known.get(id)
 	if !ok || d.NS != ns || d.Chunks > maxTxDeletes {
@@ -492,22 +491,12 @@ func (s *Store) deleteKnown(ctx context.Context, ns, id string) error {
 	defer cancel()
 	s.own.wrote(id, deleted)
 	ref := s.ref(&d)
-	var err error
-	if d.Chunks == 0 {
-		_, err = ref.Delete(wctx, firestore.LastUpdateTime(at))
-	} else {
-		err = s.client.RunTransaction(wctx, func(_ context.Context, tx *firestore.Transaction) error {
-			if err := tx.Delete(ref, firestore.LastUpdateTime(at)); err != nil {
-				return err
-			}
-			for i := d.Chunks - 1; i >= 0; i-- {
-				if err := tx.Delete(s.chunkRef(id, d.Gen, i)); err != nil {
-					return err
-				}
-			}
-			return nil
-		}, firestore.MaxAttempts(1))
+	b := s.batch()
+	b.Delete(ref, firestore.LastUpdateTime(at))
+	for i := d.Chunks - 1; i >= 0; i-- {
+		b.Delete(s.chunkRef(id, d.Gen, i))
 	}
+	_, err := b.Commit(wctx)
 	if err != nil && wctx.Err() == nil {
 		// Its answer was lost (or, retried by the client, the retry found
 		// the document gone): did it land? The container is looked up

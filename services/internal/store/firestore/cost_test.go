@@ -1,11 +1,17 @@
 package firestore
 
 import (
+	"bytes"
 	"context"
 	"fmt"
+	"path"
+	"sort"
 	"strings"
+	"sync"
 	"testing"
 	"time"
+
+	"google.golang.org/grpc"
 
 	"github.com/sockerless/sockerless/services/internal/engine"
 	"github.com/sockerless/sockerless/services/internal/store/storetest"
@@ -104,5 +110,77 @@ func TestNoChangeWritesNothing(t *testing.T) {
 	}
 	if _, w1 := s.Stats(); w1 != w0 {
 		t.Fatalf("%d writes, want none", w1-w0)
+	}
+}
+
+// callCounter counts the unary calls made to Firestore, by method.
+type callCounter struct {
+	mu    sync.Mutex
+	calls map[string]int
+}
+
+func (c *callCounter) unary(ctx context.Context, method string, req, reply any, cc *grpc.ClientConn, invoker grpc.UnaryInvoker, opts ...grpc.CallOption) error {
+	c.mu.Lock()
+	c.calls[path.Base(method)]++
+	c.mu.Unlock()
+	return invoker(ctx, method, req, reply, cc, opts...)
+}
+
+func (c *callCounter) take() string {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	var out []string
+	for m, n := range c.calls {
+		out = append(out, fmt.Sprintf("%s %d", m, n))
+	}
+	clear(c.calls)
+	sort.Strings(out)
+	return strings.Join(out, ", ")
+}
+
+// A change of a known state that writes more documents than the
+// container's (log chunks, or its removal with its final document) is
+// one Commit call, as a change of the container alone is: no transaction
+// whose begin is a round trip of its own.
+func TestKnownWritesAreOneCall(t *testing.T) {
+	_, root := openFresh(t)
+	cc := &callCounter{calls: map[string]int{}}
+	s, err := Open(t.Context(), testProject, Options{Root: root, unary: cc.unary})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	ctx := t.Context()
+	big := engine.LogEntry{Stream: engine.Stdout, Data: bytes.Repeat([]byte("x"), 60<<10)}
+	for _, step := range []struct {
+		name string
+		do   func() error
+	}{
+		{"create", func() error { return s.CreateContainer(ctx, storetest.NewContainer("a", "c1", "one")) }},
+		{"update", func() error {
+			_, err := s.UpdateContainer(ctx, "a", "c1", func(c *engine.Container) error { c.Run++; return nil })
+			return err
+		}},
+		{"append into log chunks", func() error {
+			_, err := s.AppendLogs(ctx, "a", "c1", []engine.LogEntry{big, big, big}, nil)
+			return err
+		}},
+		{"delete with its log chunks", func() error { return s.DeleteContainer(ctx, "a", "c1") }},
+		{"create again", func() error { return s.CreateContainer(ctx, storetest.NewContainer("a", "c2", "two")) }},
+		{"remove with the exit", func() error {
+			_, _, removed, err := s.AppendLogsRemove(ctx, "a", "c2", nil, nil, exitWith(0), func(*engine.Container) bool { return true })
+			if err == nil && !removed {
+				err = fmt.Errorf("not removed")
+			}
+			return err
+		}},
+	} {
+		cc.take()
+		if err := step.do(); err != nil {
+			t.Fatalf("%s: %v", step.name, err)
+		}
+		if got := cc.take(); got != "Commit 1" {
+			t.Fatalf("%s made the calls %q, want one Commit", step.name, got)
+		}
 	}
 }

@@ -92,10 +92,13 @@
 // log. Its followers and waiters, here and on other control planes, read
 // its last output (ReadLogs) and its exit (Removed) there once the
 // container is gone; they serve for ten minutes (expires, the field of
-// the deployment's Firestore TTL policy). The two writes go in one
-// WriteBatch, not a transaction, whose begin would be a round trip of
-// its own. Otherwise the exit is written and the engine removes the
-// container after it, a round trip more.
+// the deployment's Firestore TTL policy). Otherwise the exit is written
+// and the engine removes the container after it, a round trip more.
+//
+// Writes that read nothing (those of a known state, with the log chunks
+// or the final document they take along) go in one WriteBatch: one
+// Commit call, all or none. A transaction would begin with a round trip
+// of its own (BeginTransaction).
 //
 // # Lost answers
 //

@@ -81,10 +81,7 @@ func (s *Store) removeFinal(ctx context.Context, id string, d *containerDoc, at 
 	s.own.wrote(id, deleted) // until a watch sees the deletion
 	ref, fref := s.ref(d), s.finalRef(d.NS, id)
 	fin := finalDoc{containerDoc: *d, Expires: time.Now().Add(finalTTL).UTC()}
-	// A WriteBatch, deprecated for transactions, is the one way to commit
-	// two writes atomically in one call: RunTransaction first begins a
-	// transaction, a round trip of its own, which is what this saves.
-	b := s.client.Batch() //nolint:staticcheck // see above
+	b := s.batch()
 	b.Delete(ref, firestore.LastUpdateTime(at))
 	b.Set(fref, fin)
 	_, err := b.Commit(ctx)

@@ -179,40 +179,24 @@ func docUpdates(d *containerDoc) []firestore.Update {
 }
 
 // writeKnown writes container id's new document d over its known state
-// of update time at, with the other writes t queued (in record mode), and
-// returns the update time d got. A stale known state is a stale(err).
+// of update time at, with the other writes t queued (in record mode), in
+// one Commit call, and keeps d as known. A stale known state is a
+// stale(err).
 func (s *Store) writeKnown(ctx context.Context, id string, d *containerDoc, at time.Time, t *txn) error {
 	ctx, cancel := s.writeContext(ctx)
 	defer cancel()
 	ref := s.ref(d)
 	s.stamp(id, d)
-	if len(t.ops) == 0 { // the container alone: one call
-		wr, err := ref.Update(ctx, docUpdates(d), firestore.LastUpdateTime(at))
-		if err != nil {
-			return s.settleKnown(ctx, err, ref, id, d, 1)
-		}
-		s.countWrites(1)
-		s.known.put(id, d, wr.UpdateTime)
-		return nil
+	b := s.batch()
+	b.Update(ref, docUpdates(d), firestore.LastUpdateTime(at))
+	for _, op := range t.ops {
+		op(b)
 	}
-	var resp firestore.CommitResponse
-	err := s.client.RunTransaction(ctx, func(_ context.Context, tx *firestore.Transaction) error {
-		if err := tx.Update(ref, docUpdates(d), firestore.LastUpdateTime(at)); err != nil {
-			return err
-		}
-		for _, op := range t.ops {
-			if err := op(tx); err != nil {
-				return err
-			}
-		}
-		return nil
-	}, firestore.MaxAttempts(1), firestore.WithCommitResponseTo(&resp))
+	wrs, err := b.Commit(ctx)
 	if err != nil {
 		return s.settleKnown(ctx, err, ref, id, d, 1+t.writes)
 	}
 	s.countWrites(1 + t.writes)
-	if wrs, err := resp.WriteResults(); err == nil && len(wrs) > 0 {
-		s.known.put(id, d, wrs[0].UpdateTime)
-	}
+	s.known.put(id, d, wrs[0].UpdateTime)
 	return nil
 }

@@ -1,6 +1,7 @@
 package firestore
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"path"
@@ -70,7 +71,7 @@ func TestWriteWithLostAnswer(t *testing.T) {
 		{"answer lost after it landed (UNAVAILABLE, which the client retries)", true, codes.Unavailable},
 		{"answer lost before it landed", false, 0},
 	} {
-		for _, op := range []string{"create", "update", "update in a transaction", "delete"} {
+		for _, op := range []string{"create", "update", "update in a transaction", "update with log chunks", "delete"} {
 			t.Run(op+", "+lost.name, func(t *testing.T) {
 				ctx := t.Context()
 				loser := &answerLoser{applied: lost.applied, code: lost.code}
@@ -92,6 +93,19 @@ func TestWriteWithLostAnswer(t *testing.T) {
 					if _, err := s.UpdateContainer(ctx, "a", "c1", func(c *engine.Container) error { c.Run++; return nil }); err != nil {
 						t.Fatalf("update: %v", err)
 					}
+				case "update with log chunks":
+					// Output past the document's share: its chunks and the
+					// container in one commit.
+					loser.armed.Store(true)
+					big := engine.LogEntry{Stream: engine.Stdout, Data: bytes.Repeat([]byte("x"), 60<<10)}
+					if _, _, err := s.AppendLogsUpdate(ctx, "a", "c1", []engine.LogEntry{big, big}, nil,
+						func(c *engine.Container) error { c.Run++; return nil }); err != nil {
+						t.Fatalf("append: %v", err)
+					}
+					logs, err := other.ReadLogs(ctx, "a", "c1", 0, 0)
+					if err != nil || len(logs) != 2 {
+						t.Fatalf("after the append: %d entries, %v; want 2 (stored once)", len(logs), err)
+					}
 				case "delete":
 					loser.armed.Store(true)
 					if err := s.DeleteContainer(ctx, "a", "c1"); err != nil {
@@ -111,7 +125,7 @@ func TestWriteWithLostAnswer(t *testing.T) {
 				if err != nil {
 					t.Fatalf("after the %s: %v", op, err)
 				}
-				if want := map[string]uint32{"create": 0, "update": 1, "update in a transaction": 1}[op]; got.Run != want {
+				if want := map[string]uint32{"create": 0, "update": 1, "update in a transaction": 1, "update with log chunks": 1}[op]; got.Run != want {
 					t.Fatalf("after the %s: run %d, want %d (applied once)", op, got.Run, want)
 				}
 			})

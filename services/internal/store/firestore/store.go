@@ -259,7 +259,16 @@ type txn struct {
 	s      *Store
 	tx     *firestore.Transaction
 	writes int64
-	ops    []func(*firestore.Transaction) error
+	ops    []func(*firestore.WriteBatch)
+}
+
+// batch returns a WriteBatch: writes committed all or none in one Commit
+// call. The API is deprecated for transactions, but a transaction begins
+// with a round trip of its own (BeginTransaction, measured on the
+// emulator's trace), which writes that read nothing do not need: every
+// write of a known state (known), two calls instead of one.
+func (s *Store) batch() *firestore.WriteBatch {
+	return s.client.Batch() //nolint:staticcheck // see above
 }
 
 // errNoReads is a read attempted by a txn that only records writes.
@@ -347,7 +356,7 @@ func (t *txn) get(ref *firestore.DocumentRef) (*firestore.DocumentSnapshot, erro
 func (t *txn) create(ref *firestore.DocumentRef, v any) error {
 	t.writes++
 	if t.tx == nil {
-		t.ops = append(t.ops, func(tx *firestore.Transaction) error { return tx.Create(ref, v) })
+		t.ops = append(t.ops, func(b *firestore.WriteBatch) { b.Create(ref, v) })
 		return nil
 	}
 	return t.tx.Create(ref, v)
@@ -356,7 +365,7 @@ func (t *txn) create(ref *firestore.DocumentRef, v any) error {
 func (t *txn) set(ref *firestore.DocumentRef, v any) error {
 	t.writes++
 	if t.tx == nil {
-		t.ops = append(t.ops, func(tx *firestore.Transaction) error { return tx.Set(ref, v) })
+		t.ops = append(t.ops, func(b *firestore.WriteBatch) { b.Set(ref, v) })
 		return nil
 	}
 	return t.tx.Set(ref, v)
@@ -365,7 +374,7 @@ func (t *txn) set(ref *firestore.DocumentRef, v any) error {
 func (t *txn) update(ref *firestore.DocumentRef, u []firestore.Update) error {
 	t.writes++
 	if t.tx == nil {
-		t.ops = append(t.ops, func(tx *firestore.Transaction) error { return tx.Update(ref, u) })
+		t.ops = append(t.ops, func(b *firestore.WriteBatch) { b.Update(ref, u) })
 		return nil
 	}
 	return t.tx.Update(ref, u)
@@ -374,7 +383,7 @@ func (t *txn) update(ref *firestore.DocumentRef, u []firestore.Update) error {
 func (t *txn) delete(ref *firestore.DocumentRef) error {
 	t.writes++
 	if t.tx == nil {
-		t.ops = append(t.ops, func(tx *firestore.Transaction) error { return tx.Delete(ref) })
+		t.ops = append(t.ops, func(b *firestore.WriteBatch) { b.Delete(ref) })
 		return nil
 	}
 	return t.tx.Delete(ref)

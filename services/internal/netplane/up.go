@@ -24,6 +24,11 @@ func (p *Plane) Up(ctx context.Context, c *engine.Container) (*proto.NetworkView
 	// A starting container has no processes yet, and its view comes from
 	// the networks it joins here alone: it needs no list of the others.
 	starting := !running(c)
+	if spec.Client != "" && p.cfg.Published != nil {
+		// Its view lists its siblings' published ports (viewOf): their
+		// read, when not cached, goes on while its networks are written.
+		go p.cfg.Published(c.Namespace, spec.Client)
+	}
 	// The ports its processes listen on, as reported on a network it is
 	// on already: a network it joins (docker network connect) gets them
 	// too, without waiting for a change.

@@ -7,6 +7,8 @@ import (
 	"strconv"
 	"sync"
 	"time"
+
+	"golang.org/x/sync/singleflight"
 )
 
 // The gateway: under Docker a container reaches a sibling's published
@@ -33,6 +35,11 @@ type publishedPort struct {
 type publishedCache struct {
 	mu   sync.Mutex
 	byNS map[string]publishedEntry
+	// reads are the store reads of a namespace's ports under way: a
+	// caller joins one rather than listing the containers again (a
+	// starting container's view asks while its network's write, which
+	// began the read, is on the way).
+	reads singleflight.Group
 }
 
 type publishedEntry struct {
@@ -45,6 +52,7 @@ func (c *publishedCache) forget(ns string) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	delete(c.byNS, ns)
+	c.reads.Forget(ns) // a read begun before the change is not joined after
 }
 
 // published lists the host ports bound for ns's running containers.
@@ -56,6 +64,26 @@ func (p *Plane) published(ctx context.Context, ns string) ([]publishedPort, erro
 	if ok && time.Since(e.at) < publishedTTL {
 		return e.ports, nil
 	}
+	ch := c.reads.DoChan(ns, func() (any, error) {
+		// Not the first caller's context: another may have joined.
+		rctx, cancel := context.WithTimeout(context.Background(), agentWait)
+		defer cancel()
+		return p.readPublished(rctx, ns)
+	})
+	select {
+	case r := <-ch:
+		if r.Err != nil {
+			return nil, r.Err
+		}
+		return r.Val.([]publishedPort), nil
+	case <-ctx.Done():
+		return nil, ctx.Err()
+	}
+}
+
+// readPublished reads ns's published ports from the store and keeps them.
+func (p *Plane) readPublished(ctx context.Context, ns string) ([]publishedPort, error) {
+	c := &p.pub
 	cs, err := p.cfg.Store.ListContainers(ctx, ns)
 	if err != nil {
 		return nil, err

@@ -12,6 +12,7 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
+	"sync/atomic"
 	"syscall"
 	"testing"
 	"time"
@@ -298,5 +299,58 @@ func TestSiblingsPublishedPortsAtTheGateway(t *testing.T) {
 	}
 	if _, err := w.agent.dial(proto.MeshOpen{Kind: proto.MeshHost, Port: 45679}); !errors.Is(err, syscall.ECONNREFUSED) {
 		t.Fatalf("a port nobody publishes nor exposes: %v", err)
+	}
+}
+
+// gatedList holds every listing of containers until gate closes, and
+// counts them.
+type gatedList struct {
+	engine.Store
+	lists atomic.Int32
+	gate  chan struct{}
+}
+
+func (s *gatedList) ListContainers(ctx context.Context, ns string) ([]*engine.Container, error) {
+	s.lists.Add(1)
+	<-s.gate
+	return s.Store.ListContainers(ctx, ns)
+}
+
+// The published ports of a namespace asked for while their read is under
+// way (a starting container's view, whose network write began the read)
+// join that read rather than list the containers again.
+func TestPublishedPortsReadOnceAtATime(t *testing.T) {
+	st, err := bolt.Open(filepath.Join(t.TempDir(), "s.db"), bolt.Options{NoSync: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { st.Close() })
+	c := ctr(publish.LocalClient, 80)
+	c.Run = 1
+	c.Ports = network.PortMap{network.MustParsePort("80/tcp"): {{HostPort: "45678"}}}
+	if err := st.CreateContainer(context.Background(), c); err != nil {
+		t.Fatal(err)
+	}
+	gs := &gatedList{Store: st, gate: make(chan struct{})}
+	plane := publish.New(publish.Config{Store: gs})
+	t.Cleanup(func() { plane.Close() })
+	got := make(chan []int, 2)
+	for range 2 {
+		go func() { got <- plane.PublishedHostPorts("default", publish.LocalClient) }()
+	}
+	for deadline := time.Now().Add(5 * time.Second); gs.lists.Load() == 0; time.Sleep(time.Millisecond) {
+		if time.Now().After(deadline) {
+			t.Fatal("no listing")
+		}
+	}
+	time.Sleep(50 * time.Millisecond) // the second asks meanwhile
+	close(gs.gate)
+	for range 2 {
+		if ports := <-got; len(ports) != 1 || ports[0] != 45678 {
+			t.Fatalf("published host ports %v", ports)
+		}
+	}
+	if n := gs.lists.Load(); n != 1 {
+		t.Fatalf("containers listed %d times, want once", n)
 	}
 }

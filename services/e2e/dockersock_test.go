@@ -89,8 +89,8 @@ func seedDockerCLIRef(t testing.TB, s *stack, withRef bool) {
 // TestDockerSocketInContainer: with the Docker socket bound into a
 // container (/var/run/docker.sock, or the client's own socket), the docker
 // CLI inside sees its own container, runs a sibling, execs into it with
-// stdin, and removes it — directly, through the forwarder and on the
-// Docker engine alike.
+// stdin, and removes it — directly, through the forwarder, on the
+// Firestore store and on the Docker engine alike.
 func TestDockerSocketInContainer(t *testing.T) {
 	s := requireStack(t)
 	seedDockerCLI(t, s)
@@ -100,6 +100,9 @@ func TestDockerSocketInContainer(t *testing.T) {
 		{"direct own socket", s.direct, strings.TrimPrefix(s.direct, "unix://")},
 		{"forwarder own socket", s.fwd, strings.TrimPrefix(s.fwd, "unix://")},
 	}
+	// On Firestore the published ports a start's view lists at the
+	// gateway come from a query of the publishing containers alone.
+	targets = append(targets, target{"firestore", firestoreStack(t).direct, "/var/run/docker.sock"})
 	if ref, ok := reference(t); ok {
 		targets = append(targets, target{"docker", ref, "/var/run/docker.sock"})
 	}

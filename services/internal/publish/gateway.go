@@ -9,6 +9,8 @@ import (
 	"time"
 
 	"golang.org/x/sync/singleflight"
+
+	"github.com/sockerless/sockerless/services/internal/engine"
 )
 
 // The gateway: under Docker a container reaches a sibling's published
@@ -81,10 +83,21 @@ func (p *Plane) published(ctx context.Context, ns string) ([]publishedPort, erro
 	}
 }
 
+// publishingLister is a store that lists only the containers whose run
+// binds host ports (Firestore: a query whose reads are those containers,
+// not the whole namespace's, read for every start whose cache is cold).
+type publishingLister interface {
+	ListPublishing(ctx context.Context, ns string) ([]*engine.Container, error)
+}
+
 // readPublished reads ns's published ports from the store and keeps them.
 func (p *Plane) readPublished(ctx context.Context, ns string) ([]publishedPort, error) {
 	c := &p.pub
-	cs, err := p.cfg.Store.ListContainers(ctx, ns)
+	list := p.cfg.Store.ListContainers
+	if pl, ok := p.cfg.Store.(publishingLister); ok {
+		list = pl.ListPublishing
+	}
+	cs, err := list(ctx, ns)
 	if err != nil {
 		return nil, err
 	}

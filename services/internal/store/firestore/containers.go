@@ -33,6 +33,10 @@ type containerDoc struct {
 	// little output never writes a chunk document.
 	Log      map[string][]byte `firestore:"log,omitempty"`
 	LogBytes int64             `firestore:"logBytes,omitempty"`
+	// Pub tells that the container's run binds host ports (published
+	// ports, which its siblings reach at the gateway): ListPublishing
+	// queries it.
+	Pub bool `firestore:"pub"`
 	// Write is a random token of the write that made this state, so that
 	// a writer whose answer was lost can tell its own write from another
 	// that made the same content (readBack).
@@ -52,6 +56,26 @@ func encodeContainer(c *engine.Container) (string, error) {
 		return "", fmt.Errorf("encode container %s: %w", c.ID, err)
 	}
 	return string(data), nil
+}
+
+// setState puts container c, encoded as data, in its document d: its
+// JSON and the fields queried on it.
+func setState(d *containerDoc, c *engine.Container, data string) {
+	d.JSON = data
+	d.Pub = len(c.Ports) > 0 && c.Run > c.ExitedRun
+}
+
+// ListPublishing returns the containers of namespace ns whose run binds
+// host ports (publish's gateway lists them for every start): a query on
+// the pub field, whose reads are those containers alone, not the
+// namespace's. A container written before the field existed is not
+// found until its next write.
+func (s *Store) ListPublishing(ctx context.Context, ns string) ([]*engine.Container, error) {
+	out, err := s.listContainers(ctx, ns, s.containers(ns).Where("pub", "==", true))
+	if err != nil {
+		return nil, fmt.Errorf("list publishing containers of %q: %w", ns, err)
+	}
+	return out, nil
 }
 
 // readContainer decodes a container snapshot; it returns ErrNotFound if
@@ -152,7 +176,8 @@ func (s *Store) CreateContainer(ctx context.Context, c *engine.Container) error 
 		return err
 	}
 	ref := s.containerRef(c.Namespace, c.Name)
-	doc := containerDoc{NS: c.Namespace, ID: c.ID, JSON: data, Gen: newGen(), key: ref.ID}
+	doc := containerDoc{NS: c.Namespace, ID: c.ID, Gen: newGen(), key: ref.ID}
+	setState(&doc, c, data)
 	s.stamp(c.ID, &doc)
 	wctx, cancel := s.writeContext(ctx)
 	defer cancel()
@@ -267,8 +292,18 @@ func (s *Store) GetContainer(ctx context.Context, ns, ref string) (*engine.Conta
 
 // ListContainers returns the namespace's containers, newest first.
 func (s *Store) ListContainers(ctx context.Context, ns string) ([]*engine.Container, error) {
+	out, err := s.listContainers(ctx, ns, s.containers(ns).Query)
+	if err != nil {
+		return nil, fmt.Errorf("list containers of %q: %w", ns, err)
+	}
+	sort.SliceStable(out, func(i, j int) bool { return out[i].Created.After(out[j].Created) })
+	return out, nil
+}
+
+// listContainers returns the containers of namespace ns that q finds.
+func (s *Store) listContainers(ctx context.Context, ns string, q firestore.Query) ([]*engine.Container, error) {
 	var out []*engine.Container
-	err := s.query(ctx, s.containers(ns).Select("ns", "id", "json"), func(snap *firestore.DocumentSnapshot) (bool, error) {
+	err := s.query(ctx, q.Select("ns", "id", "json"), func(snap *firestore.DocumentSnapshot) (bool, error) {
 		_, c, err := readContainer(snap, ns)
 		if err != nil {
 			return true, err
@@ -276,11 +311,7 @@ func (s *Store) ListContainers(ctx context.Context, ns string) ([]*engine.Contai
 		out = append(out, c)
 		return false, nil
 	})
-	if err != nil {
-		return nil, fmt.Errorf("list containers of %q: %w", ns, err)
-	}
-	sort.SliceStable(out, func(i, j int) bool { return out[i].Created.After(out[j].Created) })
-	return out, nil
+	return out, err
 }
 
 // fnError marks an error returned by a caller's update function, so that
@@ -338,7 +369,7 @@ func (s *Store) UpdateContainer(ctx context.Context, ns, id string, fn func(*eng
 		if data == doc.JSON {
 			return nil // nothing changed: no write
 		}
-		doc.JSON = data
+		setState(doc, c, data)
 		doc.key = s.containerRef(ns, c.Name).ID
 		s.stamp(id, doc)
 		written, writeN = doc, t.writes
@@ -414,7 +445,7 @@ func (s *Store) updateKnown(ctx context.Context, ns, id string, fn func(*engine.
 		}
 		return nil, false, nil
 	}
-	doc.JSON = data
+	setState(&doc, c, data)
 	switch err := s.writeKnown(ctx, id, &doc, at, &txn{s: s}); {
 	case err == nil:
 		return c, true, nil

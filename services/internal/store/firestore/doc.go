@@ -20,7 +20,8 @@
 //	                                    is the name's reservation: ns, id, json (the
 //	                                    engine.Container), gen, the log bookkeeping (chunks,
 //	                                    tailBytes, tailEntries), the inline log (log,
-//	                                    logBytes) and w, the token of the write that made it
+//	                                    logBytes), w, the token of the write that made it,
+//	                                    and pub, whether its run binds host ports
 //	images/{id}                         json: the engine.Image
 //	refs/{repo tag or repo digest}      id: the image the ref names (one image per ref)
 //	functions/{key}                     json: the engine.Function
@@ -44,7 +45,9 @@
 // this process knows its name, with a read of its document (one read; a
 // query after all if another process renamed it). Lookups by ID prefix are
 // range queries on the id field limited to two results, image prefixes on
-// the document ID. Lists read a namespace's collection and sort in memory;
+// the document ID. Lists read a namespace's collection and sort in memory
+// (the publish plane's list of containers binding host ports, read for a
+// start's view, is a query on pub: its reads are those containers alone);
 // ContainerNamespaces lists the namespace documents and queries each one's
 // containers (limit 1). No composite or collection group index is needed.
 //

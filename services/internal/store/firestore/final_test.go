@@ -6,6 +6,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/moby/moby/api/types/network"
 	"google.golang.org/grpc/codes"
 
 	"github.com/sockerless/sockerless/services/internal/engine"
@@ -164,5 +165,56 @@ func TestAppendLogsRemoveWithLostAnswer(t *testing.T) {
 				t.Fatalf("another process finds %v, %v, final %v; want it exited with 3, not removed", got, gerr, ferr)
 			}
 		})
+	}
+}
+
+// ListPublishing finds the containers whose run binds host ports, as each
+// kind of write leaves them, and reads those alone: a start's gateway view
+// costs reads by the publishing containers, not by the namespace's.
+func TestListPublishing(t *testing.T) {
+	ctx := t.Context()
+	s, root := openFresh(t)
+	defer s.Close()
+	other := openTwin(t, root)
+	ports := network.PortMap{network.MustParsePort("80/tcp"): {{HostPort: "8080"}}}
+	for _, id := range []string{"web", "quiet", "done"} {
+		if err := s.CreateContainer(ctx, storetest.NewContainer("a", id, id)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	publishing := func(st *Store) string {
+		t.Helper()
+		r0, _ := st.Stats()
+		cs, err := st.ListPublishing(ctx, "a")
+		if err != nil {
+			t.Fatal(err)
+		}
+		var ids []string
+		for _, c := range cs {
+			ids = append(ids, c.ID)
+		}
+		if r1, _ := st.Stats(); r1-r0 != int64(max(len(ids), 1)) {
+			t.Fatalf("listed %v with %d reads", ids, r1-r0)
+		}
+		return strings.Join(ids, " ")
+	}
+	start := func(st *Store, id string, p network.PortMap) {
+		t.Helper()
+		if _, err := st.UpdateContainer(ctx, "a", id, func(c *engine.Container) error { c.Run++; c.Ports = p; return nil }); err != nil {
+			t.Fatal(err)
+		}
+	}
+	start(s, "web", ports)      // a change of a known state
+	start(other, "done", ports) // a change in a transaction
+	start(s, "quiet", nil)
+	if got := publishing(s); got != "done web" {
+		t.Fatalf("publishing %q, want \"done web\"", got)
+	}
+	// The exit of one, with its output (AppendLogsUpdate).
+	if _, _, err := s.AppendLogsUpdate(ctx, "a", "done", []engine.LogEntry{{Stream: engine.Stdout, Data: []byte("bye\n")}}, nil, exitWith(0)); err != nil {
+		t.Fatal(err)
+	}
+	if got := publishing(other); got != "web" {
+		t.Fatalf("publishing %q after an exit, want \"web\"", got)
 	}
 }

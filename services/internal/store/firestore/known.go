@@ -171,6 +171,7 @@ func docUpdates(d *containerDoc) []firestore.Update {
 		{Path: "tailBytes", Value: d.TailBytes},
 		{Path: "tailEntries", Value: d.TailEntries},
 		{Path: "w", Value: d.Write},
+		{Path: "pub", Value: d.Pub},
 	}
 	if len(d.Log) > 0 {
 		return append(u, firestore.Update{Path: "log", Value: d.Log}, firestore.Update{Path: "logBytes", Value: d.LogBytes})

@@ -294,7 +294,7 @@ func (s *Store) appendTo(t *txn, id string, doc *containerDoc, entries []engine.
 	if err := w.write(s, t, id); err != nil {
 		return nil, nil, false, err
 	}
-	doc.JSON = data
+	setState(doc, c, data)
 	return out, c, true, nil
 }
 

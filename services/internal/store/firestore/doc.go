@@ -1,7 +1,7 @@
 // Package firestore is the hosted Store (engine.Store) on Cloud Firestore
 // (native mode), shared by every control plane instance of a deployment.
-// Every state change is one Firestore transaction (or a single write)
-// whose writes carry preconditions (create only if absent, update only if
+// Every state change is one Firestore transaction (or one commit of
+// writes that read nothing) whose writes carry preconditions (create only if absent, update only if
 // present, or only if unchanged since a known update time), so two
 // instances stay consistent: of two creates of one name exactly one
 // commits, the other gets engine.ErrConflict. Within one process,

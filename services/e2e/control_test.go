@@ -31,6 +31,25 @@ func TestRestartKeepsIDAndStartsANewRun(t *testing.T) {
 	}
 }
 
+// docker restart of an --rm container starts it again, as docker's does
+// (its stop does not remove it); a docker stop after removes it.
+func TestRestartOfAnRmContainer(t *testing.T) {
+	s := requireStack(t)
+	hosts := append(referenceHosts(t, s), struct{ name, host string }{"firestore", firestoreStack(t).direct})
+	for _, h := range hosts {
+		t.Run(h.name, func(t *testing.T) {
+			id := strings.TrimSpace(mustDocker(t, h.host, "run", "-d", "--rm", "busybox", "sleep", "300"))
+			defer docker(t, h.host, "rm", "-f", id)
+			mustDocker(t, h.host, "restart", "-t", "1", id)
+			if st := inspect(t, h.host, id)["State"].(map[string]any); st["Running"] != true {
+				t.Fatalf("after restart: %v", st)
+			}
+			mustDocker(t, h.host, "stop", "-t", "1", id)
+			waitFor(t, func() bool { return docker(t, h.host, "inspect", id).code != 0 })
+		})
+	}
+}
+
 func TestRestartPolicyOnFailureCountsRestarts(t *testing.T) {
 	s := requireStack(t)
 	name := "policy"

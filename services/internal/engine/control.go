@@ -46,7 +46,7 @@ func (e *Engine) Kill(ctx context.Context, ns, ref, signal string) error {
 	if !running(c) {
 		return Errorf(KindConflict, "Cannot kill container: %s: Container %s is not running", ref, c.ID)
 	}
-	if err := e.markStopped(ctx, c); err != nil {
+	if err := e.markStopped(ctx, c, false); err != nil {
 		return err
 	}
 	// Published before the signal goes out, so it precedes the "die" it causes.
@@ -70,10 +70,12 @@ func (e *Engine) Kill(ctx context.Context, ns, ref, signal string) error {
 // killWait bounds how long a SIGKILL waits for the exit to be stored.
 const killWait = 30 * time.Second
 
-// markStopped records a user's stop, which the restart policy respects.
-func (e *Engine) markStopped(ctx context.Context, c *Container) error {
+// markStopped records a user's stop, which the restart policy respects;
+// keep: a restart's, which keeps an --rm container (KeepOnExit).
+func (e *Engine) markStopped(ctx context.Context, c *Container, keep bool) error {
 	_, err := e.cfg.Store.UpdateContainer(ctx, c.Namespace, c.ID, func(c *Container) error {
 		c.ManuallyStopped = true
+		c.KeepOnExit = keep
 		return nil
 	})
 	if err != nil {
@@ -125,6 +127,12 @@ func (e *Engine) thawForSignal(ctx context.Context, c *Container, sig int) error
 // Stop sends the stop signal, waits the grace period (seconds; nil means
 // the container's StopTimeout or 10, -1 forever), then SIGKILL.
 func (e *Engine) Stop(ctx context.Context, ns, ref string, timeout *int, signal string) error {
+	return e.stop(ctx, ns, ref, timeout, signal, false)
+}
+
+// stop is Stop; keep (docker restart's stop) keeps an --rm container
+// whose run it ends (KeepOnExit).
+func (e *Engine) stop(ctx context.Context, ns, ref string, timeout *int, signal string, keep bool) error {
 	c, err := e.Container(ctx, ns, ref)
 	if err != nil {
 		return err
@@ -153,7 +161,7 @@ func (e *Engine) Stop(ctx context.Context, ns, ref string, timeout *int, signal 
 		grace = *timeout
 	}
 	run := c.Run
-	if err := e.markStopped(ctx, c); err != nil {
+	if err := e.markStopped(ctx, c, keep); err != nil {
 		return err
 	}
 	if err := e.signal(ctx, c, sig); err != nil {

@@ -195,7 +195,7 @@ func (e *Engine) Start(ctx context.Context, ns, ref string) error {
 		c.Run++
 		c.State.StartedAt = time.Now().UTC()
 		c.State.Error = ""
-		c.ManuallyStopped = false
+		c.ManuallyStopped, c.KeepOnExit = false, false
 		if !reuse {
 			c.SecretHash = secretHash
 			c.Instance = "up"

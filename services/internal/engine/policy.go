@@ -63,7 +63,8 @@ func (e *Engine) Restart(ctx context.Context, ns, ref string, timeout *int, sign
 	if err != nil {
 		return err
 	}
-	if err := e.Stop(ctx, ns, c.ID, timeout, signal); err != nil && KindOf(err) != KindNotModified {
+	// As docker's, the stop of a restart does not remove an --rm container.
+	if err := e.stop(ctx, ns, c.ID, timeout, signal, true); err != nil && KindOf(err) != KindNotModified {
 		return fmt.Errorf("restart %s: %w", ref, err)
 	}
 	if err := e.Start(ctx, ns, c.ID); err != nil && KindOf(err) != KindNotModified {

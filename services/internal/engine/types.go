@@ -58,6 +58,10 @@ type Container struct {
 	// ManuallyStopped is set by docker stop (and kill with SIGKILL): the
 	// restart policy leaves the container alone until it is started again.
 	ManuallyStopped bool `json:"manuallyStopped,omitempty"`
+	// KeepOnExit is set by docker restart while it stops the container:
+	// the end of that run does not remove an --rm container (docker keeps
+	// AutoRemove off during a restart's stop). The next start clears it.
+	KeepOnExit bool `json:"keepOnExit,omitempty"`
 	// Execs are the container's exec sessions, by ID.
 	Execs map[string]*Exec `json:"execs,omitempty"`
 	// NextStream is the next agent stream number free for an exec.

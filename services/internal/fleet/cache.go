@@ -22,7 +22,7 @@ func (e *Fleet) getFunction(ctx context.Context, key string) (*engine.Function, 
 	if f, ok := e.ready.Get(key); ok {
 		return f, nil
 	}
-	ch := e.reads.DoChan(key, func() (any, error) {
+	return e.reads.Do(ctx, key, func() (*engine.Function, error) {
 		gen := e.ready.Gen()
 		// Not the first caller's context: another may have joined.
 		f, err := e.cfg.Store.GetFunction(e.ctx, key)
@@ -31,15 +31,6 @@ func (e *Fleet) getFunction(ctx context.Context, key string) (*engine.Function, 
 		}
 		return f, err
 	})
-	select {
-	case r := <-ch:
-		if r.Err != nil {
-			return nil, r.Err
-		}
-		return r.Val.(*engine.Function), nil
-	case <-ctx.Done():
-		return nil, ctx.Err()
-	}
 }
 
 // updateFunction is the store's UpdateFunction that drops key's cached

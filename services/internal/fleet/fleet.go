@@ -9,8 +9,6 @@ import (
 	"sync"
 	"time"
 
-	"golang.org/x/sync/singleflight"
-
 	"github.com/sockerless/sockerless/services/internal/engine"
 	"github.com/sockerless/sockerless/services/internal/ttlcache"
 )
@@ -49,7 +47,7 @@ type Fleet struct {
 	refill chan struct{}            // kicks the pool's refill loop
 	// ready are ready function records read lately (getFunction).
 	ready *ttlcache.Cache[string, *engine.Function]
-	reads singleflight.Group // store reads of function records under way
+	reads ttlcache.Reads[*engine.Function] // store reads of function records under way
 
 	wg     sync.WaitGroup
 	ctx    context.Context // lives until Close; owns background work

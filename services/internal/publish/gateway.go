@@ -8,9 +8,8 @@ import (
 	"sync"
 	"time"
 
-	"golang.org/x/sync/singleflight"
-
 	"github.com/sockerless/sockerless/services/internal/engine"
+	"github.com/sockerless/sockerless/services/internal/ttlcache"
 )
 
 // The gateway: under Docker a container reaches a sibling's published
@@ -41,7 +40,7 @@ type publishedCache struct {
 	// caller joins one rather than listing the containers again (a
 	// starting container's view asks while its network's write, which
 	// began the read, is on the way).
-	reads singleflight.Group
+	reads ttlcache.Reads[[]publishedPort]
 }
 
 type publishedEntry struct {
@@ -66,21 +65,12 @@ func (p *Plane) published(ctx context.Context, ns string) ([]publishedPort, erro
 	if ok && time.Since(e.at) < publishedTTL {
 		return e.ports, nil
 	}
-	ch := c.reads.DoChan(ns, func() (any, error) {
+	return c.reads.Do(ctx, ns, func() ([]publishedPort, error) {
 		// Not the first caller's context: another may have joined.
 		rctx, cancel := context.WithTimeout(context.Background(), agentWait)
 		defer cancel()
 		return p.readPublished(rctx, ns)
 	})
-	select {
-	case r := <-ch:
-		if r.Err != nil {
-			return nil, r.Err
-		}
-		return r.Val.([]publishedPort), nil
-	case <-ctx.Done():
-		return nil, ctx.Err()
-	}
 }
 
 // publishingLister is a store that lists only the containers whose run

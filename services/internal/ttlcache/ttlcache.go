@@ -1,7 +1,8 @@
 // Package ttlcache keeps values for a short time: what a control plane
 // read from the store and may serve again for a moment instead of reading
 // it once more. Another control plane's change shows once an entry's time
-// is up; the owner drops entries it changes itself.
+// is up; the owner drops entries it changes itself. Reads joins a read
+// of a key already under way.
 package ttlcache
 
 import (

@@ -217,14 +217,14 @@ func (b *AgentBackend) exitRemoved(c *Container, ex proto.Exit, releasing bool) 
 	if !releasing {
 		e.netDownAsync(c)
 	}
-	r, over := e.beginRemoval(c, result(c))
+	r := e.beginRemoval(c, result(c))
 	e.releasePorts(c, ex.Run)
 	e.publishDie(c, ex.Run, ex.Code)
 	e.notify.notify(c.ID) // its waiters now wait for the removal's end
 	e.goBackground(func(ctx context.Context) {
-		defer over()
+		defer r.over()
 		e.shutdownAgent(ctx, c)
-		e.endRemoval(ctx, c, r, over, true)
+		e.endRemoval(ctx, c, r, true)
 		// Not before: the start of this run, finishing, finds its exit
 		// stored (exitFollows) and records nothing.
 		e.forgetRuns(c.ID)

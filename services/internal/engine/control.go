@@ -327,6 +327,7 @@ type removal struct {
 	result WaitResult    // the exit status the container had
 	done   chan struct{} // closed once the removal is over
 	gone   bool          // set before done closes: the record is deleted
+	over   func()        // closes done, once
 }
 
 // removedCode returns the exit status a removed container had, for waiters
@@ -407,8 +408,8 @@ func (e *Engine) remove(ctx context.Context, c *Container, volumes bool) error {
 	if running(c) {
 		final = WaitResult{StatusCode: 137}
 	}
-	r, over := e.beginRemoval(c, final)
-	defer over()
+	r := e.beginRemoval(c, final)
+	defer r.over()
 	// Its addresses are released while the record is deleted (after an
 	// exit, the release is under way already), and before the removal
 	// is over: docker network rm right after works.
@@ -417,14 +418,20 @@ func (e *Engine) remove(ctx context.Context, c *Container, volumes bool) error {
 	}
 	err := e.cfg.Store.DeleteContainer(ctx, c.Namespace, c.ID)
 	if err != nil && !errors.Is(err, ErrNotFound) {
-		e.awaitNetDown(context.WithoutCancel(ctx), c.ID)
-		e.mu.Lock()
-		delete(e.netDownRun, c.ID)
-		e.mu.Unlock()
+		e.netReleased(ctx, c.ID)
 		return fmt.Errorf("remove %s: %w", c.ID, err)
 	}
-	e.endRemoval(ctx, c, r, over, volumes)
+	e.endRemoval(ctx, c, r, volumes)
 	return nil
+}
+
+// netReleased waits for the release of removed container id's addresses
+// under way, and forgets the run whose addresses it released.
+func (e *Engine) netReleased(ctx context.Context, id string) {
+	e.awaitNetDown(context.WithoutCancel(ctx), id)
+	e.mu.Lock()
+	delete(e.netDownRun, id)
+	e.mu.Unlock()
 }
 
 // shutdownAgent tells c's agent, if connected, that c is removed.
@@ -444,9 +451,10 @@ func (e *Engine) shutdownAgent(ctx context.Context, c *Container) {
 
 // beginRemoval records this process's removal of c, which had exit
 // status final, for its waiters (awaitRemoval) until a minute after it;
-// over ends it (once).
-func (e *Engine) beginRemoval(c *Container, final WaitResult) (*removal, func()) {
+// its over ends it.
+func (e *Engine) beginRemoval(c *Container, final WaitResult) *removal {
 	r := &removal{result: final, done: make(chan struct{})}
+	r.over = sync.OnceFunc(func() { close(r.done) })
 	e.mu.Lock()
 	e.removed[c.ID] = r
 	e.mu.Unlock()
@@ -457,19 +465,16 @@ func (e *Engine) beginRemoval(c *Container, final WaitResult) (*removal, func())
 		}
 		e.mu.Unlock()
 	})
-	return r, sync.OnceFunc(func() { close(r.done) })
+	return r
 }
 
 // endRemoval does what follows the deletion of c's record (removal r):
 // once its addresses are released the removal is over; then its volumes
 // (anonymous ones too with volumes) and ports are released.
-func (e *Engine) endRemoval(ctx context.Context, c *Container, r *removal, over func(), volumes bool) {
-	e.awaitNetDown(context.WithoutCancel(ctx), c.ID)
-	e.mu.Lock()
-	delete(e.netDownRun, c.ID)
-	e.mu.Unlock()
+func (e *Engine) endRemoval(ctx context.Context, c *Container, r *removal, volumes bool) {
+	e.netReleased(ctx, c.ID)
 	r.gone = true
-	over()
+	r.over()
 	e.releaseVolumes(context.WithoutCancel(ctx), c, volumes)
 	e.notify.notify(c.ID)
 	if c.Ports != nil {

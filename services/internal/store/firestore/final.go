@@ -102,12 +102,22 @@ func (s *Store) removeFinal(ctx context.Context, id string, d *containerDoc, at 
 	return nil
 }
 
+// ownFinal returns the final document of container id of namespace ns
+// if this process removed it with its exit lately, without a read.
+func (s *Store) ownFinal(ns, id string) (*finalDoc, bool) {
+	f, ok := s.finals.Get(id)
+	if !ok || f.NS != ns {
+		return nil, false
+	}
+	return &f, true
+}
+
 // removedHere reports whether this process removed container id of
 // namespace ns with its exit lately: then a change of it is answered
 // without a read (an ID never comes back).
 func (s *Store) removedHere(ns, id string) bool {
-	f, ok := s.finals.Get(id)
-	return ok && f.NS == ns
+	_, ok := s.ownFinal(ns, id)
+	return ok
 }
 
 // readFinal reads container id's final document, if any and not expired.
@@ -133,8 +143,8 @@ func (s *Store) readFinal(ctx context.Context, ns, id string) (*finalDoc, error)
 // final returns container id's final document: this process's own, kept
 // as long as it serves, or read.
 func (s *Store) final(ctx context.Context, ns, id string) (*finalDoc, error) {
-	if f, ok := s.finals.Get(id); ok && f.NS == ns {
-		return &f, nil
+	if f, ok := s.ownFinal(ns, id); ok {
+		return f, nil
 	}
 	return s.readFinal(ctx, ns, id)
 }

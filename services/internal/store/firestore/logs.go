@@ -338,17 +338,16 @@ func (s *Store) logsContainer(ctx context.Context, ns, id string) (*containerDoc
 			return doc, c, nil
 		}
 	}
-	f, ok := s.finals.Get(id) // removed here: no read
-	if !ok || f.NS != ns {
+	f, ok := s.ownFinal(ns, id) // removed here: no read
+	if !ok {
 		doc, c, err := s.findContainer(direct{ctx, s}, ns, id)
 		if !errors.Is(err, engine.ErrNotFound) {
 			return doc, c, err
 		}
-		fr, ferr := s.readFinal(ctx, ns, id)
-		if ferr != nil {
+		var ferr error
+		if f, ferr = s.readFinal(ctx, ns, id); ferr != nil {
 			return nil, nil, err
 		}
-		f = *fr
 	}
 	c, err := decodeContainer(id, &f.containerDoc)
 	return &f.containerDoc, c, err

@@ -18,6 +18,8 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"strconv"
+	"strings"
 	"sync"
 	"syscall"
 	"testing"
@@ -149,6 +151,33 @@ func (e *Emulator) Renice(n int) error {
 		return fmt.Errorf("renice the firestore emulator: %w", err)
 	}
 	return nil
+}
+
+// Pids lists the emulator's processes: its process group (gcloud, its
+// wrapper script and java), for a benchmark that counts the CPU the
+// emulator spends on the machine it measures.
+func (e *Emulator) Pids() ([]int, error) {
+	dirs, err := os.ReadDir("/proc")
+	if err != nil {
+		return nil, fmt.Errorf("list processes: %w", err)
+	}
+	var pids []int
+	for _, d := range dirs {
+		pid, err := strconv.Atoi(d.Name())
+		if err != nil {
+			continue
+		}
+		stat, err := os.ReadFile(filepath.Join("/proc", d.Name(), "stat"))
+		if err != nil {
+			continue // ended meanwhile
+		}
+		// After the command's closing parenthesis: state, ppid, pgrp.
+		f := strings.Fields(string(stat[bytes.LastIndexByte(stat, ')')+1:]))
+		if len(f) > 2 && f[2] == strconv.Itoa(e.cmd.Process.Pid) {
+			pids = append(pids, pid)
+		}
+	}
+	return pids, nil
 }
 
 // Start returns the emulator host for t: FIRESTORE_EMULATOR_HOST if set,

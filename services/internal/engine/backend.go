@@ -182,7 +182,7 @@ func (e *Engine) releaseEnding(ns, id string, ex proto.Exit) bool {
 		return false
 	}
 	c, ok := kc.KnownContainer(ns, id)
-	if !ok || c.HostConfig == nil || !c.HostConfig.AutoRemove || c.KeepOnExit || c.Run != ex.Run || c.ExitedRun >= ex.Run {
+	if !ok || !removedOnExit(c) || c.Run != ex.Run || c.ExitedRun >= ex.Run {
 		return false
 	}
 	if ex.Error == "" { // it ran
@@ -289,10 +289,16 @@ func (b *AgentBackend) exitStored(c *Container, ex proto.Exit, stored bool) {
 	}
 }
 
+// removedOnExit reports whether c goes when its run ends: --rm, and not
+// kept by a restart's stop (KeepOnExit).
+func removedOnExit(c *Container) bool {
+	return c.HostConfig != nil && c.HostConfig.AutoRemove && !c.KeepOnExit
+}
+
 // autoRemoving reports whether c is removed now that its last run ended
 // (--rm).
 func autoRemoving(c *Container) bool {
-	return c.HostConfig != nil && c.HostConfig.AutoRemove && c.ExitedRun == c.Run && !c.KeepOnExit
+	return removedOnExit(c) && c.ExitedRun == c.Run
 }
 
 // autoRemove removes c (--rm) once its last run has ended, as docker does

@@ -79,13 +79,14 @@ func BenchmarkFirestore(b *testing.B) {
 		// events) land before the next target's run starts.
 		lat := make([][]time.Duration, len(targets))
 		cpu := make([]time.Duration, len(targets))
+		emuCPU := emulatorCPU(b, emu)
 		for j := 0; j < runs; j++ {
 			for k, tg := range targets {
-				cpu0, start := emulatorCPU(b, emu), time.Now()
+				cpu0, start := emuCPU(), time.Now()
 				mustDocker(b, tg.s.direct, "run", "--rm", "busybox", "true")
 				lat[k] = append(lat[k], time.Since(start))
 				time.Sleep(settle)
-				cpu[k] += emulatorCPU(b, emu) - cpu0
+				cpu[k] += emuCPU() - cpu0
 			}
 		}
 		bolt, _ := percentiles(lat[0])
@@ -120,21 +121,24 @@ func benchCount(b *testing.B, name string, def, least int) int {
 	return n
 }
 
-// emulatorCPU is the CPU time the emulator's processes have used (0
-// without an emulator of the benchmark's own).
-func emulatorCPU(b *testing.B, emu *fsemu.Emulator) time.Duration {
+// emulatorCPU returns a reader of the CPU time the emulator's processes
+// have used (always 0 without an emulator of the benchmark's own). It
+// lists them once: the process group does not change while it runs.
+func emulatorCPU(b *testing.B, emu *fsemu.Emulator) func() time.Duration {
 	if emu == nil {
-		return 0
+		return func() time.Duration { return 0 }
 	}
 	pids, err := emu.Pids()
 	if err != nil {
 		b.Fatal(err)
 	}
-	var sum time.Duration
-	for _, pid := range pids {
-		sum += cpuTime(b, pid)
+	return func() time.Duration {
+		var sum time.Duration
+		for _, pid := range pids {
+			sum += cpuTime(b, pid)
+		}
+		return sum
 	}
-	return sum
 }
 
 // niceEmulator launches the benchmark's Firestore emulator at niceness
